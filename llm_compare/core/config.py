@@ -1,0 +1,90 @@
+"""Per-model generation and backend settings: one typed definition gives defaults,
+validation, help text and the JSON schema the configuration page draws its form from."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llm_compare.core.errors import ConfigurationError
+
+# Fields that change how a model is loaded: a change means a fresh worker.
+LOAD_FIELDS = ("n_ctx", "n_threads", "n_gpu_layers", "dtype", "device", "trust_remote_code")
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 means greedy (always the most likely token).")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest set of tokens whose probability adds up to top_p.")
+    top_k: int = Field(40, ge=0, le=1000, description="Keep only the k most likely tokens; 0 disables the limit.")
+    max_tokens: int = Field(256, ge=1, le=32768, description="Most tokens to generate for one answer.")
+    repeat_penalty: float = Field(1.0, ge=0.5, le=2.0, description="Penalty on tokens already present; 1.0 disables it.")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Random seed for sampling; empty means a new seed each run.")
+    stop: list[str] = Field(default_factory=list, max_length=16, description="Stop generating when any of these strings appears (it is not included in the answer).")
+    system_prompt: str = Field("", max_length=20000, description="System message used in chat mode; overridden by a system prompt given for the run.")
+    mode: Literal["auto", "chat", "raw"] = Field("auto", description="auto: chat template when the model has one, else raw completion.")
+    # Backend settings (GGUF / llama.cpp)
+    n_ctx: int = Field(2048, ge=16, le=262144, description="GGUF: context window in tokens (prompt plus answer).")
+    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for generation; empty means all cores.")
+    n_gpu_layers: int = Field(0, ge=-1, le=1000, description="GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all.")
+    # Backend settings (PyTorch / transformers)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="PyTorch: weight dtype; auto keeps the checkpoint's dtype (float32 on CPU for half-precision checkpoints).")
+    device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="PyTorch: device to run on.")
+    trust_remote_code: bool = Field(False, description="PyTorch: run Python code shipped in the model folder. Only for folders you trust.")
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_strings_not_empty(cls, stop: list[str]) -> list[str]:
+        if any(s == "" for s in stop):
+            raise ValueError("empty stop strings are not allowed")
+        return stop
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def load_key(self) -> tuple:
+        """The settings a loaded model depends on."""
+        return tuple(getattr(self, name) for name in LOAD_FIELDS)
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> ModelConfig:
+        """Validate `data`, raising ConfigurationError with a one-line message."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigurationError(describe_validation_error(exc)) from None
+
+    def updated(self, **changes: Any) -> ModelConfig:
+        return ModelConfig.parse({**self.model_dump(), **changes})
+
+
+def field_errors(data: dict[str, Any]) -> dict[str, str]:
+    """Per-field messages for `data` (empty when valid), for forms that show errors beside fields."""
+    try:
+        ModelConfig.model_validate(data)
+    except ValidationError as exc:
+        return {_field_name(err): _message(err) for err in exc.errors()}
+    return {}
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    return "; ".join(f"{_field_name(e)}: {_message(e)}" for e in exc.errors())
+
+
+def _field_name(err: dict) -> str:
+    loc = [str(part) for part in err.get("loc", ())]
+    return loc[0] if loc else "config"
+
+
+def _message(err: dict) -> str:
+    message = err["msg"].removeprefix("Value error, ")
+    message = message.split(": ", 1)[1] if message.startswith(_field_name(err) + ": ") else message
+    got = err.get("input")
+    if err["type"] == "extra_forbidden":
+        return f"unknown setting (valid ones: {', '.join(ModelConfig.model_fields)})"
+    if got is not None and not isinstance(got, (dict, list)):
+        return f"{message.lower()} (got {got!r})"
+    return message.lower()

@@ -1,0 +1,57 @@
+"""What a discovered model is: its identity, kind and header metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+class ModelType(str, Enum):
+    PYTORCH = "pytorch"
+    GGUF = "gguf"
+
+
+def model_id_for(path: str | Path, name: str) -> str:
+    """A stable, readable id: the name's slug plus a hash of the resolved path."""
+    resolved = str(Path(path).expanduser().resolve())
+    digest = hashlib.sha1(resolved.encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "model"
+    return f"{slug}-{digest}"
+
+
+@dataclass
+class ModelInfo:
+    """A model found on disk. `error` holds a one-line reason when it cannot be used."""
+
+    id: str
+    name: str
+    type: ModelType
+    path: str
+    size_bytes: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def model_type(self) -> ModelType:
+        return self.type
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self.metadata.get("has_chat_template"))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["type"] = self.type.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
+        return cls(**{**data, "type": ModelType(data["type"])})

@@ -1,0 +1,131 @@
+"""What a run produces: statistics (as defined in docs/metrics.md), results and stream events."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class FinishReason(str, Enum):
+    STOP = "stop"  # end-of-sequence token or a stop string
+    LENGTH = "length"  # hit max_tokens
+    CANCELLED = "cancelled"  # the user stopped it
+    ERROR = "error"  # see InferenceResult.error
+
+
+@dataclass
+class InferenceStats:
+    """Figures for one run, measured in the process that produced the tokens."""
+
+    load_s: float | None = None
+    warm: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float | None = None
+    prefill_tps: float | None = None
+    decode_tps: float | None = None
+    tpot_ms: float | None = None
+    e2e_s: float | None = None
+    peak_rss_bytes: int | None = None
+    finish_reason: FinishReason | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["finish_reason"] = self.finish_reason.value if self.finish_reason else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InferenceStats:
+        reason = data.get("finish_reason")
+        return cls(**{**data, "finish_reason": FinishReason(reason) if reason else None})
+
+
+# Help text for every figure, one line each, as the UI shows it.
+STAT_HELP = {
+    "load_s": "Seconds to make the model ready (0 when a warm model was reused).",
+    "warm": "True when an already loaded model was reused.",
+    "prompt_tokens": "Tokens fed to the model after the chat template, counted by its tokenizer.",
+    "completion_tokens": "Token ids generated (a final end-of-sequence token is not counted).",
+    "ttft_s": "Seconds from the request reaching the loaded model to the first token's text.",
+    "prefill_tps": "Prompt tokens per second: prompt_tokens / ttft_s.",
+    "decode_tps": "Generated tokens per second after the first: (tokens - 1) / (t_last - t_first).",
+    "tpot_ms": "Milliseconds per output token after the first: 1000 / decode_tps.",
+    "e2e_s": "Seconds from the request reaching the loaded model to the last token.",
+    "peak_rss_bytes": "Peak resident memory of the process holding this model, over load and generation.",
+    "finish_reason": "stop, length, cancelled or error.",
+}
+
+
+def compute_stats(
+    *,
+    t_request: float,
+    t_first_token: float | None,
+    t_last_token: float | None,
+    t_end: float,
+    prompt_tokens: int,
+    completion_tokens: int,
+    finish_reason: FinishReason,
+    load_s: float,
+    warm: bool,
+    peak_rss_bytes: int | None,
+) -> InferenceStats:
+    """Derive every metrics.md figure from the producer-side timestamps of one run."""
+    ttft_s = t_first_token - t_request if t_first_token is not None else None
+    decode_tps = None
+    if completion_tokens >= 2 and t_last_token is not None and t_last_token > t_first_token:
+        decode_tps = (completion_tokens - 1) / (t_last_token - t_first_token)
+    end = t_last_token if t_last_token is not None and finish_reason != FinishReason.CANCELLED else t_end
+    return InferenceStats(
+        load_s=load_s,
+        warm=warm,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        ttft_s=ttft_s,
+        prefill_tps=prompt_tokens / ttft_s if ttft_s else None,
+        decode_tps=decode_tps,
+        tpot_ms=1000.0 / decode_tps if decode_tps else None,
+        e2e_s=end - t_request,
+        peak_rss_bytes=peak_rss_bytes,
+        finish_reason=finish_reason,
+    )
+
+
+@dataclass
+class InferenceResult:
+    """The final outcome of one model's run: consumers never re-count anything."""
+
+    model_id: str
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    error: str | None = None
+    stats: InferenceStats = field(default_factory=InferenceStats)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.finish_reason is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "text": self.text,
+            "finish_reason": self.finish_reason.value if self.finish_reason else None,
+            "error": self.error,
+            "stats": self.stats.to_dict(),
+        }
+
+
+@dataclass
+class InferenceEvent:
+    """One incremental update for one model, in the order a UI should draw them.
+
+    kind: "queued" | "loading" | "loaded" | "text" | "done".
+    "text" carries the new text and the running token count; "done" carries the result
+    (its finish_reason is "error" when the model failed).
+    """
+
+    model_id: str
+    kind: str
+    text: str = ""
+    completion_tokens: int = 0
+    result: InferenceResult | None = None

@@ -1,0 +1,1 @@
+"""Services the UI and CLI call: discovery, configuration, inference. Never import streamlit."""
