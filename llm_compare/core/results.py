@@ -100,6 +100,9 @@ class InferenceResult:
     finish_reason: FinishReason | None = None
     error: str | None = None
     stats: InferenceStats = field(default_factory=InferenceStats)
+    # Settings the backend does not honour (name -> why), and the backend library versions.
+    ignored_settings: dict[str, str] = field(default_factory=dict)
+    backend_versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_complete(self) -> bool:
@@ -112,14 +115,29 @@ class InferenceResult:
             "finish_reason": self.finish_reason.value if self.finish_reason else None,
             "error": self.error,
             "stats": self.stats.to_dict(),
+            "ignored_settings": self.ignored_settings,
+            "backend_versions": self.backend_versions,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InferenceResult:
+        reason = data.get("finish_reason")
+        return cls(
+            model_id=data["model_id"],
+            text=data.get("text", ""),
+            finish_reason=FinishReason(reason) if reason else None,
+            error=data.get("error"),
+            stats=InferenceStats.from_dict(data.get("stats") or {}),
+            ignored_settings=data.get("ignored_settings") or {},
+            backend_versions=data.get("backend_versions") or {},
+        )
 
 
 @dataclass
 class InferenceEvent:
     """One incremental update for one model, in the order a UI should draw them.
 
-    kind: "queued" | "loading" | "loaded" | "text" | "done".
+    kind: "queued" | "loading" | "generating" | "text" | "done".
     "text" carries the new text and the running token count; "done" carries the result
     (its finish_reason is "error" when the model failed).
     """

@@ -1,0 +1,91 @@
+"""The small surface every backend implements, and the registry that maps a ModelType to it."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.core.errors import ConfigurationError
+from llm_compare.core.models import ModelInfo, ModelType
+
+# Backend modules are imported lazily, by name, so that only a worker pays for torch / llama_cpp.
+_BACKEND_MODULES = {
+    ModelType.PYTORCH: "llm_compare.inferencers.pytorch",
+    ModelType.GGUF: "llm_compare.inferencers.gguf",
+}
+_REGISTRY: dict[ModelType, type[BaseInferencer]] = {}
+
+
+def register(model_type: ModelType) -> Callable[[type[BaseInferencer]], type[BaseInferencer]]:
+    def decorate(cls: type[BaseInferencer]) -> type[BaseInferencer]:
+        cls.model_type = model_type
+        _REGISTRY[model_type] = cls
+        return cls
+
+    return decorate
+
+
+def create_inferencer(model: ModelInfo, config: ModelConfig) -> BaseInferencer:
+    if model.type not in _REGISTRY:
+        importlib.import_module(_BACKEND_MODULES[model.type])
+    return _REGISTRY[model.type](model, config)
+
+
+class BaseInferencer(ABC):
+    """One loaded model. Generation yields token ids; the shared loop in `generation.py`
+    turns them into text, applies stop strings and limits, and takes the timings."""
+
+    model_type: ClassVar[ModelType]
+    # ModelConfig fields this backend does not honour, with the reason shown to the user.
+    ignored_fields: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, model: ModelInfo, config: ModelConfig):
+        self.model = model
+        self.config = config
+
+    @abstractmethod
+    def load(self) -> None:
+        """Read the weights and build the backend object."""
+
+    @abstractmethod
+    def has_chat_template(self) -> bool: ...
+
+    @abstractmethod
+    def encode_prompt(self, prompt: str, system_prompt: str, chat: bool) -> list[int]:
+        """Token ids fed to the model: the chat template applied when `chat`, else the raw text."""
+
+    @abstractmethod
+    def generate_ids(self, prompt_ids: list[int], config: ModelConfig, should_stop: Callable[[], bool]) -> Iterator[int]:
+        """Yield generated token ids one by one until end of sequence or `should_stop()`."""
+
+    @abstractmethod
+    def new_text_decoder(self) -> Callable[[int], str]:
+        """A function that takes the next generated id and returns the new text it completes."""
+
+    @abstractmethod
+    def is_end_of_sequence(self, token_id: int) -> bool: ...
+
+    def context_limit(self, config: ModelConfig) -> int | None:
+        """Most tokens (prompt plus answer) the loaded model can hold, when known."""
+        return self.model.metadata.get("context_length")
+
+    def unload(self) -> None:
+        """Free the backend object (the worker process exits afterwards anyway)."""
+
+    def backend_versions(self) -> dict[str, str]:
+        return {}
+
+    def use_chat(self, mode: str) -> bool:
+        if mode == "raw":
+            return False
+        if mode == "chat" and not self.has_chat_template():
+            raise ConfigurationError(f"{self.model.name} has no chat template: use mode 'raw' or 'auto'")
+        return self.has_chat_template()
+
+    def ignored_settings(self, config: ModelConfig) -> dict[str, str]:
+        """The ignored fields that this config sets away from their defaults."""
+        defaults = ModelConfig()
+        return {name: why for name, why in self.ignored_fields.items() if getattr(config, name) != getattr(defaults, name)}

@@ -1,0 +1,152 @@
+"""PyTorch backend: Hugging Face folders through transformers, streamed id by id."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.core.errors import ModelLoadError
+from llm_compare.core.models import ModelType
+from llm_compare.inferencers.base import BaseInferencer, register
+
+_END = object()
+
+
+@register(ModelType.PYTORCH)
+class PyTorchInferencer(BaseInferencer):
+    ignored_fields = {
+        "n_ctx": "GGUF only: a PyTorch model's context is its max_position_embeddings",
+        "n_gpu_layers": "GGUF only: use device for PyTorch models",
+    }
+
+    def load(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        cfg = self.config
+        if cfg.device == "cuda" and not torch.cuda.is_available():
+            raise ModelLoadError("device 'cuda' is not available on this machine: set device to cpu")
+        if cfg.device == "mps" and not torch.backends.mps.is_available():
+            raise ModelLoadError("device 'mps' is not available on this machine: set device to cpu")
+        torch.set_num_threads(cfg.n_threads or os.cpu_count() or 1)
+        dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+        common = {"trust_remote_code": cfg.trust_remote_code, "local_files_only": True}
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model.path, **common)
+        # Safetensors when present; pickled .bin weights go through torch's weights-only loader.
+        safetensors = self.model.metadata.get("format") != "pickle"
+        self.lm = AutoModelForCausalLM.from_pretrained(
+            self.model.path, dtype=dtype, use_safetensors=safetensors, **common
+        ).to(cfg.device)
+        self.lm.eval()
+        eos = self.lm.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+        self.eos_ids = {i for i in eos_ids if i is not None}
+
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def encode_prompt(self, prompt: str, system_prompt: str, chat: bool) -> list[int]:
+        if not chat:
+            return list(self.tokenizer(prompt)["input_ids"])
+        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
+            {"role": "user", "content": prompt}
+        ]
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        # The template writes any BOS itself, so the tokenizer must not add another.
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def generate_ids(self, prompt_ids: list[int], config: ModelConfig, should_stop: Callable[[], bool]) -> Iterator[int]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers.generation.streamers import BaseStreamer
+
+        ids: queue.SimpleQueue = queue.SimpleQueue()
+        consumer_gone = threading.Event()
+
+        class IdStreamer(BaseStreamer):
+            prompt_seen = False
+
+            def put(self, value):
+                if not self.prompt_seen:  # generate() first hands over the prompt itself
+                    self.prompt_seen = True
+                    return
+                ids.put(int(value.reshape(-1)[0]))
+
+            def end(self):
+                ids.put(_END)
+
+        class StopWhenAsked(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                stop = consumer_gone.is_set() or should_stop()
+                return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        kwargs = dict(
+            max_new_tokens=config.max_tokens,
+            repetition_penalty=config.repeat_penalty,
+            streamer=IdStreamer(),
+            stopping_criteria=StoppingCriteriaList([StopWhenAsked()]),
+            pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids, default=0),
+        )
+        if config.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=config.top_k or None)
+        input_ids = torch.tensor([prompt_ids], device=self.config.device)
+
+        def generate():
+            try:
+                with torch.inference_mode():
+                    self.lm.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
+            except BaseException as exc:  # surfaced to the consumer below
+                ids.put(exc)
+                ids.put(_END)
+
+        thread = threading.Thread(target=generate, name="generate", daemon=True)
+        thread.start()
+        try:
+            while (item := ids.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            consumer_gone.set()
+            thread.join()
+
+    def new_text_decoder(self) -> Callable[[int], str]:
+        # Decode a short window and emit only complete characters (a byte-level token can end
+        # inside a UTF-8 sequence), the way TGI and vLLM stream text.
+        ids: list[int] = []
+        offsets = [0, 0]  # prefix start, read end
+
+        def decode(token_id: int) -> str:
+            ids.append(token_id)
+            prefix, read = offsets
+            before = self._decode(ids[prefix:read])
+            after = self._decode(ids[prefix:])
+            if len(after) > len(before) and not after.endswith("\ufffd"):
+                offsets[:] = [read, len(ids)]
+                return after[len(before):]
+            return ""
+
+        return decode
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def is_end_of_sequence(self, token_id: int) -> bool:
+        return token_id in self.eos_ids
+
+    def backend_versions(self) -> dict[str, str]:
+        import torch
+        import transformers
+
+        return {"torch": torch.__version__, "transformers": transformers.__version__}
+
+    def unload(self) -> None:
+        self.lm = None

@@ -1,0 +1,56 @@
+"""Memory accounting: what a model will need, and what the machine can give."""
+
+from __future__ import annotations
+
+import psutil
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.core.models import ModelInfo, ModelType
+
+MiB = 1024**2
+GiB = 1024**3
+# Resident memory of a worker before any weights: interpreter plus backend library.
+RUNTIME_OVERHEAD_BYTES = {ModelType.PYTORCH: 400 * MiB, ModelType.GGUF: 100 * MiB}
+# Left free for the rest of the machine (the dashboard, the browser, the OS).
+SYSTEM_RESERVE_BYTES = 1 * GiB
+_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+def estimate_model_bytes(model: ModelInfo, config: ModelConfig) -> int:
+    """A deliberately generous estimate of a loaded model's resident memory."""
+    weights = model.size_bytes
+    if model.type == ModelType.PYTORCH and config.dtype != "auto" and model.metadata.get("parameters"):
+        weights = model.metadata["parameters"] * _DTYPE_BYTES[config.dtype]
+    if model.type == ModelType.GGUF:
+        weights += kv_cache_bytes(model, config)
+    return int(weights * 1.1) + RUNTIME_OVERHEAD_BYTES[model.type]
+
+
+def kv_cache_bytes(model: ModelInfo, config: ModelConfig) -> int:
+    """f16 K and V for every layer and context position, when the header tells the shapes."""
+    meta = model.metadata
+    layers, kv_width = meta.get("block_count"), meta.get("kv_width")
+    if not layers or not kv_width:
+        return 0
+    return 2 * 2 * layers * kv_width * config.n_ctx
+
+
+def available_bytes() -> int:
+    """Memory the machine can hand out now, less the reserve kept for everything else."""
+    return max(0, psutil.virtual_memory().available - SYSTEM_RESERVE_BYTES)
+
+
+def default_budget_bytes() -> int:
+    """Loaded models may use up to 75% of the machine's memory together."""
+    return int(psutil.virtual_memory().total * 0.75)
+
+
+def process_rss_bytes(pid: int) -> int:
+    try:
+        return psutil.Process(pid).memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+def gib(n_bytes: float) -> str:
+    return f"{n_bytes / GiB:.2f} GiB" if n_bytes >= GiB / 10 else f"{n_bytes / MiB:.0f} MiB"

@@ -1,0 +1,53 @@
+"""The body of a model's worker process: load once, then answer generate requests.
+
+Runs in a spawned process, so a crash or out-of-memory kill here takes down only this model,
+its peak RSS is exactly this model's, and its memory is returned on exit."""
+
+from __future__ import annotations
+
+import signal
+from multiprocessing.connection import Connection
+from time import perf_counter
+from typing import Any
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.core.models import ModelInfo
+from llm_compare.inferencers.base import create_inferencer
+from llm_compare.inferencers.generation import one_line, peak_rss_bytes, run_generation
+
+
+def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, Any], cancel) -> None:
+    """Messages in: ("generate", prompt, system_prompt, config, load_s, warm) | ("stop",).
+    Messages out: ("loaded", t_ready, rss, versions, ignored) | ("load_failed", reason)
+    | ("text", new_text, completion_tokens) | ("done", result)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    model = ModelInfo.from_dict(model_data)
+    config = ModelConfig.parse(config_data)
+    try:
+        inferencer = create_inferencer(model, config)
+        inferencer.load()
+    except Exception as exc:
+        conn.send(("load_failed", one_line(exc)))
+        return
+    conn.send(("loaded", perf_counter(), peak_rss_bytes(), inferencer.backend_versions(), inferencer.ignored_settings(config)))
+    send = conn.send
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if message[0] != "generate":
+            break
+        _, prompt, system_prompt, run_config, load_s, warm = message
+        result = run_generation(
+            inferencer,
+            prompt=prompt,
+            system_prompt=system_prompt,
+            config=ModelConfig.parse(run_config),
+            cancelled=cancel.is_set,
+            emit=lambda text, tokens: send(("text", text, tokens)),
+            load_s=load_s,
+            warm=warm,
+        )
+        send(("done", result.to_dict()))
+    inferencer.unload()
