@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from llm_compare.core.errors import ConfigurationError
 
 # Fields that change how a model is loaded: a change means a fresh worker.
-LOAD_FIELDS = ("n_ctx", "n_threads", "n_gpu_layers", "dtype", "device", "trust_remote_code")
+LOAD_FIELDS = ("n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code")
 
 
 class ModelConfig(BaseModel):
@@ -27,7 +27,7 @@ class ModelConfig(BaseModel):
     mode: Literal["auto", "chat", "raw"] = Field("auto", description="auto: chat template when the model has one, else raw completion.")
     # Backend settings (GGUF / llama.cpp)
     n_ctx: int = Field(2048, ge=16, le=262144, description="GGUF: context window in tokens (prompt plus answer).")
-    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for generation; empty means all cores.")
+    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for generation; empty means all cores, shared out between models running in parallel.")
     n_gpu_layers: int = Field(0, ge=-1, le=1000, description="GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all.")
     # Backend settings (PyTorch / transformers)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="PyTorch: weight dtype; auto keeps the checkpoint's dtype (float32 on CPU for half-precision checkpoints).")

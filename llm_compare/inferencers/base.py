@@ -72,6 +72,10 @@ class BaseInferencer(ABC):
         """Most tokens (prompt plus answer) the loaded model can hold, when known."""
         return self.model.metadata.get("context_length")
 
+    @abstractmethod
+    def set_threads(self, n_threads: int) -> None:
+        """CPU threads for the next generation (changeable without reloading)."""
+
     def unload(self) -> None:
         """Free the backend object (the worker process exits afterwards anyway)."""
 

@@ -81,6 +81,11 @@ class GGUFInferencer(BaseInferencer):
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         return lambda token_id: utf8.decode(self.llm.detokenize([token_id]))
 
+    def set_threads(self, n_threads: int) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_set_n_threads(self.llm.ctx, n_threads, n_threads)
+
     def is_end_of_sequence(self, token_id: int) -> bool:
         import llama_cpp
 

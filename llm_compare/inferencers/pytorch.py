@@ -32,7 +32,6 @@ class PyTorchInferencer(BaseInferencer):
             raise ModelLoadError("device 'cuda' is not available on this machine: set device to cpu")
         if cfg.device == "mps" and not torch.backends.mps.is_available():
             raise ModelLoadError("device 'mps' is not available on this machine: set device to cpu")
-        torch.set_num_threads(cfg.n_threads or os.cpu_count() or 1)
         dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
         common = {"trust_remote_code": cfg.trust_remote_code, "local_files_only": True}
         self.tokenizer = AutoTokenizer.from_pretrained(self.model.path, **common)
@@ -138,6 +137,11 @@ class PyTorchInferencer(BaseInferencer):
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def set_threads(self, n_threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(n_threads)
 
     def is_end_of_sequence(self, token_id: int) -> bool:
         return token_id in self.eos_ids

@@ -5,6 +5,7 @@ runs within a memory budget, and the least recently used is unloaded to make roo
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -29,6 +30,9 @@ class _Slot:
 
     model: ModelInfo
     config: ModelConfig
+    prompt: str
+    system_prompt: str | None
+    threads: int
     worker: Worker | None = None
     parts: list[str] = field(default_factory=list)
     completion_tokens: int = 0
@@ -37,6 +41,9 @@ class _Slot:
     @property
     def done(self) -> bool:
         return self.result is not None
+
+    def send_request(self) -> None:
+        self.worker.send_generate(self.prompt, self.system_prompt, self.config, self.threads)
 
 
 class InferenceEngine:
@@ -62,8 +69,14 @@ class InferenceEngine:
         early cancels the run. Raises ConfigurationError at once on bad input."""
         self._validate(prompt, models, schedule)
         configs = configs or {}
-        slots = [_Slot(model, configs.get(model.id) or ModelConfig()) for model in models]
-        return self._events(slots, prompt, system_prompt, schedule)
+        # Models generating at the same time share the cores instead of fighting over them.
+        concurrent = len(models) if schedule == "parallel" else 1
+        default_threads = max(1, (os.cpu_count() or 1) // concurrent)
+        slots = []
+        for model in models:
+            config = configs.get(model.id) or ModelConfig()
+            slots.append(_Slot(model, config, prompt, system_prompt, config.n_threads or default_threads))
+        return self._events(slots, schedule)
 
     def cancel(self) -> None:
         """Stop the current run within about a second; partial text is kept. Thread-safe."""
@@ -104,7 +117,7 @@ class InferenceEngine:
             if model.error:
                 raise ConfigurationError(f"{model.name} cannot be used: {model.error}")
 
-    def _events(self, slots: list[_Slot], prompt: str, system_prompt: str | None, schedule: str) -> Iterator[InferenceEvent]:
+    def _events(self, slots: list[_Slot], schedule: str) -> Iterator[InferenceEvent]:
         if not self._run_lock.acquire(blocking=False):
             raise InferenceError("another comparison is still running: wait for it to finish or stop it")
         self._cancel.clear()
@@ -127,20 +140,20 @@ class InferenceEngine:
                         break
                 while waiting and (schedule == "parallel" or not running):
                     slot = waiting.popleft()
-                    yield self._start(slot, prompt, system_prompt, protected={s.model.id for s in running})
+                    yield self._start(slot, protected={s.model.id for s in running})
                     if not slot.done:
                         running.append(slot)
                 by_conn = {slot.worker.conn: slot for slot in running}
                 for conn in wait(list(by_conn), timeout=0.1):
                     slot = by_conn[conn]
-                    yield from self._receive(slot, prompt, system_prompt)
+                    yield from self._receive(slot)
                     if slot.done:
                         running.remove(slot)
         finally:
             self._abort([slot for slot in running if not slot.done])
             self._run_lock.release()
 
-    def _start(self, slot: _Slot, prompt: str, system_prompt: str | None, protected: set[str]) -> InferenceEvent:
+    def _start(self, slot: _Slot, protected: set[str]) -> InferenceEvent:
         model, config = slot.model, slot.config
         worker = self._workers.get(model.id)
         if worker and (worker.load_key != config.load_key() or not worker.alive):
@@ -148,7 +161,7 @@ class InferenceEngine:
             worker = None
         if worker:
             slot.worker = worker
-            worker.send_generate(prompt, system_prompt, config)
+            slot.send_request()
             return InferenceEvent(model.id, "generating")
         try:
             self._make_room(model, memory.estimate_model_bytes(model, config), protected)
@@ -157,7 +170,7 @@ class InferenceEngine:
             return self._finish(slot, FinishReason.ERROR, str(exc))
         return InferenceEvent(model.id, "loading")
 
-    def _receive(self, slot: _Slot, prompt: str, system_prompt: str | None) -> Iterator[InferenceEvent]:
+    def _receive(self, slot: _Slot) -> Iterator[InferenceEvent]:
         """Handle every message the slot's worker has sent so far."""
         worker = slot.worker
         while not slot.done:
@@ -185,7 +198,7 @@ class InferenceEngine:
                 if self._cancel.is_set():  # stays loaded, but this run is over
                     yield self._finish(slot, FinishReason.CANCELLED)
                     return
-                worker.send_generate(prompt, system_prompt, slot.config)
+                slot.send_request()
                 yield InferenceEvent(slot.model.id, "generating")
             elif kind == "load_failed":
                 self._discard(slot.model.id)
@@ -220,7 +233,7 @@ class InferenceEngine:
         while pending and perf_counter() < deadline:
             for conn in wait([s.worker.conn for s in pending], timeout=deadline - perf_counter()):
                 slot = next(s for s in pending if s.worker.conn is conn)
-                for _ in self._receive(slot, "", None):
+                for _ in self._receive(slot):
                     pass
             pending = [s for s in pending if not s.done]
         for slot in pending:

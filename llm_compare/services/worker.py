@@ -45,10 +45,11 @@ class Worker:
         self.ready = True
         self.versions, self.ignored = versions, ignored
 
-    def send_generate(self, prompt: str, system_prompt: str | None, config: ModelConfig) -> None:
+    def send_generate(self, prompt: str, system_prompt: str | None, config: ModelConfig, threads: int) -> None:
         warm = self.runs > 0
         self.cancel_event.clear()
-        self.conn.send(("generate", prompt, system_prompt, config.model_dump(), 0.0 if warm else self.load_s, warm))
+        load_s = 0.0 if warm else self.load_s
+        self.conn.send(("generate", prompt, system_prompt, config.model_dump(), threads, load_s, warm))
         self.runs += 1
         self.last_used = perf_counter()
 

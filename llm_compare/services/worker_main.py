@@ -17,7 +17,7 @@ from llm_compare.inferencers.generation import one_line, peak_rss_bytes, run_gen
 
 
 def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, Any], cancel) -> None:
-    """Messages in: ("generate", prompt, system_prompt, config, load_s, warm) | ("stop",).
+    """Messages in: ("generate", prompt, system_prompt, config, threads, load_s, warm) | ("stop",).
     Messages out: ("loaded", t_ready, rss, versions, ignored) | ("load_failed", reason)
     | ("text", new_text, completion_tokens) | ("done", result)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -38,7 +38,8 @@ def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, A
             break
         if message[0] != "generate":
             break
-        _, prompt, system_prompt, run_config, load_s, warm = message
+        _, prompt, system_prompt, run_config, threads, load_s, warm = message
+        inferencer.set_threads(threads)
         result = run_generation(
             inferencer,
             prompt=prompt,
