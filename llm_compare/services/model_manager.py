@@ -1,0 +1,395 @@
+"""Find models on disk (Hugging Face folders and GGUF files) from their headers, without loading weights."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
+from llm_compare.core.models import ModelInfo, ModelType, model_id_for
+from llm_compare.services.gguf_header import (
+    GGUFHeader,
+    GGUFHeaderError,
+    file_type_name,
+    has_gguf_magic,
+    read_gguf_header,
+)
+from llm_compare.services.hf_folder import (
+    CONFIG_FILE,
+    is_model_config,
+    read_hf_folder,
+    valid_config_values,
+    weight_files,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_DIR = Path("models")
+# Every ModelInfo.metadata has these keys; a value is None when unknown.
+METADATA_KEYS = (
+    "architecture", "parameters", "quantization", "context_length", "has_chat_template",
+    "generation_defaults", "format", "files", "mtime",
+    "declared_name",  # GGUF general.name; names stay file names so they are unique
+    "file_type",  # GGUF general.file_type, e.g. "Q4_K_M"
+    "vocab_size",
+)
+_SPLIT_GGUF = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<total>\d{5})(?P<ext>\.gguf)$", re.IGNORECASE)
+# GGUF general.sampling.* key -> ModelConfig field
+_GGUF_SAMPLING_KEYS = {
+    "general.sampling.temp": "temperature",
+    "general.sampling.top_k": "top_k",
+    "general.sampling.top_p": "top_p",
+    "general.sampling.penalty_repeat": "repeat_penalty",
+}
+_NOT_FOUND_HINT = "give a model id, name, GGUF file or model folder (`llm-compare scan` lists them)"
+
+
+@dataclass
+class _GGUFGroup:
+    """One GGUF model: a single file, or the shards of a split file (shards[i] is None when missing)."""
+
+    folder: Path
+    name: str
+    shard_names: list[str]
+    shards: list[Path | None] = field(default_factory=list)
+
+    @property
+    def present(self) -> list[Path]:
+        return [p for p in self.shards if p is not None]
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name, p in zip(self.shard_names, self.shards) if p is None]
+
+
+class ModelManager:
+    """Discovers models under `model_dirs` and resolves the references users type."""
+
+    def __init__(self, model_dirs: list[str | Path] | str | Path | None = None, max_models: int = 4):
+        if max_models < 1:
+            raise ConfigurationError(f"max_models must be at least 1 (got {max_models})")
+        self.model_dirs = _as_paths(DEFAULT_MODEL_DIR if model_dirs is None else model_dirs)
+        self.max_models = max_models
+        self._models: list[ModelInfo] | None = None
+        # GGUF headers by (path, size, mtime): a rescan re-reads only files that changed.
+        self._header_cache: dict[tuple[str, int, int], GGUFHeader | GGUFHeaderError] = {}
+
+    @property
+    def models(self) -> list[ModelInfo]:
+        """The models found by the last scan (empty before the first)."""
+        return list(self._models or [])
+
+    def scan(self, dirs: list[str | Path] | str | Path | None = None) -> list[ModelInfo]:
+        """Find every model under `dirs` (default: model_dirs), sorted by name then path."""
+        roots = self.model_dirs if dirs is None else _as_paths(dirs)
+        by_path: dict[str, tuple[int, ModelInfo]] = {}
+        visited: set[tuple[int, int]] = set()
+        cache, self._header_cache = self._header_cache, {}
+        for root in roots:
+            if root.is_dir():
+                found = self._walk(root, visited, cache)
+            elif root.is_file():
+                try:
+                    found = [self._inspect_file(root, cache)]
+                except ModelNotFoundError as exc:
+                    log.warning("%s", exc)
+                    continue
+            else:
+                log.warning("model directory %s does not exist", root)
+                continue
+            for rank, info in found:
+                # Two links to one file are one model; keep the name of a *.gguf link over a bare blob.
+                if info.path not in by_path or rank < by_path[info.path][0]:
+                    by_path[info.path] = (rank, info)
+        self._models = sorted((info for _, info in by_path.values()), key=lambda m: (m.name.lower(), m.path))
+        return self.models
+
+    def scan_models(self, directory: str | Path | None = None) -> list[ModelInfo]:
+        """Old name of scan()."""
+        return self.scan(None if directory is None else [directory])
+
+    def get(self, ref: str | Path) -> ModelInfo:
+        """The model with this id or exact name, or the model at this path (inspected if not scanned)."""
+        models = self._models if self._models is not None else self.scan()
+        text = str(ref)
+        for model in models:
+            if model.id == text:
+                return model
+        named = [m for m in models if m.name == text]
+        if len(named) > 1:
+            ids = ", ".join(m.id for m in named)
+            raise ModelNotFoundError(f"{len(named)} models are named {text!r} ({ids}); use an id")
+        if named:
+            return named[0]
+        path = Path(text).expanduser()
+        if text and path.exists():
+            resolved = str(path.resolve())
+            for model in models:
+                if model.path == resolved:
+                    return model
+            return self.inspect(path)
+        raise ModelNotFoundError(f"no model matches {text!r}: {_NOT_FOUND_HINT}")
+
+    def select_models(self, ids: Iterable[str]) -> list[ModelInfo]:
+        """The models to compare, checked: at least one, at most max_models, all usable."""
+        chosen: dict[str, ModelInfo] = {}
+        for ref in [ids] if isinstance(ids, str) else ids:
+            model = self.get(ref)
+            chosen.setdefault(model.id, model)
+        if not chosen:
+            raise ConfigurationError("choose at least one model")
+        if len(chosen) > self.max_models:
+            raise ConfigurationError(
+                f"choose at most {self.max_models} models to compare (got {len(chosen)})"
+            )
+        for model in chosen.values():
+            if not model.usable:
+                raise ConfigurationError(f"{model.name} cannot be used: {model.error}")
+        return list(chosen.values())
+
+    def inspect(self, path: str | Path) -> ModelInfo:
+        """Describe the model at `path`: a GGUF file (any shard of a split one) or a model folder."""
+        path = Path(path).expanduser().absolute()
+        if path.is_dir():
+            names = _visible_files(path)
+            if CONFIG_FILE in names:
+                return self._hf_info(path, set(names))
+            raise ModelNotFoundError(
+                f"{path} is not a model folder (no config.json); scan it to search inside"
+            )
+        if path.is_file():
+            return self._inspect_file(path, self._header_cache)[1]
+        raise ModelNotFoundError(f"no such file or folder: {path}")
+
+    # Discovery
+
+    def _walk(self, root: Path, visited: set, cache: dict) -> list[tuple[int, ModelInfo]]:
+        found = []
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            try:
+                st = folder.stat()
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in visited:  # symlink loops and folders reached twice
+                continue
+            visited.add((st.st_dev, st.st_ino))
+            try:
+                files, subdirs = _list_folder(folder)
+            except OSError as exc:
+                log.warning("cannot list %s: %s", folder, exc.strerror or exc)
+                continue
+            gguf_names = [n for n in files if n.lower().endswith(".gguf")]
+            if CONFIG_FILE in files and (weight_files(set(files))[0] or (
+                not gguf_names and is_model_config(files[CONFIG_FILE])
+            )):
+                # A model folder: its sub-folders (onnx/, original/...) belong to it. GGUF files beside
+                # its weights are separate models.
+                found.append((0, self._hf_info(folder, set(files))))
+                candidates = {n: files[n] for n in gguf_names}
+            else:
+                candidates = {n: p for n, p in files.items() if n in gguf_names or has_gguf_magic(p)}
+                stack.extend(reversed(subdirs))
+            for group in _group_ggufs(folder, candidates):
+                rank = 0 if group.shard_names[0].lower().endswith(".gguf") else 1
+                found.append((rank, self._gguf_info(group, cache)))
+        return found
+
+    def _inspect_file(self, path: Path, cache: dict) -> tuple[int, ModelInfo]:
+        if path.name.lower().endswith(".gguf") or has_gguf_magic(path):
+            candidates = {n: p for n, p in _visible_files(path.parent).items() if n.lower().endswith(".gguf")}
+            candidates[path.name] = path
+            for group in _group_ggufs(path.parent, candidates):
+                if path.name in group.shard_names:
+                    return 0, self._gguf_info(group, cache)
+        if CONFIG_FILE in _visible_files(path.parent):  # a file inside a model folder
+            return 0, self._hf_info(path.parent, set(_visible_files(path.parent)))
+        raise ModelNotFoundError(f"{path} is neither a GGUF file nor inside a model folder")
+
+    # Description
+
+    def _hf_info(self, folder: Path, names: set[str]) -> ModelInfo:
+        hf = read_hf_folder(folder, names)
+        metadata = _empty_metadata()
+        metadata.update(
+            architecture=hf.architecture,
+            parameters=hf.parameters,
+            quantization=hf.quantization or hf.dtype,
+            context_length=hf.context_length,
+            has_chat_template=hf.has_chat_template,
+            generation_defaults=hf.generation_defaults,
+            format=hf.weights_format,
+            files=hf.files,
+            mtime=hf.mtime,
+            vocab_size=hf.vocab_size,
+        )
+        name = _hf_folder_name(folder)
+        path = folder.resolve()
+        return ModelInfo(
+            id=model_id_for(path, name), name=name, type=ModelType.PYTORCH, path=str(path),
+            size_bytes=hf.size_bytes, metadata=metadata, error=hf.error,
+        )
+
+    def _gguf_info(self, group: _GGUFGroup, cache: dict) -> ModelInfo:
+        first = group.shards[0] or group.folder / group.shard_names[0]
+        path = first.resolve()
+        metadata = _empty_metadata()
+        metadata.update(format="gguf", files=[p.name for p in group.present], has_chat_template=False,
+                        generation_defaults={})
+        size_bytes, mtimes, error = 0, [], None
+        for shard in group.present:
+            try:
+                st = shard.stat()
+            except OSError as exc:
+                error = error or f"cannot read {shard.name}: {exc.strerror or exc}"
+                continue
+            size_bytes += st.st_size
+            mtimes.append(st.st_mtime)
+        metadata["mtime"] = max(mtimes, default=None)
+        headers = []
+        for shard in group.present:
+            try:
+                headers.append(self._read_header(shard, cache))
+            except (GGUFHeaderError, OSError) as exc:
+                reason = str(exc) if isinstance(exc, GGUFHeaderError) else f"cannot read: {exc.strerror}"
+                error = error or (f"{shard.name}: {reason}" if len(group.shard_names) > 1 else reason)
+                break
+        if group.missing:
+            error = f"missing shard(s): {', '.join(group.missing)}"
+        if headers and group.shards[0] is not None:
+            complete = error is None and len(headers) == len(group.shard_names)
+            problem = _describe_gguf(headers, metadata, first_only=not complete)
+            error = error or problem
+        return ModelInfo(
+            id=model_id_for(path, group.name), name=group.name, type=ModelType.GGUF, path=str(path),
+            size_bytes=size_bytes, metadata=metadata, error=error,
+        )
+
+    def _read_header(self, path: Path, cache: dict) -> GGUFHeader:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        result = cache.get(key)
+        if result is None:
+            try:
+                result = read_gguf_header(path)
+            except GGUFHeaderError as exc:
+                result = exc
+        self._header_cache[key] = result
+        if isinstance(result, GGUFHeaderError):
+            raise result
+        return result
+
+
+def _describe_gguf(
+    headers: list[GGUFHeader], metadata: dict[str, Any], first_only: bool = False
+) -> str | None:
+    """Fill `metadata` from the shards' headers (in shard order); return an error, or None."""
+    kv = headers[0].metadata
+    arch = kv.get("general.architecture") if isinstance(kv.get("general.architecture"), str) else None
+    metadata["architecture"] = arch
+    metadata["declared_name"] = kv.get("general.name") if isinstance(kv.get("general.name"), str) else None
+    metadata["context_length"] = _positive_int(kv.get(f"{arch}.context_length"))
+    metadata["vocab_size"] = headers[0].array_lengths.get("tokenizer.ggml.tokens") or _positive_int(
+        kv.get(f"{arch}.vocab_size")
+    )
+    metadata["has_chat_template"] = bool(kv.get("tokenizer.chat_template"))
+    metadata["generation_defaults"] = valid_config_values(
+        {name: kv[key] for key, name in _GGUF_SAMPLING_KEYS.items() if key in kv}
+    )
+    file_type = kv.get("general.file_type")
+    metadata["file_type"] = file_type_name(file_type) if isinstance(file_type, int) else None
+    if first_only:  # some shards are missing or unreadable: counts would be wrong
+        metadata["quantization"] = metadata["file_type"]
+        return None
+    tensors = [t for h in headers for t in h.tensors]
+    metadata["parameters"] = sum(t.n_elements for t in tensors)
+    bytes_by_type: dict[str, int] = {}
+    for tensor in tensors:
+        if len(tensor.shape) >= 2 and tensor.n_bytes is not None:
+            bytes_by_type[tensor.type_name] = bytes_by_type.get(tensor.type_name, 0) + tensor.n_bytes
+    dominant = max(sorted(bytes_by_type), key=bytes_by_type.__getitem__, default=None)
+    metadata["quantization"] = dominant or metadata["file_type"]
+
+    if len(headers) > 1 or "split.count" in kv:
+        declared = kv.get("split.count")
+        if isinstance(declared, int) and declared != len(headers):
+            return f"split.count says {declared} shards but the file names say {len(headers)}"
+        declared_tensors = kv.get("split.tensors.count")
+        if isinstance(declared_tensors, int) and declared_tensors != len(tensors):
+            return f"the shards hold {len(tensors)} tensors but split.tensors.count says {declared_tensors}"
+    if kv.get("general.type") == "adapter":
+        return "a LoRA adapter, not a model: load it together with its base model"
+    if arch == "clip" or kv.get("general.type") == "mmproj":
+        return "a multimodal projector (mmproj), not a language model"
+    return None
+
+
+def _group_ggufs(folder: Path, files: dict[str, Path]) -> list[_GGUFGroup]:
+    """One group per model: `name-00001-of-00003.gguf` and its siblings form one."""
+    groups: list[_GGUFGroup] = []
+    splits: dict[tuple[str, int, str], dict[int, Path]] = {}
+    for name in sorted(files):
+        match = _SPLIT_GGUF.match(name)
+        if match and 1 <= int(match["index"]) <= int(match["total"]):
+            key = (match["stem"], int(match["total"]), match["ext"])
+            splits.setdefault(key, {})[int(match["index"])] = files[name]
+        else:
+            stem = name[: -len(".gguf")] if name.lower().endswith(".gguf") else name
+            groups.append(_GGUFGroup(folder=folder, name=stem, shard_names=[name], shards=[files[name]]))
+    for (stem, total, ext), shards in splits.items():
+        shard_names = [f"{stem}-{i:05d}-of-{total:05d}{ext}" for i in range(1, total + 1)]
+        groups.append(_GGUFGroup(folder=folder, name=stem, shard_names=shard_names,
+                                 shards=[shards.get(i) for i in range(1, total + 1)]))
+    return groups
+
+
+def _list_folder(folder: Path) -> tuple[dict[str, Path], list[Path]]:
+    """Visible regular files (by name) and sub-folders, following symlinks; hidden entries skipped."""
+    files: dict[str, Path] = {}
+    subdirs: list[Path] = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith("."):  # .git, .cache, partial downloads
+                continue
+            try:
+                if entry.is_dir():
+                    subdirs.append(Path(entry.path))
+                elif entry.is_file():  # never FIFOs or devices: opening those can block
+                    files[entry.name] = Path(entry.path)
+            except OSError:
+                continue
+    return files, subdirs
+
+
+def _visible_files(folder: Path) -> dict[str, Path]:
+    try:
+        return _list_folder(folder)[0]
+    except OSError:
+        return {}
+
+
+def _hf_folder_name(folder: Path) -> str:
+    # In the Hugging Face cache a model lives in models--org--name/snapshots/<commit>/.
+    if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
+        return folder.parent.parent.name.split("--")[-1]
+    return folder.name
+
+
+def _empty_metadata() -> dict[str, Any]:
+    return dict.fromkeys(METADATA_KEYS)
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _as_paths(dirs: Iterable[str | Path] | str | Path) -> list[Path]:
+    if isinstance(dirs, (str, Path)):
+        dirs = [dirs]
+    return [Path(d).expanduser().absolute() for d in dirs]
