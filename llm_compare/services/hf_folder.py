@@ -62,6 +62,8 @@ class HFFolderInfo:
     quantization: str | None = None  # from quantization_config, e.g. "gptq 4-bit"
     context_length: int | None = None
     vocab_size: int | None = None
+    block_count: int | None = None
+    kv_width: int | None = None  # kv heads x head size
     has_chat_template: bool = False
     generation_defaults: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -144,6 +146,7 @@ def _read_config(folder: Path, names: set[str], info: HFFolderInfo) -> None:
     text_config = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
     info.context_length = _first_int(config, _CONTEXT_KEYS) or _first_int(text_config, _CONTEXT_KEYS)
     info.vocab_size = _first_int(config, ("vocab_size",)) or _first_int(text_config, ("vocab_size",))
+    info.block_count, info.kv_width = _attention_shape(text_config or config)
     dtype = next((c[k] for c in (config, text_config) for k in ("dtype", "torch_dtype") if c.get(k)), None)
     info.dtype = dtype if isinstance(dtype, str) else None
     quantization = config.get("quantization_config")
@@ -153,6 +156,15 @@ def _read_config(folder: Path, names: set[str], info: HFFolderInfo) -> None:
     info.has_chat_template = _has_chat_template(folder, names)
     if "generation_config.json" in names:
         info.generation_defaults = _generation_defaults(folder / "generation_config.json")
+
+
+def _attention_shape(config: dict) -> tuple[int | None, int | None]:
+    layers = _first_int(config, ("num_hidden_layers", "n_layer", "num_layers"))
+    heads = _first_int(config, ("num_attention_heads", "n_head"))
+    kv_heads = _first_int(config, ("num_key_value_heads", "n_head_kv")) or heads
+    hidden = _first_int(config, ("hidden_size", "n_embd", "d_model"))
+    head_size = _first_int(config, ("head_dim",)) or (hidden // heads if hidden and heads else None)
+    return layers, (kv_heads * head_size if kv_heads and head_size else None)
 
 
 def _has_chat_template(folder: Path, names: set[str]) -> bool:

@@ -37,6 +37,8 @@ METADATA_KEYS = (
     "declared_name",  # GGUF general.name; names stay file names so they are unique
     "file_type",  # GGUF general.file_type, e.g. "Q4_K_M"
     "vocab_size",
+    "block_count",  # transformer layers
+    "kv_width",  # K (or V, whichever is wider) values per token per layer: kv heads x head size
 )
 _SPLIT_GGUF = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<total>\d{5})(?P<ext>\.gguf)$", re.IGNORECASE)
 # GGUF general.sampling.* key -> ModelConfig field
@@ -228,6 +230,8 @@ class ModelManager:
             files=hf.files,
             mtime=hf.mtime,
             vocab_size=hf.vocab_size,
+            block_count=hf.block_count,
+            kv_width=hf.kv_width,
         )
         name = _hf_folder_name(folder)
         path = folder.resolve()
@@ -302,6 +306,8 @@ def _describe_gguf(
     metadata["generation_defaults"] = valid_config_values(
         {name: kv[key] for key, name in _GGUF_SAMPLING_KEYS.items() if key in kv}
     )
+    metadata["block_count"] = _positive_int(kv.get(f"{arch}.block_count"))
+    metadata["kv_width"] = _gguf_kv_width(kv, arch)
     file_type = kv.get("general.file_type")
     metadata["file_type"] = file_type_name(file_type) if isinstance(file_type, int) else None
     if first_only:  # some shards are missing or unreadable: counts would be wrong
@@ -328,6 +334,18 @@ def _describe_gguf(
     if arch == "clip" or kv.get("general.type") == "mmproj":
         return "a multimodal projector (mmproj), not a language model"
     return None
+
+
+def _gguf_kv_width(kv: dict[str, Any], arch: str | None) -> int | None:
+    heads = _positive_int(kv.get(f"{arch}.attention.head_count"))
+    # A per-layer head_count_kv array is not read: falling back to all heads over-estimates, never under.
+    kv_heads = _positive_int(kv.get(f"{arch}.attention.head_count_kv")) or heads
+    head_size = max(_positive_int(kv.get(f"{arch}.attention.key_length")) or 0,
+                    _positive_int(kv.get(f"{arch}.attention.value_length")) or 0)
+    embedding = _positive_int(kv.get(f"{arch}.embedding_length"))
+    if not head_size and embedding and heads:
+        head_size = embedding // heads
+    return kv_heads * head_size if kv_heads and head_size else None
 
 
 def _group_ggufs(folder: Path, files: dict[str, Path]) -> list[_GGUFGroup]:

@@ -60,6 +60,8 @@ def write_gguf(
     writer.add_context_length(context_length)
     writer.add_block_count(1)
     writer.add_embedding_length(DIM)
+    writer.add_head_count(4)
+    writer.add_head_count_kv(2)
     if file_type is not None:
         writer.add_file_type(file_type)
     writer.add_tokenizer_model("llama")
@@ -92,8 +94,9 @@ def write_hf_folder(
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = config or {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-        "max_position_embeddings": 4096, "torch_dtype": "float16", "vocab_size": VOCAB,
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "max_position_embeddings": 4096,
+        "torch_dtype": "float16", "vocab_size": VOCAB, "hidden_size": DIM, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2,
     }
     (folder / "config.json").write_text(json.dumps(config))
     if tensors is None:
@@ -165,6 +168,8 @@ def test_gguf_metadata_comes_from_the_header(tmp_path):
         "declared_name": "Tiny Llama",
         "file_type": "Q8_0",
         "vocab_size": VOCAB,
+        "block_count": 1,
+        "kv_width": 2 * DIM // 4,  # 2 kv heads of 8
     }
 
 
@@ -263,12 +268,15 @@ def test_corrupt_counts_fail_fast_without_allocating(tmp_path):
 
 def test_corrupt_string_length_reads_as_truncation(tmp_path):
     path = write_gguf(tmp_path / "m.gguf")
+    first_key = key_position(path, "general.architecture")
     data = bytearray(path.read_bytes())
     data[24:32] = (2**40).to_bytes(8, "little")  # length of the first key
     path.write_bytes(bytes(data))
     with pytest.raises(GGUFHeaderError) as excinfo:
         read_gguf_header(path)
-    assert str(excinfo.value) == f"truncated header: file ends at byte {len(data)} while reading key 1 of 8"
+    assert first_key == "1 of 10"
+    expected = f"truncated header: file ends at byte {len(data)} while reading key {first_key}"
+    assert str(excinfo.value) == expected
 
 
 def test_scan_reads_headers_not_tensor_data(tmp_path, monkeypatch):
@@ -378,6 +386,8 @@ def test_hf_folder_metadata_comes_from_config_and_safetensors_header(tmp_path):
         "declared_name": None,
         "file_type": None,
         "vocab_size": VOCAB,
+        "block_count": 2,
+        "kv_width": 2 * DIM // 4,
     }
 
 
