@@ -62,8 +62,9 @@ class BaseInferencer(ABC):
         """Yield generated token ids one by one until end of sequence or `should_stop()`."""
 
     @abstractmethod
-    def new_text_decoder(self) -> Callable[[int], str]:
-        """A function that takes the next generated id and returns the new text it completes."""
+    def new_text_decoder(self) -> Callable[[int | None], str]:
+        """A function that takes the next generated id and returns the new text it completes;
+        called with None at the end, it returns whatever it still holds back."""
 
     @abstractmethod
     def is_end_of_sequence(self, token_id: int) -> bool: ...

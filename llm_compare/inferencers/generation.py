@@ -103,7 +103,9 @@ def run_generation(
                 if cancelled():
                     finish = FinishReason.CANCELLED
         if not stopped_by_string:
-            tail = matcher.flush()
+            text, stopped_by_string = matcher.feed(decode(None))  # bytes held back at the end
+            tail = text if stopped_by_string else text + matcher.flush()
+            finish = FinishReason.STOP if stopped_by_string else finish
             if tail:
                 parts.append(tail)
                 emit(tail, completion_tokens)

@@ -76,10 +76,16 @@ class GGUFInferencer(BaseInferencer):
             if produced >= room or should_stop():
                 return
 
-    def new_text_decoder(self) -> Callable[[int], str]:
+    def new_text_decoder(self) -> Callable[[int | None], str]:
         # Token bytes may end inside a UTF-8 sequence: an incremental decoder holds them back.
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        return lambda token_id: utf8.decode(self.llm.detokenize([token_id]))
+
+        def decode(token_id: int | None) -> str:
+            if token_id is None:
+                return utf8.decode(b"", final=True)
+            return utf8.decode(self.llm.detokenize([token_id]))
+
+        return decode
 
     def set_threads(self, n_threads: int) -> None:
         import llama_cpp

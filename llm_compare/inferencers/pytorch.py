@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -23,9 +22,11 @@ class PyTorchInferencer(BaseInferencer):
     }
 
     def load(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # it would garble the CLI's output
 
         cfg = self.config
         if cfg.device == "cuda" and not torch.cuda.is_available():
@@ -33,13 +34,22 @@ class PyTorchInferencer(BaseInferencer):
         if cfg.device == "mps" and not torch.backends.mps.is_available():
             raise ModelLoadError("device 'mps' is not available on this machine: set device to cpu")
         dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+        # local_files_only: never reach for a model hub.
         common = {"trust_remote_code": cfg.trust_remote_code, "local_files_only": True}
         self.tokenizer = AutoTokenizer.from_pretrained(self.model.path, **common)
         # Safetensors when present; pickled .bin weights go through torch's weights-only loader.
         safetensors = self.model.metadata.get("format") != "pickle"
-        self.lm = AutoModelForCausalLM.from_pretrained(
-            self.model.path, dtype=dtype, use_safetensors=safetensors, **common
-        ).to(cfg.device)
+        lm, loading = AutoModelForCausalLM.from_pretrained(
+            self.model.path, dtype=dtype, use_safetensors=safetensors, output_loading_info=True, **common
+        )
+        # transformers fills missing weights with random values and only logs it: refuse instead.
+        missing = sorted(loading.get("missing_keys") or [])
+        if missing:
+            raise ModelLoadError(
+                f"{len(missing)} weights are missing from the checkpoint (e.g. {missing[0]}): "
+                "the files are incomplete or not for this architecture"
+            )
+        self.lm = lm.to(cfg.device)
         self.lm.eval()
         eos = self.lm.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
@@ -117,18 +127,19 @@ class PyTorchInferencer(BaseInferencer):
             consumer_gone.set()
             thread.join()
 
-    def new_text_decoder(self) -> Callable[[int], str]:
+    def new_text_decoder(self) -> Callable[[int | None], str]:
         # Decode a short window and emit only complete characters (a byte-level token can end
         # inside a UTF-8 sequence), the way TGI and vLLM stream text.
         ids: list[int] = []
         offsets = [0, 0]  # prefix start, read end
 
-        def decode(token_id: int) -> str:
-            ids.append(token_id)
+        def decode(token_id: int | None) -> str:
+            if token_id is not None:
+                ids.append(token_id)
             prefix, read = offsets
             before = self._decode(ids[prefix:read])
             after = self._decode(ids[prefix:])
-            if len(after) > len(before) and not after.endswith("\ufffd"):
+            if len(after) > len(before) and (token_id is None or not after.endswith("\ufffd")):
                 offsets[:] = [read, len(ids)]
                 return after[len(before):]
             return ""

@@ -5,6 +5,7 @@ its peak RSS is exactly this model's, and its memory is returned on exit."""
 
 from __future__ import annotations
 
+import os
 import signal
 from multiprocessing.connection import Connection
 from time import perf_counter
@@ -15,12 +16,16 @@ from llm_compare.core.models import ModelInfo
 from llm_compare.inferencers.base import create_inferencer
 from llm_compare.inferencers.generation import one_line, peak_rss_bytes, run_generation
 
+# Progress bars and chatter from the backends would garble the CLI's output.
+QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1"}
+
 
 def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, Any], cancel) -> None:
     """Messages in: ("generate", prompt, system_prompt, config, threads, load_s, warm) | ("stop",).
     Messages out: ("loaded", t_ready, rss, versions, ignored) | ("load_failed", reason)
     | ("text", new_text, completion_tokens) | ("done", result)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    os.environ.update(QUIET_LIBRARIES)
     model = ModelInfo.from_dict(model_data)
     config = ModelConfig.parse(config_data)
     try:

@@ -1,0 +1,197 @@
+"""The command-line interface: the same services as the dashboard, for scripts and CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from llm_compare.core.errors import LLMCompareError
+from llm_compare.core.formatting import human_bytes, stats_line
+from llm_compare.core.models import ModelInfo
+from llm_compare.core.results import FinishReason, InferenceEvent
+
+EXIT_OK, EXIT_MODEL_FAILED, EXIT_USAGE = 0, 1, 2
+APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def default_models_dirs() -> list[str]:
+    """$LLM_COMPARE_MODELS_DIR (a path list, like PATH), else ./models."""
+    value = os.environ.get("LLM_COMPARE_MODELS_DIR")
+    return [d for d in value.split(os.pathsep) if d] if value else ["models"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llm-compare", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = commands.add_parser("scan", help="list the models found in directories")
+    scan.add_argument("dirs", nargs="*", metavar="DIR", help="directories to scan (default: $LLM_COMPARE_MODELS_DIR or ./models)")
+    scan.add_argument("--json", action="store_true", help="print a JSON array")
+
+    run = commands.add_parser("run", help="send one prompt to one or more models")
+    run.add_argument("--model", action="append", required=True, metavar="REF", help="model id from scan, or a path to a GGUF file or model folder; repeat for more")
+    run.add_argument("--prompt", required=True, help="the prompt text")
+    run.add_argument("--system", help="system prompt (chat mode)")
+    run.add_argument("--max-tokens", type=int, dest="max_tokens")
+    run.add_argument("--temperature", type=float)
+    run.add_argument("--top-p", type=float, dest="top_p")
+    run.add_argument("--top-k", type=int, dest="top_k")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--mode", choices=["auto", "chat", "raw"])
+    run.add_argument("--schedule", choices=["sequential", "parallel"], default="sequential")
+    run.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids")
+    run.add_argument("--json", action="store_true", help="one JSON object per model per line")
+
+    demo = commands.add_parser("demo", help="build the small demo models (offline, a few minutes)")
+    demo.add_argument("--dir", default="models", help="models directory (default: ./models)")
+
+    ui = commands.add_parser("ui", help="open the dashboard in the browser")
+    ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
+    ui.add_argument("--port", type=int, default=8501)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except LLMCompareError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from llm_compare.services.model_manager import ModelManager
+
+    models = ModelManager(args.dirs or default_models_dirs()).scan()
+    if args.json:
+        print(json.dumps([m.to_dict() for m in models], indent=2))
+        return EXIT_OK
+    if not models:
+        print("no models found (put GGUF files or Hugging Face folders there, or run: llm-compare demo)")
+    for model in models:
+        meta = model.metadata
+        detail = model.error or " · ".join(
+            str(v) for v in (meta.get("architecture"), meta.get("quantization"), human_bytes(model.size_bytes)) if v
+        )
+        print(f"{model.id:40} {model.type.value:8} {detail}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from llm_compare.services.config_manager import ConfigManager
+    from llm_compare.services.engine import InferenceEngine
+    from llm_compare.services.model_manager import ModelManager
+
+    manager = ModelManager(args.models_dirs or default_models_dirs(), max_models=max(4, len(args.model)))
+    models = manager.select_models(args.model)
+    overrides = {k: getattr(args, k) for k in ("max_tokens", "temperature", "top_p", "top_k", "seed", "mode")}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    config_manager = ConfigManager()
+    configs = {m.id: config_manager.get(m).updated(**overrides) for m in models}
+    engine = InferenceEngine(max_models=len(models))
+    by_id = {m.id: m for m in models}
+    events = engine.run(args.prompt, models, configs, schedule=args.schedule, system_prompt=args.system)
+    # SIGTERM ends the run like Ctrl-C: workers are stopped and partial answers printed.
+    signal.signal(signal.SIGTERM, lambda *_: engine.cancel())
+    printer = (JsonPrinter if args.json else TextPrinter)(by_id, streaming=args.schedule == "sequential")
+    failed = False
+    try:
+        for event in events:
+            failed |= printer.show(event)
+    except KeyboardInterrupt:
+        engine.cancel()
+        for event in events:
+            failed |= printer.show(event)
+    finally:
+        engine.shutdown()
+    return EXIT_MODEL_FAILED if failed else EXIT_OK
+
+
+class JsonPrinter:
+    def __init__(self, models: dict[str, ModelInfo], streaming: bool):
+        self.models = models
+
+    def show(self, event: InferenceEvent) -> bool:
+        """Print the event; return True when it reports a failed model."""
+        if event.kind != "done":
+            return False
+        result = event.result
+        line = {
+            "model": self.models[event.model_id].to_dict(),
+            "text": result.text,
+            "finish_reason": result.finish_reason.value,
+            "error": result.error,
+            "stats": result.stats.to_dict(),
+        }
+        print(json.dumps(line), flush=True)
+        return result.finish_reason == FinishReason.ERROR
+
+
+class TextPrinter:
+    """Streams text as it comes when one model generates at a time; else prints each answer whole."""
+
+    def __init__(self, models: dict[str, ModelInfo], streaming: bool):
+        self.models = models
+        self.streaming = streaming
+        self.started: set[str] = set()
+
+    def show(self, event: InferenceEvent) -> bool:
+        model = self.models[event.model_id]
+        if event.kind == "text" and self.streaming:
+            self._header(model)
+            print(event.text, end="", flush=True)
+        elif event.kind == "loading":
+            print(f"loading {model.name} …", file=sys.stderr, flush=True)
+        elif event.kind == "done":
+            result = event.result
+            if not self.streaming or model.id not in self.started:
+                self._header(model)
+                print(result.text, end="")
+            print()
+            if result.error:
+                print(f"error: {result.error}")
+            print(f"[{stats_line(result.stats)}]\n", flush=True)
+            return result.finish_reason == FinishReason.ERROR
+        return False
+
+    def _header(self, model: ModelInfo) -> None:
+        if model.id not in self.started:
+            self.started.add(model.id)
+            print(f"── {model.name} ({model.type.value}) ──", flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from llm_compare.modelbuild.demo import build_demo
+
+    def progress(stage: str, fraction: float) -> None:
+        filled = int(fraction * 30)
+        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} {stage:<40}", end="", file=sys.stderr, flush=True)
+
+    report = build_demo(Path(args.dir), progress=progress)
+    print(file=sys.stderr)
+    print(json.dumps(report, indent=2, default=str))
+    return EXIT_OK
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if args.models_dirs:
+        env["LLM_COMPARE_MODELS_DIR"] = os.pathsep.join(str(Path(d).resolve()) for d in args.models_dirs)
+    command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.address", "127.0.0.1", "--server.port", str(args.port)]
+    return subprocess.call(command, env=env)
+
+
+COMMANDS = {"scan": cmd_scan, "run": cmd_run, "demo": cmd_demo, "ui": cmd_ui}
+
+if __name__ == "__main__":
+    sys.exit(main())

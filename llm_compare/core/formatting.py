@@ -1,0 +1,43 @@
+"""Human-readable figures, shared by the CLI and the dashboard."""
+
+from __future__ import annotations
+
+from llm_compare.core.results import InferenceStats
+
+
+def human_bytes(n_bytes: float | None) -> str:
+    if n_bytes is None:
+        return "–"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n_bytes) < 1024 or unit == "TiB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return ""
+
+
+def human_count(n: int | None) -> str:
+    """Parameter counts the way model cards write them: 1.4M, 7.2B."""
+    if n is None:
+        return "–"
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= scale:
+            return f"{n / scale:.1f}{suffix}"
+    return str(n)
+
+
+def stats_line(stats: InferenceStats) -> str:
+    """One compact line: TTFT, decode speed, tokens, memory, load time, finish reason."""
+
+    def fmt(value: float | None, pattern: str) -> str:
+        return pattern.format(value) if value is not None else "–"
+
+    load = "warm" if stats.warm else fmt(stats.load_s, "{:.2f} s")
+    parts = [
+        f"TTFT {fmt(stats.ttft_s and stats.ttft_s * 1000, '{:.0f} ms')}",
+        f"decode {fmt(stats.decode_tps, '{:.1f} tok/s')}",
+        f"{stats.prompt_tokens} → {stats.completion_tokens} tokens",
+        f"peak RSS {human_bytes(stats.peak_rss_bytes)}",
+        f"load {load}",
+        stats.finish_reason.value if stats.finish_reason else "running",
+    ]
+    return " · ".join(parts)

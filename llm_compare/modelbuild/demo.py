@@ -1,0 +1,254 @@
+"""Build the demo family offline: small LLaMAs trained on the standard library, as HF folders and GGUF."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from llm_compare.modelbuild.corpus import Document, load_stdlib_documents, split_train_heldout, utf8_bytes
+from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf
+from llm_compare.modelbuild.llama import LlamaShape, count_parameters, random_llama, save_hf_model
+from llm_compare.modelbuild.tokenizer import train_bpe_tokenizer, wrap_for_transformers
+from llm_compare.modelbuild.train import TrainSettings, bits_per_byte, encode_documents, train_llama
+
+# progress(stage, fraction of the whole build in [0, 1]); stage is a short human-readable label.
+ProgressCallback = Callable[[str, float], None]
+DemoSize = Literal["full", "smoke"]
+
+REPORT_FILE_NAME = "demo-report.json"
+DEMO_DIR_NAME = "demo"
+
+
+@dataclass(frozen=True)
+class DemoModelSpec:
+    shape: LlamaShape
+    train: TrainSettings
+
+
+@dataclass(frozen=True)
+class DemoRecipe:
+    """Everything that decides the demo's output: same recipe, same machine, same bytes."""
+
+    vocab_size: int
+    context_length: int
+    corpus_max_bytes: int | None
+    heldout_every: int
+    eval_max_bytes: int
+    models: tuple[DemoModelSpec, ...]
+
+
+# Step counts were chosen on the 2-core development machine (torch 2.13 CPU, quiet machine):
+# ~0.11 s and ~0.29 s per step, so about 45 s + 130 s of training and ~3.3 min for the whole
+# build, inside the 5-minute budget. Fixed steps rather than a time limit keep the build reproducible.
+_FULL = DemoRecipe(
+    vocab_size=2048,
+    context_length=512,
+    corpus_max_bytes=None,
+    heldout_every=20,
+    eval_max_bytes=300_000,
+    models=(
+        DemoModelSpec(
+            LlamaShape(hidden_size=64, num_layers=2, num_heads=4, intermediate_size=172, vocab_size=2048,
+                       max_position_embeddings=512),
+            TrainSettings(steps=400, batch_size=8, seq_len=512, learning_rate=4e-3, seed=1),
+        ),
+        DemoModelSpec(
+            LlamaShape(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384, vocab_size=2048,
+                       max_position_embeddings=512),
+            TrainSettings(steps=450, batch_size=8, seq_len=512, learning_rate=3e-3, seed=2),
+        ),
+    ),
+)
+# Exercises every stage in seconds, for tests; the models learn little.
+_SMOKE = DemoRecipe(
+    vocab_size=512,
+    context_length=128,
+    corpus_max_bytes=400_000,
+    heldout_every=10,
+    eval_max_bytes=20_000,
+    models=(
+        DemoModelSpec(
+            LlamaShape(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, vocab_size=512,
+                       max_position_embeddings=128),
+            TrainSettings(steps=8, batch_size=4, seq_len=64, warmup_steps=2, seed=1),
+        ),
+    ),
+)
+RECIPES: dict[str, DemoRecipe] = {"full": _FULL, "smoke": _SMOKE}
+
+
+@dataclass(frozen=True)
+class DemoModelReport:
+    name: str
+    parameters: int
+    hidden_size: int
+    num_layers: int
+    vocab_size: int
+    context_length: int
+    hf_dir: str
+    gguf_f32: str
+    gguf_q8_0: str
+    hf_weights_bytes: int
+    gguf_f32_bytes: int
+    gguf_q8_0_bytes: int
+    train_steps: int
+    train_tokens: int
+    train_seconds: float
+    final_train_loss_nats: float
+    heldout_bits_per_byte: float
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    size: str
+    demo_dir: str
+    train_text_bytes: int
+    heldout_text_bytes: int
+    heldout_tokens: int
+    tokenizer_vocab_size: int
+    total_seconds: float
+    models: list[DemoModelReport] = field(default_factory=list)
+
+
+def model_name(parameters: int) -> str:
+    """A name that says what the model is: `stdlib-llama-1.4m`, `stdlib-llama-70k`."""
+    label = f"{parameters / 1e6:.1f}m" if parameters >= 100_000 else f"{round(parameters / 1e3)}k"
+    return f"stdlib-llama-{label}"
+
+
+def build_demo(
+    models_dir: Path, progress: ProgressCallback | None = None, size: DemoSize = "full"
+) -> DemoReport:
+    """Train the demo models into `models_dir/demo/` and write `demo-report.json` there.
+
+    "full" takes about 3.5 minutes on 2 CPU cores; "smoke" a few seconds (tests only).
+    """
+    recipe = RECIPES[size]
+    started = time.perf_counter()
+    demo_dir = Path(models_dir) / DEMO_DIR_NAME
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    report_progress = _StagedProgress(progress, recipe)
+
+    report_progress("reading the standard library", 0.0)
+    documents = load_stdlib_documents(recipe.corpus_max_bytes)
+    train_docs, heldout_docs = split_train_heldout(documents, recipe.heldout_every)
+    eval_docs = _first_bytes(heldout_docs, recipe.eval_max_bytes)
+    report_progress("training the tokenizer", 0.3)
+    tokenizer = train_bpe_tokenizer((d.text for d in train_docs), recipe.vocab_size)
+    eos_id = tokenizer.token_to_id("<|endoftext|>")
+    report_progress("tokenizing", 0.5)
+    train_ids = encode_documents(tokenizer, [d.text for d in train_docs], eos_id)
+    # A leading <|endoftext|> gives the first held-out token a context, so every byte is scored.
+    eval_ids = np.concatenate([[eos_id], encode_documents(tokenizer, [d.text for d in eval_docs], eos_id)])
+    eval_bytes = utf8_bytes(eval_docs)
+    wrapped = wrap_for_transformers(tokenizer, recipe.context_length)
+
+    model_reports = []
+    for index, spec in enumerate(recipe.models):
+        model = random_llama(spec.shape, wrapped, seed=spec.train.seed, embedding_std=None)
+        parameters = count_parameters(model)
+        name = model_name(parameters)
+        stage = f"training {name}"
+        train_result = train_llama(
+            model, train_ids, spec.train, progress=lambda f, s=stage, i=index: report_progress(s, f, model=i)
+        )
+        report_progress(f"measuring {name}", 0.0, model=index, phase="eval")
+        bpb = bits_per_byte(model, eval_ids, eval_bytes, seq_len=spec.train.seq_len, threads=spec.train.threads)
+        report_progress(f"writing {name}", 0.5, model=index, phase="eval")
+        hf_dir = save_hf_model(model, wrapped, demo_dir / name)
+        gguf_f32 = demo_dir / f"{name}-f32.gguf"
+        gguf_q8 = demo_dir / f"{name}-q8_0.gguf"
+        export_gguf(hf_dir, gguf_f32, GGUFType.F32, name=name)
+        export_gguf(hf_dir, gguf_q8, GGUFType.Q8_0, name=name)
+        model_reports.append(
+            DemoModelReport(
+                name=name,
+                parameters=parameters,
+                hidden_size=spec.shape.hidden_size,
+                num_layers=spec.shape.num_layers,
+                vocab_size=spec.shape.vocab_size,
+                context_length=spec.shape.max_position_embeddings,
+                hf_dir=str(hf_dir),
+                gguf_f32=str(gguf_f32),
+                gguf_q8_0=str(gguf_q8),
+                hf_weights_bytes=sum(p.stat().st_size for p in hf_dir.glob("*.safetensors")),
+                gguf_f32_bytes=gguf_f32.stat().st_size,
+                gguf_q8_0_bytes=gguf_q8.stat().st_size,
+                train_steps=train_result.steps,
+                train_tokens=train_result.steps * spec.train.batch_size * spec.train.seq_len,
+                train_seconds=round(train_result.seconds, 1),
+                final_train_loss_nats=round(train_result.final_loss, 4),
+                heldout_bits_per_byte=round(bpb, 4),
+            )
+        )
+
+    report = DemoReport(
+        size=size,
+        demo_dir=str(demo_dir),
+        train_text_bytes=utf8_bytes(train_docs),
+        heldout_text_bytes=eval_bytes,
+        heldout_tokens=len(eval_ids) - 1,
+        tokenizer_vocab_size=tokenizer.get_vocab_size(),
+        total_seconds=round(time.perf_counter() - started, 1),
+        models=model_reports,
+    )
+    (demo_dir / REPORT_FILE_NAME).write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
+    report_progress("done", 1.0, phase="done")
+    return report
+
+
+def _first_bytes(documents: list[Document], max_bytes: int) -> list[Document]:
+    """Leading documents up to `max_bytes` (at least one): held-out scoring need not read everything."""
+    chosen: list[Document] = []
+    total = 0
+    for document in documents:
+        size = len(document.text.encode("utf-8"))
+        if chosen and total + size > max_bytes:
+            break
+        chosen.append(document)
+        total += size
+    return chosen
+
+
+class _StagedProgress:
+    """Maps each stage's own fraction onto one overall fraction, weighted by expected work."""
+
+    # Preparation (reading, tokenizer, tokenizing) and each model's eval + export, relative to
+    # training cost units (parameters x tokens / 1e9): rough, but keeps the bar moving evenly.
+    _PREP_UNITS = 12.0
+    _EVAL_UNITS = 4.0
+
+    def __init__(self, callback: ProgressCallback | None, recipe: DemoRecipe) -> None:
+        self._callback = callback
+        shapes = [spec.shape for spec in recipe.models]
+        self._train_units = [
+            _approx_parameters(shape) * spec.train.steps * spec.train.batch_size * spec.train.seq_len / 1e9
+            for shape, spec in zip(shapes, recipe.models)
+        ]
+        self._total = self._PREP_UNITS + sum(self._train_units) + self._EVAL_UNITS * len(shapes)
+
+    def __call__(self, stage: str, fraction: float, model: int | None = None, phase: str = "train") -> None:
+        if self._callback is None:
+            return
+        if phase == "done":
+            done = self._total
+        elif model is None:
+            done = self._PREP_UNITS * fraction
+        else:
+            done = self._PREP_UNITS + sum(self._train_units[:model]) + self._EVAL_UNITS * model
+            if phase == "train":
+                done += self._train_units[model] * fraction
+            else:
+                done += self._train_units[model] + self._EVAL_UNITS * fraction
+        self._callback(stage, min(1.0, done / self._total))
+
+
+def _approx_parameters(shape: LlamaShape) -> int:
+    per_layer = 4 * shape.hidden_size**2 + 3 * shape.hidden_size * shape.intermediate_size
+    return 2 * shape.vocab_size * shape.hidden_size + shape.num_layers * per_layer

@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny real models built once per test session, and a private data home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.modelbuild.tiny import build_random_llama, build_tiny_models
+from llm_compare.services.model_manager import ModelManager
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path, monkeypatch) -> Path:
+    """Tests never read or write the user's ~/.llm-compare."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("LLM_COMPARE_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """A models directory holding one tiny random LLaMA as HF folder, f32 GGUF and Q8_0 GGUF."""
+    root = tmp_path_factory.mktemp("models")
+    build_tiny_models(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def long_context_dir(tmp_path_factory) -> Path:
+    """A tiny LLaMA with a 4096-token context, for runs long enough to interrupt."""
+    root = tmp_path_factory.mktemp("long")
+    build_random_llama(root, hidden=64, layers=2, heads=4, intermediate=128, vocab=512, name="long-llama", max_position_embeddings=4096)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_dir) -> dict[str, object]:
+    """The tiny models by role: hf, gguf_f32, gguf_q8."""
+    manager = ModelManager([tiny_dir])
+    by_name = {m.name: m for m in manager.scan()}
+    return {"hf": by_name["tiny-llama"], "gguf_f32": by_name["tiny-llama-f32"], "gguf_q8": by_name["tiny-llama-q8_0"]}
+
+
+@pytest.fixture(scope="session")
+def long_models(long_context_dir) -> dict[str, object]:
+    by_name = {m.name: m for m in ModelManager([long_context_dir]).scan()}
+    return {"hf": by_name["long-llama"], "gguf_f32": by_name["long-llama-f32"]}
+
+
+@pytest.fixture
+def greedy() -> ModelConfig:
+    """Deterministic raw completion: the same ids from every backend."""
+    return ModelConfig(temperature=0.0, mode="raw", max_tokens=24, n_ctx=512)

@@ -1,0 +1,107 @@
+"""ModelConfig validation and ConfigManager persistence."""
+
+import json
+
+import pytest
+
+from llm_compare.core.config import ModelConfig, field_errors
+from llm_compare.core.errors import ConfigurationError
+from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.services.config_manager import PRESETS, ConfigManager
+
+
+def make_model(**metadata) -> ModelInfo:
+    return ModelInfo(id="m-1234", name="m", type=ModelType.GGUF, path="/x/m.gguf", size_bytes=1, metadata=metadata)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"temperature": 2.5}, "temperature", "less than or equal to 2"),
+        ({"temperature": -0.1}, "temperature", "greater than or equal to 0"),
+        ({"top_p": 0}, "top_p", "greater than 0"),
+        ({"top_k": -1}, "top_k", "greater than or equal to 0"),
+        ({"max_tokens": 0}, "max_tokens", "greater than or equal to 1"),
+        ({"mode": "poetry"}, "mode", "'auto', 'chat' or 'raw'"),
+        ({"stop": ["ok", ""]}, "stop", "empty stop strings"),
+        ({"n_ctx": 8}, "n_ctx", "greater than or equal to 16"),
+        ({"dtype": "int3"}, "dtype", "float32"),
+        ({"colour": "red"}, "colour", "unknown setting"),
+    ],
+)
+def test_invalid_values_name_the_field_and_the_rule(changes, field, words):
+    errors = field_errors({**ModelConfig().model_dump(), **changes})
+    assert list(errors) == [field]
+    assert words in errors[field]
+    with pytest.raises(ConfigurationError) as caught:
+        ModelConfig.parse(changes)
+    message = str(caught.value)
+    assert message.startswith(f"{field}: ") and "\n" not in message
+
+
+def test_valid_values_have_no_errors():
+    assert field_errors({"temperature": 0, "top_k": 0, "seed": 7, "stop": ["\n\n"], "mode": "chat"}) == {}
+
+
+def test_temperature_zero_means_greedy():
+    assert ModelConfig(temperature=0).greedy
+    assert not ModelConfig(temperature=0.1).greedy
+
+
+def test_defaults_come_from_the_models_own_metadata():
+    model = make_model(generation_defaults={"temperature": 0.3, "top_k": 12}, context_length=512)
+    config = ConfigManager().defaults_for(model)
+    assert (config.temperature, config.top_k, config.n_ctx) == (0.3, 12, 512)
+    assert config.top_p == ModelConfig().top_p
+
+
+def test_invalid_model_defaults_are_ignored_not_fatal():
+    config = ConfigManager().defaults_for(make_model(generation_defaults={"temperature": 99}))
+    assert config == ModelConfig()
+
+
+def test_saved_settings_round_trip_through_a_readable_file(private_home):
+    model = make_model()
+    manager = ConfigManager()
+    saved = ModelConfig(temperature=0.0, stop=["###"], seed=42, system_prompt="Be brief.", mode="raw")
+    path = manager.save(model, saved)
+    assert path.parent == private_home / "configs"
+    document = json.loads(path.read_text())
+    assert document["model"]["path"] == "/x/m.gguf"
+    assert document["config"]["stop"] == ["###"]
+    assert ConfigManager().get(model) == saved  # a new manager: as after a restart
+
+
+def test_reset_returns_to_defaults_and_forgets_the_file():
+    model = make_model(generation_defaults={"top_p": 0.5})
+    manager = ConfigManager()
+    manager.save(model, ModelConfig(top_p=0.9))
+    assert manager.reset(model).top_p == 0.5
+    assert not manager.has_saved(model)
+    assert manager.get(model).top_p == 0.5
+
+
+def test_a_corrupt_saved_file_falls_back_to_defaults():
+    model = make_model()
+    manager = ConfigManager()
+    path = manager.save(model, ModelConfig(top_k=3))
+    path.write_text("{not json")
+    assert manager.get(model) == ModelConfig()
+
+
+def test_copy_to_all_and_presets():
+    models = [make_model(), ModelInfo("n-1", "n", ModelType.PYTORCH, "/x/n", 1)]
+    manager = ConfigManager()
+    precise = manager.apply_preset(ModelConfig(max_tokens=99), "Precise")
+    assert precise.greedy and precise.max_tokens == 99
+    manager.copy_to_all(precise, models)
+    assert all(manager.get(m) == precise for m in models)
+    assert set(PRESETS) >= {"Precise", "Balanced", "Creative"}
+    with pytest.raises(ConfigurationError, match="unknown preset"):
+        manager.apply_preset(ModelConfig(), "Wild")
+
+
+def test_only_load_settings_change_the_load_key():
+    base = ModelConfig()
+    assert base.updated(temperature=0.1, n_threads=1).load_key() == base.load_key()
+    assert base.updated(n_ctx=1024).load_key() != base.load_key()

@@ -1,0 +1,155 @@
+"""The PyTorch and GGUF backends, in-process: parity, counting, templates, sampling settings."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.core.errors import ConfigurationError
+from llm_compare.core.results import FinishReason
+from llm_compare.inferencers.base import BaseInferencer, create_inferencer
+from llm_compare.inferencers.generation import StopMatcher, run_generation
+
+PROMPT = "def parse_args(argv):\n    "
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_models) -> Iterator[dict[str, BaseInferencer]]:
+    inferencers = {}
+    for role in ("hf", "gguf_f32", "gguf_q8"):
+        inferencer = create_inferencer(tiny_models[role], ModelConfig(n_ctx=512))
+        inferencer.load()
+        inferencer.set_threads(2)
+        inferencers[role] = inferencer
+    yield inferencers
+    for inferencer in inferencers.values():
+        inferencer.unload()
+
+
+def generate(inferencer: BaseInferencer, config: ModelConfig, prompt: str = PROMPT, system: str | None = None):
+    return run_generation(
+        inferencer, prompt=prompt, system_prompt=system, config=config, cancelled=lambda: False,
+        emit=lambda text, n: None, load_s=0.0, warm=False,
+    )
+
+
+def greedy_ids(inferencer: BaseInferencer, n: int) -> list[int]:
+    config = ModelConfig(temperature=0.0, max_tokens=n)
+    prompt_ids = inferencer.encode_prompt(PROMPT, "", chat=False)
+    ids = []
+    for token_id in inferencer.generate_ids(prompt_ids, config, lambda: len(ids) >= n):
+        ids.append(token_id)
+        if len(ids) >= n:
+            break
+    return ids
+
+
+def test_same_weights_give_the_same_prompt_ids_in_both_backends(loaded):
+    for text in [PROMPT, "naïve café — 東京 🙂", "  \t\n\nx  = 1"]:
+        assert loaded["hf"].encode_prompt(text, "", chat=False) == loaded["gguf_f32"].encode_prompt(text, "", chat=False)
+
+
+def test_backend_parity_greedy_ids_and_text(loaded):
+    hf_ids, gguf_ids = greedy_ids(loaded["hf"], 30), greedy_ids(loaded["gguf_f32"], 30)
+    assert len(hf_ids) == 30
+    assert hf_ids == gguf_ids
+    hf, gguf = generate(loaded["hf"], ModelConfig(temperature=0, max_tokens=30, mode="raw")), generate(
+        loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw")
+    )
+    assert hf.text == gguf.text and hf.text.strip()
+    assert hf.stats.completion_tokens == gguf.stats.completion_tokens == 30
+
+
+def test_completion_tokens_are_counted_from_ids_as_transformers_generate_counts_them(loaded, tiny_models):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = tiny_models["hf"].path
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
+    input_ids = torch.tensor([tokenizer(PROMPT)["input_ids"]])
+    new_ids = model.generate(input_ids, max_new_tokens=17, do_sample=False)[0, input_ids.shape[1]:].tolist()
+    result = generate(loaded["hf"], ModelConfig(temperature=0, max_tokens=17, mode="raw"))
+    assert result.stats.completion_tokens == len(new_ids) == 17
+    assert result.stats.prompt_tokens == input_ids.shape[1]
+    assert result.text == tokenizer.decode(new_ids, skip_special_tokens=True)
+    assert result.finish_reason == FinishReason.LENGTH
+
+
+def test_statistics_are_consistent(loaded):
+    for inferencer in loaded.values():
+        stats = generate(inferencer, ModelConfig(temperature=0, max_tokens=20, mode="raw")).stats
+        assert 0 < stats.ttft_s <= stats.e2e_s
+        assert stats.decode_tps > 0 and stats.tpot_ms == pytest.approx(1000 / stats.decode_tps)
+        assert stats.prefill_tps == pytest.approx(stats.prompt_tokens / stats.ttft_s)
+        assert stats.peak_rss_bytes > 10 * 2**20
+
+
+def test_q8_0_quantization_runs_and_stays_close(loaded):
+    result = generate(loaded["gguf_q8"], ModelConfig(temperature=0, max_tokens=10, mode="raw"))
+    assert result.stats.completion_tokens == 10 and result.error is None
+
+
+def test_chat_mode_applies_the_template_in_both_backends(loaded):
+    raw = loaded["hf"].encode_prompt("hi", "", chat=False)
+    for role in ("hf", "gguf_f32"):
+        chat = loaded[role].encode_prompt("hi", "Be brief.", chat=True)
+        assert len(chat) > len(raw) + 3
+    assert loaded["hf"].encode_prompt("hi", "Be brief.", chat=True) == loaded["gguf_f32"].encode_prompt("hi", "Be brief.", chat=True)
+    assert loaded["hf"].use_chat("auto") and not loaded["hf"].use_chat("raw")
+
+
+def test_system_prompt_changes_the_prompt_in_chat_mode(loaded):
+    config = ModelConfig(temperature=0, max_tokens=2, mode="chat", system_prompt="You are terse.")
+    with_config_system = generate(loaded["gguf_f32"], config).stats.prompt_tokens
+    overridden = generate(loaded["gguf_f32"], config, system="").stats.prompt_tokens
+    assert with_config_system > overridden
+
+
+def test_seeded_sampling_repeats_and_differs_between_seeds(loaded):
+    for role in ("hf", "gguf_f32"):
+        sample = lambda seed: generate(loaded[role], ModelConfig(temperature=1.5, top_k=0, top_p=1.0, seed=seed, max_tokens=20, mode="raw")).text  # noqa: E731
+        assert sample(1) == sample(1)
+        assert sample(1) != sample(2)
+
+
+def test_stop_string_ends_the_answer_before_it(loaded):
+    full = generate(loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw")).text
+    stop = full[10:13]
+    result = generate(loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw", stop=[stop]))
+    assert result.finish_reason == FinishReason.STOP
+    assert result.text == full[: full.index(stop)]
+
+
+def test_prompt_longer_than_the_context_is_a_clear_error(loaded):
+    result = generate(loaded["gguf_f32"], ModelConfig(max_tokens=5, mode="raw"), prompt="x = 1\n" * 400)
+    assert result.finish_reason == FinishReason.ERROR
+    assert "shorten it or raise n_ctx" in result.error
+
+
+def test_chat_mode_without_template_is_refused(loaded, monkeypatch):
+    monkeypatch.setattr(loaded["gguf_f32"], "template", None)
+    with pytest.raises(ConfigurationError, match="no chat template"):
+        loaded["gguf_f32"].use_chat("chat")
+    assert not loaded["gguf_f32"].use_chat("auto")
+
+
+def test_backends_report_settings_they_ignore(loaded):
+    config = ModelConfig(dtype="bfloat16", n_gpu_layers=4)
+    assert set(loaded["gguf_f32"].ignored_settings(config)) == {"dtype"}
+    assert set(loaded["hf"].ignored_settings(config)) == {"n_gpu_layers"}
+
+
+@pytest.mark.parametrize(
+    ("stops", "chunks", "shown", "hit"),
+    [
+        (["END"], ["abc", "E", "N", "D tail"], ["abc", "", "", ""], True),
+        (["END"], ["abE", "x"], ["ab", "Ex"], False),
+        (["\n\n", "###"], ["one\n", "\ntwo"], ["one", ""], True),
+        ([], ["a", "b"], ["a", "b"], False),
+    ],
+)
+def test_stop_matcher_holds_back_only_possible_stop_prefixes(stops, chunks, shown, hit):
+    matcher = StopMatcher(stops)
+    outputs = [matcher.feed(chunk) for chunk in chunks[: len(shown)]]
+    assert [text for text, _ in outputs] == shown
+    assert outputs[-1][1] is hit
