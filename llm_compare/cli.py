@@ -91,8 +91,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from llm_compare.services.config_manager import ConfigManager
     from llm_compare.services.engine import InferenceEngine
     from llm_compare.services.model_manager import ModelManager
+    from llm_compare.services.run_store import RunRecord, RunStore, new_comparison_id
 
-    manager = ModelManager(args.models_dirs or default_models_dirs(), max_models=max(4, len(args.model)))
+    manager = ModelManager(args.models_dirs or default_models_dirs())
     models = manager.select_models(args.model)
     overrides = {k: getattr(args, k) for k in ("max_tokens", "temperature", "top_p", "top_k", "seed", "mode")}
     overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -104,14 +105,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     # SIGTERM ends the run like Ctrl-C: workers are stopped and partial answers printed.
     signal.signal(signal.SIGTERM, lambda *_: engine.cancel())
     printer = (JsonPrinter if args.json else TextPrinter)(by_id, streaming=args.schedule == "sequential")
+    store, comparison_id = RunStore(), new_comparison_id()
+
+    def show(event: InferenceEvent) -> bool:
+        if event.kind == "done":  # every run is kept, failed and cancelled ones too
+            store.save(RunRecord.from_result(
+                comparison_id=comparison_id, prompt=args.prompt, system_prompt=args.system, schedule=args.schedule,
+                model=by_id[event.model_id], config=configs[event.model_id], result=event.result,
+            ))
+        return printer.show(event)
+
     failed = False
     try:
         for event in events:
-            failed |= printer.show(event)
+            failed |= show(event)
     except KeyboardInterrupt:
         engine.cancel()
         for event in events:
-            failed |= printer.show(event)
+            failed |= show(event)
     finally:
         engine.shutdown()
     return EXIT_MODEL_FAILED if failed else EXIT_OK

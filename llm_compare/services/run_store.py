@@ -1,0 +1,162 @@
+"""Every run that happened, kept in SQLite with a snapshot of everything needed to trust it later:
+the exact configuration, the model's identity, the prompt, the output, library versions, host."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.core.models import ModelInfo
+from llm_compare.core.results import STAT_HELP, InferenceResult
+from llm_compare.paths import data_home
+from llm_compare.services.host import host_info
+
+MODEL_IDENTITY_KEYS = ("architecture", "parameters", "quantization", "mtime")
+
+
+@dataclass
+class RunRecord:
+    """One model's answer to one prompt, as stored."""
+
+    run_id: str
+    comparison_id: str
+    created_at: str
+    prompt: str
+    system_prompt: str | None
+    schedule: str
+    model: dict[str, Any]
+    config: dict[str, Any]
+    text: str
+    finish_reason: str | None
+    error: str | None
+    stats: dict[str, Any]
+    backend_versions: dict[str, str] = field(default_factory=dict)
+    ignored_settings: dict[str, str] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_result(
+        cls, *, comparison_id: str, prompt: str, system_prompt: str | None, schedule: str,
+        model: ModelInfo, config: ModelConfig, result: InferenceResult,
+    ) -> RunRecord:
+        identity = {"id": model.id, "name": model.name, "type": model.type.value, "path": model.path, "size_bytes": model.size_bytes}
+        identity.update({key: model.metadata.get(key) for key in MODEL_IDENTITY_KEYS})
+        return cls(
+            run_id=uuid.uuid4().hex,
+            comparison_id=comparison_id,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            prompt=prompt,
+            system_prompt=system_prompt,
+            schedule=schedule,
+            model=identity,
+            config=config.model_dump(),
+            text=result.text,
+            finish_reason=result.finish_reason.value if result.finish_reason else None,
+            error=result.error,
+            stats=result.stats.to_dict(),
+            backend_versions=result.backend_versions,
+            ignored_settings=result.ignored_settings,
+            host=host_info(),
+        )
+
+    def flat_row(self) -> dict[str, Any]:
+        """One flat row: identity, every metrics.md figure, the config, the answer."""
+        row = {
+            "run_id": self.run_id,
+            "comparison_id": self.comparison_id,
+            "created_at": self.created_at,
+            "model": self.model["name"],
+            "model_id": self.model["id"],
+            "backend": self.model["type"],
+            "quantization": self.model.get("quantization"),
+            "parameters": self.model.get("parameters"),
+            "size_bytes": self.model.get("size_bytes"),
+            "model_path": self.model["path"],
+            "schedule": self.schedule,
+        }
+        row.update({name: self.stats.get(name) for name in STAT_HELP})
+        row["error"] = self.error
+        row.update({f"config_{name}": _cell(value) for name, value in self.config.items()})
+        row.update({"prompt": self.prompt, "system_prompt": self.system_prompt, "text": self.text})
+        row["backend_versions"] = _cell(self.backend_versions)
+        row["host_cpu"], row["host_cores"], row["host_ram_bytes"] = (self.host.get(k) for k in ("cpu", "cores", "ram_bytes"))
+        return row
+
+
+def new_comparison_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def to_csv(records: list[RunRecord]) -> str:
+    rows = [record.flat_row() for record in records]
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def _create_runs_table(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, comparison_id TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, model_id TEXT NOT NULL, record TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX runs_created_at ON runs (created_at)")
+
+
+# Numbered schema changes, applied in order; never edit one that has shipped, append a new one.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_runs_table]
+
+
+class RunStore:
+    def __init__(self, home: str | Path | None = None):
+        self.path = (Path(home).expanduser() if home else data_home()) / "runs.sqlite3"
+
+    def save(self, record: RunRecord) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
+                (record.run_id, record.comparison_id, record.created_at, record.model["id"], json.dumps(asdict(record))),
+            )
+
+    def list(self, limit: int | None = None) -> list[RunRecord]:
+        """Stored runs, newest first."""
+        if not self.path.exists():
+            return []
+        query = "SELECT record FROM runs ORDER BY created_at DESC, rowid DESC"
+        with self._connect() as db:
+            rows = db.execute(query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
+        return [RunRecord(**json.loads(row[0])) for row in rows]
+
+    def clear(self) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM runs")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A migrated connection; one transaction, committed on success, always closed."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=10)) as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
+                with db:
+                    migrate(db)
+                    db.execute(f"PRAGMA user_version = {number}")
+            with db:
+                yield db
