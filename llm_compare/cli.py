@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="open the dashboard in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
     ui.add_argument("--port", type=int, default=8501)
+    ui.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     return parser
 
 
@@ -198,7 +199,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.models_dirs:
         env["LLM_COMPARE_MODELS_DIR"] = os.pathsep.join(str(Path(d).resolve()) for d in args.models_dirs)
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_PATH), "--server.address", "127.0.0.1", "--server.port", str(args.port)]
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
+        "--server.address", "127.0.0.1", "--server.port", str(args.port),
+        "--server.headless", "true" if args.no_browser else "false",
+    ]
     return subprocess.call(command, env=env)
 
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets up llm-compare in ./.venv (idempotent). With --test, also what the test suite needs:
+# pytest, Playwright's Python package and Debian's Chromium for the browser test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+pip install --upgrade pip
+
+# torch first, pinned to a CPU build: an unpinned torch on Linux pulls a multi-GB CUDA build.
+# Set TORCH_INDEX_URL to PyTorch's CPU wheel index if your pip would otherwise fetch a CUDA one.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+    echo "installing torch (CPU build) ..."
+    pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
+fi
+if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+    echo "installing llama-cpp-python (compiles llama.cpp: about 5 minutes on 2 cores, once) ..."
+fi
+extras=""
+[ "${1:-}" = "--test" ] && extras="[dev]"
+pip install -e ".${extras}"
+
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "installing Debian's chromium for the browser test ..."
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "note: chromium is not installed; the browser test will be skipped (sudo apt-get install chromium)"
+    fi
+fi

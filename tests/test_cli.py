@@ -1,0 +1,101 @@
+"""The CLI contract other tools rely on: scan/run output shapes and exit codes."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from llm_compare.core.results import STAT_HELP
+from llm_compare.services.run_store import RunStore
+
+MODEL_KEYS = {"id", "name", "type", "path", "size_bytes", "metadata", "error"}
+
+
+def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "llm_compare.cli", *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
+
+
+@pytest.fixture(scope="module")
+def models_with_broken(tiny_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-models")
+    shutil.copy(tiny_dir / "tiny-llama-f32.gguf", root)
+    shutil.copytree(tiny_dir / "tiny-llama", root / "tiny-llama")
+    (root / "noise.gguf").write_bytes(os.urandom(4096))
+    return root
+
+
+def test_scan_json_lists_models_and_unreadable_files(models_with_broken):
+    done = cli("scan", str(models_with_broken), "--json")
+    assert done.returncode == 0, done.stderr
+    models = json.loads(done.stdout)
+    assert all(set(m) == MODEL_KEYS for m in models)
+    by_name = {m["name"]: m for m in models}
+    assert by_name["tiny-llama"]["type"] == "pytorch" and by_name["tiny-llama-f32"]["type"] == "gguf"
+    assert by_name["tiny-llama-f32"]["metadata"]["quantization"] == "F32"
+    assert by_name["tiny-llama"]["error"] is None
+    assert "not a GGUF file" in by_name["noise"]["error"]
+
+
+def test_scan_readable_output_names_each_model(models_with_broken):
+    done = cli("scan", str(models_with_broken))
+    assert done.returncode == 0
+    assert "tiny-llama-f32" in done.stdout and "not a GGUF file" in done.stdout
+
+
+def test_run_json_gives_one_object_per_model_and_saves_the_runs(tiny_dir, private_home):
+    ids = {m["name"]: m["id"] for m in json.loads(cli("scan", str(tiny_dir), "--json").stdout)}
+    done = cli(
+        "run", "--models-dir", str(tiny_dir), "--model", ids["tiny-llama-f32"], "--model", str(tiny_dir / "tiny-llama"),
+        "--prompt", "import sys", "--max-tokens", "6", "--temperature", "0", "--mode", "raw", "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        assert set(line) == {"model", "text", "finish_reason", "error", "stats"}
+        assert set(line["model"]) == MODEL_KEYS
+        assert set(line["stats"]) == set(STAT_HELP)
+        assert line["finish_reason"] == "length" and line["error"] is None
+        assert line["stats"]["completion_tokens"] == 6
+    assert lines[0]["text"] == lines[1]["text"]  # same weights, greedy
+    assert len(RunStore().list()) == 2
+
+
+def test_run_readable_output_streams_text_and_a_stats_line(tiny_dir):
+    done = cli("run", "--model", str(tiny_dir / "tiny-llama-q8_0.gguf"), "--prompt", "x = ", "--max-tokens", "4", "--seed", "1")
+    assert done.returncode == 0, done.stderr
+    assert "── tiny-llama-q8_0 (gguf) ──" in done.stdout
+    assert "TTFT" in done.stdout and "decode" in done.stdout and "→ 4 tokens" in done.stdout
+
+
+def test_run_exits_1_when_a_model_fails_and_says_why(tiny_dir, tmp_path):
+    broken = tmp_path / "hollow"
+    shutil.copytree(tiny_dir / "tiny-llama", broken)
+    (broken / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    done = cli("run", "--model", str(broken), "--model", str(tiny_dir / "tiny-llama-f32.gguf"), "--prompt", "a", "--max-tokens", "3", "--json")
+    assert done.returncode == 1
+    results = {json.loads(line)["model"]["name"]: json.loads(line) for line in done.stdout.splitlines()}
+    assert results["hollow"]["finish_reason"] == "error" and "missing" in results["hollow"]["error"]
+    assert results["tiny-llama-f32"]["error"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "--model", "no-such-model", "--prompt", "x"], "no model matches 'no-such-model'"),
+        (["run", "--model", "{gguf}", "--prompt", "x", "--temperature", "9"], "temperature: input should be less than or equal to 2"),
+        (["run", "--model", "{gguf}", "--prompt", "  "], "the prompt is empty"),
+        (["run", "--model", "{gguf}"], "the following arguments are required: --prompt"),
+        (["run", "--model", "{gguf}", "--prompt", "x", "--mode", "poem"], "invalid choice"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(tiny_dir, args, words):
+    done = cli(*[a.replace("{gguf}", str(tiny_dir / "tiny-llama-f32.gguf")) for a in args])
+    assert done.returncode == 2
+    assert words in done.stderr
+    assert "Traceback" not in done.stderr
