@@ -172,6 +172,8 @@ class TextPrinter:
             print()
             if result.error:
                 print(f"error: {result.error}")
+            for name, why in result.ignored_settings.items():
+                print(f"note: {name} is ignored here ({why})")
             print(f"[{stats_line(result.stats)}]\n", flush=True)
             return result.finish_reason == FinishReason.ERROR
         return False

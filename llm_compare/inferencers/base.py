@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import ClassVar
 
 from llm_compare.core.config import ModelConfig
@@ -58,8 +58,10 @@ class BaseInferencer(ABC):
         """Token ids fed to the model: the chat template applied when `chat`, else the raw text."""
 
     @abstractmethod
-    def generate_ids(self, prompt_ids: list[int], config: ModelConfig, should_stop: Callable[[], bool]) -> Iterator[int]:
-        """Yield generated token ids one by one until end of sequence or `should_stop()`."""
+    def generate(self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool]) -> None:
+        """Generate, calling `on_token(id)` for each new token id as soon as it is produced, until
+        it returns False or the context is full. Runs in the calling thread: no hand-off between
+        threads sits between the token and its timestamp."""
 
     @abstractmethod
     def new_text_decoder(self) -> Callable[[int | None], str]:

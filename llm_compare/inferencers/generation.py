@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import resource
 from collections.abc import Callable
-from contextlib import closing
 from time import perf_counter
 
 from llm_compare.core.config import ModelConfig
@@ -50,6 +49,55 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+class _Generation:
+    """The state of one answer while the backend pushes token ids into `on_token`."""
+
+    def __init__(self, inferencer: BaseInferencer, config: ModelConfig, cancelled: Callable[[], bool], emit: Callable[[str, int], None]):
+        self.inferencer, self.config, self.cancelled, self.emit = inferencer, config, cancelled, emit
+        self.decode = inferencer.new_text_decoder()
+        self.matcher = StopMatcher(config.stop)
+        self.parts: list[str] = []
+        self.completion_tokens = 0
+        self.t_first: float | None = None
+        self.t_last: float | None = None
+        self.finish = FinishReason.LENGTH  # if the backend runs out of context without an end token
+        self.hit_stop_string = False
+
+    def on_token(self, token_id: int) -> bool:
+        """Take one generated id; return False to stop generating."""
+        if self.inferencer.is_end_of_sequence(token_id):  # not counted: metrics.md
+            self.finish = FinishReason.STOP
+            return False
+        self.completion_tokens += 1
+        text, self.hit_stop_string = self.matcher.feed(self.decode(token_id))
+        self.t_last = perf_counter()  # the token's text is available now
+        self.t_first = self.t_first or self.t_last
+        self._show(text)
+        if self.hit_stop_string:
+            self.finish = FinishReason.STOP
+        elif self.completion_tokens >= self.config.max_tokens:
+            self.finish = FinishReason.LENGTH
+        elif self.cancelled():
+            self.finish = FinishReason.CANCELLED
+        else:
+            return True
+        return False
+
+    def finish_text(self) -> None:
+        """Show what the decoder and the stop matcher still hold back."""
+        if self.hit_stop_string:
+            return
+        text, self.hit_stop_string = self.matcher.feed(self.decode(None))
+        self._show(text if self.hit_stop_string else text + self.matcher.flush())
+        if self.hit_stop_string:
+            self.finish = FinishReason.STOP
+
+    def _show(self, text: str) -> None:
+        if text:
+            self.parts.append(text)
+        self.emit(text, self.completion_tokens)
+
+
 def run_generation(
     inferencer: BaseInferencer,
     *,
@@ -63,68 +111,33 @@ def run_generation(
 ) -> InferenceResult:
     """Generate one answer, calling `emit(new_text, completion_tokens)` per token."""
     t_request = perf_counter()
-    t_first = t_last = None
-    completion_tokens = prompt_tokens = 0
-    parts: list[str] = []
+    prompt_tokens = 0
+    run = _Generation(inferencer, config, cancelled, emit)
     error = None
-    stopped_by_string = False
     try:
         chat = inferencer.use_chat(config.mode)
         system = config.system_prompt if system_prompt is None else system_prompt
         prompt_ids = inferencer.encode_prompt(prompt, system, chat)
         prompt_tokens = len(prompt_ids)
         _check_prompt_fits(prompt_tokens, inferencer, config)
-        decode = inferencer.new_text_decoder()
-        matcher = StopMatcher(config.stop)
-        finish = FinishReason.LENGTH  # the backend ran out of context without an end token
-        tokens = inferencer.generate_ids(prompt_ids, config, lambda: stopped_by_string or cancelled())
-        with closing(tokens):
-            for token_id in tokens:
-                if inferencer.is_end_of_sequence(token_id):
-                    finish = FinishReason.STOP
-                    break
-                completion_tokens += 1
-                text, stopped_by_string = matcher.feed(decode(token_id))
-                t_last = perf_counter()
-                t_first = t_first or t_last
-                if text:
-                    parts.append(text)
-                emit(text, completion_tokens)
-                if stopped_by_string:
-                    finish = FinishReason.STOP
-                    break
-                if completion_tokens >= config.max_tokens:
-                    finish = FinishReason.LENGTH
-                    break
-                if cancelled():
-                    finish = FinishReason.CANCELLED
-                    break
-            else:
-                if cancelled():
-                    finish = FinishReason.CANCELLED
-        if not stopped_by_string:
-            text, stopped_by_string = matcher.feed(decode(None))  # bytes held back at the end
-            tail = text if stopped_by_string else text + matcher.flush()
-            finish = FinishReason.STOP if stopped_by_string else finish
-            if tail:
-                parts.append(tail)
-                emit(tail, completion_tokens)
+        inferencer.generate(prompt_ids, config, run.on_token)
+        run.finish_text()
     except Exception as exc:  # reported as this model's error; the worker lives on
-        finish = FinishReason.ERROR
+        run.finish = FinishReason.ERROR
         error = one_line(exc)
     stats = compute_stats(
         t_request=t_request,
-        t_first_token=t_first,
-        t_last_token=t_last,
+        t_first_token=run.t_first,
+        t_last_token=run.t_last,
         t_end=perf_counter(),
         prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        finish_reason=finish,
+        completion_tokens=run.completion_tokens,
+        finish_reason=run.finish,
         load_s=load_s,
         warm=warm,
         peak_rss_bytes=peak_rss_bytes(),
     )
-    return InferenceResult(model_id=inferencer.model.id, text="".join(parts), finish_reason=finish, error=error, stats=stats)
+    return InferenceResult(model_id=inferencer.model.id, text="".join(run.parts), finish_reason=run.finish, error=error, stats=stats)
 
 
 def _check_prompt_fits(prompt_tokens: int, inferencer: BaseInferencer, config: ModelConfig) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ModelLoadError
@@ -55,7 +55,7 @@ class GGUFInferencer(BaseInferencer):
         # The template writes any BOS itself, so tokenizing must not add another.
         return self.llm.tokenize(text.encode(), add_bos=False, special=True)
 
-    def generate_ids(self, prompt_ids: list[int], config: ModelConfig, should_stop: Callable[[], bool]) -> Iterator[int]:
+    def generate(self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool]) -> None:
         # Every run starts from an empty KV cache: reusing a cached prompt prefix would
         # make one model's TTFT incomparable with another's.
         self.llm.reset()
@@ -72,8 +72,7 @@ class GGUFInferencer(BaseInferencer):
             reset=False,
         )
         for produced, token_id in enumerate(tokens, start=1):
-            yield token_id
-            if produced >= room or should_stop():
+            if not on_token(token_id) or produced >= room:
                 return
 
     def new_text_decoder(self) -> Callable[[int | None], str]:

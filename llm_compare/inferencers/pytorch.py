@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ModelLoadError
 from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import BaseInferencer, register
-
-_END = object()
 
 
 @register(ModelType.PYTORCH)
@@ -68,38 +64,38 @@ class PyTorchInferencer(BaseInferencer):
         # The template writes any BOS itself, so the tokenizer must not add another.
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def generate_ids(self, prompt_ids: list[int], config: ModelConfig, should_stop: Callable[[], bool]) -> Iterator[int]:
+    def generate(self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool]) -> None:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
         from transformers.generation.streamers import BaseStreamer
 
-        ids: queue.SimpleQueue = queue.SimpleQueue()
-        consumer_gone = threading.Event()
+        keep_going = [True]
 
-        class IdStreamer(BaseStreamer):
+        class TokenStreamer(BaseStreamer):
+            """generate() hands each new id here before checking its stopping criteria."""
+
             prompt_seen = False
 
             def put(self, value):
-                if not self.prompt_seen:  # generate() first hands over the prompt itself
+                if not self.prompt_seen:  # the first call carries the prompt itself
                     self.prompt_seen = True
-                    return
-                ids.put(int(value.reshape(-1)[0]))
+                elif keep_going[0]:
+                    keep_going[0] = on_token(int(value.reshape(-1)[0]))
 
             def end(self):
-                ids.put(_END)
+                pass
 
-        class StopWhenAsked(StoppingCriteria):
+        class StopWhenTold(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):
-                stop = consumer_gone.is_set() or should_stop()
-                return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+                return torch.full((input_ids.shape[0],), not keep_going[0], dtype=torch.bool, device=input_ids.device)
 
         if config.seed is not None:
             torch.manual_seed(config.seed)
         kwargs = dict(
             max_new_tokens=config.max_tokens,
             repetition_penalty=config.repeat_penalty,
-            streamer=IdStreamer(),
-            stopping_criteria=StoppingCriteriaList([StopWhenAsked()]),
+            streamer=TokenStreamer(),
+            stopping_criteria=StoppingCriteriaList([StopWhenTold()]),
             pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids, default=0),
         )
         if config.greedy:
@@ -107,25 +103,8 @@ class PyTorchInferencer(BaseInferencer):
         else:
             kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=config.top_k or None)
         input_ids = torch.tensor([prompt_ids], device=self.config.device)
-
-        def generate():
-            try:
-                with torch.inference_mode():
-                    self.lm.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
-            except BaseException as exc:  # surfaced to the consumer below
-                ids.put(exc)
-                ids.put(_END)
-
-        thread = threading.Thread(target=generate, name="generate", daemon=True)
-        thread.start()
-        try:
-            while (item := ids.get()) is not _END:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            consumer_gone.set()
-            thread.join()
+        with torch.inference_mode():
+            self.lm.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
 
     def new_text_decoder(self) -> Callable[[int | None], str]:
         # Decode a short window and emit only complete characters (a byte-level token can end

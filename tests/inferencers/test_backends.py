@@ -37,10 +37,12 @@ def greedy_ids(inferencer: BaseInferencer, n: int) -> list[int]:
     config = ModelConfig(temperature=0.0, max_tokens=n)
     prompt_ids = inferencer.encode_prompt(PROMPT, "", chat=False)
     ids = []
-    for token_id in inferencer.generate_ids(prompt_ids, config, lambda: len(ids) >= n):
+
+    def on_token(token_id: int) -> bool:
         ids.append(token_id)
-        if len(ids) >= n:
-            break
+        return len(ids) < n
+
+    inferencer.generate(prompt_ids, config, on_token)
     return ids
 
 
