@@ -155,3 +155,31 @@ def test_stop_matcher_holds_back_only_possible_stop_prefixes(stops, chunks, show
     outputs = [matcher.feed(chunk) for chunk in chunks[: len(shown)]]
     assert [text for text, _ in outputs] == shown
     assert outputs[-1][1] is hit
+
+
+def test_unavailable_device_is_a_clear_load_error(tiny_models):
+    from llm_compare.core.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="device 'cuda' is not available on this machine"):
+        create_inferencer(tiny_models["hf"], ModelConfig(device="cuda")).load()
+
+
+def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path):
+    import json
+    import shutil
+
+    from llm_compare.services.model_manager import ModelManager
+
+    folder = tmp_path / "custom-code"
+    shutil.copytree(tiny_models["hf"].path, folder)
+    marker = tmp_path / "code-ran"
+    (folder / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
+    (folder / "config.json").write_text(json.dumps(config))
+    model = ModelManager([tmp_path]).inspect(folder)
+    create_inferencer(model, ModelConfig()).load()  # the built-in LLaMA class, not the folder's code
+    assert not marker.exists()
+    with pytest.raises(Exception):  # noqa: B017 - the folder's class does not exist; what matters is the import
+        create_inferencer(model, ModelConfig(trust_remote_code=True)).load()
+    assert marker.read_text() == "ran", "trust_remote_code=True is honoured when the user sets it"
