@@ -103,8 +103,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = InferenceEngine(max_models=len(models))
     by_id = {m.id: m for m in models}
     events = engine.run(args.prompt, models, configs, schedule=args.schedule, system_prompt=args.system)
-    # SIGTERM ends the run like Ctrl-C: workers are stopped and partial answers printed.
-    signal.signal(signal.SIGTERM, lambda *_: engine.cancel())
+    # Ctrl-C or SIGTERM cancels the run: workers stop, partial answers are printed and kept.
+    # A second Ctrl-C interrupts at once.
+    def cancel(signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        engine.cancel()
+
+    signal.signal(signal.SIGINT, cancel)
+    signal.signal(signal.SIGTERM, cancel)
     printer = (JsonPrinter if args.json else TextPrinter)(by_id, streaming=args.schedule == "sequential")
     store, comparison_id = RunStore(), new_comparison_id()
 
@@ -118,10 +124,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     failed = False
     try:
-        for event in events:
-            failed |= show(event)
-    except KeyboardInterrupt:
-        engine.cancel()
         for event in events:
             failed |= show(event)
     finally:

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -99,3 +100,20 @@ def test_bad_usage_exits_2_with_one_line(tiny_dir, args, words):
     assert done.returncode == 2
     assert words in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_cancels_and_prints_the_partial_answer(long_context_dir, private_home):
+    command = [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(long_context_dir / "long-llama"),
+               "--prompt", "import os", "--max-tokens", "3000", "--temperature", "0", "--mode", "raw"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        header = process.stdout.readline()  # printed with the first streamed text
+        process.send_signal(signal.SIGINT)
+        rest, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert header.startswith("── long-llama (pytorch) ──"), err
+    assert process.returncode == 0
+    assert rest.rstrip().endswith("cancelled]")
+    stored = RunStore().list()[0]
+    assert stored.finish_reason == "cancelled" and 0 < stored.stats["completion_tokens"] < 3000
