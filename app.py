@@ -1,0 +1,29 @@
+"""The dashboard's entry point (`streamlit run app.py`, or `llm-compare ui`): page setup and navigation."""
+
+
+def main() -> None:
+    import logging
+
+    import streamlit as st
+
+    from llm_compare.ui.errors import guard
+    from llm_compare.ui.layout import sidebar
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    st.set_page_config(page_title="llm-compare", page_icon=":material/compare_arrows:", layout="wide")
+    page = st.navigation([
+        st.Page("pages/models.py", title="Models", icon=":material/dataset:", default=True),
+        st.Page("pages/configure.py", title="Configure", icon=":material/tune:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/results.py", title="Results", icon=":material/monitoring:"),
+    ])
+    with guard("The sidebar"):
+        sidebar()
+    with guard(f"The {page.title} page"):
+        page.run()
+
+
+# Streamlit runs this file as "__main__". Model worker processes (multiprocessing "spawn")
+# re-run the parent's main file as "__mp_main__": there it must import and draw nothing.
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Draws a comparison: one column per model, streamed live while it runs, kept afterwards."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from llm_compare.core.formatting import stats_line
+from llm_compare.core.results import STAT_HELP, FinishReason
+from llm_compare.ui.comparison import Comparison, ModelRun
+from llm_compare.ui.layout import model_badges
+
+REDRAW_INTERVAL_S = 0.1  # the browser keeps up with ten updates a second per column
+OUTPUT_HEIGHT_PX = 360
+FINISH_BADGES = {
+    FinishReason.STOP: ("stop", "green", ":material/check_circle:"),
+    FinishReason.LENGTH: ("length", "blue", ":material/straighten:"),
+    FinishReason.CANCELLED: ("cancelled", "orange", ":material/stop_circle:"),
+    FinishReason.ERROR: ("error", "red", ":material/error:"),
+}
+
+
+@dataclass
+class _Column:
+    status: st.delta_generator.DeltaGenerator
+    output: st.delta_generator.DeltaGenerator
+    footer: st.delta_generator.DeltaGenerator
+    drawn: tuple = ()
+
+
+def draw(run: Comparison) -> None:
+    """Draw `run`; while it is going, keep redrawing until it ends. Streamlit may interrupt
+    this at any redraw (Stop, a page switch): the run itself goes on in its thread."""
+    if run.error:
+        st.error(run.error, icon=":material/error:")
+    snapshot = run.snapshot()
+    columns = {}
+    for model_run, column in zip(snapshot, st.columns(len(snapshot), border=True)):
+        with column:
+            st.markdown(f"#### {model_run.model.name}")
+            st.markdown(model_badges(model_run.model))
+            columns[model_run.model.id] = _Column(st.empty(), st.container(height=OUTPUT_HEIGHT_PX, border=False,
+                                                                           autoscroll=True).empty(), st.empty())
+    summary = st.empty()
+    while True:
+        finished = run.finished  # read before the snapshot, so the last one drawn is final
+        for model_run in run.snapshot():
+            _draw_column(columns[model_run.model.id], model_run)
+        if finished:
+            break
+        time.sleep(REDRAW_INTERVAL_S)
+        # Reading session state is one of Streamlit's yield points: a Stop click or page switch
+        # interrupts the script here at once, even while no column has anything new to draw.
+        _ = "comparison" in st.session_state
+    for message in run.save_errors:
+        st.warning(message, icon=":material/warning:")
+    if run.error and not any(r.result for r in snapshot):
+        return
+    with summary.container():
+        _summary_table(run.snapshot())
+
+
+def _draw_column(column: _Column, run: ModelRun) -> None:
+    elapsed = time.monotonic() - run.status_since
+    # Redraw only what changed; the elapsed-time label is refreshed about twice a second.
+    key = (run.version, run.status, int(elapsed * 2) if run.status in ("loading", "generating") else 0)
+    if key == column.drawn:
+        return
+    if key[:2] != column.drawn[:2]:
+        _draw_output(column.output, run)
+        _draw_footer(column.footer, run)
+    _draw_status(column.status, run, elapsed)
+    column.drawn = key
+
+
+def _draw_status(slot, run: ModelRun, elapsed: float) -> None:
+    if run.status == "queued":
+        slot.caption(":material/schedule: Queued")
+    elif run.status == "loading":
+        slot.caption(f":material/progress_activity: Loading… {elapsed:.1f} s")
+    elif run.status == "generating":
+        slot.caption(f":material/progress_activity: Generating… {run.completion_tokens} tokens")
+    else:
+        label, color, icon = FINISH_BADGES[run.result.finish_reason]
+        slot.badge(label, icon=icon, color=color, help=STAT_HELP["finish_reason"])
+
+
+def _draw_output(slot, run: ModelRun) -> None:
+    text = run.text
+    if text:
+        slot.text(text)
+    elif run.status == "done":
+        slot.caption("(no text)")
+    else:
+        slot.empty()
+
+
+def _draw_footer(slot, run: ModelRun) -> None:
+    if run.status != "done":
+        slot.empty()
+        return
+    result = run.result
+    with slot.container():
+        if result.error:
+            st.error(result.error, icon=":material/error:")
+        st.caption(stats_line(result.stats))
+        if result.ignored_settings:
+            st.caption(":orange[Ignored by this backend: " + "; ".join(
+                f"{name} ({why})" for name, why in result.ignored_settings.items()) + "]")
+
+
+SUMMARY_COLUMNS = {
+    "ttft_ms": ("TTFT (ms)", "%.0f", STAT_HELP["ttft_s"]),
+    "decode_tps": ("Decode tok/s", "%.1f", STAT_HELP["decode_tps"]),
+    "prefill_tps": ("Prefill tok/s", "%.0f", STAT_HELP["prefill_tps"]),
+    "completion_tokens": ("Tokens", "%d", STAT_HELP["completion_tokens"]),
+    "e2e_s": ("E2E (s)", "%.2f", STAT_HELP["e2e_s"]),
+    "peak_rss_mib": ("Peak RSS (MiB)", "%.0f", STAT_HELP["peak_rss_bytes"]),
+    "load_s": ("Load (s)", "%.2f", STAT_HELP["load_s"]),
+}
+
+LOWER_IS_BETTER = ("ttft_ms", "e2e_s", "peak_rss_mib")
+HIGHER_IS_BETTER = ("decode_tps", "prefill_tps")
+
+
+def _summary_table(runs: list[ModelRun]) -> None:
+    rows = []
+    for run in runs:
+        if not run.result:
+            continue
+        stats = run.result.stats
+        rows.append({
+            "model": run.model.name,
+            "ttft_ms": stats.ttft_s * 1000 if stats.ttft_s is not None else None,
+            "decode_tps": stats.decode_tps,
+            "prefill_tps": stats.prefill_tps,
+            "completion_tokens": stats.completion_tokens,
+            "e2e_s": stats.e2e_s,
+            "peak_rss_mib": stats.peak_rss_bytes / 2**20 if stats.peak_rss_bytes else None,
+            "load_s": stats.load_s,
+            "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
+        })
+    if not rows:
+        return
+    config = {name: st.column_config.NumberColumn(label, format=fmt, help=help_) for name, (label, fmt, help_) in SUMMARY_COLUMNS.items()}
+    config["model"] = st.column_config.TextColumn("Model")
+    config["finish_reason"] = st.column_config.TextColumn("Finish", help=STAT_HELP["finish_reason"])
+    frame = pd.DataFrame(rows)
+    data = frame
+    if len(frame) > 1:  # mark the best figure of each column
+        best = "background-color: #dcfce7; font-weight: 600"
+        data = frame.style.highlight_min(subset=[c for c in LOWER_IS_BETTER if frame[c].notna().any()], props=best) \
+                          .highlight_max(subset=[c for c in HIGHER_IS_BETTER if frame[c].notna().any()], props=best)
+    st.dataframe(data, hide_index=True, column_config=config, key="comparison_summary")
+    st.caption("Green: the best figure of each column. Hover a column header for what it measures.")

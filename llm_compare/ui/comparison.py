@@ -1,0 +1,160 @@
+"""One comparison in flight: a background thread consumes the engine's events, keeps each
+model's live state for the Compare page to draw, and saves every finished run.
+
+The run lives apart from the page script, so switching pages does not stop it, the page can
+redraw at its own pace, and Stop is a plain `cancel()` whose cancelled results (partial text
+kept) arrive through the engine like any other result and are saved the same way."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.core.errors import LLMCompareError
+from llm_compare.core.models import ModelInfo
+from llm_compare.core.results import InferenceEvent, InferenceResult
+from llm_compare.services.engine import InferenceEngine
+from llm_compare.services.run_store import RunRecord, RunStore, new_comparison_id
+
+log = logging.getLogger(__name__)
+
+ALIVE_CHECK_INTERVAL_S = 1.0
+
+
+@dataclass
+class ModelRun:
+    """What one model has done so far in this comparison."""
+
+    model: ModelInfo
+    config: ModelConfig
+    status: str = "queued"  # queued | loading | generating | done
+    parts: list[str] = field(default_factory=list)
+    completion_tokens: int = 0
+    result: InferenceResult | None = None
+    status_since: float = field(default_factory=time.monotonic)
+    # Bumped on every change, so a page redraws only the columns that changed.
+    version: int = 0
+
+    @property
+    def text(self) -> str:
+        return self.result.text if self.result else "".join(self.parts)
+
+
+class Comparison:
+    """Send one prompt to several models. `engine.run` validates at once (ConfigurationError);
+    `start()` then runs it on a daemon thread."""
+
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        prompt: str,
+        models: list[ModelInfo],
+        configs: dict[str, ModelConfig],
+        *,
+        schedule: str = "sequential",
+        system_prompt: str | None = None,
+        store: RunStore | None = None,
+        is_alive: Callable[[], bool] | None = None,
+    ):
+        self.engine = engine
+        self.prompt, self.system_prompt, self.schedule = prompt, system_prompt, schedule
+        self.comparison_id = new_comparison_id()
+        self.started_at = datetime.now().astimezone()
+        self.store = store or RunStore()
+        # The page's session: when it goes away, nobody is watching and the run is stopped.
+        self.is_alive = is_alive or (lambda: True)
+        self.runs = {m.id: ModelRun(m, configs[m.id]) for m in models}
+        self.error: str | None = None  # a failure of the whole comparison, one line
+        self.save_errors: list[str] = []
+        self.stop_requested = False
+        self._events = engine.run(prompt, models, configs, schedule=schedule, system_prompt=system_prompt)
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._consume, name=f"comparison {self.comparison_id}", daemon=True)
+
+    # --- for the page -----------------------------------------------------------------------
+
+    def start(self) -> Comparison:
+        self._thread.start()
+        return self
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the comparison is over (or `timeout_s` passed); True when it is over."""
+        return self._finished.wait(timeout_s)
+
+    def cancel(self) -> None:
+        """Stop every model; each keeps the text it produced and is saved as cancelled."""
+        if not self.finished:
+            self.stop_requested = True
+            self.engine.cancel()
+
+    def snapshot(self) -> list[ModelRun]:
+        """A consistent copy of every model's state, in the order the models were given."""
+        with self._lock:
+            return [replace(run, parts=list(run.parts)) for run in self.runs.values()]
+
+    def results(self) -> dict[str, InferenceResult]:
+        with self._lock:
+            return {mid: run.result for mid, run in self.runs.items() if run.result}
+
+    # --- the consumer thread ------------------------------------------------------------------
+
+    def _consume(self) -> None:
+        next_alive_check = time.monotonic() + ALIVE_CHECK_INTERVAL_S
+        try:
+            for event in self._events:
+                self._apply(event)
+                if time.monotonic() >= next_alive_check:
+                    next_alive_check = time.monotonic() + ALIVE_CHECK_INTERVAL_S
+                    if not self.stop_requested and not self._alive():
+                        log.info("comparison %s: its session has ended; stopping it", self.comparison_id)
+                        self.cancel()
+        except LLMCompareError as exc:
+            self.error = str(exc)
+        except Exception:
+            log.exception("comparison %s failed", self.comparison_id)
+            self.error = "the comparison failed unexpectedly (the log has the details)"
+        finally:
+            self._events.close()  # after an error above: stops any worker still generating
+            self._finished.set()
+
+    def _apply(self, event: InferenceEvent) -> None:
+        with self._lock:
+            run = self.runs[event.model_id]
+            if event.kind == "text":
+                run.parts.append(event.text)
+                run.completion_tokens = event.completion_tokens
+            else:
+                run.status = "done" if event.kind == "done" else event.kind
+                run.status_since = time.monotonic()
+                if event.kind == "done":
+                    run.result = event.result
+                    run.completion_tokens = event.result.stats.completion_tokens
+            run.version += 1
+        if event.kind == "done":
+            self._save(run.model, run.config, event.result)
+
+    def _save(self, model: ModelInfo, config: ModelConfig, result: InferenceResult) -> None:
+        try:
+            self.store.save(RunRecord.from_result(
+                comparison_id=self.comparison_id, prompt=self.prompt, system_prompt=self.system_prompt,
+                schedule=self.schedule, model=model, config=config, result=result,
+            ))
+        except Exception as exc:  # a full disk must not end the comparison
+            log.exception("could not save the run of %s", model.name)
+            self.save_errors.append(f"{model.name}: the run could not be saved ({exc})")
+
+    def _alive(self) -> bool:
+        try:
+            return self.is_alive()
+        except Exception:
+            return True

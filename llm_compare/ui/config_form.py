@@ -1,0 +1,242 @@
+"""The per-model settings form, drawn from ModelConfig's JSON schema: one widget per field, of
+the kind and range the schema gives, its description as help, errors beside the field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from llm_compare.core.config import ModelConfig, field_errors
+from llm_compare.core.errors import LLMCompareError
+from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.inferencers.gguf import GGUFInferencer  # light: backends import torch / llama_cpp lazily
+from llm_compare.inferencers.pytorch import PyTorchInferencer
+from llm_compare.services.config_manager import PRESETS, ConfigManager
+
+IGNORED_FIELDS: dict[ModelType, dict[str, str]] = {
+    ModelType.PYTORCH: PyTorchInferencer.ignored_fields,
+    ModelType.GGUF: GGUFInferencer.ignored_fields,
+}
+BACKEND_NAMES = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF"}
+SLIDER_MAX_SPAN = 2.0  # floats with a range this small get a slider, wider ones a number box
+FLOAT_STEP = 0.01
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What the form needs to know about one ModelConfig field, read from the JSON schema."""
+
+    name: str
+    kind: str  # float | int | optional_int | choice | bool | text | lines
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    options: tuple[str, ...] = ()
+    max_length: int | None = None
+
+    @property
+    def wide(self) -> bool:
+        return self.kind in ("text", "lines")
+
+
+def field_specs() -> list[FieldSpec]:
+    schema = ModelConfig.model_json_schema()
+    return [_spec(name, prop) for name, prop in schema["properties"].items()]
+
+
+def _spec(name: str, prop: dict[str, Any]) -> FieldSpec:
+    description = prop.get("description", "")
+    variants = prop.get("anyOf")
+    if variants:  # Optional[...]: the non-null variant carries the range
+        typed = next(v for v in variants if v.get("type") != "null")
+        if typed.get("type") != "integer":
+            raise TypeError(f"no widget for optional {typed.get('type')} field {name}")
+        return FieldSpec(name, "optional_int", description, typed.get("minimum"), typed.get("maximum"))
+    kind = prop.get("type")
+    if "enum" in prop:
+        return FieldSpec(name, "choice", description, options=tuple(prop["enum"]))
+    if kind == "boolean":
+        return FieldSpec(name, "bool", description)
+    if kind == "string":
+        return FieldSpec(name, "text", description, max_length=prop.get("maxLength"))
+    if kind == "array":
+        return FieldSpec(name, "lines", description + " One per line; write \\n for a newline.", max_length=prop.get("maxItems"))
+    if kind in ("number", "integer"):
+        exclusive = "exclusiveMinimum" in prop
+        minimum = prop.get("exclusiveMinimum", prop.get("minimum"))
+        return FieldSpec(name, "float" if kind == "number" else "int", description, minimum, prop.get("maximum"), exclusive)
+    raise TypeError(f"no widget for field {name} of type {kind}")
+
+
+# --- values: config <-> widget state ------------------------------------------------------------
+
+
+def to_widget(spec: FieldSpec, value: Any) -> Any:
+    if spec.kind == "lines":
+        return "\n".join(_escape(s) for s in value)
+    return value
+
+
+def from_widget(spec: FieldSpec, value: Any) -> Any:
+    if spec.kind == "lines":
+        return [_unescape(line) for line in (value or "").splitlines() if line != ""]
+    if spec.kind == "float" and value is not None:
+        return round(float(value), 6)  # sliders hand back 0.7000000000000001
+    return value
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def _unescape(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "nt\\":
+            out.append({"n": "\n", "t": "\t", "\\": "\\"}[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def widget_key(model: ModelInfo, name: str) -> str:
+    return f"cfg:{model.id}:{name}"
+
+
+def load_into_state(model: ModelInfo, config: ModelConfig, overwrite: bool = False) -> None:
+    """Put `config` into the model's widgets (only the missing ones unless `overwrite`)."""
+    values = config.model_dump()
+    for spec in field_specs():
+        key = widget_key(model, spec.name)
+        if overwrite or key not in st.session_state:
+            st.session_state[key] = to_widget(spec, values[spec.name])
+
+
+def draft(model: ModelInfo) -> dict[str, Any]:
+    """The values now in the model's widgets, as ModelConfig fields (maybe invalid)."""
+    return {spec.name: from_widget(spec, st.session_state.get(widget_key(model, spec.name))) for spec in field_specs()}
+
+
+def field_warnings(model: ModelInfo, values: dict[str, Any]) -> dict[str, str]:
+    """Valid but doubtful values for this model, from its metadata."""
+    context = model.metadata.get("context_length")
+    warnings = {}
+    if context and isinstance(values.get("max_tokens"), int) and values["max_tokens"] > context:
+        warnings["max_tokens"] = f"more than this model's context length ({context}): the answer will stop earlier"
+    if context and model.type == ModelType.GGUF and isinstance(values.get("n_ctx"), int) and values["n_ctx"] > context:
+        warnings["n_ctx"] = f"more than the model was trained for ({context}): quality may drop past that"
+    return warnings
+
+
+# --- actions (widget callbacks: they run before the page draws, so they may change widgets) ----
+
+
+def _flash(model: ModelInfo, kind: str, message: str) -> None:
+    st.session_state[f"cfg-flash:{model.id}"] = (kind, message)
+
+
+def show_flash(model: ModelInfo) -> None:
+    kind, message = st.session_state.pop(f"cfg-flash:{model.id}", (None, None))
+    if kind == "success":
+        st.success(message, icon=":material/check_circle:")
+    elif kind == "error":
+        st.error(message, icon=":material/error:")
+
+
+def _guarded(model: ModelInfo, action: Callable[[], str]) -> None:
+    try:
+        _flash(model, "success", action())
+    except LLMCompareError as exc:
+        _flash(model, "error", str(exc))
+    except OSError as exc:
+        _flash(model, "error", f"could not write the settings file: {exc}")
+
+
+def save(manager: ConfigManager, model: ModelInfo) -> None:
+    def action() -> str:
+        errors = field_errors(draft(model))
+        if errors:
+            raise _FormError(f"not saved: fix {', '.join(errors)} first")
+        manager.save(model, ModelConfig.parse(draft(model)))
+        return "Saved. Comparisons use these settings from now on."
+
+    _guarded(model, action)
+
+
+def reset(manager: ConfigManager, model: ModelInfo) -> None:
+    def action() -> str:
+        load_into_state(model, manager.reset(model), overwrite=True)
+        return "Reset to the model's own defaults."
+
+    _guarded(model, action)
+
+
+def copy_to_all(manager: ConfigManager, model: ModelInfo, models: list[ModelInfo]) -> None:
+    def action() -> str:
+        errors = field_errors(draft(model))
+        if errors:
+            raise _FormError(f"not copied: fix {', '.join(errors)} first")
+        config = ModelConfig.parse(draft(model))
+        manager.copy_to_all(config, models)
+        for other in models:
+            load_into_state(other, config, overwrite=True)
+        return f"Saved these settings for all {len(models)} selected models."
+
+    _guarded(model, action)
+
+
+def apply_preset(model: ModelInfo) -> None:
+    key = f"cfg-preset:{model.id}"
+    name = st.session_state.get(key)
+    if name in PRESETS:
+        by_name = {spec.name: spec for spec in field_specs()}
+        for field, value in PRESETS[name].items():
+            st.session_state[widget_key(model, field)] = to_widget(by_name[field], value)
+        _flash(model, "success", f"Applied the {name} preset (not saved yet).")
+    st.session_state[key] = None
+
+
+class _FormError(LLMCompareError):
+    pass
+
+
+# --- drawing ------------------------------------------------------------------------------------
+
+
+def draw_field(model: ModelInfo, spec: FieldSpec, error: str | None, warning: str | None, disabled: bool = False) -> None:
+    key, label, help_text = widget_key(model, spec.name), spec.name, spec.description
+    if spec.kind == "float" and spec.minimum is not None and spec.maximum is not None \
+            and spec.maximum - spec.minimum <= SLIDER_MAX_SPAN:
+        low = spec.minimum + FLOAT_STEP if spec.exclusive_minimum else spec.minimum
+        st.slider(label, float(low), float(spec.maximum), step=FLOAT_STEP, key=key, help=help_text, disabled=disabled)
+    elif spec.kind == "float":
+        st.number_input(label, spec.minimum, spec.maximum, step=FLOAT_STEP * 5, key=key, help=help_text, disabled=disabled)
+    elif spec.kind == "int":
+        st.number_input(label, _int(spec.minimum), _int(spec.maximum), step=1, key=key, help=help_text, disabled=disabled)
+    elif spec.kind == "optional_int":
+        st.number_input(label, _int(spec.minimum), _int(spec.maximum), value=None, step=1, key=key, help=help_text,
+                        placeholder="unset", disabled=disabled)
+    elif spec.kind == "choice":
+        st.selectbox(label, spec.options, key=key, help=help_text, disabled=disabled)
+    elif spec.kind == "bool":
+        st.space("small")
+        st.toggle(label, key=key, help=help_text, disabled=disabled)
+    elif spec.kind == "text":
+        st.text_area(label, key=key, help=help_text, max_chars=spec.max_length, height=110, disabled=disabled,
+                     placeholder="none")
+    elif spec.kind == "lines":
+        st.text_area(label, key=key, help=help_text, height=110, disabled=disabled, placeholder="none")
+    if error:
+        st.error(f"**{spec.name}**: {error}", icon=":material/error:")
+    elif warning:
+        st.caption(f":orange[:material/warning: {warning}]")
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,65 @@
+"""Pieces every page shares: the sidebar, model badges, the 'nothing selected' hint."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from llm_compare.core.formatting import human_bytes, human_count
+from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.ui import session
+
+BACKEND_BADGE = {ModelType.PYTORCH: ("PyTorch", "orange"), ModelType.GGUF: ("GGUF", "blue")}
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        selected = session.selected_models()
+        st.caption(f"SELECTED FOR COMPARISON · {len(selected)}/{session.MAX_MODELS}")
+        if selected:
+            for model in selected:
+                label, color = BACKEND_BADGE[model.type]
+                st.markdown(f"**{model.name}** :{color}-badge[{label}]")
+        else:
+            st.caption("None yet: pick models on the Models page.")
+        _loaded_models()
+
+
+def _loaded_models() -> None:
+    engine = session.engine()
+    loaded = engine.loaded_models()
+    if not loaded:
+        return
+    st.caption("LOADED (WARM) MODELS")
+    for worker in loaded:
+        st.markdown(f"{worker['name']} · {human_bytes(worker['rss_bytes'])}")
+    running = session.comparison() is not None and not session.comparison().finished
+    if st.button("Unload all", key="unload_all", icon=":material/eject:", disabled=running,
+                 help="Stop the worker processes that keep models loaded, freeing their memory."):
+        engine.shutdown()
+        st.rerun()
+
+
+def model_badges(model: ModelInfo) -> str:
+    """One markdown line: backend, architecture, parameters, quantization, size, context."""
+    label, color = BACKEND_BADGE[model.type]
+    meta = model.metadata
+    parts = [f":{color}-badge[{label}]"]
+    details = [
+        meta.get("architecture"),
+        meta.get("parameters") and f"{human_count(meta['parameters'])} params",
+        meta.get("quantization"),
+        human_bytes(model.size_bytes),
+        meta.get("context_length") and f"ctx {meta['context_length']}",
+        "chat template" if meta.get("has_chat_template") else "no chat template",
+    ]
+    parts.extend(f":gray-badge[{d}]" for d in details if d)
+    return " ".join(parts)
+
+
+def need_selection(what: str) -> bool:
+    """When nothing is selected: say so, link to the Models page, and return True."""
+    if session.selected_models():
+        return False
+    st.info(f"Select the models to {what} on the Models page first.", icon=":material/info:")
+    st.page_link("pages/models.py", label="Go to Models", icon=":material/dataset:")
+    return True

@@ -1,0 +1,125 @@
+"""What the pages share: the engine (one per dashboard process), and per browser session the
+model directories, the discovered models, the selection and the last comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from llm_compare.core.models import ModelInfo
+from llm_compare.services.config_manager import ConfigManager
+from llm_compare.services.engine import InferenceEngine
+from llm_compare.services.model_manager import ModelManager
+from llm_compare.ui import settings
+from llm_compare.ui.comparison import Comparison
+
+MAX_MODELS = 4  # models compared at once; the engine and the selection share this limit
+
+_DIRS = "model_dirs"
+_MANAGER = "model_manager"
+_SELECTED = "selected_model_ids"
+_COMPARISON = "comparison"
+_SESSION_COMPARISONS = "session_comparison_ids"
+
+
+@st.cache_resource(show_spinner=False)
+def engine() -> InferenceEngine:
+    """One engine for the whole dashboard: it keeps models warm in worker processes across
+    reruns and sessions, and runs one comparison at a time."""
+    return InferenceEngine(max_models=MAX_MODELS)
+
+
+def config_manager() -> ConfigManager:
+    return ConfigManager()  # cheap: it only knows a directory
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def model_dirs() -> list[str]:
+    if _DIRS not in st.session_state:
+        st.session_state[_DIRS] = settings.initial_model_dirs()
+    return list(st.session_state[_DIRS])
+
+
+def set_model_dirs(dirs: list[str]) -> None:
+    """Use `dirs` from now on (and at the next start); rescans."""
+    st.session_state[_DIRS] = list(dirs)
+    settings.save_model_dirs(dirs)
+    st.session_state.pop(_MANAGER, None)
+
+
+def model_manager() -> ModelManager:
+    """This session's ModelManager, scanned once; `rescan()` looks again."""
+    dirs = tuple(model_dirs())
+    scanned_dirs, manager = st.session_state.get(_MANAGER, ((), None))
+    if manager is None or scanned_dirs != dirs:
+        manager = ModelManager(list(dirs), max_models=MAX_MODELS)
+        _drop_missing_selection(manager.scan())
+        st.session_state[_MANAGER] = (dirs, manager)
+    return manager
+
+
+def rescan() -> list[ModelInfo]:
+    models = model_manager().scan()
+    _drop_missing_selection(models)
+    return models
+
+
+def models() -> list[ModelInfo]:
+    return model_manager().models
+
+
+# --- selection --------------------------------------------------------------------------------
+
+
+def selected_ids() -> list[str]:
+    return list(st.session_state.get(_SELECTED, []))
+
+
+def set_selected(ids: list[str]) -> None:
+    st.session_state[_SELECTED] = list(dict.fromkeys(ids))
+
+
+def selected_models() -> list[ModelInfo]:
+    """The selected models that are still discovered and usable, in selection order."""
+    by_id = {m.id: m for m in models()}
+    return [by_id[i] for i in selected_ids() if i in by_id and by_id[i].usable]
+
+
+def _drop_missing_selection(found: list[ModelInfo]) -> None:
+    usable = {m.id for m in found if m.usable}
+    set_selected([i for i in selected_ids() if i in usable])
+
+
+# --- comparisons ------------------------------------------------------------------------------
+
+
+def comparison() -> Comparison | None:
+    """The last comparison started in this session (running or finished)."""
+    return st.session_state.get(_COMPARISON)
+
+
+def start_comparison(**kwargs) -> Comparison:
+    """Start a comparison for this session; raises ConfigurationError on bad input."""
+    run = Comparison(engine(), is_alive=session_alive_probe(), **kwargs)
+    st.session_state[_COMPARISON] = run.start()
+    st.session_state.setdefault(_SESSION_COMPARISONS, []).append(run.comparison_id)
+    return run
+
+
+def session_comparison_ids() -> set[str]:
+    return set(st.session_state.get(_SESSION_COMPARISONS, []))
+
+
+def session_alive_probe() -> Callable[[], bool]:
+    """A thread-safe check that this browser session is still connected."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not runtime.exists():
+        return lambda: True
+    instance, session_id = runtime.get_instance(), ctx.session_id
+    return lambda: instance.is_active_session(session_id)

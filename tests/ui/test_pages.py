@@ -1,0 +1,117 @@
+"""Every page renders, with or without models, and shows what it found; the selection made on
+the Models page is what the other pages work on."""
+
+from llm_compare.core.models import ModelType
+from llm_compare.services.run_store import RunStore
+from dashboard_testing import ids_by_name, no_exception, select
+
+PAGES = ["pages/models.py", "pages/configure.py", "pages/compare.py", "pages/results.py"]
+
+
+def visit_every_page(at):
+    for page in PAGES:
+        at.switch_page(page).run()
+        no_exception(at)
+        assert at.title[0].value == page.removeprefix("pages/").removesuffix(".py").capitalize()
+        assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_every_page_renders_without_models(make_app, empty_dir):
+    at = make_app(empty_dir)
+    no_exception(at)
+    assert any("No models found" in info.value for info in at.info)
+    assert not at.dataframe and not ids_by_name(at)
+    assert any("llm-compare demo" in m.value for m in at.markdown)  # where models go, how to get some
+    visit_every_page(at)
+    at.switch_page("pages/compare.py").run()
+    assert any("Select the models to compare" in info.value for info in at.info)
+    at.switch_page("pages/results.py").run()
+    assert any("No runs stored yet" in info.value for info in at.info)
+
+
+def test_every_page_renders_with_models(make_app, tiny_dir):
+    at = make_app(tiny_dir)
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"]
+    assert list(table["backend"]) == ["PyTorch", "GGUF", "GGUF"]
+    assert list(table["quantization"]) == ["float32", "F32", "Q8_0"]
+    assert set(table["status"]) == {"ready"} and not table["selected"].any()
+    assert sorted(ids_by_name(at)) == ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"]
+    visit_every_page(at)
+
+
+def test_an_unreadable_model_file_shows_its_reason(make_app, broken_dir):
+    at = make_app(broken_dir)
+    table = at.dataframe[0].value.set_index("name")
+    reason = table.loc["broken", "status"]
+    assert reason != "ready" and "GGUF" in reason  # the reader's one-line reason, e.g. bad magic
+    assert table.loc["tiny-llama-f32", "status"] == "ready"
+    assert any("broken" in w.value and reason in w.value for w in at.warning)
+    broken_box = at.checkbox(key=f"select:{ids_by_name(at)['broken']}")
+    assert broken_box.disabled and broken_box.help == reason
+    select(at, "tiny-llama-f32")
+    visit_every_page(at)
+
+
+def test_search_and_backend_filter_narrow_the_table(make_app, tiny_dir):
+    at = make_app(tiny_dir)
+    at.text_input(key="model_search").input("q8").run()
+    assert list(at.dataframe[0].value["name"]) == ["tiny-llama-q8_0"]
+    at.text_input(key="model_search").input("").run()
+    at.button_group(key="backend_filter").select(ModelType.PYTORCH).run()
+    assert list(at.dataframe[0].value["name"]) == ["tiny-llama"]
+
+
+def test_selected_models_appear_on_configure_and_compare(make_app, tiny_dir):
+    at = select(make_app(tiny_dir), "tiny-llama", "tiny-llama-f32")
+    assert list(at.dataframe[0].value["selected"]) == [True, True, False]
+    assert any("2 of up to 4 selected" in c.value for c in at.caption)
+
+    at.switch_page("pages/configure.py").run()
+    no_exception(at)
+    assert [tab.label for tab in at.tabs] == ["tiny-llama", "tiny-llama-f32"]
+
+    at.switch_page("pages/compare.py").run()
+    no_exception(at)
+    assert "**tiny-llama**, **tiny-llama-f32**" in at.markdown[0].value
+    assert at.button(key="run").label == "Run" and at.button(key="stop").disabled
+
+    at.switch_page("pages/models.py").run()  # the selection survives a round trip
+    assert [box.value for box in at.checkbox if box.key.startswith("select:")] == [True, True, False]
+    at.checkbox(key=f"select:{ids_by_name(at)['tiny-llama']}").uncheck().run()
+    at.switch_page("pages/configure.py").run()
+    assert [tab.label for tab in at.tabs] == ["tiny-llama-f32"]
+
+
+def test_no_more_than_the_limit_can_be_selected(make_app, tiny_dir, monkeypatch):
+    monkeypatch.setattr("llm_compare.ui.session.MAX_MODELS", 2)
+    at = select(make_app(tiny_dir), "tiny-llama", "tiny-llama-f32")
+    third = at.checkbox(key=f"select:{ids_by_name(at)['tiny-llama-q8_0']}")
+    assert third.disabled and "unselect one" in third.help
+
+
+def test_changing_the_model_directories_rescans_and_is_remembered(make_app, empty_dir, tiny_dir, monkeypatch):
+    at = make_app(empty_dir)
+    at.text_area(key="model_dirs_text").input(f"{empty_dir}\n{tiny_dir}\n").run()
+    at.button(key="apply_dirs").click().run()
+    no_exception(at)
+    assert len(at.dataframe[0].value) == 3
+    # Without the environment variable, the next start uses the saved list.
+    monkeypatch.delenv("LLM_COMPARE_MODELS_DIR")
+    from llm_compare.ui import settings
+
+    assert settings.initial_model_dirs() == [str(empty_dir), str(tiny_dir)]
+
+
+def test_a_service_failure_shows_one_line_not_a_traceback(make_app, tiny_dir, monkeypatch):
+    def broken_list(self, limit=None):
+        raise RuntimeError("disk on fire\nTraceback (most recent call last): ...")
+
+    monkeypatch.setattr(RunStore, "list", broken_list)
+    at = make_app(tiny_dir)
+    at.switch_page("pages/results.py").run()
+    no_exception(at)
+    assert [e.value for e in at.error] == [
+        "Reading the stored runs failed: RuntimeError: disk on fire (the log has the details)"
+    ]
