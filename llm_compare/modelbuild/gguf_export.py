@@ -132,7 +132,12 @@ def _read_hf_llama(hf_dir: Path) -> _HFLlama:
     if tokenizer.get("model", {}).get("type") != "BPE":
         raise ValueError(f"{hf_dir}: tokenizer.json is not a BPE tokenizer")
     return _HFLlama(
-        read_json("config.json"), tokenizer, tokenizer_config, chat_template, read_json("generation_config.json"), tensors
+        read_json("config.json"),
+        tokenizer,
+        tokenizer_config,
+        chat_template,
+        read_json("generation_config.json"),
+        tensors,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +97,17 @@ def save_hf_model(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, o
     model.generation_config = generation_config_for(model)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
+    _name_portable_tokenizer_class(out_dir / "tokenizer_config.json")
     return out_dir
+
+
+def _name_portable_tokenizer_class(tokenizer_config: Path) -> None:
+    # transformers 5 writes "TokenizersBackend", a class transformers 4 lacks; both versions load
+    # "PreTrainedTokenizerFast" as the same tokenizer.json-backed class.
+    config = json.loads(tokenizer_config.read_text(encoding="utf-8"))
+    if config.get("tokenizer_class") == "TokenizersBackend":
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        tokenizer_config.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -67,7 +67,9 @@ def build_random_llama(
     # Enough text for the merges a larger vocabulary needs; the tokenizer is trained in seconds.
     text_bytes = max(_TINY_TOKENIZER_TEXT_BYTES, vocab * 500)
     tokenizer = build_tokenizer(
-        (d.text for d in load_stdlib_documents(text_bytes)), vocab_size=vocab, model_max_length=max_position_embeddings
+        (d.text for d in load_stdlib_documents(text_bytes)),
+        vocab_size=vocab,
+        model_max_length=max_position_embeddings,
     )
     model = random_llama(shape, tokenizer, seed=seed)
     parameters = count_parameters(model)

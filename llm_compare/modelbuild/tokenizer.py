@@ -15,11 +15,13 @@ SYSTEM_TOKEN = "<|system|>"
 SPECIAL_TOKENS = (EOS_TOKEN, USER_TOKEN, ASSISTANT_TOKEN, SYSTEM_TOKEN)
 
 # Each message is "<|role|>\n{content}<|endoftext|>\n"; the generation prompt opens the assistant turn.
+# Raw strings: the template holds the two characters "\n", which Jinja turns into a newline, rather
+# than a newline inside a string literal, which stricter template engines (llama.cpp's) may reject.
 CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|endoftext|>\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+    r"{% for message in messages %}"
+    r"{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|endoftext|>\n' }}"
+    r"{% endfor %}"
+    r"{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
 
 

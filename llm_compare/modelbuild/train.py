@@ -99,7 +99,9 @@ def train_llama(
     model.train()
     with torch_threads(settings.threads):
         for step in range(settings.steps):
-            starts = torch.randint(0, len(data) - settings.seq_len - 1, (settings.batch_size,), generator=generator)
+            starts = torch.randint(
+                0, len(data) - settings.seq_len - 1, (settings.batch_size,), generator=generator
+            )
             windows = data[starts[:, None] + offsets]
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(step, settings)
@@ -119,7 +121,12 @@ def train_llama(
 
 @torch.no_grad()
 def bits_per_byte(
-    model: LlamaForCausalLM, ids: np.ndarray, text_bytes: int, seq_len: int, threads: int = 2, batch_size: int = 16
+    model: LlamaForCausalLM,
+    ids: np.ndarray,
+    text_bytes: int,
+    seq_len: int,
+    threads: int = 2,
+    batch_size: int = 16,
 ) -> float:
     """Cross-entropy in bits over every token of `ids` / `text_bytes` (the UTF-8 size of that text).
 
