@@ -11,12 +11,14 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     st.set_page_config(page_title="llm-compare", page_icon=":material/compare_arrows:", layout="wide")
-    page = st.navigation([
-        st.Page("pages/models.py", title="Models", icon=":material/dataset:", default=True),
-        st.Page("pages/configure.py", title="Configure", icon=":material/tune:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
-        st.Page("pages/results.py", title="Results", icon=":material/monitoring:"),
-    ])
+    page = st.navigation(
+        [
+            st.Page("pages/models.py", title="Models", icon=":material/dataset:", default=True),
+            st.Page("pages/configure.py", title="Configure", icon=":material/tune:"),
+            st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+            st.Page("pages/results.py", title="Results", icon=":material/monitoring:"),
+        ]
+    )
     with guard("The sidebar"):
         sidebar()
     with guard(f"The {page.title} page"):

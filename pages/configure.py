@@ -5,14 +5,17 @@ import streamlit as st
 from llm_compare.core.config import field_errors
 from llm_compare.services.config_manager import PRESETS
 from llm_compare.ui import config_form as form
-from llm_compare.ui import session
+from llm_compare.ui import layout, session
 from llm_compare.ui.errors import guard
-from llm_compare.ui.layout import model_badges, need_selection
+
+layout.page_entry()
 
 st.title("Configure")
-st.caption("Settings are saved per model and used by every comparison. Each field's help (?) says what it does.")
+st.caption(
+    "Settings are saved per model and used by every comparison. Each field's help (?) says what it does."
+)
 
-if not need_selection("configure"):
+if not layout.need_selection("configure"):
     models = session.selected_models()
     manager = session.config_manager()
     specs = form.field_specs()
@@ -25,48 +28,70 @@ if not need_selection("configure"):
             warnings = form.field_warnings(model, values)
             ignored = form.IGNORED_FIELDS.get(model.type, {})
 
-            st.markdown(model_badges(model))
+            st.markdown(layout.model_badges(model))
             st.caption(f"`{model.path}`")
 
-            preset_col, status_col, save_col, reset_col, copy_col = st.columns([3, 2, 1, 1, 2], vertical_alignment="bottom")
+            preset_col, status_col, save_col, reset_col, copy_col = st.columns(
+                [3, 2, 1, 1, 2], vertical_alignment="bottom"
+            )
             preset_col.selectbox(
-                "Preset", list(PRESETS), index=None, key=f"cfg-preset:{model.id}", placeholder="Apply a preset…",
-                on_change=form.apply_preset, args=(model,),
-                help="Sets the sampling fields: " + "; ".join(
-                    f"{name}: " + ", ".join(f"{k} {v}" for k, v in values_.items()) for name, values_ in PRESETS.items()),
+                "Preset",
+                list(PRESETS),
+                index=None,
+                key=f"cfg-preset:{model.id}",
+                placeholder="Apply a preset…",
+                on_change=form.apply_preset,
+                args=(model,),
+                help=form.PRESETS_HELP,
             )
             with status_col:
-                if errors:
-                    st.badge(f"{len(errors)} invalid", icon=":material/error:", color="red")
-                elif values != manager.get(model).model_dump():
-                    st.badge("Unsaved changes", icon=":material/edit:", color="orange")
-                elif manager.has_saved(model):
-                    st.badge("Saved", icon=":material/check:", color="green")
-                else:
-                    st.badge("Model defaults", icon=":material/check:", color="gray")
-            save_col.button("Save", key=f"cfg-save:{model.id}", type="primary", icon=":material/save:", width="stretch",
-                            on_click=form.save, args=(manager, model), disabled=bool(errors))
-            reset_col.button("Reset", key=f"cfg-reset:{model.id}", icon=":material/restart_alt:", width="stretch",
-                             on_click=form.reset, args=(manager, model),
-                             help="Forget the saved settings and go back to the model's own defaults.")
-            copy_col.button("Copy to all selected", key=f"cfg-copy:{model.id}", icon=":material/content_copy:",
-                            width="stretch", on_click=form.copy_to_all, args=(manager, model, models),
-                            disabled=bool(errors) or len(models) < 2,
-                            help="Save these settings for every selected model.")
+                label, color, icon = form.status(manager, model, values, errors)
+                st.badge(label, icon=icon, color=color)
+            save_col.button(
+                "Save",
+                key=f"cfg-save:{model.id}",
+                type="primary",
+                icon=":material/save:",
+                width="stretch",
+                on_click=form.save,
+                args=(manager, model),
+                disabled=bool(errors),
+            )
+            reset_col.button(
+                "Reset",
+                key=f"cfg-reset:{model.id}",
+                icon=":material/restart_alt:",
+                width="stretch",
+                on_click=form.reset,
+                args=(manager, model),
+                help="Forget the saved settings and go back to the model's own defaults.",
+            )
+            copy_col.button(
+                "Copy to all selected",
+                key=f"cfg-copy:{model.id}",
+                icon=":material/content_copy:",
+                width="stretch",
+                on_click=form.copy_to_all,
+                args=(manager, model, models),
+                disabled=bool(errors) or len(models) < 2,
+                help="Save these settings for every selected model.",
+            )
             form.show_flash(model)
 
             used = [s for s in specs if s.name not in ignored]
-            grid = st.columns(3)
-            for i, spec in enumerate(s for s in used if not s.wide):
-                with grid[i % 3]:
-                    form.draw_field(model, spec, errors.get(spec.name), warnings.get(spec.name))
-            for column, spec in zip(st.columns(2), [s for s in used if s.wide]):
-                with column:
-                    form.draw_field(model, spec, errors.get(spec.name), warnings.get(spec.name))
-
+            form.draw_fields(model, [s for s in used if not s.wide], errors, warnings, per_row=3)
+            form.draw_fields(model, [s for s in used if s.wide], errors, warnings, per_row=2)
             if ignored:
-                with st.expander(f"Ignored by the {form.BACKEND_NAMES[model.type]} backend ({len(ignored)})",
-                                 icon=":material/block:"):
-                    for spec in (s for s in specs if s.name in ignored):
-                        form.draw_field(model, spec, errors.get(spec.name), None, disabled=True)
-                        st.caption(ignored[spec.name])
+                with st.expander(
+                    f"Ignored by the {form.BACKEND_NAMES[model.type]} backend ({len(ignored)})",
+                    icon=":material/block:",
+                ):
+                    form.draw_fields(
+                        model,
+                        [s for s in specs if s.name in ignored],
+                        errors,
+                        {},
+                        per_row=3,
+                        disabled=True,
+                        notes=ignored,
+                    )

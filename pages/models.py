@@ -3,33 +3,53 @@
 import streamlit as st
 
 from llm_compare.core.models import ModelType
-from llm_compare.ui import session, settings, tables
+from llm_compare.ui import layout, session, settings, tables
 from llm_compare.ui.errors import guard
+
+layout.page_entry()
 
 st.title("Models")
 
+found = []
 with guard("Scanning the model directories"):
     found = session.models()
 dirs = session.model_dirs()
 st.caption("Scanning " + ", ".join(f"`{d}`" for d in dirs) + " — headers only, no weights are loaded.")
 
 search_col, backend_col, rescan_col = st.columns([4, 2, 1], vertical_alignment="bottom")
-search = search_col.text_input("Search", key="model_search", placeholder="name, path, architecture or quantization",
-                               icon=":material/search:")
-backends = backend_col.pills("Backend", list(ModelType), selection_mode="multi", key="backend_filter",
-                             format_func=lambda t: tables.BACKEND_LABELS[t], help="Show only these backends (none: all).")
-if rescan_col.button("Rescan", key="rescan", icon=":material/refresh:", width="stretch",
-                     help="Look for new, changed or removed models."):
-    with guard("Rescanning"):
-        found = session.rescan()
-        st.toast(f"Found {len(found)} models.", icon=":material/refresh:")
+search = search_col.text_input(
+    "Search",
+    key="model_search",
+    placeholder="name, path, architecture or quantization",
+    icon=":material/search:",
+)
+backends = backend_col.pills(
+    "Backend",
+    list(ModelType),
+    selection_mode="multi",
+    key="backend_filter",
+    format_func=lambda t: tables.BACKEND_LABELS[t],
+    help="Show only these backends (none: all).",
+)
+rescan_col.button(
+    "Rescan",
+    key="rescan",
+    icon=":material/refresh:",
+    width="stretch",
+    on_click=session.rescan_clicked,
+    help="Look for new, changed or removed models.",
+)
+for message in session.pop_messages(session.MODELS_MESSAGES):
+    st.error(message, icon=":material/error:")
 
 shown = tables.filter_models(found, search, backends or None)
 selected = session.selected_ids()
 
 if not found:
-    st.info("No models found yet. See **Where models go** below, or point the dashboard at another directory.",
-            icon=":material/info:")
+    st.info(
+        "No models found yet. See **Where models go** below, or point the dashboard at another directory.",
+        icon=":material/info:",
+    )
 elif not shown:
     st.info("No model matches the search or filter.", icon=":material/filter_alt_off:")
 else:
@@ -37,6 +57,7 @@ else:
         tables.models_frame(shown, set(selected)),
         hide_index=True,
         key="models_table",
+        placeholder="–",
         column_config={
             "selected": st.column_config.CheckboxColumn("✓", help="Selected for comparison", width=40),
             "name": st.column_config.TextColumn("Name", width="medium"),
@@ -45,7 +66,9 @@ else:
             "parameters": st.column_config.NumberColumn("Parameters", format="compact"),
             "quantization": "Quantization",
             "size_bytes": st.column_config.NumberColumn("Size", format="bytes", help="Size on disk"),
-            "context_length": st.column_config.NumberColumn("Context", format="%d", help="Context length in tokens"),
+            "context_length": st.column_config.NumberColumn(
+                "Context", format="%d", help="Context length in tokens"
+            ),
             "chat": st.column_config.CheckboxColumn("Chat", help="Has a chat template", width=50),
             "status": st.column_config.TextColumn("Status", width="large"),
             "path": st.column_config.TextColumn("Path", width="medium"),
@@ -58,23 +81,22 @@ else:
     # --- selection ---------------------------------------------------------------------------
     st.subheader("Select for comparison")
     full = len(selected) >= session.MAX_MODELS
-    st.caption(f"{len(selected)} of up to {session.MAX_MODELS} selected" + (" — the limit: unselect one to pick another." if full else "."))
-
-    def toggle(model_id: str) -> None:
-        ids = session.selected_ids()
-        if st.session_state[f"select:{model_id}"]:
-            session.set_selected(ids + [model_id])
-        else:
-            session.set_selected([i for i in ids if i != model_id])
-
+    st.caption(
+        f"{len(selected)} of up to {session.MAX_MODELS} selected"
+        + (" — the limit: unselect one to pick another." if full else ".")
+    )
     columns = st.columns(3)
     for i, model in enumerate(shown):
-        key = f"select:{model.id}"
+        key = session.selection_key(model)
         st.session_state[key] = model.id in selected  # the selection is the truth; widgets follow it
-        reason = model.error or (full and model.id not in selected and f"{session.MAX_MODELS} models are selected: unselect one first")
+        blocked = session.why_not_selectable(model)
         columns[i % 3].checkbox(
-            model.name, key=key, on_change=toggle, args=(model.id,), disabled=bool(reason),
-            help=reason or f"{tables.BACKEND_LABELS[model.type]} · {model.path}",
+            model.name,
+            key=key,
+            on_change=session.selection_toggled,
+            args=(model,),
+            disabled=bool(blocked),
+            help=blocked or f"{tables.BACKEND_LABELS[model.type]} · {model.path}",
         )
     if selected:
         left, right = st.columns([1, 5], vertical_alignment="center")
@@ -83,19 +105,22 @@ else:
 
 st.divider()
 with st.expander("Model directories", icon=":material/folder_open:"):
-    st.caption("One directory per line; sub-folders are searched too. Saved for the next start "
-               f"(`${settings.ENV_MODELS_DIR}`, when set, takes precedence at start-up).")
+    st.caption(
+        "One directory per line; sub-folders are searched too. Saved for the next start "
+        f"(`${settings.ENV_MODELS_DIR}`, when set, takes precedence at start-up)."
+    )
     if "model_dirs_text" not in st.session_state:
         st.session_state["model_dirs_text"] = "\n".join(dirs)
     st.text_area("Directories", key="model_dirs_text", height=100, label_visibility="collapsed")
-    if st.button("Apply and rescan", key="apply_dirs", icon=":material/folder_managed:"):
-        new_dirs = settings.parse_dir_lines(st.session_state["model_dirs_text"])
-        if not new_dirs:
-            st.error("Give at least one directory.", icon=":material/error:")
-        else:
-            with guard("Saving the directories"):
-                session.set_model_dirs(new_dirs)
-                st.rerun()
+    st.button(
+        "Apply and rescan",
+        key="apply_dirs",
+        icon=":material/folder_managed:",
+        on_click=session.dirs_applied,
+        args=("model_dirs_text",),
+    )
+    for message in session.pop_messages(session.DIRS_MESSAGES):
+        st.error(message, icon=":material/error:")
     for status in tables.dir_summaries(dirs, found):
         st.caption(status)
 

@@ -4,8 +4,10 @@ import streamlit as st
 
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.run_store import RunStore, to_csv
-from llm_compare.ui import charts, session, tables
+from llm_compare.ui import charts, layout, session, tables
 from llm_compare.ui.errors import guard
+
+layout.page_entry()
 
 st.title("Results")
 
@@ -20,27 +22,40 @@ if not records:
 
 frame = tables.runs_frame(records, session.session_comparison_ids())
 
-only_session_col, models_col, reasons_col = st.columns([2, 5, 3], vertical_alignment="bottom")
-only_session = only_session_col.toggle("This session", key="runs_this_session",
-                                       disabled=not frame["this_session"].any(),
-                                       help="Show only the runs started since this browser tab opened.")
+only_session_col, models_col, reasons_col, download_col = st.columns(
+    [2, 5, 3, 2], vertical_alignment="bottom"
+)
+only_session = only_session_col.toggle(
+    "This session",
+    key="runs_this_session",
+    disabled=not frame["this_session"].any(),
+    help="Show only the runs started since this browser tab opened.",
+)
 model_names = sorted(frame["model"].unique())
 chosen_models = models_col.multiselect("Models", model_names, key="runs_models", placeholder="All models")
 reasons = sorted(frame["finish_reason"].dropna().unique())
-chosen_reasons = reasons_col.multiselect("Finish reason", reasons, key="runs_reasons", placeholder="All",
-                                         help=STAT_HELP["finish_reason"])
+chosen_reasons = reasons_col.multiselect(
+    "Finish reason", reasons, key="runs_reasons", placeholder="All", help=STAT_HELP["finish_reason"]
+)
 
-shown = frame
-if only_session:
-    shown = shown[shown["this_session"]]
-if chosen_models:
-    shown = shown[shown["model"].isin(chosen_models)]
-if chosen_reasons:
-    shown = shown[shown["finish_reason"].isin(chosen_reasons)]
-by_run_id = {record.run_id: record for record in records}
-shown_records = [by_run_id[run_id] for run_id in shown["run_id"]]
+shown = tables.filter_runs(frame, only_session=only_session, models=chosen_models, reasons=chosen_reasons)
+shown_records = tables.records_of(shown, records)
+download_col.download_button(
+    "Download CSV",
+    data=to_csv(shown_records),
+    file_name="llm-compare-runs.csv",
+    mime="text/csv",
+    key="download_csv",
+    icon=":material/download:",
+    width="stretch",
+    on_click="ignore",
+    disabled=shown.empty,
+    help="The runs shown, with every figure, the model identity and the exact settings each ran with.",
+)
 
-st.caption(f"{len(shown)} of {len(frame)} stored runs, newest first. Hover a column header for what it measures.")
+st.caption(
+    f"{len(shown)} of {len(frame)} stored runs, newest first. Hover a column header for what it measures."
+)
 
 if shown.empty:
     st.info("No run matches the filters.", icon=":material/filter_alt_off:")
@@ -50,15 +65,22 @@ if shown.empty:
 colors = charts.model_colors(list(shown["model"].unique()))
 left, right = st.columns(2)
 with guard("Drawing the charts"):
-    left.plotly_chart(charts.per_model(shown, "decode_tps", "Decode speed per model", "tokens/s", colors),
-                      key="chart_decode")
-    right.plotly_chart(charts.per_model(shown, "ttft_ms", "Time to first token per model", "ms", colors),
-                       key="chart_ttft")
-    left.plotly_chart(charts.per_model(shown, "peak_rss_mib", "Peak memory per model", "MiB", colors, reduce="max"),
-                      key="chart_memory")
+    left.plotly_chart(
+        charts.per_model(shown, "decode_tps", "Decode speed per model", "tokens/s", colors),
+        key="chart_decode",
+    )
+    right.plotly_chart(
+        charts.per_model(shown, "ttft_ms", "Time to first token per model", "ms", colors), key="chart_ttft"
+    )
+    left.plotly_chart(
+        charts.per_model(shown, "peak_rss_mib", "Peak memory per model", "MiB", colors, reduce="max"),
+        key="chart_memory",
+    )
     right.plotly_chart(charts.speed_vs_latency(shown, colors), key="chart_scatter")
-st.caption("Bars: median over the shown runs (peak memory: the highest); dots: single runs. "
-           "Compare timings from sequential runs: parallel runs share the CPU.")
+st.caption(
+    "Bars: median over the shown runs (peak memory: the highest); dots: single runs. "
+    "Compare timings from sequential runs: parallel runs share the CPU."
+)
 
 # --- table ---------------------------------------------------------------------------------------
 TABLE_COLUMNS = {
@@ -69,29 +91,37 @@ TABLE_COLUMNS = {
     "quantization": st.column_config.TextColumn("Quant"),
     "ttft_ms": st.column_config.NumberColumn("TTFT (ms)", format="%.0f", help=STAT_HELP["ttft_s"]),
     "decode_tps": st.column_config.NumberColumn("Decode tok/s", format="%.1f", help=STAT_HELP["decode_tps"]),
-    "prefill_tps": st.column_config.NumberColumn("Prefill tok/s", format="%.0f", help=STAT_HELP["prefill_tps"]),
+    "prefill_tps": st.column_config.NumberColumn(
+        "Prefill tok/s", format="%.0f", help=STAT_HELP["prefill_tps"]
+    ),
     "tpot_ms": st.column_config.NumberColumn("TPOT (ms)", format="%.1f", help=STAT_HELP["tpot_ms"]),
-    "prompt_tokens": st.column_config.NumberColumn("Prompt tok", format="%d", help=STAT_HELP["prompt_tokens"]),
-    "completion_tokens": st.column_config.NumberColumn("Tokens", format="%d", help=STAT_HELP["completion_tokens"]),
+    "prompt_tokens": st.column_config.NumberColumn(
+        "Prompt tok", format="%d", help=STAT_HELP["prompt_tokens"]
+    ),
+    "completion_tokens": st.column_config.NumberColumn(
+        "Tokens", format="%d", help=STAT_HELP["completion_tokens"]
+    ),
     "e2e_s": st.column_config.NumberColumn("E2E (s)", format="%.2f", help=STAT_HELP["e2e_s"]),
     "load_s": st.column_config.NumberColumn("Load (s)", format="%.2f", help=STAT_HELP["load_s"]),
-    "peak_rss_mib": st.column_config.NumberColumn("Peak RSS (MiB)", format="%.0f", help=STAT_HELP["peak_rss_bytes"]),
+    "peak_rss_mib": st.column_config.NumberColumn(
+        "Peak RSS (MiB)", format="%.0f", help=STAT_HELP["peak_rss_bytes"]
+    ),
     "finish_reason": st.column_config.TextColumn("Finish", help=STAT_HELP["finish_reason"]),
     "schedule": st.column_config.TextColumn("Schedule"),
     "prompt": st.column_config.TextColumn("Prompt", width="medium"),
     "text": st.column_config.TextColumn("Answer", width="medium"),
     "error": st.column_config.TextColumn("Error"),
 }
-head_col, download_col = st.columns([4, 1], vertical_alignment="bottom")
-head_col.subheader("Runs")
-download_col.download_button(
-    "Download CSV", data=to_csv(shown_records), file_name="llm-compare-runs.csv", mime="text/csv",
-    key="download_csv", icon=":material/download:", width="stretch", on_click="ignore",
-    help="The shown runs with every figure, the model identity and the exact settings each ran with.",
-)
+st.subheader("Runs")
 selection = st.dataframe(
-    shown, hide_index=True, column_order=list(TABLE_COLUMNS), column_config=TABLE_COLUMNS, key="runs_table",
-    on_select="rerun", selection_mode="single-row",
+    shown,
+    hide_index=True,
+    column_order=list(TABLE_COLUMNS),
+    column_config=TABLE_COLUMNS,
+    key="runs_table",
+    placeholder="–",
+    on_select="rerun",
+    selection_mode="single-row",
 )
 
 # --- one run in full -------------------------------------------------------------------------------
@@ -100,7 +130,7 @@ if not picked:
     st.caption("Select a row to see the run in full.")
 else:
     record = shown_records[picked[0]]
-    st.subheader(f"{record.model['name']} · {record.created_at}")
+    st.subheader(f"{record.model['name']} · {tables.local_time(record.created_at):%Y-%m-%d %H:%M:%S}")
     answer_col, detail_col = st.columns([3, 2])
     with answer_col:
         st.markdown("**Prompt**")
@@ -119,4 +149,7 @@ else:
             st.markdown("**Ignored by the backend**")
             st.json(record.ignored_settings)
         st.markdown("**Model, backend and host**")
-        st.json({"model": record.model, "backend_versions": record.backend_versions, "host": record.host}, expanded=False)
+        st.json(
+            {"model": record.model, "backend_versions": record.backend_versions, "host": record.host},
+            expanded=False,
+        )

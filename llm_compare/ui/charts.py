@@ -14,18 +14,31 @@ def model_colors(models: list[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(models))}
 
 
-def per_model(frame: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str], reduce: str = "median") -> go.Figure:
+def per_model(
+    frame: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str], reduce: str = "median"
+) -> go.Figure:
     """A bar per model (the median, or the max for `reduce="max"`) with each run as a dot."""
     data = frame[["model", column]].dropna()
     summary = data.groupby("model", sort=True)[column].agg(reduce)
     figure = go.Figure()
     figure.add_bar(
-        x=summary.index, y=summary.values, marker_color=[colors[m] for m in summary.index], opacity=0.55,
-        name=reduce, hovertemplate=f"%{{x}}<br>{reduce} %{{y:.3~g}} {unit}<extra></extra>",
+        x=summary.index,
+        y=summary.values,
+        marker_color=[colors[m] for m in summary.index],
+        opacity=0.55,
+        name=reduce,
+        hovertemplate=f"%{{x}}<br>{reduce} %{{y:.3~g}} {unit}<extra></extra>",
     )
     figure.add_scatter(
-        x=data["model"], y=data[column], mode="markers", name="runs",
-        marker={"color": [colors[m] for m in data["model"]], "size": 8, "line": {"width": 1, "color": "white"}},
+        x=data["model"],
+        y=data[column],
+        mode="markers",
+        name="runs",
+        marker={
+            "color": [colors[m] for m in data["model"]],
+            "size": 8,
+            "line": {"width": 1, "color": "white"},
+        },
         hovertemplate=f"%{{x}}<br>%{{y:.3~g}} {unit}<extra>run</extra>",
     )
     return _layout(figure, title, unit)
@@ -36,11 +49,14 @@ def speed_vs_latency(frame: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
     figure = go.Figure()
     for model, runs in data.groupby("model", sort=True):
         figure.add_scatter(
-            x=runs["ttft_ms"], y=runs["decode_tps"], mode="markers", name=model,
+            x=runs["ttft_ms"],
+            y=runs["decode_tps"],
+            mode="markers",
+            name=model,
             marker={"color": colors[model], "size": 10, "line": {"width": 1, "color": "white"}},
             customdata=runs[["created_at", "completion_tokens"]].astype(str).values,
             hovertemplate="%{fullData.name}<br>TTFT %{x:.0f} ms · %{y:.1f} tok/s<br>"
-                          "%{customdata[1]} tokens · %{customdata[0]}<extra></extra>",
+            "%{customdata[1]} tokens · %{customdata[0]}<extra></extra>",
         )
     figure = _layout(figure, "Decode speed against time to first token", "tokens/s")
     figure.update_xaxes(title_text="TTFT (ms) — lower is better")
@@ -51,8 +67,11 @@ def speed_vs_latency(frame: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
 
 def _layout(figure: go.Figure, title: str, unit: str) -> go.Figure:
     figure.update_layout(
-        title={"text": title, "font": {"size": 15}}, showlegend=False, height=340,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10}, bargap=0.45,
+        title={"text": title, "font": {"size": 15}},
+        showlegend=False,
+        height=340,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        bargap=0.45,
     )
     figure.update_yaxes(title_text=unit, rangemode="tozero")
     return figure

@@ -10,7 +10,9 @@ import streamlit as st
 
 from llm_compare.core.formatting import stats_line
 from llm_compare.core.results import STAT_HELP, FinishReason
+from llm_compare.ui import session
 from llm_compare.ui.comparison import Comparison, ModelRun
+from llm_compare.ui.errors import guard_errors
 from llm_compare.ui.layout import model_badges
 
 REDRAW_INTERVAL_S = 0.1  # the browser keeps up with ten updates a second per column
@@ -21,6 +23,32 @@ FINISH_BADGES = {
     FinishReason.CANCELLED: ("cancelled", "orange", ":material/stop_circle:"),
     FinishReason.ERROR: ("error", "red", ":material/error:"),
 }
+
+
+# Widget keys of the Compare page's form (stable: the browser tests find them by these).
+PROMPT_KEY, SYSTEM_PROMPT_KEY, SCHEDULE_KEY = "prompt", "system_prompt", "schedule"
+ERRORS_KEY = "compare_errors"
+
+
+def start_from_form() -> None:
+    """The Run button's callback: it runs before the page draws, so the page shows the run
+    straight away (Run disabled, Stop enabled). Errors wait in ERRORS_KEY for the page."""
+    with guard_errors(ERRORS_KEY, "Starting the comparison"):
+        manager, models = session.config_manager(), session.selected_models()
+        session.start_comparison(
+            prompt=st.session_state.get(PROMPT_KEY, ""),
+            models=models,
+            configs={model.id: manager.get(model) for model in models},
+            schedule=st.session_state.get(SCHEDULE_KEY, "sequential"),
+            system_prompt=st.session_state.get(SYSTEM_PROMPT_KEY) or None,
+        )
+
+
+def stop_current() -> None:
+    """The Stop button's callback."""
+    run = session.comparison()
+    if run is not None:
+        run.cancel()
 
 
 @dataclass
@@ -36,19 +64,24 @@ def draw(run: Comparison) -> None:
     this at any redraw (Stop, a page switch): the run itself goes on in its thread."""
     if run.error:
         st.error(run.error, icon=":material/error:")
+        if run.finished and not run.results():
+            return  # nothing ran (e.g. another comparison was still going)
     snapshot = run.snapshot()
     columns = {}
     for model_run, column in zip(snapshot, st.columns(len(snapshot), border=True)):
         with column:
             st.markdown(f"#### {model_run.model.name}")
             st.markdown(model_badges(model_run.model))
-            columns[model_run.model.id] = _Column(st.empty(), st.container(height=OUTPUT_HEIGHT_PX, border=False,
-                                                                           autoscroll=True).empty(), st.empty())
+            columns[model_run.model.id] = _Column(
+                st.empty(),
+                st.container(height=OUTPUT_HEIGHT_PX, border=False, autoscroll=True).empty(),
+                st.empty(),
+            )
     summary = st.empty()
     while True:
         finished = run.finished  # read before the snapshot, so the last one drawn is final
         for model_run in run.snapshot():
-            _draw_column(columns[model_run.model.id], model_run)
+            _draw_column(columns[model_run.model.id], model_run, finished)
         if finished:
             break
         time.sleep(REDRAW_INTERVAL_S)
@@ -57,27 +90,32 @@ def draw(run: Comparison) -> None:
         _ = "comparison" in st.session_state
     for message in run.save_errors:
         st.warning(message, icon=":material/warning:")
-    if run.error and not any(r.result for r in snapshot):
-        return
     with summary.container():
         _summary_table(run.snapshot())
 
 
-def _draw_column(column: _Column, run: ModelRun) -> None:
+def _draw_column(column: _Column, run: ModelRun, finished: bool) -> None:
     elapsed = time.monotonic() - run.status_since
     # Redraw only what changed; the elapsed-time label is refreshed about twice a second.
-    key = (run.version, run.status, int(elapsed * 2) if run.status in ("loading", "generating") else 0)
+    key = (
+        run.version,
+        run.status,
+        finished,
+        int(elapsed * 2) if run.status in ("loading", "generating") else 0,
+    )
     if key == column.drawn:
         return
     if key[:2] != column.drawn[:2]:
         _draw_output(column.output, run)
         _draw_footer(column.footer, run)
-    _draw_status(column.status, run, elapsed)
+    _draw_status(column.status, run, elapsed, finished)
     column.drawn = key
 
 
-def _draw_status(slot, run: ModelRun, elapsed: float) -> None:
-    if run.status == "queued":
+def _draw_status(slot, run: ModelRun, elapsed: float, finished: bool) -> None:
+    if run.status != "done" and finished:
+        slot.caption(":material/block: Did not run")
+    elif run.status == "queued":
         slot.caption(":material/schedule: Queued")
     elif run.status == "loading":
         slot.caption(f":material/progress_activity: Loading… {elapsed:.1f} s")
@@ -107,19 +145,34 @@ def _draw_footer(slot, run: ModelRun) -> None:
         if result.error:
             st.error(result.error, icon=":material/error:")
         st.caption(stats_line(result.stats))
-        if result.ignored_settings:
-            st.caption(":orange[Ignored by this backend: " + "; ".join(
-                f"{name} ({why})" for name, why in result.ignored_settings.items()) + "]")
+        changed = _changed_ignored_settings(run)
+        if changed:
+            st.caption(
+                ":orange[Ignored by this backend: "
+                + "; ".join(f"{name} ({why})" for name, why in changed.items())
+                + "]"
+            )
 
 
-SUMMARY_COLUMNS = {
-    "ttft_ms": ("TTFT (ms)", "%.0f", STAT_HELP["ttft_s"]),
-    "decode_tps": ("Decode tok/s", "%.1f", STAT_HELP["decode_tps"]),
-    "prefill_tps": ("Prefill tok/s", "%.0f", STAT_HELP["prefill_tps"]),
-    "completion_tokens": ("Tokens", "%d", STAT_HELP["completion_tokens"]),
-    "e2e_s": ("E2E (s)", "%.2f", STAT_HELP["e2e_s"]),
-    "peak_rss_mib": ("Peak RSS (MiB)", "%.0f", STAT_HELP["peak_rss_bytes"]),
-    "load_s": ("Load (s)", "%.2f", STAT_HELP["load_s"]),
+def _changed_ignored_settings(run: ModelRun) -> dict[str, str]:
+    """The settings the backend ignored that the user changed from the model's defaults (the
+    engine also reports defaults that differ from ModelConfig's, like n_ctx from the model)."""
+    defaults = session.config_manager().defaults_for(run.model)
+    return {
+        name: why
+        for name, why in run.result.ignored_settings.items()
+        if getattr(run.config, name, None) != getattr(defaults, name, None)
+    }
+
+
+SUMMARY_COLUMNS = {  # column: (label, format, help)
+    "ttft_ms": ("TTFT (ms)", "{:.0f}", STAT_HELP["ttft_s"]),
+    "decode_tps": ("Decode tok/s", "{:.1f}", STAT_HELP["decode_tps"]),
+    "prefill_tps": ("Prefill tok/s", "{:.0f}", STAT_HELP["prefill_tps"]),
+    "completion_tokens": ("Tokens", "{:d}", STAT_HELP["completion_tokens"]),
+    "e2e_s": ("E2E (s)", "{:.2f}", STAT_HELP["e2e_s"]),
+    "peak_rss_mib": ("Peak RSS (MiB)", "{:.0f}", STAT_HELP["peak_rss_bytes"]),
+    "load_s": ("Load (s)", "{:.2f}", STAT_HELP["load_s"]),
 }
 
 LOWER_IS_BETTER = ("ttft_ms", "e2e_s", "peak_rss_mib")
@@ -132,27 +185,36 @@ def _summary_table(runs: list[ModelRun]) -> None:
         if not run.result:
             continue
         stats = run.result.stats
-        rows.append({
-            "model": run.model.name,
-            "ttft_ms": stats.ttft_s * 1000 if stats.ttft_s is not None else None,
-            "decode_tps": stats.decode_tps,
-            "prefill_tps": stats.prefill_tps,
-            "completion_tokens": stats.completion_tokens,
-            "e2e_s": stats.e2e_s,
-            "peak_rss_mib": stats.peak_rss_bytes / 2**20 if stats.peak_rss_bytes else None,
-            "load_s": stats.load_s,
-            "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
-        })
+        rows.append(
+            {
+                "model": run.model.name,
+                "ttft_ms": stats.ttft_s * 1000 if stats.ttft_s is not None else None,
+                "decode_tps": stats.decode_tps,
+                "prefill_tps": stats.prefill_tps,
+                "completion_tokens": stats.completion_tokens,
+                "e2e_s": stats.e2e_s,
+                "peak_rss_mib": stats.peak_rss_bytes / 2**20 if stats.peak_rss_bytes else None,
+                "load_s": stats.load_s,
+                "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
+            }
+        )
     if not rows:
         return
-    config = {name: st.column_config.NumberColumn(label, format=fmt, help=help_) for name, (label, fmt, help_) in SUMMARY_COLUMNS.items()}
+    config = {
+        name: st.column_config.Column(label, help=help_)
+        for name, (label, _, help_) in SUMMARY_COLUMNS.items()
+    }
     config["model"] = st.column_config.TextColumn("Model")
     config["finish_reason"] = st.column_config.TextColumn("Finish", help=STAT_HELP["finish_reason"])
     frame = pd.DataFrame(rows)
-    data = frame
+    for column in SUMMARY_COLUMNS:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    styled = frame.style.format({name: fmt for name, (_, fmt, _) in SUMMARY_COLUMNS.items()}, na_rep="–")
     if len(frame) > 1:  # mark the best figure of each column
         best = "background-color: #dcfce7; font-weight: 600"
-        data = frame.style.highlight_min(subset=[c for c in LOWER_IS_BETTER if frame[c].notna().any()], props=best) \
-                          .highlight_max(subset=[c for c in HIGHER_IS_BETTER if frame[c].notna().any()], props=best)
-    st.dataframe(data, hide_index=True, column_config=config, key="comparison_summary")
-    st.caption("Green: the best figure of each column. Hover a column header for what it measures.")
+        styled = styled.highlight_min(
+            subset=[c for c in LOWER_IS_BETTER if frame[c].notna().sum() > 1], props=best
+        ).highlight_max(subset=[c for c in HIGHER_IS_BETTER if frame[c].notna().sum() > 1], props=best)
+    st.dataframe(styled, hide_index=True, column_config=config, key="comparison_summary")
+    if len(frame) > 1:
+        st.caption("Green: the best figure of each column. Hover a column header for what it measures.")

@@ -75,7 +75,9 @@ class Comparison:
         self._events = engine.run(prompt, models, configs, schedule=schedule, system_prompt=system_prompt)
         self._lock = threading.Lock()
         self._finished = threading.Event()
-        self._thread = threading.Thread(target=self._consume, name=f"comparison {self.comparison_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._consume, name=f"comparison {self.comparison_id}", daemon=True
+        )
 
     # --- for the page -----------------------------------------------------------------------
 
@@ -145,10 +147,17 @@ class Comparison:
 
     def _save(self, model: ModelInfo, config: ModelConfig, result: InferenceResult) -> None:
         try:
-            self.store.save(RunRecord.from_result(
-                comparison_id=self.comparison_id, prompt=self.prompt, system_prompt=self.system_prompt,
-                schedule=self.schedule, model=model, config=config, result=result,
-            ))
+            self.store.save(
+                RunRecord.from_result(
+                    comparison_id=self.comparison_id,
+                    prompt=self.prompt,
+                    system_prompt=self.system_prompt,
+                    schedule=self.schedule,
+                    model=model,
+                    config=config,
+                    result=result,
+                )
+            )
         except Exception as exc:  # a full disk must not end the comparison
             log.exception("could not save the run of %s", model.name)
             self.save_errors.append(f"{model.name}: the run could not be saved ({exc})")
@@ -156,5 +165,8 @@ class Comparison:
     def _alive(self) -> bool:
         try:
             return self.is_alive()
-        except Exception:
+        except Exception:  # an unanswerable question must not end the comparison
+            log.warning(
+                "comparison %s: cannot tell whether its session is alive", self.comparison_id, exc_info=True
+            )
             return True

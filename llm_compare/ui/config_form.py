@@ -3,6 +3,7 @@ the kind and range the schema gives, its description as help, errors beside the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,10 @@ IGNORED_FIELDS: dict[ModelType, dict[str, str]] = {
     ModelType.GGUF: GGUFInferencer.ignored_fields,
 }
 BACKEND_NAMES = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF"}
+PRESETS_HELP = "Sets the sampling fields. " + "; ".join(
+    f"**{name}**: " + ", ".join(f"{field} {value}" for field, value in values.items())
+    for name, values in PRESETS.items()
+)
 SLIDER_MAX_SPAN = 2.0  # floats with a range this small get a slider, wider ones a number box
 FLOAT_STEP = 0.01
 
@@ -43,9 +48,10 @@ class FieldSpec:
         return self.kind in ("text", "lines")
 
 
-def field_specs() -> list[FieldSpec]:
+@functools.cache
+def field_specs() -> tuple[FieldSpec, ...]:
     schema = ModelConfig.model_json_schema()
-    return [_spec(name, prop) for name, prop in schema["properties"].items()]
+    return tuple(_spec(name, prop) for name, prop in schema["properties"].items())
 
 
 def _spec(name: str, prop: dict[str, Any]) -> FieldSpec:
@@ -64,11 +70,18 @@ def _spec(name: str, prop: dict[str, Any]) -> FieldSpec:
     if kind == "string":
         return FieldSpec(name, "text", description, max_length=prop.get("maxLength"))
     if kind == "array":
-        return FieldSpec(name, "lines", description + " One per line; write \\n for a newline.", max_length=prop.get("maxItems"))
+        return FieldSpec(
+            name,
+            "lines",
+            description + " One per line; write \\n for a newline.",
+            max_length=prop.get("maxItems"),
+        )
     if kind in ("number", "integer"):
         exclusive = "exclusiveMinimum" in prop
         minimum = prop.get("exclusiveMinimum", prop.get("minimum"))
-        return FieldSpec(name, "float" if kind == "number" else "int", description, minimum, prop.get("maximum"), exclusive)
+        return FieldSpec(
+            name, "float" if kind == "number" else "int", description, minimum, prop.get("maximum"), exclusive
+        )
     raise TypeError(f"no widget for field {name} of type {kind}")
 
 
@@ -120,7 +133,10 @@ def load_into_state(model: ModelInfo, config: ModelConfig, overwrite: bool = Fal
 
 def draft(model: ModelInfo) -> dict[str, Any]:
     """The values now in the model's widgets, as ModelConfig fields (maybe invalid)."""
-    return {spec.name: from_widget(spec, st.session_state.get(widget_key(model, spec.name))) for spec in field_specs()}
+    return {
+        spec.name: from_widget(spec, st.session_state.get(widget_key(model, spec.name)))
+        for spec in field_specs()
+    }
 
 
 def field_warnings(model: ModelInfo, values: dict[str, Any]) -> dict[str, str]:
@@ -128,10 +144,30 @@ def field_warnings(model: ModelInfo, values: dict[str, Any]) -> dict[str, str]:
     context = model.metadata.get("context_length")
     warnings = {}
     if context and isinstance(values.get("max_tokens"), int) and values["max_tokens"] > context:
-        warnings["max_tokens"] = f"more than this model's context length ({context}): the answer will stop earlier"
-    if context and model.type == ModelType.GGUF and isinstance(values.get("n_ctx"), int) and values["n_ctx"] > context:
+        warnings["max_tokens"] = (
+            f"more than this model's context length ({context}): the answer will stop earlier"
+        )
+    if (
+        context
+        and model.type == ModelType.GGUF
+        and isinstance(values.get("n_ctx"), int)
+        and values["n_ctx"] > context
+    ):
         warnings["n_ctx"] = f"more than the model was trained for ({context}): quality may drop past that"
     return warnings
+
+
+def status(
+    manager: ConfigManager, model: ModelInfo, values: dict[str, Any], errors: dict[str, str]
+) -> tuple[str, str, str]:
+    """(label, colour, icon) of a badge saying where the form stands against what is saved."""
+    if errors:
+        return f"{len(errors)} invalid", "red", ":material/error:"
+    if values != manager.get(model).model_dump():
+        return "Unsaved changes", "orange", ":material/edit:"
+    if manager.has_saved(model):
+        return "Saved", "green", ":material/check:"
+    return "Model defaults", "gray", ":material/check:"
 
 
 # --- actions (widget callbacks: they run before the page draws, so they may change widgets) ----
@@ -209,27 +245,80 @@ class _FormError(LLMCompareError):
 # --- drawing ------------------------------------------------------------------------------------
 
 
-def draw_field(model: ModelInfo, spec: FieldSpec, error: str | None, warning: str | None, disabled: bool = False) -> None:
+def draw_fields(
+    model: ModelInfo,
+    specs: list[FieldSpec],
+    errors: dict[str, str],
+    warnings: dict[str, str],
+    per_row: int,
+    disabled: bool = False,
+    notes: dict[str, str] | None = None,
+) -> None:
+    """The fields in rows of `per_row` (a row per st.columns, so an error box never shifts a
+    neighbouring column's fields out of line)."""
+    for start in range(0, len(specs), per_row):
+        for column, spec in zip(st.columns(per_row), specs[start : start + per_row]):
+            with column:
+                draw_field(model, spec, errors.get(spec.name), warnings.get(spec.name), disabled)
+                if notes:
+                    st.caption(notes[spec.name])
+
+
+def draw_field(
+    model: ModelInfo, spec: FieldSpec, error: str | None, warning: str | None, disabled: bool = False
+) -> None:
     key, label, help_text = widget_key(model, spec.name), spec.name, spec.description
-    if spec.kind == "float" and spec.minimum is not None and spec.maximum is not None \
-            and spec.maximum - spec.minimum <= SLIDER_MAX_SPAN:
+    if (
+        spec.kind == "float"
+        and spec.minimum is not None
+        and spec.maximum is not None
+        and spec.maximum - spec.minimum <= SLIDER_MAX_SPAN
+    ):
         low = spec.minimum + FLOAT_STEP if spec.exclusive_minimum else spec.minimum
-        st.slider(label, float(low), float(spec.maximum), step=FLOAT_STEP, key=key, help=help_text, disabled=disabled)
+        st.slider(
+            label,
+            float(low),
+            float(spec.maximum),
+            step=FLOAT_STEP,
+            key=key,
+            help=help_text,
+            disabled=disabled,
+        )
     elif spec.kind == "float":
-        st.number_input(label, spec.minimum, spec.maximum, step=FLOAT_STEP * 5, key=key, help=help_text, disabled=disabled)
+        st.number_input(
+            label, spec.minimum, spec.maximum, step=FLOAT_STEP * 5, key=key, help=help_text, disabled=disabled
+        )
     elif spec.kind == "int":
-        st.number_input(label, _int(spec.minimum), _int(spec.maximum), step=1, key=key, help=help_text, disabled=disabled)
+        st.number_input(
+            label, _int(spec.minimum), _int(spec.maximum), step=1, key=key, help=help_text, disabled=disabled
+        )
     elif spec.kind == "optional_int":
-        st.number_input(label, _int(spec.minimum), _int(spec.maximum), value=None, step=1, key=key, help=help_text,
-                        placeholder="unset", disabled=disabled)
+        st.number_input(
+            label,
+            _int(spec.minimum),
+            _int(spec.maximum),
+            value=None,
+            step=1,
+            key=key,
+            help=help_text,
+            placeholder="unset",
+            disabled=disabled,
+        )
     elif spec.kind == "choice":
         st.selectbox(label, spec.options, key=key, help=help_text, disabled=disabled)
     elif spec.kind == "bool":
         st.space("small")
         st.toggle(label, key=key, help=help_text, disabled=disabled)
     elif spec.kind == "text":
-        st.text_area(label, key=key, help=help_text, max_chars=spec.max_length, height=110, disabled=disabled,
-                     placeholder="none")
+        st.text_area(
+            label,
+            key=key,
+            help=help_text,
+            max_chars=spec.max_length,
+            height=110,
+            disabled=disabled,
+            placeholder="none",
+        )
     elif spec.kind == "lines":
         st.text_area(label, key=key, help=help_text, height=110, disabled=disabled, placeholder="none")
     if error:

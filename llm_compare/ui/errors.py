@@ -43,4 +43,6 @@ def guard_errors(state_key: str, action: str) -> Iterator[None]:
         st.session_state.setdefault(state_key, []).append(str(exc))
     except Exception as exc:
         log.exception("%s failed", action)
-        st.session_state.setdefault(state_key, []).append(f"{action} failed: {one_line(exc)} (the log has the details)")
+        st.session_state.setdefault(state_key, []).append(
+            f"{action} failed: {one_line(exc)} (the log has the details)"
+        )

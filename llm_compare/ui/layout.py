@@ -11,6 +11,19 @@ from llm_compare.ui import session
 BACKEND_BADGE = {ModelType.PYTORCH: ("PyTorch", "orange"), ModelType.GGUF: ("GGUF", "blue")}
 
 
+def page_entry() -> None:
+    """The first call of every page. While no session of this process has called
+    st.navigation yet, Streamlit treats the pages/ folder next to app.py as an old-style
+    multipage app: a first visit straight to /compare (a bookmark, a restored tab) would run
+    that page alone, without app.py's navigation and setup. Then switch to app.py's
+    navigation and start the run over."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def sidebar() -> None:
     with st.sidebar:
         selected = session.selected_models()
@@ -33,10 +46,14 @@ def _loaded_models() -> None:
     for worker in loaded:
         st.markdown(f"{worker['name']} · {human_bytes(worker['rss_bytes'])}")
     running = session.comparison() is not None and not session.comparison().finished
-    if st.button("Unload all", key="unload_all", icon=":material/eject:", disabled=running,
-                 help="Stop the worker processes that keep models loaded, freeing their memory."):
-        engine.shutdown()
-        st.rerun()
+    st.button(
+        "Unload all",
+        key="unload_all",
+        icon=":material/eject:",
+        disabled=running,
+        on_click=session.unload_all_clicked,
+        help="Stop the worker processes that keep models loaded, freeing their memory.",
+    )
 
 
 def model_badges(model: ModelInfo) -> str:

@@ -7,12 +7,14 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
 from llm_compare.services.config_manager import ConfigManager
 from llm_compare.services.engine import InferenceEngine
 from llm_compare.services.model_manager import ModelManager
 from llm_compare.ui import settings
 from llm_compare.ui.comparison import Comparison
+from llm_compare.ui.errors import guard_errors
 
 MAX_MODELS = 4  # models compared at once; the engine and the selection share this limit
 
@@ -67,6 +69,33 @@ def rescan() -> list[ModelInfo]:
     return models
 
 
+# Callbacks (they run before the page draws, and cannot draw): errors wait under these keys.
+MODELS_MESSAGES, DIRS_MESSAGES = "models_messages", "dirs_messages"
+
+
+def rescan_clicked() -> None:
+    with guard_errors(MODELS_MESSAGES, "Rescanning"):
+        found = rescan()
+        st.toast(f"Found {len(found)} model{'s' if len(found) != 1 else ''}.", icon=":material/refresh:")
+
+
+def dirs_applied(text_key: str) -> None:
+    """Use the directories typed (one per line) in the text area `text_key`."""
+    with guard_errors(DIRS_MESSAGES, "Saving the directories"):
+        dirs = settings.parse_dir_lines(st.session_state.get(text_key, ""))
+        if not dirs:
+            raise ConfigurationError("give at least one directory")
+        set_model_dirs(dirs)
+
+
+def unload_all_clicked() -> None:
+    engine().shutdown()
+
+
+def pop_messages(key: str) -> list[str]:
+    return st.session_state.pop(key, [])
+
+
 def models() -> list[ModelInfo]:
     return model_manager().models
 
@@ -86,6 +115,30 @@ def selected_models() -> list[ModelInfo]:
     """The selected models that are still discovered and usable, in selection order."""
     by_id = {m.id: m for m in models()}
     return [by_id[i] for i in selected_ids() if i in by_id and by_id[i].usable]
+
+
+def selection_key(model: ModelInfo) -> str:
+    """The key of the model's selection checkbox."""
+    return f"select:{model.id}"
+
+
+def selection_toggled(model: ModelInfo) -> None:
+    """Callback of a selection checkbox: follow it, within the limit."""
+    ids = selected_ids()
+    if not st.session_state.get(selection_key(model)):
+        set_selected([i for i in ids if i != model.id])
+    elif why_not_selectable(model) is None:
+        set_selected(ids + [model.id])
+
+
+def why_not_selectable(model: ModelInfo) -> str | None:
+    """Why `model` cannot be added to the selection now (None when it can, or already is)."""
+    if model.error:
+        return model.error
+    ids = selected_ids()
+    if model.id not in ids and len(ids) >= MAX_MODELS:
+        return f"{MAX_MODELS} models are selected, the most compared at once: unselect one first"
+    return None
 
 
 def _drop_missing_selection(found: list[ModelInfo]) -> None:

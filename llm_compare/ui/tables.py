@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.core.results import STAT_HELP
 from llm_compare.services.run_store import RunRecord
 
 BACKEND_LABELS = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF"}
 
 
-def filter_models(models: Iterable[ModelInfo], text: str = "", backends: Iterable[ModelType] | None = None) -> list[ModelInfo]:
+def filter_models(
+    models: Iterable[ModelInfo], text: str = "", backends: Iterable[ModelType] | None = None
+) -> list[ModelInfo]:
     """Models whose name, path, architecture or quantization contains `text` (any case),
     of the given backends (all when None)."""
     needle = text.strip().lower()
@@ -23,7 +26,9 @@ def filter_models(models: Iterable[ModelInfo], text: str = "", backends: Iterabl
     found = []
     for model in models:
         meta = model.metadata
-        haystack = " ".join(str(v) for v in (model.name, model.path, meta.get("architecture"), meta.get("quantization")) if v)
+        haystack = " ".join(
+            str(v) for v in (model.name, model.path, meta.get("architecture"), meta.get("quantization")) if v
+        )
         if needle in haystack.lower() and (wanted is None or model.type in wanted):
             found.append(model)
     return found
@@ -33,21 +38,34 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
     rows = []
     for model in models:
         meta = model.metadata
-        rows.append({
-            "selected": model.id in selected,
-            "name": model.name,
-            "backend": BACKEND_LABELS.get(model.type, model.type.value),
-            "architecture": meta.get("architecture"),
-            "parameters": meta.get("parameters"),
-            "quantization": meta.get("quantization"),
-            "size_bytes": model.size_bytes,
-            "context_length": meta.get("context_length"),
-            "chat": bool(meta.get("has_chat_template")),
-            "status": model.error or "ready",
-            "path": model.path,
-        })
-    columns = ["selected", "name", "backend", "architecture", "parameters", "quantization", "size_bytes",
-               "context_length", "chat", "status", "path"]
+        rows.append(
+            {
+                "selected": model.id in selected,
+                "name": model.name,
+                "backend": BACKEND_LABELS.get(model.type, model.type.value),
+                "architecture": meta.get("architecture"),
+                "parameters": meta.get("parameters"),
+                "quantization": meta.get("quantization"),
+                "size_bytes": model.size_bytes,
+                "context_length": meta.get("context_length"),
+                "chat": bool(meta.get("has_chat_template")),
+                "status": model.error or "ready",
+                "path": model.path,
+            }
+        )
+    columns = [
+        "selected",
+        "name",
+        "backend",
+        "architecture",
+        "parameters",
+        "quantization",
+        "size_bytes",
+        "context_length",
+        "chat",
+        "status",
+        "path",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     for column in ("parameters", "size_bytes", "context_length"):
         frame[column] = frame[column].astype("Int64")
@@ -60,11 +78,48 @@ def runs_frame(records: list[RunRecord], session_comparisons: set[str]) -> pd.Da
     if frame.empty:
         return frame
     frame.insert(0, "this_session", frame["comparison_id"].isin(session_comparisons))
-    local_zone = datetime.now().astimezone().tzinfo
-    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(local_zone).dt.tz_localize(None)
+    frame["created_at"] = (
+        pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(_local_zone()).dt.tz_localize(None)
+    )
+    for column in STAT_HELP:
+        if column not in ("warm", "finish_reason"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["ttft_ms"] = frame["ttft_s"] * 1000
     frame["peak_rss_mib"] = frame["peak_rss_bytes"] / 2**20
     return frame  # the store lists newest first
+
+
+def filter_runs(
+    frame: pd.DataFrame,
+    *,
+    only_session: bool = False,
+    models: Sequence[str] = (),
+    reasons: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The rows of `runs_frame` from this session (when asked), of these models and finish
+    reasons (all when empty)."""
+    if only_session:
+        frame = frame[frame["this_session"]]
+    if models:
+        frame = frame[frame["model"].isin(models)]
+    if reasons:
+        frame = frame[frame["finish_reason"].isin(reasons)]
+    return frame
+
+
+def records_of(frame: pd.DataFrame, records: list[RunRecord]) -> list[RunRecord]:
+    """The records behind the rows of `frame`, in its order."""
+    by_run_id = {record.run_id: record for record in records}
+    return [by_run_id[run_id] for run_id in frame["run_id"]]
+
+
+def local_time(iso_timestamp: str) -> datetime:
+    """A stored UTC timestamp in this machine's time zone."""
+    return datetime.fromisoformat(iso_timestamp).astimezone(_local_zone())
+
+
+def _local_zone():
+    return datetime.now().astimezone().tzinfo
 
 
 def dir_summaries(dirs: list[str], models: list[ModelInfo]) -> list[str]:
@@ -77,5 +132,7 @@ def dir_summaries(dirs: list[str], models: list[ModelInfo]) -> list[str]:
             continue
         prefix = str(root.resolve())
         count = sum(1 for m in models if m.path == prefix or m.path.startswith(prefix + os.sep))
-        lines.append(f":green[:material/check_circle:] `{directory}` — {count} model{'s' if count != 1 else ''}")
+        lines.append(
+            f":green[:material/check_circle:] `{directory}` — {count} model{'s' if count != 1 else ''}"
+        )
     return lines

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from dashboard_testing import APP
+from streamlit.testing.v1 import AppTest
 
 
 @pytest.fixture

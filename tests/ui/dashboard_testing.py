@@ -14,7 +14,9 @@ RUN_TIMEOUT_S = 120  # a comparison loads models in worker processes (torch: ~3 
 
 def ids_by_name(at: AppTest) -> dict[str, str]:
     """Model ids by name, from the Models page's selection checkboxes."""
-    return {box.label: box.key.removeprefix("select:") for box in at.checkbox if box.key.startswith("select:")}
+    return {
+        box.label: box.key.removeprefix("select:") for box in at.checkbox if box.key.startswith("select:")
+    }
 
 
 def select(at: AppTest, *names: str) -> AppTest:

@@ -3,15 +3,17 @@ the Results page and exported as CSV."""
 
 import csv
 import io
+import time
 
 import pytest
+from dashboard_testing import RUN_TIMEOUT_S, no_exception, quick_config, select
 from streamlit.delta_generator import DeltaGenerator
 
+from llm_compare.core.config import ModelConfig
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.config_manager import ConfigManager
 from llm_compare.services.model_manager import ModelManager
 from llm_compare.services.run_store import RunStore
-from dashboard_testing import RUN_TIMEOUT_S, no_exception, quick_config, select
 
 MODELS = ("tiny-llama", "tiny-llama-f32")  # one per backend
 
@@ -79,7 +81,15 @@ def test_the_results_page_lists_charts_and_exports_the_runs(compared, monkeypatc
     assert (label, file_name) == ("Download CSV", "llm-compare-runs.csv")
     rows = list(csv.DictReader(io.StringIO(data)))
     assert sorted(row["model"] for row in rows) == sorted(MODELS)
-    for column in [*STAT_HELP, "model", "backend", "model_path", "config_temperature", "config_max_tokens", "text"]:
+    for column in [
+        *STAT_HELP,
+        "model",
+        "backend",
+        "model_path",
+        "config_temperature",
+        "config_max_tokens",
+        "text",
+    ]:
         assert column in rows[0], column
     assert {row["completion_tokens"] for row in rows} == {"12"}
 
@@ -94,3 +104,31 @@ def test_an_empty_prompt_is_one_clear_line(make_app, tiny_dir):
     no_exception(at)
     assert [e.value for e in at.error] == ["the prompt is empty: type some text to send"]
     assert RunStore().list() == []
+
+
+def test_a_comparison_while_another_is_running_is_one_clear_line(make_app, tiny_dir, long_models):
+    from llm_compare.ui import session
+    from llm_compare.ui.comparison import Comparison
+
+    model = long_models["gguf_f32"]
+    busy = Comparison(
+        session.engine(),
+        "import os\n",
+        [model],
+        {model.id: ModelConfig(temperature=0.0, mode="raw", max_tokens=3000, n_ctx=4096)},
+    ).start()
+    try:
+        while busy.snapshot()[0].version == 0:  # until its first event: it holds the engine
+            time.sleep(0.01)
+        at = select(make_app(tiny_dir), "tiny-llama-f32")
+        at.switch_page("pages/compare.py").run()
+        at.text_area(key="prompt").input("hello").run()
+        at.button(key="run").click().run(timeout=RUN_TIMEOUT_S)
+        no_exception(at)
+        assert [e.value for e in at.error] == [
+            "another comparison is still running: wait for it to finish or stop it"
+        ]
+        assert not at.text and not at.button(key="run").disabled
+    finally:
+        busy.cancel()
+        busy.wait(15)

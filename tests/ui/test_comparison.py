@@ -46,7 +46,9 @@ def test_stop_keeps_every_partial_answer_and_saves_it_as_cancelled(engine, long_
     assert results[models[0].id].text and 0 < results[models[0].id].stats.completion_tokens < 3000
     saved = {r.model["id"]: r for r in RunStore().list()}
     assert set(saved) == {m.id for m in models}
-    assert all(r.finish_reason == "cancelled" and r.comparison_id == run.comparison_id for r in saved.values())
+    assert all(
+        r.finish_reason == "cancelled" and r.comparison_id == run.comparison_id for r in saved.values()
+    )
     assert saved[models[0].id].text == results[models[0].id].text
     assert run.stop_requested and run.error is None
 

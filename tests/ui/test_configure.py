@@ -2,8 +2,9 @@
 
 import json
 
-from llm_compare.services.config_manager import ConfigManager
 from dashboard_testing import ids_by_name, no_exception, select
+
+from llm_compare.services.config_manager import ConfigManager
 
 
 def open_configure(make_app, tiny_dir, *names):
@@ -28,7 +29,10 @@ def test_the_form_has_a_widget_for_every_setting(make_app, tiny_dir):
     assert at.selectbox(key=key(gguf, "mode")).options == ["auto", "chat", "raw"]
     assert at.text_area(key=key(gguf, "stop")).value == ""
     # Settings llama.cpp ignores are shown disabled, with the reason.
-    assert at.selectbox(key=key(gguf, "dtype")).disabled and at.toggle(key=key(gguf, "trust_remote_code")).disabled
+    assert (
+        at.selectbox(key=key(gguf, "dtype")).disabled
+        and at.toggle(key=key(gguf, "trust_remote_code")).disabled
+    )
     assert any("GGUF files carry no code" in c.value for c in at.caption)
 
 
@@ -60,7 +64,9 @@ def test_an_invalid_value_is_shown_beside_its_field_and_never_saved(make_app, ti
 
     at.text_area(key=key(gguf, "stop")).input("\n".join(f"stop{i}" for i in range(17))).run()
     no_exception(at)
-    assert [e.value for e in at.error] == ["**stop**: list should have at most 16 items after validation, not 17"]
+    assert [e.value for e in at.error] == [
+        "**stop**: list should have at most 16 items after validation, not 17"
+    ]
     assert at.button(key=f"cfg-save:{gguf}").disabled and at.button(key=f"cfg-copy:{gguf}").disabled
     at.switch_page("pages/compare.py").run()  # leaving the page drops the invalid draft
     assert saved_file.read_text() == before

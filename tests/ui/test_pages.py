@@ -1,9 +1,11 @@
 """Every page renders, with or without models, and shows what it found; the selection made on
 the Models page is what the other pages work on."""
 
+from dashboard_testing import APP, ids_by_name, no_exception, select
+from streamlit.testing.v1 import AppTest
+
 from llm_compare.core.models import ModelType
 from llm_compare.services.run_store import RunStore
-from dashboard_testing import ids_by_name, no_exception, select
 
 PAGES = ["pages/models.py", "pages/configure.py", "pages/compare.py", "pages/results.py"]
 
@@ -71,6 +73,8 @@ def test_selected_models_appear_on_configure_and_compare(make_app, tiny_dir):
     at.switch_page("pages/configure.py").run()
     no_exception(at)
     assert [tab.label for tab in at.tabs] == ["tiny-llama", "tiny-llama-f32"]
+    sidebar = [m.value for m in at.sidebar.markdown]  # drawn by app.py around every page
+    assert [line.split("**")[1] for line in sidebar] == ["tiny-llama", "tiny-llama-f32"]
 
     at.switch_page("pages/compare.py").run()
     no_exception(at)
@@ -115,3 +119,26 @@ def test_a_service_failure_shows_one_line_not_a_traceback(make_app, tiny_dir, mo
     assert [e.value for e in at.error] == [
         "Reading the stored runs failed: RuntimeError: disk on fire (the log has the details)"
     ]
+
+
+def test_opening_a_page_directly_still_goes_through_the_app(monkeypatch, tiny_dir):
+    """A bookmark to /compare as the first visit: Streamlit would run the page alone (pages/
+    folder), without app.py's navigation; the page hands over to app.py instead."""
+    monkeypatch.setenv("LLM_COMPARE_MODELS_DIR", str(tiny_dir))
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.switch_page("pages/compare.py").run()
+    no_exception(at)
+    assert at.title[0].value == "Compare"
+    assert any("SELECTED FOR COMPARISON" in c.value for c in at.sidebar.caption)
+
+
+def test_rescan_finds_models_added_since(make_app, tiny_dir, tmp_path):
+    models_dir = tmp_path / "growing"
+    models_dir.mkdir()
+    (models_dir / "tiny-llama-f32.gguf").symlink_to(tiny_dir / "tiny-llama-f32.gguf")
+    at = make_app(models_dir)
+    assert list(at.dataframe[0].value["name"]) == ["tiny-llama-f32"]
+    (models_dir / "tiny-llama-q8_0.gguf").symlink_to(tiny_dir / "tiny-llama-q8_0.gguf")
+    at.button(key="rescan").click().run()
+    no_exception(at)
+    assert list(at.dataframe[0].value["name"]) == ["tiny-llama-f32", "tiny-llama-q8_0"]
