@@ -104,11 +104,16 @@ def models() -> list[ModelInfo]:
 
 
 def selected_ids() -> list[str]:
-    return list(st.session_state.get(_SELECTED, []))
+    if _SELECTED not in st.session_state:  # a new browser session: pick up where the last one was
+        st.session_state[_SELECTED] = settings.load_selection()
+    return list(st.session_state[_SELECTED])
 
 
 def set_selected(ids: list[str]) -> None:
-    st.session_state[_SELECTED] = list(dict.fromkeys(ids))
+    ids = list(dict.fromkeys(ids))
+    if ids != st.session_state.get(_SELECTED):
+        st.session_state[_SELECTED] = ids
+        settings.save_selection(ids)
 
 
 def selected_models() -> list[ModelInfo]:

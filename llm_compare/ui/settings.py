@@ -1,4 +1,5 @@
-"""Dashboard settings kept in the data home: which directories to scan for models."""
+"""Dashboard settings kept in the data home: which directories to scan for models, and the
+models last selected for comparison (so a reload or a restart keeps them)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,18 @@ def initial_model_dirs() -> list[str]:
 
 def save_model_dirs(dirs: list[str]) -> None:
     save_settings({**load_settings(), "model_dirs": list(dirs)})
+
+
+def load_selection() -> list[str]:
+    ids = load_settings().get("selected_model_ids")
+    return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
+
+
+def save_selection(model_ids: list[str]) -> None:
+    try:
+        save_settings({**load_settings(), "selected_model_ids": list(model_ids)})
+    except OSError as exc:  # the selection still holds for this session
+        log.warning("could not remember the selection: %s", exc)
 
 
 def parse_dir_lines(text: str) -> list[str]:

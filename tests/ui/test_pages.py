@@ -142,3 +142,9 @@ def test_rescan_finds_models_added_since(make_app, tiny_dir, tmp_path):
     at.button(key="rescan").click().run()
     no_exception(at)
     assert list(at.dataframe[0].value["name"]) == ["tiny-llama-f32", "tiny-llama-q8_0"]
+
+
+def test_the_selection_survives_a_reload(make_app, tiny_dir):
+    select(make_app(tiny_dir), "tiny-llama-q8_0")
+    at = make_app(tiny_dir)  # a new browser session, as after F5 or a restart
+    assert [box.value for box in at.checkbox if box.key.startswith("select:")] == [False, False, True]
