@@ -140,7 +140,8 @@ class PyTorchInferencer(BaseInferencer):
         import torch
         import transformers
 
-        return {"torch": torch.__version__, "transformers": transformers.__version__}
+        # str(): torch.__version__ is a torch object, and unpickling it would import torch in the dashboard.
+        return {"torch": str(torch.__version__), "transformers": str(transformers.__version__)}
 
     def unload(self) -> None:
         self.lm = None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
-from llm_compare.core.models import ModelInfo
+from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.paths import data_home
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ class ConfigManager:
         meta = model.metadata
         values = dict(meta.get("generation_defaults") or {})
         context_length = meta.get("context_length")
-        values.setdefault("n_ctx", min(DEFAULT_N_CTX, context_length) if context_length else DEFAULT_N_CTX)
+        if model.type == ModelType.GGUF and context_length:  # n_ctx is a llama.cpp setting
+            values.setdefault("n_ctx", min(DEFAULT_N_CTX, context_length))
         try:
             return ModelConfig.parse(values)
         except ConfigurationError as exc:

@@ -78,6 +78,11 @@ class InferenceEngine:
             slots.append(_Slot(model, config, prompt, system_prompt, config.n_threads or default_threads))
         return self._events(slots, schedule)
 
+    @property
+    def busy(self) -> bool:
+        """True while a run is in progress (in any thread)."""
+        return self._run_lock.locked()
+
     def cancel(self) -> None:
         """Stop the current run within about a second; partial text is kept. Thread-safe."""
         self._cancel.set()

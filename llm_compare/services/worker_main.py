@@ -59,7 +59,10 @@ def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, A
     except Exception as exc:
         conn.send(("load_failed", one_line(exc)))
         return
-    conn.send(("loaded", perf_counter(), peak_rss_bytes(), inferencer.backend_versions(), inferencer.ignored_settings(config)))
+    # Only plain types cross the pipe: unpickling a library's object would import that library
+    # into the dashboard process.
+    versions = {name: str(version) for name, version in inferencer.backend_versions().items()}
+    conn.send(("loaded", perf_counter(), peak_rss_bytes(), versions, inferencer.ignored_settings(config)))
     send = conn.send
     batch = TextBatcher(send)
     while True:

@@ -45,12 +45,11 @@ def _loaded_models() -> None:
     st.caption("LOADED (WARM) MODELS")
     for worker in loaded:
         st.markdown(f"{worker['name']} · {human_bytes(worker['rss_bytes'])}")
-    running = session.comparison() is not None and not session.comparison().finished
     st.button(
         "Unload all",
         key="unload_all",
         icon=":material/eject:",
-        disabled=running,
+        disabled=engine.busy,  # a comparison (from any tab) is using them
         on_click=session.unload_all_clicked,
         help="Stop the worker processes that keep models loaded, freeing their memory.",
     )

@@ -105,3 +105,9 @@ def test_only_load_settings_change_the_load_key():
     base = ModelConfig()
     assert base.updated(temperature=0.1, n_threads=1).load_key() == base.load_key()
     assert base.updated(n_ctx=1024).load_key() != base.load_key()
+
+
+def test_n_ctx_default_follows_the_context_length_only_for_gguf():
+    pytorch = ModelInfo("p-1", "p", ModelType.PYTORCH, "/x/p", 1, {"context_length": 512})
+    assert ConfigManager().defaults_for(pytorch).n_ctx == ModelConfig().n_ctx
+    assert ConfigManager().defaults_for(make_model(context_length=512)).n_ctx == 512

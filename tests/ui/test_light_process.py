@@ -40,19 +40,7 @@ SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize(
     "model_name",
-    [
-        "tiny-llama-f32",
-        pytest.param(
-            "tiny-llama",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "PyTorchInferencer.backend_versions() returns torch.__version__, a TorchVersion object: "
-                    "unpickling the worker's 'loaded' message imports torch in the dashboard. Fix: str(...)"
-                ),
-            ),
-        ),
-    ],
+    ["tiny-llama-f32", "tiny-llama"],
 )
 def test_the_dashboard_process_never_imports_a_backend(model_name, tiny_dir, private_home):
     completed = subprocess.run(
