@@ -201,14 +201,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     env = dict(os.environ)
-    if args.models_dirs:
-        env["LLM_COMPARE_MODELS_DIR"] = os.pathsep.join(str(Path(d).resolve()) for d in args.models_dirs)
+    dirs = args.models_dirs or (default_models_dirs() if "LLM_COMPARE_MODELS_DIR" in env else None)
+    if dirs:  # absolute: the dashboard runs from the app's folder
+        env["LLM_COMPARE_MODELS_DIR"] = os.pathsep.join(str(Path(d).resolve()) for d in dirs)
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP_PATH),
         "--server.address", "127.0.0.1", "--server.port", str(args.port),
         "--server.headless", "true" if args.no_browser else "false",
     ]
-    return subprocess.call(command, env=env)
+    # From the app's folder, so that Streamlit reads its .streamlit/config.toml.
+    return subprocess.call(command, env=env, cwd=APP_PATH.parent)
 
 
 COMMANDS = {"scan": cmd_scan, "run": cmd_run, "demo": cmd_demo, "ui": cmd_ui}

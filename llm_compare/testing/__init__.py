@@ -1,0 +1,1 @@
+"""Support for tests and scripts that drive the real dashboard (needs the dev extra: playwright)."""

@@ -1,0 +1,114 @@
+"""Start the dashboard headless on 127.0.0.1 and drive it in Debian's Chromium through Playwright,
+the way a person would: select models, run a prompt, wait for the answers, download the CSV."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling out of this closed network.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def dashboard_server(models_dir: Path, home: Path, port: int | None = None, timeout_s: float = 60) -> Iterator[str]:
+    """Run `streamlit run app.py` on 127.0.0.1; yield its URL; stop it (by its own PID) after."""
+    port = port or free_port()
+    env = {**os.environ, "LLM_COMPARE_MODELS_DIR": str(models_dir), "LLM_COMPARE_HOME": str(home)}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+        "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+    ]
+    server = subprocess.Popen(command, cwd=APP.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, server, timeout_s)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the dashboard exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"the dashboard did not answer at {url} within {timeout_s:.0f} s")
+
+
+@contextmanager
+def browser_page(width: int = 1440, height: int = 960):
+    """A Playwright page in headless Chromium, with downloads allowed."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def select_models(page, url: str, names: list[str]) -> None:
+    page.goto(url)
+    for name in names:
+        page.get_by_role("checkbox", name=name, exact=True).check(force=True)
+        page.wait_for_timeout(300)  # let the rerun settle before the next click
+
+
+def open_page(page, title: str) -> None:
+    page.get_by_role("link", name=title, exact=True).first.click()
+    page.wait_for_load_state("networkidle")
+
+
+def run_prompt(page, prompt: str, models: int, timeout_s: float = 180) -> None:
+    """Type the prompt, press Run, and wait until every model's stats line is shown."""
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill(prompt)
+    box.press("Control+Enter")  # commit the text before pressing Run
+    page.get_by_role("button", name="Run").click()
+    stats = page.get_by_text("TTFT", exact=False).filter(has_text="decode")
+    deadline = time.monotonic() + timeout_s
+    while stats.count() < models:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {stats.count()} of {models} models finished within {timeout_s:.0f} s")
+        page.wait_for_timeout(250)
+    page.get_by_role("button", name="Run").wait_for(state="visible")
+
+
+def download_csv(page, to: Path) -> Path:
+    open_page(page, "Results")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    download.value.save_as(to)
+    return to

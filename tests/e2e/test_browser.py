@@ -1,0 +1,46 @@
+"""End to end, in a real headless Chromium: select two models, compare them live, download the CSV."""
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from llm_compare.testing.dashboard_driver import CHROMIUM, browser_page, dashboard_server, download_csv, open_page, run_prompt, select_models
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+pytest.importorskip("playwright", reason="the dev extra is not installed (pip install -e '.[dev]')")
+
+MODELS = ["tiny-llama-f32", "tiny-llama"]
+
+
+@pytest.fixture
+def models_dir(tmp_path, tiny_dir) -> Path:
+    root = tmp_path / "models"
+    root.mkdir()
+    shutil.copy(tiny_dir / "tiny-llama-f32.gguf", root)
+    shutil.copytree(tiny_dir / "tiny-llama", root / "tiny-llama")
+    return root
+
+
+def test_compare_two_models_in_a_real_browser_and_download_the_csv(models_dir, private_home, tmp_path):
+    with dashboard_server(models_dir, private_home) as url, browser_page() as page:
+        select_models(page, url, MODELS)
+        open_page(page, "Compare")
+        run_prompt(page, "def main():", models=len(MODELS))
+        for name in MODELS:
+            assert page.get_by_text(name, exact=True).count() >= 1
+        stats_lines = page.get_by_text("TTFT", exact=False).filter(has_text="decode").all_inner_texts()
+        assert len(stats_lines) == 2 and all("tok/s" in line and "peak RSS" in line for line in stats_lines)
+        page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+        rows = list(csv.DictReader(download_csv(page, tmp_path / "runs.csv").open()))
+        page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
+    assert sorted(row["model"] for row in rows) == sorted(MODELS)
+    for row in rows:
+        assert row["finish_reason"] in ("length", "stop") and not row["error"]
+        assert int(row["completion_tokens"]) > 0 and float(row["ttft_s"]) > 0
+        assert row["prompt"] == "def main():" and row["text"]
+    assert (tmp_path / "compare.png").stat().st_size > 10_000
