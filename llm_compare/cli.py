@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from llm_compare.core.errors import LLMCompareError
-from llm_compare.core.formatting import human_bytes, stats_line
+from llm_compare.core.formatting import human_bytes, human_count, stats_line
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent
 
@@ -195,7 +195,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     report = build_demo(Path(args.dir), progress=progress)
     print(file=sys.stderr)
-    print(json.dumps(report, indent=2, default=str))
+    for model in report.models:
+        print(f"{model.name}: {human_count(model.parameters)} parameters, "
+              f"{model.heldout_bits_per_byte:.2f} bits per byte on held-out text, trained in {model.train_seconds:.0f} s")
+    print(f"built in {report.total_seconds:.0f} s into {report.demo_dir} (details: demo-report.json there)")
     return EXIT_OK
 
 

@@ -31,11 +31,14 @@ def main() -> None:
     names = args.models or default_models(args.models_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as home:
-        with dashboard_server(args.models_dir.resolve(), Path(home)) as url, browser_page(1500, 1100) as page:
+        with dashboard_server(args.models_dir.resolve(), Path(home)) as url, browser_page(1500, 1250) as page:
             select_models(page, url, names)
             open_page(page, "Compare")
             run_prompt(page, PROMPT, models=len(names))
-            page.get_by_text("Started", exact=False).first.scroll_into_view_if_needed()
+            stats = page.get_by_text("TTFT", exact=False).filter(has_text="decode")
+            stats.first.scroll_into_view_if_needed()
+            page.mouse.wheel(0, 200)  # the stats lines and the summary table below them
+            page.wait_for_timeout(500)
             page.screenshot(path=str(args.out))
     print(f"saved {args.out} ({', '.join(names)})")
 

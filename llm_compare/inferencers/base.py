@@ -75,6 +75,10 @@ class BaseInferencer(ABC):
         """Most tokens (prompt plus answer) the loaded model can hold, when known."""
         return self.model.metadata.get("context_length")
 
+    def warm_up(self) -> None:
+        """Run the model once on a token, as llama.cpp's own tools do after loading: first-call
+        costs (buffer allocation, kernel selection) then count as load time, not as TTFT."""
+
     @abstractmethod
     def set_threads(self, n_threads: int) -> None:
         """CPU threads for the next generation (changeable without reloading)."""

@@ -37,6 +37,11 @@ class GGUFInferencer(BaseInferencer):
             raise ModelLoadError(f"llama.cpp could not load {self.model.path}: {exc}") from None
         self.template = self.llm.metadata.get("tokenizer.chat_template")
 
+    def warm_up(self) -> None:
+        token = self.llm.token_bos()
+        self.llm.eval([token if token >= 0 else 0])
+        self.llm.reset()
+
     def has_chat_template(self) -> bool:
         return bool(self.template)
 

@@ -51,6 +51,12 @@ class PyTorchInferencer(BaseInferencer):
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
         self.eos_ids = {i for i in eos_ids if i is not None}
 
+    def warm_up(self) -> None:
+        import torch
+
+        with torch.inference_mode():
+            self.lm(torch.zeros((1, 1), dtype=torch.long, device=self.config.device))
+
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 

@@ -56,6 +56,7 @@ def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, A
     try:
         inferencer = create_inferencer(model, config)
         inferencer.load()
+        inferencer.warm_up()
     except Exception as exc:
         conn.send(("load_failed", one_line(exc)))
         return

@@ -103,7 +103,11 @@ def run_prompt(page, prompt: str, models: int, timeout_s: float = 180) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {stats.count()} of {models} models finished within {timeout_s:.0f} s")
         page.wait_for_timeout(250)
-    page.get_by_role("button", name="Run").wait_for(state="visible")
+    run_button = page.get_by_role("button", name="Run")
+    while not run_button.is_enabled():  # enabled again once the run is over
+        if time.monotonic() > deadline:
+            raise TimeoutError("the Run button did not come back after the answers")
+        page.wait_for_timeout(250)
 
 
 def download_csv(page, to: Path) -> Path:
