@@ -4,8 +4,6 @@ cancellation and the memory budget."""
 import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -190,13 +188,3 @@ def test_bad_requests_are_refused_with_one_line(engine, tiny_models):
             engine.run(**kwargs)
     with pytest.raises(ConfigurationError, match="limit is 1"):
         InferenceEngine(max_models=1).run("x", [model, tiny_models["hf"]])
-
-
-def test_importing_the_services_loads_no_backend_library():
-    code = (
-        "import sys, llm_compare.services.engine, llm_compare.services.model_manager, "
-        "llm_compare.services.config_manager, llm_compare.cli\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'llama_cpp') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
