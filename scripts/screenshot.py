@@ -10,7 +10,13 @@ import tempfile
 from pathlib import Path
 
 from llm_compare.services.model_manager import ModelManager
-from llm_compare.testing.dashboard_driver import browser_page, dashboard_server, open_page, run_prompt, select_models
+from llm_compare.testing.dashboard_driver import (
+    browser_page,
+    dashboard_server,
+    open_page,
+    run_prompt,
+    select_models,
+)
 
 PROMPT = "def read_config(path):\n"
 

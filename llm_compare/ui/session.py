@@ -9,11 +9,11 @@ import streamlit as st
 
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
+from llm_compare.services.comparison import Comparison
 from llm_compare.services.config_manager import ConfigManager
 from llm_compare.services.engine import InferenceEngine
 from llm_compare.services.model_manager import ModelManager
 from llm_compare.ui import settings
-from llm_compare.ui.comparison import Comparison
 from llm_compare.ui.errors import guard_errors
 
 MAX_MODELS = 4  # models compared at once; the engine and the selection share this limit

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from llm_compare.testing.dashboard_driver import CHROMIUM, browser_page, dashboard_server, download_csv, open_page, run_prompt, select_models
+from llm_compare.testing.dashboard_driver import (
+    CHROMIUM,
+    browser_page,
+    dashboard_server,
+    download_csv,
+    open_page,
+    run_prompt,
+    select_models,
+)
 
 pytestmark = [
     pytest.mark.browser,

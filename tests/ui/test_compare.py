@@ -107,8 +107,8 @@ def test_an_empty_prompt_is_one_clear_line(make_app, tiny_dir):
 
 
 def test_a_comparison_while_another_is_running_is_one_clear_line(make_app, tiny_dir, long_models):
+    from llm_compare.services.comparison import Comparison
     from llm_compare.ui import session
-    from llm_compare.ui.comparison import Comparison
 
     model = long_models["gguf_f32"]
     busy = Comparison(
