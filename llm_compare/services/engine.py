@@ -198,7 +198,7 @@ class InferenceEngine:
                 slot.result.ignored_settings, slot.result.backend_versions = worker.ignored, worker.versions
                 yield InferenceEvent(slot.model.id, "done", result=slot.result)
             elif kind == "loaded":
-                _, t_ready, _rss, versions, ignored = message
+                _, t_ready, versions, ignored = message
                 worker.mark_loaded(t_ready, versions, ignored)
                 if self._cancel.is_set():  # stays loaded, but this run is over
                     yield self._finish(slot, FinishReason.CANCELLED)

@@ -14,7 +14,7 @@ from typing import Any
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
 from llm_compare.inferencers.base import create_inferencer
-from llm_compare.inferencers.generation import one_line, peak_rss_bytes, run_generation
+from llm_compare.inferencers.generation import one_line, run_generation
 
 TEXT_INTERVAL_S = 0.05
 # Progress bars and chatter from the backends would garble the CLI's output.
@@ -47,7 +47,7 @@ class TextBatcher:
 
 def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, Any], cancel) -> None:
     """Messages in: ("generate", prompt, system_prompt, config, threads, load_s, warm) | ("stop",).
-    Messages out: ("loaded", t_ready, rss, versions, ignored) | ("load_failed", reason)
+    Messages out: ("loaded", t_ready, versions, ignored) | ("load_failed", reason)
     | ("text", new_text, completion_tokens) | ("done", result)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.update(QUIET_LIBRARIES)
@@ -63,7 +63,7 @@ def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, A
     # Only plain types cross the pipe: unpickling a library's object would import that library
     # into the dashboard process.
     versions = {name: str(version) for name, version in inferencer.backend_versions().items()}
-    conn.send(("loaded", perf_counter(), peak_rss_bytes(), versions, inferencer.ignored_settings(config)))
+    conn.send(("loaded", perf_counter(), versions, inferencer.ignored_settings(config)))
     send = conn.send
     batch = TextBatcher(send)
     while True:

@@ -168,6 +168,7 @@ def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path)
     import json
     import shutil
 
+    from llm_compare.services.config_manager import ConfigManager
     from llm_compare.services.model_manager import ModelManager
 
     folder = tmp_path / "custom-code"
@@ -178,8 +179,10 @@ def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path)
     config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
     (folder / "config.json").write_text(json.dumps(config))
     model = ModelManager([tmp_path]).inspect(folder)
-    create_inferencer(model, ModelConfig()).load()  # the built-in LLaMA class, not the folder's code
+    create_inferencer(model, ConfigManager().get(model)).load()  # the built-in LLaMA class, not the folder's code
     assert not marker.exists()
+    # The user turns it on for this one model, in its saved settings.
+    ConfigManager().save(model, ModelConfig.parse({"trust_remote_code": True}))
     with pytest.raises(Exception):  # noqa: B017 - the folder's class does not exist; what matters is the import
-        create_inferencer(model, ModelConfig(trust_remote_code=True)).load()
-    assert marker.read_text() == "ran", "trust_remote_code=True is honoured when the user sets it"
+        create_inferencer(model, ConfigManager().get(model)).load()
+    assert marker.read_text() == "ran", "the per-model opt-in is honoured"
