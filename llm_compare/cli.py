@@ -166,6 +166,8 @@ class TextPrinter:
             print(event.text, end="", flush=True)
         elif event.kind == "loading":
             print(f"loading {model.name} …", file=sys.stderr, flush=True)
+        elif event.kind == "stopping":
+            print(f"\nstopping {model.name} …", file=sys.stderr, flush=True)
         elif event.kind == "done":
             result = event.result
             if not self.streaming or model.id not in self.started:

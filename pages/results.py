@@ -78,7 +78,8 @@ with guard("Drawing the charts"):
     )
     right.plotly_chart(charts.speed_vs_latency(shown, colors), key="chart_scatter")
 st.caption(
-    "Bars: median over the shown runs (peak memory: the highest); dots: single runs. "
+    "Bars: median over the shown quiet runs (peak memory: the highest); dots: single runs, "
+    "crosses: busy runs (other programs used the CPU), left out of the bars. "
     "Compare timings from sequential runs: parallel runs share the CPU."
 )
 
@@ -107,6 +108,10 @@ TABLE_COLUMNS = {
         "Peak RSS (MiB)", format="%.0f", help=STAT_HELP["peak_rss_bytes"]
     ),
     "finish_reason": st.column_config.TextColumn("Finish", help=STAT_HELP["finish_reason"]),
+    "busy": st.column_config.CheckboxColumn("Busy", help=STAT_HELP["busy"], width=50),
+    "other_cpu_share": st.column_config.NumberColumn(
+        "Other CPU", format="percent", help=STAT_HELP["other_cpu_share"]
+    ),
     "schedule": st.column_config.TextColumn("Schedule"),
     "prompt": st.column_config.TextColumn("Prompt", width="medium"),
     "text": st.column_config.TextColumn("Answer", width="medium"),

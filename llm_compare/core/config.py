@@ -30,7 +30,7 @@ class ModelConfig(BaseModel):
     n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for generation; empty means all cores, shared out between models running in parallel.")
     n_gpu_layers: int = Field(0, ge=-1, le=1000, description="GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all.")
     # Backend settings (PyTorch / transformers)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="PyTorch: weight dtype; auto keeps the checkpoint's dtype (float32 on CPU for half-precision checkpoints).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="PyTorch: weight dtype; auto means float32 on the CPU (as llama.cpp computes there) and the checkpoint's own dtype on a GPU.")
     device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="PyTorch: device to run on.")
     trust_remote_code: bool = Field(False, description="PyTorch: run Python code shipped in the model folder. Only for folders you trust.")
 
@@ -44,6 +44,15 @@ class ModelConfig(BaseModel):
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @property
+    def effective_dtype(self) -> str | None:
+        """PyTorch: the dtype weights are loaded in; None keeps the checkpoint's. On the CPU, auto
+        means float32: half-precision matmuls are slow or unsupported there, and llama.cpp
+        computes in float32 on the CPU too."""
+        if self.dtype != "auto":
+            return self.dtype
+        return "float32" if self.device == "cpu" else None
 
     def load_key(self) -> tuple:
         """The settings a loaded model depends on."""

@@ -82,7 +82,7 @@ def runs_frame(records: list[RunRecord], session_comparisons: set[str]) -> pd.Da
         pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(_local_zone()).dt.tz_localize(None)
     )
     for column in STAT_HELP:
-        if column not in ("warm", "finish_reason"):
+        if column not in ("warm", "finish_reason", "busy"):
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["ttft_ms"] = frame["ttft_s"] * 1000
     frame["peak_rss_mib"] = frame["peak_rss_bytes"] / 2**20
