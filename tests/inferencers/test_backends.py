@@ -35,6 +35,13 @@ def generate(inferencer: BaseInferencer, config: ModelConfig, prompt: str = PROM
     )
 
 
+def generate_with(inferencer: BaseInferencer, config: ModelConfig, emit):
+    return run_generation(
+        inferencer, prompt=PROMPT, system_prompt=None, config=config, cancelled=lambda: False,
+        emit=emit, load_s=0.0, warm=False,
+    )
+
+
 def greedy_ids(inferencer: BaseInferencer, n: int) -> list[int]:
     config = ModelConfig(temperature=0.0, max_tokens=n)
     prompt_ids = inferencer.encode_prompt(PROMPT, "", chat=False)
@@ -207,25 +214,29 @@ def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path)
 
 
 def test_a_failed_run_keeps_the_text_held_back_for_a_possible_stop_string(loaded):
-    full = generate(loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw")).text
-    # A stop string that starts like the answer's text at 10..13 but never matches: the matcher
-    # holds those characters back, waiting to see whether the stop string follows.
-    stop = full[10:13] + "\x00never"
-    tokens = []
+    shown, text_after = [], {}  # token count -> the answer's text so far
 
-    def failing_after_the_held_back_text(text: str, n: int) -> None:
-        tokens.append(n)
-        if len(tokens) == 20:
+    def record(text: str, n: int) -> None:
+        shown.append(text)
+        text_after[n] = "".join(shown)
+
+    generate_with(loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw"), record)
+    # A stop string that begins with the last characters the 20th token completes and then never
+    # matches: at token 20 the matcher holds those characters back, waiting for the rest.
+    stop = text_after[20][-3:] + "\x00never"
+    calls = []
+
+    def failing_at_token_20(text: str, n: int) -> None:
+        calls.append(n)
+        if len(calls) == 20:
             raise RuntimeError("the backend broke")
 
-    result = run_generation(
-        loaded["gguf_f32"], prompt=PROMPT, system_prompt=None,
-        config=ModelConfig(temperature=0, max_tokens=30, mode="raw", stop=[stop]),
-        cancelled=lambda: False, emit=failing_after_the_held_back_text, load_s=0.0, warm=False,
+    result = generate_with(
+        loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw", stop=[stop]), failing_at_token_20
     )
     assert result.finish_reason == FinishReason.ERROR and "the backend broke" in result.error
     assert result.stats.completion_tokens == 20
-    assert len(result.text) >= 13 and full.startswith(result.text), "held-back text is kept"
+    assert result.text == text_after[20], "the held-back characters are kept"
 
 
 def test_pytorch_stops_with_length_when_the_context_is_full_as_llama_cpp_does(loaded, tiny_models):
