@@ -27,7 +27,7 @@ class ModelConfig(BaseModel):
     mode: Literal["auto", "chat", "raw"] = Field("auto", description="auto: chat template when the model has one, else raw completion.")
     # Backend settings (GGUF / llama.cpp)
     n_ctx: int = Field(2048, ge=16, le=262144, description="GGUF: context window in tokens (prompt plus answer).")
-    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for generation; empty means all cores, shared out between models running in parallel.")
+    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for generation; empty means one per physical core (llama.cpp's default), shared out between models running in parallel.")
     n_gpu_layers: int = Field(0, ge=-1, le=1000, description="GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all.")
     # Backend settings (PyTorch / transformers)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="PyTorch: weight dtype; auto means float32 on the CPU (as llama.cpp computes there) and the checkpoint's own dtype on a GPU.")

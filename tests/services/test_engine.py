@@ -1,6 +1,8 @@
 """InferenceEngine with real worker processes: streaming, schedules, warm reuse, failures,
 cancellation and the memory budget."""
 
+import csv
+import io
 import os
 import shutil
 import signal
@@ -17,6 +19,7 @@ from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.results import FinishReason
 from llm_compare.services import memory
 from llm_compare.services.engine import InferenceEngine
+from llm_compare.services.run_store import RunRecord, RunStore, to_csv
 
 PROMPT = "import os\n"
 
@@ -115,6 +118,15 @@ def test_cancel_keeps_partial_text(engine, long_models):
     assert 3 <= partial.stats.completion_tokens < config.max_tokens and partial.text
     assert partial.stats.ttft_s is not None  # figures that are defined are kept
     assert results[queued.id].finish_reason == FinishReason.CANCELLED and results[queued.id].text == ""
+    never_ran = results[queued.id].stats
+    assert never_ran.prompt_tokens is None and never_ran.completion_tokens is None  # undefined, not 0
+    record = RunRecord.from_result(
+        comparison_id="c", prompt=PROMPT, system_prompt=None, schedule="sequential", model=queued, config=config,
+        result=results[queued.id],
+    )
+    RunStore().save(record)
+    [row] = csv.DictReader(io.StringIO(to_csv(RunStore().list())))
+    assert (row["prompt_tokens"], row["completion_tokens"], row["ttft_s"]) == ("", "", "")  # stored and exported empty
     assert [m["model_id"] for m in engine.loaded_models()] == [running.id], "a politely stopped worker stays warm"
 
 
