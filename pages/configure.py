@@ -74,7 +74,7 @@ if not layout.need_selection("configure"):
                 on_click=form.copy_to_all,
                 args=(manager, model, models),
                 disabled=bool(errors) or len(models) < 2,
-                help="Save these settings for every selected model.",
+                help=form.COPY_HELP,
             )
             form.show_flash(model)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from llm_compare.core.config import ModelConfig, field_errors
+from llm_compare.core.config import GENERATION_FIELDS, ModelConfig, field_errors
 from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.inferencers.gguf import GGUFInferencer  # light: backends import torch / llama_cpp lazily
@@ -213,16 +213,29 @@ def reset(manager: ConfigManager, model: ModelInfo) -> None:
     _guarded(model, action)
 
 
+COPY_HELP = (
+    "Save these settings for this model, and copy its generation settings ("
+    + ", ".join(f"`{name}`" for name in GENERATION_FIELDS)
+    + ") to every other selected model. Load settings and `trust_remote_code` are never copied:"
+    " each model keeps its own."
+)
+
+
 def copy_to_all(manager: ConfigManager, model: ModelInfo, models: list[ModelInfo]) -> None:
     def action() -> str:
         errors = field_errors(draft(model))
         if errors:
             raise _FormError(f"not copied: fix {', '.join(errors)} first")
         config = ModelConfig.parse(draft(model))
-        manager.copy_to_all(config, models)
-        for other in models:
-            load_into_state(other, config, overwrite=True)
-        return f"Saved these settings for all {len(models)} selected models."
+        manager.save(model, config)
+        others = [other for other in models if other.id != model.id]
+        copied = manager.copy_to_all(config, others)
+        for other in others:
+            load_into_state(other, copied[other.id], overwrite=True)
+        return (
+            f"Saved, and copied the generation settings to the {len(others)} other selected"
+            f" model{'s' if len(others) != 1 else ''} (their load and security settings are unchanged)."
+        )
 
     _guarded(model, action)
 
