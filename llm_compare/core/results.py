@@ -104,6 +104,11 @@ class InferenceResult:
     ignored_settings: dict[str, str] = field(default_factory=dict)
     backend_versions: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def never_ran(cls, model_id: str, error: str) -> InferenceResult:
+        """The result of a model that could not start (e.g. an unreadable file): no text, no figures."""
+        return cls(model_id, "", FinishReason.ERROR, error, InferenceStats(finish_reason=FinishReason.ERROR))
+
     @property
     def is_complete(self) -> bool:
         return self.finish_reason is not None
