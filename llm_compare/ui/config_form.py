@@ -16,6 +16,8 @@ from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.inferencers.gguf import GGUFInferencer  # light: backends import torch / llama_cpp lazily
 from llm_compare.inferencers.pytorch import PyTorchInferencer
 from llm_compare.services.config_manager import PRESETS, ConfigManager
+from llm_compare.ui.errors import show_error
+from llm_compare.ui.text import literal
 
 IGNORED_FIELDS: dict[ModelType, dict[str, str]] = {
     ModelType.PYTORCH: PyTorchInferencer.ignored_fields,
@@ -180,9 +182,9 @@ def _flash(model: ModelInfo, kind: str, message: str) -> None:
 def show_flash(model: ModelInfo) -> None:
     kind, message = st.session_state.pop(f"cfg-flash:{model.id}", (None, None))
     if kind == "success":
-        st.success(message, icon=":material/check_circle:")
+        st.success(literal(message), icon=":material/check_circle:")
     elif kind == "error":
-        st.error(message, icon=":material/error:")
+        show_error(message)
 
 
 def _guarded(model: ModelInfo, action: Callable[[], str]) -> None:
@@ -274,7 +276,7 @@ def draw_fields(
             with column:
                 draw_field(model, spec, errors.get(spec.name), warnings.get(spec.name), disabled)
                 if notes:
-                    st.caption(notes[spec.name])
+                    st.caption(literal(notes[spec.name]))
 
 
 def draw_field(
@@ -335,9 +337,9 @@ def draw_field(
     elif spec.kind == "lines":
         st.text_area(label, key=key, help=help_text, height=110, disabled=disabled, placeholder="none")
     if error:
-        st.error(f"**{spec.name}**: {error}", icon=":material/error:")
+        st.error(f"**{spec.name}**: {literal(error)}", icon=":material/error:")  # error quotes the input
     elif warning:
-        st.caption(f":orange[:material/warning: {warning}]")
+        st.caption(f":orange[:material/warning: {literal(warning)}]")
 
 
 def _int(value: float | None) -> int | None:
