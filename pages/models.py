@@ -77,7 +77,9 @@ else:
     )
     for model in shown:
         if model.error:
-            st.warning(f"**{literal(model.name)}** cannot be used: {literal(model.error)}", icon=":material/warning:")
+            st.warning(
+                f"**{literal(model.name)}** cannot be used: {literal(model.error)}", icon=":material/warning:"
+            )
 
     # --- selection ---------------------------------------------------------------------------
     st.subheader("Select for comparison")

@@ -131,7 +131,8 @@ if not picked:
     st.caption("Select a row to see the run in full.")
 else:
     record = shown_records[picked[0]]
-    st.subheader(f"{literal(record.model['name'])} · {tables.local_time(record.created_at):%Y-%m-%d %H:%M:%S}")
+    when = tables.local_time(record.created_at)
+    st.subheader(f"{literal(record.model['name'])} · {when:%Y-%m-%d %H:%M:%S}")
     answer_col, detail_col = st.columns([3, 2])
     with answer_col:
         st.markdown("**Prompt**")
