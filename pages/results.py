@@ -5,7 +5,8 @@ import streamlit as st
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.run_store import RunStore, to_csv
 from llm_compare.ui import charts, layout, session, tables
-from llm_compare.ui.errors import guard
+from llm_compare.ui.errors import guard, show_error
+from llm_compare.ui.text import literal
 
 layout.page_entry()
 
@@ -135,7 +136,8 @@ if not picked:
     st.caption("Select a row to see the run in full.")
 else:
     record = shown_records[picked[0]]
-    st.subheader(f"{record.model['name']} · {tables.local_time(record.created_at):%Y-%m-%d %H:%M:%S}")
+    when = tables.local_time(record.created_at)
+    st.subheader(f"{literal(record.model['name'])} · {when:%Y-%m-%d %H:%M:%S}")
     answer_col, detail_col = st.columns([3, 2])
     with answer_col:
         st.markdown("**Prompt**")
@@ -146,7 +148,7 @@ else:
         st.markdown("**Answer**")
         st.text(record.text or "(no text)")
         if record.error:
-            st.error(record.error, icon=":material/error:")
+            show_error(record.error)
     with detail_col:
         st.markdown("**Settings it ran with**")
         st.json(record.config, expanded=False)

@@ -11,6 +11,11 @@ from llm_compare.core.errors import ConfigurationError
 
 # Fields that change how a model is loaded: a change means a fresh worker.
 LOAD_FIELDS = ("n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code")
+# How an answer is generated: what "copy to all" copies. The other fields (load settings, threads,
+# trust_remote_code) belong to one model and its machine; one vetted model's are never copied to another.
+GENERATION_FIELDS = (
+    "temperature", "top_p", "top_k", "max_tokens", "repeat_penalty", "seed", "stop", "system_prompt", "mode",
+)
 
 
 class ModelConfig(BaseModel):

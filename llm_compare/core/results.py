@@ -114,6 +114,11 @@ class InferenceResult:
     # How the model actually ran: threads, and what the backend chose (e.g. the dtype).
     runtime: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def never_ran(cls, model_id: str, error: str) -> InferenceResult:
+        """The result of a model that could not start (e.g. an unreadable file): no text, no figures."""
+        return cls(model_id, "", FinishReason.ERROR, error, InferenceStats(finish_reason=FinishReason.ERROR))
+
     @property
     def is_complete(self) -> bool:
         return self.finish_reason is not None

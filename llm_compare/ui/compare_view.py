@@ -13,8 +13,9 @@ from llm_compare.core.results import STAT_HELP, FinishReason
 from llm_compare.services.comparison import Comparison, ModelRun
 from llm_compare.services.summary import best_by_figure
 from llm_compare.ui import session
-from llm_compare.ui.errors import guard_errors
+from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.layout import model_badges
+from llm_compare.ui.text import literal
 
 REDRAW_INTERVAL_S = 0.1  # the browser keeps up with ten updates a second per column
 OUTPUT_HEIGHT_PX = 360
@@ -64,14 +65,14 @@ def draw(run: Comparison) -> None:
     """Draw `run`; while it is going, keep redrawing until it ends. Streamlit may interrupt
     this at any redraw (Stop, a page switch): the run itself goes on in its thread."""
     if run.error:
-        st.error(run.error, icon=":material/error:")
+        show_error(run.error)
         if run.finished and not run.results():
             return  # nothing ran (e.g. another comparison was still going)
     snapshot = run.snapshot()
     columns = {}
     for model_run, column in zip(snapshot, st.columns(len(snapshot), border=True)):
         with column:
-            st.markdown(f"#### {model_run.model.name}")
+            st.markdown(f"#### {literal(model_run.model.name)}")
             st.markdown(model_badges(model_run.model))
             columns[model_run.model.id] = _Column(
                 st.empty(),
@@ -90,7 +91,7 @@ def draw(run: Comparison) -> None:
         # interrupts the script here at once, even while no column has anything new to draw.
         _ = "comparison" in st.session_state
     for message in run.save_errors:
-        st.warning(message, icon=":material/warning:")
+        st.warning(literal(message), icon=":material/warning:")
     with summary.container():
         _summary_table(run.snapshot())
 
@@ -146,13 +147,13 @@ def _draw_footer(slot, run: ModelRun) -> None:
     result = run.result
     with slot.container():
         if result.error:
-            st.error(result.error, icon=":material/error:")
+            show_error(result.error)
         st.caption(stats_line(result.stats))
         changed = _changed_ignored_settings(run)
         if changed:
             st.caption(
                 ":orange[Ignored by this backend: "
-                + "; ".join(f"{name} ({why})" for name, why in changed.items())
+                + literal("; ".join(f"{name} ({why})" for name, why in changed.items()))
                 + "]"
             )
 
