@@ -164,7 +164,7 @@ class InferenceEngine:
             raise ConfigurationError(f"unknown schedule {schedule!r}: use sequential or parallel")
         for model in models:
             if model.error:
-                raise ConfigurationError(f"{model.name} cannot be used: {model.error}")
+                raise ConfigurationError(model.unusable_reason)
 
     def _events(self, slots: list[_Slot], schedule: str, cancel: threading.Event) -> Iterator[InferenceEvent]:
         if not self._run_lock.acquire(blocking=False):
