@@ -38,8 +38,8 @@ def build_real_tokenizer_llama(vocab: str, out_dir: Path, seed: int = _SEED) -> 
     source = vocab_file(vocab)
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     _prefix_every_text_like_sentencepiece(tokenizer)
-    n_vocab = _gguf_token_count(source)
-    shape = LlamaShape(_HIDDEN, _LAYERS, _HEADS, _INTERMEDIATE, vocab_size=n_vocab, max_position_embeddings=512)
+    # One row per token of the file (the export checks it): transformers keeps its padding tokens too.
+    shape = LlamaShape(_HIDDEN, _LAYERS, _HEADS, _INTERMEDIATE, vocab_size=len(tokenizer), max_position_embeddings=512)
     model = random_llama(shape, tokenizer, seed=seed)
     model.config.bos_token_id = tokenizer.bos_token_id
     name = f"{vocab}-llama"
@@ -68,12 +68,6 @@ def _prefix_every_text_like_sentencepiece(tokenizer) -> None:
     if isinstance(backend.pre_tokenizer, pre_tokenizers.Metaspace) and backend.normalizer is None:
         backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
         backend.pre_tokenizer = None
-
-
-def _gguf_token_count(path: Path) -> int:
-    import gguf
-
-    return len(gguf.GGUFReader(path).fields["tokenizer.ggml.tokens"].data)
 
 
 def with_swapped_output_rows(model: RealTokenizerLlama, swaps: list[tuple[int, int]], out_dir: Path, name: str) -> RealTokenizerLlama:
