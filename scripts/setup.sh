@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up llm-compare in ./.venv (idempotent). With --test, also what the test suite needs:
-# pytest, Playwright's Python package and Debian's Chromium for the browser test.
+# pytest, Playwright's Python package, llama.cpp's vocabulary files and Debian's Chromium for the
+# browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,13 @@ fi
 extras=""
 [ "${1:-}" = "--test" ] && extras="[dev]"
 pip install -e ".${extras}"
+
+if [ "${1:-}" = "--test" ]; then
+    # Real tokenizers for the parity tests: llama.cpp's vocabulary files, from llama-cpp-python's
+    # source distribution on PyPI (once per machine; kept in ~/.cache/llm-compare).
+    echo "fetching llama.cpp's vocabulary files ..."
+    .venv/bin/python -m llm_compare.modelbuild.vocab_files
+fi
 
 if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null; then
     if [ "$(id -u)" = 0 ]; then

@@ -10,6 +10,7 @@ from typing import ClassVar
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.inferencers.detokenize import streaming_decoder
 
 # Backend modules are imported lazily, by name, so that only a worker pays for torch / llama_cpp.
 _BACKEND_MODULES = {
@@ -67,12 +68,26 @@ class BaseInferencer(ABC):
         processing too (a long prompt on a big model takes seconds) and then returns early."""
 
     @abstractmethod
-    def new_text_decoder(self) -> Callable[[int | None], str]:
-        """A function that takes the next generated id and returns the new text it completes;
-        called with None at the end, it returns whatever it still holds back."""
+    def decode_ids(self, ids: list[int]) -> str:
+        """The text of `ids` decoded at once, without the text of special (control) tokens."""
+
+    def new_text_decoder(self, prompt_ids: list[int]) -> Callable[[int | None], str]:
+        """A function that takes the next generated id and returns the text it adds after the
+        prompt; called with None at the end, it returns whatever it still holds back."""
+        return streaming_decoder(self.decode_ids, prompt_ids)
 
     @abstractmethod
-    def is_end_of_sequence(self, token_id: int) -> bool: ...
+    def special_token_text(self, token_id: int) -> str:
+        """The text of a special (control) token such as `<|im_start|>`, '' for any other token.
+        Answers do not show it, as llama.cpp's server and OpenAI-style APIs do not; stop strings
+        still match it."""
+
+    @abstractmethod
+    def is_end_of_sequence(self, token_id: int) -> bool:
+        """Whether the token ends the answer. One rule on every backend: every end-of-generation
+        token the model declares, as llama.cpp counts them (its EOS, end-of-turn and end-of-message
+        tokens, and the end-of-turn markers it knows by name, such as `<|im_end|>`), so that a chat
+        model stops at the end of its turn even when its config names only the EOS token."""
 
     def context_limit(self, config: ModelConfig) -> int | None:
         """Most tokens (prompt plus answer) the loaded model can hold, when known."""

@@ -14,26 +14,31 @@ from llm_compare.inferencers.base import BaseInferencer
 
 
 class StopMatcher:
-    """Finds stop strings in streamed text, holding back only what could start one."""
+    """Finds stop strings in streamed text, holding back only what could start one. Text fed with
+    `shown=False` (a special token's) can be part of a stop string but is never shown."""
 
     def __init__(self, stops: list[str]):
         self.stops = stops
         self.pending = ""
+        self.shown: list[bool] = []  # per character of `pending`
 
-    def feed(self, delta: str) -> tuple[str, bool]:
+    def feed(self, delta: str, shown: bool = True) -> tuple[str, bool]:
         """Return (text safe to show, whether a stop string was hit)."""
         self.pending += delta
+        self.shown += [shown] * len(delta)
         hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
         if hits:
-            out, self.pending = self.pending[: min(hits)], ""
+            out = self._take(min(hits))
+            self._take(len(self.pending))
             return out, True
-        keep = self._longest_stop_prefix_suffix()
-        cut = len(self.pending) - keep
-        out, self.pending = self.pending[:cut], self.pending[cut:]
-        return out, False
+        return self._take(len(self.pending) - self._longest_stop_prefix_suffix()), False
 
     def flush(self) -> str:
-        out, self.pending = self.pending, ""
+        return self._take(len(self.pending))
+
+    def _take(self, n: int) -> str:
+        out = "".join(c for c, shown in zip(self.pending[:n], self.shown[:n]) if shown)
+        self.pending, self.shown = self.pending[n:], self.shown[n:]
         return out
 
     def _longest_stop_prefix_suffix(self) -> int:
@@ -66,7 +71,7 @@ class _Generation:
 
     def __init__(self, inferencer: BaseInferencer, config: ModelConfig, cancelled: Callable[[], bool], emit: Callable[[str, int], None]):
         self.inferencer, self.config, self.cancelled, self.emit = inferencer, config, cancelled, emit
-        self.decode = inferencer.new_text_decoder()
+        self.decode: Callable[[int | None], str] = lambda token_id: ""  # replaced once the prompt is known
         self.matcher = StopMatcher(config.stop)
         self.parts: list[str] = []
         self.completion_tokens = 0
@@ -82,6 +87,10 @@ class _Generation:
             return False
         self.completion_tokens += 1
         text, self.hit_stop_string = self.matcher.feed(self.decode(token_id))
+        special = self.inferencer.special_token_text(token_id)
+        if special and not self.hit_stop_string:
+            more, self.hit_stop_string = self.matcher.feed(special, shown=False)
+            text += more
         self.t_last = perf_counter()  # the token's text is available now
         self.t_first = self.t_first or self.t_last
         self._show(text)
@@ -131,6 +140,7 @@ def run_generation(
         system = config.system_prompt if system_prompt is None else system_prompt
         prompt_ids = inferencer.encode_prompt(prompt, system, chat)
         prompt_tokens = len(prompt_ids)
+        run.decode = inferencer.new_text_decoder(prompt_ids)
         _check_prompt_fits(prompt_tokens, inferencer, config)
         completion_tokens = 0
         inferencer.generate(prompt_ids, config, run.on_token, cancelled)

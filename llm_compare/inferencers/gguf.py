@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import codecs
+import ctypes
 import os
 import random
 from collections.abc import Callable, Iterator
@@ -107,16 +107,15 @@ class GGUFInferencer(BaseInferencer):
         finally:
             llama_cpp.llama_set_abort_callback(self.llm.ctx, llama_cpp.ggml_abort_callback(), None)
 
-    def new_text_decoder(self) -> Callable[[int | None], str]:
-        # Token bytes may end inside a UTF-8 sequence: an incremental decoder holds them back.
-        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    def decode_ids(self, ids: list[int]) -> str:
+        return self._detokenize(ids, special=False)
 
-        def decode(token_id: int | None) -> str:
-            if token_id is None:
-                return utf8.decode(b"", final=True)
-            return utf8.decode(self.llm.detokenize([token_id]))
+    def special_token_text(self, token_id: int) -> str:
+        import llama_cpp
 
-        return decode
+        if not llama_cpp.llama_vocab_get_attr(self.llm._model.vocab, token_id) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+            return ""
+        return self._token_text(token_id)
 
     def set_threads(self, n_threads: int) -> None:
         import llama_cpp
@@ -140,4 +139,18 @@ class GGUFInferencer(BaseInferencer):
         self.llm.close()
 
     def _token_text(self, token_id: int) -> str:
-        return self.llm.detokenize([token_id], special=True).decode("utf-8", errors="replace") if token_id >= 0 else ""
+        return self._detokenize([token_id], special=True) if token_id >= 0 else ""
+
+    def _detokenize(self, ids: list[int], special: bool) -> str:
+        # llama.cpp's own decoding of a whole sequence, special tokens dropped or written out.
+        # Not Llama.detokenize: its 32-byte buffer cuts longer pieces.
+        import llama_cpp
+
+        tokens = (llama_cpp.llama_token * len(ids))(*ids)
+        size = 8 * len(ids) + 16
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_detokenize(self.llm._model.vocab, tokens, len(ids), buffer, size, not special, special)
+            if n >= 0:
+                return buffer.raw[:n].decode("utf-8", errors="replace")
+            size = -n

@@ -11,6 +11,25 @@ from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import BaseInferencer, register
 
 
+# The end-of-turn markers llama.cpp ends generation on wherever a vocabulary holds them, even when
+# the model's config names only its EOS token (llama.cpp's src/llama-vocab.cpp, `special_eog_ids`).
+LLAMA_CPP_END_OF_GENERATION_TOKENS = (
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<｜end▁of▁sentence｜>", "[e~[",
+)
+
+
+def end_of_generation_ids(tokenizer, config_eos: int | list[int] | None) -> set[int]:
+    """The ids that end an answer: the generation config's and tokenizer's EOS, and every
+    end-of-turn marker the vocabulary holds (the rule in BaseInferencer.is_end_of_sequence)."""
+    vocab = tokenizer.get_vocab()
+    eos = config_eos if isinstance(config_eos, list) else [config_eos]
+    markers = [vocab.get(text) for text in LLAMA_CPP_END_OF_GENERATION_TOKENS]
+    return {i for i in [*eos, tokenizer.eos_token_id, *markers] if i is not None}
+
+
 @register(ModelType.PYTORCH)
 class PyTorchInferencer(BaseInferencer):
     ignored_fields = {
@@ -49,9 +68,7 @@ class PyTorchInferencer(BaseInferencer):
         self.lm = lm.to(cfg.device)
         self.lm.eval()
         self._cancel_checks = _CancelChecks(self.lm)
-        eos = self.lm.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
-        self.eos_ids = {i for i in eos_ids if i is not None}
+        self.eos_ids = end_of_generation_ids(self.tokenizer, self.lm.generation_config.eos_token_id)
 
     def warm_up(self) -> None:
         import torch
@@ -126,27 +143,12 @@ class PyTorchInferencer(BaseInferencer):
             except Cancelled:
                 pass  # Stop reached inside a forward pass; the loop records it as cancelled
 
-    def new_text_decoder(self) -> Callable[[int | None], str]:
-        # Decode a short window and emit only complete characters (a byte-level token can end
-        # inside a UTF-8 sequence), the way TGI and vLLM stream text.
-        ids: list[int] = []
-        offsets = [0, 0]  # prefix start, read end
-
-        def decode(token_id: int | None) -> str:
-            if token_id is not None:
-                ids.append(token_id)
-            prefix, read = offsets
-            before = self._decode(ids[prefix:read])
-            after = self._decode(ids[prefix:])
-            if len(after) > len(before) and (token_id is None or not after.endswith("\ufffd")):
-                offsets[:] = [read, len(ids)]
-                return after[len(before):]
-            return ""
-
-        return decode
-
-    def _decode(self, ids: list[int]) -> str:
+    def decode_ids(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def special_token_text(self, token_id: int) -> str:
+        added = self.tokenizer.added_tokens_decoder.get(token_id)
+        return added.content if added is not None and added.special else ""
 
     def set_threads(self, n_threads: int) -> None:
         import torch

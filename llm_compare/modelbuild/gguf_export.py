@@ -1,4 +1,5 @@
-"""Write a Hugging Face LLaMA folder (byte-level BPE tokenizer) as a GGUF file llama.cpp loads."""
+"""Write a Hugging Face LLaMA folder as a GGUF file llama.cpp loads: its byte-level BPE tokenizer
+converted, or a real model family's tokenizer copied from a llama.cpp vocabulary file."""
 
 from __future__ import annotations
 
@@ -78,15 +79,17 @@ def export_gguf(
     out_type: GGUFType | str = GGUFType.F32,
     name: str | None = None,
     split_max_tensors: int = 0,
+    vocab_file: Path | None = None,
 ) -> list[Path]:
     """Write `hf_dir` as GGUF at `out_path`; returns the file(s) written.
 
     `split_max_tensors` > 0 writes split files (`stem-00001-of-0000N.gguf`, with `split.*` keys),
-    as llama.cpp's gguf-split does.
+    as llama.cpp's gguf-split does. `vocab_file`, a GGUF file, gives the tokenizer: its
+    `tokenizer.*` keys are copied as they are (the folder's tokenizer files are then not read).
     """
     hf_dir, out_path = Path(hf_dir), Path(out_path)
     out_type = GGUFType(out_type)
-    model = _read_hf_llama(hf_dir)
+    model = _read_hf_llama(hf_dir, needs_bpe_tokenizer=vocab_file is None)
     cfg = model.config
     if cfg.get("model_type") != "llama":
         raise ValueError(f"{hf_dir}: model_type {cfg.get('model_type')!r} is not 'llama'")
@@ -99,7 +102,10 @@ def export_gguf(
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     _add_hyperparameters(writer, cfg)
     _add_sampling_defaults(writer, model.generation)
-    _add_tokenizer(writer, model, vocab_size=cfg["vocab_size"])
+    if vocab_file is None:
+        _add_tokenizer(writer, model, vocab_size=cfg["vocab_size"])
+    else:
+        _copy_tokenizer(writer, Path(vocab_file), vocab_size=cfg["vocab_size"])
     for gguf_name, data in _gguf_tensors(model):
         _add_tensor(writer, gguf_name, data, out_type)
 
@@ -110,7 +116,7 @@ def export_gguf(
     return writer.format_shard_names(out_path)
 
 
-def _read_hf_llama(hf_dir: Path) -> _HFLlama:
+def _read_hf_llama(hf_dir: Path, needs_bpe_tokenizer: bool = True) -> _HFLlama:
     def read_json(name: str) -> dict[str, Any]:
         path = hf_dir / name
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -129,7 +135,7 @@ def _read_hf_llama(hf_dir: Path) -> _HFLlama:
     if not tensors:
         raise FileNotFoundError(f"{hf_dir}: no .safetensors weights")
     tokenizer = read_json("tokenizer.json")
-    if tokenizer.get("model", {}).get("type") != "BPE":
+    if needs_bpe_tokenizer and tokenizer.get("model", {}).get("type") != "BPE":
         raise ValueError(f"{hf_dir}: tokenizer.json is not a BPE tokenizer")
     return _HFLlama(
         read_json("config.json"),
@@ -231,6 +237,17 @@ def _add_tokenizer(writer: gguf.GGUFWriter, model: _HFLlama, vocab_size: int) ->
     writer.add_add_eos_token(False)
     if model.chat_template:
         writer.add_chat_template(model.chat_template)
+
+
+def _copy_tokenizer(writer: gguf.GGUFWriter, vocab_file: Path, vocab_size: int) -> None:
+    fields = {name: field for name, field in gguf.GGUFReader(vocab_file).fields.items() if name.startswith("tokenizer.")}
+    n_tokens = len(fields["tokenizer.ggml.tokens"].data)
+    if n_tokens != vocab_size:
+        raise ValueError(f"{vocab_file.name} has {n_tokens} tokens but the model's vocab_size is {vocab_size}")
+    for name, field in fields.items():
+        value_type = field.types[0]
+        sub_type = field.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(name, field.contents(), value_type, sub_type=sub_type)
 
 
 def _gguf_tensors(model: _HFLlama) -> list[tuple[str, np.ndarray]]:

@@ -13,6 +13,28 @@ from llm_compare.inferencers.base import BaseInferencer, create_inferencer
 from llm_compare.inferencers.generation import StopMatcher, run_generation
 
 PROMPT = "def parse_args(argv):\n    "
+CLOSENESS_TEXT = '''import os
+import sys
+
+
+def read_config(path, defaults=None):
+    """Read a key = value file into a dict, starting from the defaults."""
+    config = dict(defaults or {})
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise ValueError(f"{path}:{number}: expected key = value")
+            config[key.strip()] = value.strip()
+    return config
+
+
+if __name__ == "__main__":
+    print(read_config(sys.argv[1], {"home": os.environ.get("HOME", "")}))
+'''
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +133,30 @@ def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loade
         assert stats.prefill_tps == pytest.approx(stats.prompt_tokens / first, rel=0.05), role
 
 
-def test_q8_0_quantization_runs_and_stays_close(loaded):
+def next_token_choices(gguf_path: str, ids: list[int]) -> list[int]:
+    """The model's most likely next token after each prefix of `ids` (teacher-forced)."""
+    import llama_cpp
+    import numpy as np
+
+    llm = llama_cpp.Llama(model_path=gguf_path, n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    try:
+        llm.eval(ids)
+        return np.argmax(llm.scores[: len(ids)], axis=1).tolist()
+    finally:
+        llm.close()
+
+
+def test_q8_0_quantization_runs_and_stays_close(loaded, tiny_models):
+    # Q8_0 keeps the f32 file's top-1 next token at almost every position of a text (llama-perplexity's
+    # "same top p"); a different model agrees at about 1 position in the vocabulary size.
+    ids = loaded["gguf_f32"].encode_prompt(CLOSENESS_TEXT, "", chat=False)
+    assert len(ids) > 150
+    f32, q8 = (next_token_choices(tiny_models[role].path, ids) for role in ("gguf_f32", "gguf_q8"))
+    agreement = sum(a == b for a, b in zip(f32, q8)) / len(ids)
+    assert agreement >= 0.95, f"Q8_0 agrees with f32 on the top-1 token at only {agreement:.0%} of positions"
     result = generate(loaded["gguf_q8"], ModelConfig(temperature=0, max_tokens=10, mode="raw"))
     assert result.stats.completion_tokens == 10 and result.error is None
+    assert greedy_ids(loaded["gguf_q8"], 5) == greedy_ids(loaded["gguf_f32"], 5)
 
 
 def test_chat_mode_applies_the_template_in_both_backends(loaded):
