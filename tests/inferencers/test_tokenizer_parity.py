@@ -74,7 +74,7 @@ def greedy_ids(inferencer: BaseInferencer, prompt_ids: list[int], n: int) -> lis
         ids.append(token_id)
         return len(ids) < n
 
-    inferencer.generate(prompt_ids, ModelConfig(temperature=0.0, max_tokens=n), on_token)
+    inferencer.generate(prompt_ids, ModelConfig(temperature=0.0, max_tokens=n), on_token, lambda: False)
     return ids
 
 
