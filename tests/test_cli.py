@@ -113,7 +113,9 @@ def test_ctrl_c_cancels_and_prints_the_partial_answer(long_context_dir, private_
     command = [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(long_context_dir / "long-llama"),
                "--prompt", "import os", "--max-tokens", "3000", "--temperature", "0", "--mode", "raw"]
     # Unbuffered: readline() then takes only the header, and communicate() gets all the rest.
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=os.environ.copy())
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=os.environ.copy()
+    )
     try:
         header = process.stdout.readline().decode()  # printed with the first streamed text
         process.send_signal(signal.SIGINT)

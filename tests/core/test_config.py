@@ -92,9 +92,10 @@ def test_a_corrupt_saved_file_falls_back_to_defaults():
 def test_copy_to_all_and_presets():
     models = [make_model(), ModelInfo("n-1", "n", ModelType.PYTORCH, "/x/n", 1)]
     manager = ConfigManager()
-    precise, balanced, creative = (manager.apply_preset(ModelConfig(max_tokens=99), name) for name in ("Precise", "Balanced", "Creative"))
+    names = ("Precise", "Balanced", "Creative")
+    precise, balanced, creative = (manager.apply_preset(ModelConfig(max_tokens=99), name) for name in names)
     assert precise.greedy and precise.temperature < balanced.temperature < creative.temperature
-    assert precise.max_tokens == balanced.max_tokens == creative.max_tokens == 99  # presets touch sampling only
+    assert precise.max_tokens == balanced.max_tokens == creative.max_tokens == 99  # sampling only
     manager.copy_to_all(precise, models)
     assert all(manager.get(m) == precise for m in models)
     assert set(PRESETS) >= {"Precise", "Balanced", "Creative"}
@@ -115,7 +116,9 @@ NEED_A_RELOAD = {"n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code"
 def test_only_load_settings_change_the_load_key():
     assert set(OTHER_VALUES) == set(ModelConfig.model_fields), "a new setting: does it need a reload?"
     base = ModelConfig()
-    changed = {name for name, value in OTHER_VALUES.items() if base.updated(**{name: value}).load_key() != base.load_key()}
+    changed = {
+        name for name, value in OTHER_VALUES.items() if base.updated(**{name: value}).load_key() != base.load_key()
+    }
     assert changed == NEED_A_RELOAD
 
 

@@ -142,7 +142,8 @@ def test_closing_the_event_stream_cancels_the_run(engine, long_models):
     # read: the next answer is its own 3 tokens.
     events, results = collect(engine.run(PROMPT, [model], {model.id: long_run_config(max_tokens=3)}))
     assert results[model.id].stats.warm
-    assert results[model.id].stats.completion_tokens == 3 and results[model.id].finish_reason == FinishReason.LENGTH
+    assert results[model.id].finish_reason == FinishReason.LENGTH
+    assert results[model.id].stats.completion_tokens == 3
     assert "".join(e.text for e in events if e.kind == "text") == results[model.id].text
 
 

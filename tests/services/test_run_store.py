@@ -31,11 +31,13 @@ def finished_run() -> RunRecord:
     )
     stats = InferenceStats(
         load_s=0.5, warm=False, prompt_tokens=3, completion_tokens=7, ttft_s=0.1, prefill_tps=30.0,
-        decode_tps=20.0, tpot_ms=50.0, e2e_s=0.4, peak_rss_bytes=123_456_789, finish_reason=FinishReason.LENGTH,
+        decode_tps=20.0, tpot_ms=50.0, e2e_s=0.4, peak_rss_bytes=123_456_789,
+        finish_reason=FinishReason.LENGTH,
     )
     result = InferenceResult(
         "m-1", 'a, "b"\nnaïve 東京 🙂\r\n', FinishReason.LENGTH, None, stats,
-        ignored_settings={"dtype": "GGUF files fix their own types"}, backend_versions={"llama_cpp_python": "0.3.36"},
+        ignored_settings={"dtype": "GGUF files fix their own types"},
+        backend_versions={"llama_cpp_python": "0.3.36"},
     )
     config = ModelConfig(temperature=0.2, seed=7, stop=["\n", "END"], system_prompt="Be brief.", mode="chat")
     record = RunRecord.from_result(
