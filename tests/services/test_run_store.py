@@ -32,12 +32,12 @@ def finished_run() -> RunRecord:
     stats = InferenceStats(
         load_s=0.5, warm=False, prompt_tokens=3, completion_tokens=7, ttft_s=0.1, prefill_tps=30.0,
         decode_tps=20.0, tpot_ms=50.0, e2e_s=0.4, peak_rss_bytes=123_456_789,
-        finish_reason=FinishReason.LENGTH,
+        finish_reason=FinishReason.LENGTH, other_cpu_share=0.25, busy=True,
     )
     result = InferenceResult(
         "m-1", 'a, "b"\nnaïve 東京 🙂\r\n', FinishReason.LENGTH, None, stats,
         ignored_settings={"dtype": "GGUF files fix their own types"},
-        backend_versions={"llama_cpp_python": "0.3.36"},
+        backend_versions={"llama_cpp_python": "0.3.36"}, runtime={"dtype": "float32", "n_threads": "2"},
     )
     config = ModelConfig(temperature=0.2, seed=7, stop=["\n", "END"], system_prompt="Be brief.", mode="chat")
     record = RunRecord.from_result(
@@ -109,6 +109,7 @@ def test_csv_columns_are_the_documented_ones():
 FROM_MODEL = {"model": "name", "model_id": "id", "backend": "type", "quantization": "quantization",
               "parameters": "parameters", "size_bytes": "size_bytes", "model_path": "path"}
 FROM_HOST = {"host_cpu": "cpu", "host_cores": "cores", "host_ram_bytes": "ram_bytes"}
+FROM_RUNTIME = {"dtype_used": "dtype", "n_threads_used": "n_threads"}
 
 
 def expected_cell(record: RunRecord, column: str) -> str:
@@ -116,6 +117,8 @@ def expected_cell(record: RunRecord, column: str) -> str:
         value = record.model.get(FROM_MODEL[column])
     elif column in FROM_HOST:
         value = record.host.get(FROM_HOST[column])
+    elif column in FROM_RUNTIME:
+        value = record.runtime.get(FROM_RUNTIME[column])
     elif column.startswith("config_"):
         value = record.config.get(column.removeprefix("config_"))
     elif column in InferenceStats().to_dict():
