@@ -43,9 +43,14 @@ def test_scan_json_lists_models_and_unreadable_files(models_with_broken):
 
 
 def test_scan_readable_output_names_each_model(models_with_broken):
+    models = json.loads(cli("scan", str(models_with_broken), "--json").stdout)
     done = cli("scan", str(models_with_broken))
     assert done.returncode == 0
-    assert "tiny-llama-f32" in done.stdout and "not a GGUF file" in done.stdout
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(models) == 3
+    for model, line in zip(models, lines):  # one line each: id, backend, then details or the reason
+        assert line.split()[:2] == [model["id"], model["type"]]
+        assert (model["error"] or model["metadata"]["quantization"]) in line
 
 
 def test_run_json_gives_one_object_per_model_and_saves_the_runs(tiny_dir, private_home):
@@ -67,11 +72,12 @@ def test_run_json_gives_one_object_per_model_and_saves_the_runs(tiny_dir, privat
     assert len(RunStore().list()) == 2
 
 
-def test_run_readable_output_streams_text_and_a_stats_line(tiny_dir):
+def test_run_readable_output_streams_text_and_a_stats_line(tiny_dir, private_home):
     done = cli("run", "--model", str(tiny_dir / "tiny-llama-q8_0.gguf"), "--prompt", "x = ", "--max-tokens", "4", "--seed", "1")
     assert done.returncode == 0, done.stderr
-    assert "── tiny-llama-q8_0 (gguf) ──" in done.stdout
-    assert "TTFT" in done.stdout and "decode" in done.stdout and "→ 4 tokens" in done.stdout
+    [stored] = RunStore().list()
+    assert stored.text and f"── tiny-llama-q8_0 (gguf) ──\n{stored.text}\n" in done.stdout
+    assert "decode" in done.stdout and "→ 4 tokens" in done.stdout
 
 
 def test_run_exits_1_when_a_model_fails_and_says_why(tiny_dir, tmp_path):
@@ -160,18 +166,22 @@ def test_bad_usage_exits_2_with_one_line(tiny_dir, cut_ggufs, args, words):
     paths = {"{gguf}": str(tiny_dir / "tiny-llama-f32.gguf"), "{cut}": str(cut_ggufs["cut-in-tensor-data"])}
     done = cli(*[paths.get(a, a) for a in args])
     assert done.returncode == 2
-    assert words in done.stderr
+    [message] = [line for line in done.stderr.splitlines() if "error: " in line]
+    assert words in message
     assert "Traceback" not in done.stderr
 
 
 def test_ctrl_c_cancels_and_prints_the_partial_answer(long_context_dir, private_home):
     command = [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(long_context_dir / "long-llama"),
                "--prompt", "import os", "--max-tokens", "3000", "--temperature", "0", "--mode", "raw"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    # Unbuffered: readline() then takes only the header, and communicate() gets all the rest.
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=os.environ.copy()
+    )
     try:
-        header = process.stdout.readline()  # printed with the first streamed text
+        header = process.stdout.readline().decode()  # printed with the first streamed text
         process.send_signal(signal.SIGINT)
-        rest, err = process.communicate(timeout=60)
+        rest, err = (stream.decode() for stream in process.communicate(timeout=60))
     finally:
         process.kill()
     assert header.startswith("── long-llama (pytorch) ──"), err
@@ -179,3 +189,4 @@ def test_ctrl_c_cancels_and_prints_the_partial_answer(long_context_dir, private_
     assert " · cancelled" in rest.rstrip().splitlines()[-1]
     stored = RunStore().list()[0]
     assert stored.finish_reason == "cancelled" and 0 < stored.stats["completion_tokens"] < 3000
+    assert stored.text and rest.startswith(stored.text + "\n"), "the partial answer as it was saved"

@@ -90,7 +90,9 @@ class RunRecord:
         row["error"] = self.error
         row["dtype_used"] = self.runtime.get("dtype")
         row["n_threads_used"] = self.runtime.get("n_threads")
-        row.update({f"config_{name}": _cell(value) for name, value in self.config.items()})
+        # Every current setting, whatever the record holds: runs stored before a setting was
+        # added (or after one was removed) share one header with the others.
+        row.update({f"config_{name}": _cell(self.config.get(name)) for name in ModelConfig.model_fields})
         row.update({"prompt": self.prompt, "system_prompt": self.system_prompt, "text": self.text})
         row["backend_versions"] = _cell(self.backend_versions)
         row["host_cpu"], row["host_cores"], row["host_ram_bytes"] = (self.host.get(k) for k in ("cpu", "cores", "ram_bytes"))

@@ -91,8 +91,10 @@ def test_a_corrupt_saved_file_falls_back_to_defaults():
 
 def test_presets_set_the_sampling_fields():
     manager = ConfigManager()
-    precise = manager.apply_preset(ModelConfig(max_tokens=99), "Precise")
-    assert precise.greedy and precise.max_tokens == 99
+    names = ("Precise", "Balanced", "Creative")
+    precise, balanced, creative = (manager.apply_preset(ModelConfig(max_tokens=99), name) for name in names)
+    assert precise.greedy and precise.temperature < balanced.temperature < creative.temperature
+    assert precise.max_tokens == balanced.max_tokens == creative.max_tokens == 99  # sampling only
     assert set(PRESETS) >= {"Precise", "Balanced", "Creative"}
     with pytest.raises(ConfigurationError, match="unknown preset"):
         manager.apply_preset(ModelConfig(), "Wild")
@@ -127,10 +129,23 @@ def test_every_setting_is_either_copied_or_kept_per_model():
     assert not set(GENERATION_FIELDS) & set(LOAD_FIELDS)
 
 
+# A value other than the default for every setting; those that change how a model is loaded
+# need a fresh worker, the others apply to the next generation.
+OTHER_VALUES = {
+    "temperature": 0.1, "top_p": 0.5, "top_k": 3, "max_tokens": 9, "repeat_penalty": 1.2, "seed": 4,
+    "stop": ["x"], "system_prompt": "s", "mode": "raw", "n_threads": 1,
+    "n_ctx": 1024, "n_gpu_layers": 2, "dtype": "bfloat16", "device": "mps", "trust_remote_code": True,
+}
+NEED_A_RELOAD = {"n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code"}
+
+
 def test_only_load_settings_change_the_load_key():
+    assert set(OTHER_VALUES) == set(ModelConfig.model_fields), "a new setting: does it need a reload?"
     base = ModelConfig()
-    assert base.updated(temperature=0.1, n_threads=1).load_key() == base.load_key()
-    assert base.updated(n_ctx=1024).load_key() != base.load_key()
+    changed = {
+        name for name, value in OTHER_VALUES.items() if base.updated(**{name: value}).load_key() != base.load_key()
+    }
+    assert changed == NEED_A_RELOAD
 
 
 def test_n_ctx_default_follows_the_context_length_only_for_gguf():

@@ -38,18 +38,18 @@ def wait_for_text(run, model_id, timeout_s=60.0):
 def test_stop_keeps_every_partial_answer_and_saves_it_as_cancelled(engine, long_models):
     models = [long_models["gguf_f32"], long_models["hf"]]
     run = start(engine, models, schedule="parallel")
-    wait_for_text(run, models[0].id)
+    wait_for_text(run, models[0].id)  # the PyTorch one may still be loading: it has no text yet
     run.cancel()
     assert run.wait(15)
     results = run.results()
     assert {r.finish_reason for r in results.values()} == {FinishReason.CANCELLED}
-    assert results[models[0].id].text and 0 < results[models[0].id].stats.completion_tokens < 3000
+    assert results[models[0].id].text and 5 <= results[models[0].id].stats.completion_tokens < 3000
     saved = {r.model["id"]: r for r in RunStore().list()}
     assert set(saved) == {m.id for m in models}
     assert all(
         r.finish_reason == "cancelled" and r.comparison_id == run.comparison_id for r in saved.values()
     )
-    assert saved[models[0].id].text == results[models[0].id].text
+    assert {m: r.text for m, r in saved.items()} == {m: r.text for m, r in results.items()}
     assert run.stop_requested and run.error is None
 
 

@@ -336,7 +336,7 @@ def test_scan_reads_headers_not_tensor_data(tmp_path, monkeypatch):
     monkeypatch.setattr(gguf_header, "open", lambda *a, **k: CountingFile(real_open(*a, **k)), raising=False)
     assert scan_one(tmp_path).metadata["parameters"] == 4096 * 256
     assert path.stat().st_size > 4 << 20
-    assert sum(read_bytes) <= 512 << 10
+    assert 0 < sum(read_bytes) <= 512 << 10  # the header was read, through the counted file
 
 
 def test_lora_adapter_and_projector_are_listed_as_unusable(tmp_path):

@@ -134,11 +134,11 @@ def test_unresponsive_worker_is_killed_to_honour_cancel(long_models):
     engine = InferenceEngine(cancel_grace_s=2.0)
     model = long_models["gguf_f32"]
     results = {}
-    stopped = False
+    hung_pid = None
     for event in engine.run(PROMPT, [model], {model.id: long_run_config()}):
-        if event.kind == "text" and not stopped and event.completion_tokens >= 2:
-            stopped = True
-            os.kill(engine._workers[model.id].process.pid, signal.SIGSTOP)  # a hung worker
+        if event.kind == "text" and hung_pid is None and event.completion_tokens >= 2:
+            hung_pid = engine._workers[model.id].process.pid
+            os.kill(hung_pid, signal.SIGSTOP)  # a hung worker
             engine.cancel()
         if event.kind == "done":
             results[model.id] = event.result
@@ -146,6 +146,7 @@ def test_unresponsive_worker_is_killed_to_honour_cancel(long_models):
     assert results[model.id].stats.completion_tokens >= 2
     assert "did not confirm Stop within 2 s and was killed" in results[model.id].error  # the column says why
     assert engine.loaded_models() == []
+    assert not psutil.pid_exists(hung_pid), "the hung worker was killed, not left behind"
 
 
 def test_closing_the_event_stream_cancels_the_run(engine, long_models):
@@ -155,9 +156,14 @@ def test_closing_the_event_stream_cancels_the_run(engine, long_models):
         if event.kind == "text":
             break
     events.close()
-    # The engine is free again, and the model still warm.
-    _, results = collect(engine.run(PROMPT, [model], {model.id: long_run_config(max_tokens=3)}))
+    assert not engine.busy
+    # The engine is free again, the model still warm, and nothing of the closed run is left to
+    # read: the next answer is its own 3 tokens.
+    events, results = collect(engine.run(PROMPT, [model], {model.id: long_run_config(max_tokens=3)}))
     assert results[model.id].stats.warm
+    assert results[model.id].finish_reason == FinishReason.LENGTH
+    assert results[model.id].stats.completion_tokens == 3
+    assert "".join(e.text for e in events if e.kind == "text") == results[model.id].text
 
 
 def test_a_model_that_cannot_load_reports_why(engine, tmp_path, tiny_models, greedy):
@@ -204,8 +210,9 @@ def test_bad_requests_are_refused_with_one_line(engine, tiny_models):
         ({"prompt": "x", "models": [model] * 2}, "selected twice"),
         ({"prompt": "x", "models": [model], "schedule": "random"}, "unknown schedule"),
     ]:
-        with pytest.raises(ConfigurationError, match=words):
+        with pytest.raises(ConfigurationError, match=words) as refused:
             engine.run(**kwargs)
+        assert "\n" not in str(refused.value)
     with pytest.raises(ConfigurationError, match="limit is 1"):
         InferenceEngine(max_models=1).run("x", [model, tiny_models["hf"]])
 

@@ -1,46 +1,146 @@
-"""The run store keeps full snapshots and exports them as CSV."""
+"""The run store keeps every field of every run, and exports them as CSV with the documented columns."""
 
 import csv
+import dataclasses
 import io
+import json
+import re
 import sqlite3
+from pathlib import Path
+
+import pytest
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo, ModelType
-from llm_compare.core.results import STAT_HELP, FinishReason, InferenceResult, InferenceStats
+from llm_compare.core.results import FinishReason, InferenceResult, InferenceStats
 from llm_compare.services.run_store import MIGRATIONS, RunRecord, RunStore, to_csv
 
-
-def make_record(text: str, config: ModelConfig) -> RunRecord:
-    model = ModelInfo("m-1", "m", ModelType.GGUF, "/models/m.gguf", 123, {"quantization": "Q8_0", "mtime": 1.5})
-    stats = InferenceStats(load_s=0.5, prompt_tokens=3, completion_tokens=7, ttft_s=0.1, e2e_s=0.4, decode_tps=20.0, finish_reason=FinishReason.LENGTH)
-    result = InferenceResult("m-1", text, FinishReason.LENGTH, None, stats, backend_versions={"llama_cpp_python": "0.3"})
-    return RunRecord.from_result(comparison_id="c1", prompt="p, with \"quotes\"\nand lines", system_prompt=None,
-                                 schedule="sequential", model=model, config=config, result=result)
+CSV_DOC = Path(__file__).resolve().parents[2] / "docs" / "csv-export.md"
 
 
-def test_runs_persist_with_a_snapshot_of_their_config(private_home):
-    config = ModelConfig(temperature=0.2, stop=["\n"])
-    RunStore().save(make_record("first", config))
-    config = config.updated(temperature=0.9)  # changing settings later must not rewrite history
-    RunStore().save(make_record("second", config))
-    runs = RunStore().list()
-    assert [r.text for r in runs] == ["second", "first"]
-    assert runs[1].config["temperature"] == 0.2 and runs[1].config["stop"] == ["\n"]
-    assert runs[1].model["path"] == "/models/m.gguf" and runs[1].model["mtime"] == 1.5
-    assert runs[1].host["cores"] >= 1 and runs[1].backend_versions == {"llama_cpp_python": "0.3"}
+def documented_columns() -> list[str]:
+    """The first cell of every row of the doc's column table, in order."""
+    return re.findall(r"^\| `(\w+)` \|", CSV_DOC.read_text(encoding="utf-8"), flags=re.MULTILINE)
+
+
+def finished_run() -> RunRecord:
+    """A GGUF run that went to max_tokens, with text full of CSV's special characters."""
+    model = ModelInfo(
+        "m-1", "m", ModelType.GGUF, "/models/m.gguf", 123,
+        {"architecture": "llama", "parameters": 1_400_000, "quantization": "Q8_0", "mtime": 1.5},
+    )
+    stats = InferenceStats(
+        load_s=0.5, warm=False, prompt_tokens=3, completion_tokens=7, ttft_s=0.1, prefill_tps=30.0,
+        decode_tps=20.0, tpot_ms=50.0, e2e_s=0.4, peak_rss_bytes=123_456_789,
+        finish_reason=FinishReason.LENGTH, other_cpu_share=0.25, busy=True,
+    )
+    result = InferenceResult(
+        "m-1", 'a, "b"\nnaïve 東京 🙂\r\n', FinishReason.LENGTH, None, stats,
+        ignored_settings={"dtype": "GGUF files fix their own types"},
+        backend_versions={"llama_cpp_python": "0.3.36"}, runtime={"dtype": "float32", "n_threads": "2"},
+    )
+    config = ModelConfig(temperature=0.2, seed=7, stop=["\n", "END"], system_prompt="Be brief.", mode="chat")
+    record = RunRecord.from_result(
+        comparison_id="c1", prompt='p, with "quotes"\nand lines', system_prompt="Answer in French.",
+        schedule="sequential", model=model, config=config, result=result,
+    )
+    return dataclasses.replace(record, created_at="2026-01-01T00:00:01+00:00")
+
+
+def failed_run() -> RunRecord:
+    """A PyTorch model that failed to load: no text, no figures, nothing optional set."""
+    model = ModelInfo("h-2", "hollow", ModelType.PYTORCH, "/models/hollow", 9, {})
+    result = InferenceResult(
+        "h-2", "", FinishReason.ERROR, "weights are missing from the checkpoint",
+        InferenceStats(finish_reason=FinishReason.ERROR),
+    )
+    record = RunRecord.from_result(
+        comparison_id="c1", prompt="x", system_prompt=None, schedule="parallel",
+        model=model, config=ModelConfig(), result=result,
+    )
+    return dataclasses.replace(record, created_at="2026-01-01T00:00:02+00:00")
+
+
+def older_run() -> RunRecord:
+    """A run stored by an earlier version: a setting since removed, settings and figures it
+    did not have yet, no host."""
+    config = ModelConfig().model_dump()
+    del config["repeat_penalty"], config["n_threads"]
+    return RunRecord(
+        run_id="old-1", comparison_id="c0", created_at="2025-06-01T12:00:00+00:00", prompt="old prompt",
+        system_prompt="", schedule="sequential",
+        model={"id": "m-0", "name": "old", "type": "gguf", "path": "/models/old.gguf", "size_bytes": 1},
+        config={**config, "mirostat": 2}, text="old answer", finish_reason="stop", error=None,
+        stats={"load_s": 1.0, "prompt_tokens": 2, "completion_tokens": 1, "finish_reason": "stop"},
+    )
+
+
+def test_every_field_of_every_run_survives_the_store(private_home):
+    records = [older_run(), finished_run(), failed_run()]
+    for record in records:
+        RunStore().save(record)
+    assert RunStore().list() == records[::-1]  # newest first, every field equal, nested ones too
+    assert RunStore().list(limit=1) == [records[2]]
     with sqlite3.connect(private_home / "runs.sqlite3") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
-def test_csv_has_every_metric_model_and_config_column():
-    records = [make_record("a, b", ModelConfig()), make_record("c\nd", ModelConfig(seed=5))]
-    rows = list(csv.DictReader(io.StringIO(to_csv(records))))
-    assert len(rows) == 2
-    assert set(STAT_HELP) <= set(rows[0])
-    assert {"model", "model_id", "backend", "quantization", "config_temperature", "config_seed", "prompt", "text"} <= set(rows[0])
-    assert rows[0]["text"] == "a, b" and rows[1]["text"] == "c\nd"
-    assert rows[1]["config_seed"] == "5" and rows[0]["decode_tps"] == "20.0"
+def test_runs_persist_with_a_snapshot_of_their_config():
+    config = ModelConfig(temperature=0.2, stop=["\n"])
+    first = dataclasses.replace(finished_run(), run_id="first", config=config.model_dump())
+    RunStore().save(first)
+    config = config.updated(temperature=0.9)  # changing settings later must not rewrite history
+    RunStore().save(dataclasses.replace(first, run_id="second", config=config.model_dump()))
+    by_id = {r.run_id: r for r in RunStore().list()}
+    assert by_id["first"].config["temperature"] == 0.2 and by_id["second"].config["temperature"] == 0.9
+
+
+def test_csv_columns_are_the_documented_ones():
+    documented = documented_columns()
+    assert len(documented) == len(set(documented)) > 30
+    assert set(InferenceStats().to_dict()) <= set(documented), "every figure of a run is exported"
+    assert {f"config_{name}" for name in ModelConfig.model_fields} <= set(documented), "and every setting"
+    for records in ([finished_run(), failed_run(), older_run()], [older_run()], [failed_run()]):
+        assert next(csv.reader(io.StringIO(to_csv(records)))) == documented
     assert to_csv([]) == ""
+
+
+# Where each column's value comes from in a record (the rest: stats, config_*, or the record's own field).
+FROM_MODEL = {"model": "name", "model_id": "id", "backend": "type", "quantization": "quantization",
+              "parameters": "parameters", "size_bytes": "size_bytes", "model_path": "path"}
+FROM_HOST = {"host_cpu": "cpu", "host_cores": "cores", "host_ram_bytes": "ram_bytes"}
+FROM_RUNTIME = {"dtype_used": "dtype", "n_threads_used": "n_threads"}
+
+
+def expected_cell(record: RunRecord, column: str) -> str:
+    if column in FROM_MODEL:
+        value = record.model.get(FROM_MODEL[column])
+    elif column in FROM_HOST:
+        value = record.host.get(FROM_HOST[column])
+    elif column in FROM_RUNTIME:
+        value = record.runtime.get(FROM_RUNTIME[column])
+    elif column.startswith("config_"):
+        value = record.config.get(column.removeprefix("config_"))
+    elif column in InferenceStats().to_dict():
+        value = record.stats.get(column)
+    else:
+        value = getattr(record, column)
+    if value is None:
+        return ""
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+@pytest.mark.parametrize("make_record", [finished_run, failed_run, older_run])
+def test_csv_cells_hold_every_value_of_the_run(make_record):
+    record = make_record()
+    [row] = list(csv.DictReader(io.StringIO(to_csv([record]), newline="")))
+    assert row == {column: expected_cell(record, column) for column in documented_columns()}
+
+
+def test_csv_keeps_the_rows_in_the_order_given():
+    records = [failed_run(), finished_run(), older_run()]
+    rows = list(csv.DictReader(io.StringIO(to_csv(records), newline="")))
+    assert [row["run_id"] for row in rows] == [r.run_id for r in records]
 
 
 def test_an_empty_store_lists_nothing():

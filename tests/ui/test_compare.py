@@ -55,6 +55,7 @@ def test_every_run_is_saved_and_the_results_survive_a_page_switch(compared):
     assert all(r.config["max_tokens"] == 12 and r.prompt == "def main():" for r in runs)
 
     texts = [t.value for t in at.text]
+    assert sorted(r.text for r in runs) == sorted(texts) and all(texts)  # what was shown is what was saved
     at.switch_page("pages/models.py").run()
     at.switch_page("pages/compare.py").run()
     assert [t.value for t in at.text] == texts
@@ -92,6 +93,7 @@ def test_the_results_page_lists_charts_and_exports_the_runs(compared, monkeypatc
     ]:
         assert column in rows[0], column
     assert {row["completion_tokens"] for row in rows} == {"12"}
+    assert {(row["run_id"], row["text"]) for row in rows} == {(r.run_id, r.text) for r in RunStore().list()}
 
     at.toggle(key="runs_this_session").set_value(True).run()  # filters keep this session's runs
     assert len(at.dataframe[0].value) == 2

@@ -4,6 +4,7 @@ import json
 
 from dashboard_testing import ids_by_name, no_exception, select
 
+from llm_compare.core.config import ModelConfig
 from llm_compare.services.config_manager import ConfigManager
 
 
@@ -22,6 +23,9 @@ def key(model_id, field):
 def test_the_form_has_a_widget_for_every_setting(make_app, tiny_dir):
     at, ids = open_configure(make_app, tiny_dir, "tiny-llama-f32")
     gguf = ids["tiny-llama-f32"]
+    widgets = [*at.slider, *at.number_input, *at.selectbox, *at.toggle, *at.text_area]
+    form_keys = {w.key for w in widgets if w.key.startswith(f"cfg:{gguf}:")}
+    assert form_keys == {key(gguf, name) for name in ModelConfig.model_fields}
     assert at.slider(key=key(gguf, "temperature")).value == 0.7  # the model's own default
     assert at.number_input(key=key(gguf, "max_tokens")).value == 256
     assert at.number_input(key=key(gguf, "n_ctx")).value == 512  # capped at the model's context
