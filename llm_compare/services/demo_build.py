@@ -48,7 +48,7 @@ class DemoBuildStatus:
     models_ready: list[str] = field(default_factory=list)  # usable now, smallest first
     models_total: int = 0
     elapsed_s: float = 0.0
-    remaining_s: float | None = None  # tqdm's estimate; None until it has a rate
+    remaining_s: float | None = None  # tqdm's estimate; None until a tenth is done
     error: str | None = None
     # The building process, by pid and start time: a reused pid is not mistaken for it.
     pid: int | None = None
@@ -218,7 +218,9 @@ class BuildProgress:
         rate = figures["rate"] or (figures["n"] / figures["elapsed"] if figures["elapsed"] else None)
         self.status.stage, self.status.fraction = stage, fraction
         self.status.elapsed_s = round(figures["elapsed"], 1)
-        self.status.remaining_s = round((figures["total"] - figures["n"]) / rate, 1) if rate else None
+        # Before a tenth is done the rate is mostly start-up (imports, tokenizer): no estimate yet.
+        trusted = rate and fraction >= 0.1
+        self.status.remaining_s = round((figures["total"] - figures["n"]) / rate, 1) if trusted else None
 
     def _write(self) -> None:
         write_status(self.status)

@@ -43,10 +43,13 @@ def test_a_building_status_reads_as_interrupted_once_its_process_is_gone(tmp_pat
 def test_progress_goes_to_the_terminal_and_the_status_file(tmp_path, capsys):
     with demo_build.BuildProgress(tmp_path) as progress:
         assert read_status().state == "building"  # written before any work is done
+        progress.progress("reading", 0.05)
+        assert read_status().remaining_s is None  # start-up says nothing about the rest
         progress.expect_models(2)
         progress.progress("training small", 0.25)
         progress.model_ready("small")
         assert (read_status().stage, read_status().fraction, read_status().models_ready) == ("training small", 0.25, ["small"])
+        assert read_status().remaining_s >= 0  # tqdm's estimate, once a tenth is done
         progress.progress("done", 1.0)
     status = read_status()
     assert (status.state, status.models_total, status.fraction) == ("done", 2, 1.0)
