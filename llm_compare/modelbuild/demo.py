@@ -7,11 +7,12 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import psutil
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from llm_compare.modelbuild.corpus import Document, load_stdlib_documents, split_train_heldout, utf8_bytes
@@ -214,8 +215,9 @@ def build_demo(
             report_progress(f"{name} was built before", 1.0, model=index, phase="eval")
             continue
         stage = f"training {name}"
+        settings = replace(spec.train, threads=training_threads(spec.train.threads))
         train_result = train_llama(
-            model, train_ids, spec.train, progress=lambda f, s=stage, i=index: report_progress(s, f, model=i)
+            model, train_ids, settings, progress=lambda f, s=stage, i=index: report_progress(s, f, model=i)
         )
         report_progress(f"writing {name}", 0.0, model=index, phase="eval")
         hf_dir, gguf_f32, gguf_q8 = _write_model(model, wrapped, demo_dir, name)
@@ -293,6 +295,21 @@ def _write_report(demo_dir: Path, report: DemoReport) -> None:
     partial = demo_dir / f".{REPORT_FILE_NAME}.partial"
     partial.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     os.replace(partial, demo_dir / REPORT_FILE_NAME)
+
+
+def training_threads(wanted: int) -> int:
+    """`wanted` threads on an idle machine, one when other work keeps the CPU busy.
+
+    torch's threads wait for each other at every operation, so one thread that is descheduled
+    stalls the rest: on the 2-core development machine with a load average of 8 (others' test
+    suites), 2 threads trained the small demo model at 0.25-0.28 steps/s and 1 thread at 0.70, for
+    a third of the CPU time. The weights are the same either way (see the tests).
+    """
+    busy_percent = psutil.cpu_percent(interval=0.5)  # the whole machine, while this process sleeps
+    return 1 if busy_percent > _BUSY_PERCENT else wanted
+
+
+_BUSY_PERCENT = 25.0  # of all cores: half a core of 2
 
 
 def _first_bytes(documents: list[Document], max_bytes: int) -> list[Document]:

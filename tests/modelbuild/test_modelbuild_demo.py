@@ -1,12 +1,20 @@
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
-from llm_compare.modelbuild.demo import RECIPES, REPORT_FILE_NAME, build_demo
+from llm_compare.modelbuild.demo import RECIPES, REPORT_FILE_NAME, build_demo, training_threads
+from llm_compare.modelbuild.llama import llama_config
+from llm_compare.modelbuild.train import train_llama
 from llm_compare.services.demo_build import demo_needed
 from llm_compare.services.model_manager import ModelManager
 
@@ -123,3 +131,30 @@ def test_an_interrupted_build_keeps_its_finished_models_and_builds_the_rest(tmp_
     assert ready == [report.models[1].name]  # only the missing model was trained
     assert report.models[0].name == partial["models"][0]["name"] and first.stat().st_mtime_ns == written_at
     assert report.complete and not demo_needed(tmp_path)
+
+
+def test_the_thread_count_does_not_change_the_trained_weights():
+    # The build trains with one thread on a busy machine and two on an idle one: same demo models.
+    spec = RECIPES["full"].models[0]  # the first one a new user gets
+    data = np.random.default_rng(0).integers(0, spec.shape.vocab_size, 100_000)
+    weights = []
+    for threads in (1, 2):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(spec.train.seed)
+            model = LlamaForCausalLM(llama_config(spec.shape, eos_token_id=0, pad_token_id=0))
+        train_llama(model, data, replace(spec.train, steps=3, threads=threads))
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+
+
+def test_a_busy_machine_trains_with_one_thread():
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)
+    ]
+    try:
+        time.sleep(0.5)
+        assert training_threads(2) == 1
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
