@@ -212,6 +212,8 @@ def build_demo(
         name = model_name(parameters)
         if name in finished_before:
             report.models.append(finished_before[name])
+            if model_ready is not None:
+                model_ready(name)
             report_progress(f"{name} was built before", 1.0, model=index, phase="eval")
             continue
         stage = f"training {name}"
