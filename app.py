@@ -25,7 +25,6 @@ def main() -> None:
         page.run()
 
 
-# Streamlit runs this file as "__main__". Model worker processes (multiprocessing "spawn")
-# re-run the parent's main file as "__mp_main__": there it must import and draw nothing.
+# Streamlit runs this file as "__main__"; importing it (a test, a tool) draws nothing.
 if __name__ == "__main__":
     main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.formatting import human_bytes, human_count, stats_line
 from llm_compare.core.models import ModelInfo
-from llm_compare.core.results import FinishReason, InferenceEvent
+from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult
 
 EXIT_OK, EXIT_MODEL_FAILED, EXIT_USAGE = 0, 1, 2
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="send one prompt to one or more models")
     run.add_argument("--model", action="append", required=True, metavar="REF", help="model id from scan, or a path to a GGUF file or model folder; repeat for more")
-    run.add_argument("--prompt", required=True, help="the prompt text")
+    run.add_argument("--prompt", required=True, type=_prompt_text, help="the prompt text")
     run.add_argument("--system", help="system prompt (chat mode)")
     run.add_argument("--max-tokens", type=int, dest="max_tokens")
     run.add_argument("--temperature", type=float)
@@ -61,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     ui.add_argument("--build-demo", action="store_true", help="if the (first) models directory has no models, build the demo models in the background")
     return parser
+
+
+def _prompt_text(value: str) -> str:
+    # Checked here, not only by the engine: a run whose models all fail to start is still bad usage.
+    if not value.strip():
+        raise argparse.ArgumentTypeError("the prompt is empty: type some text to send")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,15 +107,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from llm_compare.services.model_manager import ModelManager
     from llm_compare.services.run_store import RunRecord, RunStore, new_comparison_id
 
-    manager = ModelManager(args.models_dirs or default_models_dirs())
-    models = manager.select_models(args.model)
+    # No screen to share here: as many models as the user names (run within the memory budget).
+    manager = ModelManager(args.models_dirs or default_models_dirs(), max_models=len(args.model))
+    # A model that cannot be used (a truncated file, say) fails alone, with its reason; the others run.
+    models = manager.select_models(args.model, usable_only=False)
+    usable = [m for m in models if m.usable]
     overrides = {k: getattr(args, k) for k in ("max_tokens", "temperature", "top_p", "top_k", "seed", "mode")}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     config_manager = ConfigManager()
     configs = {m.id: config_manager.get(m).updated(**overrides) for m in models}
-    engine = InferenceEngine(max_models=len(models))
+    engine = InferenceEngine(max_models=max(1, len(usable)))
     by_id = {m.id: m for m in models}
-    events = engine.run(args.prompt, models, configs, schedule=args.schedule, system_prompt=args.system)
+    events = iter(())
+    if usable:  # engine.run checks its input at once: bad usage stops here, before anything is printed
+        events = engine.run(args.prompt, usable, configs, schedule=args.schedule, system_prompt=args.system)
+    never_ran = [InferenceEvent(m.id, "done", result=InferenceResult.never_ran(m.id, m.unusable_reason))
+                 for m in models if not m.usable]
     # Ctrl-C or SIGTERM cancels the run: workers stop, partial answers are printed and kept.
     # A second Ctrl-C interrupts at once.
     def cancel(signum, frame) -> None:
@@ -129,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     failed = False
     try:
-        for event in events:
+        for event in itertools.chain(never_ran, events):
             failed |= show(event)
     finally:
         engine.shutdown()
@@ -171,6 +186,8 @@ class TextPrinter:
             print(event.text, end="", flush=True)
         elif event.kind == "loading":
             print(f"loading {model.name} …", file=sys.stderr, flush=True)
+        elif event.kind == "stopping":
+            print(f"\nstopping {model.name} …", file=sys.stderr, flush=True)
         elif event.kind == "done":
             result = event.result
             if not self.streaming or model.id not in self.started:

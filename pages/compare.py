@@ -3,7 +3,8 @@
 import streamlit as st
 
 from llm_compare.ui import compare_view, layout, session
-from llm_compare.ui.errors import guard
+from llm_compare.ui.errors import guard, show_error
+from llm_compare.ui.text import literal
 
 layout.page_entry()
 
@@ -18,7 +19,7 @@ run = session.comparison()
 running = run is not None and not run.finished
 
 if not layout.need_selection("compare"):
-    names = ", ".join(f"**{model.name}**" for model in session.selected_models())
+    names = ", ".join(f"**{literal(model.name)}**" for model in session.selected_models())
     st.markdown(f"Models: {names}")
     st.text_area(
         "Prompt",
@@ -65,13 +66,13 @@ if not layout.need_selection("compare"):
         help="Stop every model now; what they produced so far is kept and saved.",
     )
     for message in st.session_state.pop(compare_view.ERRORS_KEY, []):
-        st.error(message, icon=":material/error:")
+        show_error(message)
 
 if run is not None:
     st.divider()
     excerpt = run.prompt if len(run.prompt) <= 120 else run.prompt[:119] + "…"
     stopped = " · stopped by you" if run.stop_requested else ""
-    st.caption(f"Started {run.started_at:%H:%M:%S} · {run.schedule}{stopped} · “{excerpt}”")
+    st.caption(f"Started {run.started_at:%H:%M:%S} · {run.schedule}{stopped} · “{literal(excerpt)}”")
     with guard("Showing the comparison"):
         compare_view.draw(run)
     if running and run.finished:

@@ -7,6 +7,7 @@ from llm_compare.services.config_manager import PRESETS
 from llm_compare.ui import config_form as form
 from llm_compare.ui import layout, session
 from llm_compare.ui.errors import guard
+from llm_compare.ui.text import code, literal
 
 layout.page_entry()
 
@@ -19,7 +20,7 @@ if not layout.need_selection("configure"):
     models = session.selected_models()
     manager = session.config_manager()
     specs = form.field_specs()
-    tabs = st.tabs([model.name for model in models])
+    tabs = st.tabs([literal(model.name) for model in models])
     for model, tab in zip(models, tabs):
         with tab, guard(f"The settings of {model.name}"):
             form.load_into_state(model, manager.get(model))
@@ -29,7 +30,7 @@ if not layout.need_selection("configure"):
             ignored = form.IGNORED_FIELDS.get(model.type, {})
 
             st.markdown(layout.model_badges(model))
-            st.caption(f"`{model.path}`")
+            st.caption(code(model.path))
 
             preset_col, status_col, save_col, reset_col, copy_col = st.columns(
                 [3, 2, 1, 1, 2], vertical_alignment="bottom"
@@ -74,7 +75,7 @@ if not layout.need_selection("configure"):
                 on_click=form.copy_to_all,
                 args=(manager, model, models),
                 disabled=bool(errors) or len(models) < 2,
-                help="Save these settings for every selected model.",
+                help=form.COPY_HELP,
             )
             form.show_flash(model)
 

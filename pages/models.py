@@ -6,7 +6,8 @@ from tqdm import tqdm
 from llm_compare.core.models import ModelType
 from llm_compare.services import demo_build
 from llm_compare.ui import layout, session, settings, tables
-from llm_compare.ui.errors import guard
+from llm_compare.ui.errors import guard, show_error
+from llm_compare.ui.text import code, literal
 
 layout.page_entry()
 
@@ -49,7 +50,7 @@ found = []
 with guard("Scanning the model directories"):
     found = session.models()
 dirs = session.model_dirs()
-st.caption("Scanning " + ", ".join(f"`{d}`" for d in dirs) + " — headers only, no weights are loaded.")
+st.caption("Scanning " + ", ".join(code(d) for d in dirs) + " — headers only, no weights are loaded.")
 
 search_col, backend_col, rescan_col = st.columns([4, 2, 1], vertical_alignment="bottom")
 search = search_col.text_input(
@@ -75,7 +76,7 @@ rescan_col.button(
     help="Look for new, changed or removed models.",
 )
 for message in session.pop_messages(session.MODELS_MESSAGES):
-    st.error(message, icon=":material/error:")
+    show_error(message)
 
 shown = tables.filter_models(found, search, backends or None)
 selected = session.selected_ids()
@@ -113,7 +114,9 @@ else:
     )
     for model in shown:
         if model.error:
-            st.warning(f"**{model.name}** cannot be used: {model.error}", icon=":material/warning:")
+            st.warning(
+                f"**{literal(model.name)}** cannot be used: {literal(model.error)}", icon=":material/warning:"
+            )
 
     # --- selection ---------------------------------------------------------------------------
     st.subheader("Select for comparison")
@@ -128,12 +131,12 @@ else:
         st.session_state[key] = model.id in selected  # the selection is the truth; widgets follow it
         blocked = session.why_not_selectable(model)
         columns[i % 3].checkbox(
-            model.name,
+            literal(model.name),
             key=key,
             on_change=session.selection_toggled,
             args=(model,),
             disabled=bool(blocked),
-            help=blocked or f"{tables.BACKEND_LABELS[model.type]} · {model.path}",
+            help=literal(blocked or f"{tables.BACKEND_LABELS[model.type]} · {model.path}"),
         )
     if selected:
         left, right = st.columns([1, 5], vertical_alignment="center")
@@ -157,7 +160,7 @@ with st.expander("Model directories", icon=":material/folder_open:"):
         args=("model_dirs_text",),
     )
     for message in session.pop_messages(session.DIRS_MESSAGES):
-        st.error(message, icon=":material/error:")
+        show_error(message)
     for status in tables.dir_summaries(dirs, found):
         st.caption(status)
 

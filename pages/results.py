@@ -5,7 +5,8 @@ import streamlit as st
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.run_store import RunStore, to_csv
 from llm_compare.ui import charts, layout, session, tables
-from llm_compare.ui.errors import guard
+from llm_compare.ui.errors import guard, show_error
+from llm_compare.ui.text import literal
 
 layout.page_entry()
 
@@ -78,7 +79,8 @@ with guard("Drawing the charts"):
     )
     right.plotly_chart(charts.speed_vs_latency(shown, colors), key="chart_scatter")
 st.caption(
-    "Bars: median over the shown runs (peak memory: the highest); dots: single runs. "
+    "Bars: median over the shown quiet runs (peak memory: the highest); dots: single runs, "
+    "crosses: busy runs (other programs used the CPU), left out of the bars. "
     "Compare timings from sequential runs: parallel runs share the CPU."
 )
 
@@ -107,6 +109,10 @@ TABLE_COLUMNS = {
         "Peak RSS (MiB)", format="%.0f", help=STAT_HELP["peak_rss_bytes"]
     ),
     "finish_reason": st.column_config.TextColumn("Finish", help=STAT_HELP["finish_reason"]),
+    "busy": st.column_config.CheckboxColumn("Busy", help=STAT_HELP["busy"], width=50),
+    "other_cpu_share": st.column_config.NumberColumn(
+        "Other CPU", format="percent", help=STAT_HELP["other_cpu_share"]
+    ),
     "schedule": st.column_config.TextColumn("Schedule"),
     "prompt": st.column_config.TextColumn("Prompt", width="medium"),
     "text": st.column_config.TextColumn("Answer", width="medium"),
@@ -130,7 +136,8 @@ if not picked:
     st.caption("Select a row to see the run in full.")
 else:
     record = shown_records[picked[0]]
-    st.subheader(f"{record.model['name']} · {tables.local_time(record.created_at):%Y-%m-%d %H:%M:%S}")
+    when = tables.local_time(record.created_at)
+    st.subheader(f"{literal(record.model['name'])} · {when:%Y-%m-%d %H:%M:%S}")
     answer_col, detail_col = st.columns([3, 2])
     with answer_col:
         st.markdown("**Prompt**")
@@ -141,7 +148,7 @@ else:
         st.markdown("**Answer**")
         st.text(record.text or "(no text)")
         if record.error:
-            st.error(record.error, icon=":material/error:")
+            show_error(record.error)
     with detail_col:
         st.markdown("**Settings it ran with**")
         st.json(record.config, expanded=False)

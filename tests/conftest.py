@@ -53,3 +53,12 @@ def long_models(long_context_dir) -> dict[str, object]:
 def greedy() -> ModelConfig:
     """Deterministic raw completion: the same ids from every backend."""
     return ModelConfig(temperature=0.0, mode="raw", max_tokens=24, n_ctx=512)
+
+
+@pytest.fixture(scope="session")
+def slow_prefill_models(tmp_path_factory) -> dict[str, object]:
+    """A random LLaMA big enough that a 3,000-token prompt takes seconds to process."""
+    root = tmp_path_factory.mktemp("slow")
+    build_random_llama(root, hidden=256, layers=2, heads=4, intermediate=512, vocab=512, name="slow-llama", max_position_embeddings=4096)
+    by_name = {m.name: m for m in ModelManager([root]).scan()}
+    return {"hf": by_name["slow-llama"], "gguf_f32": by_name["slow-llama-f32"]}

@@ -85,18 +85,80 @@ def test_run_exits_1_when_a_model_fails_and_says_why(tiny_dir, tmp_path):
     assert results["tiny-llama-f32"]["error"] is None
 
 
+@pytest.fixture(scope="module")
+def cut_ggufs(tiny_dir, tmp_path_factory):
+    """Copies of a real GGUF cut short, as interrupted downloads leave them: by name, where cut."""
+    root = tmp_path_factory.mktemp("cut")
+    data = (tiny_dir / "tiny-llama-f32.gguf").read_bytes()
+    cuts = {"cut-in-tensor-data": len(data) * 2 // 3, "cut-in-header": 100, "cut-to-nothing": 0}
+    for name, size in cuts.items():
+        (root / f"{name}.gguf").write_bytes(data[:size])
+    return {name: root / f"{name}.gguf" for name in cuts}
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_broken_models_fail_alone_and_the_others_run(tiny_dir, cut_ggufs, private_home, as_json):
+    """Five models, more than the dashboard shows at once: three cut files and two good ones."""
+    refs = [cut_ggufs["cut-in-tensor-data"], tiny_dir / "tiny-llama-q8_0.gguf", cut_ggufs["cut-in-header"],
+            cut_ggufs["cut-to-nothing"], tiny_dir / "tiny-llama"]
+    done = cli("run", *[a for ref in refs for a in ("--model", str(ref))], "--prompt", "import os",
+               "--max-tokens", "4", "--temperature", "0", "--mode", "raw", *(["--json"] if as_json else []))
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    reasons = {
+        "cut-in-tensor-data": "cut-in-tensor-data.gguf cannot be used: truncated tensor data",
+        "cut-in-header": "cut-in-header.gguf cannot be used: truncated header",
+        "cut-to-nothing": "cut-to-nothing.gguf cannot be used: not a GGUF file (the file is empty)",
+    }
+    if as_json:
+        results = {line["model"]["name"]: line for line in map(json.loads, done.stdout.splitlines())}
+        assert set(results) == {*reasons, "tiny-llama-q8_0", "tiny-llama"}
+        for name, reason in reasons.items():
+            broken = results[name]
+            assert set(broken) == {"model", "text", "finish_reason", "error", "stats"}
+            assert broken["finish_reason"] == "error" and broken["text"] == ""
+            assert broken["error"].startswith(reason) and "\n" not in broken["error"]
+            assert set(broken["stats"]) == set(STAT_HELP)
+            assert broken["stats"]["ttft_s"] is None and broken["stats"]["load_s"] is None
+        for name in ("tiny-llama-q8_0", "tiny-llama"):
+            assert results[name]["error"] is None and results[name]["finish_reason"] == "length"
+            assert results[name]["text"] and results[name]["stats"]["completion_tokens"] == 4
+    else:
+        for name, reason in reasons.items():
+            assert f"── {name} (gguf) ──" in done.stdout and f"error: {reason}" in done.stdout
+        for header in ("── tiny-llama-q8_0 (gguf) ──", "── tiny-llama (pytorch) ──"):
+            answer = done.stdout.split(header)[1].split("──")[0]
+            assert "→ 4 tokens" in answer and "error:" not in answer
+    stored = {run.model["name"]: run.finish_reason for run in RunStore().list()}
+    assert stored == {**dict.fromkeys(reasons, "error"), "tiny-llama-q8_0": "length", "tiny-llama": "length"}
+
+
+def test_only_broken_models_exit_1_with_an_object_each(cut_ggufs):
+    done = cli("run", "--model", str(cut_ggufs["cut-in-header"]), "--prompt", "x", "--json")
+    assert done.returncode == 1, done.stderr
+    (line,) = map(json.loads, done.stdout.splitlines())
+    assert line["finish_reason"] == "error" and "cut-in-header.gguf cannot be used" in line["error"]
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
         (["run", "--model", "no-such-model", "--prompt", "x"], "no model matches 'no-such-model'"),
+        # Bad usage stays bad usage when a named model is broken too.
+        (["run", "--model", "{cut}", "--model", "no-such-model", "--prompt", "x"], "no model matches"),
+        (["run", "--model", "{cut}", "--prompt", "  "], "the prompt is empty"),
+        (["run", "--model", "{cut}", "--model", "{gguf}", "--prompt", "x", "--top-p", "0"], "top_p: input should be"),
+        (["run", "--model", "{cut}"], "the following arguments are required: --prompt"),
+        (["run", "--model", "{cut}", "--prompt", "x", "--colour"], "unrecognized arguments: --colour"),
         (["run", "--model", "{gguf}", "--prompt", "x", "--temperature", "9"], "temperature: input should be less than or equal to 2"),
         (["run", "--model", "{gguf}", "--prompt", "  "], "the prompt is empty"),
         (["run", "--model", "{gguf}"], "the following arguments are required: --prompt"),
         (["run", "--model", "{gguf}", "--prompt", "x", "--mode", "poem"], "invalid choice"),
     ],
 )
-def test_bad_usage_exits_2_with_one_line(tiny_dir, args, words):
-    done = cli(*[a.replace("{gguf}", str(tiny_dir / "tiny-llama-f32.gguf")) for a in args])
+def test_bad_usage_exits_2_with_one_line(tiny_dir, cut_ggufs, args, words):
+    paths = {"{gguf}": str(tiny_dir / "tiny-llama-f32.gguf"), "{cut}": str(cut_ggufs["cut-in-tensor-data"])}
+    done = cli(*[paths.get(a, a) for a in args])
     assert done.returncode == 2
     assert words in done.stderr
     assert "Traceback" not in done.stderr
@@ -114,6 +176,6 @@ def test_ctrl_c_cancels_and_prints_the_partial_answer(long_context_dir, private_
         process.kill()
     assert header.startswith("── long-llama (pytorch) ──"), err
     assert process.returncode == 0
-    assert rest.rstrip().endswith("cancelled]")
+    assert " · cancelled" in rest.rstrip().splitlines()[-1]
     stored = RunStore().list()[0]
     assert stored.finish_reason == "cancelled" and 0 < stored.stats["completion_tokens"] < 3000

@@ -11,6 +11,11 @@ from llm_compare.core.errors import ConfigurationError
 
 # Fields that change how a model is loaded: a change means a fresh worker.
 LOAD_FIELDS = ("n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code")
+# How an answer is generated: what "copy to all" copies. The other fields (load settings, threads,
+# trust_remote_code) belong to one model and its machine; one vetted model's are never copied to another.
+GENERATION_FIELDS = (
+    "temperature", "top_p", "top_k", "max_tokens", "repeat_penalty", "seed", "stop", "system_prompt", "mode",
+)
 
 
 class ModelConfig(BaseModel):
@@ -27,10 +32,10 @@ class ModelConfig(BaseModel):
     mode: Literal["auto", "chat", "raw"] = Field("auto", description="auto: chat template when the model has one, else raw completion.")
     # Backend settings (GGUF / llama.cpp)
     n_ctx: int = Field(2048, ge=16, le=262144, description="GGUF: context window in tokens (prompt plus answer).")
-    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for generation; empty means all cores, shared out between models running in parallel.")
+    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for generation; empty means one per physical core (llama.cpp's default), shared out between models running in parallel.")
     n_gpu_layers: int = Field(0, ge=-1, le=1000, description="GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all.")
     # Backend settings (PyTorch / transformers)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="PyTorch: weight dtype; auto keeps the checkpoint's dtype (float32 on CPU for half-precision checkpoints).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="PyTorch: weight dtype; auto means float32 on the CPU (as llama.cpp computes there) and the checkpoint's own dtype on a GPU.")
     device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="PyTorch: device to run on.")
     trust_remote_code: bool = Field(False, description="PyTorch: run Python code shipped in the model folder. Only for folders you trust.")
 
@@ -44,6 +49,15 @@ class ModelConfig(BaseModel):
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @property
+    def effective_dtype(self) -> str | None:
+        """PyTorch: the dtype weights are loaded in; None keeps the checkpoint's. On the CPU, auto
+        means float32: half-precision matmuls are slow or unsupported there, and llama.cpp
+        computes in float32 on the CPU too."""
+        if self.dtype != "auto":
+            return self.dtype
+        return "float32" if self.device == "cpu" else None
 
     def load_key(self) -> tuple:
         """The settings a loaded model depends on."""

@@ -35,9 +35,16 @@ def stats_line(stats: InferenceStats) -> str:
     parts = [
         f"TTFT {fmt(stats.ttft_s and stats.ttft_s * 1000, '{:.0f} ms')}",
         f"decode {fmt(stats.decode_tps, '{:.1f} tok/s')}",
-        f"{stats.prompt_tokens} → {stats.completion_tokens} tokens",
+        f"{fmt(stats.prompt_tokens, '{}')} → {fmt(stats.completion_tokens, '{}')} tokens",
         f"peak RSS {human_bytes(stats.peak_rss_bytes)}",
         f"load {load}",
         stats.finish_reason.value if stats.finish_reason else "running",
     ]
+    if stats.busy:
+        parts.append(busy_note(stats))
     return " · ".join(parts)
+
+
+def busy_note(stats: InferenceStats) -> str:
+    """Why a run's timings are not comparable with quiet runs."""
+    return f"BUSY: other processes used {stats.other_cpu_share:.0%} of the CPU"

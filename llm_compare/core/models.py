@@ -44,6 +44,11 @@ class ModelInfo:
         return self.error is None
 
     @property
+    def unusable_reason(self) -> str | None:
+        """One line naming the file or folder and why it cannot be used; None when usable."""
+        return f"{Path(self.path).name} cannot be used: {self.error}" if self.error else None
+
+    @property
     def has_chat_template(self) -> bool:
         return bool(self.metadata.get("has_chat_template"))
 

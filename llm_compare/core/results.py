@@ -20,8 +20,8 @@ class InferenceStats:
 
     load_s: float | None = None
     warm: bool = False
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    prompt_tokens: int | None = None  # None: not defined (the run never reached the model)
+    completion_tokens: int | None = None
     ttft_s: float | None = None
     prefill_tps: float | None = None
     decode_tps: float | None = None
@@ -29,6 +29,9 @@ class InferenceStats:
     e2e_s: float | None = None
     peak_rss_bytes: int | None = None
     finish_reason: FinishReason | None = None
+    # Measured by the parent around the run: how much other work shared the machine.
+    other_cpu_share: float | None = None
+    busy: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -40,6 +43,9 @@ class InferenceStats:
         reason = data.get("finish_reason")
         return cls(**{**data, "finish_reason": FinishReason(reason) if reason else None})
 
+
+# metrics.md: a run is busy when other processes used more than this share of the cores.
+BUSY_CPU_SHARE = 0.10
 
 # Help text for every figure, one line each, as the UI shows it.
 STAT_HELP = {
@@ -54,6 +60,8 @@ STAT_HELP = {
     "e2e_s": "Seconds from the request reaching the loaded model to the last token.",
     "peak_rss_bytes": "Peak resident memory of the process holding this model, over load and generation.",
     "finish_reason": "stop, length, cancelled or error.",
+    "other_cpu_share": "Share of all cores used by other processes during the run (not this model, not llm-compare).",
+    "busy": f"True when other processes used more than {BUSY_CPU_SHARE:.0%} of the cores: timings not comparable with quiet runs.",
 }
 
 
@@ -63,8 +71,8 @@ def compute_stats(
     t_first_token: float | None,
     t_last_token: float | None,
     t_end: float,
-    prompt_tokens: int,
-    completion_tokens: int,
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
     finish_reason: FinishReason,
     load_s: float,
     warm: bool,
@@ -73,7 +81,7 @@ def compute_stats(
     """Derive every metrics.md figure from the producer-side timestamps of one run."""
     ttft_s = t_first_token - t_request if t_first_token is not None else None
     decode_tps = None
-    if completion_tokens >= 2 and t_last_token is not None and t_last_token > t_first_token:
+    if (completion_tokens or 0) >= 2 and t_last_token is not None and t_last_token > t_first_token:
         decode_tps = (completion_tokens - 1) / (t_last_token - t_first_token)
     end = t_last_token if t_last_token is not None and finish_reason != FinishReason.CANCELLED else t_end
     return InferenceStats(
@@ -103,6 +111,13 @@ class InferenceResult:
     # Settings the backend does not honour (name -> why), and the backend library versions.
     ignored_settings: dict[str, str] = field(default_factory=dict)
     backend_versions: dict[str, str] = field(default_factory=dict)
+    # How the model actually ran: threads, and what the backend chose (e.g. the dtype).
+    runtime: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def never_ran(cls, model_id: str, error: str) -> InferenceResult:
+        """The result of a model that could not start (e.g. an unreadable file): no text, no figures."""
+        return cls(model_id, "", FinishReason.ERROR, error, InferenceStats(finish_reason=FinishReason.ERROR))
 
     @property
     def is_complete(self) -> bool:
@@ -117,6 +132,7 @@ class InferenceResult:
             "stats": self.stats.to_dict(),
             "ignored_settings": self.ignored_settings,
             "backend_versions": self.backend_versions,
+            "runtime": self.runtime,
         }
 
     @classmethod
@@ -130,6 +146,7 @@ class InferenceResult:
             stats=InferenceStats.from_dict(data.get("stats") or {}),
             ignored_settings=data.get("ignored_settings") or {},
             backend_versions=data.get("backend_versions") or {},
+            runtime=data.get("runtime") or {},
         )
 
 
@@ -137,7 +154,8 @@ class InferenceResult:
 class InferenceEvent:
     """One incremental update for one model, in the order a UI should draw them.
 
-    kind: "queued" | "loading" | "generating" | "text" | "done".
+    kind: "queued" | "loading" | "generating" | "stopping" | "text" | "done".
+    "stopping": Stop was asked for and the worker has not confirmed yet.
     "text" carries the new text and the running token count; "done" carries the result
     (its finish_reason is "error" when the model failed).
     """

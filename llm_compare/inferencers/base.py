@@ -58,10 +58,13 @@ class BaseInferencer(ABC):
         """Token ids fed to the model: the chat template applied when `chat`, else the raw text."""
 
     @abstractmethod
-    def generate(self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool]) -> None:
+    def generate(
+        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool], cancelled: Callable[[], bool]
+    ) -> None:
         """Generate, calling `on_token(id)` for each new token id as soon as it is produced, until
         it returns False or the context is full. Runs in the calling thread: no hand-off between
-        threads sits between the token and its timestamp."""
+        threads sits between the token and its timestamp. Checks `cancelled()` inside prompt
+        processing too (a long prompt on a big model takes seconds) and then returns early."""
 
     @abstractmethod
     def new_text_decoder(self) -> Callable[[int | None], str]:
@@ -87,6 +90,10 @@ class BaseInferencer(ABC):
         """Free the backend object (the worker process exits afterwards anyway)."""
 
     def backend_versions(self) -> dict[str, str]:
+        return {}
+
+    def runtime_info(self) -> dict[str, str]:
+        """How the model was actually loaded (e.g. the dtype), stored with each run."""
         return {}
 
     def use_chat(self, mode: str) -> bool:

@@ -3,7 +3,7 @@ timings it takes are the producer's, and counts token ids, never text chunks."""
 
 from __future__ import annotations
 
-import resource
+import sys
 from collections.abc import Callable
 from time import perf_counter
 
@@ -44,9 +44,21 @@ class StopMatcher:
         return 0
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process since it started (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def peak_rss_bytes() -> int | None:
+    """This process's own peak resident memory (Linux: VmHWM, which exec resets), or None where
+    the platform cannot tell (the parent then samples the worker's RSS from outside).
+    Not getrusage's ru_maxrss: Linux carries the parent's high-water mark across fork and exec,
+    so a worker of a 600 MiB dashboard would report at least 600 MiB."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # the kernel reports kB
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 class _Generation:
@@ -89,7 +101,7 @@ class _Generation:
             return
         text, self.hit_stop_string = self.matcher.feed(self.decode(None))
         self._show(text if self.hit_stop_string else text + self.matcher.flush())
-        if self.hit_stop_string:
+        if self.hit_stop_string and self.finish == FinishReason.LENGTH:
             self.finish = FinishReason.STOP
 
     def _show(self, text: str) -> None:
@@ -111,7 +123,7 @@ def run_generation(
 ) -> InferenceResult:
     """Generate one answer, calling `emit(new_text, completion_tokens)` per token."""
     t_request = perf_counter()
-    prompt_tokens = 0
+    prompt_tokens = completion_tokens = None  # not defined until the prompt is accepted
     run = _Generation(inferencer, config, cancelled, emit)
     error = None
     try:
@@ -120,24 +132,38 @@ def run_generation(
         prompt_ids = inferencer.encode_prompt(prompt, system, chat)
         prompt_tokens = len(prompt_ids)
         _check_prompt_fits(prompt_tokens, inferencer, config)
-        inferencer.generate(prompt_ids, config, run.on_token)
-        run.finish_text()
+        completion_tokens = 0
+        inferencer.generate(prompt_ids, config, run.on_token, cancelled)
+        if run.finish == FinishReason.LENGTH and cancelled() and run.completion_tokens < config.max_tokens:
+            run.finish = FinishReason.CANCELLED  # stopped inside prompt processing
     except Exception as exc:  # reported as this model's error; the worker lives on
         run.finish = FinishReason.ERROR
         error = one_line(exc)
+    _keep_held_back_text(run)
+    if completion_tokens is not None:
+        completion_tokens = run.completion_tokens
     stats = compute_stats(
         t_request=t_request,
         t_first_token=run.t_first,
         t_last_token=run.t_last,
         t_end=perf_counter(),
         prompt_tokens=prompt_tokens,
-        completion_tokens=run.completion_tokens,
+        completion_tokens=completion_tokens,
         finish_reason=run.finish,
         load_s=load_s,
         warm=warm,
         peak_rss_bytes=peak_rss_bytes(),
     )
     return InferenceResult(model_id=inferencer.model.id, text="".join(run.parts), finish_reason=run.finish, error=error, stats=stats)
+
+
+def _keep_held_back_text(run: _Generation) -> None:
+    """Show what the decoder and stop matcher still hold, also after a failure (metrics.md: a
+    failed run keeps the text produced so far)."""
+    try:
+        run.finish_text()
+    except Exception:  # the backend is broken; the run's own error is the one to report
+        pass
 
 
 def _check_prompt_fits(prompt_tokens: int, inferencer: BaseInferencer, config: ModelConfig) -> None:

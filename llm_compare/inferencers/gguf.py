@@ -5,7 +5,8 @@ from __future__ import annotations
 import codecs
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ModelLoadError
@@ -60,7 +61,9 @@ class GGUFInferencer(BaseInferencer):
         # The template writes any BOS itself, so tokenizing must not add another.
         return self.llm.tokenize(text.encode(), add_bos=False, special=True)
 
-    def generate(self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool]) -> None:
+    def generate(
+        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool], cancelled: Callable[[], bool]
+    ) -> None:
         # Every run starts from an empty KV cache: reusing a cached prompt prefix would
         # make one model's TTFT incomparable with another's.
         self.llm.reset()
@@ -76,9 +79,33 @@ class GGUFInferencer(BaseInferencer):
             repeat_penalty=config.repeat_penalty,
             reset=False,
         )
-        for produced, token_id in enumerate(tokens, start=1):
+        with self._abortable_prompt(cancelled):
+            try:
+                first = next(tokens)
+            except RuntimeError:  # llama_decode returned "aborted"
+                if cancelled():
+                    return
+                raise
+        if not on_token(first) or room <= 1:
+            return
+        for produced, token_id in enumerate(tokens, start=2):
             if not on_token(token_id) or produced >= room:
                 return
+
+    @contextmanager
+    def _abortable_prompt(self, cancelled: Callable[[], bool]) -> Iterator[None]:
+        """Let Stop abort llama_decode while it processes the prompt (seconds for a long prompt
+        on a big model). Only then: llama.cpp asks between every step of its graph, and a
+        Python answer per step would slow token generation measurably; between tokens the
+        generation loop checks Stop itself."""
+        import llama_cpp
+
+        callback = llama_cpp.ggml_abort_callback(lambda _data: bool(cancelled()))
+        llama_cpp.llama_set_abort_callback(self.llm.ctx, callback, None)
+        try:
+            yield
+        finally:
+            llama_cpp.llama_set_abort_callback(self.llm.ctx, llama_cpp.ggml_abort_callback(), None)
 
     def new_text_decoder(self) -> Callable[[int | None], str]:
         # Token bytes may end inside a UTF-8 sequence: an incremental decoder holds them back.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ModelLoadError
@@ -29,7 +30,7 @@ class PyTorchInferencer(BaseInferencer):
             raise ModelLoadError("device 'cuda' is not available on this machine: set device to cpu")
         if cfg.device == "mps" and not torch.backends.mps.is_available():
             raise ModelLoadError("device 'mps' is not available on this machine: set device to cpu")
-        dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+        dtype = getattr(torch, cfg.effective_dtype) if cfg.effective_dtype else "auto"
         # local_files_only: never reach for a model hub.
         common = {"trust_remote_code": cfg.trust_remote_code, "local_files_only": True}
         self.tokenizer = AutoTokenizer.from_pretrained(self.model.path, **common)
@@ -47,6 +48,7 @@ class PyTorchInferencer(BaseInferencer):
             )
         self.lm = lm.to(cfg.device)
         self.lm.eval()
+        self._cancel_checks = _CancelChecks(self.lm)
         eos = self.lm.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
         self.eos_ids = {i for i in eos_ids if i is not None}
@@ -70,7 +72,12 @@ class PyTorchInferencer(BaseInferencer):
         # The template writes any BOS itself, so the tokenizer must not add another.
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def generate(self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool]) -> None:
+    def runtime_info(self) -> dict[str, str]:
+        return {"dtype": str(self.lm.dtype).removeprefix("torch.")}
+
+    def generate(
+        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool], cancelled: Callable[[], bool]
+    ) -> None:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
         from transformers.generation.streamers import BaseStreamer
@@ -97,8 +104,12 @@ class PyTorchInferencer(BaseInferencer):
 
         if config.seed is not None:
             torch.manual_seed(config.seed)
+        # Like llama.cpp, stop with `length` when the context is full rather than run past the
+        # positions the model was trained for.
+        limit = self.context_limit(config)
+        room = limit - len(prompt_ids) if limit else config.max_tokens
         kwargs = dict(
-            max_new_tokens=config.max_tokens,
+            max_new_tokens=min(config.max_tokens, room),
             repetition_penalty=config.repeat_penalty,
             streamer=TokenStreamer(),
             stopping_criteria=StoppingCriteriaList([StopWhenTold()]),
@@ -109,8 +120,11 @@ class PyTorchInferencer(BaseInferencer):
         else:
             kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=config.top_k or None)
         input_ids = torch.tensor([prompt_ids], device=self.config.device)
-        with torch.inference_mode():
-            self.lm.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
+        with torch.inference_mode(), self._cancel_checks.active(cancelled):
+            try:
+                self.lm.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
+            except Cancelled:
+                pass  # Stop reached inside a forward pass; the loop records it as cancelled
 
     def new_text_decoder(self) -> Callable[[int | None], str]:
         # Decode a short window and emit only complete characters (a byte-level token can end
@@ -151,3 +165,33 @@ class PyTorchInferencer(BaseInferencer):
 
     def unload(self) -> None:
         self.lm = None
+
+
+class Cancelled(Exception):
+    """Raised inside a forward pass when Stop was asked for."""
+
+
+class _CancelChecks:
+    """Checks for Stop before every decoder layer, so that Stop also reaches inside one long
+    forward pass (the prompt of a big model takes seconds), not only between tokens."""
+
+    def __init__(self, lm):
+        import torch
+
+        self.cancelled: Callable[[], bool] | None = None
+        layer_lists = [m for m in lm.modules() if isinstance(m, torch.nn.ModuleList)]
+        if layer_lists:
+            for layer in max(layer_lists, key=len):  # the decoder layers
+                layer.register_forward_pre_hook(self._check)
+
+    def _check(self, module, args) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise Cancelled()
+
+    @contextmanager
+    def active(self, cancelled: Callable[[], bool]) -> Iterator[None]:
+        self.cancelled = cancelled
+        try:
+            yield
+        finally:
+            self.cancelled = None

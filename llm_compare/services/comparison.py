@@ -32,9 +32,9 @@ class ModelRun:
 
     model: ModelInfo
     config: ModelConfig
-    status: str = "queued"  # queued | loading | generating | done
+    status: str = "queued"  # queued | loading | generating | stopping | done
     parts: list[str] = field(default_factory=list)
-    completion_tokens: int = 0
+    completion_tokens: int | None = 0
     result: InferenceResult | None = None
     status_since: float = field(default_factory=time.monotonic)
     # Bumped on every change, so a page redraws only the columns that changed.

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from llm_compare.core.config import ModelConfig
+from llm_compare.core.config import GENERATION_FIELDS, ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.paths import data_home
@@ -70,9 +70,15 @@ class ConfigManager:
     def has_saved(self, model: ModelInfo) -> bool:
         return self._path(model.id).exists()
 
-    def copy_to_all(self, config: ModelConfig, models: list[ModelInfo]) -> None:
+    def copy_to_all(self, config: ModelConfig, models: list[ModelInfo]) -> dict[str, ModelConfig]:
+        """Save `config`'s generation settings for every model in `models`, each keeping its own
+        load and security settings (trust_remote_code above all). Returns what was saved, by id."""
+        generation = {name: getattr(config, name) for name in GENERATION_FIELDS}
+        saved = {}
         for model in models:
-            self.save(model, config)
+            saved[model.id] = self.get(model).updated(**generation)
+            self.save(model, saved[model.id])
+        return saved
 
     @staticmethod
     def apply_preset(config: ModelConfig, preset: str) -> ModelConfig:

@@ -5,7 +5,6 @@ runs within a memory budget, and the least recently used is unloaded to make roo
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -13,15 +12,28 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from time import perf_counter
 
+import psutil
+
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, InferenceError, OutOfMemoryBudgetError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
-from llm_compare.services import memory
+from llm_compare.services import cpu_load, memory
 from llm_compare.services.worker import Worker
 
 SCHEDULES = ("sequential", "parallel")
-CANCEL_GRACE_S = 1.0  # a worker that has not stopped by then is killed
+# A worker gets this long to confirm a Stop before it is killed. Cancellation reaches inside
+# prompt processing, so a healthy worker confirms within a second even for a 7B model; only a
+# hung one waits this long, and killing it throws away a warm model.
+CANCEL_GRACE_S = 30.0
+# When the consumer closes the event stream mid-run, it waits this long for the workers.
+ABORT_WAIT_S = 1.0
+POLL_INTERVAL_S = 0.1
+
+
+def default_threads() -> int:
+    """llama.cpp's own default: one thread per physical core (hyper-threads slow it down)."""
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
 @dataclass
@@ -35,24 +47,37 @@ class _Slot:
     threads: int
     worker: Worker | None = None
     parts: list[str] = field(default_factory=list)
-    completion_tokens: int = 0
+    completion_tokens: int | None = None
     result: InferenceResult | None = None
+    cpu_start: cpu_load.CpuSample | None = None
+    stopping: bool = False
 
     @property
     def done(self) -> bool:
         return self.result is not None
 
     def send_request(self) -> None:
+        self.cpu_start = cpu_load.sample(self.worker.pid)
+        self.completion_tokens = 0
         self.worker.send_generate(self.prompt, self.system_prompt, self.config, self.threads)
 
 
 class InferenceEngine:
-    def __init__(self, max_models: int = 4, memory_budget_bytes: int | None = None):
+    def __init__(
+        self, max_models: int = 4, memory_budget_bytes: int | None = None, cancel_grace_s: float = CANCEL_GRACE_S
+    ):
         self.max_models = max_models
+        self.cancel_grace_s = cancel_grace_s
         self.memory_budget_bytes = memory_budget_bytes or memory.default_budget_bytes()
         self._workers: dict[str, Worker] = {}  # model id -> its worker
+        # The dashboard reads and unloads workers from other threads (sidebar, other tabs) while
+        # a run's thread starts and discards them.
+        self._workers_lock = threading.RLock()
         self._run_lock = threading.Lock()
-        self._cancel = threading.Event()
+        self._in_use: set[str] = set()  # model ids of the run in progress
+        # One token per run, made when the run is asked for: a Stop before the run's first step
+        # is not lost, and a Stop never leaks into the next run.
+        self._cancel_tokens: set[threading.Event] = set()
 
     # --- public API ---------------------------------------------------------------------
 
@@ -71,12 +96,14 @@ class InferenceEngine:
         configs = configs or {}
         # Models generating at the same time share the cores instead of fighting over them.
         concurrent = len(models) if schedule == "parallel" else 1
-        default_threads = max(1, (os.cpu_count() or 1) // concurrent)
+        threads = max(1, default_threads() // concurrent)
         slots = []
         for model in models:
             config = configs.get(model.id) or ModelConfig()
-            slots.append(_Slot(model, config, prompt, system_prompt, config.n_threads or default_threads))
-        return self._events(slots, schedule)
+            slots.append(_Slot(model, config, prompt, system_prompt, config.n_threads or threads))
+        token = threading.Event()
+        self._cancel_tokens.add(token)
+        return self._events(slots, schedule, token)
 
     @property
     def busy(self) -> bool:
@@ -84,26 +111,43 @@ class InferenceEngine:
         return self._run_lock.locked()
 
     def cancel(self) -> None:
-        """Stop the current run within about a second; partial text is kept. Thread-safe."""
-        self._cancel.set()
-        for worker in list(self._workers.values()):
-            worker.cancel_event.set()
+        """Stop the current run; partial text is kept. Returns at once; thread-safe."""
+        for token in list(self._cancel_tokens):
+            token.set()
+        for worker in self._worker_list():
+            worker.cancel_flag.set()
 
     def loaded_models(self) -> list[dict]:
         return [
-            {"model_id": mid, "name": w.model.name, "rss_bytes": w.rss_bytes(), "runs": w.runs, "load_s": w.load_s}
-            for mid, w in self._workers.items()
+            {"model_id": w.model.id, "name": w.model.name, "rss_bytes": w.rss_bytes(), "runs": w.runs, "load_s": w.load_s}
+            for w in self._worker_list()
             if w.alive
         ]
 
     def unload(self, model_id: str) -> None:
-        worker = self._workers.pop(model_id, None)
+        with self._workers_lock:
+            worker = self._workers.pop(model_id, None)
         if worker:
             worker.stop()
 
-    def shutdown(self) -> None:
-        for model_id in list(self._workers):
+    def unload_idle(self) -> list[str]:
+        """Unload every model that the run in progress is not using; return the names kept."""
+        with self._workers_lock:
+            idle = [mid for mid in self._workers if mid not in self._in_use]
+            kept = [w.model.name for mid, w in self._workers.items() if mid in self._in_use]
+        for model_id in idle:
             self.unload(model_id)
+        return kept
+
+    def shutdown(self) -> None:
+        with self._workers_lock:
+            model_ids = list(self._workers)
+        for model_id in model_ids:
+            self.unload(model_id)
+
+    def _worker_list(self) -> list[Worker]:
+        with self._workers_lock:
+            return list(self._workers.values())
 
     # --- the run loop ---------------------------------------------------------------------
 
@@ -120,47 +164,75 @@ class InferenceEngine:
             raise ConfigurationError(f"unknown schedule {schedule!r}: use sequential or parallel")
         for model in models:
             if model.error:
-                raise ConfigurationError(f"{model.name} cannot be used: {model.error}")
+                raise ConfigurationError(model.unusable_reason)
 
-    def _events(self, slots: list[_Slot], schedule: str) -> Iterator[InferenceEvent]:
+    def _events(self, slots: list[_Slot], schedule: str, cancel: threading.Event) -> Iterator[InferenceEvent]:
         if not self._run_lock.acquire(blocking=False):
+            self._cancel_tokens.discard(cancel)
             raise InferenceError("another comparison is still running: wait for it to finish or stop it")
-        self._cancel.clear()
+        self._in_use = {slot.model.id for slot in slots}
         running: list[_Slot] = []
         try:
+            # Flags are cleared here, before the token is first read: a Stop from now on is
+            # seen either through the token or through the flag it sets.
+            for worker in self._worker_list():
+                worker.cancel_flag.clear()
             for slot in slots:
                 yield InferenceEvent(slot.model.id, "queued")
             waiting = deque(slots)
-            cancel_deadline = None
+            kill_deadline = None
             while waiting or running:
-                if self._cancel.is_set():
+                if cancel.is_set():
                     while waiting:
                         yield self._finish(waiting.popleft(), FinishReason.CANCELLED)
-                    cancel_deadline = cancel_deadline or perf_counter() + CANCEL_GRACE_S
-                    if perf_counter() > cancel_deadline:
+                    yield from self._stop_running(running)
+                    kill_deadline = kill_deadline or perf_counter() + self.cancel_grace_s
+                    if perf_counter() > kill_deadline:
                         for slot in running:
                             self._discard(slot.model.id)
-                            yield self._finish(slot, FinishReason.CANCELLED)
+                            yield self._finish(
+                                slot,
+                                FinishReason.CANCELLED,
+                                f"the worker did not confirm Stop within {self.cancel_grace_s:.0f} s and was killed",
+                            )
                         running.clear()
                         break
-                while waiting and (schedule == "parallel" or not running):
+                while waiting and not cancel.is_set() and (schedule == "parallel" or not running):
                     slot = waiting.popleft()
                     yield self._start(slot, protected={s.model.id for s in running})
                     if not slot.done:
                         running.append(slot)
                 by_conn = {slot.worker.conn: slot for slot in running}
-                for conn in wait(list(by_conn), timeout=0.1):
+                for conn in wait(list(by_conn), timeout=POLL_INTERVAL_S):
                     slot = by_conn[conn]
-                    yield from self._receive(slot)
+                    yield from self._receive(slot, cancel)
                     if slot.done:
                         running.remove(slot)
+                for slot in running:
+                    slot.worker.sample_rss()
         finally:
             self._abort([slot for slot in running if not slot.done])
+            self._in_use = set()
+            self._cancel_tokens.discard(cancel)
             self._run_lock.release()
+
+    def _stop_running(self, running: list[_Slot]) -> Iterator[InferenceEvent]:
+        """After Stop: a loading model is dropped at once (nothing to keep, and loading cannot be
+        interrupted); a generating one is told to stop and shows 'stopping' until it confirms."""
+        for slot in list(running):
+            if not slot.worker.ready:
+                self._discard(slot.model.id)
+                running.remove(slot)
+                yield self._finish(slot, FinishReason.CANCELLED)
+            elif not slot.stopping:
+                slot.stopping = True
+                slot.worker.cancel_flag.set()
+                yield InferenceEvent(slot.model.id, "stopping")
 
     def _start(self, slot: _Slot, protected: set[str]) -> InferenceEvent:
         model, config = slot.model, slot.config
-        worker = self._workers.get(model.id)
+        with self._workers_lock:
+            worker = self._workers.get(model.id)
         if worker and (worker.load_key != config.load_key() or not worker.alive):
             self.unload(model.id)  # loaded with other settings, or dead: start afresh
             worker = None
@@ -169,13 +241,16 @@ class InferenceEngine:
             slot.send_request()
             return InferenceEvent(model.id, "generating")
         try:
-            self._make_room(model, memory.estimate_model_bytes(model, config), protected)
-            slot.worker = self._workers[model.id] = Worker(model, config)
+            need = memory.estimate_model_bytes(model, config)
+            self._make_room(model, need, protected)
+            worker = Worker(model, config, estimate_bytes=need)
         except (OutOfMemoryBudgetError, OSError) as exc:
             return self._finish(slot, FinishReason.ERROR, str(exc))
+        with self._workers_lock:
+            slot.worker = self._workers[model.id] = worker
         return InferenceEvent(model.id, "loading")
 
-    def _receive(self, slot: _Slot) -> Iterator[InferenceEvent]:
+    def _receive(self, slot: _Slot, cancel: threading.Event) -> Iterator[InferenceEvent]:
         """Handle every message the slot's worker has sent so far."""
         worker = slot.worker
         while not slot.done:
@@ -194,13 +269,12 @@ class InferenceEngine:
                 slot.parts.append(text)
                 yield InferenceEvent(slot.model.id, "text", text, slot.completion_tokens)
             elif kind == "done":
-                slot.result = InferenceResult.from_dict(message[1])
-                slot.result.ignored_settings, slot.result.backend_versions = worker.ignored, worker.versions
+                slot.result = self._completed(slot, InferenceResult.from_dict(message[1]))
                 yield InferenceEvent(slot.model.id, "done", result=slot.result)
             elif kind == "loaded":
-                _, t_ready, versions, ignored = message
-                worker.mark_loaded(t_ready, versions, ignored)
-                if self._cancel.is_set():  # stays loaded, but this run is over
+                _, t_ready, versions, ignored, runtime = message
+                worker.mark_loaded(t_ready, versions, ignored, runtime)
+                if cancel.is_set():  # stays loaded, but this run is over
                     yield self._finish(slot, FinishReason.CANCELLED)
                     return
                 slot.send_request()
@@ -208,6 +282,21 @@ class InferenceEngine:
             elif kind == "load_failed":
                 self._discard(slot.model.id)
                 yield self._finish(slot, FinishReason.ERROR, message[1])
+
+    def _completed(self, slot: _Slot, result: InferenceResult) -> InferenceResult:
+        """Add what only the parent knows: the load on the machine, how the model ran."""
+        worker = slot.worker
+        result.ignored_settings, result.backend_versions = worker.ignored, worker.versions
+        result.runtime = {**worker.runtime, "n_threads": str(slot.threads)}
+        if result.stats.peak_rss_bytes is None:  # the platform gave no peak from inside
+            result.stats.peak_rss_bytes = worker.peak_rss_sampled or None
+        self._add_cpu_load(slot, result.stats)
+        return result
+
+    def _add_cpu_load(self, slot: _Slot, stats: InferenceStats) -> None:
+        if slot.cpu_start is not None and slot.worker is not None:
+            stats.other_cpu_share = cpu_load.other_cpu_share(slot.cpu_start, cpu_load.sample(slot.worker.pid))
+            stats.busy = cpu_load.is_busy(stats.other_cpu_share)
 
     def _finish(self, slot: _Slot, reason: FinishReason, error: str | None = None) -> InferenceEvent:
         """End a slot from the parent's side, keeping whatever text arrived."""
@@ -220,32 +309,37 @@ class InferenceEngine:
             load_s=(0.0 if warm else worker.load_s) if loaded else None,
             warm=warm,
         )
+        self._add_cpu_load(slot, stats)
         slot.result = InferenceResult(slot.model.id, "".join(slot.parts), reason, error, stats)
         return InferenceEvent(slot.model.id, "done", result=slot.result)
 
     def _abort(self, slots: list[_Slot]) -> None:
-        """The consumer went away mid-run: stop its workers, forcibly after the grace period."""
+        """The consumer went away mid-run: stop its workers. This runs where the consumer
+        closed the stream (a page script, a CLI's finally), so it waits a second at most; a
+        worker that has not confirmed by then is killed."""
         if not slots:
             return
-        self._cancel.set()
         for slot in slots:
-            slot.worker.cancel_event.set()
-        deadline = perf_counter() + CANCEL_GRACE_S
+            slot.worker.cancel_flag.set()
+        deadline = perf_counter() + ABORT_WAIT_S
         pending = [s for s in slots if s.worker.ready]
         for slot in slots:
             if not slot.worker.ready:
                 self._discard(slot.model.id)  # still loading: nothing to keep
+        cancelled = threading.Event()
+        cancelled.set()
         while pending and perf_counter() < deadline:
             for conn in wait([s.worker.conn for s in pending], timeout=deadline - perf_counter()):
                 slot = next(s for s in pending if s.worker.conn is conn)
-                for _ in self._receive(slot):
+                for _ in self._receive(slot, cancelled):
                     pass
             pending = [s for s in pending if not s.done]
         for slot in pending:
             self._discard(slot.model.id)
 
     def _discard(self, model_id: str) -> None:
-        worker = self._workers.pop(model_id, None)
+        with self._workers_lock:
+            worker = self._workers.pop(model_id, None)
         if worker:
             worker.kill()
 
@@ -258,14 +352,17 @@ class InferenceEngine:
                 "choose a smaller model or quantization"
             )
         while True:
-            in_use = sum(w.rss_bytes() for w in self._workers.values())
-            available = memory.available_bytes()
+            workers = self._worker_list()
+            counted = {w: (w.memory_bytes(), w.rss_bytes()) for w in workers}
+            in_use = sum(charged for charged, _ in counted.values())
+            # A loading worker will still take what its estimate says beyond its RSS so far.
+            available = memory.available_bytes() - sum(charged - rss for charged, rss in counted.values())
             if in_use + need <= budget and need <= available:
                 return
-            idle = [(w.last_used, mid) for mid, w in self._workers.items() if mid not in protected]
+            idle = [(w.last_used, w.model.id) for w in workers if w.model.id not in protected]
             if not idle:
                 raise OutOfMemoryBudgetError(
                     f"{model.name} needs about {memory.gib(need)} but only {memory.gib(min(available, budget - in_use))} "
-                    "is free: close other programs or compare fewer models at once"
+                    "is free: close other programs, compare fewer models at once, or run them sequentially"
                 )
             self.unload(min(idle)[1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from dataclasses import dataclass, field
@@ -24,30 +25,25 @@ MAX_DIMS = 4  # GGML_MAX_DIMS
 MAX_ARRAY_NESTING = 2
 _CHUNK_BYTES = 256 << 10
 
-# ggml tensor type id -> (name, elements per block, bytes per block), as in gguf-py's GGML_QUANT_SIZES.
-GGML_TYPES: dict[int, tuple[str, int, int]] = {
-    0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20),
-    6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34), 9: ("Q8_1", 32, 40),
-    10: ("Q2_K", 256, 84), 11: ("Q3_K", 256, 110), 12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176),
-    14: ("Q6_K", 256, 210), 15: ("Q8_K", 256, 292), 16: ("IQ2_XXS", 256, 66), 17: ("IQ2_XS", 256, 74),
-    18: ("IQ3_XXS", 256, 98), 19: ("IQ1_S", 256, 50), 20: ("IQ4_NL", 32, 18), 21: ("IQ3_S", 256, 110),
-    22: ("IQ2_S", 256, 82), 23: ("IQ4_XS", 256, 136), 24: ("I8", 1, 1), 25: ("I16", 1, 2),
-    26: ("I32", 1, 4), 27: ("I64", 1, 8), 28: ("F64", 1, 8), 29: ("IQ1_M", 256, 56), 30: ("BF16", 1, 2),
-    31: ("Q4_0_4_4", 32, 18), 32: ("Q4_0_4_8", 32, 18), 33: ("Q4_0_8_8", 32, 18),  # removed upstream
-    34: ("TQ1_0", 256, 54), 35: ("TQ2_0", 256, 66),
-    36: ("IQ4_NL_4_4", 32, 18), 37: ("IQ4_NL_4_8", 32, 18), 38: ("IQ4_NL_8_8", 32, 18),  # removed upstream
-    39: ("MXFP4", 32, 17), 40: ("NVFP4", 64, 36), 41: ("Q1_0", 128, 18),
-}
 
-# general.file_type id -> name (llama.cpp's LLAMA_FTYPE_MOSTLY_* without the prefix).
-FILE_TYPES: dict[int, str] = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 4: "Q4_1_SOME_F16", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
-    10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS", 23: "IQ3_XXS",
-    24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS",
-    31: "IQ1_M", 32: "BF16", 33: "Q4_0_4_4", 34: "Q4_0_4_8", 35: "Q4_0_8_8", 36: "TQ1_0", 37: "TQ2_0",
-    38: "MXFP4_MOE", 39: "NVFP4", 40: "Q1_0",
-}
+@functools.cache
+def ggml_types() -> dict[int, tuple[str, int, int]]:
+    """ggml tensor type id -> (name, elements per block, bytes per block), from the gguf package
+    (llama.cpp's own), so that a type added upstream is known once gguf is upgraded, with no edit
+    here. A type gguf no longer lists (Q4_0_4_4 and the like, removed upstream) is unknown."""
+    import gguf  # on first use: it brings numpy, and importing discovery stays light
+
+    sizes = gguf.GGML_QUANT_SIZES
+    return {int(t): (t.name, *sizes[t]) for t in gguf.GGMLQuantizationType if t in sizes}
+
+
+@functools.cache
+def file_types() -> dict[int, str]:
+    """general.file_type id -> name, as gguf's LlamaFileType names it without MOSTLY_ / ALL_."""
+    import gguf
+
+    return {int(t): t.name.removeprefix("MOSTLY_").removeprefix("ALL_") for t in gguf.LlamaFileType}
+
 
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
@@ -88,9 +84,9 @@ class GGUFTensorInfo:
     @property
     def n_bytes(self) -> int | None:
         """Size of the tensor data, None for a ggml type this reader does not know."""
-        if self.ggml_type not in GGML_TYPES:
+        if self.ggml_type not in ggml_types():
             return None
-        _, block, block_bytes = GGML_TYPES[self.ggml_type]
+        _, block, block_bytes = ggml_types()[self.ggml_type]
         return self.n_elements // block * block_bytes
 
 
@@ -105,11 +101,11 @@ class GGUFHeader:
 
 
 def ggml_type_name(type_id: int) -> str:
-    return GGML_TYPES[type_id][0] if type_id in GGML_TYPES else f"TYPE_{type_id}"
+    return ggml_types()[type_id][0] if type_id in ggml_types() else f"TYPE_{type_id}"
 
 
 def file_type_name(file_type: int) -> str | None:
-    return FILE_TYPES.get(file_type)
+    return file_types().get(file_type)
 
 
 def has_gguf_magic(path: str | Path) -> bool:
@@ -324,8 +320,8 @@ class _Parser:
                 f"corrupt header: tensor {name!r} offset {offset} is not a multiple of {alignment}"
             )
         info = GGUFTensorInfo(name=name, shape=shape, ggml_type=ggml_type, offset=offset)
-        if ggml_type in GGML_TYPES:
-            type_name, block, _ = GGML_TYPES[ggml_type]
+        if ggml_type in ggml_types():
+            type_name, block, _ = ggml_types()[ggml_type]
             if shape and shape[0] % block:
                 raise GGUFHeaderError(
                     f"corrupt header: tensor {name!r} row of {shape[0]} is not a multiple"

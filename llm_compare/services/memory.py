@@ -19,8 +19,9 @@ _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 def estimate_model_bytes(model: ModelInfo, config: ModelConfig) -> int:
     """A deliberately generous estimate of a loaded model's resident memory."""
     weights = model.size_bytes
-    if model.type == ModelType.PYTORCH and config.dtype != "auto" and model.metadata.get("parameters"):
-        weights = model.metadata["parameters"] * _DTYPE_BYTES[config.dtype]
+    dtype = config.effective_dtype
+    if model.type == ModelType.PYTORCH and dtype and model.metadata.get("parameters"):
+        weights = model.metadata["parameters"] * _DTYPE_BYTES[dtype]
     if model.type == ModelType.GGUF:
         weights += kv_cache_bytes(model, config)
     return int(weights * 1.1) + RUNTIME_OVERHEAD_BYTES[model.type]

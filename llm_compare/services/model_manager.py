@@ -137,8 +137,9 @@ class ModelManager:
             return self.inspect(path)
         raise ModelNotFoundError(f"no model matches {text!r}: {_NOT_FOUND_HINT}")
 
-    def select_models(self, ids: Iterable[str]) -> list[ModelInfo]:
-        """The models to compare, checked: at least one, at most max_models, all usable."""
+    def select_models(self, ids: Iterable[str], *, usable_only: bool = True) -> list[ModelInfo]:
+        """The models to compare, checked: at least one, at most max_models, all usable unless
+        `usable_only` is False (then the caller reports each unusable one by itself)."""
         chosen: dict[str, ModelInfo] = {}
         for ref in [ids] if isinstance(ids, str) else ids:
             model = self.get(ref)
@@ -150,8 +151,8 @@ class ModelManager:
                 f"choose at most {self.max_models} models to compare (got {len(chosen)})"
             )
         for model in chosen.values():
-            if not model.usable:
-                raise ConfigurationError(f"{model.name} cannot be used: {model.error}")
+            if usable_only and not model.usable:
+                raise ConfigurationError(model.unusable_reason)
         return list(chosen.values())
 
     def inspect(self, path: str | Path) -> ModelInfo:

@@ -43,6 +43,7 @@ class RunRecord:
     backend_versions: dict[str, str] = field(default_factory=dict)
     ignored_settings: dict[str, str] = field(default_factory=dict)
     host: dict[str, Any] = field(default_factory=dict)
+    runtime: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_result(
@@ -67,6 +68,7 @@ class RunRecord:
             backend_versions=result.backend_versions,
             ignored_settings=result.ignored_settings,
             host=host_info(),
+            runtime=result.runtime,
         )
 
     def flat_row(self) -> dict[str, Any]:
@@ -86,6 +88,8 @@ class RunRecord:
         }
         row.update({name: self.stats.get(name) for name in STAT_HELP})
         row["error"] = self.error
+        row["dtype_used"] = self.runtime.get("dtype")
+        row["n_threads_used"] = self.runtime.get("n_threads")
         row.update({f"config_{name}": _cell(value) for name, value in self.config.items()})
         row.update({"prompt": self.prompt, "system_prompt": self.system_prompt, "text": self.text})
         row["backend_versions"] = _cell(self.backend_versions)

@@ -2,52 +2,71 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
 from time import perf_counter
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
 from llm_compare.services.memory import process_rss_bytes
-from llm_compare.services.worker_main import serve
+from llm_compare.services.shared_flag import SharedFlag
 
-# spawn, not fork: a fresh interpreter that inherits no threads, locks or UI state.
-_CONTEXT = multiprocessing.get_context("spawn")
+# `python -m` a module of ours, not multiprocessing's spawn: spawn re-runs the parent's __main__
+# in every worker, which fails for a script read from stdin and re-runs a script without a
+# main guard. The worker imports llm_compare and nothing of its parent.
+WORKER_MODULE = "llm_compare.services.worker_main"
 
 
 class Worker:
     """One loaded (or loading) model in its own process."""
 
-    def __init__(self, model: ModelInfo, config: ModelConfig):
+    def __init__(self, model: ModelInfo, config: ModelConfig, estimate_bytes: int = 0):
         self.model = model
         self.load_key = config.load_key()
-        self.conn, child_conn = _CONTEXT.Pipe()
-        self.cancel_event = _CONTEXT.Event()
-        self.process = _CONTEXT.Process(
-            target=serve,
-            args=(child_conn, model.to_dict(), config.model_dump(), self.cancel_event),
-            name=f"llm-compare worker {model.name}",
-            daemon=True,  # never outlives the dashboard or CLI
-        )
+        self.estimate_bytes = estimate_bytes  # counted until the worker is ready and its RSS is real
+        parent_end, child_end = socket.socketpair()
+        self.cancel_flag = SharedFlag()
         self.t_spawn = perf_counter()
-        self.process.start()
-        child_conn.close()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", WORKER_MODULE, str(child_end.fileno()), str(self.cancel_flag.fd)],
+                pass_fds=(child_end.fileno(), self.cancel_flag.fd),
+                stdin=subprocess.DEVNULL,
+            )
+        except OSError:
+            parent_end.close()
+            self.cancel_flag.close()
+            raise
+        finally:
+            child_end.close()
+        self.conn = Connection(parent_end.detach())
+        self.conn.send(("init", model.to_dict(), config.model_dump()))
         self.ready = False
         self.load_s = 0.0
         self.runs = 0
         self.last_used = perf_counter()
         self.versions: dict[str, str] = {}
         self.ignored: dict[str, str] = {}
+        self.runtime: dict[str, str] = {}
+        self.peak_rss_sampled = 0  # the fallback where the worker cannot report its own peak
 
-    def mark_loaded(self, t_ready: float, versions: dict[str, str], ignored: dict[str, str]) -> None:
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def mark_loaded(self, t_ready: float, versions: dict[str, str], ignored: dict[str, str], runtime: dict) -> None:
         # Spawn to ready, on the shared monotonic clock: what the user waited for.
         self.load_s = t_ready - self.t_spawn
         self.ready = True
-        self.versions, self.ignored = versions, ignored
+        self.versions, self.ignored, self.runtime = versions, ignored, runtime
 
     def send_generate(self, prompt: str, system_prompt: str | None, config: ModelConfig, threads: int) -> None:
+        # The cancel flag is cleared by the engine before a run starts, never here: a Stop that
+        # arrives between the two must not be lost.
         warm = self.runs > 0
-        self.cancel_event.clear()
         load_s = 0.0 if warm else self.load_s
         self.conn.send(("generate", prompt, system_prompt, config.model_dump(), threads, load_s, warm))
         self.runs += 1
@@ -55,14 +74,24 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
 
     def rss_bytes(self) -> int:
         return process_rss_bytes(self.process.pid) if self.alive else 0
 
+    def memory_bytes(self) -> int:
+        """What the memory budget counts: the RSS, but a loading worker at least at its estimate."""
+        rss = self.rss_bytes()
+        return rss if self.ready else max(rss, self.estimate_bytes)
+
+    def sample_rss(self) -> None:
+        self.peak_rss_sampled = max(self.peak_rss_sampled, self.rss_bytes())
+
     def exit_reason(self) -> str:
-        self.process.join(timeout=1)
-        code = self.process.exitcode
+        try:
+            code = self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            code = None
         if code is not None and code < 0:
             name = signal.Signals(-code).name
             hint = " (out of memory?)" if -code == signal.SIGKILL else ""
@@ -74,13 +103,17 @@ class Worker:
         if self.alive:
             try:
                 self.conn.send(("stop",))
-            except OSError:
+                self.process.wait(timeout_s)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
-            self.process.join(timeout_s)
         self.kill()
 
     def kill(self) -> None:
         if self.alive:
             self.process.kill()
-            self.process.join(5)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
         self.conn.close()
+        self.cancel_flag.close()

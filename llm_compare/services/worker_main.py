@@ -1,20 +1,22 @@
 """The body of a model's worker process: load once, then answer generate requests.
 
-Runs in a spawned process, so a crash or out-of-memory kill here takes down only this model,
-its peak RSS is exactly this model's, and its memory is returned on exit."""
+Started by worker.py as `python -m llm_compare.services.worker_main CONN_FD FLAG_FD`, so a crash
+or out-of-memory kill here takes down only this model, its peak RSS is exactly this model's, and
+its memory is returned on exit."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 from multiprocessing.connection import Connection
 from time import perf_counter
-from typing import Any
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
 from llm_compare.inferencers.base import create_inferencer
 from llm_compare.inferencers.generation import one_line, run_generation
+from llm_compare.services.shared_flag import SharedFlag
 
 TEXT_INTERVAL_S = 0.05
 # Progress bars and chatter from the backends would garble the CLI's output.
@@ -45,25 +47,28 @@ class TextBatcher:
             self.last_sent = perf_counter()
 
 
-def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, Any], cancel) -> None:
-    """Messages in: ("generate", prompt, system_prompt, config, threads, load_s, warm) | ("stop",).
-    Messages out: ("loaded", t_ready, versions, ignored) | ("load_failed", reason)
+def serve(conn: Connection, cancel: SharedFlag) -> None:
+    """Messages in: ("init", model, config) first, then
+    ("generate", prompt, system_prompt, config, threads, load_s, warm) | ("stop",).
+    Messages out: ("loaded", t_ready, versions, ignored, runtime) | ("load_failed", reason)
     | ("text", new_text, completion_tokens) | ("done", result)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    os.environ.update(QUIET_LIBRARIES)
-    model = ModelInfo.from_dict(model_data)
-    config = ModelConfig.parse(config_data)
     try:
+        _, model_data, config_data = conn.recv()
+        model = ModelInfo.from_dict(model_data)
+        config = ModelConfig.parse(config_data)
         inferencer = create_inferencer(model, config)
         inferencer.load()
         inferencer.warm_up()
+    except EOFError:
+        return
     except Exception as exc:
         conn.send(("load_failed", one_line(exc)))
         return
     # Only plain types cross the pipe: unpickling a library's object would import that library
     # into the dashboard process.
     versions = {name: str(version) for name, version in inferencer.backend_versions().items()}
-    conn.send(("loaded", perf_counter(), versions, inferencer.ignored_settings(config)))
+    runtime = {name: str(value) for name, value in inferencer.runtime_info().items()}
+    conn.send(("loaded", perf_counter(), versions, inferencer.ignored_settings(config), runtime))
     send = conn.send
     batch = TextBatcher(send)
     while True:
@@ -88,3 +93,16 @@ def serve(conn: Connection, model_data: dict[str, Any], config_data: dict[str, A
         batch.flush()
         send(("done", result.to_dict()))
     inferencer.unload()
+
+
+def main(argv: list[str]) -> None:
+    # A worker never outlives its parent for long: when the parent goes, the connection closes,
+    # and the next message sent or awaited here ends this process.
+    conn_fd, flag_fd = (int(arg) for arg in argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    os.environ.update(QUIET_LIBRARIES)
+    serve(Connection(conn_fd), SharedFlag(flag_fd))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

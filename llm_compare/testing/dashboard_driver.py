@@ -82,7 +82,9 @@ def browser_page(width: int = 1440, height: int = 960):
 def select_models(page, url: str, names: list[str]) -> None:
     page.goto(url)
     for name in names:
-        page.get_by_role("checkbox", name=name, exact=True).check(force=True)
+        # By the label's visible text: the checkbox's aria-label is its Markdown source (escaped).
+        label = page.locator("label").filter(has=page.get_by_text(name, exact=True))
+        label.get_by_role("checkbox").check(force=True)
         page.wait_for_timeout(300)  # let the rerun settle before the next click
 
 

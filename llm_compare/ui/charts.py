@@ -17,9 +17,11 @@ def model_colors(models: list[str]) -> dict[str, str]:
 def per_model(
     frame: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str], reduce: str = "median"
 ) -> go.Figure:
-    """A bar per model (the median, or the max for `reduce="max"`) with each run as a dot."""
-    data = frame[["model", column]].dropna()
-    summary = data.groupby("model", sort=True)[column].agg(reduce)
+    """A bar per model (the median, or the max for `reduce="max"`, of its quiet runs) with each
+    run as a dot, busy runs (metrics.md) as crosses."""
+    data = frame[["model", column, "busy"]].dropna(subset=[column])
+    busy = data["busy"].eq(True)
+    summary = data[~busy].groupby("model", sort=True)[column].agg(reduce)
     figure = go.Figure()
     figure.add_bar(
         x=summary.index,
@@ -37,9 +39,11 @@ def per_model(
         marker={
             "color": [colors[m] for m in data["model"]],
             "size": 8,
+            "symbol": ["x" if b else "circle" for b in busy],
             "line": {"width": 1, "color": "white"},
         },
-        hovertemplate=f"%{{x}}<br>%{{y:.3~g}} {unit}<extra>run</extra>",
+        customdata=["busy run" if b else "run" for b in busy],
+        hovertemplate=f"%{{x}}<br>%{{y:.3~g}} {unit}<extra>%{{customdata}}</extra>",
     )
     return _layout(figure, title, unit)
 

@@ -11,9 +11,11 @@ import streamlit as st
 from llm_compare.core.formatting import stats_line
 from llm_compare.core.results import STAT_HELP, FinishReason
 from llm_compare.services.comparison import Comparison, ModelRun
+from llm_compare.services.summary import best_by_figure
 from llm_compare.ui import session
-from llm_compare.ui.errors import guard_errors
+from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.layout import model_badges
+from llm_compare.ui.text import literal
 
 REDRAW_INTERVAL_S = 0.1  # the browser keeps up with ten updates a second per column
 OUTPUT_HEIGHT_PX = 360
@@ -63,14 +65,14 @@ def draw(run: Comparison) -> None:
     """Draw `run`; while it is going, keep redrawing until it ends. Streamlit may interrupt
     this at any redraw (Stop, a page switch): the run itself goes on in its thread."""
     if run.error:
-        st.error(run.error, icon=":material/error:")
+        show_error(run.error)
         if run.finished and not run.results():
             return  # nothing ran (e.g. another comparison was still going)
     snapshot = run.snapshot()
     columns = {}
     for model_run, column in zip(snapshot, st.columns(len(snapshot), border=True)):
         with column:
-            st.markdown(f"#### {model_run.model.name}")
+            st.markdown(f"#### {literal(model_run.model.name)}")
             st.markdown(model_badges(model_run.model))
             columns[model_run.model.id] = _Column(
                 st.empty(),
@@ -89,7 +91,7 @@ def draw(run: Comparison) -> None:
         # interrupts the script here at once, even while no column has anything new to draw.
         _ = "comparison" in st.session_state
     for message in run.save_errors:
-        st.warning(message, icon=":material/warning:")
+        st.warning(literal(message), icon=":material/warning:")
     with summary.container():
         _summary_table(run.snapshot())
 
@@ -101,7 +103,7 @@ def _draw_column(column: _Column, run: ModelRun, finished: bool) -> None:
         run.version,
         run.status,
         finished,
-        int(elapsed * 2) if run.status in ("loading", "generating") else 0,
+        int(elapsed * 2) if run.status in ("loading", "generating", "stopping") else 0,
     )
     if key == column.drawn:
         return
@@ -121,6 +123,8 @@ def _draw_status(slot, run: ModelRun, elapsed: float, finished: bool) -> None:
         slot.caption(f":material/progress_activity: Loading… {elapsed:.1f} s")
     elif run.status == "generating":
         slot.caption(f":material/progress_activity: Generating… {run.completion_tokens} tokens")
+    elif run.status == "stopping":
+        slot.caption(f":material/stop_circle: Stopping… {elapsed:.1f} s (waiting for the model to confirm)")
     else:
         label, color, icon = FINISH_BADGES[run.result.finish_reason]
         slot.badge(label, icon=icon, color=color, help=STAT_HELP["finish_reason"])
@@ -143,13 +147,13 @@ def _draw_footer(slot, run: ModelRun) -> None:
     result = run.result
     with slot.container():
         if result.error:
-            st.error(result.error, icon=":material/error:")
+            show_error(result.error)
         st.caption(stats_line(result.stats))
         changed = _changed_ignored_settings(run)
         if changed:
             st.caption(
                 ":orange[Ignored by this backend: "
-                + "; ".join(f"{name} ({why})" for name, why in changed.items())
+                + literal("; ".join(f"{name} ({why})" for name, why in changed.items()))
                 + "]"
             )
 
@@ -165,56 +169,63 @@ def _changed_ignored_settings(run: ModelRun) -> dict[str, str]:
     }
 
 
-SUMMARY_COLUMNS = {  # column: (label, format, help)
-    "ttft_ms": ("TTFT (ms)", "{:.0f}", STAT_HELP["ttft_s"]),
-    "decode_tps": ("Decode tok/s", "{:.1f}", STAT_HELP["decode_tps"]),
-    "prefill_tps": ("Prefill tok/s", "{:.0f}", STAT_HELP["prefill_tps"]),
-    "completion_tokens": ("Tokens", "{:d}", STAT_HELP["completion_tokens"]),
-    "e2e_s": ("E2E (s)", "{:.2f}", STAT_HELP["e2e_s"]),
-    "peak_rss_mib": ("Peak RSS (MiB)", "{:.0f}", STAT_HELP["peak_rss_bytes"]),
-    "load_s": ("Load (s)", "{:.2f}", STAT_HELP["load_s"]),
+SUMMARY_COLUMNS = {  # column: (label, format, help, the figure it shows)
+    "ttft_ms": ("TTFT (ms)", "{:.0f}", STAT_HELP["ttft_s"], "ttft_s"),
+    "decode_tps": ("Decode tok/s", "{:.1f}", STAT_HELP["decode_tps"], "decode_tps"),
+    "prefill_tps": ("Prefill tok/s", "{:.0f}", STAT_HELP["prefill_tps"], "prefill_tps"),
+    "completion_tokens": ("Tokens", "{:.0f}", STAT_HELP["completion_tokens"], "completion_tokens"),
+    "e2e_s": ("E2E (s)", "{:.2f}", STAT_HELP["e2e_s"], "e2e_s"),
+    "peak_rss_mib": ("Peak RSS (MiB)", "{:.0f}", STAT_HELP["peak_rss_bytes"], "peak_rss_bytes"),
+    "load_s": ("Load (s)", "{:.2f}", STAT_HELP["load_s"], "load_s"),
+    "other_cpu_pct": ("Other CPU (%)", "{:.0f}", STAT_HELP["other_cpu_share"], "other_cpu_share"),
 }
-
-LOWER_IS_BETTER = ("ttft_ms", "e2e_s", "peak_rss_mib")
-HIGHER_IS_BETTER = ("decode_tps", "prefill_tps")
+BEST_STYLE = "background-color: #dcfce7; font-weight: 600"
+BUSY_STYLE = "color: #b45309"
 
 
 def _summary_table(runs: list[ModelRun]) -> None:
-    rows = []
-    for run in runs:
-        if not run.result:
-            continue
-        stats = run.result.stats
-        rows.append(
-            {
-                "model": run.model.name,
-                "ttft_ms": stats.ttft_s * 1000 if stats.ttft_s is not None else None,
-                "decode_tps": stats.decode_tps,
-                "prefill_tps": stats.prefill_tps,
-                "completion_tokens": stats.completion_tokens,
-                "e2e_s": stats.e2e_s,
-                "peak_rss_mib": stats.peak_rss_bytes / 2**20 if stats.peak_rss_bytes else None,
-                "load_s": stats.load_s,
-                "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
-            }
-        )
-    if not rows:
+    finished = [run for run in runs if run.result]
+    if not finished:
         return
-    config = {
-        name: st.column_config.Column(label, help=help_)
-        for name, (label, _, help_) in SUMMARY_COLUMNS.items()
-    }
-    config["model"] = st.column_config.TextColumn("Model")
-    config["finish_reason"] = st.column_config.TextColumn("Finish", help=STAT_HELP["finish_reason"])
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([_summary_row(run.model.name, run.result.stats) for run in finished])
     for column in SUMMARY_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    styled = frame.style.format({name: fmt for name, (_, fmt, _) in SUMMARY_COLUMNS.items()}, na_rep="–")
-    if len(frame) > 1:  # mark the best figure of each column
-        best = "background-color: #dcfce7; font-weight: 600"
-        styled = styled.highlight_min(
-            subset=[c for c in LOWER_IS_BETTER if frame[c].notna().sum() > 1], props=best
-        ).highlight_max(subset=[c for c in HIGHER_IS_BETTER if frame[c].notna().sum() > 1], props=best)
+    best = best_by_figure({run.model.id: run.result for run in finished})
+    marks = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    for column, (*_, figure) in SUMMARY_COLUMNS.items():
+        for i, run in enumerate(finished):
+            if run.model.id in best.get(figure, ()):
+                marks.loc[i, column] = BEST_STYLE
+    marks.loc[frame["busy"] == "busy", "busy"] = BUSY_STYLE
+    styled = frame.style.format({name: spec[1] for name, spec in SUMMARY_COLUMNS.items()}, na_rep="–")
+    styled = styled.apply(lambda _: marks, axis=None)
+    config = {name: st.column_config.Column(spec[0], help=spec[2]) for name, spec in SUMMARY_COLUMNS.items()}
+    config["model"] = st.column_config.TextColumn("Model")
+    config["finish_reason"] = st.column_config.TextColumn("Finish", help=STAT_HELP["finish_reason"])
+    config["busy"] = st.column_config.TextColumn("Machine", help=STAT_HELP["busy"])
     st.dataframe(styled, hide_index=True, column_config=config, key="comparison_summary")
-    if len(frame) > 1:
-        st.caption("Green: the best figure of each column. Hover a column header for what it measures.")
+    notes = []
+    if best:
+        notes.append("Green: the best figure of each column among the runs that finished (stop or length).")
+    if (frame["busy"] == "busy").any():
+        notes.append("Busy: other programs used the CPU during that run; its timings are not comparable.")
+    st.caption(" ".join(notes + ["Hover a column header for what it measures."]))
+
+
+def _summary_row(name: str, stats) -> dict:
+    def scaled(value, factor):
+        return value * factor if value is not None else None
+
+    return {
+        "model": name,
+        "ttft_ms": scaled(stats.ttft_s, 1000),
+        "decode_tps": stats.decode_tps,
+        "prefill_tps": stats.prefill_tps,
+        "completion_tokens": stats.completion_tokens,
+        "e2e_s": stats.e2e_s,
+        "peak_rss_mib": scaled(stats.peak_rss_bytes, 2**-20),
+        "load_s": stats.load_s,
+        "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
+        "other_cpu_pct": scaled(stats.other_cpu_share, 100),
+        "busy": {True: "busy", False: "quiet"}.get(stats.busy, "–"),
+    }

@@ -10,12 +10,14 @@ from typing import Any
 
 import streamlit as st
 
-from llm_compare.core.config import ModelConfig, field_errors
+from llm_compare.core.config import GENERATION_FIELDS, ModelConfig, field_errors
 from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.inferencers.gguf import GGUFInferencer  # light: backends import torch / llama_cpp lazily
 from llm_compare.inferencers.pytorch import PyTorchInferencer
 from llm_compare.services.config_manager import PRESETS, ConfigManager
+from llm_compare.ui.errors import show_error
+from llm_compare.ui.text import literal
 
 IGNORED_FIELDS: dict[ModelType, dict[str, str]] = {
     ModelType.PYTORCH: PyTorchInferencer.ignored_fields,
@@ -180,9 +182,9 @@ def _flash(model: ModelInfo, kind: str, message: str) -> None:
 def show_flash(model: ModelInfo) -> None:
     kind, message = st.session_state.pop(f"cfg-flash:{model.id}", (None, None))
     if kind == "success":
-        st.success(message, icon=":material/check_circle:")
+        st.success(literal(message), icon=":material/check_circle:")
     elif kind == "error":
-        st.error(message, icon=":material/error:")
+        show_error(message)
 
 
 def _guarded(model: ModelInfo, action: Callable[[], str]) -> None:
@@ -213,16 +215,29 @@ def reset(manager: ConfigManager, model: ModelInfo) -> None:
     _guarded(model, action)
 
 
+COPY_HELP = (
+    "Save these settings for this model, and copy its generation settings ("
+    + ", ".join(f"`{name}`" for name in GENERATION_FIELDS)
+    + ") to every other selected model. Load settings and `trust_remote_code` are never copied:"
+    " each model keeps its own."
+)
+
+
 def copy_to_all(manager: ConfigManager, model: ModelInfo, models: list[ModelInfo]) -> None:
     def action() -> str:
         errors = field_errors(draft(model))
         if errors:
             raise _FormError(f"not copied: fix {', '.join(errors)} first")
         config = ModelConfig.parse(draft(model))
-        manager.copy_to_all(config, models)
-        for other in models:
-            load_into_state(other, config, overwrite=True)
-        return f"Saved these settings for all {len(models)} selected models."
+        manager.save(model, config)
+        others = [other for other in models if other.id != model.id]
+        copied = manager.copy_to_all(config, others)
+        for other in others:
+            load_into_state(other, copied[other.id], overwrite=True)
+        return (
+            f"Saved, and copied the generation settings to the {len(others)} other selected"
+            f" model{'s' if len(others) != 1 else ''} (their load and security settings are unchanged)."
+        )
 
     _guarded(model, action)
 
@@ -261,7 +276,7 @@ def draw_fields(
             with column:
                 draw_field(model, spec, errors.get(spec.name), warnings.get(spec.name), disabled)
                 if notes:
-                    st.caption(notes[spec.name])
+                    st.caption(literal(notes[spec.name]))
 
 
 def draw_field(
@@ -322,9 +337,9 @@ def draw_field(
     elif spec.kind == "lines":
         st.text_area(label, key=key, help=help_text, height=110, disabled=disabled, placeholder="none")
     if error:
-        st.error(f"**{spec.name}**: {error}", icon=":material/error:")
+        st.error(f"**{spec.name}**: {literal(error)}", icon=":material/error:")  # error quotes the input
     elif warning:
-        st.caption(f":orange[:material/warning: {warning}]")
+        st.caption(f":orange[:material/warning: {literal(warning)}]")
 
 
 def _int(value: float | None) -> int | None:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import streamlit as st
 
 from llm_compare.core.errors import LLMCompareError
+from llm_compare.ui.text import literal
 
 log = logging.getLogger("llm_compare.ui")
 
@@ -22,10 +23,15 @@ def guard(action: str) -> Iterator[None]:
     try:
         yield
     except LLMCompareError as exc:
-        st.error(str(exc), icon=":material/error:")
+        show_error(str(exc))
     except Exception as exc:
         log.exception("%s failed", action)
-        st.error(f"{action} failed: {one_line(exc)} (the log has the details)", icon=":material/error:")
+        show_error(f"{action} failed: {one_line(exc)} (the log has the details)")
+
+
+def show_error(message: str) -> None:
+    """An error box holding `message` as plain text: it may quote a file name, a path or input."""
+    st.error(literal(message), icon=":material/error:")
 
 
 def one_line(exc: BaseException) -> str:
@@ -36,7 +42,7 @@ def one_line(exc: BaseException) -> str:
 @contextmanager
 def guard_errors(state_key: str, action: str) -> Iterator[None]:
     """Like `guard`, for widget callbacks (which cannot draw): the message is kept in
-    st.session_state[state_key] (a list) for the page to show with st.error."""
+    st.session_state[state_key] (a list) for the page to show with show_error."""
     try:
         yield
     except LLMCompareError as exc:

@@ -7,6 +7,7 @@ import streamlit as st
 from llm_compare.core.formatting import human_bytes, human_count
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.ui import session
+from llm_compare.ui.text import literal
 
 BACKEND_BADGE = {ModelType.PYTORCH: ("PyTorch", "orange"), ModelType.GGUF: ("GGUF", "blue")}
 
@@ -31,7 +32,7 @@ def sidebar() -> None:
         if selected:
             for model in selected:
                 label, color = BACKEND_BADGE[model.type]
-                st.markdown(f"**{model.name}** :{color}-badge[{label}]")
+                st.markdown(f"**{literal(model.name)}** :{color}-badge[{label}]")
         else:
             st.caption("None yet: pick models on the Models page.")
         _loaded_models()
@@ -44,7 +45,7 @@ def _loaded_models() -> None:
         return
     st.caption("LOADED (WARM) MODELS")
     for worker in loaded:
-        st.markdown(f"{worker['name']} · {human_bytes(worker['rss_bytes'])}")
+        st.markdown(f"{literal(worker['name'])} · {human_bytes(worker['rss_bytes'])}")
     st.button(
         "Unload all",
         key="unload_all",
@@ -68,7 +69,7 @@ def model_badges(model: ModelInfo) -> str:
         meta.get("context_length") and f"ctx {meta['context_length']}",
         "chat template" if meta.get("has_chat_template") else "no chat template",
     ]
-    parts.extend(f":gray-badge[{d}]" for d in details if d)
+    parts.extend(f":gray-badge[{literal(d)}]" for d in details if d)  # architecture etc. come from the file
     return " ".join(parts)
 
 

@@ -91,7 +91,10 @@ def dirs_applied(text_key: str) -> None:
 
 
 def unload_all_clicked() -> None:
-    engine().shutdown()
+    # Another tab may have started a comparison since this button was drawn: its models stay.
+    kept = engine().unload_idle()
+    if kept:
+        st.toast(f"Kept {', '.join(kept)}: a running comparison is using them.", icon=":material/info:")
 
 
 def pop_messages(key: str) -> list[str]:

@@ -12,6 +12,7 @@ import pandas as pd
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.run_store import RunRecord
+from llm_compare.ui.text import code
 
 BACKEND_LABELS = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF"}
 
@@ -82,7 +83,7 @@ def runs_frame(records: list[RunRecord], session_comparisons: set[str]) -> pd.Da
         pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(_local_zone()).dt.tz_localize(None)
     )
     for column in STAT_HELP:
-        if column not in ("warm", "finish_reason"):
+        if column not in ("warm", "finish_reason", "busy"):
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["ttft_ms"] = frame["ttft_s"] * 1000
     frame["peak_rss_mib"] = frame["peak_rss_bytes"] / 2**20
@@ -128,11 +129,11 @@ def dir_summaries(dirs: list[str], models: list[ModelInfo]) -> list[str]:
     for directory in dirs:
         root = Path(directory).expanduser()
         if not root.exists():
-            lines.append(f":orange[:material/warning:] `{directory}` does not exist")
+            lines.append(f":orange[:material/warning:] {code(directory)} does not exist")
             continue
         prefix = str(root.resolve())
         count = sum(1 for m in models if m.path == prefix or m.path.startswith(prefix + os.sep))
         lines.append(
-            f":green[:material/check_circle:] `{directory}` — {count} model{'s' if count != 1 else ''}"
+            f":green[:material/check_circle:] {code(directory)} — {count} model{'s' if count != 1 else ''}"
         )
     return lines

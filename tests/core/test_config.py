@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from llm_compare.core.config import ModelConfig, field_errors
+from llm_compare.core.config import GENERATION_FIELDS, LOAD_FIELDS, ModelConfig, field_errors
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.services.config_manager import PRESETS, ConfigManager
@@ -89,16 +89,42 @@ def test_a_corrupt_saved_file_falls_back_to_defaults():
     assert manager.get(model) == ModelConfig()
 
 
-def test_copy_to_all_and_presets():
-    models = [make_model(), ModelInfo("n-1", "n", ModelType.PYTORCH, "/x/n", 1)]
+def test_presets_set_the_sampling_fields():
     manager = ConfigManager()
     precise = manager.apply_preset(ModelConfig(max_tokens=99), "Precise")
     assert precise.greedy and precise.max_tokens == 99
-    manager.copy_to_all(precise, models)
-    assert all(manager.get(m) == precise for m in models)
     assert set(PRESETS) >= {"Precise", "Balanced", "Creative"}
     with pytest.raises(ConfigurationError, match="unknown preset"):
         manager.apply_preset(ModelConfig(), "Wild")
+
+
+def test_copy_to_all_copies_generation_settings_and_never_load_or_security_settings(private_home):
+    gguf = make_model(context_length=512)
+    hf = ModelInfo("n-1", "n", ModelType.PYTORCH, "/x/n", 1)
+    manager = ConfigManager()
+    manager.save(hf, ModelConfig(dtype="float16", n_threads=2))  # vetted and set up by the user
+    before = {m.id: manager.get(m) for m in (gguf, hf)}
+    source = ModelConfig(
+        temperature=0.1, top_p=0.5, top_k=5, max_tokens=99, repeat_penalty=1.2, seed=7, stop=["END"],
+        system_prompt="Be brief.", mode="raw",
+        trust_remote_code=True, n_ctx=4096, n_gpu_layers=-1, dtype="bfloat16", device="cuda", n_threads=1,
+    )
+    copied = manager.copy_to_all(source, [gguf, hf])
+    for model in (gguf, hf):
+        stored = json.loads((private_home / "configs" / f"{model.id}.json").read_text())["config"]
+        assert stored == copied[model.id].model_dump()
+        for name in GENERATION_FIELDS:
+            assert stored[name] == getattr(source, name), name
+        for name in set(ModelConfig.model_fields) - set(GENERATION_FIELDS):
+            assert stored[name] == getattr(before[model.id], name), name
+        assert stored["trust_remote_code"] is False
+    assert (copied[gguf.id].n_ctx, copied[hf.id].dtype, copied[hf.id].n_threads) == (512, "float16", 2)
+
+
+def test_every_setting_is_either_copied_or_kept_per_model():
+    """A new field must be classified: generation (copied to all) or load / machine (kept)."""
+    assert set(GENERATION_FIELDS) | set(LOAD_FIELDS) | {"n_threads"} == set(ModelConfig.model_fields)
+    assert not set(GENERATION_FIELDS) & set(LOAD_FIELDS)
 
 
 def test_only_load_settings_change_the_load_key():

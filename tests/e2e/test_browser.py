@@ -22,14 +22,16 @@ pytestmark = [
 ]
 pytest.importorskip("playwright", reason="the dev extra is not installed (pip install -e '.[dev]')")
 
-MODELS = ["tiny-llama-f32", "tiny-llama"]
+# A name and a prompt that Markdown would change ("init" in bold): the page must show them as typed.
+MODELS = ["__init__", "tiny-llama"]
+PROMPT = "def __init__(self, path):"
 
 
 @pytest.fixture
 def models_dir(tmp_path, tiny_dir) -> Path:
     root = tmp_path / "models"
     root.mkdir()
-    shutil.copy(tiny_dir / "tiny-llama-f32.gguf", root)
+    shutil.copy(tiny_dir / "tiny-llama-f32.gguf", root / "__init__.gguf")
     shutil.copytree(tiny_dir / "tiny-llama", root / "tiny-llama")
     return root
 
@@ -38,9 +40,10 @@ def test_compare_two_models_in_a_real_browser_and_download_the_csv(models_dir, p
     with dashboard_server(models_dir, private_home) as url, browser_page() as page:
         select_models(page, url, MODELS)
         open_page(page, "Compare")
-        run_prompt(page, "def main():", models=len(MODELS))
+        run_prompt(page, PROMPT, models=len(MODELS))
         for name in MODELS:
             assert page.get_by_text(name, exact=True).count() >= 1
+        assert page.get_by_text(f"“{PROMPT}”", exact=False).count() == 1  # the run's caption
         stats_lines = page.get_by_text("TTFT", exact=False).filter(has_text="decode").all_inner_texts()
         assert len(stats_lines) == 2 and all("tok/s" in line and "peak RSS" in line for line in stats_lines)
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
@@ -50,5 +53,5 @@ def test_compare_two_models_in_a_real_browser_and_download_the_csv(models_dir, p
     for row in rows:
         assert row["finish_reason"] in ("length", "stop") and not row["error"]
         assert int(row["completion_tokens"]) > 0 and float(row["ttft_s"]) > 0
-        assert row["prompt"] == "def main():" and row["text"]
+        assert row["prompt"] == PROMPT and row["text"]
     assert (tmp_path / "compare.png").stat().st_size > 10_000

@@ -1,6 +1,8 @@
 """The PyTorch and GGUF backends, in-process: parity, counting, templates, sampling settings."""
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +35,13 @@ def generate(inferencer: BaseInferencer, config: ModelConfig, prompt: str = PROM
     )
 
 
+def generate_with(inferencer: BaseInferencer, config: ModelConfig, emit):
+    return run_generation(
+        inferencer, prompt=PROMPT, system_prompt=None, config=config, cancelled=lambda: False,
+        emit=emit, load_s=0.0, warm=False,
+    )
+
+
 def greedy_ids(inferencer: BaseInferencer, n: int) -> list[int]:
     config = ModelConfig(temperature=0.0, max_tokens=n)
     prompt_ids = inferencer.encode_prompt(PROMPT, "", chat=False)
@@ -42,7 +51,7 @@ def greedy_ids(inferencer: BaseInferencer, n: int) -> list[int]:
         ids.append(token_id)
         return len(ids) < n
 
-    inferencer.generate(prompt_ids, config, on_token)
+    inferencer.generate(prompt_ids, config, on_token, lambda: False)
     return ids
 
 
@@ -77,13 +86,29 @@ def test_completion_tokens_are_counted_from_ids_as_transformers_generate_counts_
     assert result.finish_reason == FinishReason.LENGTH
 
 
-def test_statistics_are_consistent(loaded):
-    for inferencer in loaded.values():
-        stats = generate(inferencer, ModelConfig(temperature=0, max_tokens=20, mode="raw")).stats
-        assert 0 < stats.ttft_s <= stats.e2e_s
-        assert stats.decode_tps > 0 and stats.tpot_ms == pytest.approx(1000 / stats.decode_tps)
-        assert stats.prefill_tps == pytest.approx(stats.prompt_tokens / stats.ttft_s)
-        assert stats.peak_rss_bytes > 10 * 2**20
+def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loaded):
+    """TTFT, decode speed and E2E against a clock the test reads itself at each token's callback
+    (memory is checked against the worker's RSS seen from outside in test_engine.py)."""
+    for role, inferencer in loaded.items():
+        seen_at: dict[int, float] = {}  # completion_tokens -> when the callback first saw it
+
+        def on_text(text: str, n: int) -> None:
+            seen_at.setdefault(n, time.perf_counter())
+
+        started = time.perf_counter()
+        stats = run_generation(
+            inferencer, prompt=PROMPT, system_prompt=None, config=ModelConfig(temperature=0, max_tokens=40, mode="raw"),
+            cancelled=lambda: False, emit=on_text, load_s=0.0, warm=False,
+        ).stats
+        n = stats.completion_tokens
+        assert n == 40 and sorted(seen_at) == list(range(1, 41)), role
+        first, last = seen_at[1] - started, seen_at[n] - started
+        # The figures are taken a few microseconds before each callback, and the request a few
+        # microseconds after `started`: 2 ms covers both on a loaded machine.
+        assert stats.ttft_s == pytest.approx(first, abs=0.002), role
+        assert stats.e2e_s == pytest.approx(last, abs=0.002), role
+        assert stats.decode_tps == pytest.approx((n - 1) / (last - first), rel=0.02), role
+        assert stats.prefill_tps == pytest.approx(stats.prompt_tokens / first, rel=0.05), role
 
 
 def test_q8_0_quantization_runs_and_stays_close(loaded):
@@ -186,3 +211,77 @@ def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path)
     with pytest.raises(Exception):  # noqa: B017 - the folder's class does not exist; what matters is the import
         create_inferencer(model, ConfigManager().get(model)).load()
     assert marker.read_text() == "ran", "the per-model opt-in is honoured"
+
+
+def test_a_failed_run_keeps_the_text_held_back_for_a_possible_stop_string(loaded):
+    shown, text_after = [], {}  # token count -> the answer's text so far
+
+    def record(text: str, n: int) -> None:
+        shown.append(text)
+        text_after[n] = "".join(shown)
+
+    generate_with(loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw"), record)
+    # A stop string that begins with the last characters the 20th token completes and then never
+    # matches: at token 20 the matcher holds those characters back, waiting for the rest.
+    stop = text_after[20][-3:] + "\x00never"
+    calls = []
+
+    def failing_at_token_20(text: str, n: int) -> None:
+        calls.append(n)
+        if len(calls) == 20:
+            raise RuntimeError("the backend broke")
+
+    result = generate_with(
+        loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw", stop=[stop]), failing_at_token_20
+    )
+    assert result.finish_reason == FinishReason.ERROR and "the backend broke" in result.error
+    assert result.stats.completion_tokens == 20
+    assert result.text == text_after[20], "the held-back characters are kept"
+
+
+def test_pytorch_stops_with_length_when_the_context_is_full_as_llama_cpp_does(loaded, tiny_models):
+    context = tiny_models["hf"].metadata["context_length"]
+    prompt = "x = 1\n" * 110
+    config = ModelConfig(temperature=0, max_tokens=2000, mode="raw", n_ctx=context)
+    hf, gguf = generate(loaded["hf"], config, prompt=prompt), generate(loaded["gguf_f32"], config, prompt=prompt)
+    assert hf.error is None and hf.finish_reason == FinishReason.LENGTH
+    assert hf.stats.prompt_tokens + hf.stats.completion_tokens == context
+    assert (gguf.finish_reason, gguf.stats.completion_tokens) == (hf.finish_reason, hf.stats.completion_tokens)
+
+
+def test_a_prompt_that_never_reaches_the_model_has_no_token_counts(loaded, monkeypatch):
+    monkeypatch.setattr(loaded["gguf_f32"], "template", None)
+    refused = generate(loaded["gguf_f32"], ModelConfig(max_tokens=5, mode="chat"))
+    assert refused.finish_reason == FinishReason.ERROR and "no chat template" in refused.error
+    assert refused.stats.prompt_tokens is None and refused.stats.completion_tokens is None
+    monkeypatch.undo()
+    too_long = generate(loaded["gguf_f32"], ModelConfig(max_tokens=5, mode="raw"), prompt="x = 1\n" * 400)
+    assert too_long.stats.prompt_tokens > 512 and too_long.stats.completion_tokens is None
+
+
+@pytest.fixture(scope="module")
+def bf16_folder(tiny_models, tmp_path_factory):
+    """The tiny model saved as a bfloat16 checkpoint."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path_factory.mktemp("bf16") / "tiny-bf16"
+    source = tiny_models["hf"].path
+    AutoModelForCausalLM.from_pretrained(source, dtype=torch.bfloat16).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (Path(source) / name).exists():
+            shutil.copy(Path(source) / name, folder / name)
+    return folder
+
+
+@pytest.mark.parametrize(("setting", "loaded_as"), [("auto", "float32"), ("bfloat16", "bfloat16")])
+def test_auto_dtype_runs_half_precision_checkpoints_in_float32_on_the_cpu(bf16_folder, setting, loaded_as):
+    from llm_compare.services.model_manager import ModelManager
+
+    model = ModelManager([bf16_folder.parent]).inspect(bf16_folder)
+    inferencer = create_inferencer(model, ModelConfig(dtype=setting))
+    inferencer.load()
+    assert str(next(inferencer.lm.parameters()).dtype) == f"torch.{loaded_as}"  # what torch holds
+    assert inferencer.runtime_info() == {"dtype": loaded_as}  # what the run record stores

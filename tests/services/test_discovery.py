@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gguf import GGMLQuantizationType, GGUFReader, GGUFWriter
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader, GGUFWriter, LlamaFileType
 from gguf.quants import quantize
 from safetensors.numpy import save_file
 
@@ -188,6 +188,38 @@ def test_gguf_quantization_is_the_dominant_type_of_matrices(tmp_path):
 def test_gguf_quantization_falls_back_to_file_type_without_matrices(tmp_path):
     write_gguf(tmp_path / "m.gguf", file_type=15, tensors={"norm.weight": np.ones(8, np.float32)})
     assert scan_one(tmp_path).metadata["quantization"] == "Q4_K_M"
+
+
+def test_every_tensor_type_gguf_knows_is_named_and_sized_as_gguf_reads_it(tmp_path):
+    """One tensor of each type in the gguf package, written by its writer: our header reader
+    names each as gguf does and sizes it as gguf's own reader does, so the file is whole."""
+    path = tmp_path / "every-type.gguf"
+    writer = GGUFWriter(path, "llama")
+    for qtype in GGMLQuantizationType:
+        block, type_size = GGML_QUANT_SIZES[qtype]
+        writer.add_tensor(f"t.{qtype.name}", np.zeros((2, 3 * type_size), np.uint8), raw_dtype=qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    ours = {t.name: t for t in read_gguf_header(path).tensors}
+    for theirs in GGUFReader(path).tensors:
+        assert ours[theirs.name].type_name == theirs.tensor_type.name
+        assert ours[theirs.name].n_bytes == theirs.n_bytes, theirs.name
+    assert scan_one(tmp_path).error is None
+
+
+def test_a_tensor_type_gguf_does_not_list_is_unknown_not_guessed():
+    removed = 31  # Q4_0_4_4: removed upstream; llama.cpp refuses such files
+    assert removed not in set(GGMLQuantizationType)
+    info = gguf_header.GGUFTensorInfo("w", (32, 4), removed, 0)
+    assert (info.type_name, info.n_bytes) == ("TYPE_31", None)
+
+
+def test_file_types_are_named_as_gguf_names_them():
+    for file_type in LlamaFileType:
+        expected = file_type.name.removeprefix("MOSTLY_").removeprefix("ALL_")
+        assert gguf_header.file_type_name(file_type) == expected
 
 
 def test_gguf_sampling_values_outside_config_limits_are_dropped(tmp_path):

@@ -1,10 +1,17 @@
 """InferenceEngine with real worker processes: streaming, schedules, warm reuse, failures,
 cancellation and the memory budget."""
 
+import csv
+import io
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import threading
+import time
 
+import psutil
 import pytest
 
 from llm_compare.core.config import ModelConfig
@@ -12,6 +19,7 @@ from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.results import FinishReason
 from llm_compare.services import memory
 from llm_compare.services.engine import InferenceEngine
+from llm_compare.services.run_store import RunRecord, RunStore, to_csv
 
 PROMPT = "import os\n"
 
@@ -98,9 +106,10 @@ def test_killed_worker_fails_only_its_model(engine, long_models):
 def test_cancel_keeps_partial_text(engine, long_models):
     running, queued = long_models["hf"], long_models["gguf_f32"]
     config = long_run_config()
-    results = {}
+    results, stopped = {}, False
     for event in engine.run(PROMPT, [running, queued], {m.id: config for m in (running, queued)}):
-        if event.kind == "text" and event.completion_tokens >= 3 and not engine._cancel.is_set():
+        if event.kind == "text" and event.completion_tokens >= 3 and not stopped:
+            stopped = True
             engine.cancel()
         if event.kind == "done":
             results[event.model_id] = event.result
@@ -109,10 +118,20 @@ def test_cancel_keeps_partial_text(engine, long_models):
     assert 3 <= partial.stats.completion_tokens < config.max_tokens and partial.text
     assert partial.stats.ttft_s is not None  # figures that are defined are kept
     assert results[queued.id].finish_reason == FinishReason.CANCELLED and results[queued.id].text == ""
+    never_ran = results[queued.id].stats
+    assert never_ran.prompt_tokens is None and never_ran.completion_tokens is None  # undefined, not 0
+    record = RunRecord.from_result(
+        comparison_id="c", prompt=PROMPT, system_prompt=None, schedule="sequential", model=queued, config=config,
+        result=results[queued.id],
+    )
+    RunStore().save(record)
+    [row] = csv.DictReader(io.StringIO(to_csv(RunStore().list())))
+    assert (row["prompt_tokens"], row["completion_tokens"], row["ttft_s"]) == ("", "", "")  # stored and exported empty
     assert [m["model_id"] for m in engine.loaded_models()] == [running.id], "a politely stopped worker stays warm"
 
 
-def test_unresponsive_worker_is_killed_to_honour_cancel(engine, long_models):
+def test_unresponsive_worker_is_killed_to_honour_cancel(long_models):
+    engine = InferenceEngine(cancel_grace_s=2.0)
     model = long_models["gguf_f32"]
     results = {}
     stopped = False
@@ -125,6 +144,7 @@ def test_unresponsive_worker_is_killed_to_honour_cancel(engine, long_models):
             results[model.id] = event.result
     assert results[model.id].finish_reason == FinishReason.CANCELLED
     assert results[model.id].stats.completion_tokens >= 2
+    assert "did not confirm Stop within 2 s and was killed" in results[model.id].error  # the column says why
     assert engine.loaded_models() == []
 
 
@@ -188,3 +208,130 @@ def test_bad_requests_are_refused_with_one_line(engine, tiny_models):
             engine.run(**kwargs)
     with pytest.raises(ConfigurationError, match="limit is 1"):
         InferenceEngine(max_models=1).run("x", [model, tiny_models["hf"]])
+
+
+def test_peak_rss_is_the_workers_own_not_the_parents_high_water_mark(engine, tiny_models, greedy):
+    ballast = bytearray(b"\x01") * (600 * 2**20)  # written, so resident: the parent's peak is > 600 MiB
+    model = tiny_models["gguf_f32"]
+    _, results = collect(engine.run(PROMPT, [model], {model.id: greedy}))
+    rss_seen_from_outside = psutil.Process(engine._workers[model.id].pid).memory_info().rss
+    peak = results[model.id].stats.peak_rss_bytes
+    assert peak == pytest.approx(rss_seen_from_outside, rel=0.1)
+    assert peak < len(ballast) / 2
+    del ballast
+
+
+def test_a_stop_before_the_run_begins_is_not_lost(engine, long_models):
+    model = long_models["gguf_f32"]
+    collect(engine.run(PROMPT, [model], {model.id: long_run_config(max_tokens=2)}))  # warm
+    events = engine.run(PROMPT, [model], {model.id: long_run_config()})
+    engine.cancel()  # e.g. Stop pressed before the comparison's thread took its first step
+    _, results = collect(events)
+    assert results[model.id].finish_reason == FinishReason.CANCELLED
+    _, again = collect(engine.run(PROMPT, [model], {model.id: long_run_config(max_tokens=4)}))
+    assert again[model.id].finish_reason == FinishReason.LENGTH, "the Stop does not leak into the next run"
+
+
+LONG_PROMPT = "def handler(request, response):\n    return request.path\n" * 80
+
+
+@pytest.mark.parametrize("role", ["gguf_f32", "hf"])
+def test_stop_reaches_inside_prompt_processing_and_keeps_the_model_warm(slow_prefill_models, role):
+    engine = InferenceEngine()  # the real grace period: a worker is killed only after 30 s
+    model = slow_prefill_models[role]
+    config = long_run_config(max_tokens=2)
+    try:
+        _, whole = collect(engine.run(LONG_PROMPT, [model], {model.id: config}))
+        prefill_s = whole[model.id].stats.ttft_s
+        assert whole[model.id].stats.prompt_tokens > 2000 and prefill_s > 0.3, "the prompt must take a while"
+        stopped_at = done_at = result = None
+        for event in engine.run(LONG_PROMPT, [model], {model.id: config}):
+            if event.kind == "generating":
+                time.sleep(prefill_s / 5)  # well inside the prompt
+                stopped_at = time.perf_counter()
+                engine.cancel()
+            if event.kind == "done":
+                done_at, result = time.perf_counter(), event.result
+        assert result.finish_reason == FinishReason.CANCELLED and result.stats.ttft_s is None
+        assert done_at - stopped_at < prefill_s / 2, "Stop did not wait for the prompt to be processed"
+        assert [m["model_id"] for m in engine.loaded_models()] == [model.id], "the warm model was kept"
+        _, after = collect(engine.run("x = 1\n", [model], {model.id: config}))
+        assert after[model.id].stats.warm and after[model.id].finish_reason == FinishReason.LENGTH
+    finally:
+        engine.shutdown()
+
+
+def test_a_loading_model_counts_at_its_estimate_in_the_memory_budget(tiny_models, greedy):
+    first, second = tiny_models["gguf_f32"], tiny_models["hf"]
+    need = {m.id: memory.estimate_model_bytes(m, greedy) for m in (first, second)}
+    # Each fits alone, not both: while the first still loads (a few MiB resident), the second
+    # must not be admitted as if the first took nothing.
+    engine = InferenceEngine(memory_budget_bytes=max(need.values()) + min(need.values()) // 2)
+    try:
+        _, results = collect(engine.run(PROMPT, [first, second], {m.id: greedy for m in (first, second)}, schedule="parallel"))
+    finally:
+        engine.shutdown()
+    assert results[first.id].error is None
+    assert results[second.id].finish_reason == FinishReason.ERROR and "is free" in results[second.id].error
+
+
+def test_cpu_used_by_other_processes_marks_the_run_busy(engine, long_models):
+    model = long_models["gguf_f32"]
+    config = long_run_config(max_tokens=400)
+    collect(engine.run(PROMPT, [model], {model.id: config.updated(max_tokens=2)}))  # warm
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 120\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.5)
+        procs = {"spinner": psutil.Process(spinner.pid), "worker": psutil.Process(engine._workers[model.id].pid)}
+        before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
+        t0 = time.perf_counter()
+        _, results = collect(engine.run(PROMPT, [model], {model.id: config}))
+        wall = time.perf_counter() - t0
+        used = {name: sum(p.cpu_times()[:2]) - before[name] for name, p in procs.items()}
+    finally:
+        spinner.kill()
+        spinner.wait()
+    share = {name: seconds / (wall * psutil.cpu_count()) for name, seconds in used.items()}
+    stats = results[model.id].stats
+    # On a quiet machine the spinner takes half of 2 cores; on a crowded one, less.
+    assert share["spinner"] > 0.02, "the spinner really ran"
+    assert stats.other_cpu_share >= share["spinner"] - 0.05, (stats.other_cpu_share, share)
+    assert stats.busy is (stats.other_cpu_share > 0.10)
+    # The model's own work is not "other": counted, the two would add up to more than the machine has.
+    assert stats.other_cpu_share + share["worker"] <= 1.1
+
+
+def test_default_threads_are_llama_cpps_one_per_physical_core(engine, tiny_models, greedy):
+    model = tiny_models["gguf_f32"]
+    _, results = collect(engine.run(PROMPT, [model], {model.id: greedy}))
+    assert results[model.id].runtime["n_threads"] == str(psutil.cpu_count(logical=False))
+
+
+def test_unload_all_from_another_tab_keeps_the_models_of_a_running_comparison(engine, long_models, tiny_models, greedy):
+    idle, running = tiny_models["gguf_q8"], long_models["gguf_f32"]
+    collect(engine.run(PROMPT, [idle], {idle.id: greedy}))
+    failures, polling = [], threading.Event()
+
+    def sidebar_redraws():  # another tab's sidebar lists the loaded models meanwhile
+        while not polling.is_set():
+            try:
+                engine.loaded_models()
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                failures.append(exc)
+
+    poller = threading.Thread(target=sidebar_redraws)
+    poller.start()
+    results, kept = {}, None
+    try:
+        for event in engine.run(PROMPT, [running], {running.id: long_run_config(max_tokens=300)}):
+            if event.kind == "text" and kept is None:
+                kept = engine.unload_idle()
+            if event.kind == "done":
+                results[event.model_id] = event.result
+    finally:
+        polling.set()
+        poller.join()
+    assert kept == [running.name]
+    assert results[running.id].error is None and results[running.id].finish_reason == FinishReason.LENGTH
+    assert [m["model_id"] for m in engine.loaded_models()] == [running.id]
+    assert not failures

@@ -132,3 +132,37 @@ def test_a_comparison_while_another_is_running_is_one_clear_line(make_app, tiny_
     finally:
         busy.cancel()
         busy.wait(15)
+
+
+def test_runs_made_while_other_programs_use_the_cpu_are_marked_busy_everywhere(make_app, tiny_dir, monkeypatch):
+    import subprocess
+    import sys
+
+    downloads = []
+    original = DeltaGenerator.download_button
+    monkeypatch.setattr(
+        DeltaGenerator,
+        "download_button",
+        lambda self, label, data, *a, **k: downloads.append(data) or original(self, label, data, *a, **k),
+    )
+    for model in ModelManager([tiny_dir]).scan():
+        ConfigManager().save(model, quick_config().updated(max_tokens=200))
+    spin = "import time\nend = time.time() + 90\nwhile time.time() < end: pass"
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]  # both cores
+    try:
+        at = select(make_app(tiny_dir), "tiny-llama-f32")
+        at.switch_page("pages/compare.py").run()
+        at.text_area(key="prompt").input("def main():").run()
+        at.button(key="run").click().run(timeout=RUN_TIMEOUT_S)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+    no_exception(at)
+    [line] = [c.value for c in at.caption if c.value.startswith("TTFT")]
+    assert "BUSY: other processes used" in line  # the column
+    [summary] = [d.value for d in at.dataframe]
+    assert list(summary["busy"]) == ["busy"] and summary["other_cpu_pct"][0] > 10  # the summary
+    at.switch_page("pages/results.py").run()
+    assert list(at.dataframe[0].value["busy"]) == [True]  # the Results page
+    [row] = list(csv.DictReader(io.StringIO(downloads[-1])))
+    assert row["busy"] == "True" and float(row["other_cpu_share"]) > 0.10  # the export

@@ -73,17 +73,31 @@ def test_an_invalid_value_is_shown_beside_its_field_and_never_saved(make_app, ti
     assert ConfigManager().get(at_model(tiny_dir, "tiny-llama-f32")).stop == []
 
 
-def test_presets_and_copy_to_all(make_app, tiny_dir):
+def test_presets_and_copy_to_all_copy_generation_settings_only(make_app, tiny_dir):
     at, ids = open_configure(make_app, tiny_dir, "tiny-llama", "tiny-llama-f32")
     hf, gguf = ids["tiny-llama"], ids["tiny-llama-f32"]
     at.selectbox(key=f"cfg-preset:{hf}").set_value("Precise").run()
     assert at.slider(key=key(hf, "temperature")).value == 0.0
     assert at.number_input(key=key(hf, "top_k")).value == 0
-    at.button(key=f"cfg-copy:{hf}").click().run()
+    # Settings that belong to the PyTorch model alone: remote code vetted for it, its dtype, threads.
+    at.toggle(key=key(hf, "trust_remote_code")).set_value(True).run()
+    at.selectbox(key=key(hf, "dtype")).set_value("bfloat16").run()
+    at.number_input(key=key(hf, "n_threads")).set_value(1).run()
+    at.number_input(key=key(hf, "max_tokens")).set_value(77).run()
+    copy = at.button(key=f"cfg-copy:{hf}")
+    assert "trust_remote_code" in copy.help and "never copied" in copy.help
+    copy.click().run()
     no_exception(at)
     assert at.slider(key=key(gguf, "temperature")).value == 0.0
-    for name in ("tiny-llama", "tiny-llama-f32"):
-        assert ConfigManager().get(at_model(tiny_dir, name)).temperature == 0.0
+    assert at.number_input(key=key(gguf, "max_tokens")).value == 77
+    assert at.toggle(key=key(gguf, "trust_remote_code")).value is False
+    assert at.number_input(key=key(gguf, "n_ctx")).value == 512  # its own, from its context length
+    copied = ConfigManager().get(at_model(tiny_dir, "tiny-llama-f32"))
+    source = ConfigManager().get(at_model(tiny_dir, "tiny-llama"))
+    assert (copied.temperature, copied.top_k, copied.max_tokens) == (0.0, 0, 77)
+    assert (copied.trust_remote_code, copied.dtype, copied.n_threads, copied.n_ctx) == (False, "auto", None, 512)
+    assert (source.trust_remote_code, source.dtype, source.n_threads) == (True, "bfloat16", 1)
+    assert source.max_tokens == 77
 
 
 def at_model(models_dir, name):
