@@ -24,7 +24,7 @@ def demo_build_progress(shown: demo_build.DemoBuildStatus) -> None:
     left = f", about {tqdm.format_interval(status.remaining_s)} left" if status.remaining_s is not None else ""
     st.progress(
         status.fraction,
-        text=f"Building the demo models: {status.stage} · {len(status.models_ready)} of "
+        text=f"Building the demo models: {literal(status.stage)} · {len(status.models_ready)} of "
         f"{status.models_total or '?'} ready · {tqdm.format_interval(status.elapsed_s)} elapsed{left}",
     )
     st.caption(
@@ -39,7 +39,7 @@ with guard("Reading the demo build's status"):
     if build is not None and build.state == "building":
         demo_build_progress(build)
     elif build is not None and build.state != "done" and demo_build.demo_needed(build.models_dir):
-        why = f"failed: {build.error}" if build.state == "failed" else "was stopped before it finished"
+        why = f"failed: {literal(build.error)}" if build.state == "failed" else "was stopped before it finished"
         st.warning(
             f"The demo build {why} ({len(build.models_ready)} of {build.models_total or '?'} models ready). "
             "`./scripts/start.sh` or `llm-compare demo` finishes it.",

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from dashboard_testing import no_exception
+from dashboard_testing import no_exception, rendered
 
 from llm_compare.services import demo_build
 from llm_compare.services.demo_build import DemoBuildStatus, write_status
@@ -58,3 +58,13 @@ def test_models_page_says_when_the_build_stopped_before_it_finished(make_app, tm
     assert not progress_bars(at)
     [warning] = at.warning
     assert "stopped before it finished" in warning.value and "llm-compare demo" in warning.value
+
+
+def test_a_failed_build_shows_its_error_as_written(make_app, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    error = "OSError: [Errno 28] No space left on device: '/data/__init__.py'"
+    write_status(DemoBuildStatus("failed", str(models), models_total=2, error=error))
+    at = make_app(models)
+    [warning] = at.warning
+    assert f"The demo build failed: {error} (0 of 2 models ready)." in rendered(warning.value)
