@@ -10,6 +10,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
+import webbrowser
 from pathlib import Path
 
 from llm_compare.core.errors import LLMCompareError
@@ -51,11 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="build the small demo models (offline, a few minutes)")
     demo.add_argument("--dir", default="models", help="models directory (default: ./models)")
+    demo.add_argument("--size", choices=["full", "smoke"], default="full", help="smoke: seconds, for tests; the models learn little")
 
-    ui = commands.add_parser("ui", help="open the dashboard in the browser")
+    ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
     ui.add_argument("--port", type=int, default=8501)
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    ui.add_argument("--build-demo", action="store_true", help="if the (first) models directory has no models, build the demo models in the background")
     return parser
 
 
@@ -204,14 +209,16 @@ class TextPrinter:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from llm_compare.modelbuild.demo import build_demo
+    from llm_compare.services.demo_build import BuildProgress, build_lock
 
-    def progress(stage: str, fraction: float) -> None:
-        filled = int(fraction * 30)
-        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} {stage:<40}", end="", file=sys.stderr, flush=True)
+    # Stopped like Ctrl-C when the dashboard that started it stops: the status file says "interrupted".
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # The lock and the first status come before torch is imported: the dashboard shows the build at once.
+    with build_lock(), BuildProgress(Path(args.dir).resolve()) as progress:
+        from llm_compare.modelbuild.demo import RECIPES, build_demo
 
-    report = build_demo(Path(args.dir), progress=progress)
-    print(file=sys.stderr)
+        progress.expect_models(len(RECIPES[args.size].models))
+        report = build_demo(Path(args.dir), progress=progress.progress, size=args.size, model_ready=progress.model_ready)
     for model in report.models:
         print(f"{model.name}: {human_count(model.parameters)} parameters, "
               f"{model.heldout_bits_per_byte:.2f} bits per byte on held-out text, trained in {model.train_seconds:.0f} s")
@@ -220,17 +227,67 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    from llm_compare.services import demo_build
+
     env = dict(os.environ)
     dirs = args.models_dirs or (default_models_dirs() if "LLM_COMPARE_MODELS_DIR" in env else None)
     if dirs:  # absolute: the dashboard runs from the app's folder
         env["LLM_COMPARE_MODELS_DIR"] = os.pathsep.join(str(Path(d).resolve()) for d in dirs)
+    url = f"http://127.0.0.1:{args.port}"
+    # Always headless: otherwise Streamlit's first start asks for an e-mail address on the terminal
+    # and waits (forever, without one). The browser tab is ours to open, once the server answers.
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP_PATH),
         "--server.address", "127.0.0.1", "--server.port", str(args.port),
-        "--server.headless", "true" if args.no_browser else "false",
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]
     # From the app's folder, so that Streamlit reads its .streamlit/config.toml.
-    return subprocess.call(command, env=env, cwd=APP_PATH.parent)
+    server = subprocess.Popen(command, env=env, cwd=APP_PATH.parent, stdin=subprocess.DEVNULL)
+    build = None
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # stop the children too
+    try:
+        models_dir = Path((dirs or default_models_dirs())[0]).resolve()
+        if args.build_demo and demo_build.demo_needed(models_dir):
+            print(f"building the demo models into {models_dir} in the background; "
+                  "each appears on the Models page as soon as it is ready", file=sys.stderr, flush=True)
+            build = demo_build.start_background_build(models_dir)
+        if _wait_until_healthy(server, url):
+            print(f"llm-compare is running at {url}", flush=True)
+            if not args.no_browser and _has_display():
+                webbrowser.open(url)
+        return server.wait()
+    finally:
+        for child in (build, server):
+            _stop(child)
+
+
+def _wait_until_healthy(server: subprocess.Popen, url: str) -> bool:
+    """Wait for the dashboard's health check to answer; False if the server exits first."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    while server.poll() is None:
+        try:
+            with opener.open(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _has_display() -> bool:
+    """Whether a browser tab can be shown: on Linux (and BSD) only with an X or Wayland display."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 COMMANDS = {"scan": cmd_scan, "run": cmd_run, "demo": cmd_demo, "ui": cmd_ui}

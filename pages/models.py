@@ -1,8 +1,10 @@
 """Models: what was found on disk, and which of them to compare."""
 
 import streamlit as st
+from tqdm import tqdm
 
 from llm_compare.core.models import ModelType
+from llm_compare.services import demo_build
 from llm_compare.ui import layout, session, settings, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import code, literal
@@ -10,6 +12,39 @@ from llm_compare.ui.text import code, literal
 layout.page_entry()
 
 st.title("Models")
+
+
+@st.fragment(run_every=2)
+def demo_build_progress(shown: demo_build.DemoBuildStatus) -> None:
+    """The build's progress, redrawn every 2 s; the whole page reruns when a model is ready
+    (it joins the table) or the build ends."""
+    status = demo_build.read_status() or shown
+    if status.models_ready != shown.models_ready or status.state != "building":
+        st.rerun()
+    left = f", about {tqdm.format_interval(status.remaining_s)} left" if status.remaining_s is not None else ""
+    st.progress(
+        status.fraction,
+        text=f"Building the demo models: {literal(status.stage)} · {len(status.models_ready)} of "
+        f"{status.models_total or '?'} ready · {tqdm.format_interval(status.elapsed_s)} elapsed{left}",
+    )
+    st.caption(
+        "Each model appears in the table as soon as it is written. Runs made meanwhile share the CPU "
+        "with the build, and are marked busy."
+    )
+
+
+build = None
+with guard("Reading the demo build's status"):
+    build = session.demo_build_status()
+    if build is not None and build.state == "building":
+        demo_build_progress(build)
+    elif build is not None and build.state != "done" and demo_build.demo_needed(build.models_dir):
+        why = f"failed: {literal(build.error)}" if build.state == "failed" else "was stopped before it finished"
+        st.warning(
+            f"The demo build {why} ({len(build.models_ready)} of {build.models_total or '?'} models ready). "
+            "`./scripts/start.sh` or `llm-compare demo` finishes it.",
+            icon=":material/warning:",
+        )
 
 found = []
 with guard("Scanning the model directories"):
@@ -46,7 +81,9 @@ for message in session.pop_messages(session.MODELS_MESSAGES):
 shown = tables.filter_models(found, search, backends or None)
 selected = session.selected_ids()
 
-if not found:
+if not found and build is not None and build.state == "building":
+    st.info("No models yet: the demo models are being built. Each appears here when it is ready.", icon=":material/info:")
+elif not found:
     st.info(
         "No models found yet. See **Where models go** below, or point the dashboard at another directory.",
         icon=":material/info:",

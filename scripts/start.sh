@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
-# Sets everything up, builds the demo models if models/ has none, and opens the dashboard.
+# Sets everything up and opens the dashboard at once. If models/ has no models yet, the demo
+# models are built in the background meanwhile, smallest first; each shows up when it is ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 models_dir=${LLM_COMPARE_MODELS_DIR:-models}
-if [ -z "$(find "$models_dir" -name '*.gguf' -o -name config.json 2>/dev/null | head -n 1)" ]; then
-    echo "no models in $models_dir yet: building the demo models (offline, about 4 minutes) ..."
-    .venv/bin/llm-compare demo --dir "$models_dir"
-fi
-exec .venv/bin/llm-compare ui --models-dir "$models_dir" "$@"
+exec .venv/bin/llm-compare ui --models-dir "$models_dir" --build-demo "$@"

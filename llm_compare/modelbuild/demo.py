@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import psutil
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from llm_compare.modelbuild.corpus import Document, load_stdlib_documents, split_train_heldout, utf8_bytes
 from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf
 from llm_compare.modelbuild.llama import LlamaShape, count_parameters, random_llama, save_hf_model
 from llm_compare.modelbuild.tokenizer import train_bpe_tokenizer, wrap_for_transformers
 from llm_compare.modelbuild.train import TrainSettings, bits_per_byte, encode_documents, train_llama
+from llm_compare.services.demo_build import DEMO_DIR_NAME, REPORT_FILE_NAME
 
 # progress(stage, fraction of the whole build in [0, 1]); stage is a short human-readable label.
 ProgressCallback = Callable[[str, float], None]
+# model_ready(name): the model's HF folder and both GGUF files are in place, whole.
+ModelReadyCallback = Callable[[str], None]
 DemoSize = Literal["full", "smoke"]
-
-REPORT_FILE_NAME = "demo-report.json"
-DEMO_DIR_NAME = "demo"
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,8 @@ _FULL = DemoRecipe(
         ),
     ),
 )
-# Exercises every stage in seconds, for tests; the models learn little.
+# Exercises every stage in seconds, for tests; the models learn little. Listed largest first: the
+# build itself puts the smallest first.
 _SMOKE = DemoRecipe(
     vocab_size=512,
     context_length=128,
@@ -86,6 +91,17 @@ _SMOKE = DemoRecipe(
     heldout_every=10,
     eval_max_bytes=20_000,
     models=(
+        DemoModelSpec(
+            LlamaShape(
+                hidden_size=48,
+                num_layers=1,
+                num_heads=2,
+                intermediate_size=96,
+                vocab_size=512,
+                max_position_embeddings=128,
+            ),
+            TrainSettings(steps=8, batch_size=4, seq_len=64, warmup_steps=2, seed=2),
+        ),
         DemoModelSpec(
             LlamaShape(
                 hidden_size=32,
@@ -123,7 +139,7 @@ class DemoModelReport:
     heldout_bits_per_byte: float
 
 
-@dataclass(frozen=True)
+@dataclass
 class DemoReport:
     size: str
     demo_dir: str
@@ -133,6 +149,7 @@ class DemoReport:
     tokenizer_vocab_size: int
     total_seconds: float
     models: list[DemoModelReport] = field(default_factory=list)
+    complete: bool = False  # False while (or when) the build stopped before its last model
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-ready data (what demo-report.json holds)."""
@@ -146,17 +163,25 @@ def model_name(parameters: int) -> str:
 
 
 def build_demo(
-    models_dir: Path, progress: ProgressCallback | None = None, size: DemoSize = "full"
+    models_dir: Path,
+    progress: ProgressCallback | None = None,
+    size: DemoSize = "full",
+    model_ready: ModelReadyCallback | None = None,
 ) -> DemoReport:
-    """Train the demo models into `models_dir/demo/` and write `demo-report.json` there.
+    """Train the demo models into `models_dir/demo/`, smallest first, and keep `demo-report.json`
+    there up to date after each one.
 
-    "full" takes about 3 minutes on 2 idle CPU cores; "smoke" a few seconds (tests only).
+    Each model is usable as soon as it is written (`model_ready` is called then): its files appear
+    whole, never half-written. Models that an interrupted build finished are kept, not trained
+    again. "full" takes about 3 minutes on 2 idle CPU cores; "smoke" a few seconds (tests only).
     """
     recipe = RECIPES[size]
+    specs = sorted(recipe.models, key=lambda spec: _approx_parameters(spec.shape))
     started = time.perf_counter()
     demo_dir = Path(models_dir) / DEMO_DIR_NAME
     demo_dir.mkdir(parents=True, exist_ok=True)
-    report_progress = _StagedProgress(progress, recipe)
+    finished_before = _finished_models(demo_dir, size)
+    report_progress = _StagedProgress(progress, specs)
 
     report_progress("reading the standard library", 0.0)
     documents = load_stdlib_documents(recipe.corpus_max_bytes)
@@ -172,26 +197,39 @@ def build_demo(
     eval_bytes = utf8_bytes(eval_docs)
     wrapped = wrap_for_transformers(tokenizer, recipe.context_length)
 
-    model_reports = []
-    for index, spec in enumerate(recipe.models):
+    report = DemoReport(
+        size=size,
+        demo_dir=str(demo_dir),
+        train_text_bytes=utf8_bytes(train_docs),
+        heldout_text_bytes=eval_bytes,
+        heldout_tokens=len(eval_ids) - 1,
+        tokenizer_vocab_size=tokenizer.get_vocab_size(),
+        total_seconds=0.0,
+    )
+    for index, spec in enumerate(specs):
         model = random_llama(spec.shape, wrapped, seed=spec.train.seed, embedding_std=None)
         parameters = count_parameters(model)
         name = model_name(parameters)
+        if name in finished_before:
+            report.models.append(finished_before[name])
+            if model_ready is not None:
+                model_ready(name)
+            report_progress(f"{name} was built before", 1.0, model=index, phase="eval")
+            continue
         stage = f"training {name}"
+        settings = replace(spec.train, threads=training_threads(spec.train.threads))
         train_result = train_llama(
-            model, train_ids, spec.train, progress=lambda f, s=stage, i=index: report_progress(s, f, model=i)
+            model, train_ids, settings, progress=lambda f, s=stage, i=index: report_progress(s, f, model=i)
         )
-        report_progress(f"measuring {name}", 0.0, model=index, phase="eval")
+        report_progress(f"writing {name}", 0.0, model=index, phase="eval")
+        hf_dir, gguf_f32, gguf_q8 = _write_model(model, wrapped, demo_dir, name)
+        if model_ready is not None:
+            model_ready(name)
+        report_progress(f"measuring {name}", 0.3, model=index, phase="eval")
         bpb = bits_per_byte(
             model, eval_ids, eval_bytes, seq_len=spec.train.seq_len, threads=spec.train.threads
         )
-        report_progress(f"writing {name}", 0.5, model=index, phase="eval")
-        hf_dir = save_hf_model(model, wrapped, demo_dir / name)
-        gguf_f32 = demo_dir / f"{name}-f32.gguf"
-        gguf_q8 = demo_dir / f"{name}-q8_0.gguf"
-        export_gguf(hf_dir, gguf_f32, GGUFType.F32, name=name)
-        export_gguf(hf_dir, gguf_q8, GGUFType.Q8_0, name=name)
-        model_reports.append(
+        report.models.append(
             DemoModelReport(
                 name=name,
                 parameters=parameters,
@@ -212,20 +250,72 @@ def build_demo(
                 heldout_bits_per_byte=round(bpb, 4),
             )
         )
+        report.total_seconds = round(time.perf_counter() - started, 1)
+        _write_report(demo_dir, report)
 
-    report = DemoReport(
-        size=size,
-        demo_dir=str(demo_dir),
-        train_text_bytes=utf8_bytes(train_docs),
-        heldout_text_bytes=eval_bytes,
-        heldout_tokens=len(eval_ids) - 1,
-        tokenizer_vocab_size=tokenizer.get_vocab_size(),
-        total_seconds=round(time.perf_counter() - started, 1),
-        models=model_reports,
-    )
-    (demo_dir / REPORT_FILE_NAME).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    report.total_seconds = round(time.perf_counter() - started, 1)
+    report.complete = True
+    _write_report(demo_dir, report)
     report_progress("done", 1.0, phase="done")
     return report
+
+
+def _write_model(
+    model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, demo_dir: Path, name: str
+) -> tuple[Path, Path, Path]:
+    """Write the HF folder and both GGUF files. Each is written under a hidden name, which
+    discovery skips, then renamed: the dashboard never lists half a model."""
+    partial_dir = demo_dir / f".{name}.partial"
+    shutil.rmtree(partial_dir, ignore_errors=True)
+    save_hf_model(model, tokenizer, partial_dir)
+    ggufs = []
+    for out_type, suffix in ((GGUFType.F32, "f32"), (GGUFType.Q8_0, "q8_0")):
+        path = demo_dir / f"{name}-{suffix}.gguf"
+        partial = demo_dir / f".{path.name}.partial"
+        export_gguf(partial_dir, partial, out_type, name=name)
+        os.replace(partial, path)
+        ggufs.append(path)
+    hf_dir = demo_dir / name
+    shutil.rmtree(hf_dir, ignore_errors=True)  # left by a build interrupted before its report
+    os.replace(partial_dir, hf_dir)
+    return hf_dir, ggufs[0], ggufs[1]
+
+
+def _finished_models(demo_dir: Path, size: str) -> dict[str, DemoModelReport]:
+    """The models an earlier build of the same size finished and reported, with files in place."""
+    try:
+        earlier = json.loads((demo_dir / REPORT_FILE_NAME).read_text(encoding="utf-8"))
+        if earlier.get("size") != size:
+            return {}
+        reports = [DemoModelReport(**entry) for entry in earlier.get("models", [])]
+    except (OSError, ValueError, TypeError):
+        return {}
+    return {r.name: r for r in reports if all(Path(p).exists() for p in (r.hf_dir, r.gguf_f32, r.gguf_q8_0))}
+
+
+def _write_report(demo_dir: Path, report: DemoReport) -> None:
+    partial = demo_dir / f".{REPORT_FILE_NAME}.partial"
+    partial.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, demo_dir / REPORT_FILE_NAME)
+
+
+def training_threads(wanted: int) -> int:
+    """`wanted` threads on an idle machine, one when other work keeps the CPU busy.
+
+    torch's threads wait for each other at every operation, so one thread that is descheduled
+    stalls the rest: on the 2-core development machine with a load average of 8 (others' test
+    suites), 2 threads trained the small demo model at 0.25-0.28 steps/s and 1 thread at 0.70, for
+    a third of the CPU time. The weights are the same either way (see the tests).
+    """
+    cores = psutil.cpu_count() or 1
+    # Now (this process sleeps meanwhile), and over the last minute (less this process, which
+    # has been preparing on one core): a short lull in others' work is not an idle machine.
+    now_percent = psutil.cpu_percent(interval=0.5)
+    last_minute_percent = 100 * max(0.0, os.getloadavg()[0] - 1) / cores
+    return 1 if max(now_percent, last_minute_percent) > _BUSY_PERCENT else wanted
+
+
+_BUSY_PERCENT = 25.0  # of all cores: half a core of 2
 
 
 def _first_bytes(documents: list[Document], max_bytes: int) -> list[Document]:
@@ -250,14 +340,13 @@ class _StagedProgress:
     _PREP_UNITS = 90.0
     _EVAL_UNITS = 40.0
 
-    def __init__(self, callback: ProgressCallback | None, recipe: DemoRecipe) -> None:
+    def __init__(self, callback: ProgressCallback | None, specs: list[DemoModelSpec]) -> None:
         self._callback = callback
-        shapes = [spec.shape for spec in recipe.models]
         self._train_units = [
-            _approx_parameters(shape) * spec.train.steps * spec.train.batch_size * spec.train.seq_len / 1e9
-            for shape, spec in zip(shapes, recipe.models)
+            _approx_parameters(spec.shape) * spec.train.steps * spec.train.batch_size * spec.train.seq_len / 1e9
+            for spec in specs
         ]
-        self._total = self._PREP_UNITS + sum(self._train_units) + self._EVAL_UNITS * len(shapes)
+        self._total = self._PREP_UNITS + sum(self._train_units) + self._EVAL_UNITS * len(specs)
 
     def __call__(self, stage: str, fraction: float, model: int | None = None, phase: str = "train") -> None:
         if self._callback is None:

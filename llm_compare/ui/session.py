@@ -9,6 +9,7 @@ import streamlit as st
 
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
+from llm_compare.services import demo_build
 from llm_compare.services.comparison import Comparison
 from llm_compare.services.config_manager import ConfigManager
 from llm_compare.services.engine import InferenceEngine
@@ -23,6 +24,7 @@ _MANAGER = "model_manager"
 _SELECTED = "selected_model_ids"
 _COMPARISON = "comparison"
 _SESSION_COMPARISONS = "session_comparison_ids"
+_DEMO_READY_SEEN = "demo_models_seen"
 
 
 @st.cache_resource(show_spinner=False)
@@ -101,6 +103,18 @@ def pop_messages(key: str) -> list[str]:
 
 def models() -> list[ModelInfo]:
     return model_manager().models
+
+
+def demo_build_status() -> demo_build.DemoBuildStatus | None:
+    """The background demo build's status (None if there never was one). When it has finished a
+    model since this session last looked, rescan: the new model shows without pressing Rescan."""
+    status = demo_build.read_status()
+    ready = status.models_ready if status else []
+    seen = st.session_state.get(_DEMO_READY_SEEN)
+    st.session_state[_DEMO_READY_SEEN] = ready
+    if seen is not None and seen != ready:
+        rescan()
+    return status
 
 
 # --- selection --------------------------------------------------------------------------------
