@@ -59,6 +59,6 @@ def greedy() -> ModelConfig:
 def slow_prefill_models(tmp_path_factory) -> dict[str, object]:
     """A random LLaMA big enough that a 3,000-token prompt takes seconds to process."""
     root = tmp_path_factory.mktemp("slow")
-    build_random_llama(root, hidden=256, layers=2, heads=4, intermediate=512, vocab=512, name="slow-llama", max_position_embeddings=4096)
+    build_random_llama(root, hidden=512, layers=4, heads=8, intermediate=1024, vocab=512, name="slow-llama", max_position_embeddings=4096)
     by_name = {m.name: m for m in ModelManager([root]).scan()}
     return {"hf": by_name["slow-llama"], "gguf_f32": by_name["slow-llama-f32"]}

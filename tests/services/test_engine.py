@@ -239,7 +239,7 @@ def test_a_stop_before_the_run_begins_is_not_lost(engine, long_models):
     assert again[model.id].finish_reason == FinishReason.LENGTH, "the Stop does not leak into the next run"
 
 
-LONG_PROMPT = "def handler(request, response):\n    return request.path\n" * 80
+LONG_PROMPT = "def handler(request, response):\n    return request.path\n" * 100
 
 
 @pytest.mark.parametrize("role", ["gguf_f32", "hf"])
@@ -250,7 +250,7 @@ def test_stop_reaches_inside_prompt_processing_and_keeps_the_model_warm(slow_pre
     try:
         _, whole = collect(engine.run(LONG_PROMPT, [model], {model.id: config}))
         prefill_s = whole[model.id].stats.ttft_s
-        assert whole[model.id].stats.prompt_tokens > 2000 and prefill_s > 0.3, "the prompt must take a while"
+        assert whole[model.id].stats.prompt_tokens > 2000 and prefill_s > 0.8, "the prompt must take a while"
         stopped_at = done_at = result = None
         for event in engine.run(LONG_PROMPT, [model], {model.id: config}):
             if event.kind == "generating":
