@@ -250,7 +250,8 @@ def test_stop_reaches_inside_prompt_processing_and_keeps_the_model_warm(slow_pre
     try:
         _, whole = collect(engine.run(LONG_PROMPT, [model], {model.id: config}))
         prefill_s = whole[model.id].stats.ttft_s
-        assert whole[model.id].stats.prompt_tokens > 2000 and prefill_s > 0.8, "the prompt must take a while"
+        # 1.3-1.7 s on a quiet 2-core machine today; hosts vary 3x, so ask only for enough to stop inside.
+        assert whole[model.id].stats.prompt_tokens > 2000 and prefill_s > 0.3, "the prompt must take a while"
         stopped_at = done_at = result = None
         for event in engine.run(LONG_PROMPT, [model], {model.id: config}):
             if event.kind == "generating":
