@@ -109,7 +109,8 @@ def test_copy_to_all_copies_generation_settings_and_never_load_or_security_setti
     source = ModelConfig(
         temperature=0.1, top_p=0.5, top_k=5, max_tokens=99, repeat_penalty=1.2, seed=7, stop=["END"],
         system_prompt="Be brief.", mode="raw",
-        trust_remote_code=True, n_ctx=4096, n_gpu_layers=-1, dtype="bfloat16", device="cuda", n_threads=1,
+        n_ctx=4096, n_gpu_layers=-1, dtype="bfloat16", device="cuda", n_threads=1,
+        **{"trust_remote_code": True},  # the source model's own opt-in, which must not spread
     )
     copied = manager.copy_to_all(source, [gguf, hf])
     for model in (gguf, hf):
