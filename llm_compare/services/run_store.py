@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -104,7 +105,7 @@ def new_comparison_id() -> str:
 
 
 def to_csv(records: list[RunRecord]) -> str:
-    rows = [record.flat_row() for record in records]
+    rows = [{name: _inert(value) for name, value in record.flat_row().items()} for record in records]
     if not rows:
         return ""
     out = io.StringIO()
@@ -112,6 +113,16 @@ def to_csv(records: list[RunRecord]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula, prefixed with a single quote, as OWASP
+    recommends. Only text: numbers (-2.5) stay numbers."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
 
 
 def _cell(value: Any) -> Any:
@@ -156,13 +167,53 @@ class RunStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A migrated connection; one transaction, committed on success, always closed."""
+        """A migrated connection; one transaction, committed on success, always closed.
+        Several processes (the dashboard, CLI loops, benchmarks) write at once: WAL lets readers
+        and one writer proceed together, and waits on a busy database are sqlite's own."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=10)) as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            for number, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
-                with db:
-                    migrate(db)
-                    db.execute(f"PRAGMA user_version = {number}")
-            with db:
+        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
+            _use_wal(db)
+            _migrate(db)
+            db.execute("BEGIN IMMEDIATE")
+            try:
                 yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+
+BUSY_TIMEOUT_S = 30.0
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch a store to WAL once (the mode is kept in the file). The switch needs the database
+    to itself and sqlite does not wait for that, so retry while another process holds it."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            return  # a file system without WAL: the rollback journal still works, more slowly
+        time.sleep(0.01)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply the migrations this database lacks. Under an exclusive lock, reading the version
+    again: two processes opening a new store at once must not both create its tables."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        return
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
+            migrate(db)
+            db.execute(f"PRAGMA user_version = {number}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

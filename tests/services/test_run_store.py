@@ -6,6 +6,7 @@ import io
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,50 @@ def test_csv_keeps_the_rows_in_the_order_given():
 
 def test_an_empty_store_lists_nothing():
     assert RunStore().list() == []
+
+
+WRITER = """
+import dataclasses, os, sys
+sys.path.insert(0, {tests!r})
+from test_run_store import failed_run
+from llm_compare.services.run_store import RunStore
+store = RunStore({home!r})
+open(os.path.join({gate!r}, "ready-" + sys.argv[1]), "w").close()
+while not os.path.exists(os.path.join({gate!r}, "go")):  # all three open the new store at once
+    pass
+for i in range({count}):
+    store.save(dataclasses.replace(failed_run(), run_id=f"{{sys.argv[1]}}-{{i}}"))
+"""
+
+
+def test_three_processes_writing_to_a_new_store_lose_no_run(tmp_path):
+    import subprocess
+    import sys
+
+    home, count = tmp_path / "fresh-home", 200
+    source = WRITER.format(tests=str(Path(__file__).parent), home=str(home), count=count, gate=str(tmp_path))
+    writers = [subprocess.Popen([sys.executable, "-c", source, f"w{n}"], stderr=subprocess.PIPE, text=True) for n in range(3)]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    errors = [w.communicate(timeout=300)[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0, 0], errors
+    stored = RunStore(home).list()
+    assert len(stored) == 3 * count and len({r.run_id for r in stored}) == 3 * count
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_made_inert_and_numbers_stay_numbers():
+    payloads = ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    records = [
+        dataclasses.replace(finished_run(), run_id=f"r{i}", prompt=p, system_prompt=p, text=p, error=p,
+                            model={**finished_run().model, "name": p, "path": f"/m/{p}.gguf"})
+        for i, p in enumerate(payloads)
+    ]
+    records[0].stats["other_cpu_share"] = -2.5  # a number that starts with "-" stays a number
+    rows = list(csv.DictReader(io.StringIO(to_csv(records), newline="")))
+    for payload, row in zip(payloads, rows):
+        for column in ("prompt", "system_prompt", "text", "error", "model"):
+            assert row[column] == "'" + payload, (column, row[column])
+    assert rows[0]["other_cpu_share"] == "-2.5"
+    assert records[0].text == payloads[0], "the record itself stays exact (the JSON export too)"
