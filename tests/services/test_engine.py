@@ -285,7 +285,9 @@ def test_a_loading_model_counts_at_its_estimate_in_the_memory_budget(tiny_models
 
 def test_cpu_used_by_other_processes_marks_the_run_busy(engine, long_models):
     model = long_models["gguf_f32"]
-    config = long_run_config(max_tokens=400)
+    # A long run (3,000 tokens, seconds): the test's window also holds the moments before and after
+    # it, when the idle worker leaves the spinner a whole core; over a short run that skews the check.
+    config = long_run_config()
     collect(engine.run(PROMPT, [model], {model.id: config.updated(max_tokens=2)}))  # warm
     spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 120\nwhile time.time() < end: pass"])
     try:
@@ -303,7 +305,7 @@ def test_cpu_used_by_other_processes_marks_the_run_busy(engine, long_models):
     stats = results[model.id].stats
     # On a quiet machine the spinner takes half of 2 cores; on a crowded one, less.
     assert share["spinner"] > 0.02, "the spinner really ran"
-    assert stats.other_cpu_share >= share["spinner"] - 0.05, (stats.other_cpu_share, share)
+    assert stats.other_cpu_share >= share["spinner"] - 0.1, (stats.other_cpu_share, share)
     assert stats.busy is (stats.other_cpu_share > 0.10)
     # The model's own work is not "other": counted, the two would add up to more than the machine has.
     assert stats.other_cpu_share + share["worker"] <= 1.1
