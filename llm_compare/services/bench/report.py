@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from llm_compare.core.results import STAT_HELP
 from llm_compare.services.bench.aggregate import FigureSummary, PairComparison, PassRate
+from llm_compare.services.bench.runner import BenchRunOutcome
 from llm_compare.services.bench.stats import Summary
 
 # Markdown columns: figure, heading, scale to the shown unit, decimals.
@@ -47,6 +49,33 @@ def aggregate_rows(summaries: Sequence[FigureSummary], labels: Mapping[str, Mode
                 "median_ci_high": s.median_ci.high if s.median_ci else None,
             }
         )
+    return rows
+
+
+def run_rows(outcomes: Sequence[BenchRunOutcome], benchmark_id: str) -> list[dict]:
+    """One row per run of the benchmark (warm-ups excluded): the raw-runs CSV."""
+    rows = []
+    for outcome in outcomes:
+        if outcome.planned.warmup:
+            continue
+        stats = outcome.result.stats.to_dict()
+        row = {
+            "benchmark_id": benchmark_id,
+            "model_id": outcome.model.id,
+            "model_name": outcome.model.name,
+            "backend": outcome.model.type.value,
+            "prompt_id": outcome.prompt.id,
+            "repeat": outcome.planned.repeat,
+            "seed": outcome.planned.seed,
+            "counted": outcome.counted,
+            "checks_passed": sum(c.passed for c in outcome.checks),
+            "checks_total": len(outcome.checks),
+            "busy": bool(stats.get("busy")),
+            "skipped": outcome.skipped,
+            "error": None if outcome.skipped else outcome.result.error,
+        }
+        row.update({name: stats.get(name) for name in STAT_HELP if name not in row})
+        rows.append(row)
     return rows
 
 

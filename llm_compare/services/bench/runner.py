@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, LLMCompareError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceResult
+from llm_compare.services.bench.aggregate import FIGURES, CountedRun
 from llm_compare.services.bench.checks import CheckOutcome, run_checks
 from llm_compare.services.bench.plan import PlannedRun, memory_groups, order_note, remaining, schedule
 from llm_compare.services.bench.suites import Suite, SuitePrompt
@@ -65,6 +67,7 @@ class BenchRunOutcome:
     result: InferenceResult
     checks: tuple[CheckOutcome, ...]
     skipped: str | None = None  # why the prompt was not run on this model (it did not fit)
+    benchmark_id: str = ""
 
     @property
     def counted(self) -> bool:
@@ -72,6 +75,18 @@ class BenchRunOutcome:
         return not self.planned.warmup and self.skipped is None and self.result.finish_reason in (
             FinishReason.STOP,
             FinishReason.LENGTH,
+        )
+
+    def as_counted(self) -> CountedRun:
+        stats = self.result.stats
+        return CountedRun(
+            model_id=self.model.id,
+            prompt_id=self.prompt.id,
+            repeat=self.planned.repeat,
+            figures={name: getattr(stats, name) for name in FIGURES},
+            busy=bool(stats.busy),
+            checks_passed=sum(c.passed for c in self.checks),
+            checks_total=len(self.checks),
         )
 
 
@@ -114,8 +129,10 @@ class BenchmarkRunner:
         configs: dict[str, ModelConfig],
         save: Callable[[BenchRunOutcome], None],
         done: Iterable[tuple[str, str, int]] = (),
+        benchmark_id: str | None = None,
     ):
         spec.check()
+        self.benchmark_id = benchmark_id or uuid.uuid4().hex[:12]
         unusable = [models[m].unusable_reason for m in spec.model_ids if models[m].error]
         if unusable:
             raise ConfigurationError(unusable[0])
@@ -198,7 +215,8 @@ class BenchmarkRunner:
         config = effective_config(self.configs[model.id], self.spec, prompt, planned.seed)
         reason = self._skips.get((model.id, prompt.id))
         if reason:  # it did not fit before and will not now: no need to ask the model again
-            return BenchRunOutcome(planned, prompt, model, config, InferenceResult.never_ran(model.id, reason), (), reason)
+            result = InferenceResult.never_ran(model.id, reason)
+            return BenchRunOutcome(planned, prompt, model, config, result, (), reason, self.benchmark_id)
         result = None
         events = self.engine.run(prompt.prompt, [model], {model.id: config}, system_prompt=prompt.system)
         try:
@@ -213,7 +231,7 @@ class BenchmarkRunner:
         if skipped:
             self._skips[(model.id, prompt.id)] = skipped
         checks = run_checks(prompt.checks, result.text) if skipped is None and not planned.warmup else ()
-        return BenchRunOutcome(planned, prompt, model, config, result, checks, skipped)
+        return BenchRunOutcome(planned, prompt, model, config, result, checks, skipped, self.benchmark_id)
 
     def _keep(self, outcome: BenchRunOutcome) -> None:
         if not outcome.planned.warmup:
