@@ -15,6 +15,7 @@ import urllib.request
 import webbrowser
 from pathlib import Path
 
+from llm_compare import bench_cli
 from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.formatting import human_bytes, human_count, stats_line
 from llm_compare.core.models import ModelInfo
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="build the small demo models (offline, a few minutes)")
     demo.add_argument("--dir", default="models", help="models directory (default: ./models)")
     demo.add_argument("--size", choices=["full", "smoke"], default="full", help="smoke: seconds, for tests; the models learn little")
+
+    bench_cli.add_parser(commands)
 
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
@@ -290,7 +293,11 @@ def _stop(process: subprocess.Popen | None) -> None:
             process.wait()
 
 
-COMMANDS = {"scan": cmd_scan, "run": cmd_run, "demo": cmd_demo, "ui": cmd_ui}
+def cmd_bench(args: argparse.Namespace) -> int:
+    return bench_cli.cmd_bench(args, args.models_dirs or default_models_dirs())
+
+
+COMMANDS = {"scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui}
 
 if __name__ == "__main__":
     sys.exit(main())

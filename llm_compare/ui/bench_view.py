@@ -10,11 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from llm_compare.core.errors import ConfigurationError
-from llm_compare.services.bench.results import BenchmarkResults, benchmark_results
+from llm_compare.core.formatting import human_duration
+from llm_compare.services.bench.report import ModelLabel, run_rows
+from llm_compare.services.bench.results import BenchmarkResults, benchmark_document, results_of
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.bench.stats import Summary
 from llm_compare.services.bench.suites import Suite, SuitePrompt, builtin_suite, parse_suite
-from llm_compare.services.bench.report import ModelLabel, run_rows
 from llm_compare.services.run_store import rows_to_csv
 from llm_compare.ui import charts, session
 from llm_compare.ui.errors import guard, guard_errors, show_error
@@ -86,27 +87,18 @@ def stop_current() -> None:
 
 def draw_progress(runner: BenchmarkRunner) -> None:
     progress = runner.progress()
-    left = "" if progress.left_s is None else f" · about {_duration(progress.left_s)} left"
+    left = "" if progress.left_s is None else f" · about {human_duration(progress.left_s)} left"
     if runner.finished:
         left = " · stopped by you" if runner.stop_requested else " · finished"
     st.progress(
         progress.done / progress.total if progress.total else 1.0,
-        text=f"{progress.done} / {progress.total} runs · {_duration(progress.elapsed_s)} elapsed{left}",
+        text=f"{progress.done} / {progress.total} runs · {human_duration(progress.elapsed_s)} elapsed{left}",
     )
     st.caption(f"Order: {runner.order_note}. Repetition r of every model uses seed {runner.spec.seed} + r.")
     if runner.error:
         show_error(runner.error)
     for message in runner.save_errors:
         show_error(message)
-
-
-def results_of(runner: BenchmarkRunner, include_busy: bool) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:
-    outcomes = [o for o in runner.snapshot() if o.counted]
-    labels = {m.id: ModelLabel(m.name, m.type.value) for m in runner.models.values() if m.id in runner.spec.model_ids}
-    # Until the tokenizers can be compared (their token lists), decode speed is compared in
-    # bytes/s, which is fair between any two models.
-    results = benchmark_results([o.as_counted() for o in outcomes], labels, lambda a, b: False, include_busy)
-    return results, labels
 
 
 def draw_results(runner: BenchmarkRunner) -> None:
@@ -225,13 +217,14 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel]) -> None:
 
 
 def _downloads(runner: BenchmarkRunner, results: BenchmarkResults) -> None:
-    raw = run_rows(runner.snapshot(), runner.benchmark_id)
+    outcomes = runner.snapshot()
+    raw = run_rows(outcomes, runner.benchmark_id)
     stem = f"llm-compare-bench-{runner.benchmark_id}"
     columns = st.columns(4)
     downloads = (
         ("Aggregate CSV", lambda: rows_to_csv(results.aggregate_rows), f"{stem}-aggregate.csv", "text/csv", "bench_download_aggregate"),
         ("Runs CSV", lambda: rows_to_csv(raw), f"{stem}-runs.csv", "text/csv", "bench_download_runs"),
-        ("JSON", lambda: _json(runner, results, raw), f"{stem}.json", "application/json", "bench_download_json"),
+        ("JSON", lambda: json.dumps(benchmark_document(runner, results), indent=1, ensure_ascii=False), f"{stem}.json", "application/json", "bench_download_json"),
         ("Markdown", lambda: results.markdown, f"{stem}.md", "text/markdown", "bench_download_md"),
     )
     for column, (label, data, file_name, mime, key) in zip(columns, downloads):
@@ -239,33 +232,3 @@ def _downloads(runner: BenchmarkRunner, results: BenchmarkResults) -> None:
             label, data=data, file_name=file_name, mime=mime, key=key, icon=":material/download:",
             width="stretch", on_click="ignore",
         )
-
-
-def _json(runner: BenchmarkRunner, results: BenchmarkResults, raw: list[dict]) -> str:
-    spec = runner.spec
-    document = {
-        "benchmark_id": runner.benchmark_id,
-        "models": list(spec.model_ids),
-        "suite": spec.suite.name,
-        "repeats": spec.repeats,
-        "warmups": spec.warmups,
-        "seed": spec.seed,
-        "max_tokens": spec.max_tokens,
-        "temperature": spec.temperature,
-        "order": runner.order_note,
-        "aggregate": results.aggregate_rows,
-        "pairs": [
-            {"model_a": p.model_a, "model_b": p.model_b, "figure": p.figure, "prompt_id": p.prompt_id,
-             "ratio": p.ratio.value if p.ratio else None,
-             "ci_low": p.ratio.interval.low if p.ratio else None, "ci_high": p.ratio.interval.high if p.ratio else None,
-             "verdict": p.verdict}
-            for p in results.pairs
-        ],
-        "runs": raw,
-    }
-    return json.dumps(document, indent=1, ensure_ascii=False)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"

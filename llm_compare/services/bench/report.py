@@ -52,11 +52,12 @@ def aggregate_rows(summaries: Sequence[FigureSummary], labels: Mapping[str, Mode
     return rows
 
 
-def run_rows(outcomes: Sequence[BenchRunOutcome], benchmark_id: str) -> list[dict]:
-    """One row per run of the benchmark (warm-ups excluded): the raw-runs CSV."""
+def run_rows(outcomes: Sequence[BenchRunOutcome], benchmark_id: str, counted_only: bool = True) -> list[dict]:
+    """One row per counted run (the runs CSV), or per run but the warm-ups (the JSON export,
+    where skipped, failed and stopped runs keep their reasons)."""
     rows = []
     for outcome in outcomes:
-        if outcome.planned.warmup:
+        if outcome.planned.warmup or (counted_only and not outcome.counted):
             continue
         stats = outcome.result.stats.to_dict()
         row = {
@@ -84,6 +85,7 @@ def markdown_table(
     rates: Sequence[PassRate],
     pairs: Sequence[PairComparison],
     labels: Mapping[str, ModelLabel],
+    busy_included: bool = False,
 ) -> str:
     """Per model over every prompt: median and spread of the headline figures, the check pass
     rate, then one line per pair of models with its verdicts."""
@@ -100,7 +102,8 @@ def markdown_table(
         cells.append(_md_rate(rate_of.get(model_id)))
         lines.append(_md_row(cells))
     lines.append("")
-    lines.append("Each figure: median (min–max below 10 runs, p10–p90 from 10). Busy runs excluded.")
+    busy = "Busy runs included." if busy_included else "Busy runs excluded."
+    lines.append(f"Each figure: median (min–max below 10 runs, p10–p90 from 10). {busy}")
     verdicts = [p for p in pairs if p.prompt_id is None] or list(pairs)
     if verdicts:
         lines.append("")
