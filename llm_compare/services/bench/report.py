@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.bench.aggregate import FigureSummary, PairComparison, PassRate
 from llm_compare.services.bench.runner import BenchRunOutcome
-from llm_compare.services.bench.stats import Summary
+from llm_compare.services.bench.stats import MIN_RUNS_FOR_VERDICT, Summary
 
 # Markdown columns: figure, heading, scale to the shown unit, decimals.
 MARKDOWN_FIGURES = (
@@ -104,10 +104,11 @@ def markdown_table(
     lines.append("")
     busy = "Busy runs included." if busy_included else "Busy runs excluded."
     lines.append(f"Each figure: median (min–max below 10 runs, p10–p90 from 10). {busy}")
-    verdicts = [p for p in pairs if p.prompt_id is None] or list(pairs)
+    verdicts = headline_pairs(pairs)
     if verdicts:
         lines.append("")
-        lines += [f"- {_md_escape(p.verdict)} ({_figure_words(p.figure)})" for p in verdicts]
+        names = {m: label.name for m, label in labels.items()}
+        lines += [f"- {_md_escape(pair_sentence(p, names))}" for p in verdicts]
     return "\n".join(lines) + "\n"
 
 
@@ -123,8 +124,24 @@ def _md_rate(rate: PassRate | None) -> str:
     return f"{rate.passed}/{rate.total} ({rate.interval.low:.0%}–{rate.interval.high:.0%})"
 
 
-def _figure_words(figure: str) -> str:
-    return {"decode_tps": "decode tok/s", "decode_bytes_per_s": "decode bytes/s", "ttft_s": "TTFT"}.get(figure, figure)
+def headline_pairs(pairs: Sequence[PairComparison]) -> list[PairComparison]:
+    """The comparisons over every prompt, or the per-prompt ones when there is a single prompt."""
+    return [p for p in pairs if p.prompt_id is None] or list(pairs)
+
+
+def pair_sentence(pair: PairComparison, names: Mapping[str, str]) -> str:
+    """The verdict as a sentence that names what was compared, e.g. "tiny vs small, TTFT:
+    within noise (ratio 1.02, 95 % CI 0.97–1.08)"."""
+    figure = {"decode_tps": "decode tok/s", "decode_bytes_per_s": "decode bytes/s", "ttft_s": "TTFT"}[pair.figure]
+    if pair.ratio is not None and pair.verdict not in ("within noise", "too few runs"):
+        return f"{pair.verdict} ({figure})"
+    subject = f"{names.get(pair.model_a, pair.model_a)} vs {names.get(pair.model_b, pair.model_b)}, {figure}"
+    if pair.ratio is None:
+        return f"{subject}: too few runs"
+    detail = f"ratio {pair.ratio.value:.2f}, 95 % CI {pair.ratio.interval.low:.2f}–{pair.ratio.interval.high:.2f}"
+    if pair.verdict == "too few runs":
+        detail += f"; {pair.ratio.min_runs} runs per prompt, a verdict needs {MIN_RUNS_FOR_VERDICT}"
+    return f"{subject}: {pair.verdict} ({detail})"
 
 
 def _md_row(cells: Sequence[str]) -> str:

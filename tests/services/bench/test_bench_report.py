@@ -56,3 +56,19 @@ def test_aggregate_rows_hold_every_statistic_per_model_prompt_and_figure():
     assert row["mean"] == 102.0
     assert row["median_ci_low"] <= 102.0 <= row["median_ci_high"]
     assert {r["prompt_id"] for r in rows} == {"", "p"}
+
+
+def test_a_pair_without_a_winner_says_which_pair_and_figure_and_why():
+    from llm_compare.services.bench.aggregate import PairComparison
+    from llm_compare.services.bench.report import pair_sentence
+    from llm_compare.services.bench.stats import Interval, Ratio
+
+    names = {"a": "Alpha", "b": "Beta"}
+    few = PairComparison("a", "b", "ttft_s", None, Ratio(1.5, Interval(1.2, 1.9), 3), "too few runs")
+    assert pair_sentence(few, names) == (
+        "Alpha vs Beta, TTFT: too few runs (ratio 1.50, 95 % CI 1.20–1.90; 3 runs per prompt, a verdict needs 5)"
+    )
+    noise = PairComparison("a", "b", "decode_bytes_per_s", None, Ratio(1.02, Interval(0.97, 1.08), 9), "within noise")
+    assert pair_sentence(noise, names) == "Alpha vs Beta, decode bytes/s: within noise (ratio 1.02, 95 % CI 0.97–1.08)"
+    none = PairComparison("a", "b", "decode_tps", None, None, "too few runs")
+    assert pair_sentence(none, names) == "Alpha vs Beta, decode tok/s: too few runs"
