@@ -18,6 +18,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.results import FinishReason
 from llm_compare.services import memory
+from llm_compare.services.comparison import Comparison
 from llm_compare.services.engine import InferenceEngine
 from llm_compare.services.run_store import RunRecord, RunStore, to_csv
 
@@ -215,6 +216,21 @@ def test_bad_requests_are_refused_with_one_line(engine, tiny_models):
         assert "\n" not in str(refused.value)
     with pytest.raises(ConfigurationError, match="limit is 1"):
         InferenceEngine(max_models=1).run("x", [model, tiny_models["hf"]])
+
+
+@pytest.mark.parametrize("field", ["prompt", "system_prompt"])
+def test_text_that_is_not_utf8_is_refused_before_any_model_loads(engine, tiny_models, field):
+    """What Python makes of non-UTF-8 bytes (argv, files read with surrogateescape): lone
+    surrogates, which no tokenizer takes and which, stored, broke every page reading the runs."""
+    model = tiny_models["gguf_f32"]
+    text = b"caf\xe9 au lait".decode("utf-8", "surrogateescape")
+    kwargs = {"prompt": "x", "system_prompt": None, field: text}
+    with pytest.raises(ConfigurationError, match=r"not valid UTF-8 text \(byte 0xe9 at character 4\)") as refused:
+        engine.run(models=[model], **kwargs)
+    assert "\n" not in str(refused.value)
+    with pytest.raises(ConfigurationError, match="not valid UTF-8"):  # the dashboard's way in
+        Comparison(engine, models=[model], configs={model.id: ModelConfig()}, **kwargs)
+    assert engine.loaded_models() == [] and RunStore().list() == []
 
 
 def test_peak_rss_is_the_workers_own_not_the_parents_high_water_mark(engine, tiny_models, greedy):
