@@ -59,6 +59,7 @@ def test_sigterm_to_the_process_group_cancels_the_run_keeps_the_text_and_exits_1
     [stored] = RunStore().list()
     assert stored.finish_reason == "cancelled" and stored.error is None
     assert stored.text and 0 < stored.stats["completion_tokens"] < 4000
+    assert stored.stats["ttft_s"] is not None, "the worker reported its run: it was not cut off"
 
 
 def start_ui(models_dir) -> tuple[subprocess.Popen, str]:
