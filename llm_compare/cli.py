@@ -351,7 +351,7 @@ def _has_display() -> bool:
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _die_with_parent(parent_pid: int):
+def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
     """A preexec_fn for a child that must not outlive this process, however this process ends
     (a service manager's SIGKILL too): on Linux the kernel then sends the child SIGTERM."""
     if not sys.platform.startswith("linux"):
