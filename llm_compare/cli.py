@@ -313,8 +313,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     children: list[subprocess.Popen] = []
     try:
         # From the app's folder, so that Streamlit reads its .streamlit/config.toml.
+        # preexec_fn is safe here: this process runs no other thread.
         server = subprocess.Popen(
-            command, env=env, cwd=APP_PATH.parent, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent(os.getpid())
+            command, env=env, cwd=APP_PATH.parent, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509
         )
         children.append(server)
         models_dir = Path((dirs or default_models_dirs())[0]).resolve()

@@ -22,7 +22,7 @@ LONGER_THAN_AN_ARGUMENT = 200_000
 
 
 def cli(*args: str | bytes, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    done = subprocess.run([*CLI, *args], input=stdin, capture_output=True, timeout=180, env=os.environ.copy())
+    done = subprocess.run([*CLI, *args], input=stdin, capture_output=True, timeout=180, env=os.environ.copy(), check=False)
     done.stdout, done.stderr = done.stdout.decode(), done.stderr.decode()
     return done
 

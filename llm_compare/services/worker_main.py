@@ -11,6 +11,7 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 from time import perf_counter
+from typing import Self
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
@@ -110,7 +111,7 @@ class TermCancels:
         self.cancel = cancel
         self.received = False
 
-    def __enter__(self) -> TermCancels:
+    def __enter__(self) -> Self:
         signal.signal(signal.SIGTERM, self._on_term)
         return self
 
