@@ -8,9 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
+from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK
 from llm_compare.core.formatting import human_duration
 
-EXIT_OK, EXIT_MODEL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROGRESS_INTERVAL_S = 0.5
 
 

@@ -18,14 +18,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from llm_compare import bench_cli
-from llm_compare.core.errors import ConfigurationError, LLMCompareError
+from llm_compare.core.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_MODEL_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigurationError,
+    LLMCompareError,
+)
 from llm_compare.core.formatting import human_bytes, human_count, stats_line
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult
 from llm_compare.core.text import check_unicode, terminal_safe
 
-EXIT_OK, EXIT_MODEL_FAILED, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED = 130  # what shells report for Ctrl-C; used for SIGTERM too
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
 # On SIGTERM every process of ours is gone within 5 s: service managers send SIGKILL soon after.
 STOP_GRACE_S = 3.0

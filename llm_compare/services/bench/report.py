@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from llm_compare.core.results import STAT_HELP
+from llm_compare.core.text import terminal_safe
 from llm_compare.services.bench.aggregate import FigureSummary, PairComparison, PassRate
 from llm_compare.services.bench.runner import BenchRunOutcome
 from llm_compare.services.bench.stats import MIN_RUNS_FOR_VERDICT, Summary
@@ -149,5 +150,6 @@ def _md_row(cells: Sequence[str]) -> str:
 
 
 def _md_escape(text: str) -> str:
-    # Model names come from file names: a "|" would split a cell, a newline end the table.
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    # Model names come from file names: a "|" would split a cell, a newline end the table, an
+    # escape sequence act on the terminal the table is printed to.
+    return terminal_safe(text.replace("\\", "\\\\").replace("|", "\\|"))

@@ -38,7 +38,7 @@ def test_markdown_table_parses_with_one_row_per_model_and_names_kept_whole():
     )
     header, *body = table_cells(text)
     assert header == ["model", "backend", "n", "decode tok/s", "TTFT ms", "prefill tok/s", "peak RSS MiB", "checks passed"]
-    assert [row[:3] for row in body] == [["tiny | f32 x", "gguf", "5"], ["tiny-hf", "pytorch", "5"]]
+    assert [row[:3] for row in body] == [["tiny | f32\\nx", "gguf", "5"], ["tiny-hf", "pytorch", "5"]]
     assert body[0][3] == "102.0 (100.0–104.0)"  # median (min–max) of 100..104
     assert body[0][4] == "10.0 (10.0–10.0)"
     assert body[0][6] == "50.0 (50.0–50.0)"
