@@ -68,12 +68,16 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float) -> None:
 
 
 @contextmanager
-def browser_page(width: int = 1440, height: int = 960):
-    """A Playwright page in headless Chromium, with downloads allowed."""
+def browser_page(width: int = 1440, height: int = 960, resolve_to_loopback: tuple[str, ...] = ()):
+    """A Playwright page in headless Chromium, with downloads allowed. Names in
+    `resolve_to_loopback` resolve to 127.0.0.1, as after a DNS rebinding."""
     from playwright.sync_api import sync_playwright
 
+    args = list(CHROMIUM_ARGS)
+    if resolve_to_loopback:
+        args.append("--host-resolver-rules=" + ", ".join(f"MAP {name} 127.0.0.1" for name in resolve_to_loopback))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
             yield context.new_page()
