@@ -137,4 +137,6 @@ def test_a_half_valid_settings_file_keeps_the_valid_ones_and_says_which_were_dro
     assert any(w.startswith("Saved setting top_k of tiny-llama-f32 not used") for w in warnings)
     [nested] = [w for w in warnings if "tiny-llama not used" in w]
     assert "nested too deeply" in nested and "\n" not in nested
+    badges = [m.value for m in at.markdown if ":orange-badge[" in m.value]
+    assert any("Saved, in part" in b for b in badges) and any("Saved file not used" in b for b in badges)
     assert {path: path.read_text() for path in configs.iterdir()} == before  # shown, never rewritten
