@@ -168,7 +168,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("max_tokens", "temperature", "top_p", "top_k", "seed", "mode")}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     config_manager = ConfigManager()
-    configs = {m.id: config_manager.get(m).updated(**overrides) for m in models}
+    loaded = {m.id: config_manager.load(m) for m in models}
+    for model in models:  # a bad saved setting costs only itself, and says so
+        for warning in loaded[model.id].warnings(model.name):
+            print(f"warning: {warning}", file=sys.stderr)
+    configs = {m.id: loaded[m.id].config.updated(**overrides) for m in models}
     engine = InferenceEngine(max_models=max(1, len(usable)))
     by_id = {m.id: m for m in models}
     events = iter(())

@@ -199,3 +199,25 @@ def test_ctrl_c_cancels_prints_each_partial_answer_in_its_own_block_and_exits_13
     assert first_block.startswith(terminal_safe(first.text, keep="\n\t") + "\n")
     assert " · cancelled" in first_block.rstrip().splitlines()[-1]
     assert " · cancelled" in second_block.rstrip().splitlines()[-1]
+
+
+def test_run_keeps_the_valid_saved_settings_and_warns_about_the_rest(tiny_dir, private_home):
+    ids = {m["name"]: m["id"] for m in json.loads(cli("scan", str(tiny_dir), "--json").stdout)}
+    configs = private_home / "configs"
+    configs.mkdir(parents=True)
+    (configs / f"{ids['tiny-llama-f32']}.json").write_text(
+        json.dumps({"config": {"max_tokens": 3, "temperature": 0.0, "mode": "raw", "top_k": True}})
+    )
+    (configs / f"{ids['tiny-llama-q8_0']}.json").mkdir()  # a directory where a settings file belongs
+    done = cli(
+        "run", "--models-dir", str(tiny_dir), "--model", ids["tiny-llama-f32"], "--model", ids["tiny-llama-q8_0"],
+        "--prompt", "import sys", "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    results = {json.loads(line)["model"]["name"]: json.loads(line) for line in done.stdout.splitlines()}
+    assert results["tiny-llama-f32"]["stats"]["completion_tokens"] == 3  # the valid saved max_tokens held
+    assert results["tiny-llama-q8_0"]["error"] is None  # ran on its defaults
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert "warning: Saved setting top_k of tiny-llama-f32 not used: input should be a valid integer (got True); using the default instead." in warnings
+    assert any("tiny-llama-q8_0 not used" in w and "is a directory" in w for w in warnings)
+    assert "Traceback" not in done.stderr
