@@ -42,7 +42,8 @@ TOP_P_MIN_KEEP = 1
 
 
 def llama_sampler_chain(settings: ModelConfig, seed: int, n_vocab: int = 0) -> Any:
-    """llama.cpp's sampler chain for `settings`, drawing with `seed` (taken modulo 2**32).
+    """llama.cpp's sampler chain for `settings`, drawing with `seed` (a 32-bit seed; our 31-bit ones never
+    reach 0xFFFFFFFF, which llama.cpp takes as "pick one at random").
 
     Returns the chain pointer; the caller frees it with `llama_cpp.llama_sampler_free`. For the
     repeat penalty's window to hold the prompt, accept every prompt token into the chain
@@ -52,8 +53,11 @@ def llama_sampler_chain(settings: ModelConfig, seed: int, n_vocab: int = 0) -> A
     import llama_cpp
 
     chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    frequency, presence = 0.0, 0.0  # penalties we offer no setting for: off
     samplers = [
-        llama_cpp.llama_sampler_init_penalties(n_vocab, settings.repeat_last_n, settings.repeat_penalty, 0.0, 0.0)
+        llama_cpp.llama_sampler_init_penalties(
+            n_vocab, settings.repeat_last_n, settings.repeat_penalty, frequency, presence
+        )
     ]
     if settings.greedy:
         samplers.append(llama_cpp.llama_sampler_init_greedy())
