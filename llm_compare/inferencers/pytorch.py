@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -9,7 +10,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ModelLoadError
 from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import BaseInferencer, register
-from llm_compare.inferencers.sampling import logits_processors
+from llm_compare.inferencers.sampling import transformers_sampler_chain
 
 
 # The end-of-turn markers llama.cpp ends generation on wherever a vocabulary holds them, even when
@@ -124,23 +125,16 @@ class PyTorchInferencer(BaseInferencer):
             def __call__(self, input_ids, scores, **kwargs):
                 return torch.full((input_ids.shape[0],), not keep_going[0], dtype=torch.bool, device=input_ids.device)
 
-        if config.seed is not None:
-            torch.manual_seed(config.seed)  # generate() draws with torch.multinomial
         # Like llama.cpp, stop with `length` when the context is full rather than run past the
         # positions the model was trained for.
         limit = self.context_limit(config)
         room = limit - len(prompt_ids) if limit else config.max_tokens
         generation = GenerationConfig(
             max_new_tokens=min(config.max_tokens, room),
-            do_sample=not config.greedy,
-            # generate()'s own samplers, switched off (its default top_k is 50): the sampling is
-            # all in logits_processors, in llama.cpp's order.
-            temperature=1.0,
-            top_k=0,
-            top_p=1.0,
             eos_token_id=sorted(self.eos_ids),
             pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids, default=0),
         )
+        seed = config.seed if config.seed is not None else random.getrandbits(31)
         input_ids = torch.tensor([prompt_ids], device=self.config.device)
         with torch.inference_mode(), self._cancel_checks.active(cancelled):
             try:
@@ -148,7 +142,8 @@ class PyTorchInferencer(BaseInferencer):
                     input_ids,
                     attention_mask=torch.ones_like(input_ids),
                     generation_config=generation,
-                    logits_processor=logits_processors(config),
+                    # generate() runs greedy: when sampling, the chain's own draw leaves one token.
+                    logits_processor=transformers_sampler_chain(config, seed),
                     streamer=TokenStreamer(),
                     stopping_criteria=StoppingCriteriaList([StopWhenTold()]),
                 )

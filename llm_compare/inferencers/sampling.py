@@ -17,11 +17,15 @@ is not fair. So both apply, to the logits of the next token, in this order and n
 4. **temperature** (`temperature`): divide the kept logits by it.
 5. **draw**: one token at random from the softmax of what is left, from a generator seeded with
    the run's seed. Temperature 0 means greedy instead: the highest logit after the penalties.
+   A seed repeats a run on one backend; the backends' generators differ (llama.cpp's mt19937,
+   torch's own), so one seed does not draw the same tokens on both.
 
 llama.cpp gets this as a sampler chain built here (`llama_sampler_chain`); transformers as a
-`LogitsProcessorList` (`logits_processors`) handed to `generate`, which draws with
-`torch.multinomial` (sampling) or takes the argmax (greedy). Light to import: llama_cpp and torch
-are imported inside the functions that need them.
+`LogitsProcessorList` (`transformers_sampler_chain`) handed to a greedy `generate`: our last
+processor draws and leaves only the drawn token, so generate's argmax takes it. (generate's own
+draw, `torch.multinomial`, and a full sort for top-p cost tens of milliseconds a token on a
+150,000-token vocabulary; llama.cpp, like we do, sorts only the head of the distribution.) Light
+to import: llama_cpp and torch are imported inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -30,15 +34,14 @@ from typing import Any
 
 from llm_compare.core.config import SAMPLING_ORDER, ModelConfig
 
-__all__ = ["SAMPLING_ORDER", "SAMPLING_HELP", "llama_sampler_chain", "logits_processors"]
+# SAMPLING_ORDER lives in core.config, whose help texts state it; re-exported here beside the code.
+__all__ = ["SAMPLING_ORDER", "llama_sampler_chain", "logits_processors", "transformers_sampler_chain"]
 
-SAMPLING_HELP = (
-    f"Sampling order on every backend (llama.cpp's): {SAMPLING_ORDER}; temperature 0 is greedy. "
-    "The repeat penalty looks at the last repeat_last_n tokens of prompt and answer together; "
-    "top-p is reckoned before temperature."
-)
 # llama.cpp's top-p keeps at least this many tokens (llama-cpp-python's Llama and llama-server use 1).
 TOP_P_MIN_KEEP = 1
+# Top-p looks at the most likely tokens first and sorts the whole vocabulary only when they hold
+# less than top_p (llama.cpp's own heuristic, with the same 256).
+TOP_P_HEAD = 256
 
 
 def llama_sampler_chain(settings: ModelConfig, seed: int, n_vocab: int = 0) -> Any:
@@ -73,10 +76,18 @@ def llama_sampler_chain(settings: ModelConfig, seed: int, n_vocab: int = 0) -> A
     return chain
 
 
+def transformers_sampler_chain(settings: ModelConfig, seed: int) -> Any:
+    """The whole order for transformers, draw included (from a generator seeded with `seed`): a
+    LogitsProcessorList for a greedy `generate`, which then takes the one token left."""
+    processors = logits_processors(settings)
+    if not settings.greedy:
+        processors.append(Draw(seed))
+    return processors
+
+
 def logits_processors(settings: ModelConfig) -> Any:
-    """The transformers side of the same order: a LogitsProcessorList of penalties, top-k, top-p and
-    temperature (the steps that change nothing are left out). `generate` then draws (sampling) or
-    takes the argmax (greedy, where only the penalties matter)."""
+    """Steps 1 to 4 for transformers: a LogitsProcessorList of penalties, top-k, top-p and
+    temperature (the steps that change nothing are left out). Greedy keeps only the penalties."""
     from transformers import LogitsProcessorList
 
     steps: list[Any] = []
@@ -142,16 +153,19 @@ class TopP:
     def __call__(self, input_ids, scores):
         import torch
 
-        sorted_logits, order = torch.sort(scores, descending=True, dim=-1)
-        probs = sorted_logits.softmax(dim=-1)
+        log_total = torch.logsumexp(scores, dim=-1, keepdim=True)
+        logits, ids = torch.topk(scores, min(TOP_P_HEAD, scores.shape[-1]), dim=-1)  # most likely first
+        running = torch.cumsum((logits - log_total).exp(), dim=-1)
+        if not bool((running[..., -1] >= self.p).all()):  # the head holds less than p: sort everything
+            logits, ids = torch.sort(scores, dim=-1, descending=True)
+            running = torch.cumsum((logits - log_total).exp(), dim=-1)
         # llama.cpp stops at the first token that brings the running sum to p, and keeps it: a
         # token is kept when the running sum up to the token above it is still below p.
-        running = torch.cumsum(probs, dim=-1)
-        keep_sorted = torch.ones_like(running, dtype=torch.bool)
-        keep_sorted[..., 1:] = running[..., :-1] < self.p
-        keep_sorted[..., : self.min_keep] = True
-        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-        return scores.masked_fill(~keep, float("-inf"))
+        keep = torch.ones_like(running, dtype=torch.bool)
+        keep[..., 1:] = running[..., :-1] < self.p
+        keep[..., : self.min_keep] = True
+        kept = torch.full_like(scores, float("-inf"))
+        return kept.scatter(-1, ids, logits.masked_fill(~keep, float("-inf")))
 
 
 class Temperature:
@@ -160,3 +174,24 @@ class Temperature:
 
     def __call__(self, input_ids, scores):
         return scores / self.temperature
+
+
+class Draw:
+    """llama.cpp's dist sampler: one uniform number from a generator seeded with `seed` picks the
+    token where the running sum of the probabilities passes it. Leaves that token alone finite,
+    for generate's argmax."""
+
+    def __init__(self, seed: int):
+        import torch
+
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        running = torch.cumsum(scores.softmax(dim=-1), dim=-1)
+        uniform = torch.rand((scores.shape[0], 1), generator=self.generator).to(scores.device)
+        target = uniform * running[..., -1:]
+        # right=True: the first token whose running sum exceeds the target, never a removed one.
+        drawn = torch.searchsorted(running, target, right=True).clamp(max=scores.shape[-1] - 1)
+        return torch.full_like(scores, float("-inf")).scatter(-1, drawn, 0.0)

@@ -47,19 +47,22 @@ def backend_ids(inferencer, config: ModelConfig) -> list[int]:
 
 def reference_ids(inferencer, config: ModelConfig) -> list[int]:
     """The documented order by hand: the model's logits for the whole sequence so far, our
-    processors, one torch.multinomial draw from a generator seeded as the backend seeds it."""
+    processors, then llama.cpp's draw (the first token whose running probability passes a uniform
+    number) from a generator seeded with the run's seed."""
     import torch
 
-    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
     processors = logits_processors(config)
     sequence = torch.tensor([inferencer.encode_prompt(PROMPT, "", chat=False)])
     ids: list[int] = []
     with torch.inference_mode():
         while len(ids) < config.max_tokens and not (ids and inferencer.is_end_of_sequence(ids[-1])):
             logits = inferencer.lm(sequence).logits[:, -1, :].float()
-            token = torch.multinomial(processors(sequence, logits).softmax(dim=-1), num_samples=1)
-            sequence = torch.cat([sequence, token], dim=1)
-            ids.append(int(token))
+            probs = processors(sequence, logits).softmax(dim=-1)[0].tolist()
+            target, running = float(torch.rand(1, generator=generator)) * sum(probs), 0.0
+            token = next(i for i, p in enumerate(probs) if p > 0 and (running := running + p) > target)
+            sequence = torch.cat([sequence, torch.tensor([[token]])], dim=1)
+            ids.append(token)
     return ids
 
 

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.inferencers.sampling import SAMPLING_ORDER, llama_sampler_chain, logits_processors
+from llm_compare.inferencers.sampling import (
+    SAMPLING_ORDER,
+    llama_sampler_chain,
+    logits_processors,
+    transformers_sampler_chain,
+)
 
 VOCAB = 500
 WINDOW = 32
@@ -37,14 +42,14 @@ def apply_llama_chain(settings: ModelConfig, logits: np.ndarray, history: list[i
     chain leaves after accepting `history`, as the GGUF backend accepts the prompt and the answer."""
     import llama_cpp
 
-    chain = llama_sampler_chain(settings, seed=1234, n_vocab=VOCAB)
+    chain = llama_sampler_chain(settings, seed=1234, n_vocab=len(logits))
     try:
         for token in history:
             llama_cpp.llama_sampler_accept(chain, token)
-        data = (llama_cpp.llama_token_data * VOCAB)(
+        data = (llama_cpp.llama_token_data * len(logits))(
             *(llama_cpp.llama_token_data(i, float(x), 0.0) for i, x in enumerate(logits))
         )
-        candidates = llama_cpp.llama_token_data_array(data=data, size=VOCAB, selected=-1, sorted=False)
+        candidates = llama_cpp.llama_token_data_array(data=data, size=len(logits), selected=-1, sorted=False)
         llama_cpp.llama_sampler_apply(chain, ctypes.byref(candidates))
     finally:
         llama_cpp.llama_sampler_free(chain)
@@ -128,3 +133,32 @@ def test_every_sampling_setting_states_the_order():
     for name in ("temperature", "top_p", "top_k", "repeat_penalty", "repeat_last_n"):
         assert SAMPLING_ORDER in ModelConfig.model_fields[name].description
     assert ModelConfig().repeat_last_n == 64  # llama.cpp's default window, on both backends
+
+
+def test_top_p_agrees_when_the_most_likely_256_tokens_hold_less_than_p():
+    """Nearly flat logits: our top-p must look past its first 256 tokens, as llama.cpp does."""
+    flat = (np.random.default_rng(10).normal(size=1000) * 0.1).astype(np.float32)
+    settings = ModelConfig(temperature=1.0, top_k=0, top_p=0.9)
+    llama, ours = llama_cpp_candidates(settings, flat, []), transformers_candidates(settings, flat, [])
+    assert 256 < len(ours) < 1000
+    assert set(ours) == set(llama)
+    assert max(abs(ours[i] - llama[i]) for i in llama) < 1e-5
+
+
+def test_the_draw_follows_the_probabilities_and_its_seed(logits):
+    import torch
+
+    settings = ModelConfig(temperature=1.5, top_k=5, top_p=1.0)
+    expected = transformers_candidates(settings, logits, [])
+
+    def drawn(seed: int, draws: int) -> list[int]:
+        chain = transformers_sampler_chain(settings, seed)
+        scores = torch.tensor(logits).unsqueeze(0)
+        return [int(chain(torch.tensor([[0]]), scores.clone()).argmax()) for _ in range(draws)]
+
+    draws = drawn(seed=3, draws=5000)
+    for token, p in expected.items():
+        n = draws.count(token)
+        assert abs(n - len(draws) * p) < 5 * (len(draws) * p * (1 - p)) ** 0.5  # within 5 standard deviations
+    assert drawn(seed=3, draws=100) == draws[:100]  # the same seed draws the same tokens
+    assert drawn(seed=4, draws=100) != draws[:100]
