@@ -3,6 +3,7 @@
 import streamlit as st
 
 from llm_compare.core.config import field_errors
+from llm_compare.core.models import ModelType
 from llm_compare.services.config_manager import PRESETS
 from llm_compare.ui import config_form as form
 from llm_compare.ui import layout, session
@@ -78,6 +79,15 @@ if not layout.need_selection("configure"):
                 disabled=bool(errors) or len(models) < 2,
                 help=form.COPY_HELP,
             )
+            if model.type == ModelType.PYTORCH:
+                st.button(
+                    "Apply the checkpoint's recommended settings",
+                    key=f"cfg-checkpoint:{model.id}",
+                    icon=":material/tune:",
+                    on_click=form.apply_checkpoint_recommendation,
+                    args=(model,),
+                    help=form.CHECKPOINT_HELP,
+                )
             form.show_flash(model)
             for warning in loaded.warnings(model.name):  # the file stays as it is until a Save
                 st.warning(literal(warning), icon=":material/warning:")

@@ -14,8 +14,12 @@ LOAD_FIELDS = ("n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code")
 # How an answer is generated: what "copy to all" copies. The other fields (load settings, threads,
 # trust_remote_code) belong to one model and its machine; one vetted model's are never copied to another.
 GENERATION_FIELDS = (
-    "temperature", "top_p", "top_k", "max_tokens", "repeat_penalty", "seed", "stop", "system_prompt", "mode",
+    "temperature", "top_p", "top_k", "max_tokens", "repeat_penalty", "repeat_last_n", "seed", "stop", "system_prompt",
+    "mode",
 )
+# The one sampling order on every backend, llama.cpp's (llm_compare/inferencers/sampling.py builds it).
+SAMPLING_ORDER = "penalties → top-k → top-p → temperature → draw"
+_ORDER_NOTE = f" Order on every backend: {SAMPLING_ORDER}."
 
 
 class ModelConfig(BaseModel):
@@ -23,11 +27,12 @@ class ModelConfig(BaseModel):
     # (an int field takes a JSON integer; a float field takes any finite number).
     model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
-    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 means greedy (always the most likely token).")
-    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest set of tokens whose probability adds up to top_p.")
-    top_k: int = Field(40, ge=0, le=1000, description="Keep only the k most likely tokens; 0 disables the limit.")
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature, applied to the tokens top-k and top-p kept, just before the draw; 0 means greedy (always the most likely token after the repeat penalty)." + _ORDER_NOTE)
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest set of tokens whose probability adds up to at least top_p, reckoned on the penalised logits at temperature 1 (temperature comes later); 1.0 disables it." + _ORDER_NOTE)
+    top_k: int = Field(40, ge=0, le=1000, description="Keep only the k most likely tokens (after the repeat penalty); 0 disables the limit." + _ORDER_NOTE)
     max_tokens: int = Field(256, ge=1, le=32768, description="Most tokens to generate for one answer.")
-    repeat_penalty: float = Field(1.0, ge=0.5, le=2.0, description="Penalty on tokens already present; 1.0 disables it.")
+    repeat_penalty: float = Field(1.0, ge=0.5, le=2.0, description="Penalty on tokens among the last repeat_last_n tokens (prompt and answer): a positive logit is divided by it, a negative one multiplied; 1.0 disables it." + _ORDER_NOTE)
+    repeat_last_n: int = Field(64, ge=0, le=262144, description="How many of the latest tokens (prompt and answer together) the repeat penalty looks at, as llama.cpp's --repeat-last-n; 0 disables the penalty." + _ORDER_NOTE)
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Random seed for sampling; empty means a new seed each run.")
     stop: list[str] = Field(default_factory=list, max_length=16, description="Stop generating when any of these strings appears (it is not included in the answer).")
     system_prompt: str = Field("", max_length=20000, description="System message used in chat mode; overridden by a system prompt given for the run.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -9,6 +10,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ModelLoadError
 from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import BaseInferencer, register
+from llm_compare.inferencers.sampling import transformers_sampler_chain
 
 # The end-of-turn markers llama.cpp ends generation on wherever a vocabulary holds them, even when
 # the model's config names only its EOS token (llama.cpp's src/llama-vocab.cpp, `special_eog_ids`).
@@ -38,7 +40,7 @@ class PyTorchInferencer(BaseInferencer):
 
     def load(self) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # it would garble the CLI's output
@@ -68,6 +70,10 @@ class PyTorchInferencer(BaseInferencer):
         self.lm.eval()
         self._cancel_checks = _CancelChecks(self.lm)
         self.eos_ids = end_of_generation_ids(self.tokenizer, self.lm.generation_config.eos_token_id)
+        # The checkpoint's generation_config contributes its end tokens only: generate() would
+        # otherwise fill every setting we leave unset from it (no_repeat_ngram_size, suppress_tokens,
+        # top_k...) on this backend alone. Its recommendations are a preset the user may apply.
+        self.lm.generation_config = GenerationConfig(eos_token_id=sorted(self.eos_ids))
 
     def warm_up(self) -> None:
         import torch
@@ -95,7 +101,7 @@ class PyTorchInferencer(BaseInferencer):
         self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool], cancelled: Callable[[], bool]
     ) -> None:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
         from transformers.generation.streamers import BaseStreamer
 
         keep_going = [True]
@@ -118,27 +124,28 @@ class PyTorchInferencer(BaseInferencer):
             def __call__(self, input_ids, scores, **kwargs):
                 return torch.full((input_ids.shape[0],), not keep_going[0], dtype=torch.bool, device=input_ids.device)
 
-        if config.seed is not None:
-            torch.manual_seed(config.seed)
         # Like llama.cpp, stop with `length` when the context is full rather than run past the
         # positions the model was trained for.
         limit = self.context_limit(config)
         room = limit - len(prompt_ids) if limit else config.max_tokens
-        kwargs = dict(
+        generation = GenerationConfig(
             max_new_tokens=min(config.max_tokens, room),
-            repetition_penalty=config.repeat_penalty,
-            streamer=TokenStreamer(),
-            stopping_criteria=StoppingCriteriaList([StopWhenTold()]),
+            eos_token_id=sorted(self.eos_ids),
             pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids, default=0),
         )
-        if config.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=config.top_k or None)
+        seed = config.seed if config.seed is not None else random.getrandbits(31)
         input_ids = torch.tensor([prompt_ids], device=self.config.device)
         with torch.inference_mode(), self._cancel_checks.active(cancelled):
             try:
-                self.lm.generate(input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
+                self.lm.generate(
+                    input_ids,
+                    attention_mask=torch.ones_like(input_ids),
+                    generation_config=generation,
+                    # generate() runs greedy: when sampling, the chain's own draw leaves one token.
+                    logits_processor=transformers_sampler_chain(config, seed),
+                    streamer=TokenStreamer(),
+                    stopping_criteria=StoppingCriteriaList([StopWhenTold()]),
+                )
             except Cancelled:
                 pass  # Stop reached inside a forward pass; the loop records it as cancelled
 

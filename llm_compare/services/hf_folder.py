@@ -33,9 +33,26 @@ _NOT_COUNTED_SUFFIXES = {
 }
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length",
                  "max_seq_len", "n_ctx")
+GENERATION_CONFIG_FILE = "generation_config.json"
 # generation_config.json key -> ModelConfig field
 _GENERATION_KEYS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
                     "repetition_penalty": "repeat_penalty", "max_new_tokens": "max_tokens"}
+# generation_config.json keys that recommend nothing: token ids (the end tokens are used anyway)
+# and bookkeeping.
+_NOT_RECOMMENDATIONS = {"bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id",
+                        "transformers_version", "_from_model_config", "do_sample"}
+# transformers' own defaults for keys we cannot map: a file that spells them out recommends nothing.
+_NEUTRAL_GENERATION_VALUES = {
+    "num_beams": 1, "num_beam_groups": 1, "num_return_sequences": 1, "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0, "min_length": 0, "min_new_tokens": 0, "max_length": 20,
+    "length_penalty": 1.0, "typical_p": 1.0, "encoder_repetition_penalty": 1.0, "diversity_penalty": 0.0,
+    "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "early_stopping": False, "use_cache": True,
+    "output_scores": False, "output_attentions": False, "output_hidden_states": False,
+    "output_logits": False, "return_dict_in_generate": False, "remove_invalid_values": False,
+    "renormalize_logits": False,
+}
+_NO_EQUIVALENT = "no setting here means this (llama.cpp's sampler has no such step): applied on no backend"
+_MAX_LENGTH_NOTE = "counts the prompt too: set max_tokens instead"
 _SAFETENSORS_DTYPES = {
     "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
     "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu", "F4": "float4_e2m1fn_x2", "I64": "int64",
@@ -46,6 +63,15 @@ _SAFETENSORS_DTYPES = {
 
 class HFFolderError(Exception):
     """One file of the folder cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class CheckpointRecommendation:
+    """What a checkpoint's generation_config.json recommends: the settings it maps to, and the
+    keys no setting of ours means, with why (generation applies neither on its own)."""
+
+    settings: dict[str, Any]
+    unmapped: dict[str, str]
 
 
 @dataclass
@@ -154,8 +180,8 @@ def _read_config(folder: Path, names: set[str], info: HFFolderInfo) -> None:
         bits = quantization.get("bits")
         info.quantization = quantization["quant_method"] + (f" {bits}-bit" if isinstance(bits, int) else "")
     info.has_chat_template = _has_chat_template(folder, names)
-    if "generation_config.json" in names:
-        info.generation_defaults = _generation_defaults(folder / "generation_config.json")
+    if GENERATION_CONFIG_FILE in names:
+        info.generation_defaults = _generation_defaults(folder)
 
 
 def _attention_shape(config: dict) -> tuple[int | None, int | None]:
@@ -180,21 +206,41 @@ def _has_chat_template(folder: Path, names: set[str]) -> bool:
     return isinstance(tokenizer_config, dict) and bool(tokenizer_config.get("chat_template"))
 
 
-def _generation_defaults(path: Path) -> dict[str, Any]:
+def checkpoint_recommendation(folder: str | Path) -> CheckpointRecommendation:
+    """The settings a model folder's generation_config.json recommends, and what it sets that
+    cannot be mapped. Raises HFFolderError (one line) when the file is missing or unreadable."""
+    path = Path(folder) / GENERATION_CONFIG_FILE
+    if not path.is_file():
+        raise HFFolderError(
+            f"{Path(folder).name} has no {GENERATION_CONFIG_FILE}: the checkpoint recommends no settings"
+        )
+    generation = _load_json(path)
+    if not isinstance(generation, dict):
+        raise HFFolderError(f"{GENERATION_CONFIG_FILE} is not a JSON object")
+    settings, unmapped = {}, {}
+    for key, value in generation.items():
+        if key in _NOT_RECOMMENDATIONS or value is None or _NEUTRAL_GENERATION_VALUES.get(key, ...) == value:
+            continue
+        field_name = _GENERATION_KEYS.get(key)
+        if field_name is None:
+            unmapped[key] = _MAX_LENGTH_NOTE if key == "max_length" else _NO_EQUIVALENT
+            continue
+        valid = valid_config_values({field_name: value})
+        settings.update(valid)
+        if not valid:
+            unmapped[key] = f"{value!r} is outside what {field_name} accepts"
+    if generation.get("do_sample") is False:
+        settings["temperature"] = 0.0  # transformers decodes greedily whatever the temperature says
+    return CheckpointRecommendation(settings, unmapped)
+
+
+def _generation_defaults(folder: Path) -> dict[str, Any]:
     """ModelConfig values from generation_config.json; a broken file only costs its defaults."""
     try:
-        generation = _load_json(path)
+        return checkpoint_recommendation(folder).settings
     except HFFolderError as exc:
-        log.warning("%s: %s; ignoring it", path.parent, exc)
+        log.warning("%s: %s; ignoring it", folder, exc)
         return {}
-    if not isinstance(generation, dict):
-        return {}
-    defaults = valid_config_values(
-        {field_name: generation[key] for key, field_name in _GENERATION_KEYS.items() if key in generation}
-    )
-    if generation.get("do_sample") is False:
-        defaults["temperature"] = 0.0  # transformers decodes greedily whatever the temperature says
-    return defaults
 
 
 def valid_config_values(values: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.inferencers.gguf import GGUFInferencer  # light: backends import torch / llama_cpp lazily
 from llm_compare.inferencers.pytorch import PyTorchInferencer
 from llm_compare.services.config_manager import PRESETS, ConfigManager
+from llm_compare.services.hf_folder import GENERATION_CONFIG_FILE, HFFolderError, checkpoint_recommendation
 from llm_compare.ui.errors import show_error
 from llm_compare.ui.text import literal
 
@@ -247,15 +248,44 @@ def copy_to_all(manager: ConfigManager, model: ModelInfo, models: list[ModelInfo
     _guarded(model, action)
 
 
+def _set_fields(model: ModelInfo, values: dict[str, Any]) -> None:
+    by_name = {spec.name: spec for spec in field_specs()}
+    for field, value in values.items():
+        st.session_state[widget_key(model, field)] = to_widget(by_name[field], value)
+
+
 def apply_preset(model: ModelInfo) -> None:
     key = f"cfg-preset:{model.id}"
     name = st.session_state.get(key)
     if name in PRESETS:
-        by_name = {spec.name: spec for spec in field_specs()}
-        for field, value in PRESETS[name].items():
-            st.session_state[widget_key(model, field)] = to_widget(by_name[field], value)
+        _set_fields(model, PRESETS[name])
         _flash(model, "success", f"Applied the {name} preset (not saved yet).")
     st.session_state[key] = None
+
+
+CHECKPOINT_HELP = (
+    f"Set the settings the checkpoint's {GENERATION_CONFIG_FILE} recommends (not saved yet). Generation"
+    " never applies that file on its own, on any backend: only its end tokens are used."
+)
+
+
+def apply_checkpoint_recommendation(model: ModelInfo) -> None:
+    try:
+        recommended = checkpoint_recommendation(model.path)
+    except HFFolderError as exc:
+        _flash(model, "error", str(exc))
+        return
+    _set_fields(model, recommended.settings)
+    applied = ", ".join(f"{field} {value}" for field, value in recommended.settings.items())
+    message = (
+        f"Applied the checkpoint's recommended settings (not saved yet): {applied}."
+        if applied
+        else "The checkpoint recommends no setting that exists here."
+    )
+    if recommended.unmapped:
+        reasons = "; ".join(f"{key}: {why}" for key, why in recommended.unmapped.items())
+        message += f" Not applied: {reasons}."
+    _flash(model, "success", message)
 
 
 class _FormError(LLMCompareError):

@@ -108,7 +108,7 @@ def test_copy_to_all_copies_generation_settings_and_never_load_or_security_setti
     manager.save(hf, ModelConfig(dtype="float16", n_threads=2))  # vetted and set up by the user
     before = {m.id: manager.get(m) for m in (gguf, hf)}
     source = ModelConfig(
-        temperature=0.1, top_p=0.5, top_k=5, max_tokens=99, repeat_penalty=1.2, seed=7, stop=["END"],
+        temperature=0.1, top_p=0.5, top_k=5, max_tokens=99, repeat_penalty=1.2, repeat_last_n=16, seed=7, stop=["END"],
         system_prompt="Be brief.", mode="raw",
         n_ctx=4096, n_gpu_layers=-1, dtype="bfloat16", device="cuda", n_threads=1,
         **{"trust_remote_code": True},  # the source model's own opt-in, which must not spread
@@ -134,7 +134,7 @@ def test_every_setting_is_either_copied_or_kept_per_model():
 # A value other than the default for every setting; those that change how a model is loaded
 # need a fresh worker, the others apply to the next generation.
 OTHER_VALUES = {
-    "temperature": 0.1, "top_p": 0.5, "top_k": 3, "max_tokens": 9, "repeat_penalty": 1.2, "seed": 4,
+    "temperature": 0.1, "top_p": 0.5, "top_k": 3, "max_tokens": 9, "repeat_penalty": 1.2, "repeat_last_n": 16, "seed": 4,
     "stop": ["x"], "system_prompt": "s", "mode": "raw", "n_threads": 1,
     "n_ctx": 1024, "n_gpu_layers": 2, "dtype": "bfloat16", "device": "mps", "trust_remote_code": True,
 }

@@ -17,6 +17,7 @@ from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
 from llm_compare.core.models import ModelType, model_id_for
 from llm_compare.services import gguf_header
 from llm_compare.services.gguf_header import GGUFHeaderError, read_gguf_header
+from llm_compare.services.hf_folder import HFFolderError, checkpoint_recommendation
 from llm_compare.services.model_manager import METADATA_KEYS, ModelManager
 
 CHAT_TEMPLATE = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
@@ -429,6 +430,41 @@ def test_hf_dtype_comes_from_the_weights_not_the_config(tmp_path):
 def test_greedy_generation_config_sets_temperature_zero(tmp_path):
     write_hf_folder(tmp_path / "m", generation_config={"do_sample": False, "temperature": 0.7, "top_p": 0.8})
     assert scan_one(tmp_path).metadata["generation_defaults"] == {"temperature": 0.0, "top_p": 0.8}
+
+
+def test_the_checkpoint_recommendation_maps_what_it_can_and_names_the_rest(tmp_path):
+    folder = write_hf_folder(tmp_path / "m", generation_config={
+        "do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20, "repetition_penalty": 1.05,
+        "max_new_tokens": 300, "no_repeat_ngram_size": 3, "min_new_tokens": 5, "suppress_tokens": [7],
+        "max_length": 4096, "num_beams": 1, "eos_token_id": [2, 7], "pad_token_id": 0,
+        "transformers_version": "4.40.0",
+    })
+    recommended = checkpoint_recommendation(folder)
+    assert recommended.settings == {
+        "temperature": 0.6, "top_p": 0.9, "top_k": 20, "repeat_penalty": 1.05, "max_tokens": 300,
+    }
+    # num_beams 1 is transformers' default, token ids are used anyway: neither is a recommendation.
+    assert set(recommended.unmapped) == {
+        "no_repeat_ngram_size", "min_new_tokens", "suppress_tokens", "max_length",
+    }
+    assert "applied on no backend" in recommended.unmapped["no_repeat_ngram_size"]
+    assert "max_tokens" in recommended.unmapped["max_length"]
+
+
+def test_a_checkpoint_recommendation_out_of_range_or_greedy_says_so(tmp_path):
+    folder = write_hf_folder(
+        tmp_path / "m", generation_config={"do_sample": False, "temperature": 0.7, "top_k": 5000}
+    )
+    recommended = checkpoint_recommendation(folder)
+    assert recommended.settings == {"temperature": 0.0}  # transformers decodes greedily
+    assert recommended.unmapped == {"top_k": "5000 is outside what top_k accepts"}
+
+
+def test_a_folder_without_generation_config_recommends_nothing_with_a_clear_error(tmp_path):
+    folder = write_hf_folder(tmp_path / "m")
+    message = "^m has no generation_config.json: the checkpoint recommends no settings$"
+    with pytest.raises(HFFolderError, match=message):
+        checkpoint_recommendation(folder)
 
 
 @pytest.mark.parametrize("template_file", ["chat_template.jinja", "chat_template.json"])

@@ -140,3 +140,20 @@ def test_a_half_valid_settings_file_keeps_the_valid_ones_and_says_which_were_dro
     badges = [m.value for m in at.markdown if ":orange-badge[" in m.value]
     assert any("Saved, in part" in b for b in badges) and any("Saved file not used" in b for b in badges)
     assert {path: path.read_text() for path in configs.iterdir()} == before  # shown, never rewritten
+
+
+def test_the_checkpoint_recommendation_is_a_button_on_pytorch_models(make_app, tiny_dir):
+    at, ids = open_configure(make_app, tiny_dir, "tiny-llama", "tiny-llama-f32")
+    hf, gguf = ids["tiny-llama"], ids["tiny-llama-f32"]
+    at.slider(key=key(hf, "temperature")).set_value(0.2).run()
+    at.number_input(key=key(hf, "top_k")).set_value(5).run()
+    button = at.button(key=f"cfg-checkpoint:{hf}")
+    assert "never applies" in button.help
+    button.click().run()
+    no_exception(at)
+    # The tiny model's generation_config.json recommends temperature 0.7, top_p 0.95, top_k 40.
+    assert at.slider(key=key(hf, "temperature")).value == 0.7
+    assert at.number_input(key=key(hf, "top_k")).value == 40
+    applied = "Applied the checkpoint's recommended settings (not saved yet)"
+    assert any(s.value.startswith(applied) for s in at.success)
+    assert f"cfg-checkpoint:{gguf}" not in {b.key for b in at.button}  # a GGUF file has no such file
