@@ -68,13 +68,23 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float) -> None:
 @contextmanager
 def browser_page(width: int = 1440, height: int = 960):
     """A Playwright page in headless Chromium, with downloads allowed."""
+    with browser_pages(1, width, height) as [page]:
+        yield page
+
+
+@contextmanager
+def browser_pages(count: int, width: int = 1440, height: int = 960):
+    """`count` pages in one headless Chromium, each in a window of its own (so none is a
+    background tab, whose timers the browser slows down): a dashboard session each."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-            yield context.new_page()
+            yield [
+                browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True).new_page()
+                for _ in range(count)
+            ]
         finally:
             browser.close()
 
