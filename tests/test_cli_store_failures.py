@@ -17,7 +17,7 @@ def run_json(model_path, home) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(model_path), "--prompt", "import sys",
          "--max-tokens", "5", "--temperature", "0", "--mode", "raw", "--json"],
-        capture_output=True, text=True, timeout=180, env=env,
+        check=False, capture_output=True, text=True, timeout=180, env=env,
     )
 
 

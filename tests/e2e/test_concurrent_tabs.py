@@ -73,7 +73,7 @@ def cli_loop(models_dir, home, written: list, errors: list) -> None:
         done = subprocess.run(
             [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(models_dir / "tiny-llama-f32.gguf"),
              "--prompt", prompt, "--max-tokens", "4", "--temperature", "0", "--mode", "raw", "--json"],
-            capture_output=True, text=True, timeout=180, env=env,
+            check=False, capture_output=True, text=True, timeout=180, env=env,
         )
         if done.returncode != 0 or "warning" in done.stderr:
             errors.append(done.stderr[-2000:])

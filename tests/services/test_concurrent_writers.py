@@ -24,7 +24,7 @@ def cli_loop(model_path, written: list, errors: list) -> None:
         done = subprocess.run(
             [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(model_path), "--prompt", prompt,
              "--max-tokens", "4", "--temperature", "0", "--mode", "raw", "--json"],
-            capture_output=True, text=True, timeout=180, env=os.environ.copy(),
+            check=False, capture_output=True, text=True, timeout=180, env=os.environ.copy(),
         )
         if done.returncode != 0 or "warning" in done.stderr:
             errors.append(done.stderr[-2000:])
