@@ -16,6 +16,7 @@ def main() -> None:
             st.Page("pages/models.py", title="Models", icon=":material/dataset:", default=True),
             st.Page("pages/configure.py", title="Configure", icon=":material/tune:"),
             st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+            st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
             st.Page("pages/results.py", title="Results", icon=":material/monitoring:"),
         ]
     )

@@ -26,6 +26,7 @@ class InferenceStats:
     prefill_tps: float | None = None
     decode_tps: float | None = None
     tpot_ms: float | None = None
+    decode_bytes_per_s: float | None = None
     e2e_s: float | None = None
     peak_rss_bytes: int | None = None
     finish_reason: FinishReason | None = None
@@ -57,6 +58,7 @@ STAT_HELP = {
     "prefill_tps": "Prompt tokens per second: prompt_tokens / ttft_s.",
     "decode_tps": "Generated tokens per second after the first: (tokens - 1) / (t_last - t_first).",
     "tpot_ms": "Milliseconds per output token after the first: 1000 / decode_tps.",
+    "decode_bytes_per_s": "UTF-8 bytes of answer per second after the first token: comparable across tokenizers.",
     "e2e_s": "Seconds from the request reaching the loaded model to the last token.",
     "peak_rss_bytes": "Peak resident memory of the process holding this model, over load and generation.",
     "finish_reason": "stop, length, cancelled or error.",
@@ -77,12 +79,15 @@ def compute_stats(
     load_s: float,
     warm: bool,
     peak_rss_bytes: int | None,
+    answer_bytes_after_first: int | None = None,
 ) -> InferenceStats:
     """Derive every metrics.md figure from the producer-side timestamps of one run."""
     ttft_s = t_first_token - t_request if t_first_token is not None else None
-    decode_tps = None
+    decode_tps = decode_bytes_per_s = None
     if (completion_tokens or 0) >= 2 and t_last_token is not None and t_last_token > t_first_token:
         decode_tps = (completion_tokens - 1) / (t_last_token - t_first_token)
+        if answer_bytes_after_first is not None:
+            decode_bytes_per_s = answer_bytes_after_first / (t_last_token - t_first_token)
     end = t_last_token if t_last_token is not None and finish_reason != FinishReason.CANCELLED else t_end
     return InferenceStats(
         load_s=load_s,
@@ -93,6 +98,7 @@ def compute_stats(
         prefill_tps=prompt_tokens / ttft_s if ttft_s else None,
         decode_tps=decode_tps,
         tpot_ms=1000.0 / decode_tps if decode_tps else None,
+        decode_bytes_per_s=decode_bytes_per_s,
         e2e_s=end - t_request,
         peak_rss_bytes=peak_rss_bytes,
         finish_reason=finish_reason,

@@ -77,6 +77,7 @@ class _Generation:
         self.completion_tokens = 0
         self.t_first: float | None = None
         self.t_last: float | None = None
+        self.first_token_bytes = 0  # the first token's own text, which decode_bytes_per_s leaves out
         self.finish = FinishReason.LENGTH  # if the backend runs out of context without an end token
         self.hit_stop_string = False
 
@@ -86,7 +87,10 @@ class _Generation:
             self.finish = FinishReason.STOP
             return False
         self.completion_tokens += 1
-        text, self.hit_stop_string = self.matcher.feed(self.decode(token_id))
+        piece = self.decode(token_id)
+        if self.completion_tokens == 1:
+            self.first_token_bytes = _utf8_size(piece)
+        text, self.hit_stop_string = self.matcher.feed(piece)
         special = self.inferencer.special_token_text(token_id)
         if special and not self.hit_stop_string:
             more, self.hit_stop_string = self.matcher.feed(special, shown=False)
@@ -152,6 +156,7 @@ def run_generation(
     _keep_held_back_text(run)
     if completion_tokens is not None:
         completion_tokens = run.completion_tokens
+    text = "".join(run.parts)
     stats = compute_stats(
         t_request=t_request,
         t_first_token=run.t_first,
@@ -163,8 +168,13 @@ def run_generation(
         load_s=load_s,
         warm=warm,
         peak_rss_bytes=peak_rss_bytes(),
+        answer_bytes_after_first=max(0, _utf8_size(text) - run.first_token_bytes),
     )
-    return InferenceResult(model_id=inferencer.model.id, text="".join(run.parts), finish_reason=run.finish, error=error, stats=stats)
+    return InferenceResult(model_id=inferencer.model.id, text=text, finish_reason=run.finish, error=error, stats=stats)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _keep_held_back_text(run: _Generation) -> None:

@@ -120,13 +120,17 @@ def new_comparison_id() -> str:
 
 
 def to_csv(records: list[RunRecord]) -> str:
-    rows = [{name: _inert(value) for name, value in record.flat_row().items()} for record in records]
+    return rows_to_csv([record.flat_row() for record in records])
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV of flat rows sharing the first row's columns, text cells made inert for spreadsheets."""
     if not rows:
         return ""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]))
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({name: _inert(_cell(value)) for name, value in row.items()} for row in rows)
     return out.getvalue()
 
 

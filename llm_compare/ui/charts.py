@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 PALETTE = qualitative.Safe + qualitative.Vivid
+
+
+def label(name: object) -> str:
+    """A model name as Plotly shows it: Plotly reads tags such as <b> or <a> in labels, and a
+    model's name comes from a file name, so its < > & are written as entities."""
+    return html.escape(str(name), quote=False)
 
 
 def model_colors(models: list[str]) -> dict[str, str]:
@@ -24,7 +32,7 @@ def per_model(
     summary = data[~busy].groupby("model", sort=True)[column].agg(reduce)
     figure = go.Figure()
     figure.add_bar(
-        x=summary.index,
+        x=summary.index.map(label),
         y=summary.values,
         marker_color=[colors[m] for m in summary.index],
         opacity=0.55,
@@ -32,7 +40,7 @@ def per_model(
         hovertemplate=f"%{{x}}<br>{reduce} %{{y:.3~g}} {unit}<extra></extra>",
     )
     figure.add_scatter(
-        x=data["model"],
+        x=data["model"].map(label),
         y=data[column],
         mode="markers",
         name="runs",
@@ -56,7 +64,7 @@ def speed_vs_latency(frame: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
             x=runs["ttft_ms"],
             y=runs["decode_tps"],
             mode="markers",
-            name=model,
+            name=label(model),
             marker={"color": colors[model], "size": 10, "line": {"width": 1, "color": "white"}},
             customdata=runs[["created_at", "completion_tokens"]].astype(str).values,
             hovertemplate="%{fullData.name}<br>TTFT %{x:.0f} ms · %{y:.1f} tok/s<br>"
@@ -78,4 +86,75 @@ def _layout(figure: go.Figure, title: str, unit: str) -> go.Figure:
         bargap=0.45,
     )
     figure.update_yaxes(title_text=unit, rangemode="tozero")
+    return figure
+
+
+def median_with_spread(runs: pd.DataFrame, spread: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str]) -> go.Figure:
+    """Per model: the median as a diamond with an error bar over its spread (p10–p90, or
+    min–max under 10 runs), and every counted run as a dot beside it."""
+    figure = go.Figure()
+    spread = spread.sort_values("model")
+    figure.add_scatter(
+        x=spread["model"].map(label),
+        y=spread["median"],
+        mode="markers",
+        name="median",
+        marker={"symbol": "diamond", "size": 13, "color": [colors[m] for m in spread["model"]]},
+        error_y={"type": "data", "symmetric": False, "array": spread["high"] - spread["median"],
+                 "arrayminus": spread["median"] - spread["low"], "thickness": 2, "width": 8},
+        customdata=spread[["low", "high", "spread", "n"]].values,
+        hovertemplate=f"%{{x}}<br>median %{{y:.3~g}} {unit}<br>%{{customdata[2]}} %{{customdata[0]:.3~g}}"
+        f"–%{{customdata[1]:.3~g}} · n %{{customdata[3]}}<extra></extra>",
+    )
+    data = runs.dropna(subset=[column])
+    figure.add_box(
+        x=data["model"].map(label), y=data[column], name="runs", boxpoints="all", jitter=0.4, pointpos=0,
+        fillcolor="rgba(0,0,0,0)", line={"color": "rgba(0,0,0,0)"}, marker={"color": "gray", "size": 5, "opacity": 0.6},
+        hovertemplate=f"%{{x}}<br>%{{y:.3~g}} {unit}<extra>run</extra>",
+    )
+    return _layout(figure, title, unit)
+
+
+def box_per_model(runs: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str]) -> go.Figure:
+    figure = go.Figure()
+    for model, data in runs.dropna(subset=[column]).groupby("model", sort=True):
+        figure.add_box(
+            y=data[column], name=label(model), boxpoints="all", marker_color=colors[model],
+            hovertemplate=f"%{{fullData.name}}<br>%{{y:.3~g}} {unit}<extra></extra>",
+        )
+    return _layout(figure, title, unit)
+
+
+def pass_rate(rates: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
+    """Share of checks passed per model, with its Wilson 95 % interval."""
+    rates = rates.sort_values("model")
+    figure = go.Figure()
+    figure.add_bar(
+        x=rates["model"].map(label), y=rates["rate"] * 100, marker_color=[colors[m] for m in rates["model"]], opacity=0.7,
+        error_y={"type": "data", "symmetric": False, "array": (rates["high"] - rates["rate"]) * 100,
+                 "arrayminus": (rates["rate"] - rates["low"]) * 100},
+        customdata=rates[["passed", "total"]].values,
+        hovertemplate="%{x}<br>%{y:.0f} % (%{customdata[0]} of %{customdata[1]} checks)<extra></extra>",
+    )
+    figure = _layout(figure, "Checks passed (95 % interval)", "%")
+    figure.update_yaxes(range=[0, 100])
+    return figure
+
+
+def runs_scatter(runs: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
+    """Each counted run: TTFT against decode speed."""
+    data = runs.dropna(subset=["decode_tps", "ttft_ms"])
+    figure = go.Figure()
+    for model, model_runs in data.groupby("model", sort=True):
+        figure.add_scatter(
+            x=model_runs["ttft_ms"], y=model_runs["decode_tps"], mode="markers", name=label(model),
+            marker={"color": colors[model], "size": 8, "line": {"width": 1, "color": "white"}},
+            customdata=model_runs.assign(prompt_id=model_runs["prompt_id"].map(label))[["prompt_id", "repeat"]].values,
+            hovertemplate="%{fullData.name}<br>TTFT %{x:.1f} ms · %{y:.1f} tok/s<br>"
+            "prompt %{customdata[0]} · repetition %{customdata[1]}<extra></extra>",
+        )
+    figure = _layout(figure, "Decode speed against time to first token, per run", "tokens/s")
+    figure.update_xaxes(title_text="TTFT (ms) — lower is better")
+    figure.update_yaxes(title_text="decode tokens/s — higher is better")
+    figure.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
     return figure

@@ -7,13 +7,17 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
 from llm_compare.services import demo_build
+from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
+from llm_compare.services.bench.store import save_bench_run
 from llm_compare.services.comparison import Comparison
 from llm_compare.services.config_manager import ConfigManager
 from llm_compare.services.engine import InferenceEngine
 from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.run_store import RunStore
 from llm_compare.ui import settings
 from llm_compare.ui.errors import guard_errors
 
@@ -198,3 +202,28 @@ def session_alive_probe() -> Callable[[], bool]:
         return lambda: True
     instance, session_id = runtime.get_instance(), ctx.session_id
     return lambda: instance.is_active_session(session_id)
+
+
+# --- benchmarks -------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _benchmarks() -> dict[str, BenchmarkRunner]:
+    """The dashboard process's benchmarks: one runs at a time, and it keeps running when the tab
+    that started it closes, so every tab finds it here."""
+    return {}
+
+
+def benchmark() -> BenchmarkRunner | None:
+    """The benchmark running now, or the last one this dashboard process ran."""
+    return _benchmarks().get("current")
+
+
+def start_benchmark(spec: BenchmarkSpec, models: list[ModelInfo], configs: dict[str, ModelConfig]) -> BenchmarkRunner:
+    current = benchmark()
+    if current is not None and not current.finished:
+        raise ConfigurationError("a benchmark is already running: wait for it to finish or stop it")
+    store = RunStore()
+    runner = BenchmarkRunner(engine(), spec, {m.id: m for m in models}, configs, save=lambda o: save_bench_run(store, o))
+    _benchmarks()["current"] = runner.start()
+    return runner

@@ -133,6 +133,27 @@ def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loade
         assert stats.prefill_tps == pytest.approx(stats.prompt_tokens / first, rel=0.05), role
 
 
+def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_own_clock(loaded, tiny_models):
+    """The bytes come from transformers' own generate and decode; the time from the test's clock."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = tiny_models["hf"].path
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
+    input_ids = torch.tensor([tokenizer(PROMPT)["input_ids"]])
+    new_ids = model.generate(input_ids, max_new_tokens=40, do_sample=False)[0, input_ids.shape[1]:].tolist()
+    after_first = len(tokenizer.decode(new_ids, skip_special_tokens=True).encode()) - len(
+        tokenizer.decode(new_ids[:1], skip_special_tokens=True).encode()
+    )
+    assert after_first > 0
+    for role in ("hf", "gguf_f32"):  # the same weights: the same ids, the same text
+        seen_at: dict[int, float] = {}
+        stats = generate_with(
+            loaded[role], ModelConfig(temperature=0, max_tokens=40, mode="raw"), lambda text, n: seen_at.setdefault(n, time.perf_counter())
+        ).stats
+        assert stats.decode_bytes_per_s == pytest.approx(after_first / (seen_at[40] - seen_at[1]), rel=0.02), role
+
+
 def next_token_choices(gguf_path: str, ids: list[int]) -> list[int]:
     """The model's most likely next token after each prefix of `ids` (teacher-forced)."""
     import llama_cpp

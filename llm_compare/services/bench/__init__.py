@@ -1,0 +1,1 @@
+"""Benchmarks: repeated runs of models over prompt suites, and their statistics."""

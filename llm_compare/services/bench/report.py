@@ -1,0 +1,133 @@
+"""A benchmark's aggregates as tables: flat rows for CSV and JSON, and Markdown for pasting
+into an issue or a README (what `llama-bench -o md` gives)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from llm_compare.core.results import STAT_HELP
+from llm_compare.services.bench.aggregate import FigureSummary, PairComparison, PassRate
+from llm_compare.services.bench.runner import BenchRunOutcome
+from llm_compare.services.bench.stats import Summary
+
+# Markdown columns: figure, heading, scale to the shown unit, decimals.
+MARKDOWN_FIGURES = (
+    ("decode_tps", "decode tok/s", 1.0, 1),
+    ("ttft_s", "TTFT ms", 1000.0, 1),
+    ("prefill_tps", "prefill tok/s", 1.0, 0),
+    ("peak_rss_bytes", "peak RSS MiB", 1 / 2**20, 1),
+)
+
+
+@dataclass(frozen=True)
+class ModelLabel:
+    name: str
+    backend: str
+
+
+def aggregate_rows(summaries: Sequence[FigureSummary], labels: Mapping[str, ModelLabel]) -> list[dict]:
+    """One row per (model, prompt or all prompts, figure): the aggregate CSV and JSON."""
+    rows = []
+    for row in summaries:
+        s, label = row.summary, labels.get(row.model_id, ModelLabel(row.model_id, ""))
+        rows.append(
+            {
+                "model_id": row.model_id,
+                "model_name": label.name,
+                "backend": label.backend,
+                "prompt_id": row.prompt_id or "",
+                "figure": row.figure,
+                "n": s.n,
+                "median": s.median,
+                "spread": s.spread_label,
+                "low": s.low,
+                "high": s.high,
+                "mean": s.mean,
+                "stdev": s.stdev,
+                "median_ci_low": s.median_ci.low if s.median_ci else None,
+                "median_ci_high": s.median_ci.high if s.median_ci else None,
+            }
+        )
+    return rows
+
+
+def run_rows(outcomes: Sequence[BenchRunOutcome], benchmark_id: str) -> list[dict]:
+    """One row per run of the benchmark (warm-ups excluded): the raw-runs CSV."""
+    rows = []
+    for outcome in outcomes:
+        if outcome.planned.warmup:
+            continue
+        stats = outcome.result.stats.to_dict()
+        row = {
+            "benchmark_id": benchmark_id,
+            "model_id": outcome.model.id,
+            "model_name": outcome.model.name,
+            "backend": outcome.model.type.value,
+            "prompt_id": outcome.prompt.id,
+            "repeat": outcome.planned.repeat,
+            "seed": outcome.planned.seed,
+            "counted": outcome.counted,
+            "checks_passed": sum(c.passed for c in outcome.checks),
+            "checks_total": len(outcome.checks),
+            "busy": bool(stats.get("busy")),
+            "skipped": outcome.skipped,
+            "error": None if outcome.skipped else outcome.result.error,
+        }
+        row.update({name: stats.get(name) for name in STAT_HELP if name not in row})
+        rows.append(row)
+    return rows
+
+
+def markdown_table(
+    summaries: Sequence[FigureSummary],
+    rates: Sequence[PassRate],
+    pairs: Sequence[PairComparison],
+    labels: Mapping[str, ModelLabel],
+) -> str:
+    """Per model over every prompt: median and spread of the headline figures, the check pass
+    rate, then one line per pair of models with its verdicts."""
+    by_key = {(s.model_id, s.figure): s.summary for s in summaries if s.prompt_id is None}
+    rate_of = {r.model_id: r for r in rates if r.prompt_id is None}
+    models = sorted({s.model_id for s in summaries}, key=lambda m: labels[m].name if m in labels else m)
+    header = ["model", "backend", "n"] + [heading for _, heading, _, _ in MARKDOWN_FIGURES] + ["checks passed"]
+    lines = [_md_row(header), _md_row(["---"] * 2 + ["---:"] * (len(header) - 2))]
+    for model_id in models:
+        label = labels.get(model_id, ModelLabel(model_id, ""))
+        n = max((s.n for (m, _), s in by_key.items() if m == model_id), default=0)
+        cells = [label.name, label.backend, str(n)]
+        cells += [_md_figure(by_key.get((model_id, figure)), scale, digits) for figure, _, scale, digits in MARKDOWN_FIGURES]
+        cells.append(_md_rate(rate_of.get(model_id)))
+        lines.append(_md_row(cells))
+    lines.append("")
+    lines.append("Each figure: median (min–max below 10 runs, p10–p90 from 10). Busy runs excluded.")
+    verdicts = [p for p in pairs if p.prompt_id is None] or list(pairs)
+    if verdicts:
+        lines.append("")
+        lines += [f"- {_md_escape(p.verdict)} ({_figure_words(p.figure)})" for p in verdicts]
+    return "\n".join(lines) + "\n"
+
+
+def _md_figure(summary: Summary | None, scale: float, digits: int) -> str:
+    if summary is None:
+        return "–"
+    return f"{summary.median * scale:.{digits}f} ({summary.low * scale:.{digits}f}–{summary.high * scale:.{digits}f})"
+
+
+def _md_rate(rate: PassRate | None) -> str:
+    if rate is None:
+        return "–"
+    return f"{rate.passed}/{rate.total} ({rate.interval.low:.0%}–{rate.interval.high:.0%})"
+
+
+def _figure_words(figure: str) -> str:
+    return {"decode_tps": "decode tok/s", "decode_bytes_per_s": "decode bytes/s", "ttft_s": "TTFT"}.get(figure, figure)
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(_md_escape(c) for c in cells) + " |"
+
+
+def _md_escape(text: str) -> str:
+    # Model names come from file names: a "|" would split a cell, a newline end the table.
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")

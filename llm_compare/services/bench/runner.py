@@ -1,0 +1,244 @@
+"""Runs a benchmark's plan through the engine on a background thread.
+
+The thread lives in the process that started it (the dashboard's, or the CLI's), so a benchmark
+keeps running when the user switches pages or closes the tab. Each run is handed to `save` the
+moment it ends, so Stop or a crash loses at most the run in flight; a resumed benchmark gets the
+keys of the runs it has and runs only the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.core.errors import ConfigurationError, LLMCompareError
+from llm_compare.core.models import ModelInfo
+from llm_compare.core.results import FinishReason, InferenceResult
+from llm_compare.services.bench.aggregate import FIGURES, CountedRun
+from llm_compare.services.bench.checks import CheckOutcome, run_checks
+from llm_compare.services.bench.plan import PlannedRun, memory_groups, order_note, remaining, schedule
+from llm_compare.services.bench.suites import Suite, SuitePrompt
+from llm_compare.services.engine import InferenceEngine
+from llm_compare.services.memory import estimate_model_bytes
+
+log = logging.getLogger(__name__)
+
+MAX_REPEATS = 1000
+MAX_WARMUPS = 20
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """What to run. Overrides (max_tokens, temperature) replace each model's saved setting;
+    a prompt's own max_tokens applies where the benchmark sets none."""
+
+    model_ids: tuple[str, ...]
+    suite: Suite
+    repeats: int = 5
+    warmups: int = 1
+    seed: int = 0
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+    def check(self) -> None:
+        if not self.model_ids:
+            raise ConfigurationError("no model selected: choose at least one model to benchmark")
+        if len(set(self.model_ids)) != len(self.model_ids):
+            raise ConfigurationError("a model is selected twice: select each model once")
+        if not 1 <= self.repeats <= MAX_REPEATS:
+            raise ConfigurationError(f"repetitions must be between 1 and {MAX_REPEATS}, not {self.repeats}")
+        if not 0 <= self.warmups <= MAX_WARMUPS:
+            raise ConfigurationError(f"warm-up runs must be between 0 and {MAX_WARMUPS}, not {self.warmups}")
+
+
+@dataclass(frozen=True)
+class BenchRunOutcome:
+    """One planned run, done: what `save` stores and what the results are made of."""
+
+    planned: PlannedRun
+    prompt: SuitePrompt
+    model: ModelInfo
+    config: ModelConfig
+    result: InferenceResult
+    checks: tuple[CheckOutcome, ...]
+    skipped: str | None = None  # why the prompt was not run on this model (it did not fit)
+    benchmark_id: str = ""
+
+    @property
+    def counted(self) -> bool:
+        """Warm-ups, skips and stopped runs are never part of the statistics."""
+        return not self.planned.warmup and self.skipped is None and self.result.finish_reason in (
+            FinishReason.STOP,
+            FinishReason.LENGTH,
+        )
+
+    def as_counted(self) -> CountedRun:
+        stats = self.result.stats
+        return CountedRun(
+            model_id=self.model.id,
+            prompt_id=self.prompt.id,
+            repeat=self.planned.repeat,
+            figures={name: getattr(stats, name) for name in FIGURES},
+            busy=bool(stats.busy),
+            checks_passed=sum(c.passed for c in self.checks),
+            checks_total=len(self.checks),
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    elapsed_s: float
+    left_s: float | None  # None until a run has finished
+
+
+def effective_config(saved: ModelConfig, spec: BenchmarkSpec, prompt: SuitePrompt, seed: int) -> ModelConfig:
+    """The model's saved settings with the benchmark's overrides and the repetition's seed."""
+    updates: dict[str, object] = {"seed": seed}
+    max_tokens = spec.max_tokens or prompt.max_tokens
+    if max_tokens:
+        updates["max_tokens"] = max_tokens
+    if spec.temperature is not None:
+        updates["temperature"] = spec.temperature
+    try:
+        return ModelConfig.model_validate({**saved.model_dump(), **updates})
+    except ValueError as exc:
+        raise ConfigurationError(f"the benchmark's settings are not valid for a model: {exc}") from None
+
+
+def prompt_did_not_fit(result: InferenceResult) -> bool:
+    """The generation refused the prompt after counting its tokens and before generating: the only
+    refusal at that point is a prompt that does not fit the context (an empty one is refused
+    before a benchmark starts)."""
+    stats = result.stats
+    return result.finish_reason == FinishReason.ERROR and stats.prompt_tokens is not None and stats.completion_tokens is None
+
+
+class BenchmarkRunner:
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        spec: BenchmarkSpec,
+        models: dict[str, ModelInfo],
+        configs: dict[str, ModelConfig],
+        save: Callable[[BenchRunOutcome], None],
+        done: Iterable[tuple[str, str, int]] = (),
+        benchmark_id: str | None = None,
+    ):
+        spec.check()
+        self.benchmark_id = benchmark_id or uuid.uuid4().hex[:12]
+        unusable = [models[m].unusable_reason for m in spec.model_ids if models[m].error]
+        if unusable:
+            raise ConfigurationError(unusable[0])
+        self.engine, self.spec, self.models, self.save = engine, spec, models, save
+        self.configs = {m: configs.get(m) or ModelConfig() for m in spec.model_ids}
+        self.prompts = {p.id: p for p in spec.suite.prompts}
+        estimates = {m: estimate_model_bytes(models[m], self.configs[m]) for m in spec.model_ids}
+        self.groups = memory_groups(list(spec.model_ids), estimates, engine.memory_budget_bytes)
+        self.order_note = order_note(self.groups)
+        plan = schedule(self.groups, list(self.prompts), spec.repeats, spec.warmups, spec.seed)
+        self.plan = remaining(plan, done)
+        self.outcomes: list[BenchRunOutcome] = []
+        self._skips: dict[tuple[str, str], str] = {}  # (model, prompt) -> why it did not fit
+        self.save_errors: list[str] = []
+        self.error: str | None = None
+        self.stop_requested = False
+        self._started = time.monotonic()
+        self._finished = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run_all, name="benchmark", daemon=True)
+
+    # --- for the page and the CLI -------------------------------------------------------------
+
+    def start(self) -> BenchmarkRunner:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def run(self) -> BenchmarkRunner:
+        """Run in the calling thread (the CLI)."""
+        self._started = time.monotonic()
+        self._run_all()
+        return self
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        return self._finished.wait(timeout_s)
+
+    def cancel(self) -> None:
+        """Stop after the run in flight (it ends as cancelled and is not counted); every finished
+        run is already saved."""
+        self.stop_requested = True
+        self.engine.cancel()
+
+    def progress(self) -> Progress:
+        with self._lock:
+            done = len(self.outcomes)
+        elapsed = time.monotonic() - self._started
+        left = elapsed / done * (len(self.plan) - done) if done else None
+        return Progress(done, len(self.plan), elapsed, left)
+
+    def snapshot(self) -> list[BenchRunOutcome]:
+        with self._lock:
+            return list(self.outcomes)
+
+    # --- the benchmark thread -----------------------------------------------------------------
+
+    def _run_all(self) -> None:
+        try:
+            for planned in self.plan:
+                if self.stop_requested:
+                    break
+                outcome = self._run_one(planned)
+                if outcome.result.finish_reason == FinishReason.CANCELLED and self.stop_requested:
+                    break  # stopped mid-run: not a finished run, a resume runs it again
+                self._keep(outcome)
+        except LLMCompareError as exc:
+            self.error = str(exc)
+        except Exception:
+            log.exception("the benchmark failed")
+            self.error = "the benchmark failed unexpectedly (the log has the details)"
+        finally:
+            self._finished.set()
+
+    def _run_one(self, planned: PlannedRun) -> BenchRunOutcome:
+        prompt, model = self.prompts[planned.prompt_id], self.models[planned.model_id]
+        config = effective_config(self.configs[model.id], self.spec, prompt, planned.seed)
+        reason = self._skips.get((model.id, prompt.id))
+        if reason:  # it did not fit before and will not now: no need to ask the model again
+            result = InferenceResult.never_ran(model.id, reason)
+            return BenchRunOutcome(planned, prompt, model, config, result, (), reason, self.benchmark_id)
+        result = None
+        events = self.engine.run(prompt.prompt, [model], {model.id: config}, system_prompt=prompt.system)
+        try:
+            for event in events:
+                if event.kind == "done":
+                    result = event.result
+        finally:
+            events.close()
+        if result is None:  # the engine ended without a result: treat as stopped
+            result = InferenceResult(model.id, finish_reason=FinishReason.CANCELLED)
+        skipped = result.error if prompt_did_not_fit(result) else None
+        if skipped:
+            self._skips[(model.id, prompt.id)] = skipped
+        checks = run_checks(prompt.checks, result.text) if skipped is None and not planned.warmup else ()
+        return BenchRunOutcome(planned, prompt, model, config, result, checks, skipped, self.benchmark_id)
+
+    def _keep(self, outcome: BenchRunOutcome) -> None:
+        if not outcome.planned.warmup:
+            try:
+                self.save(outcome)
+            except Exception as exc:  # a full disk must not end the benchmark
+                log.exception("could not save a benchmark run")
+                self.save_errors.append(f"{outcome.model.name}: a run could not be saved ({exc})")
+        with self._lock:
+            self.outcomes.append(outcome)

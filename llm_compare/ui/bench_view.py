@@ -1,0 +1,271 @@
+"""Draws a benchmark: the form's callbacks, its progress, and its results (table, verdicts,
+plots, downloads)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from llm_compare.core.errors import ConfigurationError
+from llm_compare.services.bench.results import BenchmarkResults, benchmark_results
+from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
+from llm_compare.services.bench.stats import Summary
+from llm_compare.services.bench.suites import Suite, SuitePrompt, builtin_suite, parse_suite
+from llm_compare.services.bench.report import ModelLabel, run_rows
+from llm_compare.services.run_store import rows_to_csv
+from llm_compare.ui import charts, session
+from llm_compare.ui.errors import guard, guard_errors, show_error
+from llm_compare.ui.text import literal
+
+# Widget keys of the Benchmark page's form (stable: tests find them by these).
+SUITE_KEY, UPLOAD_KEY, TYPED_KEY = "bench_suite", "bench_upload", "bench_prompt"
+REPEATS_KEY, WARMUP_KEY, MAX_TOKENS_KEY, SEED_KEY = "bench_repeats", "bench_warmup", "bench_max_tokens", "bench_seed"
+TEMPERATURE_KEY, INCLUDE_BUSY_KEY = "bench_temperature", "bench_include_busy"
+ERRORS_KEY = "bench_errors"
+SUITES = {
+    "builtin": "Built-in suite",
+    "upload": "My suite file",
+    "typed": "One prompt",
+}
+TEMPERATURES = {"saved": "Each model's own", "0": "0 (greedy)", "0.7": "0.7", "1": "1.0"}
+
+# Summary figures shown per model: figure, heading, scale to the unit shown.
+TABLE_FIGURES = (
+    ("decode_tps", "decode tok/s", 1.0),
+    ("decode_bytes_per_s", "decode bytes/s", 1.0),
+    ("ttft_s", "TTFT ms", 1000.0),
+    ("prefill_tps", "prefill tok/s", 1.0),
+    ("peak_rss_bytes", "peak RSS MiB", 1 / 2**20),
+)
+
+
+def suite_from_form() -> Suite:
+    choice = st.session_state.get(SUITE_KEY, "builtin")
+    if choice == "builtin":
+        return builtin_suite()
+    if choice == "upload":
+        upload = st.session_state.get(UPLOAD_KEY)
+        if upload is None:
+            raise ConfigurationError("no suite file chosen: upload a .jsonl or .csv file, or pick another suite")
+        kind = Path(upload.name).suffix.lower().lstrip(".")
+        if kind not in ("jsonl", "csv"):
+            raise ConfigurationError(f"{upload.name}: a prompt suite is a .jsonl or .csv file")
+        return parse_suite(upload.getvalue(), upload.name, kind)
+    text = st.session_state.get(TYPED_KEY, "")
+    if not text.strip():
+        raise ConfigurationError("the prompt is empty: type some text to benchmark")
+    return Suite("typed", (SuitePrompt("prompt", text),))
+
+
+def start_from_form() -> None:
+    """The Run button's callback; errors wait in ERRORS_KEY for the page."""
+    with guard_errors(ERRORS_KEY, "Starting the benchmark"):
+        models = session.selected_models()
+        temperature = st.session_state.get(TEMPERATURE_KEY, "saved")
+        spec = BenchmarkSpec(
+            model_ids=tuple(m.id for m in models),
+            suite=suite_from_form(),
+            repeats=int(st.session_state.get(REPEATS_KEY, 5)),
+            warmups=int(st.session_state.get(WARMUP_KEY, 1)),
+            seed=int(st.session_state.get(SEED_KEY, 0)),
+            max_tokens=int(st.session_state.get(MAX_TOKENS_KEY, 0)) or None,
+            temperature=None if temperature == "saved" else float(temperature),
+        )
+        manager = session.config_manager()
+        session.start_benchmark(spec, models, {m.id: manager.get(m) for m in models})
+
+
+def stop_current() -> None:
+    runner = session.benchmark()
+    if runner is not None:
+        runner.cancel()
+
+
+def draw_progress(runner: BenchmarkRunner) -> None:
+    progress = runner.progress()
+    left = "" if progress.left_s is None else f" · about {_duration(progress.left_s)} left"
+    if runner.finished:
+        left = " · stopped by you" if runner.stop_requested else " · finished"
+    st.progress(
+        progress.done / progress.total if progress.total else 1.0,
+        text=f"{progress.done} / {progress.total} runs · {_duration(progress.elapsed_s)} elapsed{left}",
+    )
+    st.caption(f"Order: {runner.order_note}. Repetition r of every model uses seed {runner.spec.seed} + r.")
+    if runner.error:
+        show_error(runner.error)
+    for message in runner.save_errors:
+        show_error(message)
+
+
+def results_of(runner: BenchmarkRunner, include_busy: bool) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:
+    outcomes = [o for o in runner.snapshot() if o.counted]
+    labels = {m.id: ModelLabel(m.name, m.type.value) for m in runner.models.values() if m.id in runner.spec.model_ids}
+    # Until the tokenizers can be compared (their token lists), decode speed is compared in
+    # bytes/s, which is fair between any two models.
+    results = benchmark_results([o.as_counted() for o in outcomes], labels, lambda a, b: False, include_busy)
+    return results, labels
+
+
+def draw_results(runner: BenchmarkRunner) -> None:
+    include_busy = st.toggle(
+        "Include busy runs",
+        key=INCLUDE_BUSY_KEY,
+        help="Runs during which other processes used more than 10 % of the CPU are left out of the figures unless included.",
+    )
+    results, labels = results_of(runner, include_busy)
+    skipped = {(o.model.name, o.prompt.id): o.skipped for o in runner.snapshot() if o.skipped}
+    for (model, prompt_id), reason in skipped.items():
+        st.warning(literal(f"{model} skipped prompt {prompt_id}: {reason}"), icon=":material/skip_next:")
+    if not results.runs:
+        if results.busy_left_out:
+            st.info(
+                f"All {results.busy_left_out} runs so far were busy (other programs used the CPU): their timings are "
+                "not comparable with quiet runs. Turn on “Include busy runs” to see them anyway.",
+                icon=":material/warning:",
+            )
+        else:
+            st.info("No counted run yet: the figures appear after the first repetition.", icon=":material/hourglass_top:")
+        return
+    if results.busy_left_out:
+        st.caption(f"{results.busy_left_out} busy run(s) left out of the figures.")
+    verdicts = [p for p in results.pairs if p.prompt_id is None] or [p for p in results.pairs]
+    for pair in verdicts:
+        st.markdown(f"- {literal(pair.verdict)}")
+    st.dataframe(_summary_table(results, labels), hide_index=True, key="bench_table")
+    with st.expander("Per prompt", icon=":material/list:"):
+        st.dataframe(_summary_table(results, labels, per_prompt=True), hide_index=True, key="bench_prompt_table")
+    _plots(results, labels)
+    _downloads(runner, results)
+
+
+def _summary_table(results: BenchmarkResults, labels: dict[str, ModelLabel], per_prompt: bool = False) -> pd.DataFrame:
+    rows: dict[tuple[str, str | None], dict] = {}
+    for row in results.summaries:
+        if (row.prompt_id is None) == per_prompt:
+            continue
+        label = labels.get(row.model_id, ModelLabel(row.model_id, ""))
+        cells = rows.setdefault((row.model_id, row.prompt_id), {"model": label.name, "backend": label.backend})
+        if per_prompt:
+            cells["prompt"] = row.prompt_id
+        for figure, heading, scale in TABLE_FIGURES:
+            if figure == row.figure:
+                cells["n"] = max(cells.get("n", 0), row.summary.n)
+                cells.update(_figure_cells(heading, row.summary, scale))
+    for rate in results.pass_rates:
+        key = (rate.model_id, rate.prompt_id)
+        if key in rows:
+            rows[key]["checks passed"] = f"{rate.passed}/{rate.total} ({rate.interval.low:.0%}–{rate.interval.high:.0%})"
+    return pd.DataFrame(list(rows.values()))
+
+
+def _figure_cells(heading: str, summary: Summary, scale: float) -> dict:
+    ci = summary.median_ci
+    return {
+        heading: round(summary.median * scale, 3),
+        f"{heading} {summary.spread_label}": f"{summary.low * scale:.3g}–{summary.high * scale:.3g}",
+        f"{heading} 95 % CI": f"{ci.low * scale:.3g}–{ci.high * scale:.3g}" if ci else "–",
+    }
+
+
+def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel]) -> None:
+    name = {m: label.name for m, label in labels.items()}
+    runs = pd.DataFrame(
+        [
+            {
+                "model": name.get(r.model_id, r.model_id),
+                "prompt_id": r.prompt_id,
+                "repeat": r.repeat,
+                "decode_tps": r.figures.get("decode_tps"),
+                "ttft_ms": r.figures["ttft_s"] * 1000 if r.figures.get("ttft_s") is not None else None,
+                "peak_rss_mib": r.figures["peak_rss_bytes"] / 2**20 if r.figures.get("peak_rss_bytes") else None,
+            }
+            for r in results.runs
+        ]
+    )
+    colors = charts.model_colors(list(runs["model"].unique()))
+
+    def spread(figure: str, scale: float) -> pd.DataFrame:
+        rows = [
+            {"model": name.get(s.model_id, s.model_id), "median": s.summary.median * scale, "low": s.summary.low * scale,
+             "high": s.summary.high * scale, "spread": s.summary.spread_label, "n": s.summary.n}
+            for s in results.summaries
+            if s.prompt_id is None and s.figure == figure
+        ]
+        return pd.DataFrame(rows, columns=["model", "median", "low", "high", "spread", "n"])
+
+    left, right = st.columns(2)
+    with guard("Drawing the charts"):
+        left.plotly_chart(
+            charts.median_with_spread(runs, spread("decode_tps", 1.0), "decode_tps", "Decode speed", "tokens/s", colors),
+            key="bench_decode",
+        )
+        right.plotly_chart(
+            charts.median_with_spread(runs, spread("ttft_s", 1000.0), "ttft_ms", "Time to first token", "ms", colors),
+            key="bench_ttft",
+        )
+        left.plotly_chart(charts.box_per_model(runs, "decode_tps", "Decode speed, every run", "tokens/s", colors), key="bench_box")
+        right.plotly_chart(charts.runs_scatter(runs, colors), key="bench_scatter")
+        left.plotly_chart(
+            charts.median_with_spread(runs, spread("peak_rss_bytes", 1 / 2**20), "peak_rss_mib", "Peak memory", "MiB", colors),
+            key="bench_memory",
+        )
+        rates = pd.DataFrame(
+            [
+                {"model": name.get(r.model_id, r.model_id), "rate": r.rate, "low": r.interval.low, "high": r.interval.high,
+                 "passed": r.passed, "total": r.total}
+                for r in results.pass_rates
+                if r.prompt_id is None
+            ]
+        )
+        if not rates.empty:
+            right.plotly_chart(charts.pass_rate(rates, colors), key="bench_checks")
+
+
+def _downloads(runner: BenchmarkRunner, results: BenchmarkResults) -> None:
+    raw = run_rows(runner.snapshot(), runner.benchmark_id)
+    stem = f"llm-compare-bench-{runner.benchmark_id}"
+    columns = st.columns(4)
+    downloads = (
+        ("Aggregate CSV", lambda: rows_to_csv(results.aggregate_rows), f"{stem}-aggregate.csv", "text/csv", "bench_download_aggregate"),
+        ("Runs CSV", lambda: rows_to_csv(raw), f"{stem}-runs.csv", "text/csv", "bench_download_runs"),
+        ("JSON", lambda: _json(runner, results, raw), f"{stem}.json", "application/json", "bench_download_json"),
+        ("Markdown", lambda: results.markdown, f"{stem}.md", "text/markdown", "bench_download_md"),
+    )
+    for column, (label, data, file_name, mime, key) in zip(columns, downloads):
+        column.download_button(
+            label, data=data, file_name=file_name, mime=mime, key=key, icon=":material/download:",
+            width="stretch", on_click="ignore",
+        )
+
+
+def _json(runner: BenchmarkRunner, results: BenchmarkResults, raw: list[dict]) -> str:
+    spec = runner.spec
+    document = {
+        "benchmark_id": runner.benchmark_id,
+        "models": list(spec.model_ids),
+        "suite": spec.suite.name,
+        "repeats": spec.repeats,
+        "warmups": spec.warmups,
+        "seed": spec.seed,
+        "max_tokens": spec.max_tokens,
+        "temperature": spec.temperature,
+        "order": runner.order_note,
+        "aggregate": results.aggregate_rows,
+        "pairs": [
+            {"model_a": p.model_a, "model_b": p.model_b, "figure": p.figure, "prompt_id": p.prompt_id,
+             "ratio": p.ratio.value if p.ratio else None,
+             "ci_low": p.ratio.interval.low if p.ratio else None, "ci_high": p.ratio.interval.high if p.ratio else None,
+             "verdict": p.verdict}
+            for p in results.pairs
+        ],
+        "runs": raw,
+    }
+    return json.dumps(document, indent=1, ensure_ascii=False)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"

@@ -1,0 +1,58 @@
+"""A benchmark's tables: the Markdown a user pastes, and the aggregate rows of CSV and JSON."""
+
+from markdown_it import MarkdownIt
+
+from llm_compare.services.bench.aggregate import CountedRun, compare_pairs, figure_summaries, pass_rates
+from llm_compare.services.bench.report import ModelLabel, aggregate_rows, markdown_table
+
+
+def runs():
+    out = []
+    for r in range(5):
+        out.append(CountedRun("a", "p", r, {"decode_tps": 100.0 + r, "ttft_s": 0.010, "peak_rss_bytes": 2**20 * 50}, False, 1, 1))
+        out.append(CountedRun("b", "p", r, {"decode_tps": 50.0, "ttft_s": 0.020 + r / 1000}, False, 0, 1))
+    return out
+
+
+LABELS = {"a": ModelLabel("tiny | f32\nx", "gguf"), "b": ModelLabel("tiny-hf", "pytorch")}
+
+
+def table_cells(markdown: str) -> list[list[str]]:
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    rows, row = [], None
+    for token in tokens:
+        if token.type == "tr_open":
+            row = []
+        elif token.type == "inline" and row is not None:
+            row.append(token.content.replace("\\|", "|"))
+        elif token.type == "tr_close":
+            rows.append(row)
+            row = None
+    return rows
+
+
+def test_markdown_table_parses_with_one_row_per_model_and_names_kept_whole():
+    data = runs()
+    text = markdown_table(
+        figure_summaries(data), pass_rates(data), compare_pairs(data, {"a": "A", "b": "B"}, lambda a, b: True), LABELS
+    )
+    header, *body = table_cells(text)
+    assert header == ["model", "backend", "n", "decode tok/s", "TTFT ms", "prefill tok/s", "peak RSS MiB", "checks passed"]
+    assert [row[:3] for row in body] == [["tiny | f32 x", "gguf", "5"], ["tiny-hf", "pytorch", "5"]]
+    assert body[0][3] == "102.0 (100.0–104.0)"  # median (min–max) of 100..104
+    assert body[0][4] == "10.0 (10.0–10.0)"
+    assert body[0][6] == "50.0 (50.0–50.0)"
+    assert body[1][6] == "–"  # never measured: empty, not zero
+    assert body[0][7].startswith("5/5 (") and body[1][7].startswith("0/5 (")
+    assert "- A decodes 2.04× faster than B, 95 % CI" in text
+    assert "- A reaches its first token 2.20× sooner than B, 95 % CI" in text
+
+
+def test_aggregate_rows_hold_every_statistic_per_model_prompt_and_figure():
+    rows = aggregate_rows(figure_summaries(runs()), LABELS)
+    row = next(r for r in rows if r["model_id"] == "a" and r["prompt_id"] == "" and r["figure"] == "decode_tps")
+    assert row["model_name"] == "tiny | f32\nx" and row["backend"] == "gguf"
+    assert (row["n"], row["median"], row["low"], row["high"], row["spread"]) == (5, 102.0, 100.0, 104.0, "min–max")
+    assert row["mean"] == 102.0
+    assert row["median_ci_low"] <= 102.0 <= row["median_ci_high"]
+    assert {r["prompt_id"] for r in rows} == {"", "p"}

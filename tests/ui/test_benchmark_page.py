@@ -1,0 +1,76 @@
+"""The Benchmark page: a small benchmark of two tiny models from the form to the downloads."""
+
+import csv
+import io
+import json
+import time
+
+from dashboard_testing import RUN_TIMEOUT_S, no_exception, quick_config, select
+from streamlit.delta_generator import DeltaGenerator
+
+from llm_compare.services.config_manager import ConfigManager
+from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.run_store import RunStore
+from llm_compare.ui import session
+
+MODELS = ("tiny-llama", "tiny-llama-f32")
+
+
+def wait_until_finished(at):
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not session.benchmark().finished:
+        assert time.monotonic() < deadline, "the benchmark did not finish"
+        time.sleep(0.5)
+    at.run()
+
+
+def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tiny_dir, monkeypatch):
+    downloads = {}
+    original = DeltaGenerator.download_button
+
+    def recording(self, label, data, *args, **kwargs):
+        downloads[label] = data() if callable(data) else data
+        return original(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", recording)
+    for model in ModelManager([tiny_dir]).scan():
+        ConfigManager().save(model, quick_config())
+    at = select(make_app(tiny_dir), *MODELS)
+    at.switch_page("pages/benchmark.py").run()
+    no_exception(at)
+    at.radio(key="bench_suite").set_value("typed").run()
+    at.text_area(key="bench_prompt").input("def main():").run()
+    at.number_input(key="bench_repeats").set_value(5).run()
+    at.number_input(key="bench_warmup").set_value(1).run()
+    at.number_input(key="bench_max_tokens").set_value(6).run()
+    at.button(key="bench_run").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    wait_until_finished(at)
+    no_exception(at)
+
+    progress = session.benchmark().progress()
+    assert (progress.done, progress.total) == (12, 12)  # 2 warm-ups + 2 models x 5 repetitions
+    # This shared machine may be busy: the figures of busy runs are shown only when asked for.
+    at.toggle(key="bench_include_busy").set_value(True).run()
+    [table, per_prompt] = [d.value for d in at.dataframe]
+    assert sorted(table["model"]) == sorted(MODELS) and list(table["n"]) == [5, 5]
+    verdicts = [m.value for m in at.markdown if m.value.startswith("- ")]
+    assert len(verdicts) == 2  # decode and TTFT for the one pair
+    assert len(at.get("plotly_chart")) == 5  # no checks, no pass-rate chart
+
+    runs = list(csv.DictReader(io.StringIO(downloads["Runs CSV"])))
+    assert len(runs) == 10 and {r["repeat"] for r in runs} == {"0", "1", "2", "3", "4"}
+    for column in ("benchmark_id", "model_id", "model_name", "backend", "prompt_id", "repeat", "checks_passed",
+                   "checks_total", "busy", "decode_tps", "decode_bytes_per_s", "ttft_s"):
+        assert column in runs[0], column
+    assert {r["completion_tokens"] for r in runs} == {"6"}
+    aggregate = list(csv.DictReader(io.StringIO(downloads["Aggregate CSV"])))
+    decode = [r for r in aggregate if r["figure"] == "decode_tps" and r["prompt_id"] == ""]
+    assert sorted(r["model_name"] for r in decode) == sorted(MODELS) and {r["n"] for r in decode} == {"5"}
+    document = json.loads(downloads["JSON"])
+    assert len(document["runs"]) == 10 and document["repeats"] == 5
+    assert "| model | backend | n |" in downloads["Markdown"]
+    # Every counted run is stored, under the benchmark's id.
+    stored = [r for r in RunStore().list() if r.comparison_id == session.benchmark().benchmark_id]
+    assert len(stored) == 10
