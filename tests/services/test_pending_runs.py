@@ -101,3 +101,49 @@ def test_the_compare_column_holds_the_record_when_the_data_directory_is_unusable
     record = RunRecord.from_json(state.unsaved_record)
     assert (record.text, record.model["id"]) == (state.result.text, model.id)
     assert ModelConfig.parse(record.config) == greedy
+
+
+FLICKERING_LOCK = """
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+while not os.path.exists(sys.argv[2]):  # locked 150 ms, free 50 ms, until told to stop
+    db.execute("BEGIN EXCLUSIVE")
+    time.sleep(0.15)
+    db.execute("ROLLBACK")
+    time.sleep(0.05)
+"""
+
+PENDING_WRITER = """
+import dataclasses, sys
+sys.path.insert(0, {tests!r})
+from test_run_store import failed_run
+from llm_compare.services.run_store import RunStore
+store = RunStore({home!r}, busy_timeout_s=0.02)
+kept = sum(store.save_or_keep(dataclasses.replace(failed_run(), run_id=f"{{sys.argv[1]}}-{{i}}")) is not None
+           for i in range({count}))
+print(kept)
+"""
+
+
+def test_writers_falling_back_to_the_pending_file_while_others_import_it_lose_no_run(tmp_path):
+    """Three processes save while another holds the database on and off: each save lands in the
+    store or in the pending file, which the next successful save imports, while the others append."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home, count = tmp_path / "home", 60
+    RunStore(home).clear()
+    stop = tmp_path / "stop"
+    locker = subprocess.Popen([sys.executable, "-c", FLICKERING_LOCK, str(home / "runs.sqlite3"), str(stop)])
+    source = PENDING_WRITER.format(tests=str(Path(__file__).parent), home=str(home), count=count)
+    writers = [subprocess.Popen([sys.executable, "-c", source, f"w{n}"], stdout=subprocess.PIPE, text=True)
+               for n in range(3)]
+    kept = [int(w.communicate(timeout=300)[0]) for w in writers]
+    stop.touch()
+    locker.wait(timeout=30)
+    stored = RunStore(home).list()
+    print(f"runs written {3 * count}, of which went through the pending file {sum(kept)}, runs found {len(stored)}")
+    assert sum(kept) > 0, "the lock made some saves fall back to the pending file"
+    assert sorted(r.run_id for r in stored) == sorted(f"w{n}-{i}" for n in range(3) for i in range(count))
+    assert not (home / PENDING_FILE_NAME).exists()
