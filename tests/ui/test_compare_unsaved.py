@@ -1,6 +1,8 @@
 """The Compare page when the store cannot take a run: the model's column says it was not saved
 and where it waits; the answer is shown, and the run reaches the store once the lock is gone."""
 
+import json
+
 from dashboard_testing import RUN_TIMEOUT_S, no_exception, quick_config, select
 
 from llm_compare.services.config_manager import ConfigManager
@@ -28,3 +30,20 @@ def test_a_run_the_locked_store_cannot_take_is_marked_in_its_column(make_app, ti
     assert str(private_home / PENDING_FILE_NAME) in warning.replace("\\", "")
     [stored] = RunStore().list()
     assert stored.text == answer and stored.model["name"] == "tiny-llama-f32"
+
+
+def test_a_run_no_file_can_take_is_shown_with_its_record_to_copy(make_app, tiny_dir, tmp_path, monkeypatch):
+    at = select(make_app(tiny_dir), "tiny-llama-f32")
+    home = tmp_path / "home-is-a-file"
+    home.write_text("not a directory")
+    monkeypatch.setenv("LLM_COMPARE_HOME", str(home))  # from now on: the data directory is unusable
+    at.switch_page("pages/compare.py").run()
+    at.text_area(key="prompt").input("def main():").run()
+    at.button(key="run").click().run(timeout=RUN_TIMEOUT_S)
+    no_exception(at)
+    [column] = [c for c in at.columns if c.text]
+    [answer] = [t.value for t in column.text]
+    [warning] = [w.value for w in column.warning]
+    assert warning.startswith("not saved: ") and "could not be written either" in warning
+    [record] = [c.value for c in column.code]
+    assert json.loads(record)["text"] == answer
