@@ -7,9 +7,11 @@ def main() -> None:
     import streamlit as st
 
     from llm_compare.ui.errors import guard
+    from llm_compare.ui.host_check import stop_unless_allowed_host
     from llm_compare.ui.layout import sidebar
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop_unless_allowed_host()  # before anything is drawn: a page under a rebound name gets nothing
     st.set_page_config(page_title="llm-compare", page_icon=":material/compare_arrows:", layout="wide")
     page = st.navigation(
         [

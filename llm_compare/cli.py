@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import itertools
 import json
 import logging
@@ -13,15 +14,27 @@ import sys
 import time
 import urllib.request
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 
-from llm_compare.core.errors import LLMCompareError
+from llm_compare import bench_cli
+from llm_compare.core.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_MODEL_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigurationError,
+    LLMCompareError,
+)
 from llm_compare.core.formatting import human_bytes, human_count, stats_line
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult
+from llm_compare.core.text import check_unicode, terminal_safe
 
-EXIT_OK, EXIT_MODEL_FAILED, EXIT_USAGE = 0, 1, 2
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+# On SIGTERM every process of ours is gone within 5 s: service managers send SIGKILL soon after.
+STOP_GRACE_S = 3.0
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def default_models_dirs() -> list[str]:
@@ -40,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="send one prompt to one or more models")
     run.add_argument("--model", action="append", required=True, metavar="REF", help="model id from scan, or a path to a GGUF file or model folder; repeat for more")
-    run.add_argument("--prompt", required=True, type=_prompt_text, help="the prompt text")
-    run.add_argument("--system", help="system prompt (chat mode)")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", type=_argument_type(_checked_prompt), help="the prompt text, or - to read it from standard input")
+    source.add_argument("--prompt-file", dest="prompt_file", metavar="FILE", help="read the prompt from FILE (UTF-8), exactly as written")
+    run.add_argument("--system", type=_argument_type(lambda text: check_unicode(text, "system prompt")), help="system prompt (chat mode)")
     run.add_argument("--max-tokens", type=int, dest="max_tokens")
     run.add_argument("--temperature", type=float)
     run.add_argument("--top-p", type=float, dest="top_p")
@@ -56,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default="models", help="models directory (default: ./models)")
     demo.add_argument("--size", choices=["full", "smoke"], default="full", help="smoke: seconds, for tests; the models learn little")
 
+    bench_cli.add_parser(commands)
+
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
     ui.add_argument("--port", type=int, default=8501)
@@ -64,11 +81,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _prompt_text(value: str) -> str:
-    # Checked here, not only by the engine: a run whose models all fail to start is still bad usage.
-    if not value.strip():
-        raise argparse.ArgumentTypeError("the prompt is empty: type some text to send")
-    return value
+def _argument_type(check: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse `type` from a check that raises ConfigurationError: its message becomes the
+    usage error. Checked here, not only by the engine: a run whose models all fail to start is
+    still bad usage, and text that is not UTF-8 must not wait for the models to load."""
+
+    def convert(value: str) -> str:
+        try:
+            return check(value)
+        except ConfigurationError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _checked_prompt(text: str) -> str:
+    if not text.strip():
+        raise ConfigurationError("the prompt is empty: type some text to send")
+    return check_unicode(text, "prompt")
+
+
+def _read_prompt(args: argparse.Namespace) -> str:
+    """The prompt as given: the --prompt text, or the whole of --prompt-file or standard input
+    (for prompts longer than a command line may be)."""
+    if args.prompt_file is None and args.prompt != "-":
+        return args.prompt
+    source = "standard input" if args.prompt_file is None else f"the prompt file {terminal_safe(args.prompt_file)}"
+    try:
+        data = sys.stdin.buffer.read() if args.prompt_file is None else Path(args.prompt_file).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {source}: {exc.strerror or exc}: give a readable file") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark is not part of the prompt
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"{source} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+            "convert it to UTF-8 (for example with iconv) and try again"
+        ) from None
+    if not text.strip():
+        raise ConfigurationError(f"the prompt is empty ({source} holds no text): give some text to send")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except LLMCompareError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -97,7 +149,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         detail = model.error or " · ".join(
             str(v) for v in (meta.get("architecture"), meta.get("quantization"), human_bytes(model.size_bytes)) if v
         )
-        print(f"{model.id:40} {model.type.value:8} {detail}")
+        print(f"{terminal_safe(model.id):40} {model.type.value:8} {terminal_safe(detail)}")
     return EXIT_OK
 
 
@@ -107,6 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from llm_compare.services.model_manager import ModelManager
     from llm_compare.services.run_store import RunRecord, RunStore, new_comparison_id
 
+    args.prompt = _read_prompt(args)  # before any model loads: a bad file is bad usage
     # No screen to share here: as many models as the user names (run within the memory budget).
     manager = ModelManager(args.models_dirs or default_models_dirs(), max_models=len(args.model))
     # A model that cannot be used (a truncated file, say) fails alone, with its reason; the others run.
@@ -115,7 +168,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("max_tokens", "temperature", "top_p", "top_k", "seed", "mode")}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     config_manager = ConfigManager()
-    configs = {m.id: config_manager.get(m).updated(**overrides) for m in models}
+    loaded = {m.id: config_manager.load(m) for m in models}
+    for model in models:  # a bad saved setting costs only itself, and says so
+        for warning in loaded[model.id].warnings(model.name):
+            print(f"warning: {warning}", file=sys.stderr)
+    configs = {m.id: loaded[m.id].config.updated(**overrides) for m in models}
     engine = InferenceEngine(max_models=max(1, len(usable)))
     by_id = {m.id: m for m in models}
     events = iter(())
@@ -123,10 +180,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         events = engine.run(args.prompt, usable, configs, schedule=args.schedule, system_prompt=args.system)
     never_ran = [InferenceEvent(m.id, "done", result=InferenceResult.never_ran(m.id, m.unusable_reason))
                  for m in models if not m.usable]
-    # Ctrl-C or SIGTERM cancels the run: workers stop, partial answers are printed and kept.
-    # A second Ctrl-C interrupts at once.
+    # Ctrl-C or SIGTERM cancels the run: workers stop, partial answers are printed and kept,
+    # and the exit code says the run was interrupted. A second Ctrl-C interrupts at once.
+    interrupted_by: list[int] = []
+
     def cancel(signum, frame) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        interrupted_by.append(signum)
         engine.cancel()
 
     signal.signal(signal.SIGINT, cancel)
@@ -149,6 +209,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             failed |= show(event)
     finally:
         engine.shutdown()
+    if interrupted_by:
+        return EXIT_INTERRUPTED
     return EXIT_MODEL_FAILED if failed else EXIT_OK
 
 
@@ -190,40 +252,57 @@ class JsonPrinter:
 
 
 class TextPrinter:
-    """Streams text as it comes when one model generates at a time; else prints each answer whole."""
+    """Streams text as it comes when one model generates at a time; else prints each answer whole.
+    Names, reasons and answers come from files and models: what a terminal would act on (ESC
+    sequences, carriage returns) is shown escaped. An answer keeps its newlines and tabs."""
 
     def __init__(self, models: dict[str, ModelInfo], streaming: bool):
         self.models = models
         self.streaming = streaming
         self.started: set[str] = set()
+        self.streaming_now: str | None = None  # the model whose answer is being streamed
+        # After Stop, the models that never started report before the one still streaming:
+        # their blocks wait until its block is closed, so nothing is glued to its text.
+        self.held: list[InferenceEvent] = []
 
     def show(self, event: InferenceEvent) -> bool:
         model = self.models[event.model_id]
         if event.kind == "text" and self.streaming:
             self._header(model)
-            print(event.text, end="", flush=True)
+            self.streaming_now = model.id
+            print(terminal_safe(event.text, keep="\n\t"), end="", flush=True)
         elif event.kind == "loading":
-            print(f"loading {model.name} …", file=sys.stderr, flush=True)
+            print(f"loading {terminal_safe(model.name)} …", file=sys.stderr, flush=True)
         elif event.kind == "stopping":
-            print(f"\nstopping {model.name} …", file=sys.stderr, flush=True)
+            print(f"\nstopping {terminal_safe(model.name)} …", file=sys.stderr, flush=True)
         elif event.kind == "done":
-            result = event.result
-            if not self.streaming or model.id not in self.started:
-                self._header(model)
-                print(result.text, end="")
-            print()
-            if result.error:
-                print(f"error: {result.error}")
-            for name, why in result.ignored_settings.items():
-                print(f"note: {name} is ignored here ({why})")
-            print(f"[{stats_line(result.stats)}]\n", flush=True)
-            return result.finish_reason == FinishReason.ERROR
+            if self.streaming_now not in (None, model.id):
+                self.held.append(event)
+            else:
+                self._done(event)
+                self.streaming_now = None
+                for held in self.held:
+                    self._done(held)
+                self.held = []
+            return event.result.finish_reason == FinishReason.ERROR
         return False
+
+    def _done(self, event: InferenceEvent) -> None:
+        model, result = self.models[event.model_id], event.result
+        if not self.streaming or model.id not in self.started:
+            self._header(model)
+            print(terminal_safe(result.text, keep="\n\t"), end="")
+        print()  # the answer's block always ends its line
+        if result.error:
+            print(f"error: {terminal_safe(result.error)}")
+        for name, why in result.ignored_settings.items():
+            print(f"note: {terminal_safe(name)} is ignored here ({terminal_safe(why)})")
+        print(f"[{stats_line(result.stats)}]\n", flush=True)
 
     def _header(self, model: ModelInfo) -> None:
         if model.id not in self.started:
             self.started.add(model.id)
-            print(f"── {model.name} ({model.type.value}) ──", flush=True)
+            print(f"── {terminal_safe(model.name)} ({model.type.value}) ──", flush=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -259,24 +338,30 @@ def cmd_ui(args: argparse.Namespace) -> int:
         "--server.address", "127.0.0.1", "--server.port", str(args.port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]
-    # From the app's folder, so that Streamlit reads its .streamlit/config.toml.
-    server = subprocess.Popen(command, env=env, cwd=APP_PATH.parent, stdin=subprocess.DEVNULL)
-    build = None
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # stop the children too
+    # Before any child starts: a SIGTERM at any moment from here on stops the children too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    children: list[subprocess.Popen] = []
     try:
+        # From the app's folder, so that Streamlit reads its .streamlit/config.toml.
+        # preexec_fn is safe here: this process runs no other thread.
+        server = subprocess.Popen(
+            command, env=env, cwd=APP_PATH.parent, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509
+        )
+        children.append(server)
         models_dir = Path((dirs or default_models_dirs())[0]).resolve()
         if args.build_demo and demo_build.demo_needed(models_dir):
             print(f"building the demo models into {models_dir} in the background; "
                   "each appears on the Models page as soon as it is ready", file=sys.stderr, flush=True)
-            build = demo_build.start_background_build(models_dir)
+            children.append(demo_build.start_background_build(models_dir))
         if _wait_until_healthy(server, url):
             print(f"llm-compare is running at {url}", flush=True)
             if not args.no_browser and _has_display():
                 webbrowser.open(url)
         return server.wait()
     finally:
-        for child in (build, server):
-            _stop(child)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the stopping short
+        _stop_all(children)
 
 
 def _wait_until_healthy(server: subprocess.Popen, url: str) -> bool:
@@ -298,17 +383,40 @@ def _has_display() -> bool:
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _stop(process: subprocess.Popen | None) -> None:
-    if process is not None and process.poll() is None:
+def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """A preexec_fn for a child that must not outlive this process, however this process ends
+    (a service manager's SIGKILL too): on Linux the kernel then sends the child SIGTERM."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def arrange() -> None:  # runs in the child, between fork and exec
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before the request was in place
+            os._exit(1)
+
+    return arrange
+
+
+def _stop_all(processes: list[subprocess.Popen | None]) -> None:
+    """Stop the processes together: SIGTERM to all, then SIGKILL to any still running after
+    STOP_GRACE_S (one after another, the waits would add up past a service manager's patience)."""
+    running = [p for p in processes if p is not None and p.poll() is None]
+    for process in running:
         process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for process in running:
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
 
 
-COMMANDS = {"scan": cmd_scan, "run": cmd_run, "demo": cmd_demo, "ui": cmd_ui}
+def cmd_bench(args: argparse.Namespace) -> int:
+    return bench_cli.cmd_bench(args, args.models_dirs or default_models_dirs())
+
+
+COMMANDS = {"scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,7 +23,8 @@ if not layout.need_selection("configure"):
     tabs = st.tabs([literal(model.name) for model in models])
     for model, tab in zip(models, tabs):
         with tab, guard(f"The settings of {model.name}"):
-            form.load_into_state(model, manager.get(model))
+            loaded = manager.load(model)
+            form.load_into_state(model, loaded.config)
             values = form.draft(model)
             errors = field_errors(values)
             warnings = form.field_warnings(model, values)
@@ -78,6 +79,8 @@ if not layout.need_selection("configure"):
                 help=form.COPY_HELP,
             )
             form.show_flash(model)
+            for warning in loaded.warnings(model.name):  # the file stays as it is until a Save
+                st.warning(literal(warning), icon=":material/warning:")
 
             used = [s for s in specs if s.name not in ignored]
             form.draw_fields(model, [s for s in used if not s.wide], errors, warnings, per_row=3)

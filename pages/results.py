@@ -3,7 +3,7 @@
 import streamlit as st
 
 from llm_compare.core.results import STAT_HELP
-from llm_compare.services.run_store import RunStore, to_csv
+from llm_compare.services.run_store import RunStore, StoredRuns, to_csv
 from llm_compare.ui import charts, layout, session, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import literal
@@ -12,9 +12,24 @@ layout.page_entry()
 
 st.title("Results")
 
-records = []
+stored = StoredRuns([])
 with guard("Reading the stored runs"):
-    records = RunStore().list()
+    stored = RunStore().read()
+records = stored.records
+# A bad row costs only itself: one line for those left out, one for those shown after a repair.
+if stored.unreadable:
+    count = len(stored.unreadable)
+    st.warning(
+        literal(f"{count} stored run{'s' if count != 1 else ''} could not be read and are not shown "
+                f"(first: {stored.unreadable[0]}); the log lists each."),
+        icon=":material/warning:",
+    )
+if stored.repaired:
+    count = len(stored.repaired)
+    st.caption(
+        literal(f"{count} stored run{'s' if count != 1 else ''} held values that cannot be shown as they "
+                f"were and are shown repaired (first: {stored.repaired[0]}).")
+    )
 
 if not records:
     st.info("No runs stored yet: every comparison you run is saved here.", icon=":material/info:")

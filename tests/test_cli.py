@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from llm_compare.core.results import STAT_HELP
+from llm_compare.core.text import terminal_safe
 from llm_compare.services.run_store import RunStore
 
 MODEL_KEYS = {"id", "name", "type", "path", "size_bytes", "metadata", "error"}
@@ -76,7 +77,8 @@ def test_run_readable_output_streams_text_and_a_stats_line(tiny_dir, private_hom
     done = cli("run", "--model", str(tiny_dir / "tiny-llama-q8_0.gguf"), "--prompt", "x = ", "--max-tokens", "4", "--seed", "1")
     assert done.returncode == 0, done.stderr
     [stored] = RunStore().list()
-    assert stored.text and f"── tiny-llama-q8_0 (gguf) ──\n{stored.text}\n" in done.stdout
+    shown = terminal_safe(stored.text, keep="\n\t")
+    assert stored.text and f"── tiny-llama-q8_0 (gguf) ──\n{shown}\n" in done.stdout
     assert "decode" in done.stdout and "→ 4 tokens" in done.stdout
 
 
@@ -154,11 +156,11 @@ def test_only_broken_models_exit_1_with_an_object_each(cut_ggufs):
         (["run", "--model", "{cut}", "--model", "no-such-model", "--prompt", "x"], "no model matches"),
         (["run", "--model", "{cut}", "--prompt", "  "], "the prompt is empty"),
         (["run", "--model", "{cut}", "--model", "{gguf}", "--prompt", "x", "--top-p", "0"], "top_p: input should be"),
-        (["run", "--model", "{cut}"], "the following arguments are required: --prompt"),
+        (["run", "--model", "{cut}"], "one of the arguments --prompt --prompt-file is required"),
         (["run", "--model", "{cut}", "--prompt", "x", "--colour"], "unrecognized arguments: --colour"),
         (["run", "--model", "{gguf}", "--prompt", "x", "--temperature", "9"], "temperature: input should be less than or equal to 2"),
         (["run", "--model", "{gguf}", "--prompt", "  "], "the prompt is empty"),
-        (["run", "--model", "{gguf}"], "the following arguments are required: --prompt"),
+        (["run", "--model", "{gguf}"], "one of the arguments --prompt --prompt-file is required"),
         (["run", "--model", "{gguf}", "--prompt", "x", "--mode", "poem"], "invalid choice"),
     ],
 )
@@ -171,8 +173,9 @@ def test_bad_usage_exits_2_with_one_line(tiny_dir, cut_ggufs, args, words):
     assert "Traceback" not in done.stderr
 
 
-def test_ctrl_c_cancels_and_prints_the_partial_answer(long_context_dir, private_home):
+def test_ctrl_c_cancels_prints_each_partial_answer_in_its_own_block_and_exits_130(long_context_dir, tiny_dir, private_home):
     command = [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(long_context_dir / "long-llama"),
+               "--model", str(tiny_dir / "tiny-llama-f32.gguf"),
                "--prompt", "import os", "--max-tokens", "3000", "--temperature", "0", "--mode", "raw"]
     # Unbuffered: readline() then takes only the header, and communicate() gets all the rest.
     process = subprocess.Popen(
@@ -185,8 +188,36 @@ def test_ctrl_c_cancels_and_prints_the_partial_answer(long_context_dir, private_
     finally:
         process.kill()
     assert header.startswith("── long-llama (pytorch) ──"), err
-    assert process.returncode == 0
-    assert " · cancelled" in rest.rstrip().splitlines()[-1]
-    stored = RunStore().list()[0]
-    assert stored.finish_reason == "cancelled" and 0 < stored.stats["completion_tokens"] < 3000
-    assert stored.text and rest.startswith(stored.text + "\n"), "the partial answer as it was saved"
+    assert process.returncode == 130  # interrupted, as shells report it
+    stored = {run.model["name"]: run for run in RunStore().list()}
+    first, second = stored["long-llama"], stored["tiny-llama-f32"]
+    assert first.finish_reason == "cancelled" and 0 < first.stats["completion_tokens"] < 3000
+    assert second.finish_reason == "cancelled" and second.text == ""  # never started
+    # The partial answer as it was saved, its line ended, its stats; then the next model's block
+    # (which reports first, as it never started, but must not be glued to the streamed text).
+    first_block, second_block = rest.split("── tiny-llama-f32 (gguf) ──\n")
+    assert first_block.startswith(terminal_safe(first.text, keep="\n\t") + "\n")
+    assert " · cancelled" in first_block.rstrip().splitlines()[-1]
+    assert " · cancelled" in second_block.rstrip().splitlines()[-1]
+
+
+def test_run_keeps_the_valid_saved_settings_and_warns_about_the_rest(tiny_dir, private_home):
+    ids = {m["name"]: m["id"] for m in json.loads(cli("scan", str(tiny_dir), "--json").stdout)}
+    configs = private_home / "configs"
+    configs.mkdir(parents=True)
+    (configs / f"{ids['tiny-llama-f32']}.json").write_text(
+        json.dumps({"config": {"max_tokens": 3, "temperature": 0.0, "mode": "raw", "top_k": True}})
+    )
+    (configs / f"{ids['tiny-llama-q8_0']}.json").mkdir()  # a directory where a settings file belongs
+    done = cli(
+        "run", "--models-dir", str(tiny_dir), "--model", ids["tiny-llama-f32"], "--model", ids["tiny-llama-q8_0"],
+        "--prompt", "import sys", "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    results = {json.loads(line)["model"]["name"]: json.loads(line) for line in done.stdout.splitlines()}
+    assert results["tiny-llama-f32"]["stats"]["completion_tokens"] == 3  # the valid saved max_tokens held
+    assert results["tiny-llama-q8_0"]["error"] is None  # ran on its defaults
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert "warning: Saved setting top_k of tiny-llama-f32 not used: input should be a valid integer (got True); using the default instead." in warnings
+    assert any("tiny-llama-q8_0 not used" in w and "is a directory" in w for w in warnings)
+    assert "Traceback" not in done.stderr

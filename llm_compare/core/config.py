@@ -19,7 +19,9 @@ GENERATION_FIELDS = (
 
 
 class ModelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Strict types: a saved `"max_tokens": true` or `"12"` or `12.0` is refused, never read as 1 or 12
+    # (an int field takes a JSON integer; a float field takes any finite number).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
     temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature; 0 means greedy (always the most likely token).")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest set of tokens whose probability adds up to top_p.")
@@ -71,6 +73,19 @@ class ModelConfig(BaseModel):
         except ValidationError as exc:
             raise ConfigurationError(describe_validation_error(exc)) from None
 
+    @classmethod
+    def parse_keeping_valid(cls, data: dict[str, Any]) -> tuple[ModelConfig, dict[str, str]]:
+        """The settings of `data` that are valid, each invalid or unknown one dropped (the field's
+        default takes its place); returns the config and the dropped names with why."""
+        values, dropped = dict(data), {}
+        while errors := field_errors(values):
+            if not errors.keys() & values.keys():  # cannot happen while the defaults are valid
+                raise ConfigurationError("; ".join(f"{name}: {why}" for name, why in errors.items()))
+            for name, why in errors.items():
+                dropped[name] = why
+                values.pop(name, None)
+        return cls.model_validate(values), dropped
+
     def updated(self, **changes: Any) -> ModelConfig:
         return ModelConfig.parse({**self.model_dump(), **changes})
 
@@ -100,5 +115,7 @@ def _message(err: dict) -> str:
     if err["type"] == "extra_forbidden":
         return f"unknown setting (valid ones: {', '.join(ModelConfig.model_fields)})"
     if got is not None and not isinstance(got, (dict, list)):
-        return f"{message.lower()} (got {got!r})"
+        shown = repr(got)
+        shown = shown if len(shown) <= 60 else shown[:57] + "…"  # a 1 MB value stays one short line
+        return f"{message.lower()} (got {shown})"
     return message.lower()

@@ -23,3 +23,8 @@ class ConfigurationError(LLMCompareError):
 
 class OutOfMemoryBudgetError(LLMCompareError):
     """A model would not fit in memory even with every other model unloaded."""
+
+
+# Exit codes of every command: 1 when a model failed (the others still ran), 2 on bad usage,
+# 130 when interrupted (what shells report for Ctrl-C; used for SIGTERM too).
+EXIT_OK, EXIT_MODEL_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

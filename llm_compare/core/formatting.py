@@ -15,6 +15,12 @@ def human_bytes(n_bytes: float | None) -> str:
     return ""
 
 
+def human_duration(seconds: float) -> str:
+    """A wait as people say it: 42 s, 3 min 05 s."""
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
 def human_count(n: int | None) -> str:
     """Parameter counts the way model cards write them: 1.4M, 7.2B."""
     if n is None:

@@ -10,7 +10,6 @@ from llm_compare.core.errors import ModelLoadError
 from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import BaseInferencer, register
 
-
 # The end-of-turn markers llama.cpp ends generation on wherever a vocabulary holds them, even when
 # the model's config names only its EOS token (llama.cpp's src/llama-vocab.cpp, `special_eog_ids`).
 LLAMA_CPP_END_OF_GENERATION_TOKENS = (

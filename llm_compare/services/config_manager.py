@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_compare.core.config import GENERATION_FIELDS, ModelConfig
@@ -22,6 +23,27 @@ PRESETS: dict[str, dict] = {
 }
 
 DEFAULT_N_CTX = 2048
+# No settings file we write comes near this (system_prompt is at most 20,000 characters).
+MAX_SETTINGS_BYTES = 1 << 20
+
+
+@dataclass
+class LoadedConfig:
+    """A model's settings, and what of its saved file could not be used. The file itself is
+    never rewritten for that: only an explicit save replaces it."""
+
+    config: ModelConfig
+    dropped: dict[str, str] = field(default_factory=dict)  # saved setting -> why it was not used
+    problem: str | None = None  # why the saved file as a whole was not used
+
+    def warnings(self, model_name: str) -> list[str]:
+        """One line per problem, for the Configure page and the CLI."""
+        if self.problem:
+            return [f"Saved settings of {model_name} not used: {self.problem}; using the model's defaults."]
+        return [
+            f"Saved setting {name} of {model_name} not used: {why}; using the default instead."
+            for name, why in self.dropped.items()
+        ]
 
 
 class ConfigManager:
@@ -43,16 +65,26 @@ class ConfigManager:
             return ModelConfig()
 
     def get(self, model: ModelInfo) -> ModelConfig:
-        """The saved settings for `model`, else its defaults."""
+        """The saved settings for `model` (the valid ones), else its defaults."""
+        return self.load(model).config
+
+    def load(self, model: ModelInfo) -> LoadedConfig:
+        """The saved settings for `model` over its defaults: every valid saved setting is kept,
+        each invalid one is dropped with its reason, and an unusable file costs only this model's
+        saved settings, with a one-line reason."""
+        defaults = self.defaults_for(model)
         path = self._path(model.id)
-        if not path.exists():
-            return self.defaults_for(model)
         try:
-            saved = json.loads(path.read_text(encoding="utf-8"))["config"]
-            return ModelConfig.parse({**self.defaults_for(model).model_dump(), **saved})
-        except (ValueError, KeyError, TypeError, ConfigurationError) as exc:
-            log.warning("saved settings for %s are unreadable (%s); using defaults", model.name, exc)
-            return self.defaults_for(model)
+            saved = _read_saved(path)
+        except FileNotFoundError:
+            return LoadedConfig(defaults)
+        except _Unusable as exc:
+            log.warning("saved settings for %s: %s", model.name, exc)
+            return LoadedConfig(defaults, problem=f"{path} {exc}")
+        config, dropped = ModelConfig.parse_keeping_valid({**defaults.model_dump(), **saved})
+        for name, why in dropped.items():
+            log.warning("saved setting %s of %s dropped: %s", name, model.name, why)
+        return LoadedConfig(config, dropped)
 
     def save(self, model: ModelInfo, config: ModelConfig) -> Path:
         path = self._path(model.id)
@@ -88,3 +120,31 @@ class ConfigManager:
 
     def _path(self, model_id: str) -> Path:
         return self.config_dir / f"{model_id}.json"
+
+
+class _Unusable(Exception):
+    """A saved settings file that holds no settings object: the message says why, in one line."""
+
+
+def _read_saved(path: Path) -> dict:
+    """The "config" object of a saved settings file (FileNotFoundError when there is none)."""
+    try:
+        if path.stat().st_size > MAX_SETTINGS_BYTES:
+            raise _Unusable(f"is larger than any settings file ({path.stat().st_size:,} bytes)")
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, _Unusable):
+        raise
+    except IsADirectoryError:
+        raise _Unusable("is a directory, not a settings file") from None
+    except OSError as exc:
+        raise _Unusable(f"cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise _Unusable("is not UTF-8 text") from None
+    except RecursionError:
+        raise _Unusable("is nested too deeply to be a settings file") from None
+    except ValueError as exc:
+        raise _Unusable(f"is not valid JSON ({exc})") from None
+    saved = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(saved, dict):
+        raise _Unusable('holds no "config" object')
+    return saved

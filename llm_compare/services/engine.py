@@ -18,6 +18,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, InferenceError, OutOfMemoryBudgetError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
+from llm_compare.core.text import check_unicode
 from llm_compare.services import cpu_load, memory
 from llm_compare.services.worker import Worker
 
@@ -92,7 +93,7 @@ class InferenceEngine:
     ) -> Iterator[InferenceEvent]:
         """Send `prompt` to every model; iterate the result for events. Closing the iterator
         early cancels the run. Raises ConfigurationError at once on bad input."""
-        self._validate(prompt, models, schedule)
+        self._validate(prompt, system_prompt, models, schedule)
         configs = configs or {}
         # Models generating at the same time share the cores instead of fighting over them.
         concurrent = len(models) if schedule == "parallel" else 1
@@ -151,9 +152,13 @@ class InferenceEngine:
 
     # --- the run loop ---------------------------------------------------------------------
 
-    def _validate(self, prompt: str, models: list[ModelInfo], schedule: str) -> None:
+    def _validate(self, prompt: str, system_prompt: str | None, models: list[ModelInfo], schedule: str) -> None:
         if not prompt or not prompt.strip():
             raise ConfigurationError("the prompt is empty: type some text to send")
+        # Refused here, for every caller: no backend can tokenize it, and a stored run holding
+        # it would break every page that reads the store.
+        check_unicode(prompt, "prompt")
+        check_unicode(system_prompt or "", "system prompt")
         if not models:
             raise ConfigurationError("no model selected: choose at least one")
         if len(models) > self.max_models:
@@ -261,7 +266,10 @@ class InferenceEngine:
             except (EOFError, OSError):
                 reason = worker.exit_reason()
                 self._discard(slot.model.id)
-                yield self._finish(slot, FinishReason.ERROR, reason)
+                if cancel.is_set():  # it went after Stop (SIGTERM to the whole group stops both)
+                    yield self._finish(slot, FinishReason.CANCELLED)
+                else:
+                    yield self._finish(slot, FinishReason.ERROR, reason)
                 return
             kind = message[0]
             if kind == "text":

@@ -8,7 +8,9 @@ import fcntl
 import io
 import json
 import logging
+import math
 import os
+import re
 import sqlite3
 import time
 import uuid
@@ -199,13 +201,18 @@ class RunStore:
         return f"not saved: {failure} (kept in pending file {self.pending_path}; stored the next time the store opens)"
 
     def list(self, limit: int | None = None) -> list[RunRecord]:
-        """Stored runs, newest first."""
+        """Stored runs, newest first (rows that cannot be read are left out: see `read`)."""
+        return self.read(limit).records
+
+    def read(self, limit: int | None = None) -> StoredRuns:
+        """Stored runs, newest first; a row that cannot be read costs only itself."""
         if not self.path.exists() and not self.pending_path.exists():
-            return []
-        query = "SELECT record FROM runs ORDER BY created_at DESC, rowid DESC"
+            return StoredRuns([])
+        query = "SELECT run_id, record FROM runs ORDER BY created_at DESC, rowid DESC"
         with self._connect() as db:
+            db.text_factory = bytes  # decoded row by row: one row of bad bytes must not fail the query
             rows = db.execute(query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
-        return [RunRecord(**json.loads(row[0])) for row in rows]
+        return StoredRuns.of_rows(rows)
 
     def clear(self) -> None:
         with self._connect() as db:
@@ -374,3 +381,126 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+# --- reading rows back: whatever a row holds (an old version's, a crash's, a hand edit's), it costs
+# only itself. Repairable rows are shown with a note; the others are counted and left out.
+
+
+@dataclass
+class StoredRuns:
+    records: list[RunRecord]
+    unreadable: list[str] = field(default_factory=list)  # "run <id>: why", one per row left out
+    repaired: list[str] = field(default_factory=list)  # "run <id>: what", one per row shown changed
+
+    @classmethod
+    def of_rows(cls, rows: list[tuple[Any, Any]]) -> StoredRuns:
+        runs = cls([])
+        for run_id, raw in rows:
+            name = _text(run_id).strip() or "?"
+            try:
+                record, notes = record_from_row(raw)
+            except UnreadableRun as exc:
+                runs.unreadable.append(f"run {name}: {exc}")
+                log.warning("stored run %s left out: %s", name, exc)
+                continue
+            runs.records.append(record)
+            if notes:
+                runs.repaired.append(f"run {name}: {'; '.join(notes)}")
+        return runs
+
+
+class UnreadableRun(ValueError):
+    """A stored row that cannot be shown as a run; the message says why, in one line."""
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_NUMERIC_STATS = tuple(name for name in STAT_HELP if name not in ("warm", "busy", "finish_reason"))
+_TEXT_FIELDS, _OPTIONAL_TEXT_FIELDS = ("comparison_id", "prompt", "schedule", "text"), ("system_prompt", "error", "finish_reason")
+_DICT_FIELDS = ("config", "stats", "backend_versions", "ignored_settings", "host", "runtime")
+
+
+def record_from_row(raw: Any) -> tuple[RunRecord, list[str]]:
+    """A stored record as a RunRecord, and notes on what had to be changed to show it: text that
+    is not valid Unicode gets U+FFFD, a field of the wrong type its empty value. UnreadableRun
+    when there is no run to show (not JSON, no time, no model)."""
+    notes: list[str] = []
+    data = _json_object(raw, notes)
+    try:
+        if _contains_surrogates(data):
+            data = json.loads(_SURROGATES.sub("\ufffd", json.dumps(data, ensure_ascii=False)))
+            notes.append("text that is not valid Unicode, shown as \ufffd")
+    except RecursionError:  # parsed just under json's limit: too deep for anything else
+        raise UnreadableRun("the record is nested too deeply") from None
+    model = data.get("model")
+    if not isinstance(model, dict) or not all(isinstance(model.get(k), str) for k in ("id", "name", "type", "path")):
+        raise UnreadableRun("the record names no model")
+    if not isinstance(data.get("run_id"), str) or not _is_time(data.get("created_at")):
+        raise UnreadableRun("the record has no run id or no valid time")
+    values = {name: data[name] for name in ("run_id", "created_at", "model")}
+    for name in _TEXT_FIELDS + _OPTIONAL_TEXT_FIELDS:
+        value = data.get(name)
+        if value is None and name in _OPTIONAL_TEXT_FIELDS:
+            values[name] = None
+        elif isinstance(value, str):
+            values[name] = value
+        else:
+            values[name] = "" if value is None else str(value)
+            notes.append(f"{name} was not text")
+    for name in _DICT_FIELDS:
+        values[name] = data.get(name) if isinstance(data.get(name), dict) else {}
+        if name in data and not isinstance(data[name], dict):
+            notes.append(f"{name} was not an object")
+    stats = values["stats"] = dict(values["stats"])
+    for name in _NUMERIC_STATS:
+        value = stats.get(name)
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+            stats[name] = None
+            notes.append(f"{name} was not a number")
+    for name in ("warm", "busy"):
+        if stats.get(name) is not None and not isinstance(stats[name], bool):
+            stats[name] = None
+            notes.append(f"{name} was not true or false")
+    return RunRecord(**values), notes
+
+
+def _json_object(raw: Any, notes: list[str]) -> dict:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raw = raw.decode("utf-8", errors="replace")
+            notes.append("bytes that are not UTF-8, shown as \ufffd")
+    if not isinstance(raw, str):
+        raise UnreadableRun(f"the record is not JSON text but {type(raw).__name__} {raw!r:.40}")
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise UnreadableRun("the record is nested too deeply") from None
+    except ValueError as exc:
+        raise UnreadableRun(f"the record is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UnreadableRun("the record is not a JSON object")
+    return data
+
+
+def _contains_surrogates(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_SURROGATES.search(value))
+    if isinstance(value, dict):
+        return any(_contains_surrogates(k) or _contains_surrogates(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_surrogates(v) for v in value)
+    return False
+
+
+def _is_time(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)

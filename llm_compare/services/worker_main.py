@@ -11,6 +11,7 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 from time import perf_counter
+from typing import Self
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
@@ -80,19 +81,46 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
             break
         _, prompt, system_prompt, run_config, threads, load_s, warm = message
         inferencer.set_threads(threads)
-        result = run_generation(
-            inferencer,
-            prompt=prompt,
-            system_prompt=system_prompt,
-            config=ModelConfig.parse(run_config),
-            cancelled=cancel.is_set,
-            emit=batch.add,
-            load_s=load_s,
-            warm=warm,
-        )
-        batch.flush()
-        send(("done", result.to_dict()))
+        with TermCancels(cancel) as term:
+            result = run_generation(
+                inferencer,
+                prompt=prompt,
+                system_prompt=system_prompt,
+                config=ModelConfig.parse(run_config),
+                cancelled=cancel.is_set,
+                emit=batch.add,
+                load_s=load_s,
+                warm=warm,
+            )
+            batch.flush()
+            send(("done", result.to_dict()))
+        if term.received:
+            # Reported; now go as asked, and at once: an orderly interpreter shutdown with torch
+            # loaded took seconds on a busy machine, and service managers send SIGKILL soon after.
+            os._exit(128 + signal.SIGTERM)
     inferencer.unload()
+
+
+class TermCancels:
+    """While a run is in progress, SIGTERM (what `timeout` and service managers send to the whole
+    process group) stops it like Stop: the partial answer is reported as cancelled, and then the
+    worker exits. Outside a run SIGTERM keeps its default action: an idle or loading worker has
+    nothing to keep, and dies at once."""
+
+    def __init__(self, cancel: SharedFlag):
+        self.cancel = cancel
+        self.received = False
+
+    def __enter__(self) -> Self:
+        signal.signal(signal.SIGTERM, self._on_term)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def _on_term(self, signum, frame) -> None:
+        self.received = True
+        self.cancel.set()
 
 
 def main(argv: list[str]) -> None:

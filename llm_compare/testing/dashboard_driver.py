@@ -1,5 +1,6 @@
 """Start the dashboard headless on 127.0.0.1 and drive it in Debian's Chromium through Playwright,
-the way a person would: select models, run a prompt, wait for the answers, download the CSV."""
+the way a person would: select models, run a prompt, wait for the answers, download the CSV.
+Or speak Streamlit's own WebSocket protocol to it, with any Host header a client could send."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 CHROMIUM = "/usr/bin/chromium"
@@ -66,20 +68,24 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float) -> None:
 
 
 @contextmanager
-def browser_page(width: int = 1440, height: int = 960):
-    """A Playwright page in headless Chromium, with downloads allowed."""
-    with browser_pages(1, width, height) as [page]:
+def browser_page(width: int = 1440, height: int = 960, resolve_to_loopback: tuple[str, ...] = ()):
+    """A Playwright page in headless Chromium, with downloads allowed. Names in
+    `resolve_to_loopback` resolve to 127.0.0.1, as after a DNS rebinding."""
+    with browser_pages(1, width, height, resolve_to_loopback) as [page]:
         yield page
 
 
 @contextmanager
-def browser_pages(count: int, width: int = 1440, height: int = 960):
+def browser_pages(count: int, width: int = 1440, height: int = 960, resolve_to_loopback: tuple[str, ...] = ()):
     """`count` pages in one headless Chromium, each in a window of its own (so none is a
     background tab, whose timers the browser slows down): a dashboard session each."""
     from playwright.sync_api import sync_playwright
 
+    args = list(CHROMIUM_ARGS)
+    if resolve_to_loopback:
+        args.append("--host-resolver-rules=" + ", ".join(f"MAP {name} 127.0.0.1" for name in resolve_to_loopback))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             yield [
                 browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True).new_page()
@@ -128,3 +134,37 @@ def download_csv(page, to: Path) -> Path:
         page.get_by_role("button", name="Download CSV").click()
     download.value.save_as(to)
     return to
+
+
+def session_messages(url: str, host: str, page: str = "", timeout_s: float = 60) -> list:
+    """Open a session on the dashboard at `url` as a browser would, but saying `Host: host`
+    (what a DNS-rebinding page makes a browser send), run `page` (its URL path name; "" for the
+    default page), and return every ForwardMsg the server sent until the run finished (through
+    any reruns the app asks for)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ClientState_pb2 import ClientState
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    server = urlparse(url)
+    sock = socket.create_connection((server.hostname, server.port), timeout=timeout_s)
+    messages = []
+    # The socket goes to the real server; the URL only gives the handshake its Host header.
+    with connect(f"ws://{host}/_stcore/stream", sock=sock, subprotocols=["streamlit"], open_timeout=timeout_s) as ws:
+        rerun = BackMsg()
+        rerun.rerun_script.CopyFrom(ClientState(query_string="", page_name=page))
+        ws.send(rerun.SerializeToString())
+        deadline = time.monotonic() + timeout_s
+        while True:
+            message = ForwardMsg()
+            message.ParseFromString(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            messages.append(message)
+            if message.WhichOneof("type") == "script_finished" and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                return messages
+
+
+def drawn_elements(messages: list) -> list:
+    """The elements (Element protos) a session's messages drew, in order."""
+    return [
+        m.delta.new_element for m in messages if m.WhichOneof("type") == "delta" and m.delta.HasField("new_element")
+    ]

@@ -10,11 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from llm_compare.core.errors import ConfigurationError
-from llm_compare.services.bench.results import BenchmarkResults, benchmark_results
+from llm_compare.core.formatting import human_duration
+from llm_compare.services.bench.report import ModelLabel, headline_pairs, pair_sentence, run_rows
+from llm_compare.services.bench.results import BenchmarkResults, benchmark_document, results_of
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.bench.stats import Summary
 from llm_compare.services.bench.suites import Suite, SuitePrompt, builtin_suite, parse_suite
-from llm_compare.services.bench.report import ModelLabel, run_rows
 from llm_compare.services.run_store import rows_to_csv
 from llm_compare.ui import charts, session
 from llm_compare.ui.errors import guard, guard_errors, show_error
@@ -86,27 +87,18 @@ def stop_current() -> None:
 
 def draw_progress(runner: BenchmarkRunner) -> None:
     progress = runner.progress()
-    left = "" if progress.left_s is None else f" · about {_duration(progress.left_s)} left"
+    left = "" if progress.left_s is None else f" · about {human_duration(progress.left_s)} left"
     if runner.finished:
         left = " · stopped by you" if runner.stop_requested else " · finished"
     st.progress(
         progress.done / progress.total if progress.total else 1.0,
-        text=f"{progress.done} / {progress.total} runs · {_duration(progress.elapsed_s)} elapsed{left}",
+        text=f"{progress.done} / {progress.total} runs · {human_duration(progress.elapsed_s)} elapsed{left}",
     )
     st.caption(f"Order: {runner.order_note}. Repetition r of every model uses seed {runner.spec.seed} + r.")
     if runner.error:
         show_error(runner.error)
     for message in runner.save_errors:
         show_error(message)
-
-
-def results_of(runner: BenchmarkRunner, include_busy: bool) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:
-    outcomes = [o for o in runner.snapshot() if o.counted]
-    labels = {m.id: ModelLabel(m.name, m.type.value) for m in runner.models.values() if m.id in runner.spec.model_ids}
-    # Until the tokenizers can be compared (their token lists), decode speed is compared in
-    # bytes/s, which is fair between any two models.
-    results = benchmark_results([o.as_counted() for o in outcomes], labels, lambda a, b: False, include_busy)
-    return results, labels
 
 
 def draw_results(runner: BenchmarkRunner) -> None:
@@ -131,9 +123,9 @@ def draw_results(runner: BenchmarkRunner) -> None:
         return
     if results.busy_left_out:
         st.caption(f"{results.busy_left_out} busy run(s) left out of the figures.")
-    verdicts = [p for p in results.pairs if p.prompt_id is None] or [p for p in results.pairs]
-    for pair in verdicts:
-        st.markdown(f"- {literal(pair.verdict)}")
+    names = {m: label.name for m, label in labels.items()}
+    for pair in headline_pairs(results.pairs):
+        st.markdown(f"- {literal(pair_sentence(pair, names))}")
     st.dataframe(_summary_table(results, labels), hide_index=True, key="bench_table")
     with st.expander("Per prompt", icon=":material/list:"):
         st.dataframe(_summary_table(results, labels, per_prompt=True), hide_index=True, key="bench_prompt_table")
@@ -142,32 +134,38 @@ def draw_results(runner: BenchmarkRunner) -> None:
 
 
 def _summary_table(results: BenchmarkResults, labels: dict[str, ModelLabel], per_prompt: bool = False) -> pd.DataFrame:
-    rows: dict[tuple[str, str | None], dict] = {}
-    for row in results.summaries:
-        if (row.prompt_id is None) == per_prompt:
-            continue
-        label = labels.get(row.model_id, ModelLabel(row.model_id, ""))
-        cells = rows.setdefault((row.model_id, row.prompt_id), {"model": label.name, "backend": label.backend})
-        if per_prompt:
-            cells["prompt"] = row.prompt_id
+    """One row per model (or per model and prompt): n, then each figure's median, spread and interval."""
+    summary_of = {(s.model_id, s.prompt_id, s.figure): s.summary for s in results.summaries if (s.prompt_id is not None) == per_prompt}
+    rate_of = {(r.model_id, r.prompt_id): r for r in results.pass_rates}
+    rows = []
+    for model_id, prompt_id in dict.fromkeys((m, p) for m, p, _ in summary_of):
+        label = labels.get(model_id, ModelLabel(model_id, ""))
+        cells = {"model": label.name, "backend": label.backend} | ({"prompt": prompt_id} if per_prompt else {})
+        cells["n"] = max(s.n for (m, p, _), s in summary_of.items() if (m, p) == (model_id, prompt_id))
         for figure, heading, scale in TABLE_FIGURES:
-            if figure == row.figure:
-                cells["n"] = max(cells.get("n", 0), row.summary.n)
-                cells.update(_figure_cells(heading, row.summary, scale))
-    for rate in results.pass_rates:
-        key = (rate.model_id, rate.prompt_id)
-        if key in rows:
-            rows[key]["checks passed"] = f"{rate.passed}/{rate.total} ({rate.interval.low:.0%}–{rate.interval.high:.0%})"
-    return pd.DataFrame(list(rows.values()))
+            summary = summary_of.get((model_id, prompt_id, figure))
+            if summary is not None:
+                cells.update(_figure_cells(heading, summary, scale))
+        rate = rate_of.get((model_id, prompt_id))
+        if rate is not None:
+            cells["checks passed"] = f"{rate.passed}/{rate.total} ({rate.interval.low:.0%}–{rate.interval.high:.0%})"
+        rows.append(cells)
+    return pd.DataFrame(rows)
 
 
 def _figure_cells(heading: str, summary: Summary, scale: float) -> dict:
     ci = summary.median_ci
     return {
-        heading: round(summary.median * scale, 3),
-        f"{heading} {summary.spread_label}": f"{summary.low * scale:.3g}–{summary.high * scale:.3g}",
-        f"{heading} 95 % CI": f"{ci.low * scale:.3g}–{ci.high * scale:.3g}" if ci else "–",
+        heading: float(_number(summary.median * scale)),
+        f"{heading} {summary.spread_label}": f"{_number(summary.low * scale)}–{_number(summary.high * scale)}",
+        f"{heading} 95 % CI": f"{_number(ci.low * scale)}–{_number(ci.high * scale)}" if ci else "–",
     }
+
+
+def _number(value: float) -> str:
+    """Digits a reader can compare: 1874, 34.3, 5.34, 0.412."""
+    size = abs(value)
+    return f"{value:.0f}" if size >= 100 else f"{value:.1f}" if size >= 10 else f"{value:.2f}" if size >= 0.1 else f"{value:.3g}"
 
 
 def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel]) -> None:
@@ -225,13 +223,14 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel]) -> None:
 
 
 def _downloads(runner: BenchmarkRunner, results: BenchmarkResults) -> None:
-    raw = run_rows(runner.snapshot(), runner.benchmark_id)
+    outcomes = runner.snapshot()
+    raw = run_rows(outcomes, runner.benchmark_id)
     stem = f"llm-compare-bench-{runner.benchmark_id}"
     columns = st.columns(4)
     downloads = (
         ("Aggregate CSV", lambda: rows_to_csv(results.aggregate_rows), f"{stem}-aggregate.csv", "text/csv", "bench_download_aggregate"),
         ("Runs CSV", lambda: rows_to_csv(raw), f"{stem}-runs.csv", "text/csv", "bench_download_runs"),
-        ("JSON", lambda: _json(runner, results, raw), f"{stem}.json", "application/json", "bench_download_json"),
+        ("JSON", lambda: json.dumps(benchmark_document(runner, results), indent=1, ensure_ascii=False), f"{stem}.json", "application/json", "bench_download_json"),
         ("Markdown", lambda: results.markdown, f"{stem}.md", "text/markdown", "bench_download_md"),
     )
     for column, (label, data, file_name, mime, key) in zip(columns, downloads):
@@ -239,33 +238,3 @@ def _downloads(runner: BenchmarkRunner, results: BenchmarkResults) -> None:
             label, data=data, file_name=file_name, mime=mime, key=key, icon=":material/download:",
             width="stretch", on_click="ignore",
         )
-
-
-def _json(runner: BenchmarkRunner, results: BenchmarkResults, raw: list[dict]) -> str:
-    spec = runner.spec
-    document = {
-        "benchmark_id": runner.benchmark_id,
-        "models": list(spec.model_ids),
-        "suite": spec.suite.name,
-        "repeats": spec.repeats,
-        "warmups": spec.warmups,
-        "seed": spec.seed,
-        "max_tokens": spec.max_tokens,
-        "temperature": spec.temperature,
-        "order": runner.order_note,
-        "aggregate": results.aggregate_rows,
-        "pairs": [
-            {"model_a": p.model_a, "model_b": p.model_b, "figure": p.figure, "prompt_id": p.prompt_id,
-             "ratio": p.ratio.value if p.ratio else None,
-             "ci_low": p.ratio.interval.low if p.ratio else None, "ci_high": p.ratio.interval.high if p.ratio else None,
-             "verdict": p.verdict}
-            for p in results.pairs
-        ],
-        "runs": raw,
-    }
-    return json.dumps(document, indent=1, ensure_ascii=False)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"

@@ -165,8 +165,13 @@ def status(
     """(label, colour, icon) of a badge saying where the form stands against what is saved."""
     if errors:
         return f"{len(errors)} invalid", "red", ":material/error:"
-    if values != manager.get(model).model_dump():
+    loaded = manager.load(model)
+    if values != loaded.config.model_dump():
         return "Unsaved changes", "orange", ":material/edit:"
+    if loaded.problem:
+        return "Saved file not used", "orange", ":material/warning:"
+    if loaded.dropped:
+        return "Saved, in part", "orange", ":material/warning:"
     if manager.has_saved(model):
         return "Saved", "green", ":material/check:"
     return "Model defaults", "gray", ":material/check:"

@@ -7,6 +7,7 @@ import streamlit as st
 from llm_compare.core.formatting import human_bytes, human_count
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.ui import session
+from llm_compare.ui.host_check import stop_unless_allowed_host
 from llm_compare.ui.text import literal
 
 BACKEND_BADGE = {ModelType.PYTORCH: ("PyTorch", "orange"), ModelType.GGUF: ("GGUF", "blue")}
@@ -17,7 +18,10 @@ def page_entry() -> None:
     st.navigation yet, Streamlit treats the pages/ folder next to app.py as an old-style
     multipage app: a first visit straight to /compare (a bookmark, a restored tab) would run
     that page alone, without app.py's navigation and setup. Then switch to app.py's
-    navigation and start the run over."""
+    navigation and start the run over.
+
+    Before that, the host check: a page opened directly runs without app.py."""
+    stop_unless_allowed_host()
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:

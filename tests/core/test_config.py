@@ -1,6 +1,7 @@
 """ModelConfig validation and ConfigManager persistence."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,102 @@ def test_n_ctx_default_follows_the_context_length_only_for_gguf():
     pytorch = ModelInfo("p-1", "p", ModelType.PYTORCH, "/x/p", 1, {"context_length": 512})
     assert ConfigManager().defaults_for(pytorch).n_ctx == ModelConfig().n_ctx
     assert ConfigManager().defaults_for(make_model(context_length=512)).n_ctx == 512
+
+
+# --- saved settings files that are broken, hostile or half valid -------------------------------
+
+NESTED = "[" * 1000 + "]" * 1000
+
+
+def settings_file(private_home, model) -> Path:
+    path = private_home / "configs" / f"{model.id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("write", "words"),
+    [
+        (lambda path: path.mkdir(), "is a directory"),
+        (lambda path: path.write_text(NESTED), "nested too deeply"),
+        (lambda path: path.write_text(json.dumps({"config": json.loads("[" * 900 + "]" * 900)})), 'no "config" object'),
+        (lambda path: path.write_text('{"config": ' + NESTED + "}"), "nested too deeply"),
+        (lambda path: path.write_bytes(b'{"config": {"top_k": 3}}\xff'), "not UTF-8"),
+        (lambda path: path.write_text("{not json"), "not valid JSON"),
+        (lambda path: path.write_text('["config"]'), 'no "config" object'),
+        (lambda path: path.write_text('{"config": null}'), 'no "config" object'),
+        (lambda path: path.write_text(" " * (1 << 20) + '{"config": {}}'), "larger than any settings file"),
+    ],
+)
+def test_an_unusable_settings_file_costs_only_its_model_one_line_and_is_left_as_it_is(private_home, write, words):
+    broken, fine = make_model(), ModelInfo("ok-1", "ok", ModelType.GGUF, "/x/ok.gguf", 1)
+    manager = ConfigManager()
+    manager.save(fine, ModelConfig(top_k=3))
+    path = settings_file(private_home, broken)
+    write(path)
+    before = (path.stat().st_mtime_ns, None if path.is_dir() else path.read_bytes())
+
+    loaded = manager.load(broken)
+    assert loaded.config == manager.defaults_for(broken) and not loaded.dropped
+    assert words in loaded.problem and str(path) in loaded.problem
+    [warning] = loaded.warnings(broken.name)
+    assert "\n" not in warning and warning.startswith("Saved settings of m not used: ")
+    assert manager.get(broken) == loaded.config
+    assert manager.get(fine).top_k == 3  # the other model's settings are untouched
+    assert (path.stat().st_mtime_ns, None if path.is_dir() else path.read_bytes()) == before  # never rewritten
+
+
+def test_one_invalid_saved_setting_drops_only_itself(private_home):
+    model = make_model()
+    manager = ConfigManager()
+    path = settings_file(private_home, model)
+    saved = {"temperature": 0.2, "top_k": 7, "stop": ["END"], "max_tokens": 0, "colour": "red"}
+    path.write_text(json.dumps({"config": saved}))
+    text = path.read_text()
+
+    loaded = manager.load(model)
+    assert (loaded.config.temperature, loaded.config.top_k, loaded.config.stop) == (0.2, 7, ["END"])
+    assert loaded.config.max_tokens == ModelConfig().max_tokens  # the default takes its place
+    assert set(loaded.dropped) == {"max_tokens", "colour"} and loaded.problem is None
+    assert "greater than or equal to 1" in loaded.dropped["max_tokens"]
+    assert "unknown setting" in loaded.dropped["colour"]
+    assert loaded.warnings("m") == [
+        f"Saved setting max_tokens of m not used: {loaded.dropped['max_tokens']}; using the default instead.",
+        f"Saved setting colour of m not used: {loaded.dropped['colour']}; using the default instead.",
+    ]
+    assert path.read_text() == text  # reading never rewrites it
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("max_tokens", True, "valid integer"),  # not 1
+        ("max_tokens", 12.0, "valid integer"),  # an int field takes a JSON integer only
+        ("top_k", "5", "valid integer"),  # strings are never converted
+        ("seed", False, "valid integer"),
+        ("n_threads", 2.5, "valid integer"),
+        ("temperature", True, "valid number"),
+        ("temperature", "0.5", "valid number"),
+        ("temperature", float("nan"), "finite number"),
+        ("trust_remote_code", 1, "valid boolean"),
+        ("trust_remote_code", "yes", "valid boolean"),
+        ("stop", "END", "valid list"),
+        ("stop", ["END", 3], "valid string"),
+        ("system_prompt", 42, "valid string"),
+    ],
+)
+def test_saved_values_of_the_wrong_type_are_dropped_not_converted(private_home, name, value, words):
+    model = make_model()
+    settings_file(private_home, model).write_text(json.dumps({"config": {name: value, "top_p": 0.5}}))
+    loaded = ConfigManager().load(model)
+    assert list(loaded.dropped) == [name] and words in loaded.dropped[name]
+    assert getattr(loaded.config, name) == getattr(ModelConfig(), name) and loaded.config.top_p == 0.5
+
+
+def test_integers_are_still_accepted_for_float_settings():
+    assert ModelConfig.parse({"temperature": 1, "top_p": 1}).temperature == 1.0
+
+
+def test_a_long_bad_value_is_quoted_short():
+    [why] = field_errors({**ModelConfig().model_dump(), "system_prompt": "x" * 30000}).values()
+    assert len(why) < 200 and "at most 20000 characters" in why

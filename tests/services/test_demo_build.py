@@ -8,7 +8,13 @@ import sys
 import pytest
 
 from llm_compare.services import demo_build
-from llm_compare.services.demo_build import DemoBuildRunning, DemoBuildStatus, build_lock, read_status, write_status
+from llm_compare.services.demo_build import (
+    DemoBuildRunning,
+    DemoBuildStatus,
+    build_lock,
+    read_status,
+    write_status,
+)
 
 
 def test_only_one_build_holds_the_lock_at_a_time():

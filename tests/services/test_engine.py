@@ -18,6 +18,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.results import FinishReason
 from llm_compare.services import memory
+from llm_compare.services.comparison import Comparison
 from llm_compare.services.engine import InferenceEngine
 from llm_compare.services.run_store import RunRecord, RunStore, to_csv
 
@@ -149,6 +150,43 @@ def test_unresponsive_worker_is_killed_to_honour_cancel(long_models):
     assert not psutil.pid_exists(hung_pid), "the hung worker was killed, not left behind"
 
 
+@pytest.mark.parametrize("role", ["hf", "gguf_f32"])
+def test_sigterm_to_a_generating_worker_cancels_its_run_and_ends_the_worker(engine, long_models, role):
+    """What `timeout` and service managers send: a cancel, its figures kept, not a failure."""
+    model = long_models[role]
+    results, worker_pid = {}, None
+    for event in engine.run(PROMPT, [model], {model.id: long_run_config()}):
+        if event.kind == "text" and worker_pid is None and event.completion_tokens >= 2:
+            worker_pid = engine._workers[model.id].process.pid
+            os.kill(worker_pid, signal.SIGTERM)
+        if event.kind == "done":
+            results[model.id] = event.result
+    result = results[model.id]
+    assert result.finish_reason == FinishReason.CANCELLED and result.error is None
+    assert result.text and 2 <= result.stats.completion_tokens < 3000
+    assert result.stats.ttft_s is not None and result.stats.decode_tps is not None  # the worker's own report
+    psutil.Process(worker_pid).wait(5)  # then it exits: raises if it is still running
+
+
+def test_a_worker_that_dies_after_stop_is_cancelled_not_failed(engine, long_models):
+    """SIGTERM to the whole group reaches the engine and the workers at once; a worker may be
+    gone before its confirmation is read. The run was stopped as asked: its text is kept."""
+    model = long_models["gguf_f32"]
+    results = {}
+    for event in engine.run(PROMPT, [model], {model.id: long_run_config()}):
+        if event.kind == "text" and not results and event.completion_tokens >= 2:
+            worker_pid = engine._workers[model.id].process.pid
+            os.kill(worker_pid, signal.SIGSTOP)  # it cannot confirm ...
+            engine.cancel()
+            os.kill(worker_pid, signal.SIGKILL)  # ... before it is gone
+            results["stopped"] = True
+        if event.kind == "done":
+            results[model.id] = event.result
+    result = results[model.id]
+    assert result.finish_reason == FinishReason.CANCELLED and result.error is None
+    assert result.text and result.stats.completion_tokens >= 2
+
+
 def test_closing_the_event_stream_cancels_the_run(engine, long_models):
     model = long_models["gguf_f32"]
     events = engine.run(PROMPT, [model], {model.id: long_run_config()})
@@ -215,6 +253,21 @@ def test_bad_requests_are_refused_with_one_line(engine, tiny_models):
         assert "\n" not in str(refused.value)
     with pytest.raises(ConfigurationError, match="limit is 1"):
         InferenceEngine(max_models=1).run("x", [model, tiny_models["hf"]])
+
+
+@pytest.mark.parametrize("field", ["prompt", "system_prompt"])
+def test_text_that_is_not_utf8_is_refused_before_any_model_loads(engine, tiny_models, field):
+    """What Python makes of non-UTF-8 bytes (argv, files read with surrogateescape): lone
+    surrogates, which no tokenizer takes and which, stored, broke every page reading the runs."""
+    model = tiny_models["gguf_f32"]
+    text = b"caf\xe9 au lait".decode("utf-8", "surrogateescape")
+    kwargs = {"prompt": "x", "system_prompt": None, field: text}
+    with pytest.raises(ConfigurationError, match=r"not valid UTF-8 text \(byte 0xe9 at character 4\)") as refused:
+        engine.run(models=[model], **kwargs)
+    assert "\n" not in str(refused.value)
+    with pytest.raises(ConfigurationError, match="not valid UTF-8"):  # the dashboard's way in
+        Comparison(engine, models=[model], configs={model.id: ModelConfig()}, **kwargs)
+    assert engine.loaded_models() == [] and RunStore().list() == []
 
 
 def test_peak_rss_is_the_workers_own_not_the_parents_high_water_mark(engine, tiny_models, greedy):

@@ -193,3 +193,38 @@ def test_csv_cells_a_spreadsheet_would_run_are_made_inert_and_numbers_stay_numbe
             assert row[column] == "'" + payload, (column, row[column])
     assert rows[0]["other_cpu_share"] == "-2.5"
     assert records[0].text == payloads[0], "the record itself stays exact (the JSON export too)"
+
+
+def test_a_bad_row_costs_only_itself(private_home):
+    """Rows written straight into the file: each is shown repaired (with a note) or left out
+    (with its reason); the good run is read back whole."""
+    store = RunStore()
+    good = finished_run()
+    store.save(good)
+    base = dataclasses.asdict(good)
+    rows = {
+        "surrogate": json.dumps({**base, "run_id": "surrogate", "prompt": "\udcff", "config": {"stop": ["\ud800"]}}),
+        "figures": json.dumps({**base, "run_id": "figures", "stats": {**base["stats"], "ttft_s": "1", "load_s": 1e999}}),
+        "types": json.dumps({**base, "run_id": "types", "text": 5, "host": [], "error": {"a": 1}}),
+        "bad-json": "{",
+        "deep": "[" * 5000 + "]" * 5000,
+        "no-time": json.dumps({**base, "run_id": "no-time", "created_at": None}),
+        "no-model": json.dumps({**base, "run_id": "no-model", "model": {"name": 3}}),
+    }
+    with sqlite3.connect(store.path) as db:
+        db.executemany("INSERT INTO runs VALUES (?, 'c', '2025-01-01', 'm', ?)", rows.items())
+        db.execute("INSERT INTO runs VALUES ('blob', 'c', '2025-01-01', 'm', ?)", (b"\x00\xff",))
+    stored = store.read()
+    by_id = {record.run_id: record for record in stored.records}
+    assert by_id[good.run_id] == good
+    assert set(by_id) == {good.run_id, "surrogate", "figures", "types"}
+    assert by_id["surrogate"].prompt == "\ufffd" and by_id["surrogate"].config["stop"] == ["\ufffd"]
+    assert (by_id["figures"].stats["ttft_s"], by_id["figures"].stats["load_s"]) == (None, None)
+    assert (by_id["types"].text, by_id["types"].host, by_id["types"].error) == ("5", {}, "{'a': 1}")
+    assert sorted(line.split(":")[0] for line in stored.unreadable) == [
+        "run bad-json", "run blob", "run deep", "run no-model", "run no-time"
+    ]
+    assert sorted(line.split(":")[0] for line in stored.repaired) == ["run figures", "run surrogate", "run types"]
+    assert all("\n" not in line for line in stored.unreadable + stored.repaired)
+    to_csv(stored.records).encode("utf-8")  # the export is valid UTF-8
+    assert store.list() == stored.records

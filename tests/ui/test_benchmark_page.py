@@ -55,6 +55,7 @@ def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tin
     at.toggle(key="bench_include_busy").set_value(True).run()
     [table, per_prompt] = [d.value for d in at.dataframe]
     assert sorted(table["model"]) == sorted(MODELS) and list(table["n"]) == [5, 5]
+    assert list(per_prompt["prompt"]) == ["prompt", "prompt"]
     verdicts = [m.value for m in at.markdown if m.value.startswith("- ")]
     assert len(verdicts) == 2  # decode and TTFT for the one pair
     assert len(at.get("plotly_chart")) == 5  # no checks, no pass-rate chart

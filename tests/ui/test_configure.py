@@ -2,7 +2,7 @@
 
 import json
 
-from dashboard_testing import ids_by_name, no_exception, select
+from dashboard_testing import ids_by_name, no_exception, rendered, select
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.services.config_manager import ConfigManager
@@ -108,3 +108,35 @@ def at_model(models_dir, name):
     from llm_compare.services.model_manager import ModelManager
 
     return ModelManager([models_dir]).get(name)
+
+
+def test_a_half_valid_settings_file_keeps_the_valid_ones_and_says_which_were_dropped(make_app, tiny_dir, private_home):
+    """One wrong value (and one of the wrong type) must not cost the model its other settings;
+    the page names each dropped one in one line, and a broken file of another model is one line too."""
+    gguf, hf = at_model(tiny_dir, "tiny-llama-f32"), at_model(tiny_dir, "tiny-llama")
+    configs = private_home / "configs"
+    configs.mkdir(parents=True)
+    (configs / f"{gguf.id}.json").write_text(
+        json.dumps({"config": {"temperature": 0.2, "seed": 42, "max_tokens": True, "top_k": "5"}})
+    )
+    (configs / f"{hf.id}.json").write_text("[" * 1000 + "]" * 1000)
+    before = {path: path.read_text() for path in configs.iterdir()}
+
+    at, ids = open_configure(make_app, tiny_dir, "tiny-llama-f32", "tiny-llama")
+    no_exception(at)
+    assert not at.error
+    assert at.slider(key=key(gguf.id, "temperature")).value == 0.2  # kept
+    assert at.number_input(key=key(gguf.id, "seed")).value == 42  # kept
+    assert at.number_input(key=key(gguf.id, "max_tokens")).value == 256  # not 1: the default
+    assert at.number_input(key=key(gguf.id, "top_k")).value == 40
+    warnings = [rendered(w.value) for w in at.warning]
+    assert (
+        "Saved setting max_tokens of tiny-llama-f32 not used: input should be a valid integer (got True); "
+        "using the default instead." in warnings
+    )
+    assert any(w.startswith("Saved setting top_k of tiny-llama-f32 not used") for w in warnings)
+    [nested] = [w for w in warnings if "tiny-llama not used" in w]
+    assert "nested too deeply" in nested and "\n" not in nested
+    badges = [m.value for m in at.markdown if ":orange-badge[" in m.value]
+    assert any("Saved, in part" in b for b in badges) and any("Saved file not used" in b for b in badges)
+    assert {path: path.read_text() for path in configs.iterdir()} == before  # shown, never rewritten

@@ -109,10 +109,10 @@ def test_changing_the_model_directories_rescans_and_is_remembered(make_app, empt
 
 
 def test_a_service_failure_shows_one_line_not_a_traceback(make_app, tiny_dir, monkeypatch):
-    def broken_list(self, limit=None):
+    def broken_read(self, limit=None):
         raise RuntimeError("disk on fire\nTraceback (most recent call last): ...")
 
-    monkeypatch.setattr(RunStore, "list", broken_list)
+    monkeypatch.setattr(RunStore, "read", broken_read)
     at = make_app(tiny_dir)
     at.switch_page("pages/results.py").run()
     no_exception(at)

@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from llm_compare.services.bench.stats import Interval, Ratio, Summary, ratio_of_medians, summarize, verdict, wilson_interval
+from llm_compare.services.bench.stats import (
+    Interval,
+    Ratio,
+    Summary,
+    ratio_of_medians,
+    summarize,
+    verdict,
+    wilson_interval,
+)
 
 # Per-run figures of metrics.md that a benchmark summarises, in the order tables show them.
 FIGURES = (

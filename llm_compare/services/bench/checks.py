@@ -11,6 +11,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from llm_compare.core.errors import ConfigurationError
+
 TEXT_KINDS = ("contains", "not_contains", "regex", "equals", "starts_with")
 PARSE_KINDS = ("python_syntax", "json")
 KINDS = TEXT_KINDS + PARSE_KINDS
@@ -20,7 +22,7 @@ KINDS = TEXT_KINDS + PARSE_KINDS
 _FENCED = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 
 
-class CheckError(ValueError):
+class CheckError(ConfigurationError):
     """A check that cannot be understood: the message says which and why."""
 
 

@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from llm_compare.core.results import STAT_HELP
+from llm_compare.core.text import terminal_safe
 from llm_compare.services.bench.aggregate import FigureSummary, PairComparison, PassRate
 from llm_compare.services.bench.runner import BenchRunOutcome
-from llm_compare.services.bench.stats import Summary
+from llm_compare.services.bench.stats import MIN_RUNS_FOR_VERDICT, Summary
 
 # Markdown columns: figure, heading, scale to the shown unit, decimals.
 MARKDOWN_FIGURES = (
@@ -52,11 +53,12 @@ def aggregate_rows(summaries: Sequence[FigureSummary], labels: Mapping[str, Mode
     return rows
 
 
-def run_rows(outcomes: Sequence[BenchRunOutcome], benchmark_id: str) -> list[dict]:
-    """One row per run of the benchmark (warm-ups excluded): the raw-runs CSV."""
+def run_rows(outcomes: Sequence[BenchRunOutcome], benchmark_id: str, counted_only: bool = True) -> list[dict]:
+    """One row per counted run (the runs CSV), or per run but the warm-ups (the JSON export,
+    where skipped, failed and stopped runs keep their reasons)."""
     rows = []
     for outcome in outcomes:
-        if outcome.planned.warmup:
+        if outcome.planned.warmup or (counted_only and not outcome.counted):
             continue
         stats = outcome.result.stats.to_dict()
         row = {
@@ -84,6 +86,7 @@ def markdown_table(
     rates: Sequence[PassRate],
     pairs: Sequence[PairComparison],
     labels: Mapping[str, ModelLabel],
+    busy_included: bool = False,
 ) -> str:
     """Per model over every prompt: median and spread of the headline figures, the check pass
     rate, then one line per pair of models with its verdicts."""
@@ -100,11 +103,13 @@ def markdown_table(
         cells.append(_md_rate(rate_of.get(model_id)))
         lines.append(_md_row(cells))
     lines.append("")
-    lines.append("Each figure: median (min–max below 10 runs, p10–p90 from 10). Busy runs excluded.")
-    verdicts = [p for p in pairs if p.prompt_id is None] or list(pairs)
+    busy = "Busy runs included." if busy_included else "Busy runs excluded."
+    lines.append(f"Each figure: median (min–max below 10 runs, p10–p90 from 10). {busy}")
+    verdicts = headline_pairs(pairs)
     if verdicts:
         lines.append("")
-        lines += [f"- {_md_escape(p.verdict)} ({_figure_words(p.figure)})" for p in verdicts]
+        names = {m: label.name for m, label in labels.items()}
+        lines += [f"- {_md_escape(pair_sentence(p, names))}" for p in verdicts]
     return "\n".join(lines) + "\n"
 
 
@@ -120,8 +125,24 @@ def _md_rate(rate: PassRate | None) -> str:
     return f"{rate.passed}/{rate.total} ({rate.interval.low:.0%}–{rate.interval.high:.0%})"
 
 
-def _figure_words(figure: str) -> str:
-    return {"decode_tps": "decode tok/s", "decode_bytes_per_s": "decode bytes/s", "ttft_s": "TTFT"}.get(figure, figure)
+def headline_pairs(pairs: Sequence[PairComparison]) -> list[PairComparison]:
+    """The comparisons over every prompt, or the per-prompt ones when there is a single prompt."""
+    return [p for p in pairs if p.prompt_id is None] or list(pairs)
+
+
+def pair_sentence(pair: PairComparison, names: Mapping[str, str]) -> str:
+    """The verdict as a sentence that names what was compared, e.g. "tiny vs small, TTFT:
+    within noise (ratio 1.02, 95 % CI 0.97–1.08)"."""
+    figure = {"decode_tps": "decode tok/s", "decode_bytes_per_s": "decode bytes/s", "ttft_s": "TTFT"}[pair.figure]
+    if pair.ratio is not None and pair.verdict not in ("within noise", "too few runs"):
+        return f"{pair.verdict} ({figure})"
+    subject = f"{names.get(pair.model_a, pair.model_a)} vs {names.get(pair.model_b, pair.model_b)}, {figure}"
+    if pair.ratio is None:
+        return f"{subject}: too few runs"
+    detail = f"ratio {pair.ratio.value:.2f}, 95 % CI {pair.ratio.interval.low:.2f}–{pair.ratio.interval.high:.2f}"
+    if pair.verdict == "too few runs":
+        detail += f"; {pair.ratio.min_runs} runs per prompt, a verdict needs {MIN_RUNS_FOR_VERDICT}"
+    return f"{subject}: {pair.verdict} ({detail})"
 
 
 def _md_row(cells: Sequence[str]) -> str:
@@ -129,5 +150,6 @@ def _md_row(cells: Sequence[str]) -> str:
 
 
 def _md_escape(text: str) -> str:
-    # Model names come from file names: a "|" would split a cell, a newline end the table.
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    # Model names come from file names: a "|" would split a cell, a newline end the table, an
+    # escape sequence act on the terminal the table is printed to.
+    return terminal_safe(text.replace("\\", "\\\\").replace("|", "\\|"))

@@ -15,7 +15,8 @@ from llm_compare.services.bench.aggregate import (
     figure_summaries,
     pass_rates,
 )
-from llm_compare.services.bench.report import ModelLabel, aggregate_rows, markdown_table
+from llm_compare.services.bench.report import ModelLabel, aggregate_rows, markdown_table, run_rows
+from llm_compare.services.bench.runner import BenchmarkRunner
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,48 @@ def benchmark_results(
         summaries=summaries,
         pass_rates=rates,
         pairs=pairs,
-        markdown=markdown_table(summaries, rates, pairs, labels),
+        markdown=markdown_table(summaries, rates, pairs, labels, include_busy),
         aggregate_rows=aggregate_rows(summaries, labels),
     )
+
+
+def benchmark_document(runner: BenchmarkRunner, results: BenchmarkResults) -> dict:
+    """Everything about a benchmark as one JSON document: what ran, the aggregates, the verdicts
+    and every run (skipped, failed and stopped ones too, with their reasons)."""
+    spec = runner.spec
+    return {
+        "benchmark_id": runner.benchmark_id,
+        "models": list(spec.model_ids),
+        "suite": spec.suite.name,
+        "prompts": [p.id for p in spec.suite.prompts],
+        "repeats": spec.repeats,
+        "warmups": spec.warmups,
+        "seed": spec.seed,
+        "max_tokens": spec.max_tokens,
+        "temperature": spec.temperature,
+        "order": runner.order_note,
+        "aggregate": results.aggregate_rows,
+        "pairs": [
+            {
+                "model_a": p.model_a,
+                "model_b": p.model_b,
+                "figure": p.figure,
+                "prompt_id": p.prompt_id,
+                "ratio": p.ratio.value if p.ratio else None,
+                "ci_low": p.ratio.interval.low if p.ratio else None,
+                "ci_high": p.ratio.interval.high if p.ratio else None,
+                "verdict": p.verdict,
+            }
+            for p in results.pairs
+        ],
+        "runs": run_rows(runner.snapshot(), runner.benchmark_id, counted_only=False),
+    }
+
+
+def results_of(runner: BenchmarkRunner, include_busy: bool = False) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:
+    outcomes = [o for o in runner.snapshot() if o.counted]
+    labels = {m.id: ModelLabel(m.name, m.type.value) for m in runner.models.values() if m.id in runner.spec.model_ids}
+    # Until the tokenizers can be compared (their token lists), decode speed is compared in
+    # bytes/s, which is fair between any two models.
+    results = benchmark_results([o.as_counted() for o in outcomes], labels, lambda a, b: False, include_busy)
+    return results, labels

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, LLMCompareError
@@ -133,9 +133,11 @@ class BenchmarkRunner:
     ):
         spec.check()
         self.benchmark_id = benchmark_id or uuid.uuid4().hex[:12]
-        unusable = [models[m].unusable_reason for m in spec.model_ids if models[m].error]
-        if unusable:
-            raise ConfigurationError(unusable[0])
+        # A model that cannot be used (a truncated file, say) is left out with its reason; the others run.
+        self.unusable = {m: models[m].unusable_reason for m in spec.model_ids if models[m].error}
+        if len(self.unusable) == len(spec.model_ids):
+            raise ConfigurationError(next(iter(self.unusable.values())))
+        spec = replace(spec, model_ids=tuple(m for m in spec.model_ids if m not in self.unusable))
         self.engine, self.spec, self.models, self.save = engine, spec, models, save
         self.configs = {m: configs.get(m) or ModelConfig() for m in spec.model_ids}
         self.prompts = {p.id: p for p in spec.suite.prompts}

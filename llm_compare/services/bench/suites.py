@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from llm_compare.core.errors import ConfigurationError
 from llm_compare.services.bench.checks import Check, CheckError, parse_checks
 
 FIELDS = ("id", "prompt", "system", "max_tokens", "checks")
@@ -20,7 +21,7 @@ MAX_SUITE_BYTES = 20 * 1024 * 1024  # far above any hand-made suite; a mistaken 
 BUILTIN_NAME = "built-in"
 
 
-class SuiteError(ValueError):
+class SuiteError(ConfigurationError):
     """A suite file that cannot be used; the message is one line a user can act on."""
 
 

@@ -2,7 +2,13 @@
 
 import pytest
 
-from llm_compare.services.bench.aggregate import CountedRun, compare_pairs, counted, figure_summaries, pass_rates
+from llm_compare.services.bench.aggregate import (
+    CountedRun,
+    compare_pairs,
+    counted,
+    figure_summaries,
+    pass_rates,
+)
 
 
 def run(model, prompt, repeat, decode=None, ttft=None, busy=False, passed=0, total=0, bytes_per_s=None):

@@ -38,7 +38,7 @@ def test_markdown_table_parses_with_one_row_per_model_and_names_kept_whole():
     )
     header, *body = table_cells(text)
     assert header == ["model", "backend", "n", "decode tok/s", "TTFT ms", "prefill tok/s", "peak RSS MiB", "checks passed"]
-    assert [row[:3] for row in body] == [["tiny | f32 x", "gguf", "5"], ["tiny-hf", "pytorch", "5"]]
+    assert [row[:3] for row in body] == [["tiny | f32\\nx", "gguf", "5"], ["tiny-hf", "pytorch", "5"]]
     assert body[0][3] == "102.0 (100.0–104.0)"  # median (min–max) of 100..104
     assert body[0][4] == "10.0 (10.0–10.0)"
     assert body[0][6] == "50.0 (50.0–50.0)"
@@ -56,3 +56,19 @@ def test_aggregate_rows_hold_every_statistic_per_model_prompt_and_figure():
     assert row["mean"] == 102.0
     assert row["median_ci_low"] <= 102.0 <= row["median_ci_high"]
     assert {r["prompt_id"] for r in rows} == {"", "p"}
+
+
+def test_a_pair_without_a_winner_says_which_pair_and_figure_and_why():
+    from llm_compare.services.bench.aggregate import PairComparison
+    from llm_compare.services.bench.report import pair_sentence
+    from llm_compare.services.bench.stats import Interval, Ratio
+
+    names = {"a": "Alpha", "b": "Beta"}
+    few = PairComparison("a", "b", "ttft_s", None, Ratio(1.5, Interval(1.2, 1.9), 3), "too few runs")
+    assert pair_sentence(few, names) == (
+        "Alpha vs Beta, TTFT: too few runs (ratio 1.50, 95 % CI 1.20–1.90; 3 runs per prompt, a verdict needs 5)"
+    )
+    noise = PairComparison("a", "b", "decode_bytes_per_s", None, Ratio(1.02, Interval(0.97, 1.08), 9), "within noise")
+    assert pair_sentence(noise, names) == "Alpha vs Beta, decode bytes/s: within noise (ratio 1.02, 95 % CI 0.97–1.08)"
+    none = PairComparison("a", "b", "decode_tps", None, None, "too few runs")
+    assert pair_sentence(none, names) == "Alpha vs Beta, decode tok/s: too few runs"

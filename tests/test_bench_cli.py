@@ -1,0 +1,65 @@
+"""`llm-compare bench` as a user runs it: a real process, real models, the files it writes."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.services.config_manager import ConfigManager
+from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.run_store import RunStore
+
+
+def bench(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "llm_compare.cli", "bench", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def quick_models(tiny_dir, tiny_models):
+    for model in ModelManager([tiny_dir]).scan():
+        ConfigManager().save(model, ModelConfig(temperature=0.0, mode="raw", max_tokens=5, n_ctx=256))
+    return [tiny_models["hf"].id, tiny_models["gguf_f32"].id]
+
+
+def test_bench_prints_the_table_and_writes_csv_json_and_markdown(quick_models, tiny_dir, tmp_path):
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text('{"id": "a", "prompt": "def f", "checks": {"regex": "."}}\n{"id": "b", "prompt": "import"}\n')
+    out = {kind: tmp_path / f"out.{kind}" for kind in ("csv", "json", "md")}
+    result = bench(
+        "--model", quick_models[0], "--model", quick_models[1], "--models-dir", str(tiny_dir), "--prompts", str(suite),
+        "--repeat", "2", "--warmup", "1", "--seed", "7", "--include-busy",
+        "--csv", str(out["csv"]), "--json", str(out["json"]), "--md", str(out["md"]),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| model | backend | n |" in result.stdout and "10/10 runs" in result.stderr  # 2 warm-ups + 8 counted
+    assert out["md"].read_text() == result.stdout
+    rows = list(csv.DictReader(out["csv"].open()))
+    assert len(rows) == 8  # 2 models x 2 prompts x 2 repetitions
+    assert sorted((r["model_id"], r["prompt_id"], r["repeat"]) for r in rows) == sorted(
+        (m, p, str(r)) for m in quick_models for p in "ab" for r in range(2)
+    )
+    assert {r["seed"] for r in rows} == {"7", "8"}
+    assert {(r["prompt_id"], r["checks_total"]) for r in rows} == {("a", "1"), ("b", "0")}
+    document = json.loads(out["json"].read_text())
+    assert document["repeats"] == 2 and len(document["runs"]) == 8
+    benchmark_id = document["benchmark_id"]
+    assert {r["benchmark_id"] for r in rows} == {benchmark_id}
+    assert len([r for r in RunStore().list() if r.comparison_id == benchmark_id]) == 8
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--repeat", "0"], "repetitions must be between 1 and 1000"),
+        (["--prompts", "missing.jsonl"], "cannot read the prompt suite"),
+        (["--model", "no-such-model"], "no-such-model"),
+    ],
+)
+def test_bench_usage_errors_are_one_line_and_exit_2(quick_models, tiny_dir, args, message):
+    base = ["--models-dir", str(tiny_dir)] + (["--model", quick_models[0]] if "--model" not in args else [])
+    result = bench(*base, *args, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
