@@ -223,12 +223,12 @@ def keep(store, record) -> None:
     try:
         note = store.save_or_keep(record)
     except RunNotKeptError as exc:
-        print(f"warning: the run of {name} was {exc}; its record follows on stderr as one JSON line",
-              file=sys.stderr, flush=True)
-        print(record.to_json(), file=sys.stderr, flush=True)
+        note = f"{exc}; its record follows on stderr as one JSON line"
+        print(terminal_safe(f"warning: the run of {name} was {note}"), file=sys.stderr, flush=True)
+        print(record.to_json(), file=sys.stderr, flush=True)  # JSON: nothing a terminal acts on
         return
-    if note:
-        print(f"warning: the run of {name} was {note}", file=sys.stderr, flush=True)
+    if note:  # names and paths escaped, as in the text mode
+        print(terminal_safe(f"warning: the run of {name} was {note}"), file=sys.stderr, flush=True)
 
 
 class JsonPrinter:

@@ -10,7 +10,6 @@ import time
 from collections import Counter
 
 import pytest
-from test_browser import real_browser  # noqa: F401  (a fixture: skip or fail without Chromium)
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.services.config_manager import ConfigManager
