@@ -43,7 +43,9 @@ def test_a_run_no_file_can_take_is_shown_with_its_record_to_copy(make_app, tiny_
     no_exception(at)
     [column] = [c for c in at.columns if c.text]
     [answer] = [t.value for t in column.text]
+    assert answer  # shown, as produced
     [warning] = [w.value for w in column.warning]
     assert warning.startswith("not saved: ") and "could not be written either" in warning
     [record] = [c.value for c in column.code]
-    assert json.loads(record)["text"] == answer
+    [result] = at.session_state["comparison"].results().values()
+    assert json.loads(record)["text"] == result.text
