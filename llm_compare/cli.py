@@ -195,12 +195,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     store, comparison_id = RunStore(), new_comparison_id()
 
     def show(event: InferenceEvent) -> bool:
+        failed = printer.show(event)  # the answer first: a store that fails must not take it away
         if event.kind == "done":  # every run is kept, failed and cancelled ones too
-            store.save(RunRecord.from_result(
+            keep(store, RunRecord.from_result(
                 comparison_id=comparison_id, prompt=args.prompt, system_prompt=args.system, schedule=args.schedule,
                 model=by_id[event.model_id], config=configs[event.model_id], result=event.result,
             ))
-        return printer.show(event)
+        return failed
 
     failed = False
     try:
@@ -211,6 +212,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if interrupted_by:
         return EXIT_INTERRUPTED
     return EXIT_MODEL_FAILED if failed else EXIT_OK
+
+
+def keep(store, record) -> None:
+    """Save `record`; a failed save is a warning on stderr, never a failed run. When even the
+    pending file cannot be written, the record itself goes to stderr, one JSON line."""
+    from llm_compare.services.run_store import RunNotKeptError
+
+    name = record.model["name"]
+    try:
+        note = store.save_or_keep(record)
+    except RunNotKeptError as exc:
+        note = f"{exc}; its record follows on stderr as one JSON line"
+        print(terminal_safe(f"warning: the run of {name} was {note}"), file=sys.stderr, flush=True)
+        print(record.to_json(), file=sys.stderr, flush=True)  # JSON: nothing a terminal acts on
+        return
+    if note:  # names and paths escaped, as in the text mode
+        print(terminal_safe(f"warning: the run of {name} was {note}"), file=sys.stderr, flush=True)
 
 
 class JsonPrinter:

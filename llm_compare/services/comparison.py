@@ -19,7 +19,7 @@ from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import InferenceEvent, InferenceResult
 from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.run_store import RunRecord, RunStore, new_comparison_id
+from llm_compare.services.run_store import RunNotKeptError, RunRecord, RunStore, new_comparison_id
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,10 @@ class ModelRun:
     completion_tokens: int | None = 0
     result: InferenceResult | None = None
     status_since: float = field(default_factory=time.monotonic)
+    # Set when the run could not be stored: what failed and where the run waits (pending file).
+    save_note: str | None = None
+    # The run's record as one JSON line, when not even the pending file could take it.
+    unsaved_record: str | None = None
     # Bumped on every change, so a page redraws only the columns that changed.
     version: int = 0
 
@@ -70,7 +74,6 @@ class Comparison:
         self.is_alive = is_alive or (lambda: True)
         self.runs = {m.id: ModelRun(m, configs[m.id]) for m in models}
         self.error: str | None = None  # a failure of the whole comparison, one line
-        self.save_errors: list[str] = []
         self.stop_requested = False
         self._events = engine.run(prompt, models, configs, schedule=schedule, system_prompt=system_prompt)
         self._lock = threading.Lock()
@@ -143,24 +146,27 @@ class Comparison:
                     run.completion_tokens = event.result.stats.completion_tokens
             run.version += 1
         if event.kind == "done":
-            self._save(run.model, run.config, event.result)
+            self._save(run, event.result)
 
-    def _save(self, model: ModelInfo, config: ModelConfig, result: InferenceResult) -> None:
+    def _save(self, run: ModelRun, result: InferenceResult) -> None:
+        """Store the run; when the store cannot take it, say so in the model's column (a locked
+        database or a full disk must not end the comparison, nor lose the run)."""
+        record = RunRecord.from_result(
+            comparison_id=self.comparison_id, prompt=self.prompt, system_prompt=self.system_prompt,
+            schedule=self.schedule, model=run.model, config=run.config, result=result,
+        )
+        unsaved = None
         try:
-            self.store.save(
-                RunRecord.from_result(
-                    comparison_id=self.comparison_id,
-                    prompt=self.prompt,
-                    system_prompt=self.system_prompt,
-                    schedule=self.schedule,
-                    model=model,
-                    config=config,
-                    result=result,
-                )
-            )
-        except Exception as exc:  # a full disk must not end the comparison
-            log.exception("could not save the run of %s", model.name)
-            self.save_errors.append(f"{model.name}: the run could not be saved ({exc})")
+            note = self.store.save_or_keep(record)
+        except RunNotKeptError as exc:
+            note, unsaved = str(exc), record.to_json()
+        except Exception as exc:
+            log.exception("could not save the run of %s", run.model.name)
+            note, unsaved = f"not saved: {exc}", record.to_json()
+        if note:
+            with self._lock:
+                run.save_note, run.unsaved_record = note, unsaved
+                run.version += 1
 
     def _alive(self) -> bool:
         try:

@@ -4,10 +4,12 @@ the exact configuration, the model's identity, the prompt, the output, library v
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import logging
 import math
+import os
 import re
 import sqlite3
 import time
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_compare.core.config import ModelConfig
+from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import STAT_HELP, InferenceResult
 from llm_compare.paths import data_home
@@ -76,6 +79,15 @@ class RunRecord:
             host=host_info(),
             runtime=result.runtime,
         )
+
+    def to_json(self) -> str:
+        """The record as one line of JSON: what the store and the pending file keep. ASCII, so
+        that any text (even lone surrogates from undecodable input) is written as it is held."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> RunRecord:
+        return cls(**json.loads(line))
 
     def flat_row(self) -> dict[str, Any]:
         """One flat row: identity, every metrics.md figure, the config, the answer."""
@@ -150,16 +162,43 @@ def _create_runs_table(db: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_runs_table]
 
 
+class RunNotKeptError(LLMCompareError):
+    """Neither the store nor its pending file could take a run."""
+
+
 class RunStore:
-    def __init__(self, home: str | Path | None = None):
-        self.path = (Path(home).expanduser() if home else data_home()) / "runs.sqlite3"
+    """The runs in `home`/runs.sqlite3. A run the database cannot take (locked for longer than
+    the busy timeout, a full disk) waits in `home`/pending-runs.jsonl, one JSON line per run,
+    and is stored the next time the store opens."""
+
+    def __init__(self, home: str | Path | None = None, busy_timeout_s: float | None = None):
+        home = Path(home).expanduser() if home else data_home()
+        self.path = home / "runs.sqlite3"
+        self.pending_path = home / PENDING_FILE_NAME
+        self.busy_timeout_s = busy_timeout_s if busy_timeout_s is not None else _busy_timeout_from_env()
 
     def save(self, record: RunRecord) -> None:
         with self._connect() as db:
-            db.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
-                (record.run_id, record.comparison_id, record.created_at, record.model["id"], json.dumps(asdict(record))),
-            )
+            _insert(db, record)
+
+    def save_or_keep(self, record: RunRecord) -> str | None:
+        """Store `record`; if the database cannot take it, append it to the pending file.
+        None when stored, else one line saying what failed and where the run waits.
+        Raises RunNotKeptError when the pending file cannot be written either."""
+        try:
+            self.save(record)
+            return None
+        except (sqlite3.Error, OSError) as exc:
+            failure = _one_line(exc)
+        log.warning("could not store run %s in %s (%s); keeping it in %s", record.run_id, self.path, failure, self.pending_path)
+        try:
+            _append_line(self.pending_path, record.to_json())
+        except OSError as exc:
+            raise RunNotKeptError(
+                f"not saved: {failure} ({self.path}); the pending file {self.pending_path} could not be "
+                f"written either ({_one_line(exc)})"
+            ) from exc
+        return f"not saved: {failure} (kept in pending file {self.pending_path}; stored the next time the store opens)"
 
     def list(self, limit: int | None = None) -> list[RunRecord]:
         """Stored runs, newest first (rows that cannot be read are left out: see `read`)."""
@@ -167,7 +206,7 @@ class RunStore:
 
     def read(self, limit: int | None = None) -> StoredRuns:
         """Stored runs, newest first; a row that cannot be read costs only itself."""
-        if not self.path.exists():
+        if not self.path.exists() and not self.pending_path.exists():
             return StoredRuns([])
         query = "SELECT run_id, record FROM runs ORDER BY created_at DESC, rowid DESC"
         with self._connect() as db:
@@ -181,29 +220,140 @@ class RunStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A migrated connection; one transaction, committed on success, always closed.
-        Several processes (the dashboard, CLI loops, benchmarks) write at once: WAL lets readers
-        and one writer proceed together, and waits on a busy database are sqlite's own."""
+        """A migrated connection, the pending runs imported; one transaction, committed on
+        success, always closed. Several processes (the dashboard, CLI loops, benchmarks) write at
+        once: WAL lets readers and one writer proceed together, and waits on a busy database are
+        sqlite's own."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
-            _use_wal(db)
+        with closing(sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)) as db:
+            _use_wal(db, self.busy_timeout_s)
             _migrate(db)
             db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
+                with self._pending_runs_imported(db):
+                    yield db
+                    db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+
+    @contextmanager
+    def _pending_runs_imported(self, db: sqlite3.Connection) -> Iterator[None]:
+        """Within the caller's write transaction: store the runs waiting in the pending file,
+        and once the caller has committed, remove from the file the lines stored. A run already
+        in the store (an import cut short after its commit) is not stored twice; a line that is
+        not a whole record (half written by a process killed mid-write, or damaged) stays."""
+        if not _has_content(self.pending_path):
+            yield
+            return
+        with _locked_pending(self.pending_path) as pending:
+            if pending is None:  # another process has just imported it
+                yield
+                return
+            *lines, tail = pending.read().split(b"\n")
+            kept = [line for line in lines if line.strip() and not self._import_line(db, line)]
+            yield
+            _replace_pending(self.pending_path, b"".join(line + b"\n" for line in kept) + tail)
+        log.info("stored %d pending runs from %s", len(lines) - len(kept), self.pending_path)
+
+    def _import_line(self, db: sqlite3.Connection, line: bytes) -> bool:
+        """Store one pending line's run; False (the line stays) when it is not a storable record."""
+        try:
+            _insert(db, RunRecord.from_json(line), if_new=True)
+            return True
+        except (ValueError, TypeError, KeyError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:
+            log.warning("keeping a line of %s that is not a storable run: %s", self.pending_path, _one_line(exc))
+            return False
+
+
+PENDING_FILE_NAME = "pending-runs.jsonl"
+BUSY_TIMEOUT_ENV = "LLM_COMPARE_BUSY_TIMEOUT_S"
+
+
+def _busy_timeout_from_env() -> float:
+    """How long a save waits for another process's write: $LLM_COMPARE_BUSY_TIMEOUT_S, else 30 s."""
+    try:
+        return float(os.environ.get(BUSY_TIMEOUT_ENV) or BUSY_TIMEOUT_S)
+    except ValueError:
+        log.warning("%s is not a number of seconds; using %s", BUSY_TIMEOUT_ENV, BUSY_TIMEOUT_S)
+        return BUSY_TIMEOUT_S
+
+
+def _insert(db: sqlite3.Connection, record: RunRecord, if_new: bool = False) -> None:
+    """Insert `record`; with `if_new`, a run already stored (same run_id) is left as it is."""
+    db.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?)" + (" ON CONFLICT (run_id) DO NOTHING" if if_new else ""),
+        (record.run_id, record.comparison_id, record.created_at, record.model["id"], record.to_json()),
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append one line under the file's lock, in one write: lines from several processes never
+    interleave, and none lands in a file an import has just replaced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        with _locked_pending(path, create=True) as pending:
+            if pending is not None:
+                fd, size = pending.fileno(), os.fstat(pending.fileno()).st_size
+                # After a half-written line (its writer was killed), start a new line: that one
+                # stays unreadable (and kept), this one whole.
+                start = b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""
+                os.write(fd, start + (line + "\n").encode("utf-8"))  # O_APPEND: at the end
+                os.fsync(fd)
+                return
+
+
+@contextmanager
+def _locked_pending(path: Path, create: bool = False) -> Iterator[Any]:
+    """The pending file opened for appending and locked (flock) against other processes; None
+    when it is gone or was replaced while we waited for the lock (an import rewrote it)."""
+    flags = os.O_RDWR | os.O_APPEND | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        if create:
+            raise
+        yield None
+        return
+    with os.fdopen(fd, "rb+") as pending:
+        fcntl.flock(pending.fileno(), fcntl.LOCK_EX)
+        try:
+            still_there = os.stat(path).st_ino == os.fstat(pending.fileno()).st_ino
+        except FileNotFoundError:
+            still_there = False
+        yield pending if still_there else None
+
+
+def _replace_pending(path: Path, content: bytes) -> None:
+    """Rewrite the pending file atomically (while holding its lock): with `content`, or remove it
+    when nothing is left. Appenders waiting on the old file see it was replaced and try again."""
+    if not content:
+        path.unlink()
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
 
 
 BUSY_TIMEOUT_S = 30.0
 
 
-def _use_wal(db: sqlite3.Connection) -> None:
+def _use_wal(db: sqlite3.Connection, timeout_s: float) -> None:
     """Switch a store to WAL once (the mode is kept in the file). The switch needs the database
     to itself and sqlite does not wait for that, so retry while another process holds it."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         try:
             if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":

@@ -71,6 +71,14 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float) -> None:
 def browser_page(width: int = 1440, height: int = 960, resolve_to_loopback: tuple[str, ...] = ()):
     """A Playwright page in headless Chromium, with downloads allowed. Names in
     `resolve_to_loopback` resolve to 127.0.0.1, as after a DNS rebinding."""
+    with browser_pages(1, width, height, resolve_to_loopback) as [page]:
+        yield page
+
+
+@contextmanager
+def browser_pages(count: int, width: int = 1440, height: int = 960, resolve_to_loopback: tuple[str, ...] = ()):
+    """`count` pages in one headless Chromium, each in a window of its own (so none is a
+    background tab, whose timers the browser slows down): a dashboard session each."""
     from playwright.sync_api import sync_playwright
 
     args = list(CHROMIUM_ARGS)
@@ -79,8 +87,10 @@ def browser_page(width: int = 1440, height: int = 960, resolve_to_loopback: tupl
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
-            context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
-            yield context.new_page()
+            yield [
+                browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True).new_page()
+                for _ in range(count)
+            ]
         finally:
             browser.close()
 

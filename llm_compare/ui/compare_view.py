@@ -92,8 +92,6 @@ def draw(run: Comparison) -> None:
         # Reading session state is one of Streamlit's yield points: a Stop click or page switch
         # interrupts the script here at once, even while no column has anything new to draw.
         _ = "comparison" in st.session_state
-    for message in run.save_errors:
-        st.warning(literal(message), icon=":material/warning:")
     with summary.container():
         _summary_table(run.snapshot())
 
@@ -151,6 +149,11 @@ def _draw_footer(slot, run: ModelRun) -> None:
         if result.error:
             show_error(result.error)
         st.caption(stats_line(result.stats))
+        if run.save_note:
+            st.warning(literal(run.save_note), icon=":material/warning:")
+        if run.unsaved_record:  # not even the pending file took it: the user can still copy it
+            with st.expander("This run's record, to keep by hand"):
+                st.code(run.unsaved_record, language="json", wrap_lines=True)
         changed = _changed_ignored_settings(run)
         if changed:
             st.caption(
