@@ -10,6 +10,7 @@ from pathlib import Path
 
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK
 from llm_compare.core.formatting import human_duration
+from llm_compare.core.text import terminal_safe
 
 PROGRESS_INTERVAL_S = 0.5
 
@@ -77,9 +78,10 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str]) -> int:
     _write(args.md, results.markdown)
     _write(args.csv, rows_to_csv(run_rows(runner.snapshot(), runner.benchmark_id)))
     _write(args.json, json.dumps(benchmark_document(runner, results), indent=1, ensure_ascii=False))
-    for message in [runner.error, *runner.save_errors]:
-        if message:
-            print(f"error: {message}", file=sys.stderr)
+    if runner.error:
+        print(f"error: {terminal_safe(runner.error)}", file=sys.stderr)
+    for note in runner.save_errors:
+        print(f"warning: {terminal_safe(note)}", file=sys.stderr)
     if runner.stop_requested:
         return EXIT_INTERRUPTED
     failed = runner.error or any(o.result.error and not o.skipped for o in runner.snapshot())

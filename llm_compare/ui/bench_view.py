@@ -97,8 +97,8 @@ def draw_progress(runner: BenchmarkRunner) -> None:
     st.caption(f"Order: {runner.order_note}. Repetition r of every model uses seed {runner.spec.seed} + r.")
     if runner.error:
         show_error(runner.error)
-    for message in runner.save_errors:
-        show_error(message)
+    for note in runner.save_errors:
+        st.warning(literal(note), icon=":material/save:")
 
 
 def draw_results(runner: BenchmarkRunner) -> None:

@@ -127,7 +127,7 @@ class BenchmarkRunner:
         spec: BenchmarkSpec,
         models: dict[str, ModelInfo],
         configs: dict[str, ModelConfig],
-        save: Callable[[BenchRunOutcome], None],
+        save: Callable[[BenchRunOutcome], str | None],
         done: Iterable[tuple[str, str, int]] = (),
         benchmark_id: str | None = None,
     ):
@@ -238,9 +238,11 @@ class BenchmarkRunner:
     def _keep(self, outcome: BenchRunOutcome) -> None:
         if not outcome.planned.warmup:
             try:
-                self.save(outcome)
-            except Exception as exc:  # a full disk must not end the benchmark
+                note = self.save(outcome)
+            except Exception as exc:  # even the pending file failed: the benchmark still goes on
                 log.exception("could not save a benchmark run")
-                self.save_errors.append(f"{outcome.model.name}: a run could not be saved ({exc})")
+                note = f"not saved: {exc}"
+            if note:
+                self.save_errors.append(f"{outcome.model.name}, {outcome.prompt.id}, repetition {outcome.planned.repeat}: {note}")
         with self._lock:
             self.outcomes.append(outcome)

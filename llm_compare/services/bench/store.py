@@ -7,8 +7,10 @@ from llm_compare.services.bench.runner import BenchRunOutcome
 from llm_compare.services.run_store import RunRecord, RunStore
 
 
-def save_bench_run(store: RunStore, outcome: BenchRunOutcome) -> None:
-    store.save(
+def save_bench_run(store: RunStore, outcome: BenchRunOutcome) -> str | None:
+    """Store the run; when the database cannot take it, it waits in the pending file and the
+    one-line note saying so is returned (None when stored)."""
+    return store.save_or_keep(
         RunRecord.from_result(
             comparison_id=outcome.benchmark_id,
             prompt=outcome.prompt.prompt,
