@@ -63,3 +63,28 @@ def test_bench_usage_errors_are_one_line_and_exit_2(quick_models, tiny_dir, args
     result = bench(*base, *args, timeout=120)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_them(quick_models, tiny_dir, private_home, monkeypatch):
+    from llm_compare.services.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME
+    from llm_compare.testing.store_lock import database_locked
+
+    store = RunStore()
+    store.list()  # the database exists, so there is something to lock
+    monkeypatch.setenv(BUSY_TIMEOUT_ENV, "0.3")
+    with database_locked(store.path):
+        done = bench("--model", quick_models[1], "--models-dir", str(tiny_dir), "--repeat", "2", "--warmup", "0",
+                     "--prompts", str(_one_prompt_suite(private_home)))
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and all("kept in pending file" in w for w in warnings)
+    assert len((private_home / PENDING_FILE_NAME).read_text().splitlines()) == 2
+    monkeypatch.delenv(BUSY_TIMEOUT_ENV)
+    assert len(RunStore().list()) == 2  # imported on the next open
+    assert not (private_home / PENDING_FILE_NAME).exists()
+
+
+def _one_prompt_suite(folder):
+    path = folder.parent / "one.jsonl"
+    path.write_text('{"id": "a", "prompt": "def f"}\n')
+    return path
