@@ -34,7 +34,9 @@ MAX_JSON_CONTAINERS = 1_000_000  # objects and arrays: an added token of a token
 MAX_JSON_DEPTH = 64  # real files nest under 10 levels; Python's parser fails near 1,000
 MAX_SHARDS = 10_000  # the largest models have a few hundred
 _MAX_DIMS = 16  # torch's tensors have at most 64; real weights have up to 5
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A JSON string, or an unterminated one up to the end: every '"' starts a match, so the scan
+# never backtracks and stays linear even on hostile input.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\(?:.|\Z)[^"\\]*)*(?:"|\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 _BRACKET_STEP = [0] * 256
 _BRACKET_STEP[ord("[")] = _BRACKET_STEP[ord("{")] = 1

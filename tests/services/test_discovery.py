@@ -742,6 +742,13 @@ def test_brackets_inside_json_strings_are_not_nesting(tmp_path):
     assert (model.error, model.metadata["has_chat_template"]) == (None, True)
 
 
+def test_an_unterminated_json_string_of_escapes_is_read_in_one_pass(tmp_path):
+    """Finding strings must not backtrack: a regex that did took minutes on these 400 KB."""
+    folder = write_hf_folder(tmp_path / "m")
+    (folder / "generation_config.json").write_bytes(b'{"a": "' + b'\\"' * 200_000)
+    assert scan_one(tmp_path).error.startswith("generation_config.json is not valid JSON: Unterminated string")
+
+
 def test_a_safetensors_header_larger_than_any_real_one_is_refused_unread(tmp_path):
     folder = write_hf_folder(tmp_path / "m")
     weights = folder / "model.safetensors"
