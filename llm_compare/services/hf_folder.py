@@ -8,7 +8,6 @@ import os
 import re
 import struct
 from dataclasses import dataclass, field
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,14 @@ NO_WEIGHTS_ERROR = "no weights found: expected *.safetensors or *.bin beside con
 # config.json of `{}` took 40 s and 2.9 GB to parse). Real config.json files are under 100 KB,
 # tokenizer_config.json up to about 1.2 MB (Gemma 3); a shard index lists every tensor, about
 # 10 MB for a 1T-parameter MoE; a safetensors header takes about 100 bytes per tensor.
-MAX_JSON_BYTES = 16_000_000
+MAX_JSON_BYTES = 4_000_000
 MAX_INDEX_JSON_BYTES = 32_000_000
 MAX_SAFETENSORS_HEADER_BYTES = 16_000_000  # 150,000 tensors in one file (the library allows 100 MB)
 MAX_JSON_CONTAINERS = 1_000_000  # objects and arrays: an added token of a tokenizer is one
 MAX_JSON_DEPTH = 64  # real files nest under 10 levels; Python's parser fails near 1,000
 MAX_SHARDS = 10_000  # the largest models have a few hundred
 _MAX_DIMS = 16  # torch's tensors have at most 64; real weights have up to 5
-# A JSON string, or an unterminated one up to the end: every '"' starts a match, so the scan
-# never backtracks and stays linear even on hostile input.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\(?:.|\Z)[^"\\]*)*(?:"|\Z)', re.DOTALL)
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
-_BRACKET_STEP = [0] * 256
-_BRACKET_STEP[ord("[")] = _BRACKET_STEP[ord("{")] = 1
-_BRACKET_STEP[ord("]")] = _BRACKET_STEP[ord("}")] = -1
+_NOT_QUOTES_OR_BRACKETS = bytes(sorted(set(range(256)) - set(b'"[]{}')))
 _SHARD_NAME = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.(?P<ext>safetensors|bin)$")
 # .bin files a Trainer checkpoint keeps beside the weights
 _NOT_WEIGHTS_BIN = re.compile(r"^(training_args|optimizer|scheduler|scaler|rng_state.*)\.bin$")
@@ -347,13 +340,21 @@ def _load_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
 def _check_json_shape(raw: bytes, what: str) -> None:
     """Refuse JSON whose objects and arrays no real model file has so many of, or nested so deep,
     before parsing it: Python's parser would take gigabytes, or raise RecursionError."""
-    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)  # those inside strings do not count
-    containers = brackets.count(b"[") + brackets.count(b"{")
+    import numpy as np  # on first use, as gguf_header does: importing discovery stays light
+
+    # Escaped backslashes, then escaped quotes, go first: every quote left opens or closes a string.
+    text = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_QUOTES_OR_BRACKETS)
+    codes = np.frombuffer(text, np.uint8)
+    outside = (np.cumsum(codes == ord('"'), dtype=np.uint8) & 1) == 0  # wraps at 256, keeps the parity
+    opens = outside & ((codes == ord("[")) | (codes == ord("{")))
+    containers = int(np.count_nonzero(opens))
     if containers > MAX_JSON_CONTAINERS:
         raise HFFolderError(
             f"{what} holds {containers:,} JSON objects and arrays; discovery reads at most {MAX_JSON_CONTAINERS:,}"
         )
-    depth = max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+    closes = outside & ((codes == ord("]")) | (codes == ord("}")))
+    steps = opens[opens | closes].astype(np.int16) * 2 - 1  # +1 for each bracket that opens, -1 closes
+    depth = int(np.cumsum(steps, dtype=np.int16).max(initial=0))  # a wrap past 32767 comes after 64
     if depth > MAX_JSON_DEPTH:
         raise HFFolderError(f"{what} nests JSON {depth:,} levels deep; discovery reads at most {MAX_JSON_DEPTH}")
 

@@ -716,13 +716,13 @@ def test_a_50_mb_config_is_refused_by_its_size_without_being_parsed(tmp_path):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert model.error == "config.json is 50 MB; discovery reads at most 16 MB"
+    assert model.error == "config.json is 50 MB; discovery reads at most 4 MB"
     assert peak < 2 << 20  # nothing of the file was read (parsing it took 1.25 GB)
 
 
 def test_json_with_more_objects_than_any_model_file_is_refused_before_parsing(tmp_path):
     folder = write_hf_folder(tmp_path / "many")
-    (folder / "tokenizer_config.json").write_text("[" + ",".join(["{}"] * 1_500_000) + "]")  # 4.5 MB
+    (folder / "tokenizer_config.json").write_text("[" + ",".join(["{}"] * 1_200_000) + "]")  # 3.6 MB
     tracemalloc.start()
     try:
         model = scan_one(tmp_path)
@@ -730,9 +730,9 @@ def test_json_with_more_objects_than_any_model_file_is_refused_before_parsing(tm
     finally:
         tracemalloc.stop()
     assert model.error == (
-        "tokenizer_config.json holds 1,500,001 JSON objects and arrays; discovery reads at most 1,000,000"
+        "tokenizer_config.json holds 1,200,001 JSON objects and arrays; discovery reads at most 1,000,000"
     )
-    assert peak < 40 << 20  # parsing it would take about 110 MB of dicts
+    assert peak < 40 << 20  # parsing it would take about 90 MB of dicts
 
 
 def test_brackets_inside_json_strings_are_not_nesting(tmp_path):
