@@ -707,15 +707,19 @@ def test_deeply_nested_json_in_any_file_fails_only_its_model(tmp_path, file_name
     }
 
 
+def scan_one_with_peak_memory(path: Path) -> tuple[object, int]:
+    """The one model under `path`, and the peak bytes Python (and numpy) allocated to find it."""
+    tracemalloc.start()
+    try:
+        return scan_one(path), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_50_mb_config_is_refused_by_its_size_without_being_parsed(tmp_path):
     folder = write_hf_folder(tmp_path / "huge")
     (folder / "config.json").write_text("[" + ",".join(["{}"] * (50_000_000 // 3)) + "]")
-    tracemalloc.start()
-    try:
-        model = scan_one(tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    model, peak = scan_one_with_peak_memory(tmp_path)
     assert model.error == "config.json is 50 MB; discovery reads at most 4 MB"
     assert peak < 2 << 20  # nothing of the file was read (parsing it took 1.25 GB)
 
@@ -723,12 +727,7 @@ def test_a_50_mb_config_is_refused_by_its_size_without_being_parsed(tmp_path):
 def test_json_with_more_objects_than_any_model_file_is_refused_before_parsing(tmp_path):
     folder = write_hf_folder(tmp_path / "many")
     (folder / "tokenizer_config.json").write_text("[" + ",".join(["{}"] * 1_200_000) + "]")  # 3.6 MB
-    tracemalloc.start()
-    try:
-        model = scan_one(tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    model, peak = scan_one_with_peak_memory(tmp_path)
     assert model.error == (
         "tokenizer_config.json holds 1,200,001 JSON objects and arrays; discovery reads at most 1,000,000"
     )
