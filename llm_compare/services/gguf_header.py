@@ -21,6 +21,12 @@ MAX_TENSOR_COUNT = 1 << 20
 MAX_KEY_BYTES = 1 << 16
 MAX_STRING_VALUE_BYTES = 16 << 20  # a chat template is a few KiB
 MAX_TENSOR_NAME_BYTES = 1 << 12
+# The largest of llama.cpp's own vocabularies (gemma-4) has an array of 514,906 elements and
+# 777,098 strings of 7.5 MB in all; these allow about ten times that, and bound the time and memory
+# a hostile file can cost (walking 8 M strings takes about a second).
+MAX_ARRAY_ELEMENTS = 1 << 22
+MAX_HEADER_VALUES = 1 << 23  # strings (keys, values, array elements, tensor names) and nested arrays
+MAX_HEADER_STRING_BYTES = 64 << 20
 MAX_DIMS = 4  # GGML_MAX_DIMS
 MAX_ARRAY_NESTING = 2
 _CHUNK_BYTES = 256 << 10
@@ -131,6 +137,10 @@ class _Truncated(Exception):
     pass
 
 
+class _OverBudget(Exception):
+    pass
+
+
 class _Reader:
     """Buffered little-endian reads that can skip large regions without materialising them."""
 
@@ -185,12 +195,14 @@ class _Reader:
         self._f.seek(target)
         self._buf, self._buf_start, self._pos = b"", target, 0
 
-    def skip_strings(self, count: int) -> None:
-        """Skip `count` length-prefixed strings (a tokenizer's vocabulary) chunk by chunk."""
+    def skip_strings(self, count: int, max_bytes: int) -> int:
+        """Skip `count` length-prefixed strings (a tokenizer's vocabulary) chunk by chunk; return
+        their bytes in all, raising _OverBudget as soon as that exceeds `max_bytes`."""
         unpack_from = _U64.unpack_from
+        total = 0
         while count:
             buf, pos = self._buf, self._pos
-            end = len(buf)
+            start, before, end = pos, count, len(buf)
             # Hot loop: walk the strings already in the buffer without slicing them.
             while count and pos + 8 <= end:
                 next_pos = pos + 8 + unpack_from(buf, pos)[0]
@@ -199,15 +211,24 @@ class _Reader:
                 pos = next_pos
                 count -= 1
             self._pos = pos
+            total += pos - start - 8 * (before - count)  # the walked strings' bytes, without lengths
             if count:  # the next string straddles the buffer's end
-                self.skip(self.unpack(_U64))
+                length = self.unpack(_U64)
+                total += length
+                if total <= max_bytes:
+                    self.skip(length)
                 count -= 1
+            if total > max_bytes:
+                raise _OverBudget
+        return total
 
 
 class _Parser:
     def __init__(self, reader: _Reader):
         self.r = reader
         self.where = "the magic bytes"
+        self.values_left = MAX_HEADER_VALUES
+        self.string_bytes_left = MAX_HEADER_STRING_BYTES
 
     def parse(self) -> GGUFHeader:
         try:
@@ -263,7 +284,8 @@ class _Parser:
             header.tensors.append(info)
 
         header.data_offset = -(-r.offset // alignment) * alignment
-        self._check_data_fits(header)
+        if header.tensors:  # a vocabulary-only file has no data section, nor its padding
+            self._check_data_fits(header)
         return header
 
     def _string(self, limit: int, what: str) -> str:
@@ -272,7 +294,26 @@ class _Parser:
             if length > self.r.remaining:
                 raise _Truncated
             raise GGUFHeaderError(f"corrupt header: {what} of {length} bytes in {self.where} (limit {limit})")
+        self._spend(1, length)
         return self.r.read(length).decode("utf-8", errors="replace")
+
+    def _spend(self, values: int, string_bytes: int) -> None:
+        """Count values read one by one and string bytes against the whole header's limits."""
+        self.values_left -= values
+        self.string_bytes_left -= string_bytes
+        if self.values_left < 0:
+            raise GGUFHeaderError(
+                f"corrupt header: more than {MAX_HEADER_VALUES} strings and arrays by {self.where}"
+                f" (limit {MAX_HEADER_VALUES} in the whole header)"
+            )
+        if self.string_bytes_left < 0:
+            self._too_many_string_bytes()
+
+    def _too_many_string_bytes(self) -> None:
+        raise GGUFHeaderError(
+            f"corrupt header: more than {MAX_HEADER_STRING_BYTES} bytes of strings by {self.where}"
+            f" (limit {MAX_HEADER_STRING_BYTES} in the whole header)"
+        )
 
     def _scalar(self, value_type: int, key: str) -> Any:
         if value_type == _STRING:
@@ -288,19 +329,28 @@ class _Parser:
         count = r.unpack(_U64)
         if elem_type not in _VALUE_TYPES:
             raise GGUFHeaderError(f"corrupt header: unknown array element type {elem_type} for key {key!r}")
+        # the least each element takes: a string's length, an array's type and count
+        element_bytes = {_STRING: 8, _ARRAY: 12}.get(elem_type) or _VALUE_TYPES[elem_type][1].size
+        if count * element_bytes > r.remaining:
+            raise _Truncated
+        if count > MAX_ARRAY_ELEMENTS:
+            raise GGUFHeaderError(
+                f"corrupt header: array of {count} elements in {self.where} (limit {MAX_ARRAY_ELEMENTS})"
+            )
         if elem_type == _STRING:
-            if count * 8 > r.remaining:
-                raise _Truncated
-            r.skip_strings(count)
+            self._spend(count, 0)
+            try:
+                self.string_bytes_left -= r.skip_strings(count, self.string_bytes_left)
+            except _OverBudget:
+                self._too_many_string_bytes()
         elif elem_type == _ARRAY:
             if depth >= MAX_ARRAY_NESTING:
                 raise GGUFHeaderError(f"corrupt header: arrays nested too deep in key {key!r}")
-            if count * 12 > r.remaining:
-                raise _Truncated
+            self._spend(count, 0)
             for _ in range(count):
                 self._skip_array(key, depth + 1)
         else:
-            r.skip(count * _VALUE_TYPES[elem_type][1].size)
+            r.skip(count * element_bytes)
         return count
 
     def _tensor_info(self, alignment: int) -> GGUFTensorInfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -21,8 +22,18 @@ SAFETENSORS_INDEX = "model.safetensors.index.json"
 PICKLE_INDEX = "pytorch_model.bin.index.json"
 NO_WEIGHTS_ERROR = "no weights found: expected *.safetensors or *.bin beside config.json"
 
-MAX_SAFETENSORS_HEADER_BYTES = 100 << 20  # the safetensors library's own limit
-MAX_JSON_BYTES = 50 << 20
+# Limits no real model reaches, so that a hostile file costs little time and memory (a 50 MB
+# config.json of `{}` took 40 s and 2.9 GB to parse). Real config.json files are under 100 KB,
+# tokenizer_config.json up to about 1.2 MB (Gemma 3); a shard index lists every tensor, about
+# 10 MB for a 1T-parameter MoE; a safetensors header takes about 100 bytes per tensor.
+MAX_JSON_BYTES = 4_000_000
+MAX_INDEX_JSON_BYTES = 32_000_000
+MAX_SAFETENSORS_HEADER_BYTES = 16_000_000  # 150,000 tensors in one file (the library allows 100 MB)
+MAX_JSON_CONTAINERS = 1_000_000  # objects and arrays: an added token of a tokenizer is one
+MAX_JSON_DEPTH = 64  # real files nest under 10 levels; Python's parser fails near 1,000
+MAX_SHARDS = 10_000  # the largest models have a few hundred
+_MAX_DIMS = 16  # torch's tensors have at most 64; real weights have up to 5
+_NOT_QUOTES_OR_BRACKETS = bytes(sorted(set(range(256)) - set(b'"[]{}')))
 _SHARD_NAME = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.(?P<ext>safetensors|bin)$")
 # .bin files a Trainer checkpoint keeps beside the weights
 _NOT_WEIGHTS_BIN = re.compile(r"^(training_args|optimizer|scheduler|scaler|rng_state.*)\.bin$")
@@ -109,6 +120,16 @@ def weight_files(names: set[str]) -> tuple[str | None, list[str]]:
     return None, []
 
 
+def is_model_file(name: str) -> bool:
+    """True for a file a model folder is made of: configs, tokenizer files, weights (not docs)."""
+    return _is_counted(name) or name.endswith((".safetensors", ".bin"))
+
+
+def _is_counted(name: str) -> bool:
+    """A file counted in the folder's size; weights in other formats and docs are not."""
+    return Path(name).suffix.lower() not in _NOT_COUNTED_SUFFIXES and not name.upper().startswith("LICENSE")
+
+
 def is_model_config(path: Path) -> bool:
     """True when `path` holds a transformers config (not some other tool's config.json)."""
     try:
@@ -129,10 +150,7 @@ def read_hf_folder(folder: Path, names: set[str] | None = None) -> HFFolderInfo:
     try:
         if index_name in names:
             weights = _indexed_shards(folder / index_name)
-        counted = sorted(
-            n for n in names
-            if Path(n).suffix.lower() not in _NOT_COUNTED_SUFFIXES and not n.upper().startswith("LICENSE")
-        )
+        counted = sorted(n for n in names if _is_counted(n))
         info.files = sorted(set(counted) | {n for n in weights if n in names})
         _add_sizes(folder, info)
         _read_config(folder, names, info)
@@ -198,11 +216,7 @@ def _has_chat_template(folder: Path, names: set[str]) -> bool:
         return True
     if "tokenizer_config.json" not in names:
         return False
-    try:
-        tokenizer_config = _load_json(folder / "tokenizer_config.json")
-    except HFFolderError as exc:
-        log.warning("%s: %s", folder, exc)
-        return False
+    tokenizer_config = _load_json(folder / "tokenizer_config.json")  # a broken one fails the tokenizer too
     return isinstance(tokenizer_config, dict) and bool(tokenizer_config.get("chat_template"))
 
 
@@ -235,12 +249,9 @@ def checkpoint_recommendation(folder: str | Path) -> CheckpointRecommendation:
 
 
 def _generation_defaults(folder: Path) -> dict[str, Any]:
-    """ModelConfig values from generation_config.json; a broken file only costs its defaults."""
-    try:
-        return checkpoint_recommendation(folder).settings
-    except HFFolderError as exc:
-        log.warning("%s: %s; ignoring it", folder, exc)
-        return {}
+    """ModelConfig values from generation_config.json. A broken file makes the model unusable,
+    with its reason, like any other file of the folder that discovery reads."""
+    return checkpoint_recommendation(folder).settings
 
 
 def valid_config_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +267,7 @@ def valid_config_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _indexed_shards(index_path: Path) -> list[str]:
-    index = _load_json(index_path)
+    index = _load_json(index_path, MAX_INDEX_JSON_BYTES)
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
         raise HFFolderError(f"{index_path.name} has no valid weight_map")
@@ -268,12 +279,12 @@ def _indexed_shards(index_path: Path) -> list[str]:
 
 def _check_shards(weights: list[str], names: set[str]) -> None:
     expected = set(weights)
-    for name in weights:
-        match = _SHARD_NAME.match(name)
-        if match:
-            total = int(match["total"])
-            stem, ext = match["stem"], match["ext"]
-            expected |= {f"{stem}-{i:05d}-of-{total:05d}.{ext}" for i in range(1, total + 1)}
+    series = {(m["stem"], int(m["total"]), m["ext"]) for m in map(_SHARD_NAME.match, weights) if m}
+    promised = len(expected) + sum(total for _, total, _ in series)
+    if promised > MAX_SHARDS:
+        raise HFFolderError(f"the weights name {promised:,} shard files; discovery reads at most {MAX_SHARDS:,}")
+    for stem, total, ext in series:
+        expected |= {f"{stem}-{i:05d}-of-{total:05d}.{ext}" for i in range(1, total + 1)}
     missing = sorted(expected - names)
     if missing:
         raise HFFolderError(f"missing shard(s): {', '.join(missing)}")
@@ -311,15 +322,21 @@ def _safetensors_tensors(path: Path) -> list[tuple[str, list[int], int]]:
             if len(head) < 8:
                 raise HFFolderError(f"{path.name}: not a safetensors file (only {size} bytes)")
             (header_len,) = struct.unpack("<Q", head)
-            if header_len > min(MAX_SAFETENSORS_HEADER_BYTES, size - 8):
+            if header_len > size - 8:
                 raise HFFolderError(
                     f"{path.name}: not a safetensors file or truncated"
                     f" (header of {header_len} bytes, file of {size})"
+                )
+            if header_len > MAX_SAFETENSORS_HEADER_BYTES:
+                raise HFFolderError(
+                    f"{path.name}: its header is {_megabytes(header_len)};"
+                    f" discovery reads at most {_megabytes(MAX_SAFETENSORS_HEADER_BYTES)}"
                 )
             f.seek(8)
             raw = f.read(header_len)
     except OSError as exc:
         raise HFFolderError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    _check_json_shape(raw, f"{path.name}: its header")
     try:
         header = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -333,8 +350,8 @@ def _safetensors_tensors(path: Path) -> list[tuple[str, list[int], int]]:
             continue
         try:
             dtype, shape, (start, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
-            valid = (isinstance(dtype, str) and isinstance(shape, list)
-                     and all(isinstance(d, int) and d >= 0 for d in shape)
+            valid = (isinstance(dtype, str) and isinstance(shape, list) and len(shape) <= _MAX_DIMS
+                     and all(isinstance(d, int) and 0 <= d < 1 << 64 for d in shape)
                      and isinstance(start, int) and isinstance(end, int) and 0 <= start <= end)
         except (KeyError, TypeError, ValueError):
             valid = False
@@ -349,15 +366,48 @@ def _safetensors_tensors(path: Path) -> list[tuple[str, list[int], int]]:
     return tensors
 
 
-def _load_json(path: Path) -> Any:
+def _load_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
     try:
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise HFFolderError(f"{path.name} is too large to be a config file")
-        return json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            # read(n) allocates n bytes up front: ask for the size, and one byte to see it grew
+            raw = f.read(min(size, max_bytes) + 1) if size <= max_bytes else b""
     except OSError as exc:
         raise HFFolderError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if max(size, len(raw)) > max_bytes:
+        size = max(size, len(raw))
+        raise HFFolderError(f"{path.name} is {_megabytes(size)}; discovery reads at most {_megabytes(max_bytes)}")
+    _check_json_shape(raw, path.name)
+    try:
+        return json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise HFFolderError(f"{path.name} is not valid JSON: {exc}") from None
+
+
+def _check_json_shape(raw: bytes, what: str) -> None:
+    """Refuse JSON whose objects and arrays no real model file has so many of, or nested so deep,
+    before parsing it: Python's parser would take gigabytes, or raise RecursionError."""
+    import numpy as np  # on first use, as gguf_header does: importing discovery stays light
+
+    # Escaped backslashes, then escaped quotes, go first: every quote left opens or closes a string.
+    text = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_QUOTES_OR_BRACKETS)
+    codes = np.frombuffer(text, np.uint8)
+    outside = (np.cumsum(codes == ord('"'), dtype=np.uint8) & 1) == 0  # wraps at 256, keeps the parity
+    opens = outside & ((codes == ord("[")) | (codes == ord("{")))
+    containers = int(np.count_nonzero(opens))
+    if containers > MAX_JSON_CONTAINERS:
+        raise HFFolderError(
+            f"{what} holds {containers:,} JSON objects and arrays; discovery reads at most {MAX_JSON_CONTAINERS:,}"
+        )
+    closes = outside & ((codes == ord("]")) | (codes == ord("}")))
+    steps = opens[opens | closes].astype(np.int16) * 2 - 1  # +1 for each bracket that opens, -1 closes
+    depth = int(np.cumsum(steps, dtype=np.int16).max(initial=0))  # a wrap past 32767 comes after 64
+    if depth > MAX_JSON_DEPTH:
+        raise HFFolderError(f"{what} nests JSON {depth:,} levels deep; discovery reads at most {MAX_JSON_DEPTH}")
+
+
+def _megabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:,.1f} MB".replace(".0 MB", " MB")
 
 
 def _first_int(config: dict, keys: tuple[str, ...]) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ from llm_compare.services.gguf_header import (
 from llm_compare.services.hf_folder import (
     CONFIG_FILE,
     is_model_config,
+    is_model_file,
     read_hf_folder,
     valid_config_values,
     weight_files,
@@ -49,6 +51,10 @@ _GGUF_SAMPLING_KEYS = {
     "general.sampling.penalty_repeat": "repeat_penalty",
 }
 _NOT_FOUND_HINT = "give a model id, name, GGUF file or model folder (`llm-compare scan` lists them)"
+VOCABULARY_ONLY_ERROR = (
+    "vocabulary only, no weights: this GGUF file holds a tokenizer but no tensors (use the model's full GGUF file)"
+)
+NO_TENSORS_ERROR = "no weights: this GGUF file holds no tensors"
 
 
 @dataclass
@@ -184,24 +190,42 @@ class ModelManager:
                 continue
             visited.add((st.st_dev, st.st_ino))
             try:
-                files, subdirs = _list_folder(folder)
-            except OSError as exc:
-                log.warning("cannot list %s: %s", folder, exc.strerror or exc)
-                continue
-            gguf_names = [n for n in files if n.lower().endswith(".gguf")]
-            if CONFIG_FILE in files and (weight_files(set(files))[0] or (
-                not gguf_names and is_model_config(files[CONFIG_FILE])
-            )):
-                # A model folder: its sub-folders (onnx/, original/...) belong to it. GGUF files beside
-                # its weights are separate models.
-                found.append((0, self._hf_info(folder, set(files))))
-                candidates = {n: files[n] for n in gguf_names}
-            else:
-                candidates = {n: p for n, p in files.items() if n in gguf_names or has_gguf_magic(p)}
-                stack.extend(reversed(subdirs))
-            for group in _group_ggufs(folder, candidates):
-                rank = 0 if group.shard_names[0].lower().endswith(".gguf") else 1
-                found.append((rank, self._gguf_info(group, cache)))
+                found.extend(self._folder_models(folder, stack, cache))
+            except Exception as exc:  # an unforeseen failure costs this folder, never the scan
+                log.warning("cannot search %s: %s", folder, _one_line(exc))
+        return found
+
+    def _folder_models(self, folder: Path, stack: list[Path], cache: dict) -> list[tuple[int, ModelInfo]]:
+        """The models in `folder` itself; its sub-folders to search are pushed on `stack`."""
+        found = []
+        try:
+            files, subdirs, broken = _list_folder(folder)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", folder, exc.strerror or exc)
+            return found
+        gguf_names = [n for n in files if n.lower().endswith(".gguf")]
+        broken_model_files = {n: reason for n, reason in broken.items() if is_model_file(n)}
+        names = set(files) | set(broken_model_files)
+        is_model_folder = CONFIG_FILE in names and bool(weight_files(names)[0] or (
+            not gguf_names and CONFIG_FILE in files and is_model_config(files[CONFIG_FILE])
+        ))
+        if is_model_folder:
+            # A model folder: its sub-folders (onnx/, original/...) belong to it. GGUF files beside
+            # its weights are separate models.
+            found.append((0, self._hf_info(folder, set(files), broken_model_files)))
+            candidates = {n: files[n] for n in gguf_names}
+        else:
+            candidates = {n: p for n, p in files.items() if n in gguf_names or has_gguf_magic(p)}
+            stack.extend(reversed(subdirs))
+        for group in _group_ggufs(folder, candidates):
+            rank = 0 if group.shard_names[0].lower().endswith(".gguf") else 1
+            found.append((rank, self._gguf_info(group, cache)))
+        for name, reason in broken.items():
+            if name.lower().endswith(".gguf"):
+                link = folder / name
+                found.append((0, _unusable(ModelType.GGUF, link, name[: -len(".gguf")], f"{name} {reason}")))
+            elif not (is_model_folder and name in broken_model_files):  # else its model says so
+                log.warning("skipping %s: %s", folder / name, reason)
         return found
 
     def _inspect_file(self, path: Path, cache: dict) -> tuple[int, ModelInfo]:
@@ -217,7 +241,15 @@ class ModelManager:
 
     # Description
 
-    def _hf_info(self, folder: Path, names: set[str]) -> ModelInfo:
+    def _hf_info(self, folder: Path, names: set[str], broken: dict[str, str] | None = None) -> ModelInfo:
+        """Describe a model folder; `broken` maps its files that are links leading nowhere to why."""
+        try:
+            return self._describe_hf(folder, names, broken or {})
+        except Exception as exc:  # an unforeseen failure stays with this model
+            log.exception("cannot describe %s", folder)
+            return _unusable(ModelType.PYTORCH, folder, _hf_folder_name(folder), _unforeseen(exc))
+
+    def _describe_hf(self, folder: Path, names: set[str], broken: dict[str, str]) -> ModelInfo:
         hf = read_hf_folder(folder, names)
         metadata = _empty_metadata()
         metadata.update(
@@ -238,10 +270,18 @@ class ModelManager:
         path = folder.resolve()
         return ModelInfo(
             id=model_id_for(path, name), name=name, type=ModelType.PYTORCH, path=str(path),
-            size_bytes=hf.size_bytes, metadata=metadata, error=hf.error,
+            size_bytes=hf.size_bytes, metadata=metadata,
+            error=next((f"{name} {reason}" for name, reason in sorted(broken.items())), hf.error),
         )
 
     def _gguf_info(self, group: _GGUFGroup, cache: dict) -> ModelInfo:
+        try:
+            return self._describe_gguf_group(group, cache)
+        except Exception as exc:  # an unforeseen failure stays with this model
+            log.exception("cannot describe %s", group.folder / group.shard_names[0])
+            return _unusable(ModelType.GGUF, group.folder / group.shard_names[0], group.name, _unforeseen(exc))
+
+    def _describe_gguf_group(self, group: _GGUFGroup, cache: dict) -> ModelInfo:
         first = group.shards[0] or group.folder / group.shard_names[0]
         path = first.resolve()
         metadata = _empty_metadata()
@@ -322,6 +362,8 @@ def _describe_gguf(
             bytes_by_type[tensor.type_name] = bytes_by_type.get(tensor.type_name, 0) + tensor.n_bytes
     dominant = max(sorted(bytes_by_type), key=bytes_by_type.__getitem__, default=None)
     metadata["quantization"] = dominant or metadata["file_type"]
+    if not tensors:  # llama.cpp ships such files as its tokenizers' test data
+        return VOCABULARY_ONLY_ERROR if "tokenizer.ggml.tokens" in headers[0].array_lengths else NO_TENSORS_ERROR
 
     if len(headers) > 1 or "split.count" in kv:
         declared = kv.get("split.count")
@@ -368,10 +410,12 @@ def _group_ggufs(folder: Path, files: dict[str, Path]) -> list[_GGUFGroup]:
     return groups
 
 
-def _list_folder(folder: Path) -> tuple[dict[str, Path], list[Path]]:
-    """Visible regular files (by name) and sub-folders, following symlinks; hidden entries skipped."""
+def _list_folder(folder: Path) -> tuple[dict[str, Path], list[Path], dict[str, str]]:
+    """Visible regular files (by name), sub-folders, and entries that cannot be followed (by name,
+    with why: a broken symlink, a symlink loop), following symlinks; hidden entries skipped."""
     files: dict[str, Path] = {}
     subdirs: list[Path] = []
+    broken: dict[str, str] = {}
     with os.scandir(folder) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
             if entry.name.startswith("."):  # .git, .cache, partial downloads
@@ -381,9 +425,43 @@ def _list_folder(folder: Path) -> tuple[dict[str, Path], list[Path]]:
                     subdirs.append(Path(entry.path))
                 elif entry.is_file():  # never FIFOs or devices: opening those can block
                     files[entry.name] = Path(entry.path)
-            except OSError:
-                continue
-    return files, subdirs
+                elif entry.is_symlink() and not os.path.exists(entry.path):
+                    broken[entry.name] = _link_problem(entry.path, None)
+            except OSError as exc:  # a symlink loop, or a target we may not look at
+                broken[entry.name] = _link_problem(entry.path, exc)
+    return files, subdirs, broken
+
+
+def _link_problem(path: str, exc: OSError | None) -> str:
+    """Why the entry at `path` cannot be followed, and what to do, as the end of a sentence."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return f"cannot be read: {exc.strerror if exc else 'unknown error'}"
+    if exc is not None and exc.errno == errno.ELOOP:
+        return f"is a symlink loop (it points to {target!r}, which leads back to itself): fix or remove the link"
+    if exc is not None:
+        return f"is a symlink to {target!r}, which cannot be read: {exc.strerror or exc}"
+    return f"is a broken symlink: {target!r} does not exist (download the file again, or fix or remove the link)"
+
+
+def _unusable(model_type: ModelType, path: Path, name: str, error: str) -> ModelInfo:
+    """A model that cannot be described at all, listed with the one-line reason."""
+    metadata = _empty_metadata()
+    is_gguf = model_type == ModelType.GGUF
+    metadata.update(format="gguf" if is_gguf else None, files=[path.name] if is_gguf else [],
+                    has_chat_template=False, generation_defaults={})
+    return ModelInfo(id=model_id_for(path, name), name=name, type=model_type, path=str(path),
+                     size_bytes=0, metadata=metadata, error=error)
+
+
+def _unforeseen(exc: BaseException) -> str:
+    return f"cannot read this model ({_one_line(exc)}); check its files"
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _visible_files(folder: Path) -> dict[str, Path]:

