@@ -277,6 +277,17 @@ def test_unavailable_device_is_a_clear_load_error(tiny_models):
         create_inferencer(tiny_models["hf"], ModelConfig(device="cuda")).load()
 
 
+def test_a_damaged_gguf_file_is_a_clear_load_error(tiny_models, tmp_path):
+    from llm_compare.core.errors import ModelLoadError
+
+    data = Path(tiny_models["gguf_f32"].path).read_bytes()
+    damaged = tmp_path / "damaged.gguf"
+    damaged.write_bytes(data[: len(data) // 2])
+    model = tiny_models["gguf_f32"].__class__.from_dict({**tiny_models["gguf_f32"].to_dict(), "path": str(damaged)})
+    with pytest.raises(ModelLoadError, match="llama.cpp could not load .*damaged.gguf"):
+        create_inferencer(model, ModelConfig(n_ctx=512)).load()
+
+
 def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path):
     import json
     import shutil
