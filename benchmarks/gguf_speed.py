@@ -101,7 +101,9 @@ class LowLevelLoop:
 
     def __init__(self, path: Path, threads: int):
         import llama_cpp as L
+        from llama_cpp._logger import set_verbose
 
+        set_verbose(False)  # llama.cpp's errors only
         self.L = L
         L.llama_backend_init()
         self.model = L.llama_model_load_from_file(str(path).encode(), L.llama_model_default_params())
@@ -131,7 +133,7 @@ class LowLevelLoop:
     def count(self, prompt: str) -> int:
         data = prompt.encode()
         ids = (self.L.llama_token * N_CTX)()
-        return self.L.llama_tokenize(self.vocab, data, len(data), ids, N_CTX, True, True)
+        return abs(self.L.llama_tokenize(self.vocab, data, len(data), ids, N_CTX, True, True))  # < 0: that many, too many
 
     def close(self) -> None:
         self.L.llama_sampler_free(self.sampler)
