@@ -22,23 +22,32 @@ PROMPT = 'def read_config(path):\n    """Read a configuration file and return a 
 THREADS = 2
 
 
-def raw_llama_cpp(path: Path, tokens: int):
+def llama_generate(path: Path, n_ctx: int = 512, threads: int = THREADS):
+    """A run of llama-cpp-python's `Llama.generate`, greedy: (TTFT s, decode tok/s) of `tokens`
+    new tokens after `prompt`, tokenized inside the timing as the engine does."""
+    import llama_cpp
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(path), n_ctx=512, n_threads=THREADS, verbose=False)
+    llm = Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
 
-    def run() -> tuple[float, float]:
+    def run(prompt: str, tokens: int) -> tuple[float, float | None]:
+        llm.reset()  # no prompt-prefix reuse, as in the engine; reset() alone leaves the KV cache full
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm.ctx), True)
         t_request = perf_counter()
-        llm.reset()  # no prompt-prefix reuse, as in the engine
-        prompt_ids = llm.tokenize(PROMPT.encode(), add_bos=True, special=True)
+        prompt_ids = llm.tokenize(prompt.encode(), add_bos=True, special=True)
         times = []
         for _ in llm.generate(prompt_ids, temp=0.0, top_k=40, top_p=0.95, min_p=0.0, reset=False):
             times.append(perf_counter())
             if len(times) == tokens:
                 break
-        return times[0] - t_request, (len(times) - 1) / (times[-1] - times[0])
+        return times[0] - t_request, (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else None
 
     return run
+
+
+def raw_llama_cpp(path: Path, tokens: int):
+    run = llama_generate(path)
+    return lambda: run(PROMPT, tokens)
 
 
 def raw_transformers(path: Path, tokens: int):

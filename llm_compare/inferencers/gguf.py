@@ -1,17 +1,34 @@
-"""GGUF backend: llama.cpp through llama-cpp-python, streamed id by id."""
+"""GGUF backend: llama.cpp through llama-cpp-python's low-level API, driven the way llama.cpp's
+own tools drive it (the prompt in batches of n_batch, then one llama_decode per token, a C sampler
+chain), so a GGUF figure is llama.cpp's speed and not that of a Python wrapper around it."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.core.errors import ModelLoadError
+from llm_compare.core.errors import ConfigurationError, LLMCompareError, ModelLoadError
 from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import BaseInferencer, register
+from llm_compare.inferencers.sampling import llama_sampler_chain
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# llama.cpp's own defaults (llama-server, llama-bench): the prompt goes to llama_decode in
+# batches of up to 2048 tokens, computed 512 at a time.
+N_BATCH = 2048
+N_UBATCH = 512
+_DECODE_ABORTED = 2  # llama_decode's return value when the abort callback said stop
+
+
+class LlamaCppError(LLMCompareError):
+    """llama_decode failed."""
 
 
 @register(ModelType.GGUF)
@@ -23,134 +40,250 @@ class GGUFInferencer(BaseInferencer):
     }
 
     def load(self) -> None:
-        from llama_cpp import Llama
+        import llama_cpp as L
+        from llama_cpp._logger import set_verbose
 
+        set_verbose(False)  # llama.cpp's errors only, as Llama(verbose=False)
+        L.llama_backend_init()
         cfg = self.config
-        try:
-            self.llm = Llama(
-                model_path=self.model.path,
-                n_ctx=cfg.n_ctx,
-                n_threads=cfg.n_threads or os.cpu_count() or 1,
-                n_gpu_layers=cfg.n_gpu_layers,
-                verbose=False,
-            )
-        except ValueError as exc:  # llama-cpp-python reports every load failure this way
-            raise ModelLoadError(f"llama.cpp could not load {self.model.path}: {exc}") from None
-        self.template = self.llm.metadata.get("tokenizer.chat_template")
+        model_params = L.llama_model_default_params()
+        model_params.n_gpu_layers = 0x7FFFFFFF if cfg.n_gpu_layers == -1 else cfg.n_gpu_layers
+        self._model = L.llama_model_load_from_file(os.fsencode(self.model.path), model_params)
+        if not self._model:
+            raise ModelLoadError(f"llama.cpp could not load {self.model.path}: not a model file this llama.cpp can read")
+        params = L.llama_context_default_params()
+        params.n_ctx = cfg.n_ctx
+        params.n_batch, params.n_ubatch = min(cfg.n_ctx, N_BATCH), min(cfg.n_ctx, N_UBATCH)
+        params.n_threads = params.n_threads_batch = cfg.n_threads or os.cpu_count() or 1
+        self._ctx = L.llama_init_from_model(self._model, params)
+        if not self._ctx:
+            L.llama_model_free(self._model)
+            self._model = None
+            raise ModelLoadError(f"llama.cpp could not make a context of {cfg.n_ctx} tokens for {self.model.path}: lower n_ctx")
+        self._vocab = L.llama_model_get_vocab(self._model)
+        self._memory = L.llama_get_memory(self._ctx)
+        self._n_ctx = L.llama_n_ctx(self._ctx)
+        self._n_batch = params.n_batch
+        self._n_vocab = L.llama_vocab_n_tokens(self._vocab)
+        self._runtime = {"n_ctx": self._n_ctx, "n_batch": params.n_batch, "n_ubatch": params.n_ubatch}
+        template = L.llama_model_chat_template(self._model, None)
+        self.template = template.decode() if template else None
+        self.bos_id = L.llama_vocab_bos(self._vocab)
+        # Made once, used by every token: the next token's id and the batch that points at it.
+        self._next = (L.llama_token * 1)()
+        self._next_batch = L.llama_batch_get_one(self._next, 1)
+        self._ids = (L.llama_token * self._n_ctx)()  # the prompt, fed to llama_decode from here
+        self._window = (L.llama_token * 64)()  # ids being detokenized
+        self._text = ctypes.create_string_buffer(512)
+        self._special_text: dict[int, str] = {}
+        # Called per generated token: bound once, not looked up in the module each time.
+        self._is_eog, self._llama_detokenize = L.llama_vocab_is_eog, L.llama_detokenize
 
     def warm_up(self) -> None:
-        token = self.llm.token_bos()
-        self.llm.eval([token if token >= 0 else 0])
-        self.llm.reset()
+        import llama_cpp as L
+
+        self._next[0] = self.bos_id if self.bos_id >= 0 else 0
+        self._check(L.llama_decode(self._ctx, self._next_batch))
+        L.llama_memory_clear(self._memory, True)
 
     def has_chat_template(self) -> bool:
         return bool(self.template)
 
+    def tokenize(self, text: str, add_bos: bool) -> list[int]:
+        """llama.cpp's token ids of `text`, special tokens such as `<|im_end|>` parsed; with
+        `add_bos`, a BOS first when the vocabulary asks for one."""
+        import llama_cpp as L
+
+        data = text.encode()
+        size = len(data) + 2
+        while True:
+            ids = (L.llama_token * size)()
+            n = L.llama_tokenize(self._vocab, data, len(data), ids, size, add_bos, True)
+            if n >= 0:
+                return ids[:n]
+            size = -n
+
     def encode_prompt(self, prompt: str, system_prompt: str, chat: bool) -> list[int]:
         if not chat:
-            return self.llm.tokenize(prompt.encode(), add_bos=True, special=True)
+            return self.tokenize(prompt, add_bos=True)
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        import llama_cpp as L
 
         formatter = Jinja2ChatFormatter(
-            template=self.template, eos_token=self._token_text(self.llm.token_eos()), bos_token=self._token_text(self.llm.token_bos())
+            template=self.template, eos_token=self._token_text(L.llama_vocab_eos(self._vocab)), bos_token=self._token_text(self.bos_id)
         )
         messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
             {"role": "user", "content": prompt}
         ]
-        text = formatter(messages=messages).prompt
         # The template writes any BOS itself, so tokenizing must not add another.
-        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+        return self.tokenize(formatter(messages=messages).prompt, add_bos=False)
 
     def generate(
         self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool], cancelled: Callable[[], bool]
     ) -> None:
+        import llama_cpp as L
+
         # Every run starts from an empty KV cache: reusing a cached prompt prefix would
         # make one model's TTFT incomparable with another's.
-        self.llm.reset()
-        self.llm.set_seed(config.seed if config.seed is not None else random.getrandbits(31))
-        room = self.llm.n_ctx() - len(prompt_ids)
-        tokens = self.llm.generate(
-            prompt_ids,
-            top_k=config.top_k,
-            top_p=config.top_p,
-            min_p=0.0,  # llama-cpp-python defaults to 0.05; we have no such setting, so keep it off
-            typical_p=1.0,
-            temp=config.temperature,
-            repeat_penalty=config.repeat_penalty,
-            reset=False,
-        )
-        with self._abortable_prompt(cancelled):
-            try:
-                first = next(tokens)
-            except RuntimeError:  # llama_decode returned "aborted"
-                if cancelled():
+        L.llama_memory_clear(self._memory, True)
+        sampler = llama_sampler_chain(config, config.seed if config.seed is not None else random.getrandbits(31))
+        try:
+            if config.repeat_penalty != 1.0:  # the penalty window counts the prompt, as llama-server's does
+                for token_id in prompt_ids:
+                    L.llama_sampler_accept(sampler, token_id)
+            with self._abortable(cancelled):
+                if not self._decode_prompt(prompt_ids):
                     return
-                raise
-        if not on_token(first) or room <= 1:
-            return
-        for produced, token_id in enumerate(tokens, start=2):
-            if not on_token(token_id) or produced >= room:
+            self._decode_loop(sampler, self._n_ctx - len(prompt_ids), on_token)
+        finally:
+            L.llama_sampler_free(sampler)
+
+    def _decode_prompt(self, prompt_ids: Sequence[int]) -> bool:
+        """Feed the prompt in batches of n_batch; False when Stop aborted it."""
+        import llama_cpp as L
+
+        self._ids[: len(prompt_ids)] = prompt_ids
+        for start in range(0, len(prompt_ids), self._n_batch):
+            count = min(self._n_batch, len(prompt_ids) - start)
+            first = ctypes.addressof(self._ids) + start * ctypes.sizeof(L.llama_token)
+            batch = L.llama_batch_get_one(ctypes.cast(first, L.llama_token_p), count)
+            if not self._check(L.llama_decode(self._ctx, batch)):
+                return False
+        return True
+
+    def _decode_loop(self, sampler, room: int, on_token: Callable[[int], bool]) -> None:
+        """Sample, hand over, decode: the only Python per token besides `on_token`. Up to `room`
+        tokens, the last of which need not be decoded; names are bound locally for speed."""
+        import llama_cpp as L
+
+        ctx, batch, next_id, sample, decode = self._ctx, self._next_batch, self._next, L.llama_sampler_sample, L.llama_decode
+        for produced in range(1, room + 1):
+            token_id = sample(sampler, ctx, -1)
+            if not on_token(token_id) or produced == room:
                 return
+            next_id[0] = token_id
+            status = decode(ctx, batch)
+            if status:
+                self._check(status)
+
+    def evaluate(self, token_ids: Sequence[int]) -> np.ndarray:
+        """The logits at every position of `token_ids`, evaluated from an empty context: row i is
+        the model's prediction for the token after `token_ids[: i + 1]`. What likelihood scoring
+        (perplexity, KL against a reference) needs, in one call."""
+        import llama_cpp as L
+        import numpy as np
+
+        n = len(token_ids)
+        if not 0 < n <= self._n_ctx:
+            raise ConfigurationError(f"{n} tokens to evaluate but the context holds {self._n_ctx}: pass 1 to {self._n_ctx} tokens")
+        logits = np.empty((n, self._n_vocab), dtype=np.float32)
+        L.llama_memory_clear(self._memory, True)
+        batch = L.llama_batch_init(self._n_batch, 0, 1)
+        try:
+            for start in range(0, n, self._n_batch):
+                count = min(self._n_batch, n - start)
+                for i in range(count):
+                    batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token_ids[start + i], start + i, 1, 1
+                    batch.seq_id[i][0] = 0
+                batch.n_tokens = count
+                self._check(L.llama_decode(self._ctx, batch))
+                rows = np.ctypeslib.as_array(L.llama_get_logits(self._ctx), shape=(count, self._n_vocab))
+                logits[start : start + count] = rows
+        finally:
+            L.llama_batch_free(batch)
+            L.llama_memory_clear(self._memory, True)
+        return logits
 
     @contextmanager
-    def _abortable_prompt(self, cancelled: Callable[[], bool]) -> Iterator[None]:
+    def _abortable(self, cancelled: Callable[[], bool]) -> Iterator[None]:
         """Let Stop abort llama_decode while it processes the prompt (seconds for a long prompt
         on a big model). Only then: llama.cpp asks between every step of its graph, and a
         Python answer per step would slow token generation measurably; between tokens the
         generation loop checks Stop itself."""
-        import llama_cpp
+        import llama_cpp as L
 
-        callback = llama_cpp.ggml_abort_callback(lambda _data: bool(cancelled()))
-        llama_cpp.llama_set_abort_callback(self.llm.ctx, callback, None)
+        callback = L.ggml_abort_callback(lambda _data: bool(cancelled()))
+        L.llama_set_abort_callback(self._ctx, callback, None)
         try:
             yield
         finally:
-            llama_cpp.llama_set_abort_callback(self.llm.ctx, llama_cpp.ggml_abort_callback(), None)
+            L.llama_set_abort_callback(self._ctx, L.ggml_abort_callback(), None)
+
+    def _check(self, status: int) -> bool:
+        """True when llama_decode succeeded, False when it was aborted; raises on failure."""
+        if status == 0:
+            return True
+        if status == _DECODE_ABORTED:
+            return False
+        if status == 1:
+            raise LlamaCppError(f"llama.cpp found no room in its KV cache of {self._n_ctx} tokens: raise n_ctx")
+        raise LlamaCppError(f"llama_decode failed with status {status}")
 
     def decode_ids(self, ids: list[int]) -> str:
         return self._detokenize(ids, special=False)
 
     def special_token_text(self, token_id: int) -> str:
-        import llama_cpp
+        text = self._special_text.get(token_id)
+        if text is None:
+            import llama_cpp as L
 
-        if not llama_cpp.llama_vocab_get_attr(self.llm._model.vocab, token_id) & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
-            return ""
-        return self._token_text(token_id)
+            is_control = L.llama_vocab_get_attr(self._vocab, token_id) & L.LLAMA_TOKEN_ATTR_CONTROL
+            text = self._special_text[token_id] = self._token_text(token_id) if is_control else ""
+        return text
 
     def set_threads(self, n_threads: int) -> None:
-        import llama_cpp
+        import llama_cpp as L
 
-        llama_cpp.llama_set_n_threads(self.llm.ctx, n_threads, n_threads)
+        L.llama_set_n_threads(self._ctx, n_threads, n_threads)
 
     def is_end_of_sequence(self, token_id: int) -> bool:
-        import llama_cpp
-
-        return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token_id))
+        return self._is_eog(self._vocab, token_id)
 
     def context_limit(self, config: ModelConfig) -> int | None:
-        return self.llm.n_ctx()
+        return self._n_ctx
 
     def backend_versions(self) -> dict[str, str]:
         import llama_cpp
 
         return {"llama_cpp_python": llama_cpp.__version__}
 
+    def runtime_info(self) -> dict[str, str]:
+        return {name: str(value) for name, value in self._runtime.items()}
+
     def unload(self) -> None:
-        self.llm.close()
+        import llama_cpp as L
+
+        if getattr(self, "_ctx", None):
+            L.llama_free(self._ctx)
+            self._ctx = None
+        if getattr(self, "_model", None):
+            L.llama_model_free(self._model)
+            self._model = None
 
     def _token_text(self, token_id: int) -> str:
-        return self._detokenize([token_id], special=True) if token_id >= 0 else ""
+        """One token's text, special tokens written out (llama_token_to_piece, any length)."""
+        import llama_cpp as L
+
+        if token_id < 0:
+            return ""
+        size = 64
+        while True:
+            piece = ctypes.create_string_buffer(size)
+            n = L.llama_token_to_piece(self._vocab, token_id, piece, size, 0, True)
+            if n >= 0:
+                return piece.raw[:n].decode("utf-8", errors="replace")
+            size = -n
 
     def _detokenize(self, ids: list[int], special: bool) -> str:
-        # llama.cpp's own decoding of a whole sequence, special tokens dropped or written out.
-        # Not Llama.detokenize: its 32-byte buffer cuts longer pieces.
-        import llama_cpp
-
-        tokens = (llama_cpp.llama_token * len(ids))(*ids)
-        size = 8 * len(ids) + 16
+        """llama.cpp's own decoding of a whole sequence (it also drops a SentencePiece word's
+        leading space at the start), special tokens dropped or written out. Into buffers kept
+        between calls: the streaming decoder calls this twice per generated token."""
+        n = len(ids)
+        if n > len(self._window):
+            self._window = (ctypes.c_int32 * (2 * n))()  # llama_token
+        self._window[:n] = ids
         while True:
-            buffer = ctypes.create_string_buffer(size)
-            n = llama_cpp.llama_detokenize(self.llm._model.vocab, tokens, len(ids), buffer, size, not special, special)
-            if n >= 0:
-                return buffer.raw[:n].decode("utf-8", errors="replace")
-            size = -n
+            got = self._llama_detokenize(self._vocab, self._window, n, self._text, len(self._text), not special, special)
+            if got >= 0:
+                return ctypes.string_at(self._text, got).decode("utf-8", errors="replace")
+            self._text = ctypes.create_string_buffer(-got)

@@ -54,6 +54,27 @@ def ensure_vocab_files(version: str | None = None) -> Path:
     return target
 
 
+def source_distribution(version: str | None = None) -> Path:
+    """llama-cpp-python `version`'s source archive (it carries llama.cpp's sources), fetched once
+    into the shared cache; benchmarks build llama.cpp's own tools from it."""
+    version = version or installed_version("llama-cpp-python")
+    folder = vocab_cache_dir(version).with_name(f"llama-cpp-python-{version}-sdist")
+    archives = sorted(folder.glob("llama_cpp_python-*.tar.gz"))
+    if archives:
+        return archives[0]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        staged = Path(tmp) / "sdist"
+        staged.mkdir()
+        _download_sdist(version, staged)
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            staged.rename(folder)
+        except OSError:  # another process finished first
+            pass
+    return sorted(folder.glob("llama_cpp_python-*.tar.gz"))[0]
+
+
 def vocab_file(name: str) -> Path:
     """The vocabulary file of one tokenizer family, e.g. `llama-spm` or `qwen2`."""
     path = ensure_vocab_files() / f"ggml-vocab-{name}.gguf"

@@ -65,8 +65,11 @@ def generate_with(inferencer: BaseInferencer, config: ModelConfig, emit):
 
 
 def greedy_ids(inferencer: BaseInferencer, n: int) -> list[int]:
-    config = ModelConfig(temperature=0.0, max_tokens=n)
     prompt_ids = inferencer.encode_prompt(PROMPT, "", chat=False)
+    return sampled_ids(inferencer, ModelConfig(temperature=0.0, max_tokens=n), prompt_ids, n)
+
+
+def sampled_ids(inferencer: BaseInferencer, config: ModelConfig, prompt_ids: list[int], n: int) -> list[int]:
     ids = []
 
     def on_token(token_id: int) -> bool:
@@ -154,30 +157,72 @@ def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_o
         assert stats.decode_bytes_per_s == pytest.approx(after_first / (seen_at[40] - seen_at[1]), rel=0.02), role
 
 
-def next_token_choices(gguf_path: str, ids: list[int]) -> list[int]:
-    """The model's most likely next token after each prefix of `ids` (teacher-forced)."""
-    import llama_cpp
-    import numpy as np
-
-    llm = llama_cpp.Llama(model_path=gguf_path, n_ctx=512, n_threads=2, logits_all=True, verbose=False)
-    try:
-        llm.eval(ids)
-        return np.argmax(llm.scores[: len(ids)], axis=1).tolist()
-    finally:
-        llm.close()
-
-
-def test_q8_0_quantization_runs_and_stays_close(loaded, tiny_models):
+def test_q8_0_quantization_runs_and_stays_close(loaded):
     # Q8_0 keeps the f32 file's top-1 next token at almost every position of a text (llama-perplexity's
     # "same top p"); a different model agrees at about 1 position in the vocabulary size.
     ids = loaded["gguf_f32"].encode_prompt(CLOSENESS_TEXT, "", chat=False)
     assert len(ids) > 150
-    f32, q8 = (next_token_choices(tiny_models[role].path, ids) for role in ("gguf_f32", "gguf_q8"))
+    f32, q8 = (loaded[role].evaluate(ids).argmax(axis=1).tolist() for role in ("gguf_f32", "gguf_q8"))
     agreement = sum(a == b for a, b in zip(f32, q8)) / len(ids)
     assert agreement >= 0.95, f"Q8_0 agrees with f32 on the top-1 token at only {agreement:.0%} of positions"
     result = generate(loaded["gguf_q8"], ModelConfig(temperature=0, max_tokens=10, mode="raw"))
     assert result.stats.completion_tokens == 10 and result.error is None
     assert greedy_ids(loaded["gguf_q8"], 5) == greedy_ids(loaded["gguf_f32"], 5)
+
+
+def test_gguf_evaluates_every_position_in_one_call_with_transformers_logits(loaded):
+    """The all-logits evaluation likelihood scoring needs: the same weights give the same logits
+    as transformers at every position, and the last row is the token greedy generation picks."""
+    import numpy as np
+    import torch
+
+    ids = loaded["gguf_f32"].encode_prompt(CLOSENESS_TEXT, "", chat=False)
+    logits = loaded["gguf_f32"].evaluate(ids)
+    with torch.inference_mode():
+        reference = loaded["hf"].lm(torch.tensor([ids])).logits[0].float().numpy()
+    assert logits.shape == reference.shape == (len(ids), loaded["gguf_f32"].evaluate(ids[:1]).shape[1])
+    np.testing.assert_allclose(logits, reference, atol=1e-4)
+    prompt_ids = loaded["gguf_f32"].encode_prompt(PROMPT, "", chat=False)
+    answer = greedy_ids(loaded["gguf_f32"], 8)
+    chosen = loaded["gguf_f32"].evaluate(prompt_ids + answer[:-1]).argmax(axis=1)[len(prompt_ids) - 1 :]
+    assert chosen.tolist() == answer
+
+
+def test_gguf_sampled_run_is_llama_cpps_own_chain_with_the_runs_seed(loaded, tiny_models):
+    """A seeded sampled run draws exactly what llama.cpp's sampler chain draws, built here by hand
+    in the documented order (penalties over the last 64 tokens, prompt included -> top-k -> top-p
+    -> temperature -> draw with the seed), on a context of the test's own."""
+    import llama_cpp as L
+
+    config = ModelConfig(temperature=0.9, top_k=30, top_p=0.9, repeat_penalty=1.3, seed=11, max_tokens=25, mode="raw")
+    prompt_ids = loaded["gguf_f32"].encode_prompt(PROMPT, "", chat=False)
+    ours = sampled_ids(loaded["gguf_f32"], config, prompt_ids, 25)
+    assert ours == sampled_ids(loaded["gguf_f32"], config, prompt_ids, 25)
+    assert ours != sampled_ids(loaded["gguf_f32"], config.model_copy(update={"seed": 12}), prompt_ids, 25)
+
+    model = L.llama_model_load_from_file(str(tiny_models["gguf_f32"].path).encode(), L.llama_model_default_params())
+    params = L.llama_context_default_params()
+    params.n_ctx, params.n_threads, params.n_threads_batch = 512, 2, 2
+    ctx = L.llama_init_from_model(model, params)
+    chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+    for sampler in (L.llama_sampler_init_penalties(0, 64, 1.3, 0.0, 0.0), L.llama_sampler_init_top_k(30),
+                    L.llama_sampler_init_top_p(0.9, 1), L.llama_sampler_init_temp(0.9), L.llama_sampler_init_dist(11)):
+        L.llama_sampler_chain_add(chain, sampler)
+    try:
+        for token_id in prompt_ids:
+            L.llama_sampler_accept(chain, token_id)
+        tokens = (L.llama_token * len(prompt_ids))(*prompt_ids)
+        assert L.llama_decode(ctx, L.llama_batch_get_one(tokens, len(prompt_ids))) == 0
+        reference, last = [], (L.llama_token * 1)()
+        for _ in range(25):
+            last[0] = L.llama_sampler_sample(chain, ctx, -1)
+            reference.append(last[0])
+            assert L.llama_decode(ctx, L.llama_batch_get_one(last, 1)) == 0
+    finally:
+        L.llama_sampler_free(chain)
+        L.llama_free(ctx)
+        L.llama_model_free(model)
+    assert ours == reference
 
 
 def test_chat_mode_applies_the_template_in_both_backends(loaded):
@@ -251,6 +296,17 @@ def test_unavailable_device_is_a_clear_load_error(tiny_models):
 
     with pytest.raises(ModelLoadError, match="device 'cuda' is not available on this machine"):
         create_inferencer(tiny_models["hf"], ModelConfig(device="cuda")).load()
+
+
+def test_a_damaged_gguf_file_is_a_clear_load_error(tiny_models, tmp_path):
+    from llm_compare.core.errors import ModelLoadError
+
+    data = Path(tiny_models["gguf_f32"].path).read_bytes()
+    damaged = tmp_path / "damaged.gguf"
+    damaged.write_bytes(data[: len(data) // 2])
+    model = tiny_models["gguf_f32"].__class__.from_dict({**tiny_models["gguf_f32"].to_dict(), "path": str(damaged)})
+    with pytest.raises(ModelLoadError, match="llama.cpp could not load .*damaged.gguf"):
+        create_inferencer(model, ModelConfig(n_ctx=512)).load()
 
 
 def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path):

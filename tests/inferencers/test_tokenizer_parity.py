@@ -93,7 +93,7 @@ def summary(result: InferenceResult) -> tuple:
 def test_prompt_ids_are_llama_cpps_expected_ids_in_both_backends(pair):
     vectors = tokenizer_test_vectors(pair.vocab)
     assert len(vectors) > 30
-    bos = pair.gguf.llm.token_bos()
+    bos = pair.gguf.bos_id
     for text, expected in vectors:
         hf_ids, gguf_ids = (inferencer.encode_prompt(text, "", chat=False) for inferencer in pair.both)
         assert hf_ids == gguf_ids, text
@@ -178,7 +178,7 @@ def says_special_tokens(real_tokenizer_llama, tmp_path_factory) -> Iterator[Says
     original.load()
     runs = ((END_PROMPT, END_MODE), (START_PROMPT, START_MODE))
     answers = {p: greedy_ids(original, original.encode_prompt(p, "", chat=mode == "chat"), 20) for p, mode in runs}
-    end_id, start_id = (original.llm.tokenize(t.encode(), add_bos=False, special=True)[0] for t in ("<|im_end|>", "<|im_start|>"))
+    end_id, start_id = (original.tokenize(t, add_bos=False)[0] for t in ("<|im_end|>", "<|im_start|>"))
     assert not {end_id, start_id} & {*answers[END_PROMPT], *answers[START_PROMPT]}
 
     def unique_step(own: list[int], other: list[int]) -> int:

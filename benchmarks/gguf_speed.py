@@ -1,0 +1,247 @@
+"""Does the GGUF path run at llama.cpp's own speed? Decode and prefill tokens/s of the ~28 M-parameter
+random LLaMA of engine_overhead.py, as f32 and Q8_0 GGUF, through four paths measured side by side,
+in alternating rounds, on the same file, threads and token counts:
+
+- `llama-bench` (C++): tg128 (`-p 0 -n 128`) and pp512 (`-p 512 -n 0`), built from the llama.cpp
+  sources inside the installed llama-cpp-python's source distribution (fetched with pip once;
+  binary cached under ~/.cache/llm-compare); without cmake and a C++ compiler it says so and
+  measures the rest;
+- a plain Python loop over llama-cpp-python's low-level API (one llama_decode per token, greedy);
+- llama-cpp-python's `Llama.generate`;
+- our InferenceEngine (worker process, shared generation loop): decode tok/s from a greedy run on
+  a short prompt, prefill tok/s from TTFT on a 512-token prompt.
+
+    python benchmarks/gguf_speed.py [--rounds 4] [--tokens 128] [--prompt-tokens 512] [--threads 2] [--without-llama-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tarfile
+import tempfile
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from time import perf_counter
+
+from engine_overhead import llama_generate  # benchmarks/ is on the path when this script runs
+from llm_compare.core.config import ModelConfig
+from llm_compare.modelbuild.corpus import load_stdlib_documents
+from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf
+from llm_compare.modelbuild.tiny import build_random_llama
+from llm_compare.modelbuild.vocab_files import VocabFilesUnavailable, source_distribution, vocab_cache_dir
+from llm_compare.services.engine import InferenceEngine
+from llm_compare.services.model_manager import ModelManager
+
+SHORT_PROMPT = 'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
+N_CTX = 1024  # room for the 512-token prompt; only the cells in use are computed
+
+
+# --- llama-bench, built once from llama-cpp-python's own llama.cpp sources -----------------------
+
+def llama_bench_binary() -> Path | None:
+    """The cached llama-bench of the installed llama-cpp-python version, built if missing; None
+    (after saying why) when it cannot be built here."""
+    version = installed_version("llama-cpp-python")
+    target = vocab_cache_dir(version).with_name(f"llama-cpp-python-{version}-llama-bench") / "llama-bench"
+    if target.exists():
+        return target
+    missing = [tool for tool in ("cmake", "c++", "cc") if not shutil.which(tool)]
+    if missing:
+        print(f"llama-bench not measured: cannot build it without {', '.join(missing)} (install cmake and a C++ compiler)")
+        return None
+    try:
+        sdist = source_distribution(version)
+    except VocabFilesUnavailable as exc:
+        print(f"llama-bench not measured: {exc}")
+        return None
+    print(f"building llama-bench from {sdist.name} (minutes; cached in {target.parent}) ...", flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        with tarfile.open(sdist) as archive:
+            archive.extractall(tmp, filter="data")
+        source = next(Path(tmp).glob("*/vendor/llama.cpp"))
+        build = Path(tmp) / "build"
+        # As llama-cpp-python builds it by default: native CPU code, OpenMP, no curl. Static, so the
+        # binary can be kept without the build tree.
+        configure = ["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF",
+                     "-DGGML_NATIVE=ON", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF",
+                     "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
+        compile_ = ["cmake", "--build", str(build), "--target", "llama-bench", "-j", str(os.cpu_count() or 1)]
+        for command in (configure, compile_):
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"llama-bench not measured: `{' '.join(command[:3])} ...` failed:\n{done.stderr[-2000:]}")
+                return None
+        shutil.copy2(build / "bin" / "llama-bench", target)
+    return target
+
+
+def llama_bench(binary: Path, model: Path, threads: int, prompt_tokens: int, tokens: int) -> tuple[float, float]:
+    """One repetition each of tg<tokens> and pp<prompt_tokens>: (decode tok/s, prefill tok/s)."""
+    speeds = []
+    for p, n in ((0, tokens), (prompt_tokens, 0)):
+        done = subprocess.run(
+            [str(binary), "-m", str(model), "-t", str(threads), "-p", str(p), "-n", str(n), "-r", "1", "-o", "json"],
+            capture_output=True, text=True, check=True,
+        )
+        speeds.append(json.loads(done.stdout)[0]["avg_ts"])
+    return speeds[0], speeds[1]
+
+
+# --- the plain low-level loop: the reference for what Python can do ------------------------------
+
+class LowLevelLoop:
+    """llama-cpp-python's low-level API driven as llama-bench drives llama.cpp: the prompt in one
+    llama_decode, then one llama_decode per token, greedy by a C sampler."""
+
+    def __init__(self, path: Path, threads: int):
+        import llama_cpp as L
+        from llama_cpp._logger import set_verbose
+
+        set_verbose(False)  # llama.cpp's errors only
+        self.L = L
+        L.llama_backend_init()
+        self.model = L.llama_model_load_from_file(str(path).encode(), L.llama_model_default_params())
+        params = L.llama_context_default_params()
+        params.n_ctx, params.n_batch, params.n_threads, params.n_threads_batch = N_CTX, N_CTX, threads, threads
+        self.ctx = L.llama_init_from_model(self.model, params)
+        self.vocab = L.llama_model_get_vocab(self.model)
+        self.sampler = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+        L.llama_sampler_chain_add(self.sampler, L.llama_sampler_init_greedy())
+
+    def run(self, prompt: str, tokens: int) -> tuple[float, float | None]:
+        """(TTFT s, decode tok/s) with the text tokenized inside the timing, as the engine does."""
+        L = self.L
+        L.llama_memory_clear(L.llama_get_memory(self.ctx), True)
+        t_request = perf_counter()
+        data = prompt.encode()
+        ids = (L.llama_token * N_CTX)()
+        n = L.llama_tokenize(self.vocab, data, len(data), ids, N_CTX, True, True)
+        L.llama_decode(self.ctx, L.llama_batch_get_one(ids, n))
+        token, times = (L.llama_token * 1)(), []
+        for _ in range(tokens):
+            token[0] = L.llama_sampler_sample(self.sampler, self.ctx, -1)
+            times.append(perf_counter())
+            L.llama_decode(self.ctx, L.llama_batch_get_one(token, 1))
+        return times[0] - t_request, decode_tps(times)
+
+    def count(self, prompt: str) -> int:
+        data = prompt.encode()
+        ids = (self.L.llama_token * N_CTX)()
+        return abs(self.L.llama_tokenize(self.vocab, data, len(data), ids, N_CTX, True, True))  # < 0: that many, too many
+
+    def close(self) -> None:
+        self.L.llama_sampler_free(self.sampler)
+        self.L.llama_free(self.ctx)
+        self.L.llama_model_free(self.model)
+
+
+def decode_tps(times: list[float]) -> float | None:
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else None
+
+
+def through_engine(engine: InferenceEngine, model, threads: int):
+    def run(prompt: str, tokens: int) -> tuple[float, float | None]:
+        config = ModelConfig(temperature=0.0, mode="raw", max_tokens=tokens, n_threads=threads, n_ctx=N_CTX)
+        result = next(e.result for e in engine.run(prompt, [model], {model.id: config}) if e.kind == "done")
+        assert result.error is None, result.error
+        assert result.stats.completion_tokens == tokens, "the random model ended its answer early"
+        return result.stats.ttft_s, result.stats.decode_tps
+
+    return run
+
+
+def prompt_of(tokens: int, count) -> str:
+    """Standard-library source cut to the longest prefix of at most `tokens` tokens (BOS included)."""
+    text = "".join(d.text for d in load_stdlib_documents(20 * tokens))
+    low, high = 0, 20 * tokens
+    while low < high:  # longest prefix whose token count fits
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if count(text[:middle]) <= tokens else (low, middle - 1)
+    return text[:low]
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--prompt-tokens", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--without-llama-bench", action="store_true", help="measure only the Python paths")
+    parser.add_argument("--models", type=Path, help="keep the built models in this folder and reuse them next time")
+    args = parser.parse_args()
+    bench = None if args.without_llama_bench else llama_bench_binary()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.models or Path(scratch)
+        q8_0 = Path(tmp) / "bench-llama-q8_0.gguf"
+        if not q8_0.exists():
+            print("building a random LLaMA as f32 and Q8_0 GGUF ...", flush=True)
+            built = build_random_llama(Path(tmp), hidden=512, layers=6, heads=8, intermediate=1408, vocab=8192, name="bench-llama")
+            export_gguf(built.hf_dir, q8_0, GGUFType.Q8_0)
+        by_name = {m.name: m for m in ModelManager([tmp]).scan()}
+        engine = InferenceEngine()
+        figures: dict[str, dict[str, dict[str, list[float]]]] = {}
+        try:
+            for label, name in (("f32", "bench-llama-f32"), ("Q8_0", "bench-llama-q8_0")):
+                model = by_name[name]
+                parameters = model.metadata.get("parameters") or 0
+                path = Path(model.path)
+                low = LowLevelLoop(path, args.threads)
+                long_prompt = prompt_of(args.prompt_tokens, low.count)
+                n_long = low.count(long_prompt)
+                paths = {"low-level loop": low.run, "Llama.generate": llama_generate(path, N_CTX, args.threads),
+                         "engine": through_engine(engine, model, args.threads)}
+                rows = figures[label] = {p: {"tg": [], "pp": [], "ttft_short": [], "ttft_long": []}
+                                         for p in (["llama-bench"] if bench else []) + list(paths)}
+                for round_ in range(args.rounds + 1):  # round 0 warms every path up and is not counted
+                    if bench:
+                        tg, pp = llama_bench(bench, path, args.threads, n_long, args.tokens)
+                        if round_:
+                            rows["llama-bench"]["tg"].append(tg)
+                            rows["llama-bench"]["pp"].append(pp)
+                    for name_, run in paths.items():
+                        ttft_short, tps = run(SHORT_PROMPT, args.tokens)
+                        ttft_long, _ = run(long_prompt, 1)
+                        if round_:
+                            row = rows[name_]
+                            row["tg"].append(tps)
+                            row["pp"].append(n_long / ttft_long)
+                            row["ttft_short"].append(1000 * ttft_short)
+                            row["ttft_long"].append(1000 * ttft_long)
+                low.close()
+        finally:
+            engine.shutdown()
+    load_after = os.getloadavg()
+    print(f"\n{parameters / 1e6:.1f} M parameters, {args.threads} threads, greedy, tg{args.tokens} after a "
+          f"short prompt, pp{n_long} from TTFT; {args.rounds} alternating rounds after one warm-up round; "
+          f"medians (min–max). Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n")
+    print("| file | path | decode tok/s | prefill tok/s | TTFT ms, short prompt | TTFT ms, long prompt |")
+    print("|---|---|---|---|---|---|")
+    for label, rows in figures.items():
+        for path_name, row in rows.items():
+            cells = [spread(row[key]) if row[key] else "" for key in ("tg", "pp", "ttft_short", "ttft_long")]
+            print(f"| {label} | {path_name} | " + " | ".join(cells) + " |")
+    print("\n| file | engine decode / llama-bench tg | engine prefill / llama-bench pp | engine decode / low-level loop "
+          "| engine prefill / low-level loop | TTFT ms, engine − low-level loop (short; long prompt) |")
+    print("|---|---|---|---|---|---|")
+    for label, rows in figures.items():
+        med = {p: {k: statistics.median(v) for k, v in row.items() if v} for p, row in rows.items()}
+        engine_, low_ = med["engine"], med["low-level loop"]
+        versus_bench = (f"{engine_['tg'] / med['llama-bench']['tg']:.3f} | {engine_['pp'] / med['llama-bench']['pp']:.3f}"
+                        if bench else "not measured | not measured")
+        print(f"| {label} | {versus_bench} | {engine_['tg'] / low_['tg']:.3f} | {engine_['pp'] / low_['pp']:.3f} | "
+              f"{engine_['ttft_short'] - low_['ttft_short']:+.1f}; {engine_['ttft_long'] - low_['ttft_long']:+.1f} |")
+
+
+if __name__ == "__main__":
+    main()
