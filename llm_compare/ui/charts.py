@@ -57,7 +57,18 @@ def per_model(
 
 
 def speed_vs_latency(frame: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
-    data = frame.dropna(subset=["decode_tps", "ttft_ms"])
+    """Each stored run: TTFT against decode speed."""
+    return _speed_scatter(
+        frame, colors, frame[["created_at", "completion_tokens"]].astype(str),
+        "%{customdata[1]} tokens · %{customdata[0]}", "Decode speed against time to first token",
+    )
+
+
+def _speed_scatter(frame: pd.DataFrame, colors: dict[str, str], details: pd.DataFrame, detail_line: str, title: str) -> go.Figure:
+    """A dot per run, TTFT against decode speed, one colour per model; `details` (aligned with
+    `frame`) feeds `detail_line` of the hover text."""
+    keep = frame[["decode_tps", "ttft_ms"]].notna().all(axis=1)
+    data, details = frame[keep], details[keep]
     figure = go.Figure()
     for model, runs in data.groupby("model", sort=True):
         figure.add_scatter(
@@ -65,12 +76,11 @@ def speed_vs_latency(frame: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
             y=runs["decode_tps"],
             mode="markers",
             name=label(model),
-            marker={"color": colors[model], "size": 10, "line": {"width": 1, "color": "white"}},
-            customdata=runs[["created_at", "completion_tokens"]].astype(str).values,
-            hovertemplate="%{fullData.name}<br>TTFT %{x:.0f} ms · %{y:.1f} tok/s<br>"
-            "%{customdata[1]} tokens · %{customdata[0]}<extra></extra>",
+            marker={"color": colors[model], "size": 9, "line": {"width": 1, "color": "white"}},
+            customdata=details.loc[runs.index].values,
+            hovertemplate=f"%{{fullData.name}}<br>TTFT %{{x:.1f}} ms · %{{y:.1f}} tok/s<br>{detail_line}<extra></extra>",
         )
-    figure = _layout(figure, "Decode speed against time to first token", "tokens/s")
+    figure = _layout(figure, title, "tokens/s")
     figure.update_xaxes(title_text="TTFT (ms) — lower is better")
     figure.update_yaxes(title_text="decode tokens/s — higher is better")
     figure.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
@@ -142,19 +152,9 @@ def pass_rate(rates: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
 
 
 def runs_scatter(runs: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
-    """Each counted run: TTFT against decode speed."""
-    data = runs.dropna(subset=["decode_tps", "ttft_ms"])
-    figure = go.Figure()
-    for model, model_runs in data.groupby("model", sort=True):
-        figure.add_scatter(
-            x=model_runs["ttft_ms"], y=model_runs["decode_tps"], mode="markers", name=label(model),
-            marker={"color": colors[model], "size": 8, "line": {"width": 1, "color": "white"}},
-            customdata=model_runs.assign(prompt_id=model_runs["prompt_id"].map(label))[["prompt_id", "repeat"]].values,
-            hovertemplate="%{fullData.name}<br>TTFT %{x:.1f} ms · %{y:.1f} tok/s<br>"
-            "prompt %{customdata[0]} · repetition %{customdata[1]}<extra></extra>",
-        )
-    figure = _layout(figure, "Decode speed against time to first token, per run", "tokens/s")
-    figure.update_xaxes(title_text="TTFT (ms) — lower is better")
-    figure.update_yaxes(title_text="decode tokens/s — higher is better")
-    figure.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
-    return figure
+    """Each counted run of a benchmark: TTFT against decode speed."""
+    details = runs.assign(prompt_id=runs["prompt_id"].map(label))[["prompt_id", "repeat"]]
+    return _speed_scatter(
+        runs, colors, details, "prompt %{customdata[0]} · repetition %{customdata[1]}",
+        "Decode speed against time to first token, per run",
+    )
