@@ -133,7 +133,10 @@ def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loade
         assert stats.ttft_s == pytest.approx(first, abs=0.002), role
         assert stats.e2e_s == pytest.approx(last, abs=0.002), role
         assert stats.decode_tps == pytest.approx((n - 1) / (last - first), rel=0.02), role
-        assert stats.prefill_tps == pytest.approx(stats.prompt_tokens / first, rel=0.05), role
+        # The same 2 ms on TTFT, as a rate: the GGUF path takes well under 1 ms for this prompt, so
+        # a fixed share (5 %) of it would be tens of microseconds, less than a context switch.
+        slowest, fastest = stats.prompt_tokens / (first + 0.002), stats.prompt_tokens / max(first - 0.002, 1e-6)
+        assert slowest <= stats.prefill_tps <= fastest, role
 
 
 def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_own_clock(loaded, tiny_models):
