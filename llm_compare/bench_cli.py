@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sqlite3
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK
@@ -29,34 +31,45 @@ def add_parser(commands) -> None:
     bench.add_argument("--json", metavar="OUT", help="write everything as one JSON document")
     bench.add_argument("--md", metavar="OUT", help="write the Markdown table")
     bench.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids")
+    bench.add_argument("--list", action="store_true", help="list past benchmarks with their ids and status")
+    bench.add_argument("--resume", metavar="ID", help="run what a stopped or crashed benchmark has not run yet")
 
 
 def cmd_bench(args: argparse.Namespace, models_dirs: list[str]) -> int:
     from llm_compare.core.errors import ConfigurationError
     from llm_compare.services.bench.report import run_rows
-    from llm_compare.services.bench.results import benchmark_document, results_of
+    from llm_compare.services.bench.results import benchmark_document, stored_results
     from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
-    from llm_compare.services.bench.store import save_bench_run
+    from llm_compare.services.bench.store import bench_record, done_keys, record_status, save_bench_run
     from llm_compare.services.bench.suites import builtin_suite, load_suite
     from llm_compare.services.config_manager import ConfigManager
     from llm_compare.services.engine import InferenceEngine
     from llm_compare.services.model_manager import ModelManager
     from llm_compare.services.run_store import RunStore, rows_to_csv
 
-    if not args.model:
-        raise ConfigurationError("no model given: name at least one with --model")
-    suite = load_suite(args.prompts) if args.prompts else builtin_suite()
-    manager = ModelManager(models_dirs, max_models=len(args.model))
-    models = manager.select_models(args.model, usable_only=False)
-    config_manager = ConfigManager()
-    spec = BenchmarkSpec(
-        tuple(m.id for m in models), suite, args.repeat, args.warmup, args.seed, args.max_tokens, args.temperature
-    )
-    engine = InferenceEngine(max_models=1)
     store = RunStore()
+    if args.list:
+        return _list(store)
+    done, benchmark_id = [], None
+    if args.resume:
+        spec = BenchmarkSpec.from_dict(store.benchmark(args.resume).spec)
+        done, benchmark_id = done_keys(store.benchmark_runs(args.resume)), args.resume
+    elif not args.model:
+        raise ConfigurationError("no model given: name at least one with --model")
+    else:
+        suite = load_suite(args.prompts) if args.prompts else builtin_suite()
+        spec = BenchmarkSpec(
+            tuple(args.model), suite, args.repeat, args.warmup, args.seed, args.max_tokens, args.temperature
+        )
+    manager = ModelManager(models_dirs, max_models=len(spec.model_ids))
+    models = manager.select_models(list(spec.model_ids), usable_only=False)
+    spec = replace(spec, model_ids=tuple(m.id for m in models))
+    config_manager = ConfigManager()
+    engine = InferenceEngine(max_models=1)
     runner = BenchmarkRunner(
         engine, spec, {m.id: m for m in models}, {m.id: config_manager.get(m) for m in models},
-        save=lambda outcome: save_bench_run(store, outcome),
+        save=lambda outcome: save_bench_run(store, outcome), done=done, benchmark_id=benchmark_id,
+        on_status=record_status(store),
     )
 
     def stop(signum, frame) -> None:
@@ -65,7 +78,7 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str]) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    print(f"benchmark {runner.benchmark_id}: {len(models)} models × {len(suite.prompts)} prompts × {args.repeat} "
+    print(f"benchmark {runner.benchmark_id}: {len(models)} models × {len(spec.suite.prompts)} prompts × {spec.repeats} "
           f"repetitions, {runner.order_note}", file=sys.stderr, flush=True)
     try:
         runner.start()
@@ -73,19 +86,41 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str]) -> int:
     finally:
         engine.shutdown()
 
-    results, _ = results_of(runner, args.include_busy)
+    try:
+        records = store.benchmark_runs(runner.benchmark_id)  # a resumed benchmark's earlier runs too
+    except (sqlite3.Error, OSError) as exc:
+        print(f"warning: the store cannot be read ({terminal_safe(str(exc))}): the figures are this run's only",
+              file=sys.stderr)
+        records = [bench_record(o) for o in runner.snapshot() if not o.planned.warmup]
+    results = stored_results(records, args.include_busy)
     print(results.markdown, end="")
     _write(args.md, results.markdown)
-    _write(args.csv, rows_to_csv(run_rows(runner.snapshot(), runner.benchmark_id)))
-    _write(args.json, json.dumps(benchmark_document(runner, results), indent=1, ensure_ascii=False))
+    _write(args.csv, rows_to_csv(run_rows(records)))
+    document = benchmark_document(runner.benchmark_id, spec.to_dict(), runner.order_note, results, records)
+    _write(args.json, json.dumps(document, indent=1, ensure_ascii=False))
     if runner.error:
         print(f"error: {terminal_safe(runner.error)}", file=sys.stderr)
     for note in runner.save_errors:
         print(f"warning: {terminal_safe(note)}", file=sys.stderr)
     if runner.stop_requested:
+        print(f"stopped: `llm-compare bench --resume {runner.benchmark_id}` runs the rest", file=sys.stderr)
         return EXIT_INTERRUPTED
     failed = runner.error or any(o.result.error and not o.skipped for o in runner.snapshot())
     return EXIT_MODEL_FAILED if failed else EXIT_OK
+
+
+def _list(store) -> int:
+    benchmarks = store.benchmarks()
+    if not benchmarks:
+        print("no benchmarks stored yet")
+    for stored in benchmarks:
+        spec = stored.spec
+        planned = len(spec["model_ids"]) * len(spec["suite"]["prompts"]) * spec["repeats"]
+        print(terminal_safe(
+            f"{stored.benchmark_id}  {stored.created_at}  {stored.status:10}  {stored.runs_stored}/{planned} runs  "
+            f"{len(spec['model_ids'])} models, suite {spec['suite']['name']}, {spec['repeats']} repetitions"
+        ))
+    return EXIT_OK
 
 
 def _show_progress(runner) -> None:

@@ -58,3 +58,7 @@ if runner is not None:
             st.rerun()
 
     live()
+
+st.divider()
+with guard("Listing past benchmarks"):
+    bench_view.draw_past()

@@ -77,7 +77,9 @@ def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_th
                      "--prompts", str(_one_prompt_suite(private_home)))
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 2 and all("kept in pending file" in w for w in warnings)
+    assert len([w for w in warnings if "kept in pending file" in w]) == 2
+    assert "warning: the store cannot be read (database is locked): the figures are this run's only" in warnings
+    assert "| model | backend | n |" in done.stdout  # the answers' figures are not lost either
     assert len((private_home / PENDING_FILE_NAME).read_text().splitlines()) == 2
     monkeypatch.delenv(BUSY_TIMEOUT_ENV)
     assert len(RunStore().list()) == 2  # imported on the next open
@@ -88,3 +90,37 @@ def _one_prompt_suite(folder):
     path = folder.parent / "one.jsonl"
     path.write_text('{"id": "a", "prompt": "def f"}\n')
     return path
+
+
+def test_a_benchmark_killed_halfway_keeps_its_runs_and_resume_runs_exactly_the_rest(quick_models, tiny_dir, private_home):
+    import os
+    import signal
+    import time
+
+    suite = private_home.parent / "two.jsonl"
+    suite.write_text('{"id": "a", "prompt": "def f"}\n{"id": "b", "prompt": "import os"}\n')
+    command = [sys.executable, "-m", "llm_compare.cli", "bench", "--model", quick_models[0], "--model", quick_models[1],
+               "--models-dir", str(tiny_dir), "--prompts", str(suite), "--repeat", "3", "--warmup", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    store, deadline = RunStore(), time.monotonic() + 240
+    try:
+        while not store.benchmarks() or store.benchmarks()[0].runs_stored < 4:
+            assert time.monotonic() < deadline and process.poll() is None, "the benchmark did not get halfway"
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # no chance to clean up: as a crash or an OOM kill
+        process.wait()
+    [stored] = store.benchmarks()
+    before = {r.run_id: r.bench for r in store.benchmark_runs(stored.benchmark_id)}
+    assert 4 <= len(before) < 12
+    listed = subprocess.run([*command[:4], "--list"], capture_output=True, text=True, timeout=60)
+    assert f"{stored.benchmark_id}" in listed.stdout and "incomplete" in listed.stdout, listed.stdout
+
+    resumed = bench("--resume", stored.benchmark_id, "--models-dir", str(tiny_dir), "--include-busy")
+    assert resumed.returncode == 0, resumed.stderr
+    after = store.benchmark_runs(stored.benchmark_id)
+    keys = [(r.model["id"], r.bench["prompt_id"], r.bench["repeat"]) for r in after]
+    assert sorted(keys) == sorted((m, p, r) for m in quick_models for p in "ab" for r in range(3))  # none twice
+    assert {r.run_id: r.bench for r in after if r.run_id in before} == before  # the first runs kept as they were
+    assert store.benchmark(stored.benchmark_id).status == "complete"
+    assert "| model | backend | n |" in resumed.stdout

@@ -17,12 +17,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from llm_compare.core.config import ModelConfig
-from llm_compare.core.errors import LLMCompareError
+from llm_compare.core.errors import ConfigurationError, LLMCompareError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import STAT_HELP, InferenceResult
 from llm_compare.paths import data_home
@@ -53,6 +55,9 @@ class RunRecord:
     ignored_settings: dict[str, str] = field(default_factory=dict)
     host: dict[str, Any] = field(default_factory=dict)
     runtime: dict[str, str] = field(default_factory=dict)
+    # A benchmark's run: benchmark_id, prompt_id, repeat, seed, checks ([{"check", "passed"}]),
+    # skipped (why the prompt was not run). Empty for a comparison's run.
+    bench: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_result(
@@ -64,7 +69,7 @@ class RunRecord:
         return cls(
             run_id=uuid.uuid4().hex,
             comparison_id=comparison_id,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             prompt=prompt,
             system_prompt=system_prompt,
             schedule=schedule,
@@ -158,8 +163,39 @@ def _create_runs_table(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX runs_created_at ON runs (created_at)")
 
 
+def _add_benchmark_id(db: sqlite3.Connection) -> None:
+    """Benchmarks find their runs by id: a column, filled from the records already stored."""
+    db.execute("ALTER TABLE runs ADD COLUMN benchmark_id TEXT")
+    db.execute("UPDATE runs SET benchmark_id = json_extract(record, '$.bench.benchmark_id') WHERE json_valid(record)")
+    db.execute("CREATE INDEX runs_benchmark_id ON runs (benchmark_id)")
+
+
+def _create_benchmarks_table(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE benchmarks (benchmark_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, spec TEXT NOT NULL, "
+        "status TEXT NOT NULL, pid INTEGER, order_note TEXT)"
+    )
+
+
 # Numbered schema changes, applied in order; never edit one that has shipped, append a new one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_runs_table]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_runs_table, _add_benchmark_id, _create_benchmarks_table]
+
+
+@dataclass(frozen=True)
+class StoredBenchmark:
+    benchmark_id: str
+    created_at: str
+    spec: dict[str, Any]
+    status: str  # running | complete | stopped | failed | incomplete (its process is gone)
+    order_note: str
+    runs_stored: int
+
+    @classmethod
+    def of_row(cls, row: tuple) -> StoredBenchmark:
+        benchmark_id, created_at, spec, status, pid, order_note, runs = row
+        if status == "running" and not (pid and psutil.pid_exists(pid)):
+            status = "incomplete"  # its process was stopped or crashed: it can be resumed
+        return cls(benchmark_id, created_at, json.loads(spec), status, order_note or "", runs)
 
 
 class RunNotKeptError(LLMCompareError):
@@ -217,6 +253,48 @@ class RunStore:
     def clear(self) -> None:
         with self._connect() as db:
             db.execute("DELETE FROM runs")
+
+    # --- benchmarks -------------------------------------------------------------------------------
+
+    def benchmark_started(self, benchmark_id: str, spec: dict[str, Any], order_note: str) -> None:
+        """A benchmark starts (or resumes) in this process: its spec, and who runs it."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO benchmarks VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (benchmark_id) "
+                "DO UPDATE SET status = 'running', pid = excluded.pid",
+                (benchmark_id, datetime.now(UTC).isoformat(timespec="seconds"), json.dumps(spec),
+                 os.getpid(), order_note),
+            )
+
+    def benchmark_ended(self, benchmark_id: str, status: str) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE benchmarks SET status = ?, pid = NULL WHERE benchmark_id = ?", (status, benchmark_id))
+
+    def benchmarks(self) -> list[StoredBenchmark]:
+        """Every benchmark, newest first, with the number of its runs stored."""
+        if not self.path.exists():
+            return []
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT b.benchmark_id, b.created_at, b.spec, b.status, b.pid, b.order_note, "
+                "(SELECT COUNT(*) FROM runs r WHERE r.benchmark_id = b.benchmark_id) "
+                "FROM benchmarks b ORDER BY b.created_at DESC, b.rowid DESC"
+            ).fetchall()
+        return [StoredBenchmark.of_row(row) for row in rows]
+
+    def benchmark(self, benchmark_id: str) -> StoredBenchmark:
+        for stored in self.benchmarks():
+            if stored.benchmark_id == benchmark_id:
+                return stored
+        raise ConfigurationError(f"no benchmark {benchmark_id!r} is stored: `llm-compare bench --list` shows their ids")
+
+    def benchmark_runs(self, benchmark_id: str) -> list[RunRecord]:
+        with self._connect() as db:
+            db.text_factory = bytes
+            rows = db.execute(
+                "SELECT run_id, record FROM runs WHERE benchmark_id = ? ORDER BY rowid", (benchmark_id,)
+            ).fetchall()
+        return StoredRuns.of_rows(rows).records
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -283,8 +361,10 @@ def _busy_timeout_from_env() -> float:
 def _insert(db: sqlite3.Connection, record: RunRecord, if_new: bool = False) -> None:
     """Insert `record`; with `if_new`, a run already stored (same run_id) is left as it is."""
     db.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?)" + (" ON CONFLICT (run_id) DO NOTHING" if if_new else ""),
-        (record.run_id, record.comparison_id, record.created_at, record.model["id"], record.to_json()),
+        "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record, benchmark_id) VALUES (?, ?, ?, ?, ?, ?)"
+        + (" ON CONFLICT (run_id) DO NOTHING" if if_new else ""),
+        (record.run_id, record.comparison_id, record.created_at, record.model["id"], record.to_json(),
+         record.bench.get("benchmark_id")),
     )
 
 
@@ -417,7 +497,7 @@ class UnreadableRun(ValueError):
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _NUMERIC_STATS = tuple(name for name in STAT_HELP if name not in ("warm", "busy", "finish_reason"))
 _TEXT_FIELDS, _OPTIONAL_TEXT_FIELDS = ("comparison_id", "prompt", "schedule", "text"), ("system_prompt", "error", "finish_reason")
-_DICT_FIELDS = ("config", "stats", "backend_versions", "ignored_settings", "host", "runtime")
+_DICT_FIELDS = ("config", "stats", "backend_versions", "ignored_settings", "host", "runtime", "bench")
 
 
 def record_from_row(raw: Any) -> tuple[RunRecord, list[str]]:

@@ -12,11 +12,16 @@ import streamlit as st
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.formatting import human_duration
 from llm_compare.services.bench.report import ModelLabel, headline_pairs, pair_sentence, run_rows
-from llm_compare.services.bench.results import BenchmarkResults, benchmark_document, results_of
+from llm_compare.services.bench.results import (
+    BenchmarkResults,
+    benchmark_document,
+    results_of,
+    stored_results,
+)
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.bench.stats import Summary
 from llm_compare.services.bench.suites import Suite, SuitePrompt, builtin_suite, parse_suite
-from llm_compare.services.run_store import rows_to_csv
+from llm_compare.services.run_store import RunStore, rows_to_csv
 from llm_compare.ui import charts, session
 from llm_compare.ui.errors import guard, guard_errors, show_error
 from llm_compare.ui.text import literal
@@ -26,6 +31,7 @@ SUITE_KEY, UPLOAD_KEY, TYPED_KEY = "bench_suite", "bench_upload", "bench_prompt"
 REPEATS_KEY, WARMUP_KEY, MAX_TOKENS_KEY, SEED_KEY = "bench_repeats", "bench_warmup", "bench_max_tokens", "bench_seed"
 TEMPERATURE_KEY, INCLUDE_BUSY_KEY = "bench_temperature", "bench_include_busy"
 ERRORS_KEY = "bench_errors"
+PAST_KEY = "bench_open"
 SUITES = {
     "builtin": "Built-in suite",
     "upload": "My suite file",
@@ -121,16 +127,71 @@ def draw_results(runner: BenchmarkRunner) -> None:
         else:
             st.info("No counted run yet: the figures appear after the first repetition.", icon=":material/hourglass_top:")
         return
+    _figures(results, labels)
+    _downloads(runner.benchmark_id, runner.spec.to_dict(), runner.order_note, results)
+
+
+def draw_past() -> None:
+    """Every stored benchmark; one opened shows its results again, and one whose process was
+    stopped or crashed can be resumed."""
+    store = RunStore()
+    benchmarks = store.benchmarks()
+    if not benchmarks:
+        return
+    st.subheader("Past benchmarks")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "id": b.benchmark_id,
+                    "started": b.created_at,
+                    "status": b.status,
+                    "runs": f"{b.runs_stored}/{_planned_runs(b.spec)}",
+                    "models": len(b.spec["model_ids"]),
+                    "suite": b.spec["suite"]["name"],
+                    "repetitions": b.spec["repeats"],
+                }
+                for b in benchmarks
+            ]
+        ),
+        hide_index=True,
+        key="bench_past",
+    )
+    chosen = st.selectbox("Open a benchmark", [b.benchmark_id for b in benchmarks], index=None, key=PAST_KEY,
+                          placeholder="Choose one to see its results")
+    if chosen is None:
+        return
+    stored = next(b for b in benchmarks if b.benchmark_id == chosen)
+    if stored.status in ("incomplete", "stopped"):
+        st.button("Resume", key="bench_resume", icon=":material/resume:", on_click=resume_clicked, args=(chosen,),
+                  help="Run only what this benchmark has not run yet, with the same plan and seeds.")
+    records = store.benchmark_runs(chosen)
+    labels = {r.model["id"]: ModelLabel(r.model["name"], r.model["type"]) for r in records}
+    results = stored_results(records, st.session_state.get(INCLUDE_BUSY_KEY, False))
+    if results.runs:
+        _figures(results, labels, key_prefix="past_")
+        _downloads(chosen, stored.spec, stored.order_note, results, key_prefix="past_")
+
+
+def resume_clicked(benchmark_id: str) -> None:
+    with guard_errors(ERRORS_KEY, "Resuming the benchmark"):
+        session.resume_benchmark(benchmark_id)
+
+
+def _planned_runs(spec: dict) -> int:
+    return len(spec["model_ids"]) * len(spec["suite"]["prompts"]) * spec["repeats"]
+
+
+def _figures(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix: str = "") -> None:
     if results.busy_left_out:
         st.caption(f"{results.busy_left_out} busy run(s) left out of the figures.")
     names = {m: label.name for m, label in labels.items()}
     for pair in headline_pairs(results.pairs):
         st.markdown(f"- {literal(pair_sentence(pair, names))}")
-    st.dataframe(_summary_table(results, labels), hide_index=True, key="bench_table")
+    st.dataframe(_summary_table(results, labels), hide_index=True, key=f"{key_prefix}bench_table")
     with st.expander("Per prompt", icon=":material/list:"):
-        st.dataframe(_summary_table(results, labels, per_prompt=True), hide_index=True, key="bench_prompt_table")
-    _plots(results, labels)
-    _downloads(runner, results)
+        st.dataframe(_summary_table(results, labels, per_prompt=True), hide_index=True, key=f"{key_prefix}bench_prompt_table")
+    _plots(results, labels, key_prefix)
 
 
 def _summary_table(results: BenchmarkResults, labels: dict[str, ModelLabel], per_prompt: bool = False) -> pd.DataFrame:
@@ -168,7 +229,7 @@ def _number(value: float) -> str:
     return f"{value:.0f}" if size >= 100 else f"{value:.1f}" if size >= 10 else f"{value:.2f}" if size >= 0.1 else f"{value:.3g}"
 
 
-def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel]) -> None:
+def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix: str = "") -> None:
     name = {m: label.name for m, label in labels.items()}
     runs = pd.DataFrame(
         [
@@ -198,17 +259,17 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel]) -> None:
     with guard("Drawing the charts"):
         left.plotly_chart(
             charts.median_with_spread(runs, spread("decode_tps", 1.0), "decode_tps", "Decode speed", "tokens/s", colors),
-            key="bench_decode",
+            key=f"{key_prefix}bench_decode",
         )
         right.plotly_chart(
             charts.median_with_spread(runs, spread("ttft_s", 1000.0), "ttft_ms", "Time to first token", "ms", colors),
-            key="bench_ttft",
+            key=f"{key_prefix}bench_ttft",
         )
-        left.plotly_chart(charts.box_per_model(runs, "decode_tps", "Decode speed, every run", "tokens/s", colors), key="bench_box")
-        right.plotly_chart(charts.runs_scatter(runs, colors), key="bench_scatter")
+        left.plotly_chart(charts.box_per_model(runs, "decode_tps", "Decode speed, every run", "tokens/s", colors), key=f"{key_prefix}bench_box")
+        right.plotly_chart(charts.runs_scatter(runs, colors), key=f"{key_prefix}bench_scatter")
         left.plotly_chart(
             charts.median_with_spread(runs, spread("peak_rss_bytes", 1 / 2**20), "peak_rss_mib", "Peak memory", "MiB", colors),
-            key="bench_memory",
+            key=f"{key_prefix}bench_memory",
         )
         rates = pd.DataFrame(
             [
@@ -219,22 +280,27 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel]) -> None:
             ]
         )
         if not rates.empty:
-            right.plotly_chart(charts.pass_rate(rates, colors), key="bench_checks")
+            right.plotly_chart(charts.pass_rate(rates, colors), key=f"{key_prefix}bench_checks")
 
 
-def _downloads(runner: BenchmarkRunner, results: BenchmarkResults) -> None:
-    outcomes = runner.snapshot()
-    raw = run_rows(outcomes, runner.benchmark_id)
-    stem = f"llm-compare-bench-{runner.benchmark_id}"
-    columns = st.columns(4)
+def _downloads(benchmark_id: str, spec: dict, order_note: str, results: BenchmarkResults, key_prefix: str = "") -> None:
+    """Built only when clicked: the runs as the store holds them."""
+
+    def records():
+        return RunStore().benchmark_runs(benchmark_id)
+
+    def document() -> str:
+        return json.dumps(benchmark_document(benchmark_id, spec, order_note, results, records()), indent=1, ensure_ascii=False)
+
+    stem = f"llm-compare-bench-{benchmark_id}"
     downloads = (
         ("Aggregate CSV", lambda: rows_to_csv(results.aggregate_rows), f"{stem}-aggregate.csv", "text/csv", "bench_download_aggregate"),
-        ("Runs CSV", lambda: rows_to_csv(raw), f"{stem}-runs.csv", "text/csv", "bench_download_runs"),
-        ("JSON", lambda: json.dumps(benchmark_document(runner, results), indent=1, ensure_ascii=False), f"{stem}.json", "application/json", "bench_download_json"),
+        ("Runs CSV", lambda: rows_to_csv(run_rows(records())), f"{stem}-runs.csv", "text/csv", "bench_download_runs"),
+        ("JSON", document, f"{stem}.json", "application/json", "bench_download_json"),
         ("Markdown", lambda: results.markdown, f"{stem}.md", "text/markdown", "bench_download_md"),
     )
-    for column, (label, data, file_name, mime, key) in zip(columns, downloads):
+    for column, (label, data, file_name, mime, key) in zip(st.columns(4), downloads):
         column.download_button(
-            label, data=data, file_name=file_name, mime=mime, key=key, icon=":material/download:",
+            label, data=data, file_name=file_name, mime=mime, key=key_prefix + key, icon=":material/download:",
             width="stretch", on_click="ignore",
         )

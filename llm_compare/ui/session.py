@@ -12,7 +12,7 @@ from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
 from llm_compare.services import demo_build
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
-from llm_compare.services.bench.store import save_bench_run
+from llm_compare.services.bench.store import done_keys, record_status, save_bench_run
 from llm_compare.services.comparison import Comparison
 from llm_compare.services.config_manager import ConfigManager
 from llm_compare.services.engine import InferenceEngine
@@ -224,6 +224,30 @@ def start_benchmark(spec: BenchmarkSpec, models: list[ModelInfo], configs: dict[
     if current is not None and not current.finished:
         raise ConfigurationError("a benchmark is already running: wait for it to finish or stop it")
     store = RunStore()
-    runner = BenchmarkRunner(engine(), spec, {m.id: m for m in models}, configs, save=lambda o: save_bench_run(store, o))
+    runner = BenchmarkRunner(
+        engine(), spec, {m.id: m for m in models}, configs,
+        save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store),
+    )
+    _benchmarks()["current"] = runner.start()
+    return runner
+
+
+def resume_benchmark(benchmark_id: str) -> BenchmarkRunner:
+    """Run what a stored benchmark has not run yet, under its own id, plan and seeds."""
+    current = benchmark()
+    if current is not None and not current.finished:
+        raise ConfigurationError("a benchmark is already running: wait for it to finish or stop it")
+    store = RunStore()
+    spec = BenchmarkSpec.from_dict(store.benchmark(benchmark_id).spec)
+    by_id = {m.id: m for m in models()}
+    missing = [m for m in spec.model_ids if m not in by_id]
+    if missing:
+        raise ConfigurationError(f"model {missing[0]} of this benchmark is not in the model directories any more")
+    manager = config_manager()
+    runner = BenchmarkRunner(
+        engine(), spec, by_id, {m: manager.get(by_id[m]) for m in spec.model_ids},
+        save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store),
+        done=done_keys(store.benchmark_runs(benchmark_id)), benchmark_id=benchmark_id,
+    )
     _benchmarks()["current"] = runner.start()
     return runner

@@ -212,8 +212,8 @@ def test_a_bad_row_costs_only_itself(private_home):
         "no-model": json.dumps({**base, "run_id": "no-model", "model": {"name": 3}}),
     }
     with sqlite3.connect(store.path) as db:
-        db.executemany("INSERT INTO runs VALUES (?, 'c', '2025-01-01', 'm', ?)", rows.items())
-        db.execute("INSERT INTO runs VALUES ('blob', 'c', '2025-01-01', 'm', ?)", (b"\x00\xff",))
+        db.executemany("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'c', '2025-01-01', 'm', ?)", rows.items())
+        db.execute("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('blob', 'c', '2025-01-01', 'm', ?)", (b"\x00\xff",))
     stored = store.read()
     by_id = {record.run_id: record for record in stored.records}
     assert by_id[good.run_id] == good
@@ -228,3 +228,29 @@ def test_a_bad_row_costs_only_itself(private_home):
     assert all("\n" not in line for line in stored.unreadable + stored.repaired)
     to_csv(stored.records).encode("utf-8")  # the export is valid UTF-8
     assert store.list() == stored.records
+
+
+def test_the_benchmark_migrations_keep_every_stored_run(tmp_path):
+    import sqlite3
+
+
+    home = tmp_path / "old"
+    home.mkdir()
+    db = sqlite3.connect(home / "runs.sqlite3")
+    MIGRATIONS[0](db)  # the first version's schema, as a user's store has it
+    db.execute("PRAGMA user_version = 1")
+    records = [{"run_id": f"r{i}", "comparison_id": "c", "created_at": f"2026-11-2{i}T00:00:00+00:00", "prompt": "p",
+                "system_prompt": None, "schedule": "sequential", "model": {"id": "m", "name": "m", "type": "gguf", "path": "/m"},
+                "config": {}, "text": f"answer {i}", "finish_reason": "stop", "error": None, "stats": {"ttft_s": 0.1 * i}}
+               for i in range(3)]
+    for record in records:
+        db.execute("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, ?, ?, ?, ?)", (record["run_id"], "c", record["created_at"], "m", json.dumps(record)))
+    db.commit()
+    db.close()
+    runs = RunStore(home).list()
+    assert sorted((r.run_id, r.text, r.stats["ttft_s"], r.bench) for r in runs) == [
+        (f"r{i}", f"answer {i}", 0.1 * i, {}) for i in range(3)
+    ]
+    with sqlite3.connect(home / "runs.sqlite3") as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert check.execute("SELECT COUNT(*) FROM runs WHERE benchmark_id IS NULL").fetchone()[0] == 3

@@ -53,7 +53,9 @@ def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tin
     assert (progress.done, progress.total) == (12, 12)  # 2 warm-ups + 2 models x 5 repetitions
     # This shared machine may be busy: the figures of busy runs are shown only when asked for.
     at.toggle(key="bench_include_busy").set_value(True).run()
-    [table, per_prompt] = [d.value for d in at.dataframe]
+    frames = [d.value for d in at.dataframe]
+    table = next(f for f in frames if "n" in f and "prompt" not in f)
+    per_prompt = next(f for f in frames if "prompt" in f)
     assert sorted(table["model"]) == sorted(MODELS) and list(table["n"]) == [5, 5]
     assert list(per_prompt["prompt"]) == ["prompt", "prompt"]
     verdicts = [m.value for m in at.markdown if m.value.startswith("- ")]
@@ -75,3 +77,39 @@ def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tin
     # Every counted run is stored, under the benchmark's id.
     stored = [r for r in RunStore().list() if r.comparison_id == session.benchmark().benchmark_id]
     assert len(stored) == 10
+    past = next(d.value for d in at.dataframe if "status" in d.value)  # listed, to open again later
+    assert list(past["status"]) == ["complete"] and list(past["runs"]) == ["10/10"]
+
+
+def test_a_crashed_benchmark_is_listed_as_incomplete_and_resumes_from_the_page(make_app, tiny_dir):
+    import sqlite3
+
+    from llm_compare.services.bench.runner import BenchmarkSpec
+    from llm_compare.services.bench.suites import builtin_suite
+
+    models = ModelManager([tiny_dir]).scan()
+    for model in models:
+        ConfigManager().save(model, quick_config())
+    gguf = next(m for m in models if m.name == "tiny-llama-f32")
+    suite = builtin_suite()
+    spec = BenchmarkSpec((gguf.id,), type(suite)("two", suite.prompts[:2]), repeats=2, warmups=0, max_tokens=4)
+    store = RunStore()
+    store.benchmark_started("crashed", spec.to_dict(), "interleaved")
+    with sqlite3.connect(store.path) as db:  # its process is gone
+        db.execute("UPDATE benchmarks SET pid = 999999999 WHERE benchmark_id = 'crashed'")
+    at = make_app(tiny_dir)
+    at.switch_page("pages/benchmark.py").run()
+    no_exception(at)
+    past = next(d.value for d in at.dataframe if "status" in d.value)
+    assert list(past["status"]) == ["incomplete"] and list(past["runs"]) == ["0/4"]
+    at.selectbox(key="bench_open").set_value("crashed").run()
+    at.button(key="bench_resume").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    wait_until_finished(at)
+    assert session.benchmark().benchmark_id == "crashed"
+    runs = store.benchmark_runs("crashed")
+    assert sorted((r.bench["prompt_id"], r.bench["repeat"]) for r in runs) == sorted(
+        (p.id, r) for p in suite.prompts[:2] for r in range(2)
+    )
+    assert store.benchmark("crashed").status == "complete"

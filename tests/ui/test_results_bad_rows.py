@@ -34,7 +34,7 @@ def good_runs(tiny_dir, private_home):
 def insert(db_path, run_id: str, record) -> None:
     """A row written straight into the SQLite file, the way a bug or a hand edit could."""
     with sqlite3.connect(db_path) as db:
-        db.execute("INSERT INTO runs VALUES (?, 'bad', '2026-01-01T00:00:00+00:00', 'x', ?)", (run_id, record))
+        db.execute("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'bad', '2026-01-01T00:00:00+00:00', 'x', ?)", (run_id, record))
 
 
 def variant(base: dict, run_id: str, **changes) -> dict:
@@ -65,7 +65,7 @@ def test_the_results_page_survives_bad_rows_and_still_offers_the_csv(good_runs, 
     insert(db_path, "a-number", 42)
     insert(db_path, "bad-bytes", b"\xff\xfe{")
     with sqlite3.connect(db_path) as db:  # TEXT, not a blob: sqlite3 cannot decode it
-        db.execute("INSERT INTO runs VALUES ('bad-text', 'bad', '2026-01-01', 'x', CAST(? AS TEXT))", (b"\xff\xfe{",))
+        db.execute("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('bad-text', 'bad', '2026-01-01', 'x', CAST(? AS TEXT))", (b"\xff\xfe{",))
     insert(db_path, "a-list", json.dumps([1, 2]))
     insert(db_path, "nested", "[" * 1000 + "]" * 1000)
     insert(db_path, "no-time", json.dumps(variant(base, "no-time", created_at="yesterday")))

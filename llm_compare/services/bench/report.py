@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from llm_compare.core.results import STAT_HELP
 from llm_compare.core.text import terminal_safe
 from llm_compare.services.bench.aggregate import FigureSummary, PairComparison, PassRate
-from llm_compare.services.bench.runner import BenchRunOutcome
 from llm_compare.services.bench.stats import MIN_RUNS_FOR_VERDICT, Summary
+from llm_compare.services.run_store import RunRecord
 
 # Markdown columns: figure, heading, scale to the shown unit, decimals.
 MARKDOWN_FIGURES = (
@@ -53,30 +53,34 @@ def aggregate_rows(summaries: Sequence[FigureSummary], labels: Mapping[str, Mode
     return rows
 
 
-def run_rows(outcomes: Sequence[BenchRunOutcome], benchmark_id: str, counted_only: bool = True) -> list[dict]:
-    """One row per counted run (the runs CSV), or per run but the warm-ups (the JSON export,
+def run_rows(records: Sequence[RunRecord], counted_only: bool = True) -> list[dict]:
+    """One row per counted run of a benchmark (the runs CSV), or per stored run (the JSON export,
     where skipped, failed and stopped runs keep their reasons)."""
     rows = []
-    for outcome in outcomes:
-        if outcome.planned.warmup or (counted_only and not outcome.counted):
+    for record in records:
+        bench = record.bench
+        if "prompt_id" not in bench:
             continue
-        stats = outcome.result.stats.to_dict()
+        counted = not bench.get("skipped") and record.finish_reason in ("stop", "length")
+        if counted_only and not counted:
+            continue
+        checks = bench.get("checks") or []
         row = {
-            "benchmark_id": benchmark_id,
-            "model_id": outcome.model.id,
-            "model_name": outcome.model.name,
-            "backend": outcome.model.type.value,
-            "prompt_id": outcome.prompt.id,
-            "repeat": outcome.planned.repeat,
-            "seed": outcome.planned.seed,
-            "counted": outcome.counted,
-            "checks_passed": sum(c.passed for c in outcome.checks),
-            "checks_total": len(outcome.checks),
-            "busy": bool(stats.get("busy")),
-            "skipped": outcome.skipped,
-            "error": None if outcome.skipped else outcome.result.error,
+            "benchmark_id": bench.get("benchmark_id"),
+            "model_id": record.model["id"],
+            "model_name": record.model["name"],
+            "backend": record.model["type"],
+            "prompt_id": bench["prompt_id"],
+            "repeat": bench.get("repeat"),
+            "seed": bench.get("seed"),
+            "counted": counted,
+            "checks_passed": sum(bool(c.get("passed")) for c in checks),
+            "checks_total": len(checks),
+            "busy": bool(record.stats.get("busy")),
+            "skipped": bench.get("skipped"),
+            "error": None if bench.get("skipped") else record.error,
         }
-        row.update({name: stats.get(name) for name in STAT_HELP if name not in row})
+        row.update({name: record.stats.get(name) for name in STAT_HELP if name not in row})
         rows.append(row)
     return rows
 

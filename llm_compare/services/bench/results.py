@@ -17,6 +17,8 @@ from llm_compare.services.bench.aggregate import (
 )
 from llm_compare.services.bench.report import ModelLabel, aggregate_rows, markdown_table, run_rows
 from llm_compare.services.bench.runner import BenchmarkRunner
+from llm_compare.services.bench.store import counted_runs
+from llm_compare.services.run_store import RunRecord
 
 
 @dataclass(frozen=True)
@@ -51,21 +53,15 @@ def benchmark_results(
     )
 
 
-def benchmark_document(runner: BenchmarkRunner, results: BenchmarkResults) -> dict:
+def benchmark_document(
+    benchmark_id: str, spec: dict, order_note: str, results: BenchmarkResults, records: list[RunRecord]
+) -> dict:
     """Everything about a benchmark as one JSON document: what ran, the aggregates, the verdicts
-    and every run (skipped, failed and stopped ones too, with their reasons)."""
-    spec = runner.spec
+    and every stored run (skipped, failed and stopped ones too, with their reasons)."""
     return {
-        "benchmark_id": runner.benchmark_id,
-        "models": list(spec.model_ids),
-        "suite": spec.suite.name,
-        "prompts": [p.id for p in spec.suite.prompts],
-        "repeats": spec.repeats,
-        "warmups": spec.warmups,
-        "seed": spec.seed,
-        "max_tokens": spec.max_tokens,
-        "temperature": spec.temperature,
-        "order": runner.order_note,
+        "benchmark_id": benchmark_id,
+        **spec,
+        "order": order_note,
         "aggregate": results.aggregate_rows,
         "pairs": [
             {
@@ -80,8 +76,14 @@ def benchmark_document(runner: BenchmarkRunner, results: BenchmarkResults) -> di
             }
             for p in results.pairs
         ],
-        "runs": run_rows(runner.snapshot(), runner.benchmark_id, counted_only=False),
+        "runs": run_rows(records, counted_only=False),
     }
+
+
+def stored_results(records: list[RunRecord], include_busy: bool = False) -> BenchmarkResults:
+    """A stored benchmark's results, from its runs as the store holds them."""
+    labels = {r.model["id"]: ModelLabel(r.model["name"], r.model["type"]) for r in records}
+    return benchmark_results(counted_runs(records), labels, lambda a, b: False, include_busy)
 
 
 def results_of(runner: BenchmarkRunner, include_busy: bool = False) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:

@@ -8,6 +8,7 @@ keys of the runs it has and runs only the rest.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ from llm_compare.core.results import FinishReason, InferenceResult
 from llm_compare.services.bench.aggregate import FIGURES, CountedRun
 from llm_compare.services.bench.checks import CheckOutcome, run_checks
 from llm_compare.services.bench.plan import PlannedRun, memory_groups, order_note, remaining, schedule
-from llm_compare.services.bench.suites import Suite, SuitePrompt
+from llm_compare.services.bench.suites import Suite, SuitePrompt, parse_suite, prompt_to_dict
 from llm_compare.services.engine import InferenceEngine
 from llm_compare.services.memory import estimate_model_bytes
 
@@ -44,6 +45,32 @@ class BenchmarkSpec:
     seed: int = 0
     max_tokens: int | None = None
     temperature: float | None = None
+
+    def to_dict(self) -> dict:
+        """What a resumed benchmark needs to run the same plan again (the suite included)."""
+        return {
+            "model_ids": list(self.model_ids),
+            "suite": {"name": self.suite.name, "prompts": [prompt_to_dict(p) for p in self.suite.prompts]},
+            "repeats": self.repeats,
+            "warmups": self.warmups,
+            "seed": self.seed,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BenchmarkSpec:
+        suite = data["suite"]
+        prompts = "\n".join(json.dumps(p) for p in suite["prompts"]).encode()
+        return cls(
+            model_ids=tuple(data["model_ids"]),
+            suite=replace(parse_suite(prompts, suite["name"], "jsonl"), name=suite["name"]),
+            repeats=data["repeats"],
+            warmups=data["warmups"],
+            seed=data["seed"],
+            max_tokens=data.get("max_tokens"),
+            temperature=data.get("temperature"),
+        )
 
     def check(self) -> None:
         if not self.model_ids:
@@ -130,6 +157,7 @@ class BenchmarkRunner:
         save: Callable[[BenchRunOutcome], str | None],
         done: Iterable[tuple[str, str, int]] = (),
         benchmark_id: str | None = None,
+        on_status: Callable[[BenchmarkRunner, str], None] | None = None,
     ):
         spec.check()
         self.benchmark_id = benchmark_id or uuid.uuid4().hex[:12]
@@ -139,6 +167,7 @@ class BenchmarkRunner:
             raise ConfigurationError(next(iter(self.unusable.values())))
         spec = replace(spec, model_ids=tuple(m for m in spec.model_ids if m not in self.unusable))
         self.engine, self.spec, self.models, self.save = engine, spec, models, save
+        self.on_status = on_status  # told "running" at the start, and how it ended
         self.configs = {m: configs.get(m) or ModelConfig() for m in spec.model_ids}
         self.prompts = {p.id: p for p in spec.suite.prompts}
         estimates = {m: estimate_model_bytes(models[m], self.configs[m]) for m in spec.model_ids}
@@ -195,7 +224,21 @@ class BenchmarkRunner:
 
     # --- the benchmark thread -----------------------------------------------------------------
 
+    @property
+    def status(self) -> str:
+        if not self.finished:
+            return "running"
+        return "failed" if self.error else "stopped" if self.stop_requested else "complete"
+
+    def _tell(self, status: str) -> None:
+        if self.on_status is not None:
+            try:
+                self.on_status(self, status)
+            except Exception:  # the benchmark's record is lost, not its runs (each is saved alone)
+                log.exception("could not record that benchmark %s is %s", self.benchmark_id, status)
+
     def _run_all(self) -> None:
+        self._tell("running")
         try:
             for planned in self.plan:
                 if self.stop_requested:
@@ -211,6 +254,7 @@ class BenchmarkRunner:
             self.error = "the benchmark failed unexpectedly (the log has the details)"
         finally:
             self._finished.set()
+            self._tell(self.status)
 
     def _run_one(self, planned: PlannedRun) -> BenchRunOutcome:
         prompt, model = self.prompts[planned.prompt_id], self.models[planned.model_id]

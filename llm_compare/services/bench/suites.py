@@ -40,6 +40,24 @@ class Suite:
     prompts: tuple[SuitePrompt, ...]
 
 
+def prompt_to_dict(prompt: SuitePrompt) -> dict:
+    """A prompt as one line of a JSONL suite: parse_suite reads it back the same."""
+    data: dict = {"id": prompt.id, "prompt": prompt.prompt}
+    if prompt.system:
+        data["system"] = prompt.system
+    if prompt.max_tokens:
+        data["max_tokens"] = prompt.max_tokens
+    checks: dict = {}
+    for check in prompt.checks:
+        if check.value is None:
+            checks[check.kind] = True
+        else:
+            checks.setdefault(check.kind, []).append(check.value)
+    if checks:
+        data["checks"] = checks
+    return data
+
+
 def builtin_suite() -> Suite:
     data = resources.files("llm_compare.services.bench").joinpath("builtin_suite.jsonl").read_bytes()
     return parse_suite(data, BUILTIN_NAME, "jsonl")
