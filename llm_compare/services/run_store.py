@@ -100,7 +100,7 @@ class RunRecord:
             "run_id": self.run_id,
             "comparison_id": self.comparison_id,
             "created_at": self.created_at,
-            "model": self.model["name"],
+            "model_name": self.model["name"],  # as in a benchmark's runs CSV
             "model_id": self.model["id"],
             "backend": self.model["type"],
             "quantization": self.model.get("quantization"),

@@ -75,7 +75,8 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
 
 def runs_frame(records: list[RunRecord], session_comparisons: set[str]) -> pd.DataFrame:
     """Every stored figure of every run (the CSV's columns), plus `this_session`, in the records' order."""
-    frame = pd.DataFrame([record.flat_row() for record in records])
+    # On screen the name is just "model"; the CSV says model_name, as a benchmark's does.
+    frame = pd.DataFrame([record.flat_row() for record in records]).rename(columns={"model_name": "model"})
     if frame.empty:
         return frame
     frame.insert(0, "this_session", frame["comparison_id"].isin(session_comparisons))

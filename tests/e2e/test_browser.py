@@ -44,7 +44,7 @@ def test_compare_two_models_in_a_real_browser_and_download_the_csv(models_dir, p
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
         rows = list(csv.DictReader(download_csv(page, tmp_path / "runs.csv").open()))
         page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
-    assert sorted(row["model"] for row in rows) == sorted(MODELS)
+    assert sorted(row["model_name"] for row in rows) == sorted(MODELS)
     for row in rows:
         assert row["finish_reason"] in ("length", "stop") and not row["error"]
         assert int(row["completion_tokens"]) > 0 and float(row["ttft_s"]) > 0

@@ -107,7 +107,7 @@ def test_csv_columns_are_the_documented_ones():
 
 
 # Where each column's value comes from in a record (the rest: stats, config_*, or the record's own field).
-FROM_MODEL = {"model": "name", "model_id": "id", "backend": "type", "quantization": "quantization",
+FROM_MODEL = {"model_name": "name", "model_id": "id", "backend": "type", "quantization": "quantization",
               "parameters": "parameters", "size_bytes": "size_bytes", "model_path": "path"}
 FROM_HOST = {"host_cpu": "cpu", "host_cores": "cores", "host_ram_bytes": "ram_bytes"}
 FROM_RUNTIME = {"dtype_used": "dtype", "n_threads_used": "n_threads"}
@@ -189,7 +189,7 @@ def test_csv_cells_a_spreadsheet_would_run_are_made_inert_and_numbers_stay_numbe
     records[0].stats["other_cpu_share"] = -2.5  # a number that starts with "-" stays a number
     rows = list(csv.DictReader(io.StringIO(to_csv(records), newline="")))
     for payload, row in zip(payloads, rows):
-        for column in ("prompt", "system_prompt", "text", "error", "model"):
+        for column in ("prompt", "system_prompt", "text", "error", "model_name"):
             assert row[column] == "'" + payload, (column, row[column])
     assert rows[0]["other_cpu_share"] == "-2.5"
     assert records[0].text == payloads[0], "the record itself stays exact (the JSON export too)"

@@ -81,10 +81,10 @@ def test_the_results_page_lists_charts_and_exports_the_runs(compared, monkeypatc
     [(label, data, file_name)] = downloads
     assert (label, file_name) == ("Download CSV", "llm-compare-runs.csv")
     rows = list(csv.DictReader(io.StringIO(data)))
-    assert sorted(row["model"] for row in rows) == sorted(MODELS)
+    assert sorted(row["model_name"] for row in rows) == sorted(MODELS)
     for column in [
         *STAT_HELP,
-        "model",
+        "model_name",
         "backend",
         "model_path",
         "config_temperature",
