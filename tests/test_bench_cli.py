@@ -100,7 +100,8 @@ def test_a_benchmark_killed_halfway_keeps_its_runs_and_resume_runs_exactly_the_r
     suite = private_home.parent / "two.jsonl"
     suite.write_text('{"id": "a", "prompt": "def f"}\n{"id": "b", "prompt": "import os"}\n')
     command = [sys.executable, "-m", "llm_compare.cli", "bench", "--model", quick_models[0], "--model", quick_models[1],
-               "--models-dir", str(tiny_dir), "--prompts", str(suite), "--repeat", "3", "--warmup", "0"]
+               "--models-dir", str(tiny_dir), "--prompts", str(suite), "--repeat", "3", "--warmup", "0",
+               "--max-tokens", "200"]  # runs long enough to be caught halfway
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     store, deadline = RunStore(), time.monotonic() + 240
     try:

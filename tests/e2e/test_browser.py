@@ -65,5 +65,7 @@ def test_a_dns_rebinding_page_sees_only_the_refusal(models_dir, private_home):
         assert page.get_by_role("heading", name="Models").count() == 0
         assert page.title() != "llm-compare"
         page.goto(f"{url}/")  # the same server under its own address
-        page.get_by_text("tiny-llama", exact=True).first.wait_for(timeout=30_000)  # the model list
+        # The model list: its selection checkbox's label (the table's cells are drawn on a canvas,
+        # their text is in hidden cells).
+        page.locator("label").filter(has=page.get_by_text("tiny-llama", exact=True)).first.wait_for(timeout=30_000)
         assert page.get_by_role("heading", name="Models").count() == 1
