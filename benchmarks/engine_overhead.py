@@ -15,8 +15,8 @@ from time import perf_counter
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.tiny import build_random_llama
-from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.engine.engine import InferenceEngine
 
 PROMPT = 'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
 THREADS = 2

@@ -29,13 +29,14 @@ from pathlib import Path
 from time import perf_counter
 
 from engine_overhead import llama_generate  # benchmarks/ is on the path when this script runs
+
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.corpus import load_stdlib_documents
 from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf
 from llm_compare.modelbuild.tiny import build_random_llama
 from llm_compare.modelbuild.vocab_files import VocabFilesUnavailable, source_distribution, vocab_cache_dir
-from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.engine.engine import InferenceEngine
 
 SHORT_PROMPT = 'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
 N_CTX = 1024  # room for the 512-token prompt; only the cells in use are computed

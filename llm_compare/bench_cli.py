@@ -42,10 +42,10 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str]) -> int:
     from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
     from llm_compare.services.bench.store import bench_record, done_keys, record_status, save_bench_run
     from llm_compare.services.bench.suites import builtin_suite, load_suite
-    from llm_compare.services.config_manager import ConfigManager
-    from llm_compare.services.engine import InferenceEngine
-    from llm_compare.services.model_manager import ModelManager
-    from llm_compare.services.run_store import RunStore, rows_to_csv
+    from llm_compare.services.discovery.config_manager import ConfigManager
+    from llm_compare.services.discovery.model_manager import ModelManager
+    from llm_compare.services.engine.engine import InferenceEngine
+    from llm_compare.services.store.run_store import RunStore, rows_to_csv
 
     store = RunStore()
     if args.list:

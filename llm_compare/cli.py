@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from llm_compare.services.model_manager import ModelManager
+    from llm_compare.services.discovery.model_manager import ModelManager
 
     models = ModelManager(args.dirs or default_models_dirs()).scan()
     if args.json:
@@ -154,10 +154,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from llm_compare.services.config_manager import ConfigManager
-    from llm_compare.services.engine import InferenceEngine
-    from llm_compare.services.model_manager import ModelManager
-    from llm_compare.services.run_store import RunRecord, RunStore, new_comparison_id
+    from llm_compare.services.discovery.config_manager import ConfigManager
+    from llm_compare.services.discovery.model_manager import ModelManager
+    from llm_compare.services.engine.engine import InferenceEngine
+    from llm_compare.services.store.run_store import RunRecord, RunStore, new_comparison_id
 
     args.prompt = _read_prompt(args)  # before any model loads: a bad file is bad usage
     # No screen to share here: as many models as the user names (run within the memory budget).
@@ -217,7 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def keep(store, record) -> None:
     """Save `record`; a failed save is a warning on stderr, never a failed run. When even the
     pending file cannot be written, the record itself goes to stderr, one JSON line."""
-    from llm_compare.services.run_store import RunNotKeptError
+    from llm_compare.services.store.run_store import RunNotKeptError
 
     name = record.model["name"]
     try:
@@ -306,7 +306,7 @@ class TextPrinter:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from llm_compare.services.demo_build import BuildProgress, build_lock
+    from llm_compare.services.discovery.demo_build import BuildProgress, build_lock
 
     # Stopped like Ctrl-C when the dashboard that started it stops: the status file says "interrupted".
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -324,7 +324,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from llm_compare.services import demo_build
+    from llm_compare.services.discovery import demo_build
 
     env = dict(os.environ)
     dirs = args.models_dirs or (default_models_dirs() if "LLM_COMPARE_MODELS_DIR" in env else None)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from llm_compare.core.config import field_errors
 from llm_compare.core.models import ModelType
-from llm_compare.services.config_manager import PRESETS
+from llm_compare.services.discovery.config_manager import PRESETS
 from llm_compare.ui import config_form as form
 from llm_compare.ui import layout, session
 from llm_compare.ui.errors import guard

@@ -4,7 +4,7 @@ import streamlit as st
 from tqdm import tqdm
 
 from llm_compare.core.models import ModelType
-from llm_compare.services import demo_build
+from llm_compare.services.discovery import demo_build
 from llm_compare.ui import layout, session, settings, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import code, literal

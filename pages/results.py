@@ -3,7 +3,7 @@
 import streamlit as st
 
 from llm_compare.core.results import STAT_HELP
-from llm_compare.services.run_store import RunStore, StoredRuns, to_csv
+from llm_compare.services.store.run_store import RunStore, StoredRuns, to_csv
 from llm_compare.ui import charts, layout, session, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import literal

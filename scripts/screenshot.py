@@ -9,7 +9,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.testing.dashboard_driver import (
     browser_page,
     dashboard_server,

@@ -9,7 +9,7 @@ import pytest
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.tiny import build_random_llama, build_tiny_models
 from llm_compare.modelbuild.vocab_files import VocabFilesUnavailable, ensure_vocab_files
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.model_manager import ModelManager
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.services.config_manager import ConfigManager
-from llm_compare.services.model_manager import ModelManager
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.discovery.config_manager import ConfigManager
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.store.run_store import RunStore
 
 
 def bench(*args, timeout=300):
@@ -66,7 +66,7 @@ def test_bench_usage_errors_are_one_line_and_exit_2(quick_models, tiny_dir, args
 
 
 def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_them(quick_models, tiny_dir, private_home, monkeypatch):
-    from llm_compare.services.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME
+    from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME
     from llm_compare.testing.store_lock import database_locked
 
     store = RunStore()

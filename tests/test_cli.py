@@ -11,7 +11,7 @@ import pytest
 
 from llm_compare.core.results import STAT_HELP
 from llm_compare.core.text import terminal_safe
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.store.run_store import RunStore
 
 MODEL_KEYS = {"id", "name", "type", "path", "size_bytes", "metadata", "error"}
 

@@ -13,8 +13,8 @@ import pytest
 
 from llm_compare.cli import TextPrinter
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
-from llm_compare.services.model_manager import ModelManager
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.store.run_store import RunStore
 
 CLI = [sys.executable, "-m", "llm_compare.cli"]
 # More than Linux lets one command-line argument hold (MAX_ARG_STRLEN, 128 KiB).

@@ -12,7 +12,7 @@ import urllib.request
 import psutil
 import pytest
 
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.store.run_store import RunStore
 from llm_compare.testing.dashboard_driver import free_port
 
 GONE_WITHIN_S = 5.0

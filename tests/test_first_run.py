@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from llm_compare.services.demo_build import build_lock, read_status
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.demo_build import build_lock, read_status
+from llm_compare.services.discovery.model_manager import ModelManager
 
 ROOT = Path(__file__).resolve().parents[1]
 HEALTH_TIMEOUT_S = 60  # a loaded 2-core machine; it usually answers in a few seconds

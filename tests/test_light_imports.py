@@ -12,9 +12,9 @@ BACKENDS = ("torch", "transformers", "llama_cpp")
     ("modules", "forbidden"),
     [
         # Discovery reads headers itself: not even the gguf or safetensors packages.
-        (["llm_compare.services.model_manager"], (*BACKENDS, "gguf", "numpy", "safetensors")),
+        (["llm_compare.services.discovery.model_manager"], (*BACKENDS, "gguf", "numpy", "safetensors")),
         (
-            ["llm_compare.services.engine", "llm_compare.services.config_manager", "llm_compare.services.run_store", "llm_compare.cli"],
+            ["llm_compare.services.engine.engine", "llm_compare.services.discovery.config_manager", "llm_compare.services.store.run_store", "llm_compare.cli"],
             BACKENDS,
         ),
     ],

@@ -106,8 +106,8 @@ class GGUFInferencer(BaseInferencer):
     def encode_prompt(self, prompt: str, system_prompt: str, chat: bool) -> list[int]:
         if not chat:
             return self.tokenize(prompt, add_bos=True)
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         import llama_cpp as L
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         formatter = Jinja2ChatFormatter(
             template=self.template, eos_token=self._token_text(L.llama_vocab_eos(self._vocab)), bos_token=self._token_text(self.bos_id)

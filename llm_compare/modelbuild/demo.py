@@ -20,7 +20,7 @@ from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf
 from llm_compare.modelbuild.llama import LlamaShape, count_parameters, random_llama, save_hf_model
 from llm_compare.modelbuild.tokenizer import train_bpe_tokenizer, wrap_for_transformers
 from llm_compare.modelbuild.train import TrainSettings, bits_per_byte, encode_documents, train_llama
-from llm_compare.services.demo_build import DEMO_DIR_NAME, REPORT_FILE_NAME
+from llm_compare.services.discovery.demo_build import DEMO_DIR_NAME, REPORT_FILE_NAME
 
 # progress(stage, fraction of the whole build in [0, 1]); stage is a short human-readable label.
 ProgressCallback = Callable[[str, float], None]

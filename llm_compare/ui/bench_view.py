@@ -21,7 +21,7 @@ from llm_compare.services.bench.results import (
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.bench.stats import Summary
 from llm_compare.services.bench.suites import Suite, SuitePrompt, builtin_suite, parse_suite
-from llm_compare.services.run_store import RunStore, rows_to_csv
+from llm_compare.services.store.run_store import RunStore, rows_to_csv
 from llm_compare.ui import charts, session
 from llm_compare.ui.errors import guard, guard_errors, show_error
 from llm_compare.ui.text import literal

@@ -10,8 +10,8 @@ import streamlit as st
 
 from llm_compare.core.formatting import stats_line
 from llm_compare.core.results import STAT_HELP, FinishReason
-from llm_compare.services.comparison import Comparison, ModelRun
-from llm_compare.services.summary import best_by_figure
+from llm_compare.services.engine.comparison import Comparison, ModelRun
+from llm_compare.services.engine.summary import best_by_figure
 from llm_compare.ui import session
 from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.layout import model_badges

@@ -15,8 +15,12 @@ from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.inferencers.gguf import GGUFInferencer  # light: backends import torch / llama_cpp lazily
 from llm_compare.inferencers.pytorch import PyTorchInferencer
-from llm_compare.services.config_manager import PRESETS, ConfigManager
-from llm_compare.services.hf_folder import GENERATION_CONFIG_FILE, HFFolderError, checkpoint_recommendation
+from llm_compare.services.discovery.config_manager import PRESETS, ConfigManager
+from llm_compare.services.discovery.hf_folder import (
+    GENERATION_CONFIG_FILE,
+    HFFolderError,
+    checkpoint_recommendation,
+)
 from llm_compare.ui.errors import show_error
 from llm_compare.ui.text import literal
 

@@ -10,14 +10,14 @@ import streamlit as st
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
-from llm_compare.services import demo_build
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.bench.store import done_keys, record_status, save_bench_run
-from llm_compare.services.comparison import Comparison
-from llm_compare.services.config_manager import ConfigManager
-from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.model_manager import ModelManager
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.discovery import demo_build
+from llm_compare.services.discovery.config_manager import ConfigManager
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.engine.comparison import Comparison
+from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import settings
 from llm_compare.ui.errors import guard_errors
 

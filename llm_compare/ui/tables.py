@@ -11,7 +11,7 @@ import pandas as pd
 
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.core.results import STAT_HELP
-from llm_compare.services.run_store import RunRecord
+from llm_compare.services.store.run_store import RunRecord
 from llm_compare.ui.text import code
 
 BACKEND_LABELS = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF"}

@@ -8,7 +8,7 @@ import pytest
 from llm_compare.core.config import GENERATION_FIELDS, LOAD_FIELDS, ModelConfig, field_errors
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo, ModelType
-from llm_compare.services.config_manager import PRESETS, ConfigManager
+from llm_compare.services.discovery.config_manager import PRESETS, ConfigManager
 
 
 def make_model(**metadata) -> ModelInfo:

@@ -12,9 +12,9 @@ from collections import Counter
 import pytest
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.services.config_manager import ConfigManager
-from llm_compare.services.model_manager import ModelManager
-from llm_compare.services.run_store import PENDING_FILE_NAME, RunStore
+from llm_compare.services.discovery.config_manager import ConfigManager
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.store.run_store import PENDING_FILE_NAME, RunStore
 from llm_compare.testing.dashboard_driver import browser_pages, dashboard_server, open_page, select_models
 
 pytestmark = pytest.mark.browser

@@ -316,8 +316,8 @@ def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path)
     import json
     import shutil
 
-    from llm_compare.services.config_manager import ConfigManager
-    from llm_compare.services.model_manager import ModelManager
+    from llm_compare.services.discovery.config_manager import ConfigManager
+    from llm_compare.services.discovery.model_manager import ModelManager
 
     folder = tmp_path / "custom-code"
     shutil.copytree(tiny_models["hf"].path, folder)
@@ -401,7 +401,7 @@ def bf16_folder(tiny_models, tmp_path_factory):
 
 @pytest.mark.parametrize(("setting", "loaded_as"), [("auto", "float32"), ("bfloat16", "bfloat16")])
 def test_auto_dtype_runs_half_precision_checkpoints_in_float32_on_the_cpu(bf16_folder, setting, loaded_as):
-    from llm_compare.services.model_manager import ModelManager
+    from llm_compare.services.discovery.model_manager import ModelManager
 
     model = ModelManager([bf16_folder.parent]).inspect(bf16_folder)
     inferencer = create_inferencer(model, ModelConfig(dtype=setting))

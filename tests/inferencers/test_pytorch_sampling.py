@@ -10,7 +10,7 @@ import pytest
 from llm_compare.core.config import ModelConfig
 from llm_compare.inferencers.base import create_inferencer
 from llm_compare.inferencers.sampling import logits_processors
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.model_manager import ModelManager
 
 PROMPT = "def parse_args(argv):\n    "
 N = 24

@@ -16,7 +16,7 @@ from llm_compare.inferencers.base import BaseInferencer, create_inferencer
 from llm_compare.inferencers.generation import run_generation
 from llm_compare.modelbuild.real_tokenizer import RealTokenizerLlama, with_swapped_output_rows
 from llm_compare.modelbuild.vocab_files import tokenizer_test_vectors
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.model_manager import ModelManager
 
 VOCABS = ["llama-spm", "qwen2"]
 PROMPT = "Hello, y'all! How are you 😁 ? Cửa Việt"

@@ -15,8 +15,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 from llm_compare.modelbuild.demo import RECIPES, REPORT_FILE_NAME, build_demo, training_threads
 from llm_compare.modelbuild.llama import llama_config
 from llm_compare.modelbuild.train import train_llama
-from llm_compare.services.demo_build import demo_needed
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.demo_build import demo_needed
+from llm_compare.services.discovery.model_manager import ModelManager
 
 
 def test_smoke_demo_trains_exports_and_reports(tmp_path, open_gguf):

@@ -1,7 +1,7 @@
 import json
 
 from llm_compare.modelbuild.tiny import build_random_llama, build_tiny_models
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.model_manager import ModelManager
 
 
 def test_tiny_build_is_byte_for_byte_reproducible(built_tiny, tmp_path):

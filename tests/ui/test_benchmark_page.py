@@ -8,9 +8,9 @@ import time
 from dashboard_testing import RUN_TIMEOUT_S, no_exception, quick_config, select
 from streamlit.delta_generator import DeltaGenerator
 
-from llm_compare.services.config_manager import ConfigManager
-from llm_compare.services.model_manager import ModelManager
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.discovery.config_manager import ConfigManager
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import session
 
 MODELS = ("tiny-llama", "tiny-llama-f32")

@@ -11,9 +11,9 @@ from streamlit.delta_generator import DeltaGenerator
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.results import STAT_HELP
-from llm_compare.services.config_manager import ConfigManager
-from llm_compare.services.model_manager import ModelManager
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.discovery.config_manager import ConfigManager
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.store.run_store import RunStore
 
 MODELS = ("tiny-llama", "tiny-llama-f32")  # one per backend
 
@@ -109,7 +109,7 @@ def test_an_empty_prompt_is_one_clear_line(make_app, tiny_dir):
 
 
 def test_a_comparison_while_another_is_running_is_one_clear_line(make_app, tiny_dir, long_models):
-    from llm_compare.services.comparison import Comparison
+    from llm_compare.services.engine.comparison import Comparison
     from llm_compare.ui import session
 
     model = long_models["gguf_f32"]

@@ -5,9 +5,9 @@ import json
 
 from dashboard_testing import RUN_TIMEOUT_S, no_exception, quick_config, select
 
-from llm_compare.services.config_manager import ConfigManager
-from llm_compare.services.model_manager import ModelManager
-from llm_compare.services.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME, RunStore
+from llm_compare.services.discovery.config_manager import ConfigManager
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME, RunStore
 from llm_compare.testing.store_lock import database_locked
 
 

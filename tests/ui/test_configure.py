@@ -5,7 +5,7 @@ import json
 from dashboard_testing import ids_by_name, no_exception, rendered, select
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.services.config_manager import ConfigManager
+from llm_compare.services.discovery.config_manager import ConfigManager
 
 
 def open_configure(make_app, tiny_dir, *names):
@@ -105,7 +105,7 @@ def test_presets_and_copy_to_all_copy_generation_settings_only(make_app, tiny_di
 
 
 def at_model(models_dir, name):
-    from llm_compare.services.model_manager import ModelManager
+    from llm_compare.services.discovery.model_manager import ModelManager
 
     return ModelManager([models_dir]).get(name)
 

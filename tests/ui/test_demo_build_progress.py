@@ -7,8 +7,8 @@ import sys
 
 from dashboard_testing import no_exception, rendered
 
-from llm_compare.services import demo_build
-from llm_compare.services.demo_build import DemoBuildStatus, write_status
+from llm_compare.services.discovery import demo_build
+from llm_compare.services.discovery.demo_build import DemoBuildStatus, write_status
 
 
 def progress_bars(at):

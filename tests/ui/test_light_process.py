@@ -11,7 +11,7 @@ import textwrap
 import pytest
 from dashboard_testing import APP, RUN_TIMEOUT_S
 
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.store.run_store import RunStore
 
 HEAVY = ("torch", "transformers", "llama_cpp", "safetensors", "tokenizers")
 
@@ -20,8 +20,8 @@ SCRIPT = textwrap.dedent(
     import json, sys
     from streamlit.testing.v1 import AppTest
     from llm_compare.core.config import ModelConfig
-    from llm_compare.services.config_manager import ConfigManager
-    from llm_compare.services.model_manager import ModelManager
+    from llm_compare.services.discovery.config_manager import ConfigManager
+    from llm_compare.services.discovery.model_manager import ModelManager
 
     app, models_dir, name, timeout = sys.argv[1:5]
     model = ModelManager([models_dir]).get(name)

@@ -10,8 +10,8 @@ import shutil
 import pytest
 from dashboard_testing import RUN_TIMEOUT_S, ids_by_name, no_exception, quick_config, rendered, select
 
-from llm_compare.services.config_manager import ConfigManager
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.discovery.config_manager import ConfigManager
+from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.ui.text import code, literal
 
 PROMPT = "def __init__(self, path):"

@@ -7,7 +7,7 @@ from dashboard_testing import APP, ids_by_name, no_exception, rendered, select
 from streamlit.testing.v1 import AppTest
 
 from llm_compare.core.models import ModelType
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.store.run_store import RunStore
 
 PAGES = ["pages/models.py", "pages/configure.py", "pages/compare.py", "pages/results.py"]
 

@@ -15,7 +15,7 @@ from dashboard_testing import APP, no_exception, rendered
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.store.run_store import RunStore
 
 
 @pytest.fixture

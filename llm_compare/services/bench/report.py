@@ -10,7 +10,7 @@ from llm_compare.core.results import STAT_HELP
 from llm_compare.core.text import terminal_safe
 from llm_compare.services.bench.aggregate import FigureSummary, PairComparison, PassRate
 from llm_compare.services.bench.stats import MIN_RUNS_FOR_VERDICT, Summary
-from llm_compare.services.run_store import RunRecord
+from llm_compare.services.store.run_store import RunRecord
 
 # Markdown columns: figure, heading, scale to the shown unit, decimals.
 MARKDOWN_FIGURES = (

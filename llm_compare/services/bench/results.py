@@ -18,7 +18,7 @@ from llm_compare.services.bench.aggregate import (
 from llm_compare.services.bench.report import ModelLabel, aggregate_rows, markdown_table, run_rows
 from llm_compare.services.bench.runner import BenchmarkRunner
 from llm_compare.services.bench.store import counted_runs
-from llm_compare.services.run_store import RunRecord
+from llm_compare.services.store.run_store import RunRecord
 
 
 @dataclass(frozen=True)

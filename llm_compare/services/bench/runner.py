@@ -24,8 +24,8 @@ from llm_compare.services.bench.aggregate import FIGURES, CountedRun
 from llm_compare.services.bench.checks import CheckOutcome, run_checks
 from llm_compare.services.bench.plan import PlannedRun, memory_groups, order_note, remaining, schedule
 from llm_compare.services.bench.suites import Suite, SuitePrompt, parse_suite, prompt_to_dict
-from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.memory import estimate_model_bytes
+from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.engine.memory import estimate_model_bytes
 
 log = logging.getLogger(__name__)
 

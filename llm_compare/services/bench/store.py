@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from llm_compare.services.bench.aggregate import FIGURES, CountedRun
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchRunOutcome
-from llm_compare.services.run_store import RunRecord, RunStore
+from llm_compare.services.store.run_store import RunRecord, RunStore
 
 COUNTED_FINISH = ("stop", "length")
 

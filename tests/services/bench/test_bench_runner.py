@@ -10,7 +10,7 @@ from llm_compare.core.results import FinishReason
 from llm_compare.services.bench.plan import schedule
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.bench.suites import parse_suite
-from llm_compare.services.engine import InferenceEngine
+from llm_compare.services.engine.engine import InferenceEngine
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from llm_compare.services import demo_build
-from llm_compare.services.demo_build import (
+from llm_compare.services.discovery import demo_build
+from llm_compare.services.discovery.demo_build import (
     DemoBuildRunning,
     DemoBuildStatus,
     build_lock,
@@ -23,7 +23,7 @@ def test_only_one_build_holds_the_lock_at_a_time():
         assert demo_build.build_running()
         # Another process cannot take it either (flock is per open file, across processes).
         other = subprocess.run(
-            [sys.executable, "-c", "from llm_compare.services.demo_build import build_lock\nwith build_lock(): pass"],
+            [sys.executable, "-c", "from llm_compare.services.discovery.demo_build import build_lock\nwith build_lock(): pass"],
             capture_output=True, text=True, env=os.environ.copy(),
         )
         assert other.returncode != 0 and "already being built" in other.stderr

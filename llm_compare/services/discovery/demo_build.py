@@ -138,7 +138,7 @@ def build_running() -> bool:
 
 def demo_needed(models_dir: str | Path) -> bool:
     """True when `models_dir` holds no model at all, or an unfinished demo (an interrupted build)."""
-    from llm_compare.services.model_manager import ModelManager
+    from llm_compare.services.discovery.model_manager import ModelManager
 
     report = Path(models_dir) / DEMO_DIR_NAME / REPORT_FILE_NAME
     if report.exists():

@@ -17,10 +17,10 @@ import pytest
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.results import FinishReason
-from llm_compare.services import memory
-from llm_compare.services.comparison import Comparison
-from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.run_store import RunRecord, RunStore, to_csv
+from llm_compare.services.engine import memory
+from llm_compare.services.engine.comparison import Comparison
+from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.store.run_store import RunRecord, RunStore, to_csv
 
 PROMPT = "import os\n"
 
@@ -205,7 +205,7 @@ def test_closing_the_event_stream_cancels_the_run(engine, long_models):
 
 
 def test_a_model_that_cannot_load_reports_why(engine, tmp_path, tiny_models, greedy):
-    from llm_compare.services.model_manager import ModelManager
+    from llm_compare.services.discovery.model_manager import ModelManager
 
     broken = tmp_path / "broken"
     broken.mkdir()

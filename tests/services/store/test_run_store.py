@@ -14,9 +14,9 @@ import pytest
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.core.results import FinishReason, InferenceResult, InferenceStats
-from llm_compare.services.run_store import MIGRATIONS, RunRecord, RunStore, to_csv
+from llm_compare.services.store.run_store import MIGRATIONS, RunRecord, RunStore, to_csv
 
-CSV_DOC = Path(__file__).resolve().parents[2] / "docs" / "csv-export.md"
+CSV_DOC = Path(__file__).resolve().parents[3] / "docs" / "csv-export.md"
 
 
 def documented_columns() -> list[str]:
@@ -152,7 +152,7 @@ WRITER = """
 import dataclasses, os, sys
 sys.path.insert(0, {tests!r})
 from test_run_store import failed_run
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.store.run_store import RunStore
 store = RunStore({home!r})
 open(os.path.join({gate!r}, "ready-" + sys.argv[1]), "w").close()
 while not os.path.exists(os.path.join({gate!r}, "go")):  # all three open the new store at once

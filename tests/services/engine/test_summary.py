@@ -2,7 +2,7 @@
 cancelled run's."""
 
 from llm_compare.core.results import FinishReason, InferenceResult, InferenceStats
-from llm_compare.services.summary import best_by_figure
+from llm_compare.services.engine.summary import best_by_figure
 
 
 def result(model_id: str, reason: FinishReason, **figures) -> InferenceResult:

@@ -13,14 +13,14 @@ from typing import Any
 
 from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
 from llm_compare.core.models import ModelInfo, ModelType, model_id_for
-from llm_compare.services.gguf_header import (
+from llm_compare.services.discovery.gguf_header import (
     GGUFHeader,
     GGUFHeaderError,
     file_type_name,
     has_gguf_magic,
     read_gguf_header,
 )
-from llm_compare.services.hf_folder import (
+from llm_compare.services.discovery.hf_folder import (
     CONFIG_FILE,
     is_model_config,
     is_model_file,

@@ -11,13 +11,13 @@ from time import perf_counter
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
-from llm_compare.services.memory import process_rss_bytes
-from llm_compare.services.shared_flag import SharedFlag
+from llm_compare.services.engine.memory import process_rss_bytes
+from llm_compare.services.engine.shared_flag import SharedFlag
 
 # `python -m` a module of ours, not multiprocessing's spawn: spawn re-runs the parent's __main__
 # in every worker, which fails for a script read from stdin and re-runs a script without a
 # main guard. The worker imports llm_compare and nothing of its parent.
-WORKER_MODULE = "llm_compare.services.worker_main"
+WORKER_MODULE = "llm_compare.services.engine.worker_main"
 
 
 class Worker:

@@ -18,10 +18,10 @@ from safetensors.numpy import save_file
 
 from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
 from llm_compare.core.models import ModelType, model_id_for
-from llm_compare.services import gguf_header, model_manager
-from llm_compare.services.gguf_header import GGUFHeaderError, read_gguf_header
-from llm_compare.services.hf_folder import HFFolderError, checkpoint_recommendation
-from llm_compare.services.model_manager import METADATA_KEYS, ModelManager
+from llm_compare.services.discovery import gguf_header, model_manager
+from llm_compare.services.discovery.gguf_header import GGUFHeaderError, read_gguf_header
+from llm_compare.services.discovery.hf_folder import HFFolderError, checkpoint_recommendation
+from llm_compare.services.discovery.model_manager import METADATA_KEYS, ModelManager
 
 CHAT_TEMPLATE = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
 VOCAB = 64

@@ -8,8 +8,8 @@ import pytest
 
 SCRIPT = """
 from llm_compare.core.config import ModelConfig
-from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.model_manager import ModelManager
+from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.discovery.model_manager import ModelManager
 
 with open({marker!r}, "a") as marker:
     marker.write("ran ")

@@ -7,9 +7,9 @@ import pytest
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.results import FinishReason
-from llm_compare.services.comparison import Comparison
-from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.engine.comparison import Comparison
+from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.store.run_store import RunStore
 
 LONG = ModelConfig(temperature=0.0, mode="raw", max_tokens=3000, n_ctx=4096)
 
@@ -54,7 +54,7 @@ def test_stop_keeps_every_partial_answer_and_saves_it_as_cancelled(engine, long_
 
 
 def test_a_comparison_nobody_watches_any_more_is_stopped(engine, long_models, monkeypatch):
-    monkeypatch.setattr("llm_compare.services.comparison.ALIVE_CHECK_INTERVAL_S", 0.1)
+    monkeypatch.setattr("llm_compare.services.engine.comparison.ALIVE_CHECK_INTERVAL_S", 0.1)
     watching = [True]
     model = long_models["gguf_f32"]
     run = start(engine, [model], is_alive=lambda: watching[0])

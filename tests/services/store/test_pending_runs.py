@@ -7,9 +7,9 @@ import json
 from test_run_store import failed_run, finished_run, older_run
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.services.comparison import Comparison
-from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.run_store import PENDING_FILE_NAME, RunRecord, RunStore
+from llm_compare.services.engine.comparison import Comparison
+from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.store.run_store import PENDING_FILE_NAME, RunRecord, RunStore
 from llm_compare.testing.store_lock import database_locked
 
 
@@ -117,7 +117,7 @@ PENDING_WRITER = """
 import dataclasses, sys
 sys.path.insert(0, {tests!r})
 from test_run_store import failed_run
-from llm_compare.services.run_store import RunStore
+from llm_compare.services.store.run_store import RunStore
 store = RunStore({home!r}, busy_timeout_s=0.02)
 kept = sum(store.save_or_keep(dataclasses.replace(failed_run(), run_id=f"{{sys.argv[1]}}-{{i}}")) is not None
            for i in range({count}))

@@ -19,8 +19,8 @@ from llm_compare.core.errors import ConfigurationError, InferenceError, OutOfMem
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
 from llm_compare.core.text import check_unicode
-from llm_compare.services import cpu_load, memory
-from llm_compare.services.worker import Worker
+from llm_compare.services.engine import cpu_load, memory
+from llm_compare.services.engine.worker import Worker
 
 SCHEDULES = ("sequential", "parallel")
 # A worker gets this long to confirm a Stop before it is killed. Cancellation reaches inside

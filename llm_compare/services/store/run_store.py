@@ -28,7 +28,7 @@ from llm_compare.core.errors import ConfigurationError, LLMCompareError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import STAT_HELP, InferenceResult
 from llm_compare.paths import data_home
-from llm_compare.services.host import host_info
+from llm_compare.services.engine.host import host_info
 
 log = logging.getLogger(__name__)
 

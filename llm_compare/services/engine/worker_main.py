@@ -1,6 +1,6 @@
 """The body of a model's worker process: load once, then answer generate requests.
 
-Started by worker.py as `python -m llm_compare.services.worker_main CONN_FD FLAG_FD`, so a crash
+Started by worker.py as `python -m llm_compare.services.engine.worker_main CONN_FD FLAG_FD`, so a crash
 or out-of-memory kill here takes down only this model, its peak RSS is exactly this model's, and
 its memory is returned on exit."""
 
@@ -17,7 +17,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
 from llm_compare.inferencers.base import create_inferencer
 from llm_compare.inferencers.generation import one_line, run_generation
-from llm_compare.services.shared_flag import SharedFlag
+from llm_compare.services.engine.shared_flag import SharedFlag
 
 TEXT_INTERVAL_S = 0.05
 # Progress bars and chatter from the backends would garble the CLI's output.

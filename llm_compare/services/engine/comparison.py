@@ -18,8 +18,8 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import InferenceEvent, InferenceResult
-from llm_compare.services.engine import InferenceEngine
-from llm_compare.services.run_store import RunNotKeptError, RunRecord, RunStore, new_comparison_id
+from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.store.run_store import RunNotKeptError, RunRecord, RunStore, new_comparison_id
 
 log = logging.getLogger(__name__)
 

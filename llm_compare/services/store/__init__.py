@@ -1,0 +1,1 @@
+"""Keeping every run: the SQLite run store, its migrations and exports."""
