@@ -94,6 +94,10 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str]) -> int:
         records = [bench_record(o) for o in runner.snapshot() if not o.planned.warmup]
     results = stored_results(records, args.include_busy)
     print(results.markdown, end="")
+    if results.busy_left_out and not results.runs:
+        print(f"warning: all {results.busy_left_out} counted runs were busy (other programs used the CPU), so the "
+              f"table is empty: rerun on a quieter machine, or `llm-compare bench --resume {runner.benchmark_id} "
+              "--include-busy` to see them anyway", file=sys.stderr)
     _write(args.md, results.markdown)
     _write(args.csv, rows_to_csv(run_rows(records)))
     document = benchmark_document(runner.benchmark_id, spec.to_dict(), runner.order_note, results, records)

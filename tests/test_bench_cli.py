@@ -125,3 +125,22 @@ def test_a_benchmark_killed_halfway_keeps_its_runs_and_resume_runs_exactly_the_r
     assert {r.run_id: r.bench for r in after if r.run_id in before} == before  # the first runs kept as they were
     assert store.benchmark(stored.benchmark_id).status == "complete"
     assert "| model | backend | n |" in resumed.stdout
+
+
+def test_when_every_run_is_busy_the_empty_table_comes_with_a_warning_saying_what_to_do(quick_models, tiny_dir, tmp_path):
+    """Two processes spinning on the two cores make every run busy (metrics.md: other programs
+    used more than 10 % of the CPU): the table has no figures, and the user is told why."""
+    spin = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+    try:
+        suite = tmp_path / "suite.jsonl"
+        suite.write_text('{"id": "a", "prompt": "def f"}\n{"id": "b", "prompt": "import"}\n')
+        result = bench("--model", quick_models[0], "--models-dir", str(tiny_dir), "--prompts", str(suite),
+                       "--repeat", "2", "--warmup", "0", "--max-tokens", "20")
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+    assert result.returncode == 0, result.stderr
+    assert "4 busy runs excluded (other programs used the CPU)." in result.stdout  # 2 prompts x 2 repetitions
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: all"))
+    assert "all 4 counted runs were busy" in warning and "--include-busy" in warning

@@ -91,6 +91,7 @@ def markdown_table(
     pairs: Sequence[PairComparison],
     labels: Mapping[str, ModelLabel],
     busy_included: bool = False,
+    busy_left_out: int = 0,
 ) -> str:
     """Per model over every prompt: median and spread of the headline figures, the check pass
     rate, then one line per pair of models with its verdicts."""
@@ -107,7 +108,7 @@ def markdown_table(
         cells.append(_md_rate(rate_of.get(model_id)))
         lines.append(_md_row(cells))
     lines.append("")
-    busy = "Busy runs included." if busy_included else "Busy runs excluded."
+    busy = "Busy runs included." if busy_included else _busy_note(busy_left_out)
     lines.append(f"Each figure: median (min–max below 10 runs, p10–p90 from 10). {busy}")
     verdicts = headline_pairs(pairs)
     if verdicts:
@@ -115,6 +116,12 @@ def markdown_table(
         names = {m: label.name for m, label in labels.items()}
         lines += [f"- {_md_escape(pair_sentence(p, names))}" for p in verdicts]
     return "\n".join(lines) + "\n"
+
+
+def _busy_note(busy_left_out: int) -> str:
+    if not busy_left_out:
+        return "No run was busy."
+    return f"{busy_left_out} busy run{'s' if busy_left_out > 1 else ''} excluded (other programs used the CPU)."
 
 
 def _md_figure(summary: Summary | None, scale: float, digits: int) -> str:
@@ -145,7 +152,7 @@ def pair_sentence(pair: PairComparison, names: Mapping[str, str]) -> str:
         return f"{subject}: too few runs"
     detail = f"ratio {pair.ratio.value:.2f}, 95 % CI {pair.ratio.interval.low:.2f}–{pair.ratio.interval.high:.2f}"
     if pair.verdict == "too few runs":
-        detail += f"; {pair.ratio.min_runs} runs per prompt, a verdict needs {MIN_RUNS_FOR_VERDICT}"
+        detail += f"; as few as {pair.ratio.min_runs} runs with this figure for one prompt, a verdict needs {MIN_RUNS_FOR_VERDICT}"
     return f"{subject}: {pair.verdict} ({detail})"
 
 

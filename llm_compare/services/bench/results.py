@@ -48,7 +48,7 @@ def benchmark_results(
         summaries=summaries,
         pass_rates=rates,
         pairs=pairs,
-        markdown=markdown_table(summaries, rates, pairs, labels, include_busy),
+        markdown=markdown_table(summaries, rates, pairs, labels, include_busy, len(runs) - len(used)),
         aggregate_rows=aggregate_rows(summaries, labels),
     )
 

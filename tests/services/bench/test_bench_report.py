@@ -66,9 +66,17 @@ def test_a_pair_without_a_winner_says_which_pair_and_figure_and_why():
     names = {"a": "Alpha", "b": "Beta"}
     few = PairComparison("a", "b", "ttft_s", None, Ratio(1.5, Interval(1.2, 1.9), 3), "too few runs")
     assert pair_sentence(few, names) == (
-        "Alpha vs Beta, TTFT: too few runs (ratio 1.50, 95 % CI 1.20–1.90; 3 runs per prompt, a verdict needs 5)"
+        "Alpha vs Beta, TTFT: too few runs (ratio 1.50, 95 % CI 1.20–1.90; as few as 3 runs with this figure for one prompt, a verdict needs 5)"
     )
     noise = PairComparison("a", "b", "decode_bytes_per_s", None, Ratio(1.02, Interval(0.97, 1.08), 9), "within noise")
     assert pair_sentence(noise, names) == "Alpha vs Beta, decode bytes/s: within noise (ratio 1.02, 95 % CI 0.97–1.08)"
     none = PairComparison("a", "b", "decode_tps", None, None, "too few runs")
     assert pair_sentence(none, names) == "Alpha vs Beta, decode tok/s: too few runs"
+
+
+def test_the_markdown_footer_says_how_many_busy_runs_were_left_out():
+    data = runs()
+    args = (figure_summaries(data), pass_rates(data), compare_pairs(data, {"a": "A", "b": "B"}, lambda a, b: True), LABELS)
+    assert "No run was busy." in markdown_table(*args)
+    assert "3 busy runs excluded (other programs used the CPU)." in markdown_table(*args, busy_left_out=3)
+    assert "Busy runs included." in markdown_table(*args, busy_included=True)
