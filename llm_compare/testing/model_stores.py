@@ -10,7 +10,12 @@ import os
 import shutil
 from pathlib import Path
 
-from llm_compare.services.discovery.ollama import ADAPTER_LAYER, DEFAULT_NAMESPACE, DEFAULT_REGISTRY, MODEL_LAYER
+from llm_compare.services.discovery.ollama import (
+    ADAPTER_LAYER,
+    DEFAULT_NAMESPACE,
+    DEFAULT_REGISTRY,
+    MODEL_LAYER,
+)
 
 CONFIG_MEDIA_TYPE = "application/vnd.docker.container.image.v1+json"
 MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"

@@ -252,9 +252,14 @@ class ModelManager:
 
     def _ollama(self, root: Path, cache: dict) -> list[tuple[int, ModelInfo]]:
         """Ollama's models under their Ollama names: one per blob (tags of one blob are aliases)."""
+        try:
+            entries = read_ollama_store(root)
+        except Exception as exc:  # an unforeseen failure costs this store, never the scan
+            log.exception("cannot read Ollama's store %s", root)
+            return [(0, _unusable(ModelType.GGUF, root / "manifests", "Ollama's manifests", _unforeseen(exc)))]
         found = []
         by_blob: dict[str, list[str]] = {}
-        for entry in read_ollama_store(root):
+        for entry in entries:
             if entry.blob is None:
                 found.append((0, _unusable(ModelType.GGUF, entry.manifest, entry.name, entry.error)))
             else:

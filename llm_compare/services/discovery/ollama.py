@@ -43,15 +43,14 @@ def ollama_name(parts: tuple[str, ...] | list[str]) -> str:
 def read_ollama_store(root: Path) -> list[OllamaModel]:
     """Every manifest under `root`/manifests, in name order. A manifest that cannot be used, and
     a folder that cannot be read, is listed with a one-line reason; the others are unaffected."""
-    manifests = root / "manifests"
-    if not manifests.exists():
-        return []
     found: list[OllamaModel] = []
-    stack: list[tuple[Path, tuple[str, ...]]] = [(manifests, ())]
+    stack: list[tuple[Path, tuple[str, ...]]] = [(root / "manifests", ())]
     while stack:
         folder, parts = stack.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except FileNotFoundError:
+            continue  # a store without models yet
         except OSError as exc:
             found.append(OllamaModel(ollama_name(parts), folder, None, _unreadable_folder(exc)))
             continue

@@ -109,6 +109,15 @@ def test_each_broken_ollama_entry_is_one_row_with_its_reason(store_home, tiny_di
         "looping": "cannot read this folder of Ollama's manifests (Too many levels of symbolic links): "
                    "check its permissions and links",
     }
+    shutil.rmtree(ollama / "manifests")
+    (ollama / "manifests").symlink_to("manifests")  # the whole folder unreadable: one row says so
+    assert {name: m.error for name, m in scan_stores().items()} == {
+        "Ollama's manifests": "cannot read this folder of Ollama's manifests (Too many levels of symbolic links): "
+                              "check its permissions and links",
+    }
+    shutil.rmtree(ollama)
+    ollama.mkdir()  # as Ollama leaves it before the first pull: no manifests folder, no models, no complaint
+    assert scan_stores() == {}
 
 
 def test_lm_studio_folders_are_found_where_lm_studio_keeps_them(store_home, tiny_dir):
@@ -122,7 +131,7 @@ def test_lm_studio_folders_are_found_where_lm_studio_keeps_them(store_home, tiny
     moved = store_home / "elsewhere" / ".lmstudio"  # the folder the user moved LM Studio to
     (store_home / ".lmstudio-home-pointer").write_text(f"{moved}\n")
     add_lmstudio_model(moved / "models", "someone", "moved-GGUF", tiny_dir / "tiny-llama-q8_0.gguf")
-    assert [s.path for s in stores.find_stores() if s.kind == stores.LMSTUDIO][0] == moved / "models"
+    assert next(s.path for s in stores.find_stores() if s.kind == stores.LMSTUDIO) == moved / "models"
 
 
 def test_the_hugging_face_hub_cache_is_read_through_its_symlinks(store_home, tiny_dir, tiny_models):
