@@ -56,7 +56,7 @@ search_col, backend_col, rescan_col = st.columns([4, 2, 1], vertical_alignment="
 search = search_col.text_input(
     "Search",
     key="model_search",
-    placeholder="name, path, architecture or quantization",
+    placeholder="name, path, architecture, quantization or app (Ollama)",
     icon=":material/search:",
 )
 backends = backend_col.pills(

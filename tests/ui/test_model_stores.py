@@ -11,8 +11,9 @@ def switch(at, kind):
     return at.toggle(key=f"store:{kind}")
 
 
-def test_a_stores_switch_hides_its_models_and_is_remembered(make_app, empty_dir, store_home, tiny_dir):
-    ollama = store_home / ".ollama" / "models"
+def test_a_stores_switch_hides_its_models_and_is_remembered(make_app, empty_dir, store_home, tiny_dir, monkeypatch):
+    ollama = store_home / "big-disk"  # $OLLAMA_MODELS moved the store: no "ollama" in its paths
+    monkeypatch.setenv("OLLAMA_MODELS", str(ollama))
     add_ollama_model(ollama, "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
     add_lmstudio_model(store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf")
     at = make_app(empty_dir)
@@ -21,6 +22,10 @@ def test_a_stores_switch_hides_its_models_and_is_remembered(make_app, empty_dir,
     assert switch(at, "ollama").value is True and switch(at, "lmstudio").value is True
     label = rendered(switch(at, "ollama").label)
     assert label == f"Ollama: {ollama} — 1 model"
+
+    at.text_input(key="model_search").input("ollama").run()  # the store's name finds its models
+    assert set(ids_by_name(at)) == {"llama3.2:3b"}
+    at.text_input(key="model_search").input("").run()
 
     select(at, "llama3.2:3b", "tiny-llama-q8_0")
     switch(at, "ollama").set_value(False).run()
