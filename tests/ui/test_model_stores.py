@@ -49,3 +49,14 @@ def test_without_stores_the_page_says_where_it_looked(make_app, empty_dir, store
     no_exception(at)
     assert not [t for t in at.toggle if t.key.startswith("store:")]
     assert any("None found. Looked in" in rendered(c.value) for c in at.caption)
+
+
+def test_no_stores_in_the_environment_switches_every_store_off_and_says_why(make_app, empty_dir, store_home, tiny_dir,
+                                                                            monkeypatch):
+    add_ollama_model(store_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
+    monkeypatch.setenv(stores.NO_STORES_ENV, "1")  # what `llm-compare ui --no-stores` passes to the dashboard
+    at = make_app(empty_dir)
+    no_exception(at)
+    assert ids_by_name(at) == {}
+    assert switch(at, "ollama").disabled
+    assert any("All are off in this dashboard" in rendered(c.value) for c in at.caption)
