@@ -17,7 +17,7 @@ from llm_compare.core.text import terminal_safe
 PROGRESS_INTERVAL_S = 0.5
 
 
-def add_parser(commands) -> None:
+def add_parser(commands) -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmark models over a prompt suite, with repetitions and statistics")
     bench.add_argument("--model", action="append", metavar="REF", help="model id from scan, or a path; repeat for more")
     bench.add_argument("--prompts", metavar="FILE", help="a prompt suite (.jsonl or .csv); default: the built-in suite")
@@ -33,9 +33,10 @@ def add_parser(commands) -> None:
     bench.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids")
     bench.add_argument("--list", action="store_true", help="list past benchmarks with their ids and status")
     bench.add_argument("--resume", metavar="ID", help="run what a stopped or crashed benchmark has not run yet")
+    return bench
 
 
-def cmd_bench(args: argparse.Namespace, models_dirs: list[str]) -> int:
+def cmd_bench(args: argparse.Namespace, models_dirs: list[str], stores: list = ()) -> int:
     from llm_compare.core.errors import ConfigurationError
     from llm_compare.services.bench.report import run_rows
     from llm_compare.services.bench.results import benchmark_document, stored_results
@@ -61,7 +62,7 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str]) -> int:
         spec = BenchmarkSpec(
             tuple(args.model), suite, args.repeat, args.warmup, args.seed, args.max_tokens, args.temperature
         )
-    manager = ModelManager(models_dirs, max_models=len(spec.model_ids))
+    manager = ModelManager(models_dirs, max_models=len(spec.model_ids), stores=stores)
     models = manager.select_models(list(spec.model_ids), usable_only=False)
     spec = replace(spec, model_ids=tuple(m.id for m in models))
     config_manager = ConfigManager()

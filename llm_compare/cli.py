@@ -43,6 +43,19 @@ def default_models_dirs() -> list[str]:
     return [d for d in value.split(os.pathsep) if d] if value else ["models"]
 
 
+def model_stores(args: argparse.Namespace) -> list:
+    """Other apps' model stores to search besides the directories (Ollama, LM Studio, the Hugging
+    Face cache): those present and not switched off on the Models page; none with --no-stores."""
+    from llm_compare.services.discovery.stores import enabled_stores
+
+    return [] if args.no_stores else enabled_stores()
+
+
+def add_no_stores(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-stores", action="store_true", dest="no_stores",
+                        help="do not search Ollama's, LM Studio's and the Hugging Face cache's models")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llm-compare", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -50,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan = commands.add_parser("scan", help="list the models found in directories")
     scan.add_argument("dirs", nargs="*", metavar="DIR", help="directories to scan (default: $LLM_COMPARE_MODELS_DIR or ./models)")
     scan.add_argument("--json", action="store_true", help="print a JSON array")
+    add_no_stores(scan)
 
     run = commands.add_parser("run", help="send one prompt to one or more models")
     run.add_argument("--model", action="append", required=True, metavar="REF", help="model id from scan, or a path to a GGUF file or model folder; repeat for more")
@@ -66,18 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--schedule", choices=["sequential", "parallel"], default="sequential")
     run.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids")
     run.add_argument("--json", action="store_true", help="one JSON object per model per line")
+    add_no_stores(run)
 
     demo = commands.add_parser("demo", help="build the small demo models (offline, a few minutes)")
     demo.add_argument("--dir", default="models", help="models directory (default: ./models)")
     demo.add_argument("--size", choices=["full", "smoke"], default="full", help="smoke: seconds, for tests; the models learn little")
 
-    bench_cli.add_parser(commands)
+    add_no_stores(bench_cli.add_parser(commands))
 
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
     ui.add_argument("--port", type=int, default=8501)
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     ui.add_argument("--build-demo", action="store_true", help="if the (first) models directory has no models, build the demo models in the background")
+    add_no_stores(ui)
     return parser
 
 
@@ -138,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     from llm_compare.services.discovery.model_manager import ModelManager
 
-    models = ModelManager(args.dirs or default_models_dirs()).scan()
+    models = ModelManager(args.dirs or default_models_dirs(), stores=model_stores(args)).scan()
     if args.json:
         print(json.dumps([m.to_dict() for m in models], indent=2))
         return EXIT_OK
@@ -147,9 +163,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for model in models:
         meta = model.metadata
         detail = model.error or " · ".join(
-            str(v) for v in (meta.get("architecture"), meta.get("quantization"), human_bytes(model.size_bytes)) if v
+            str(v) for v in (meta.get("architecture"), meta.get("quantization"), human_bytes(model.size_bytes),
+                             meta.get("store")) if v
         )
-        print(f"{terminal_safe(model.id):40} {model.type.value:8} {terminal_safe(detail)}")
+        print(f"{terminal_safe(model.id):40} {model.type.value:8} {terminal_safe(model.name)}: {terminal_safe(detail)}")
     return EXIT_OK
 
 
@@ -161,7 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     args.prompt = _read_prompt(args)  # before any model loads: a bad file is bad usage
     # No screen to share here: as many models as the user names (run within the memory budget).
-    manager = ModelManager(args.models_dirs or default_models_dirs(), max_models=len(args.model))
+    manager = ModelManager(args.models_dirs or default_models_dirs(), max_models=len(args.model),
+                           stores=model_stores(args))
     # A model that cannot be used (a truncated file, say) fails alone, with its reason; the others run.
     models = manager.select_models(args.model, usable_only=False)
     usable = [m for m in models if m.usable]
@@ -327,6 +345,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from llm_compare.services.discovery import demo_build
 
     env = dict(os.environ)
+    if args.no_stores:
+        from llm_compare.services.discovery.stores import NO_STORES_ENV
+
+        env[NO_STORES_ENV] = "1"
     dirs = args.models_dirs or (default_models_dirs() if "LLM_COMPARE_MODELS_DIR" in env else None)
     if dirs:  # absolute: the dashboard runs from the app's folder
         env["LLM_COMPARE_MODELS_DIR"] = os.pathsep.join(str(Path(d).resolve()) for d in dirs)
@@ -413,7 +435,7 @@ def _stop_all(processes: list[subprocess.Popen | None]) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    return bench_cli.cmd_bench(args, args.models_dirs or default_models_dirs())
+    return bench_cli.cmd_bench(args, args.models_dirs or default_models_dirs(), model_stores(args))
 
 
 COMMANDS = {"scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui}

@@ -4,7 +4,7 @@ import streamlit as st
 from tqdm import tqdm
 
 from llm_compare.core.models import ModelType
-from llm_compare.services.discovery import demo_build
+from llm_compare.services.discovery import demo_build, stores
 from llm_compare.ui import layout, session, settings, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import code, literal
@@ -56,7 +56,7 @@ search_col, backend_col, rescan_col = st.columns([4, 2, 1], vertical_alignment="
 search = search_col.text_input(
     "Search",
     key="model_search",
-    placeholder="name, path, architecture or quantization",
+    placeholder="name, path, architecture, quantization or app (Ollama)",
     icon=":material/search:",
 )
 backends = backend_col.pills(
@@ -164,6 +164,33 @@ with st.expander("Model directories", icon=":material/folder_open:"):
     for status in tables.dir_summaries(dirs, found):
         st.caption(status)
 
+with st.expander("Other apps' models", icon=":material/apps:"):
+    turned_off = stores.stores_disabled_by_env()
+    st.caption(
+        "Models that Ollama, LM Studio and the Hugging Face cache keep on this machine, read in place "
+        "(Ollama's under their Ollama names). Switch a store off to hide its models, here and in the CLI."
+        + (f" All are off in this dashboard: `${stores.NO_STORES_ENV}` is set (`llm-compare ui --no-stores`)."
+           if turned_off else "")
+    )
+    present, off = session.present_stores(), stores.stores_off()
+    if not present:
+        st.caption(
+            "None found. Looked in `~/.ollama/models` (or `$OLLAMA_MODELS`), `~/.lmstudio/models`, "
+            "`~/.cache/lm-studio/models` and `~/.cache/huggingface/hub` (or `$HF_HOME`, `$HF_HUB_CACHE`)."
+        )
+    for kind, located in present.items():
+        key = session.store_key(kind)
+        st.session_state[key] = kind not in off  # the saved setting is the truth; the switch follows it
+        count = sum(1 for m in found if m.metadata.get("store") == stores.STORE_LABELS[kind])
+        st.toggle(
+            f"{stores.STORE_LABELS[kind]}: " + ", ".join(code(s.path) for s in located)
+            + ("" if kind in off or turned_off else f" — {count} model{'s' if count != 1 else ''}"),
+            key=key,
+            on_change=session.store_toggled,
+            args=(kind,),
+            disabled=turned_off,
+        )
+
 with st.expander("Where models go", icon=":material/help:", expanded=not found):
     st.markdown(
         """
@@ -173,6 +200,9 @@ Put models in a models directory (by default `./models`), in any sub-folder layo
   weights, plus the tokenizer files — as downloaded from the Hub.
 - **GGUF files** (llama.cpp backend): `name.gguf`, or a split model `name-00001-of-00003.gguf` …
   with all its parts in one folder.
+
+Models that Ollama, LM Studio or the Hugging Face cache already keep on this machine are listed
+too (see **Other apps' models** above).
 
 No models yet? `llm-compare demo` builds a few small demo models into `./models` (offline, a few
 minutes). Then press **Rescan**.

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+from llm_compare.services.discovery.stores import NO_STORES_ENV
+
 APP = Path(__file__).resolve().parents[2] / "app.py"
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling out of this closed network.
@@ -34,7 +36,8 @@ def free_port() -> int:
 def dashboard_server(models_dir: Path, home: Path, port: int | None = None, timeout_s: float = 60) -> Iterator[str]:
     """Run `streamlit run app.py` on 127.0.0.1; yield its URL; stop it (by its own PID) after."""
     port = port or free_port()
-    env = {**os.environ, "LLM_COMPARE_MODELS_DIR": str(models_dir), "LLM_COMPARE_HOME": str(home)}
+    # Only the models of `models_dir`: never the Ollama or LM Studio models of whoever runs it.
+    env = {**os.environ, "LLM_COMPARE_MODELS_DIR": str(models_dir), "LLM_COMPARE_HOME": str(home), NO_STORES_ENV: "1"}
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",

@@ -3,21 +3,16 @@ models last selected for comparison (so a reload or a restart keeps them)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from pathlib import Path
 
-from llm_compare.paths import data_home
+# The file itself is shared with the CLI; these names stay importable from here.
+from llm_compare.settings_file import load_settings, save_settings, settings_path  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 ENV_MODELS_DIR = "LLM_COMPARE_MODELS_DIR"
 DEFAULT_MODELS_DIR = "models"
-
-
-def settings_path() -> Path:
-    return data_home() / "settings.json"
 
 
 def initial_model_dirs() -> list[str]:
@@ -52,23 +47,3 @@ def parse_dir_lines(text: str) -> list[str]:
         if line.strip():
             seen.setdefault(line.strip(), None)
     return list(seen)
-
-
-def load_settings() -> dict:
-    path = settings_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable settings file %s: %s", path, exc)
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def save_settings(data: dict) -> None:
-    path = settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a crash never leaves half a file

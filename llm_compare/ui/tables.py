@@ -20,15 +20,16 @@ BACKEND_LABELS = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF"}
 def filter_models(
     models: Iterable[ModelInfo], text: str = "", backends: Iterable[ModelType] | None = None
 ) -> list[ModelInfo]:
-    """Models whose name, path, architecture or quantization contains `text` (any case),
-    of the given backends (all when None)."""
+    """Models whose name, path, architecture, quantization or store ("Ollama") contains `text`
+    (any case), of the given backends (all when None)."""
     needle = text.strip().lower()
     wanted = set(backends) if backends is not None else None
     found = []
     for model in models:
         meta = model.metadata
         haystack = " ".join(
-            str(v) for v in (model.name, model.path, meta.get("architecture"), meta.get("quantization")) if v
+            str(v) for v in (model.name, model.path, meta.get("architecture"), meta.get("quantization"),
+                             meta.get("store")) if v
         )
         if needle in haystack.lower() and (wanted is None or model.type in wanted):
             found.append(model)

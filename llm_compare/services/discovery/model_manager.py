@@ -1,4 +1,5 @@
-"""Find models on disk (Hugging Face folders and GGUF files) from their headers, without loading weights."""
+"""Find models on disk (Hugging Face folders and GGUF files) from their headers, without loading weights:
+in the model directories, and in other apps' stores (Ollama, LM Studio, the Hugging Face cache)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from llm_compare.services.discovery.hf_folder import (
     valid_config_values,
     weight_files,
 )
+from llm_compare.services.discovery.ollama import read_ollama_store
+from llm_compare.services.discovery.stores import OLLAMA, ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ METADATA_KEYS = (
     "vocab_size",
     "block_count",  # transformer layers
     "kv_width",  # K (or V, whichever is wider) values per token per layer: kv heads x head size
+    "store",  # the app whose store holds it ("Ollama"), None in a model directory
+    "aliases",  # other names that find it: more Ollama tags of the same blob
 )
 _SPLIT_GGUF = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<total>\d{5})(?P<ext>\.gguf)$", re.IGNORECASE)
 # GGUF general.sampling.* key -> ModelConfig field
@@ -76,12 +81,14 @@ class _GGUFGroup:
 
 
 class ModelManager:
-    """Discovers models under `model_dirs` and resolves the references users type."""
+    """Discovers models under `model_dirs` and in `stores`, and resolves the references users type."""
 
-    def __init__(self, model_dirs: list[str | Path] | str | Path | None = None, max_models: int = 4):
+    def __init__(self, model_dirs: list[str | Path] | str | Path | None = None, max_models: int = 4,
+                 stores: Iterable[ModelStore] = ()):
         if max_models < 1:
             raise ConfigurationError(f"max_models must be at least 1 (got {max_models})")
         self.model_dirs = _as_paths(DEFAULT_MODEL_DIR if model_dirs is None else model_dirs)
+        self.stores = list(stores)
         self.max_models = max_models
         self._models: list[ModelInfo] | None = None
         # GGUF headers by (path, size, mtime): a rescan re-reads only files that changed.
@@ -93,7 +100,7 @@ class ModelManager:
         return list(self._models or [])
 
     def scan(self, dirs: list[str | Path] | str | Path | None = None) -> list[ModelInfo]:
-        """Find every model under `dirs` (default: model_dirs), sorted by name then path."""
+        """Find every model under `dirs` (default: model_dirs, and the stores), sorted by name then path."""
         roots = self.model_dirs if dirs is None else _as_paths(dirs)
         by_path: dict[str, tuple[int, ModelInfo]] = {}
         visited: set[tuple[int, int]] = set()
@@ -110,10 +117,12 @@ class ModelManager:
             else:
                 log.warning("model directory %s does not exist", root)
                 continue
-            for rank, info in found:
-                # Two links to one file are one model; keep the name of a *.gguf link over a bare blob.
-                if info.path not in by_path or rank < by_path[info.path][0]:
-                    by_path[info.path] = (rank, info)
+            _keep_one_per_path(by_path, found)
+        for store in self.stores if dirs is None else []:
+            found = self._ollama(store.path, cache) if store.kind == OLLAMA else self._walk(store.path, visited, cache)
+            for _, info in found:
+                info.metadata["store"] = store.label
+            _keep_one_per_path(by_path, found)
         self._models = sorted((info for _, info in by_path.values()), key=lambda m: (m.name.lower(), m.path))
         return self.models
 
@@ -128,7 +137,9 @@ class ModelManager:
         for model in models:
             if model.id == text:
                 return model
-        named = [m for m in models if m.name == text]
+        named = [m for m in models if m.name == text] or [
+            m for m in models if text in (m.metadata.get("aliases") or [])
+        ]
         if len(named) > 1:
             ids = ", ".join(m.id for m in named)
             raise ModelNotFoundError(f"{len(named)} models are named {text!r} ({ids}); use an id")
@@ -239,6 +250,30 @@ class ModelManager:
             return 0, self._hf_info(path.parent, set(_visible_files(path.parent)))
         raise ModelNotFoundError(f"{path} is neither a GGUF file nor inside a model folder")
 
+    def _ollama(self, root: Path, cache: dict) -> list[tuple[int, ModelInfo]]:
+        """Ollama's models under their Ollama names: one per blob (tags of one blob are aliases)."""
+        try:
+            entries = read_ollama_store(root)
+        except Exception as exc:  # an unforeseen failure costs this store, never the scan
+            log.exception("cannot read Ollama's store %s", root)
+            return [(0, _unusable(ModelType.GGUF, root / "manifests", "Ollama's manifests", _unforeseen(exc)))]
+        found = []
+        by_blob: dict[str, list[str]] = {}
+        for entry in entries:
+            if entry.blob is None:
+                found.append((0, _unusable(ModelType.GGUF, entry.manifest, entry.name, entry.error)))
+            else:
+                by_blob.setdefault(os.path.realpath(entry.blob), []).append(entry.name)
+        for blob, names in by_blob.items():
+            # `llama3.2` means `llama3.2:latest` to Ollama; a tag naming the size reads better.
+            names.sort(key=lambda n: (n.endswith(":latest"), n))
+            path = Path(blob)
+            info = self._gguf_info(_GGUFGroup(folder=path.parent, name=names[0], shard_names=[path.name],
+                                              shards=[path]), cache)
+            info.metadata["aliases"] = names[1:] + [n.removesuffix(":latest") for n in names if n.endswith(":latest")]
+            found.append((0, info))
+        return found
+
     # Description
 
     def _hf_info(self, folder: Path, names: set[str], broken: dict[str, str] | None = None) -> ModelInfo:
@@ -329,6 +364,13 @@ class ModelManager:
         if isinstance(result, GGUFHeaderError):
             raise result
         return result
+
+
+def _keep_one_per_path(by_path: dict[str, tuple[int, ModelInfo]], found: list[tuple[int, ModelInfo]]) -> None:
+    for rank, info in found:
+        # Two links to one file are one model; keep the name of a *.gguf link over a bare blob.
+        if info.path not in by_path or rank < by_path[info.path][0]:
+            by_path[info.path] = (rank, info)
 
 
 def _describe_gguf(
