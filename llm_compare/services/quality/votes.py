@@ -117,6 +117,15 @@ def leaderboard(votes: Sequence[PairVote], resamples: int = RESAMPLES, seed: int
     return Leaderboard(rows, len(per_ballot), len(votes), win_rate)
 
 
+def point_ratings(votes: Sequence[PairVote]) -> dict[str, float]:
+    """Each model's rating on the Elo scale, without intervals (what a frontier plots)."""
+    models = sorted({v.model_a for v in votes} | {v.model_b for v in votes})
+    if not models:
+        return {}
+    ratings = elo(fit_strengths(ballot_points(votes, models).sum(axis=0)[None])[0])
+    return {model: float(rating) for model, rating in zip(models, ratings)}
+
+
 def ballot_points(votes: Sequence[PairVote], models: Sequence[str]) -> np.ndarray:
     """Per ballot, points[i, j]: the points model i took from model j (shape ballots × k × k)."""
     index = {m: i for i, m in enumerate(models)}
