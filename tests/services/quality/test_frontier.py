@@ -2,13 +2,12 @@
 benchmark that has quiet runs of it."""
 
 import statistics
-import uuid
-
 import pytest
 
 from llm_compare.services.quality.frontier import ModelCost, frontier_rows, latest_costs, pareto_front
 from llm_compare.services.quality.sources import SOURCES
-from llm_compare.services.store.run_store import RunRecord, RunStore
+from llm_compare.services.store.run_store import RunStore
+from llm_compare.testing.bench_records import store_bench_run as stored_run
 
 
 def test_the_front_holds_the_points_no_other_beats_on_both_axes():
@@ -41,19 +40,6 @@ def test_frontier_rows_mark_both_fronts_with_each_figures_direction_and_say_what
     ratings = {"q4": 1100.0, "q8": 1000.0, "f32": 900.0}
     rows = {r.model_id: r for r in frontier_rows("vote_rating", ratings, costs)}
     assert {m for m, r in rows.items() if r.on_speed_front} == {"q4"}
-
-
-def stored_run(store, benchmark_id, model_id, prompt_id, repeat, decode_tps, *, busy=False, peak=100, checks=()):
-    record = RunRecord(
-        run_id=uuid.uuid4().hex, comparison_id=benchmark_id, created_at="2026-11-26T00:00:00+00:00", prompt="p",
-        system_prompt=None, schedule="sequential",
-        model={"id": model_id, "name": f"name-{model_id}", "type": "gguf", "path": f"/{model_id}"},
-        config={}, text="t", finish_reason="length", error=None,
-        stats={"decode_tps": decode_tps, "ttft_s": decode_tps / 1000, "peak_rss_bytes": peak, "busy": busy},
-        bench={"benchmark_id": benchmark_id, "prompt_id": prompt_id, "repeat": repeat, "seed": repeat,
-               "checks": [{"check": "c", "passed": passed} for passed in checks], "skipped": None},
-    )
-    store.save(record)
 
 
 def test_costs_come_from_the_latest_benchmark_with_quiet_runs_of_each_model(tmp_path):
