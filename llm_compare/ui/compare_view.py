@@ -141,17 +141,9 @@ def _vote_words(run: Comparison) -> str:
 def _draw_blind(run: Comparison) -> None:
     """A blind comparison before the vote: nothing until every model has finished, then the
     answers alone under their labels, in random order, and the vote."""
-    waiting = st.empty()
-    while not run.finished:
-        done = sum(1 for r in run.snapshot() if r.status == "done")
-        waiting.info(
-            f"Blind comparison: {done} of {len(run.runs)} answers ready. They appear together, in a random order, "
-            "when every model has finished; names and figures show after your vote.",
-            icon=":material/visibility_off:",
-        )
-        time.sleep(REDRAW_INTERVAL_S)
-        _ = "comparison" in st.session_state  # a yield point (see draw)
-    waiting.empty()
+    if not run.finished:
+        _wait_for_every_answer(run)
+        return
     by_id = {r.model.id: r for r in run.snapshot()}
     for model_id, column in zip(run.blind_order, st.columns(len(run.blind_order), border=True)):
         answer = by_id[model_id]
@@ -162,6 +154,21 @@ def _draw_blind(run: Comparison) -> None:
             if answer.result and answer.result.error:
                 st.caption(":material/error: This answer failed; the reason shows after your vote.")
     _vote_form(run)
+
+
+@st.fragment(run_every=REDRAW_INTERVAL_S)
+def _wait_for_every_answer(run: Comparison) -> None:
+    """Polled as a fragment, so that the page's own run ends at once: Streamlit clears what the
+    previous run drew (the sidebar's model names) only when a run ends, and a page waiting in a
+    loop would leave them on screen for the whole comparison."""
+    if run.finished:
+        st.rerun()  # the whole page: the answers and the vote
+    done = sum(1 for r in run.snapshot() if r.status == "done")
+    st.info(
+        f"Blind comparison: {done} of {len(run.runs)} answers ready. They appear together, in a random order, "
+        "when every model has finished; names and figures show after your vote.",
+        icon=":material/visibility_off:",
+    )
 
 
 def _vote_form(run: Comparison) -> None:

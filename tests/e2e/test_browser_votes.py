@@ -17,6 +17,13 @@ pytestmark = pytest.mark.browser
 MODELS = ["okapi", "zebra"]  # words the tiny model never writes
 
 
+def assert_hidden(page) -> None:
+    """No model name anywhere on the page (stale elements of an earlier run included), nor in the sidebar."""
+    for name in MODELS:
+        shown = page.get_by_text(name, exact=False)
+        assert shown.count() == 0, shown.first.evaluate("e => e.outerHTML")
+
+
 def test_cast_a_blind_vote_in_a_real_browser(tmp_path, tiny_dir, private_home):
     models_dir = tmp_path / "models"
     models_dir.mkdir()
@@ -29,11 +36,12 @@ def test_cast_a_blind_vote_in_a_real_browser(tmp_path, tiny_dir, private_home):
         open_page(page, "Compare")
         page.get_by_text("Blind", exact=True).click()
         send_prompt(page, "def main():")
+        page.get_by_text("Blind comparison: ", exact=False).wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        assert_hidden(page)  # while the models run
         page.get_by_text("Which answer is better?", exact=True).wait_for(timeout=180_000)
         page.get_by_role("button", name="Vote", exact=True).wait_for(timeout=30_000)
-        for name in MODELS:  # nowhere on the page, nor in the sidebar
-            shown = page.get_by_text(name, exact=False)
-            assert shown.count() == 0, shown.first.evaluate("e => e.outerHTML")
+        assert_hidden(page)
         assert page.get_by_text("Model A", exact=True).count() == 1 and page.get_by_text("Model B", exact=True).count() == 1
         page.screenshot(path=str(tmp_path / "blind.png"), full_page=True)
 

@@ -42,8 +42,21 @@ def blind_run(make_app, zoo_dir):
     at.switch_page("pages/compare.py").run()
     at.text_area(key="prompt").input("def main():").run()
     at.toggle(key="blind").set_value(True).run()
-    at.button(key="run").click().run(timeout=RUN_TIMEOUT_S)
+    return run_and_wait(at)
+
+
+def run_and_wait(at):
+    """Press Run; the page shows a waiting note until every model has finished, then the answers."""
+    at.button(key="run").click().run()
     no_exception(at)
+    if not at.session_state["comparison"].finished:
+        assert "Blind comparison: " in at.info[0].value
+        for name in NAMES:
+            assert name not in shown_text(at.main) and name not in shown_text(at.sidebar)
+    at.session_state["comparison"].wait(RUN_TIMEOUT_S)
+    at.run()
+    no_exception(at)
+    assert [b for b in at.button if b.key == "vote"], shown_text(at.main)  # the vote form, every answer in
     return at
 
 
@@ -90,7 +103,7 @@ def test_three_answers_are_ranked_and_stored_as_their_three_pairs(make_app, zoo_
     at.switch_page("pages/compare.py").run()
     at.text_area(key="prompt").input("def main():").run()
     at.toggle(key="blind").set_value(True).run()
-    at.button(key="run").click().run(timeout=RUN_TIMEOUT_S)
+    run_and_wait(at)
     assert "quagga" not in shown_text(at.main)
     at.selectbox(key="rank:Model A").set_value(3).run()
     at.selectbox(key="rank:Model B").set_value(1).run()
