@@ -17,7 +17,7 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 
-from llm_compare import bench_cli
+from llm_compare import bench_cli, frontier_cli
 from llm_compare.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_MODEL_FAILED,
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", choices=["full", "smoke"], default="full", help="smoke: seconds, for tests; the models learn little")
 
     add_no_stores(bench_cli.add_parser(commands))
+    frontier_cli.add_parser(commands)
 
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
@@ -438,7 +439,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_cli.cmd_bench(args, args.models_dirs or default_models_dirs(), model_stores(args))
 
 
-COMMANDS = {"scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui}
+COMMANDS = {
+    "scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui,
+    "frontier": frontier_cli.cmd_frontier,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,8 +19,11 @@ run = session.comparison()
 running = run is not None and not run.finished
 
 if not layout.need_selection("compare"):
-    names = ", ".join(f"**{literal(model.name)}**" for model in session.selected_models())
-    st.markdown(f"Models: {names}")
+    if session.names_hidden():
+        st.markdown(f"Models: {len(session.selected_models())}, hidden until you vote")
+    else:
+        names = ", ".join(f"**{literal(model.name)}**" for model in session.selected_models())
+        st.markdown(f"Models: {names}")
     st.text_area(
         "Prompt",
         key=compare_view.PROMPT_KEY,
@@ -36,7 +39,7 @@ if not layout.need_selection("compare"):
             persist_state="session",
             placeholder="Used in chat mode; overrides each model's own system prompt setting.",
         )
-    schedule_col, run_col, stop_col = st.columns([6, 1, 1], vertical_alignment="bottom")
+    schedule_col, blind_col, run_col, stop_col = st.columns([5, 1, 1, 1], vertical_alignment="bottom")
     schedule_col.radio(
         "Schedule",
         list(SCHEDULES),
@@ -45,6 +48,13 @@ if not layout.need_selection("compare"):
         horizontal=True,
         persist_state="session",
         help="Sequential gives each model the whole machine, so timings compare fairly.",
+    )
+    blind_col.toggle(
+        "Blind",
+        key=compare_view.BLIND_KEY,
+        persist_state="session",
+        help="Answers appear together in random columns (Model A, B, …) once every model has finished; "
+        "names and figures stay hidden, on this page and on Results, until you vote.",
     )
     run_col.button(
         "Run",

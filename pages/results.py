@@ -12,10 +12,18 @@ layout.page_entry()
 
 st.title("Results")
 
-stored = StoredRuns([])
+stored, hidden = StoredRuns([]), set()
 with guard("Reading the stored runs"):
-    stored = RunStore().read()
-records = stored.records
+    store = RunStore()
+    stored, hidden = store.read(), store.hidden_comparisons()
+# A blind comparison's runs stay out of sight (and out of the CSV) until it is voted on.
+records = [record for record in stored.records if record.comparison_id not in hidden]
+if len(records) < len(stored.records):
+    count = len(stored.records) - len(records)
+    st.caption(
+        f":material/visibility_off: {count} run{'s' if count != 1 else ''} of blind comparisons "
+        "hidden until you vote on them (Compare page)."
+    )
 # A bad row costs only itself: one line for those left out, one for those shown after a repair.
 if stored.unreadable:
     count = len(stored.unreadable)

@@ -112,12 +112,17 @@ def open_page(page, title: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def run_prompt(page, prompt: str, models: int, timeout_s: float = 180) -> None:
-    """Type the prompt, press Run, and wait until every model's stats line is shown."""
+def send_prompt(page, prompt: str) -> None:
+    """Type the prompt and press Run."""
     box = page.get_by_label("Prompt", exact=True)
     box.fill(prompt)
     box.press("Control+Enter")  # commit the text before pressing Run
     page.get_by_role("button", name="Run").click()
+
+
+def run_prompt(page, prompt: str, models: int, timeout_s: float = 180) -> None:
+    """Type the prompt, press Run, and wait until every model's stats line is shown."""
+    send_prompt(page, prompt)
     stats = page.get_by_text("TTFT", exact=False).filter(has_text="decode")
     deadline = time.monotonic() + timeout_s
     while stats.count() < models:

@@ -158,3 +158,30 @@ def runs_scatter(runs: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
         runs, colors, details, "prompt %{customdata[0]} · repetition %{customdata[1]}",
         "Decode speed against time to first token, per run",
     )
+
+
+GREY = "#b0b0b0"
+
+
+def frontier(points: pd.DataFrame, x_title: str, y_title: str, higher_x: bool, title: str) -> go.Figure:
+    """Models as dots, cost (x) against quality (y); those on the Pareto front (column `front`)
+    in colour and joined by a line, those beaten on both axes greyed. `points` has columns
+    model, x, y, front."""
+    figure = go.Figure()
+    front = points[points["front"]].sort_values("x", ascending=not higher_x)
+    figure.add_scatter(
+        x=front["x"], y=front["y"], mode="lines", line={"color": PALETTE[0], "dash": "dot"}, name="frontier", hoverinfo="skip",
+    )
+    for on_front, group in points.groupby("front"):
+        figure.add_scatter(
+            x=group["x"], y=group["y"], mode="markers+text", text=group["model"].map(label), textposition="top center",
+            name="on the frontier" if on_front else "beaten on both axes",
+            marker={"color": PALETTE[0] if on_front else GREY, "size": 11, "line": {"width": 1, "color": "white"}},
+            textfont={"color": None if on_front else GREY},
+            hovertemplate=f"%{{text}}<br>{x_title} %{{x:.4~g}}<br>{y_title} %{{y:.4~g}}<extra></extra>",
+        )
+    figure = _layout(figure, title, y_title)
+    figure.update_xaxes(title_text=f"{x_title} — {'higher' if higher_x else 'lower'} is better")
+    figure.update_yaxes(rangemode="normal")
+    figure.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
+    return figure

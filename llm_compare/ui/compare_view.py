@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.formatting import stats_line
 from llm_compare.core.results import STAT_HELP, FinishReason
 from llm_compare.services.engine.comparison import Comparison, ModelRun
@@ -30,8 +31,10 @@ FINISH_BADGES = {
 
 
 # Widget keys of the Compare page's form (stable: the browser tests find them by these).
-PROMPT_KEY, SYSTEM_PROMPT_KEY, SCHEDULE_KEY = "prompt", "system_prompt", "schedule"
+PROMPT_KEY, SYSTEM_PROMPT_KEY, SCHEDULE_KEY, BLIND_KEY = "prompt", "system_prompt", "schedule", "blind"
+VOTE_KEY, RANK_KEY_PREFIX = "blind_vote", "rank:"
 ERRORS_KEY = "compare_errors"
+VOTE_LABELS = {"a": "A is better", "b": "B is better", "tie": "Tie", "both_bad": "Both bad"}
 
 
 def start_from_form() -> None:
@@ -45,7 +48,26 @@ def start_from_form() -> None:
             configs={model.id: manager.get(model) for model in models},
             schedule=st.session_state.get(SCHEDULE_KEY, "sequential"),
             system_prompt=st.session_state.get(SYSTEM_PROMPT_KEY) or None,
+            blind=bool(st.session_state.get(BLIND_KEY)),
         )
+
+
+def vote_clicked() -> None:
+    """The Vote button's callback: the pair's outcome, or the ranks of several answers."""
+    with guard_errors(ERRORS_KEY, "Storing the vote"):
+        run = session.comparison()
+        if len(run.blind_order) == 2:
+            outcome = st.session_state.get(VOTE_KEY)
+            if outcome is None:
+                raise LLMCompareError("choose A is better, B is better, tie or both bad first")
+            run.vote_pair(outcome)
+        else:
+            run.vote_ranking({label: int(st.session_state[RANK_KEY_PREFIX + label]) for label in run.labels.values()})
+
+
+def reveal_clicked() -> None:
+    with guard_errors(ERRORS_KEY, "Revealing the models"):
+        session.comparison().reveal()
 
 
 def stop_current() -> None:
@@ -70,11 +92,15 @@ def draw(run: Comparison) -> None:
         show_error(run.error)
         if run.finished and not run.results():
             return  # nothing ran (e.g. another comparison was still going)
-    snapshot = run.snapshot()
+    if not run.revealed:
+        _draw_blind(run)
+        return
+    snapshot = _in_column_order(run, run.snapshot())
     columns = {}
     for model_run, column in zip(snapshot, st.columns(len(snapshot), border=True)):
         with column:
-            st.markdown(f"#### {literal(model_run.model.name)}")
+            label = f"{run.labels[model_run.model.id]} · " if run.blind else ""
+            st.markdown(f"#### {label}{literal(model_run.model.name)}")
             st.markdown(model_badges(model_run.model))
             columns[model_run.model.id] = _Column(
                 st.empty(),
@@ -93,7 +119,75 @@ def draw(run: Comparison) -> None:
         # interrupts the script here at once, even while no column has anything new to draw.
         _ = "comparison" in st.session_state
     with summary.container():
-        _summary_table(run.snapshot())
+        if run.votes:
+            st.caption(f":material/how_to_vote: Your vote: {literal(_vote_words(run))}")
+        _summary_table(_in_column_order(run, run.snapshot()))
+
+
+def _in_column_order(run: Comparison, runs: list[ModelRun]) -> list[ModelRun]:
+    """A blind comparison keeps its random order after the vote, so each answer stays where it was."""
+    return sorted(runs, key=lambda r: run.blind_order.index(r.model.id)) if run.blind else runs
+
+
+def _vote_words(run: Comparison) -> str:
+    names = {mid: r.model.name for mid, r in run.runs.items()}
+    words = []
+    for vote in run.votes:
+        a, b = names[vote.model_a], names[vote.model_b]
+        words.append({"a": f"{a} over {b}", "b": f"{b} over {a}", "tie": f"{a} tie {b}", "both_bad": f"{a} and {b} both bad"}[vote.outcome])
+    return "; ".join(words)
+
+
+def _draw_blind(run: Comparison) -> None:
+    """A blind comparison before the vote: nothing until every model has finished, then the
+    answers alone under their labels, in random order, and the vote."""
+    if not run.finished:
+        _wait_for_every_answer(run)
+        return
+    by_id = {r.model.id: r for r in run.snapshot()}
+    for model_id, column in zip(run.blind_order, st.columns(len(run.blind_order), border=True)):
+        answer = by_id[model_id]
+        with column:
+            st.markdown(f"#### {run.labels[model_id]}")
+            with st.container(height=OUTPUT_HEIGHT_PX, border=False):
+                _draw_output(st.empty(), answer)
+            if answer.result and answer.result.error:
+                st.caption(":material/error: This answer failed; the reason shows after your vote.")
+    _vote_form(run)
+
+
+@st.fragment(run_every=REDRAW_INTERVAL_S)
+def _wait_for_every_answer(run: Comparison) -> None:
+    """Polled as a fragment, so that the page's own run ends at once: Streamlit clears what the
+    previous run drew (the sidebar's model names) only when a run ends, and a page waiting in a
+    loop would leave them on screen for the whole comparison."""
+    if run.finished:
+        st.rerun()  # the whole page: the answers and the vote
+    done = sum(1 for r in run.snapshot() if r.status == "done")
+    st.info(
+        f"Blind comparison: {done} of {len(run.runs)} answers ready. They appear together, in a random order, "
+        "when every model has finished; names and figures show after your vote.",
+        icon=":material/visibility_off:",
+    )
+
+
+def _vote_form(run: Comparison) -> None:
+    labels = list(run.labels.values())
+    if len(labels) == 2:
+        st.radio(
+            "Which answer is better?", list(VOTE_LABELS), format_func=VOTE_LABELS.get, key=VOTE_KEY, index=None,
+            horizontal=True, help="A tie and both bad count half a win each way in the ratings.",
+        )
+    else:
+        st.markdown("**Rank the answers** (1 is best; give equal ranks for a tie)")
+        for label, column in zip(labels, st.columns(len(labels))):
+            column.selectbox(label, range(1, len(labels) + 1), index=labels.index(label), key=RANK_KEY_PREFIX + label)
+    vote_col, reveal_col, _ = st.columns([1, 2, 5])
+    vote_col.button("Vote", key="vote", type="primary", icon=":material/how_to_vote:", width="stretch", on_click=vote_clicked)
+    reveal_col.button(
+        "Reveal without voting", key="reveal", icon=":material/visibility:", on_click=reveal_clicked,
+        help="Show the names and figures; no vote is stored.",
+    )
 
 
 def _draw_column(column: _Column, run: ModelRun, finished: bool) -> None:

@@ -33,6 +33,9 @@ def sidebar() -> None:
     with st.sidebar:
         selected = session.selected_models()
         st.caption(f"SELECTED FOR COMPARISON · {len(selected)}/{session.MAX_MODELS}")
+        if session.names_hidden():
+            st.caption(":material/visibility_off: Hidden until you vote on the blind comparison.")
+            return  # the loaded models too: their names would tell which answer is whose
         if selected:
             for model in selected:
                 label, color = BACKEND_BADGE[model.type]

@@ -208,6 +208,13 @@ def start_comparison(**kwargs) -> Comparison:
     return run
 
 
+def names_hidden() -> bool:
+    """True while this session's comparison is blind and not voted on: every page hides which
+    models ran (the sidebar's lists too)."""
+    run = comparison()
+    return run is not None and not run.revealed
+
+
 def session_comparison_ids() -> set[str]:
     return set(st.session_state.get(_SESSION_COMPARISONS, []))
 

@@ -7,18 +7,24 @@ kept) arrive through the engine like any other result and are saved the same way
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import random
+import sqlite3
+import string
 import threading
+import uuid
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import InferenceEvent, InferenceResult
 from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.quality.votes import PairVote, pairs_from_ranking
 from llm_compare.services.store.run_store import RunNotKeptError, RunRecord, RunStore, new_comparison_id
 
 log = logging.getLogger(__name__)
@@ -64,6 +70,7 @@ class Comparison:
         system_prompt: str | None = None,
         store: RunStore | None = None,
         is_alive: Callable[[], bool] | None = None,
+        blind: bool = False,
     ):
         self.engine = engine
         self.prompt, self.system_prompt, self.schedule = prompt, system_prompt, schedule
@@ -76,6 +83,18 @@ class Comparison:
         self.error: str | None = None  # a failure of the whole comparison, one line
         self.stop_requested = False
         self._events = engine.run(prompt, models, configs, schedule=schedule, system_prompt=system_prompt)
+        # Blind: the answers go in a random order under "Model A", "Model B", …, and the names,
+        # figures and stored runs stay hidden until the user votes (or reveals without a vote).
+        self.blind, self.revealed = blind, not blind
+        self.blind_order = random.SystemRandom().sample(list(self.runs), len(self.runs))
+        self.labels = {mid: f"Model {string.ascii_uppercase[i]}" for i, mid in enumerate(self.blind_order)}
+        self.votes: list[PairVote] = []
+        if blind:
+            try:
+                self._store_blind(lambda: self.store.mark_blind(self.comparison_id), "start a blind comparison")
+            except LLMCompareError:
+                self._events.close()
+                raise
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._thread = threading.Thread(
@@ -110,6 +129,54 @@ class Comparison:
     def results(self) -> dict[str, InferenceResult]:
         with self._lock:
             return {mid: run.result for mid, run in self.runs.items() if run.result}
+
+    # --- blind votes --------------------------------------------------------------------------
+
+    def vote_pair(self, outcome: str) -> None:
+        """The vote on a blind comparison of two: a, b, tie or both_bad (A and B as labelled)."""
+        if len(self.blind_order) != 2:
+            raise LLMCompareError("with more than two answers, rank them instead of voting on a pair")
+        a, b = self.blind_order
+        names = self._names()
+        self._record([
+            PairVote(a, b, outcome, uuid.uuid4().hex, model_a_name=names[a], model_b_name=names[b], **self._ballot_details())
+        ])
+
+    def vote_ranking(self, ranks_by_label: dict[str, int]) -> None:
+        """The vote on a blind comparison of several: a rank per label (1 is best; equal ranks tie)."""
+        by_label = {label: mid for mid, label in self.labels.items()}
+        if sorted(ranks_by_label) != sorted(by_label):
+            raise LLMCompareError(f"rank every answer: {', '.join(sorted(by_label))}")
+        ranks = {by_label[label]: rank for label, rank in sorted(ranks_by_label.items())}
+        self._record(pairs_from_ranking(ranks, uuid.uuid4().hex, names=self._names(), **self._ballot_details()))
+
+    def reveal(self) -> None:
+        """Show the names and figures without a vote."""
+        if not self.revealed:
+            self._store_blind(lambda: self.store.reveal(self.comparison_id), "reveal it")
+            self.revealed = True
+
+    def _names(self) -> dict[str, str]:
+        return {mid: run.model.name for mid, run in self.runs.items()}
+
+    def _ballot_details(self) -> dict[str, str]:
+        return {"comparison_id": self.comparison_id, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+    def _record(self, votes: list[PairVote]) -> None:
+        if not self.blind or self.revealed:
+            raise LLMCompareError("this comparison is not waiting for a vote")
+        if not self.finished:
+            raise LLMCompareError("vote once every model has answered")
+        self._store_blind(
+            lambda: self.store.record_votes(self.comparison_id, [dataclasses.asdict(v) for v in votes]), "store the vote"
+        )
+        self.votes, self.revealed = votes, True
+
+    def _store_blind(self, write: Callable[[], None], what: str) -> None:
+        try:
+            write()
+        except (sqlite3.Error, OSError) as exc:
+            raise LLMCompareError(f"could not {what}: the run store failed ({exc}); try again") from exc
 
     # --- the consumer thread ------------------------------------------------------------------
 

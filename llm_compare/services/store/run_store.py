@@ -177,8 +177,21 @@ def _create_benchmarks_table(db: sqlite3.Connection) -> None:
     )
 
 
+def _create_votes_tables(db: sqlite3.Connection) -> None:
+    """Blind comparisons (their runs are hidden until voted on: voted_at is NULL) and the votes,
+    one row per pairwise outcome, a ranking's pairs under one ballot_id."""
+    db.execute("CREATE TABLE blind_comparisons (comparison_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, voted_at TEXT)")
+    db.execute(
+        "CREATE TABLE votes (ballot_id TEXT NOT NULL, comparison_id TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "kind TEXT NOT NULL, model_a_id TEXT NOT NULL, model_a_name TEXT NOT NULL, model_b_id TEXT NOT NULL, "
+        "model_b_name TEXT NOT NULL, outcome TEXT NOT NULL)"
+    )
+
+
 # Numbered schema changes, applied in order; never edit one that has shipped, append a new one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_runs_table, _add_benchmark_id, _create_benchmarks_table]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_runs_table, _add_benchmark_id, _create_benchmarks_table, _create_votes_tables,
+]
 
 
 @dataclass(frozen=True)
@@ -296,6 +309,50 @@ class RunStore:
             ).fetchall()
         return StoredRuns.of_rows(rows).records
 
+    # --- blind comparisons and votes ------------------------------------------------------------
+
+    def mark_blind(self, comparison_id: str) -> None:
+        """A blind comparison starts: its runs stay hidden until `record_votes` or `reveal`."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO blind_comparisons VALUES (?, ?, NULL) ON CONFLICT (comparison_id) DO NOTHING",
+                (comparison_id, _now()),
+            )
+
+    def hidden_comparisons(self) -> set[str]:
+        """The blind comparisons not voted on yet: their runs are not shown."""
+        if not self.path.exists():
+            return set()
+        with self._connect() as db:
+            return {row[0] for row in db.execute("SELECT comparison_id FROM blind_comparisons WHERE voted_at IS NULL")}
+
+    def record_votes(self, comparison_id: str, votes: list[dict[str, str]]) -> None:
+        """Store a blind comparison's votes (PairVote fields) and reveal it, in one transaction."""
+        with self._connect() as db:
+            db.executemany(
+                "INSERT INTO votes VALUES (:ballot_id, :comparison_id, :created_at, :kind, :model_a, :model_a_name, "
+                ":model_b, :model_b_name, :outcome)",
+                votes,
+            )
+            db.execute("UPDATE blind_comparisons SET voted_at = ? WHERE comparison_id = ?", (_now(), comparison_id))
+
+    def reveal(self, comparison_id: str) -> None:
+        """Show a blind comparison's runs without a vote."""
+        with self._connect() as db:
+            db.execute("UPDATE blind_comparisons SET voted_at = ? WHERE comparison_id = ?", (_now(), comparison_id))
+
+    def votes(self) -> list[dict[str, str]]:
+        """Every stored vote (PairVote fields), oldest first."""
+        if not self.path.exists():
+            return []
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(
+                "SELECT ballot_id, comparison_id, created_at, kind, model_a_id AS model_a, model_a_name, "
+                "model_b_id AS model_b, model_b_name, outcome FROM votes ORDER BY rowid"
+            ).fetchall()
+        return [dict(row) for row in rows]
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A migrated connection, the pending runs imported; one transaction, committed on
@@ -343,6 +400,10 @@ class RunStore:
         except (ValueError, TypeError, KeyError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:
             log.warning("keeping a line of %s that is not a storable run: %s", self.pending_path, _one_line(exc))
             return False
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 PENDING_FILE_NAME = "pending-runs.jsonl"

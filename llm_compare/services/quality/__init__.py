@@ -1,0 +1,1 @@
+"""Quality beside speed: likelihood scores, divergence, blind votes and ratings, the frontier."""

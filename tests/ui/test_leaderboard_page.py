@@ -1,0 +1,76 @@
+"""The Leaderboard page: ratings from stored votes with intervals, the win-rate matrix, the votes
+CSV, and the frontier of quality against the latest benchmark's speed and memory."""
+
+import csv
+import dataclasses
+import io
+import json
+
+import pytest
+
+from dashboard_testing import no_exception
+from streamlit.delta_generator import DeltaGenerator
+
+from llm_compare.services.quality.votes import PairVote
+from llm_compare.services.store.run_store import RunStore
+
+from llm_compare.testing.bench_records import store_bench_run as stored_run
+
+
+def store_votes(store: RunStore) -> None:
+    """x beats y 3 times of 4, y and z tie twice, x beats z once."""
+    outcomes = [("x", "y", "a"), ("x", "y", "a"), ("y", "x", "b"), ("x", "y", "b"), ("y", "z", "tie"), ("z", "y", "both_bad"), ("x", "z", "a")]
+    votes = [PairVote(a, b, o, f"ballot{n}", comparison_id="c", model_a_name=f"name-{a}", model_b_name=f"name-{b}",
+                      created_at="2026-11-26T06:00:00+00:00") for n, (a, b, o) in enumerate(outcomes)]
+    store.record_votes("c", [dataclasses.asdict(v) for v in votes])
+
+
+def test_the_leaderboard_rates_the_votes_and_exports_them(make_app, empty_dir, monkeypatch):
+    downloads = []
+    original = DeltaGenerator.download_button
+    monkeypatch.setattr(DeltaGenerator, "download_button",
+                        lambda self, label, data, *a, **k: downloads.append((label, data)) or original(self, label, data, *a, **k))
+    store = RunStore()
+    store_votes(store)
+    store.benchmark_started("bench1", {}, "")
+    for model, speed, peak, checks in (("x", 50, 900, (True, True)), ("y", 200, 100, (True, False)), ("z", 100, 500, (False, False))):
+        for repeat in range(3):
+            stored_run(store, "bench1", model, "p1", repeat, speed, peak=peak, checks=checks)
+
+    at = make_app(empty_dir)
+    at.switch_page("pages/leaderboard.py").run()
+    no_exception(at)
+    ratings = at.dataframe[0].value
+    assert list(ratings["model"]) == ["name-x", "name-y", "name-z"]
+    assert (ratings["low"] <= ratings["rating"]).all() and (ratings["rating"] <= ratings["high"]).all()
+    assert list(ratings["comparisons"]) == [5, 6, 3] and list(ratings["wins"]) == [4.0, 2.0, 1.0]
+    assert ratings["rating"].mean() == pytest.approx(1000)
+    matrix = at.dataframe[1].value
+    assert matrix.loc["name-x", "name-y"] == 0.75 and matrix.loc["name-y", "name-z"] == 0.5
+    [(label, data)] = downloads
+    rows = list(csv.DictReader(io.StringIO(data)))
+    assert label == "Download votes CSV" and len(rows) == 7 and rows[4]["outcome"] == "tie"
+
+    # The frontier: check pass rate (the first source here) against the benchmark's figures.
+    assert at.selectbox(key="frontier_figure").value == "check_pass_rate"
+    table = at.dataframe[2].value
+    assert list(table["model"]) == ["name-x", "name-y", "name-z"] and list(table["quality"]) == [1.0, 0.5, 0.0]
+    assert list(table["speed_front"]) == [True, True, False]  # z: y is faster and passes more
+    assert list(table["memory_front"]) == [True, True, False]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    for chart in charts:  # z is greyed, x and y coloured on the front and joined by its line
+        traces = {trace["name"]: trace for trace in json.loads(chart.proto.spec)["data"]}
+        assert traces["beaten on both axes"]["text"] == ["name-z"] and traces["beaten on both axes"]["marker"]["color"] == "#b0b0b0"
+        assert sorted(traces["on the frontier"]["text"]) == ["name-x", "name-y"] and len(traces["frontier"]["x"]) == 2
+    at.selectbox(key="frontier_figure").set_value("vote_rating").run()
+    table = at.dataframe[2].value
+    assert list(table["quality"]) == list(ratings["rating"])
+
+
+def test_without_votes_the_page_says_how_to_get_them(make_app, empty_dir):
+    at = make_app(empty_dir)
+    at.switch_page("pages/leaderboard.py").run()
+    no_exception(at)
+    assert "No votes yet" in at.info[0].value
+    assert "No model has a benchmark" in at.info[1].value
