@@ -1,0 +1,92 @@
+"""The store's schema: numbered migrations applied in order, each once, and how a connection is
+brought up to date. Never edit a migration that has shipped; append a new one."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+
+def _create_runs_table(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, comparison_id TEXT NOT NULL, "
+        "created_at TEXT NOT NULL, model_id TEXT NOT NULL, record TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX runs_created_at ON runs (created_at)")
+
+
+def _add_benchmark_id(db: sqlite3.Connection) -> None:
+    """Benchmarks find their runs by id: a column, filled from the records already stored."""
+    db.execute("ALTER TABLE runs ADD COLUMN benchmark_id TEXT")
+    db.execute("UPDATE runs SET benchmark_id = json_extract(record, '$.bench.benchmark_id') WHERE json_valid(record)")
+    db.execute("CREATE INDEX runs_benchmark_id ON runs (benchmark_id)")
+
+
+def _create_benchmarks_table(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE benchmarks (benchmark_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, spec TEXT NOT NULL, "
+        "status TEXT NOT NULL, pid INTEGER, order_note TEXT)"
+    )
+
+
+# Migration 4's columns: what the Results page filters, counts and charts on, and every per-run
+# figure, so that none of it needs the JSON record parsed.
+_RUN_COLUMNS_4 = (
+    ("readable", "INTEGER"), ("read_note", "TEXT"),
+    ("model_name", "TEXT"), ("backend", "TEXT"), ("quantization", "TEXT"), ("parameters", "INTEGER"),
+    ("size_bytes", "INTEGER"), ("model_path", "TEXT"), ("schedule", "TEXT"),
+    ("load_s", "REAL"), ("warm", "INTEGER"), ("prompt_tokens", "INTEGER"), ("completion_tokens", "INTEGER"),
+    ("ttft_s", "REAL"), ("prefill_tps", "REAL"), ("decode_tps", "REAL"), ("tpot_ms", "REAL"),
+    ("decode_bytes_per_s", "REAL"), ("e2e_s", "REAL"), ("peak_rss_bytes", "INTEGER"), ("finish_reason", "TEXT"),
+    ("other_cpu_share", "REAL"), ("busy", "INTEGER"), ("error", "TEXT"), ("prompt_id", "TEXT"), ("repeat", "INTEGER"),
+)
+
+
+def _add_run_columns(db: sqlite3.Connection) -> None:
+    """The figures in real columns. Every existing row starts with `readable` NULL: the store
+    fills the columns of such rows from their records as it opens (store.columns.fill_columns),
+    the same way it fills those of rows an older version writes later."""
+    for name, kind in _RUN_COLUMNS_4:
+        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+    db.execute("CREATE INDEX runs_readable ON runs (readable)")
+    db.execute("CREATE INDEX runs_model_name ON runs (model_name)")
+    db.execute("CREATE INDEX runs_comparison_id ON runs (comparison_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_runs_table, _add_benchmark_id, _create_benchmarks_table, _add_run_columns,
+]
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Apply the migrations this database lacks. Under an exclusive lock, reading the version
+    again: two processes opening a new store at once must not both create its tables."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        return
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def use_wal(db: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch a store to WAL once (the mode is kept in the file). The switch needs the database
+    to itself and sqlite does not wait for that, so retry while another process holds it."""
+    deadline = time.monotonic() + timeout_s
+    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            if db.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            return  # a file system without WAL: the rollback journal still works, more slowly
+        time.sleep(0.01)
