@@ -163,8 +163,9 @@ def record_from_row(raw: Any) -> tuple[RunRecord, list[str]]:
     notes: list[str] = []
     data = _json_object(raw, notes)
     try:
-        if _contains_surrogates(data):
-            data = json.loads(SURROGATES.sub("\ufffd", json.dumps(data, ensure_ascii=False)))
+        text = json.dumps(data, ensure_ascii=False)  # one pass in C, not a walk in Python
+        if SURROGATES.search(text):
+            data = json.loads(SURROGATES.sub("\ufffd", text))
             notes.append("text that is not valid Unicode, shown as \ufffd")
     except RecursionError:  # parsed just under json's limit: too deep for anything else
         raise UnreadableRun("the record is nested too deeply") from None
@@ -218,16 +219,6 @@ def _json_object(raw: Any, notes: list[str]) -> dict:
     if not isinstance(data, dict):
         raise UnreadableRun("the record is not a JSON object")
     return data
-
-
-def _contains_surrogates(value: Any) -> bool:
-    if isinstance(value, str):
-        return bool(SURROGATES.search(value))
-    if isinstance(value, dict):
-        return any(_contains_surrogates(k) or _contains_surrogates(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_surrogates(v) for v in value)
-    return False
 
 
 def _is_time(value: Any) -> bool:

@@ -8,8 +8,9 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +99,7 @@ class RunStore:
         self.path = home / "runs.sqlite3"
         self.pending_path = home / PENDING_FILE_NAME
         self.busy_timeout_s = busy_timeout_s if busy_timeout_s is not None else _busy_timeout_from_env()
+        self._threads = threading.local()  # one connection per thread, kept open (see _connection)
 
     def save(self, record: RunRecord) -> None:
         with self._connect() as db:
@@ -259,12 +261,11 @@ class RunStore:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A migrated connection, the pending runs imported and every run's columns filled; one
-        transaction, committed on success, always closed. Several processes (the dashboard, CLI
-        loops, benchmarks) write at once: WAL lets readers and one writer proceed together, and
-        waits on a busy database are sqlite's own."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)) as db:
-            use_wal(db, self.busy_timeout_s)
+        transaction, committed on success. Several processes (the dashboard, CLI loops,
+        benchmarks) write at once: WAL lets readers and one writer proceed together, and waits
+        on a busy database are sqlite's own."""
+        db = self._connection()
+        try:
             migrate(db)
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -277,6 +278,40 @@ class RunStore:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
+            finally:
+                db.text_factory = str
+        except BaseException:
+            self._forget_connection()  # the next call starts afresh (the file may have changed)
+            raise
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened once: opening costs little, but closing the last
+        connection to a WAL database checkpoints it, which made every save cost tens of ms."""
+        db = getattr(self._threads, "db", None)
+        if db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+            try:
+                use_wal(db, self.busy_timeout_s)
+                # With WAL, NORMAL syncs at checkpoints rather than at every commit: a crash of
+                # any process loses nothing; only a power cut can lose the last commits (sqlite's
+                # advice for WAL).
+                db.execute("PRAGMA synchronous = NORMAL")
+            except BaseException:
+                db.close()
+                raise
+            self._threads.db = db
+        return db
+
+    def _forget_connection(self) -> None:
+        db = getattr(self._threads, "db", None)
+        self._threads.db = None
+        if db is not None:
+            db.close()
+
+    def close(self) -> None:
+        """Close this thread's connection (the others close with their threads)."""
+        self._forget_connection()
 
     @contextmanager
     def _pending_runs_imported(self, db: sqlite3.Connection) -> Iterator[None]:
