@@ -65,17 +65,26 @@ def test_bench_usage_errors_are_one_line_and_exit_2(quick_models, tiny_dir, args
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_them(quick_models, tiny_dir, private_home, monkeypatch):
-    from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME
+def bench_while_locked(model_id, tiny_dir, private_home, monkeypatch):
+    """A benchmark of 2 runs while another process holds the store locked; saves wait 0.3 s."""
+    from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV
     from llm_compare.testing.store_lock import database_locked
 
     store = RunStore()
     store.list()  # the database exists, so there is something to lock
+    store.close()  # as a separate process would be
     monkeypatch.setenv(BUSY_TIMEOUT_ENV, "0.3")
     with database_locked(store.path):
-        done = bench("--model", quick_models[1], "--models-dir", str(tiny_dir), "--repeat", "2", "--warmup", "0",
+        done = bench("--model", model_id, "--models-dir", str(tiny_dir), "--repeat", "2", "--warmup", "0",
                      "--prompts", str(_one_prompt_suite(private_home)))
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_them(quick_models, tiny_dir, private_home, monkeypatch):
+    from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME
+
+    done = bench_while_locked(quick_models[1], tiny_dir, private_home, monkeypatch)
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert len([w for w in warnings if "kept in pending file" in w and "the benchmark's status" not in w]) == 2
     assert "warning: the store cannot be read (database is locked): the figures are this run's only" in warnings
@@ -90,15 +99,9 @@ def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_th
 def test_a_benchmark_started_while_the_store_is_locked_is_listed_once_it_is_free(quick_models, tiny_dir, private_home, monkeypatch):
     """Its start and end wait in the pending file with its runs, and are stored with them."""
     from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV
-    from llm_compare.testing.store_lock import database_locked
 
+    done = bench_while_locked(quick_models[1], tiny_dir, private_home, monkeypatch)
     store = RunStore()
-    store.list()  # the database exists, so there is something to lock
-    monkeypatch.setenv(BUSY_TIMEOUT_ENV, "0.3")
-    with database_locked(store.path):
-        done = bench("--model", quick_models[1], "--models-dir", str(tiny_dir), "--repeat", "2", "--warmup", "0",
-                     "--prompts", str(_one_prompt_suite(private_home)))
-    assert done.returncode == 0, done.stderr
     [benchmark_id] = [line.split()[1].rstrip(":") for line in done.stderr.splitlines() if line.startswith("benchmark ")]
     monkeypatch.delenv(BUSY_TIMEOUT_ENV)
     listed = bench("--list", timeout=60)

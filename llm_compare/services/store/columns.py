@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from llm_compare.services.store.record import (
@@ -20,17 +21,21 @@ FIGURE_COLUMNS = (
     "model_name", "backend", "quantization", "parameters", "size_bytes", "model_path", "schedule",
     *NUMERIC_STATS, "warm", "finish_reason", "busy", "error", "prompt_id", "repeat",
 )
-# Every column of a run written on insert (the fill writes all but the first six).
-INSERT_COLUMNS = ("run_id", "comparison_id", "created_at", "model_id", "record", "benchmark_id", "readable", "read_note", *FIGURE_COLUMNS)
-INSERT_SQL = f"INSERT INTO runs ({', '.join(INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
+RUN_COLUMNS = ("run_id", "comparison_id", "created_at", "model_id", "record", "benchmark_id")
+INSERT_SQL = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
+# The row a trigger made for the run, filled (migrations._create_run_columns).
+_SET_COLUMNS = f"UPDATE run_columns SET readable = ?, read_note = ?, {', '.join(f'{c} = ?' for c in FIGURE_COLUMNS)}"
+FILL_SQL = _SET_COLUMNS + " WHERE run_id = ?"
 
 
-def insert_values(record: RunRecord) -> tuple:
-    """The values of INSERT_COLUMNS for `record`, its columns as a reader will see them."""
-    raw = record.to_json()
-    readable, note, figures = stored_columns(raw)
-    return (record.run_id, record.comparison_id, record.created_at, record.model["id"], raw,
-            record.bench.get("benchmark_id"), readable, note, *figures)
+def insert(db: sqlite3.Connection, records: Iterable[RunRecord], if_new: bool = False) -> None:
+    """Store `records` and their columns; with `if_new`, a run already stored is left as it is."""
+    rows = [(record.run_id, record.comparison_id, record.created_at, record.model["id"], record.to_json(),
+             record.bench.get("benchmark_id")) for record in records]
+    cursor = db.executemany(INSERT_SQL + (" ON CONFLICT (run_id) DO NOTHING" if if_new else ""), rows)
+    if if_new and cursor.rowcount == 0:
+        return
+    db.executemany(FILL_SQL, [(*_flatten(stored_columns(raw)), run_id) for run_id, _, _, _, raw, _ in rows])
 
 
 def stored_columns(raw: Any) -> tuple[int, str | None, tuple]:
@@ -60,15 +65,18 @@ FILL_BATCH = 2000
 
 
 def fill_columns(db: sqlite3.Connection) -> int:
-    """Give the rows that lack their columns (stored before migration 4, or written since by an
-    older version or by hand: `readable` is NULL) their columns, from their records. Within the
-    caller's transaction; the number of rows filled."""
-    fill = f"UPDATE runs SET readable = ?, read_note = ?, {', '.join(f'{c} = ?' for c in FIGURE_COLUMNS)} WHERE rowid = ?"
+    """Fill the columns of the runs that lack them (stored before migration 4, or written since
+    by an older version or by hand: `readable` is NULL) from their records. Within the caller's
+    transaction; the number of runs filled."""
     filled, factory = 0, db.text_factory
     db.text_factory = bytes  # decoded row by row: one row of bad bytes must not fail the query
     try:
-        while rows := db.execute("SELECT rowid, record FROM runs WHERE readable IS NULL LIMIT ?", (FILL_BATCH,)).fetchall():
-            db.executemany(fill, [(*_flatten(stored_columns(raw)), rowid) for rowid, raw in rows])
+        while rows := db.execute(
+            "SELECT c.seq, r.record FROM run_columns c JOIN runs r ON r.run_id = c.run_id "
+            "WHERE c.readable IS NULL LIMIT ?", (FILL_BATCH,)
+        ).fetchall():
+            # By seq: a run id read as bytes (they are, here) would not match the stored text.
+            db.executemany(_SET_COLUMNS + " WHERE seq = ?", [(*_flatten(stored_columns(raw)), seq) for seq, raw in rows])
             filled += len(rows)
     finally:
         db.text_factory = factory

@@ -21,7 +21,7 @@ class RunQuery:
     source: Source = "all"
 
     def where(self) -> tuple[str, list]:
-        """The SQL condition on `runs` and its parameters."""
+        """The SQL condition on `run_columns` and its parameters."""
         terms, params = ["readable = 1"], []
         for column, values in (("model_name", self.models), ("backend", self.backends),
                                ("finish_reason", self.finish_reasons), ("comparison_id", self.comparison_ids)):
@@ -36,4 +36,4 @@ class RunQuery:
         return " AND ".join(terms), params
 
 
-NEWEST_FIRST = "ORDER BY created_at DESC, rowid DESC"
+NEWEST_FIRST = "ORDER BY created_at DESC, seq DESC"  # on run_columns (seq: the order stored in)

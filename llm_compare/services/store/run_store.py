@@ -20,7 +20,7 @@ import psutil
 
 from llm_compare.core.errors import ConfigurationError, LLMCompareError
 from llm_compare.paths import data_home
-from llm_compare.services.store.columns import INSERT_SQL, fill_columns, insert_values
+from llm_compare.services.store.columns import fill_columns, insert
 from llm_compare.services.store.export import rows_to_csv, to_csv
 from llm_compare.services.store.migrations import MIGRATIONS, migrate, use_wal
 from llm_compare.services.store.pending import (
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_ENV = "LLM_COMPARE_BUSY_TIMEOUT_S"
 BUSY_TIMEOUT_S = 30.0
-EXPORT_BATCH = 1000
+EXPORT_BATCH = SAVE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,18 @@ class RunStore:
 
     def save(self, record: RunRecord) -> None:
         with self._connect() as db:
-            db.execute(INSERT_SQL, insert_values(record))
+            insert(db, [record])
 
     def save_many(self, records: Iterable[RunRecord]) -> None:
         """Store many runs in one transaction (imports, and the costs benchmark's 100,000 runs)."""
         with self._connect() as db:
-            db.executemany(INSERT_SQL, (insert_values(record) for record in records))
+            batch: list[RunRecord] = []
+            for record in records:
+                batch.append(record)
+                if len(batch) == SAVE_BATCH:
+                    insert(db, batch)
+                    batch = []
+            insert(db, batch)
 
     def save_or_keep(self, record: RunRecord) -> str | None:
         """Store `record`; if the database cannot take it, append it to the pending file.
@@ -140,7 +146,7 @@ class RunStore:
         """Stored runs, newest first; a row that cannot be read costs only itself."""
         if not self._exists():
             return StoredRuns([])
-        query = f"SELECT run_id, record FROM runs {NEWEST_FIRST}"
+        query = "SELECT run_id, record FROM runs ORDER BY created_at DESC, rowid DESC"
         with self._connect() as db:
             db.text_factory = bytes  # decoded row by row: one row of bad bytes must not fail the query
             rows = db.execute(query + (" LIMIT ?" if limit else ""), (limit,) if limit else ()).fetchall()
@@ -156,8 +162,8 @@ class RunStore:
         if not self._exists():
             return RunFacets(0, [], [], [], 0, None, 0, None)
         with self._connect() as db:
-            models = [name for (name,) in db.execute("SELECT DISTINCT model_name FROM runs WHERE model_name IS NOT NULL ORDER BY 1")]
-            groups = db.execute("SELECT backend, finish_reason, COUNT(*) FROM runs WHERE readable = 1 GROUP BY 1, 2").fetchall()
+            models = [name for (name,) in db.execute("SELECT DISTINCT model_name FROM run_columns WHERE model_name IS NOT NULL ORDER BY 1")]
+            groups = db.execute("SELECT backend, finish_reason, COUNT(*) FROM run_columns WHERE readable = 1 GROUP BY 1, 2").fetchall()
             unreadable, first_unreadable = _first_note(db, "readable = 0")
             repaired, first_repaired = _first_note(db, "readable = 1 AND read_note IS NOT NULL")
         return RunFacets(
@@ -173,7 +179,7 @@ class RunStore:
             return 0
         where, params = query.where()
         with self._connect() as db:
-            return db.execute(f"SELECT COUNT(*) FROM runs WHERE {where}", params).fetchone()[0]
+            return db.execute(f"SELECT COUNT(*) FROM run_columns WHERE {where}", params).fetchone()[0]
 
     def page(self, query: RunQuery, offset: int, limit: int) -> list[RunRecord]:
         """The runs `query` finds, newest first, from `offset`: only these records are parsed."""
@@ -183,7 +189,9 @@ class RunStore:
         with self._connect() as db:
             db.text_factory = bytes
             rows = db.execute(
-                f"SELECT run_id, record FROM runs WHERE {where} {NEWEST_FIRST} LIMIT ? OFFSET ?", [*params, limit, offset]
+                f"SELECT r.run_id, r.record FROM (SELECT run_id, created_at, seq FROM run_columns WHERE {where} {NEWEST_FIRST} "
+                "LIMIT ? OFFSET ?) AS found JOIN runs r ON r.run_id = found.run_id ORDER BY found.created_at DESC, found.seq DESC",
+                [*params, limit, offset]
             ).fetchall()
         return StoredRuns.of_rows(rows).records
 
@@ -194,7 +202,7 @@ class RunStore:
         where, params = query.where()
         with self._connect() as db:
             rows = db.execute(
-                f"SELECT {', '.join(columns)} FROM runs WHERE {where} {NEWEST_FIRST} LIMIT ?", [*params, limit]
+                f"SELECT {', '.join(columns)} FROM run_columns WHERE {where} {NEWEST_FIRST} LIMIT ?", [*params, limit]
             ).fetchall()
         return [dict(zip(columns, row)) for row in rows]
 
@@ -340,7 +348,7 @@ class RunStore:
             if isinstance(data, dict) and BENCHMARK_EVENT in data:
                 _apply_benchmark_event(db, data[BENCHMARK_EVENT])
             else:
-                db.execute(INSERT_SQL + " ON CONFLICT (run_id) DO NOTHING", insert_values(RunRecord(**data)))
+                insert(db, [RunRecord(**data)], if_new=True)
             return True
         except (ValueError, TypeError, KeyError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:
             log.warning("keeping a line of %s that is not a storable run: %s", self.pending_path, _one_line(exc))
@@ -366,12 +374,12 @@ def _apply_benchmark_event(db: sqlite3.Connection, event: dict[str, Any]) -> Non
 
 def _first_note(db: sqlite3.Connection, condition: str) -> tuple[int, str | None]:
     """How many rows meet `condition`, and the newest one's note as "run <id>: note"."""
-    count = db.execute(f"SELECT COUNT(*) FROM runs WHERE {condition}").fetchone()[0]
+    count = db.execute(f"SELECT COUNT(*) FROM run_columns WHERE {condition}").fetchone()[0]
     if not count:
         return 0, None
     db.text_factory = bytes
     try:
-        run_id, note = db.execute(f"SELECT run_id, read_note FROM runs WHERE {condition} {NEWEST_FIRST} LIMIT 1").fetchone()
+        run_id, note = db.execute(f"SELECT run_id, read_note FROM run_columns WHERE {condition} {NEWEST_FIRST} LIMIT 1").fetchone()
     finally:
         db.text_factory = str
     return count, f"run {as_text(run_id).strip() or '?'}: {as_text(note)}"

@@ -65,7 +65,8 @@ def stored_rows(home) -> dict[str, dict]:
     with sqlite3.connect(home / "runs.sqlite3") as db:
         db.row_factory = sqlite3.Row
         assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-        return {row["run_id"]: dict(row) for row in db.execute("SELECT * FROM runs")}
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == db.execute("SELECT COUNT(*) FROM run_columns").fetchone()[0]
+        return {row["run_id"]: dict(row) for row in db.execute("SELECT * FROM run_columns")}
 
 
 @pytest.mark.parametrize("version", [1, 3])
