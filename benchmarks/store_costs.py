@@ -169,10 +169,11 @@ def main() -> None:
     if not args.page_only:
         rows.append((f"save one run (median of {args.saves:,})", spread(time_saves(home, args.saves), "ms", 1000)))
         harness = time_harness(home, args.bench_repeats)
-        rows.append((f"harness per counted run ({harness['counted runs']} runs: 3 models × 8 prompts × "
-                     f"{args.bench_repeats}; loop + the final aggregation)",
-                     f"{harness['total ms/run']:.2f} ms (loop {harness['loop ms/run']:.2f}, aggregation "
-                     f"{harness['aggregate ms/run']:.2f})"))
+        label = (f"harness per counted run ({harness['counted runs']} runs: 3 models × 8 prompts × "
+                 f"{args.bench_repeats}; loop + the final aggregation)")
+        value = (f"{harness['total ms/run']:.2f} ms (loop {harness['loop ms/run']:.2f}, aggregation "
+                 f"{harness['aggregate ms/run']:.2f})")
+        rows.append((label, value))
         rows.append(("Benchmark page's results of that benchmark, one draw", f"{harness['page view s'] * 1000:.0f} ms"))
     from llm_compare.services.store.run_store import RunStore
 
