@@ -3,7 +3,7 @@
 import streamlit as st
 
 from llm_compare.core.results import STAT_HELP
-from llm_compare.services.store.run_store import RunStore, StoredRuns, to_csv
+from llm_compare.services.store.run_store import RunFacets, RunQuery, RunStore, to_csv
 from llm_compare.ui import charts, layout, session, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import literal
@@ -12,80 +12,112 @@ layout.page_entry()
 
 st.title("Results")
 
-stored, hidden = StoredRuns([]), set()
+PAGE_SIZES = (25, 50, 100, 500)
+CHART_RUNS = 2000  # the charts draw the newest runs shown, at most this many
+SOURCES = {"all": "All", "comparisons": "Comparisons", "benchmarks": "Benchmarks"}
+
+store = RunStore()
+facets = RunFacets(0, [], [], [], 0, None, 0, None)
+hidden_runs = 0
 with guard("Reading the stored runs"):
-    store = RunStore()
-    stored, hidden = store.read(), store.hidden_comparisons()
-# A blind comparison's runs stay out of sight (and out of the CSV) until it is voted on.
-records = [record for record in stored.records if record.comparison_id not in hidden]
-if len(records) < len(stored.records):
-    count = len(stored.records) - len(records)
+    facets, hidden_runs = store.facets(), store.hidden_run_count()
+if hidden_runs:
     st.caption(
-        f":material/visibility_off: {count} run{'s' if count != 1 else ''} of blind comparisons "
+        f":material/visibility_off: {hidden_runs} run{'s' if hidden_runs != 1 else ''} of blind comparisons "
         "hidden until you vote on them (Compare page)."
     )
 # A bad row costs only itself: one line for those left out, one for those shown after a repair.
-if stored.unreadable:
-    count = len(stored.unreadable)
+if facets.unreadable:
+    count = facets.unreadable
     st.warning(
         literal(f"{count} stored run{'s' if count != 1 else ''} could not be read and are not shown "
-                f"(first: {stored.unreadable[0]}); the log lists each."),
+                f"(first: {facets.first_unreadable}); the log lists each."),
         icon=":material/warning:",
     )
-if stored.repaired:
-    count = len(stored.repaired)
+if facets.repaired:
+    count = facets.repaired
     st.caption(
         literal(f"{count} stored run{'s' if count != 1 else ''} held values that cannot be shown as they "
-                f"were and are shown repaired (first: {stored.repaired[0]}).")
+                f"were and are shown repaired (first: {facets.first_repaired}).")
     )
 
-if not records:
+if not facets.total:
     st.info("No runs stored yet: every comparison you run is saved here.", icon=":material/info:")
     st.page_link("pages/compare.py", label="Go to Compare", icon=":material/compare_arrows:")
     st.stop()
 
-frame = tables.runs_frame(records, session.session_comparison_ids())
 
-only_session_col, models_col, reasons_col, download_col = st.columns(
-    [2, 5, 3, 2], vertical_alignment="bottom"
+def first_page() -> None:
+    """A filter changed: back to the first page of what it finds."""
+    st.session_state["runs_page"] = 1
+
+
+session_comparisons = session.session_comparison_ids()
+only_session_col, models_col, backends_col, reasons_col, source_col = st.columns(
+    [2, 5, 2, 3, 3], vertical_alignment="bottom"
 )
 only_session = only_session_col.toggle(
     "This session",
     key="runs_this_session",
-    disabled=not frame["this_session"].any(),
+    disabled=not session_comparisons,
     help="Show only the runs started since this browser tab opened.",
+    on_change=first_page,
 )
-model_names = sorted(frame["model"].unique())
-chosen_models = models_col.multiselect("Models", model_names, key="runs_models", placeholder="All models")
-reasons = sorted(frame["finish_reason"].dropna().unique())
+chosen_models = models_col.multiselect(
+    "Models", facets.models, key="runs_models", placeholder="All models", on_change=first_page
+)
+chosen_backends = backends_col.multiselect(
+    "Backend", facets.backends, key="runs_backends", placeholder="All", on_change=first_page
+)
 chosen_reasons = reasons_col.multiselect(
-    "Finish reason", reasons, key="runs_reasons", placeholder="All", help=STAT_HELP["finish_reason"]
+    "Finish reason", facets.finish_reasons, key="runs_reasons", placeholder="All", help=STAT_HELP["finish_reason"],
+    on_change=first_page,
 )
+source = source_col.segmented_control(
+    "From", list(SOURCES), format_func=SOURCES.get, key="runs_source", default="all", on_change=first_page,
+)
+query = RunQuery(
+    models=tuple(chosen_models),
+    backends=tuple(chosen_backends),
+    finish_reasons=tuple(chosen_reasons),
+    comparison_ids=tuple(sorted(session_comparisons)) if only_session else None,
+    source=source or "all",
+)
+matching = 0
+with guard("Counting the runs"):
+    matching = store.count(query)
 
-shown = tables.filter_runs(frame, only_session=only_session, models=chosen_models, reasons=chosen_reasons)
-shown_records = tables.records_of(shown, records)
+size_col, page_col, summary_col, download_col = st.columns([2, 2, 6, 2], vertical_alignment="bottom")
+page_size = size_col.selectbox("Runs per page", PAGE_SIZES, index=1, key="runs_page_size", on_change=first_page)
+pages = max(1, -(-matching // page_size))
+if st.session_state.get("runs_page", 1) > pages:
+    st.session_state["runs_page"] = 1
+page_number = page_col.number_input("Page", min_value=1, max_value=pages, key="runs_page", step=1)
+offset = (page_number - 1) * page_size
 download_col.download_button(
     "Download CSV",
-    data=to_csv(shown_records),
+    data=lambda: to_csv(store.records(query)),  # built only when clicked: every run the filters find
     file_name="llm-compare-runs.csv",
     mime="text/csv",
     key="download_csv",
     icon=":material/download:",
     width="stretch",
     on_click="ignore",
-    disabled=shown.empty,
-    help="The runs shown, with every figure, the model identity and the exact settings each ran with.",
+    disabled=not matching,
+    help="The runs the filters find (every page), with every figure, the model identity and the exact settings each ran with.",
+)
+summary_col.caption(
+    f"{matching:,} of {facets.total:,} stored runs, newest first"
+    + (f"; this page shows runs {offset + 1:,}–{min(offset + page_size, matching):,}" if matching else "")
+    + ". Hover a column header for what it measures."
 )
 
-st.caption(
-    f"{len(shown)} of {len(frame)} stored runs, newest first. Hover a column header for what it measures."
-)
-
-if shown.empty:
+if not matching:
     st.info("No run matches the filters.", icon=":material/filter_alt_off:")
     st.stop()
 
 # --- charts ------------------------------------------------------------------------------------
+shown = tables.chart_frame(store.figures(query, tables.CHART_COLUMNS, CHART_RUNS))
 colors = charts.model_colors(list(shown["model"].unique()))
 left, right = st.columns(2)
 with guard("Drawing the charts"):
@@ -105,6 +137,7 @@ st.caption(
     "Bars: median over the shown quiet runs (peak memory: the highest); dots: single runs, "
     "crosses: busy runs (other programs used the CPU), left out of the bars. "
     "Compare timings from sequential runs: parallel runs share the CPU."
+    + (f" The charts draw the newest {CHART_RUNS:,} of the {matching:,} runs found." if matching > CHART_RUNS else "")
 )
 
 # --- table ---------------------------------------------------------------------------------------
@@ -142,8 +175,9 @@ TABLE_COLUMNS = {
     "error": st.column_config.TextColumn("Error"),
 }
 st.subheader("Runs")
+records = store.page(query, offset, page_size)
 selection = st.dataframe(
-    shown,
+    tables.runs_frame(records, session_comparisons),
     hide_index=True,
     column_order=list(TABLE_COLUMNS),
     column_config=TABLE_COLUMNS,
@@ -158,7 +192,7 @@ picked = selection.selection.rows if selection else []
 if not picked:
     st.caption("Select a row to see the run in full.")
 else:
-    record = shown_records[picked[0]]
+    record = records[picked[0]]
     when = tables.local_time(record.created_at)
     st.subheader(f"{literal(record.model['name'])} · {when:%Y-%m-%d %H:%M:%S}")
     answer_col, detail_col = st.columns([3, 2])

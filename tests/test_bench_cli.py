@@ -65,25 +65,54 @@ def test_bench_usage_errors_are_one_line_and_exit_2(quick_models, tiny_dir, args
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_them(quick_models, tiny_dir, private_home, monkeypatch):
-    from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME
+def bench_while_locked(model_id, tiny_dir, private_home, monkeypatch):
+    """A benchmark of 2 runs while another process holds the store locked; saves wait 0.3 s."""
+    from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV
     from llm_compare.testing.store_lock import database_locked
 
     store = RunStore()
     store.list()  # the database exists, so there is something to lock
+    store.close()  # as a separate process would be
     monkeypatch.setenv(BUSY_TIMEOUT_ENV, "0.3")
     with database_locked(store.path):
-        done = bench("--model", quick_models[1], "--models-dir", str(tiny_dir), "--repeat", "2", "--warmup", "0",
+        done = bench("--model", model_id, "--models-dir", str(tiny_dir), "--repeat", "2", "--warmup", "0",
                      "--prompts", str(_one_prompt_suite(private_home)))
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_them(quick_models, tiny_dir, private_home, monkeypatch):
+    from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME
+
+    done = bench_while_locked(quick_models[1], tiny_dir, private_home, monkeypatch)
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
-    assert len([w for w in warnings if "kept in pending file" in w]) == 2
+    assert len([w for w in warnings if "kept in pending file" in w and "the benchmark's status" not in w]) == 2
     assert "warning: the store cannot be read (database is locked): the figures are this run's only" in warnings
     assert "| model | backend | n |" in done.stdout  # the answers' figures are not lost either
-    assert len((private_home / PENDING_FILE_NAME).read_text().splitlines()) == 2
+    pending = (private_home / PENDING_FILE_NAME).read_text().splitlines()
+    assert len([line for line in pending if '"benchmark_event"' not in line]) == 2
     monkeypatch.delenv(BUSY_TIMEOUT_ENV)
     assert len(RunStore().list()) == 2  # imported on the next open
     assert not (private_home / PENDING_FILE_NAME).exists()
+
+
+def test_a_benchmark_started_while_the_store_is_locked_is_listed_once_it_is_free(quick_models, tiny_dir, private_home, monkeypatch):
+    """Its start and end wait in the pending file with its runs, and are stored with them."""
+    from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV
+
+    done = bench_while_locked(quick_models[1], tiny_dir, private_home, monkeypatch)
+    store = RunStore()
+    [benchmark_id] = [line.split()[1].rstrip(":") for line in done.stderr.splitlines() if line.startswith("benchmark ")]
+    monkeypatch.delenv(BUSY_TIMEOUT_ENV)
+    listed = bench("--list", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    [line] = listed.stdout.splitlines()
+    assert line.split()[:2] == [benchmark_id, store.benchmark(benchmark_id).created_at]
+    assert line.split()[2:5] == ["complete", "2/2", "runs"], line
+    runs = store.benchmark_runs(benchmark_id)
+    assert sorted(r.bench["repeat"] for r in runs) == [0, 1] and {r.model["id"] for r in runs} == {quick_models[1]}
+    status_notes = [line for line in done.stderr.splitlines() if "the benchmark's status" in line]
+    assert len(status_notes) == 2 and all("kept in pending file" in line for line in status_notes)
 
 
 def _one_prompt_suite(folder):

@@ -39,20 +39,18 @@ def per_model(
         name=reduce,
         hovertemplate=f"%{{x}}<br>{reduce} %{{y:.3~g}} {unit}<extra></extra>",
     )
-    figure.add_scatter(
-        x=data["model"].map(label),
-        y=data[column],
-        mode="markers",
-        name="runs",
-        marker={
-            "color": [colors[m] for m in data["model"]],
-            "size": 8,
-            "symbol": ["x" if b else "circle" for b in busy],
-            "line": {"width": 1, "color": "white"},
-        },
-        customdata=["busy run" if b else "run" for b in busy],
-        hovertemplate=f"%{{x}}<br>%{{y:.3~g}} {unit}<extra>%{{customdata}}</extra>",
-    )
+    # One trace per model and kind of run, each of one colour and symbol: per-point lists make
+    # Plotly validate every point, which costs seconds with thousands of runs.
+    for (model, is_busy), runs in data.groupby(["model", busy], sort=True):
+        figure.add_scatter(
+            x=[label(model)] * len(runs),
+            y=runs[column].to_numpy(),
+            mode="markers",
+            name="busy runs" if is_busy else "runs",
+            marker={"color": colors[model], "size": 8, "symbol": "x" if is_busy else "circle",
+                    "line": {"width": 1, "color": "white"}},
+            hovertemplate=f"%{{x}}<br>%{{y:.3~g}} {unit}<extra>{'busy run' if is_busy else 'run'}</extra>",
+        )
     return _layout(figure, title, unit)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -81,39 +81,33 @@ def runs_frame(records: list[RunRecord], session_comparisons: set[str]) -> pd.Da
     if frame.empty:
         return frame
     frame.insert(0, "this_session", frame["comparison_id"].isin(session_comparisons))
-    frame["created_at"] = (
-        pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(_local_zone()).dt.tz_localize(None)
-    )
     for column in STAT_HELP:
         if column not in ("warm", "finish_reason", "busy"):
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return _shown_units(frame)  # the store lists newest first
+
+
+# The columns the charts draw, read from the store's columns (no record is parsed for a chart).
+CHART_COLUMNS = ("model_name", "created_at", "decode_tps", "ttft_s", "peak_rss_bytes", "completion_tokens", "busy")
+
+
+def chart_frame(rows: list[dict]) -> pd.DataFrame:
+    """The store's CHART_COLUMNS rows as the charts take them (as `runs_frame` names them)."""
+    frame = pd.DataFrame(rows, columns=list(CHART_COLUMNS)).rename(columns={"model_name": "model"})
+    frame["busy"] = frame["busy"].map({1: True, 0: False})
+    for column in ("decode_tps", "ttft_s", "peak_rss_bytes", "completion_tokens"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return _shown_units(frame)
+
+
+def _shown_units(frame: pd.DataFrame) -> pd.DataFrame:
+    """Times in this machine's zone, TTFT in ms and memory in MiB, as the page shows them."""
+    frame["created_at"] = (
+        pd.to_datetime(frame["created_at"], utc=True, format="ISO8601").dt.tz_convert(_local_zone()).dt.tz_localize(None)
+    )
     frame["ttft_ms"] = frame["ttft_s"] * 1000
     frame["peak_rss_mib"] = frame["peak_rss_bytes"] / 2**20
-    return frame  # the store lists newest first
-
-
-def filter_runs(
-    frame: pd.DataFrame,
-    *,
-    only_session: bool = False,
-    models: Sequence[str] = (),
-    reasons: Sequence[str] = (),
-) -> pd.DataFrame:
-    """The rows of `runs_frame` from this session (when asked), of these models and finish
-    reasons (all when empty)."""
-    if only_session:
-        frame = frame[frame["this_session"]]
-    if models:
-        frame = frame[frame["model"].isin(models)]
-    if reasons:
-        frame = frame[frame["finish_reason"].isin(reasons)]
     return frame
-
-
-def records_of(frame: pd.DataFrame, records: list[RunRecord]) -> list[RunRecord]:
-    """The records behind the rows of `frame`, in its order."""
-    by_run_id = {record.run_id: record for record in records}
-    return [by_run_id[run_id] for run_id in frame["run_id"]]
 
 
 def local_time(iso_timestamp: str) -> datetime:

@@ -124,10 +124,10 @@ def test_changing_the_model_directories_rescans_and_is_remembered(make_app, empt
 
 
 def test_a_service_failure_shows_one_line_not_a_traceback(make_app, tiny_dir, monkeypatch):
-    def broken_read(self, limit=None):
+    def broken_read(self):
         raise RuntimeError("disk on fire\nTraceback (most recent call last): ...")
 
-    monkeypatch.setattr(RunStore, "read", broken_read)
+    monkeypatch.setattr(RunStore, "facets", broken_read)  # the page's first read of the store
     at = make_app(tiny_dir)
     at.switch_page("pages/results.py").run()
     no_exception(at)

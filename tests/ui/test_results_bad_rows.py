@@ -75,7 +75,7 @@ def test_the_results_page_survives_bad_rows_and_still_offers_the_csv(good_runs, 
     original = DeltaGenerator.download_button
 
     def recording_download_button(self, label, data, *args, **kwargs):
-        downloads.append(data)
+        downloads.append(data() if callable(data) else data)  # the CSV is built when clicked
         return original(self, label, data, *args, **kwargs)
 
     monkeypatch.setattr(DeltaGenerator, "download_button", recording_download_button)

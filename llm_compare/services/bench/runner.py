@@ -157,7 +157,7 @@ class BenchmarkRunner:
         save: Callable[[BenchRunOutcome], str | None],
         done: Iterable[tuple[str, str, int]] = (),
         benchmark_id: str | None = None,
-        on_status: Callable[[BenchmarkRunner, str], None] | None = None,
+        on_status: Callable[[BenchmarkRunner, str], str | None] | None = None,
     ):
         spec.check()
         self.benchmark_id = benchmark_id or uuid.uuid4().hex[:12]
@@ -167,7 +167,7 @@ class BenchmarkRunner:
             raise ConfigurationError(next(iter(self.unusable.values())))
         spec = replace(spec, model_ids=tuple(m for m in spec.model_ids if m not in self.unusable))
         self.engine, self.spec, self.models, self.save = engine, spec, models, save
-        self.on_status = on_status  # told "running" at the start, and how it ended
+        self.on_status = on_status  # told "running" at the start, and how it ended; may return a note
         self.configs = {m: configs.get(m) or ModelConfig() for m in spec.model_ids}
         self.prompts = {p.id: p for p in spec.suite.prompts}
         estimates = {m: estimate_model_bytes(models[m], self.configs[m]) for m in spec.model_ids}
@@ -226,16 +226,20 @@ class BenchmarkRunner:
 
     @property
     def status(self) -> str:
-        if not self.finished:
-            return "running"
+        return self._ending() if self.finished else "running"
+
+    def _ending(self) -> str:
         return "failed" if self.error else "stopped" if self.stop_requested else "complete"
 
     def _tell(self, status: str) -> None:
         if self.on_status is not None:
             try:
-                self.on_status(self, status)
-            except Exception:  # the benchmark's record is lost, not its runs (each is saved alone)
+                note = self.on_status(self, status)
+            except Exception as exc:  # the benchmark's record is lost, not its runs (each is saved alone)
                 log.exception("could not record that benchmark %s is %s", self.benchmark_id, status)
+                note = f"not saved: {exc}"
+            if note:  # e.g. kept in the pending file while the store was locked
+                self.save_errors.append(f"the benchmark's status ({status}): {note}")
 
     def _run_all(self) -> None:
         self._tell("running")
@@ -253,8 +257,10 @@ class BenchmarkRunner:
             log.exception("the benchmark failed")
             self.error = "the benchmark failed unexpectedly (the log has the details)"
         finally:
+            # Told before `finished`: a CLI that exits once it is finished must not cut short
+            # the saving of how the benchmark ended.
+            self._tell(self._ending())
             self._finished.set()
-            self._tell(self.status)
 
     def _run_one(self, planned: PlannedRun) -> BenchRunOutcome:
         prompt, model = self.prompts[planned.prompt_id], self.models[planned.model_id]

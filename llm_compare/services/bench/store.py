@@ -39,13 +39,13 @@ def bench_record(outcome: BenchRunOutcome) -> RunRecord:
 
 
 def record_status(store: RunStore):
-    """The runner's on_status: the benchmark's spec when it starts, its status when it ends."""
+    """The runner's on_status: the benchmark's spec when it starts, its status when it ends. Like
+    a run, either waits in the pending file when the database cannot take it (the note says so)."""
 
-    def tell(runner: BenchmarkRunner, status: str) -> None:
+    def tell(runner: BenchmarkRunner, status: str) -> str | None:
         if status == "running":
-            store.benchmark_started(runner.benchmark_id, runner.spec.to_dict(), runner.order_note)
-        else:
-            store.benchmark_ended(runner.benchmark_id, status)
+            return store.benchmark_started(runner.benchmark_id, runner.spec.to_dict(), runner.order_note)
+        return store.benchmark_ended(runner.benchmark_id, status)
 
     return tell
 
