@@ -5,7 +5,7 @@ import json
 import sqlite3
 
 from llm_compare.services.quality.votes import PairVote, pairs_from_ranking
-from llm_compare.services.store import run_store
+from llm_compare.services.store import migrations
 from llm_compare.services.store.run_store import MIGRATIONS, RunStore
 
 
@@ -13,7 +13,7 @@ def test_the_votes_migration_keeps_every_stored_run_and_benchmark(tmp_path):
     home = tmp_path / "old"
     home.mkdir()
     db = sqlite3.connect(home / "runs.sqlite3")
-    before = MIGRATIONS.index(run_store._create_votes_tables)
+    before = MIGRATIONS.index(migrations._create_votes_tables)
     for migrate in MIGRATIONS[:before]:  # the schema a store had before votes existed
         migrate(db)
     db.execute(f"PRAGMA user_version = {before}")
