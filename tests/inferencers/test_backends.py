@@ -315,6 +315,14 @@ def test_stop_matcher_holds_back_only_possible_stop_prefixes(stops, chunks, show
     assert outputs[-1][1] is hit
 
 
+def test_stop_matcher_without_stop_strings_shows_text_at_once_and_never_hidden_text():
+    matcher = StopMatcher([])
+    assert matcher.feed("def") == ("def", False)
+    assert matcher.feed("<|im_end|>", shown=False) == ("", False)
+    assert matcher.feed(" x") == (" x", False)
+    assert matcher.flush() == ""
+
+
 def test_unavailable_device_is_a_clear_load_error(tiny_models):
     from llm_compare.core.errors import ModelLoadError
 
