@@ -230,8 +230,10 @@ def main() -> None:
                             rows["llama-bench"]["pp"].append(pp)
                     for name_, run in paths.items():
                         settle()
+                        run(SHORT_PROMPT, 1)  # a warm-up right before, as llama-bench runs one before each test
                         ttft_short, tps = run(SHORT_PROMPT, args.tokens)
                         settle()
+                        run(SHORT_PROMPT, 1)
                         ttft_long, _ = run(long_prompt, 1)
                         if round_:
                             row = rows[name_]
