@@ -17,6 +17,7 @@ in alternating rounds, on the same file, threads and token counts:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ import tarfile
 import tempfile
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from time import perf_counter
+from time import perf_counter, sleep
 
 from engine_overhead import llama_generate  # benchmarks/ is on the path when this script runs
 
@@ -40,6 +41,12 @@ from llm_compare.services.engine.engine import InferenceEngine
 
 SHORT_PROMPT = 'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
 N_CTX = 1024  # room for the 512-token prompt; only the cells in use are computed
+# llama.cpp's OpenMP threads spin for 10–20 ms after each llama_decode before they sleep. A path
+# started sooner shares the 2 cores with the previous path's threads (this process's for the
+# in-process paths): that put the engine, which ran right after Llama.generate's 512-token
+# prompt, 5 ms behind the low-level loop in short-prompt TTFT. Every run starts this long after
+# the last one instead.
+SETTLE_S = 0.2
 
 
 # --- llama-bench, built once from llama-cpp-python's own llama.cpp sources -----------------------
@@ -118,7 +125,7 @@ class LowLevelLoop:
     def run(self, prompt: str, tokens: int) -> tuple[float, float | None]:
         """(TTFT s, decode tok/s) with the text tokenized inside the timing, as the engine does."""
         L = self.L
-        L.llama_memory_clear(L.llama_get_memory(self.ctx), True)
+        L.llama_memory_clear(L.llama_get_memory(self.ctx), False)  # as llama-bench and our backend do
         t_request = perf_counter()
         data = prompt.encode()
         ids = (L.llama_token * N_CTX)()
@@ -167,6 +174,16 @@ def prompt_of(tokens: int, count) -> str:
     return text[:low]
 
 
+def settle() -> None:
+    """Start the next run on a quiet machine: no other path's threads still spinning, and this
+    process's garbage collected now, not inside the next in-process path's timing (with torch
+    imported for the model build, a full collection of this process's ~360,000 objects took over
+    100 ms, against a 15 ms TTFT). Frozen afterwards, so later collections skip those objects."""
+    gc.collect()
+    gc.freeze()
+    sleep(SETTLE_S)
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
@@ -206,12 +223,17 @@ def main() -> None:
                                          for p in (["llama-bench"] if bench else []) + list(paths)}
                 for round_ in range(args.rounds + 1):  # round 0 warms every path up and is not counted
                     if bench:
+                        settle()
                         tg, pp = llama_bench(bench, path, args.threads, n_long, args.tokens)
                         if round_:
                             rows["llama-bench"]["tg"].append(tg)
                             rows["llama-bench"]["pp"].append(pp)
                     for name_, run in paths.items():
+                        settle()
+                        run(SHORT_PROMPT, 1)  # a warm-up right before, as llama-bench runs one before each test
                         ttft_short, tps = run(SHORT_PROMPT, args.tokens)
+                        settle()
+                        run(SHORT_PROMPT, 1)
                         ttft_long, _ = run(long_prompt, 1)
                         if round_:
                             row = rows[name_]

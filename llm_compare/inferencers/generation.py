@@ -24,6 +24,8 @@ class StopMatcher:
 
     def feed(self, delta: str, shown: bool = True) -> tuple[str, bool]:
         """Return (text safe to show, whether a stop string was hit)."""
+        if not self.stops:  # the usual case, once per token: nothing to look for or hold back
+            return (delta if shown else ""), False
         self.pending += delta
         self.shown += [shown] * len(delta)
         hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]

@@ -84,7 +84,7 @@ class GGUFInferencer(BaseInferencer):
 
         self._next[0] = self.bos_id if self.bos_id >= 0 else 0
         self._check(L.llama_decode(self._ctx, self._next_batch))
-        L.llama_memory_clear(self._memory, True)
+        self._clear_kv_cache()
 
     def has_chat_template(self) -> bool:
         return bool(self.template)
@@ -125,7 +125,7 @@ class GGUFInferencer(BaseInferencer):
 
         # Every run starts from an empty KV cache: reusing a cached prompt prefix would
         # make one model's TTFT incomparable with another's.
-        L.llama_memory_clear(self._memory, True)
+        self._clear_kv_cache()
         sampler = llama_sampler_chain(config, config.seed if config.seed is not None else random.getrandbits(31))
         try:
             if config.repeat_penalty != 1.0:  # the penalty window counts the prompt, as llama-server's does
@@ -177,7 +177,7 @@ class GGUFInferencer(BaseInferencer):
         if not 0 < n <= self._n_ctx:
             raise ConfigurationError(f"{n} tokens to evaluate but the context holds {self._n_ctx}: pass 1 to {self._n_ctx} tokens")
         logits = np.empty((n, self._n_vocab), dtype=np.float32)
-        L.llama_memory_clear(self._memory, True)
+        self._clear_kv_cache()
         batch = L.llama_batch_init(self._n_batch, 0, 1)
         try:
             for start in range(0, n, self._n_batch):
@@ -191,8 +191,18 @@ class GGUFInferencer(BaseInferencer):
                 logits[start : start + count] = rows
         finally:
             L.llama_batch_free(batch)
-            L.llama_memory_clear(self._memory, True)
+            self._clear_kv_cache()
         return logits
+
+    def _clear_kv_cache(self) -> None:
+        """Mark every cell of the KV cache empty, as llama-bench and llama-server do between
+        requests, without zeroing its data: that wrote the whole cache before every prompt, inside
+        TTFT (0.4 ms for the 12 MiB of the 27.7 M benchmark model at 1,024 tokens; about 70 ms
+        for a 7B model's 2 GiB at 4,096). Empty cells are masked out of attention, and llama.cpp
+        zeroes the cache once when it makes it, so what they still hold is never read."""
+        import llama_cpp as L
+
+        L.llama_memory_clear(self._memory, False)
 
     @contextmanager
     def _abortable(self, cancelled: Callable[[], bool]) -> Iterator[None]:

@@ -191,6 +191,27 @@ def test_gguf_evaluates_every_position_in_one_call_with_transformers_logits(load
     assert chosen.tolist() == answer
 
 
+def test_a_gguf_run_after_a_longer_one_gives_what_a_fresh_context_gives(loaded, tiny_models):
+    """Between runs the KV cache is only marked empty, as llama-bench does, not zeroed: what the
+    cells still hold from an earlier, longer run must not reach the next run's logits or tokens."""
+    import numpy as np
+
+    fresh = create_inferencer(tiny_models["gguf_f32"], ModelConfig(n_ctx=512))
+    fresh.load()
+    try:
+        fresh.set_threads(2)
+        prompt_ids = fresh.encode_prompt(PROMPT, "", chat=False)
+        expected_logits, expected_ids = fresh.evaluate(prompt_ids), greedy_ids(fresh, 12)
+    finally:
+        fresh.unload()
+    used = loaded["gguf_f32"]
+    long_ids = used.encode_prompt(CLOSENESS_TEXT * 3, "", chat=False)[:480]
+    used.evaluate(long_ids)  # every cell up to 480 now holds this text's keys and values
+    sampled_ids(used, ModelConfig(temperature=0.0, max_tokens=20), long_ids[:460], 20)
+    np.testing.assert_array_equal(used.evaluate(prompt_ids), expected_logits)
+    assert greedy_ids(used, 12) == expected_ids
+
+
 def test_gguf_sampled_run_is_llama_cpps_own_chain_with_the_runs_seed(loaded, tiny_models):
     """A seeded sampled run draws exactly what llama.cpp's sampler chain draws, built here by hand
     in the documented order (penalties over the last 64 tokens, prompt included -> top-k -> top-p
@@ -292,6 +313,14 @@ def test_stop_matcher_holds_back_only_possible_stop_prefixes(stops, chunks, show
     outputs = [matcher.feed(chunk) for chunk in chunks[: len(shown)]]
     assert [text for text, _ in outputs] == shown
     assert outputs[-1][1] is hit
+
+
+def test_stop_matcher_without_stop_strings_shows_text_at_once_and_never_hidden_text():
+    matcher = StopMatcher([])
+    assert matcher.feed("def") == ("def", False)
+    assert matcher.feed("<|im_end|>", shown=False) == ("", False)
+    assert matcher.feed(" x") == (" x", False)
+    assert matcher.flush() == ""
 
 
 def test_unavailable_device_is_a_clear_load_error(tiny_models):
