@@ -32,6 +32,7 @@ REPEATS_KEY, WARMUP_KEY, MAX_TOKENS_KEY, SEED_KEY = "bench_repeats", "bench_warm
 TEMPERATURE_KEY, INCLUDE_BUSY_KEY = "bench_temperature", "bench_include_busy"
 ERRORS_KEY = "bench_errors"
 PAST_KEY = "bench_open"
+RESULTS_CACHE_KEY = "bench_results_cache"
 SUITES = {
     "builtin": "Built-in suite",
     "upload": "My suite file",
@@ -107,13 +108,24 @@ def draw_progress(runner: BenchmarkRunner) -> None:
         st.warning(literal(note), icon=":material/save:")
 
 
+def _results_once_per_run(runner: BenchmarkRunner, include_busy: bool):
+    """The aggregation (bootstraps) only when a run has finished since the last draw: the live view
+    redraws every second, and recomputing each time would take CPU from the models being measured."""
+    key = (runner.benchmark_id, len(runner.snapshot()), include_busy)
+    cached = st.session_state.get(RESULTS_CACHE_KEY)
+    if cached is None or cached[0] != key:
+        cached = (key, results_of(runner, include_busy))
+        st.session_state[RESULTS_CACHE_KEY] = cached
+    return cached[1]
+
+
 def draw_results(runner: BenchmarkRunner) -> None:
     include_busy = st.toggle(
         "Include busy runs",
         key=INCLUDE_BUSY_KEY,
         help="Runs during which other processes used more than 10 % of the CPU are left out of the figures unless included.",
     )
-    results, labels = results_of(runner, include_busy)
+    results, labels = _results_once_per_run(runner, include_busy)
     skipped = {(o.model.name, o.prompt.id): o.skipped for o in runner.snapshot() if o.skipped}
     for (model, prompt_id), reason in skipped.items():
         st.warning(literal(f"{model} skipped prompt {prompt_id}: {reason}"), icon=":material/skip_next:")

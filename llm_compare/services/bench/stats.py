@@ -139,9 +139,26 @@ def _rng() -> np.random.Generator:
 
 def _bootstrap_medians(data: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     picks = rng.integers(0, len(data), size=(RESAMPLES, len(data)))
-    return np.median(data[picks], axis=1)
+    return _row_medians(np.sort(data[picks], axis=1))
+
+
+def _row_medians(rows: np.ndarray) -> np.ndarray:
+    """Medians of sorted rows: what np.median gives, at half its cost on benchmark-sized samples
+    (it is most of a benchmark's aggregation time)."""
+    middle = rows.shape[1] // 2
+    return rows[:, middle] if rows.shape[1] % 2 else (rows[:, middle - 1] + rows[:, middle]) / 2
 
 
 def _interval(estimates: np.ndarray) -> Interval:
-    low, high = np.percentile(estimates, _TAILS)
-    return Interval(float(low), float(high))
+    ordered = np.sort(estimates)
+    return Interval(*(_linear_percentile(ordered, q) for q in _TAILS))
+
+
+def _linear_percentile(ordered: np.ndarray, q: float) -> float:
+    """np.percentile's default (linear) method on sorted values, to the last bit, without its
+    generic machinery (a third of a benchmark's aggregation time)."""
+    position = q / 100 * (len(ordered) - 1)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    a, b, t = ordered[below], ordered[above], position - below
+    return float(b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t)

@@ -122,3 +122,27 @@ def test_verdict_speaks_from_the_winners_side():
 def test_equal_samples_are_within_noise_end_to_end():
     same = [1.0, 2.0, 3.0, 4.0, 5.0]
     assert verdict("A", "B", ratio_of_medians([(same, list(reversed(same)))])) == "within noise"
+
+
+def test_the_bootstrap_medians_equal_numpys_medians_of_the_same_resamples():
+    """The fast row medians must give exactly what np.median gives (odd and even sample sizes)."""
+    import numpy as np
+
+    from llm_compare.services.bench.stats import RESAMPLES, _bootstrap_medians
+
+    for n in (1, 2, 5, 6, 10):
+        data = np.random.default_rng(n).normal(100, 10, n)
+        picks = np.random.default_rng(7).integers(0, n, size=(RESAMPLES, n))
+        expected = np.median(data[picks], axis=1)
+        assert np.array_equal(_bootstrap_medians(data, np.random.default_rng(7)), expected)
+
+
+def test_the_interval_percentiles_equal_numpys_to_the_last_bit():
+    import numpy as np
+
+    from llm_compare.services.bench.stats import _TAILS, _interval
+
+    for n in (2, 7, 2000):
+        estimates = np.random.default_rng(n).lognormal(3, 1, n)
+        low, high = np.percentile(estimates, _TAILS)
+        assert (_interval(estimates).low, _interval(estimates).high) == (float(low), float(high))
