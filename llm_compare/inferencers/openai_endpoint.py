@@ -96,7 +96,7 @@ class _Answer:
         self.t_last = perf_counter()
         if self.t_first is None:
             self.t_first = self.t_last
-            self.first_bytes = len(text.encode("utf-8", "surrogatepass"))
+            self.first_bytes = _utf8_size(text)
         self.parts.append(text)
 
 
@@ -248,8 +248,11 @@ class OpenAIEndpointInferencer(Inferencer):
             t_request=t_request, t_first_token=answer.t_first, t_last_token=answer.t_last, t_end=perf_counter(),
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, finish_reason=finish,
             load_s=load_s, warm=warm, peak_rss_bytes=None,  # the model's memory is the server's: unknown
-            answer_bytes_after_first=max(0, len(text.encode("utf-8", "surrogatepass")) - answer.first_bytes),
+            answer_bytes_after_first=max(0, _utf8_size(text) - answer.first_bytes),
         )
+        if stats.decode_bytes_per_s is None and answer.t_first is not None and answer.t_last > answer.t_first:
+            # Reading speed needs no token count: defined even when the server sends no usage.
+            stats.decode_bytes_per_s = (_utf8_size(text) - answer.first_bytes) / (answer.t_last - answer.t_first)
         if answer.timings:
             _add_server_timings(stats, answer.timings)
         cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
@@ -259,6 +262,10 @@ class OpenAIEndpointInferencer(Inferencer):
             stats.server_included_load = self.server_model not in loaded_before
         stats.cost = self.endpoint.cost(prompt_tokens, completion_tokens)
         return InferenceResult(model_id=self.model.id, text=text, finish_reason=finish, error=error, stats=stats)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _add_server_timings(stats, timings: dict) -> None:

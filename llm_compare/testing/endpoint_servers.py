@@ -24,6 +24,10 @@ BEHAVIOURS = (
     "cut", "malformed", "hang", "flaky-503",
 )
 OK_PIECES = ["Hello", ",", " world", "!"]
+# As llama.cpp's server README shows its `timings` object.
+LLAMA_CPP_TIMINGS = {"cache_n": 0, "prompt_n": 7, "prompt_ms": 30.958, "prompt_per_token_ms": 4.42,
+                     "prompt_per_second": 226.1, "predicted_n": 4, "predicted_ms": 66.1,
+                     "predicted_per_token_ms": 16.5, "predicted_per_second": 60.5}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,9 +42,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/v1/models":
             models = [{"id": name, "object": "model", "owned_by": "tests"} for name in self.server.models]
             return self._json(200, {"object": "list", "data": models})
-        if self.path == "/api/version" and self.server.ollama:
+        if self.path == "/api/version" and self.server.kind == "ollama":
             return self._json(200, {"version": "0.0.0-test"})
-        if self.path == "/api/ps" and self.server.ollama:
+        if self.path == "/props" and self.server.kind == "llama.cpp":  # as llama-server answers it
+            return self._json(200, {"default_generation_settings": {"n_ctx": 512}, "build_info": "b0-test"})
+        if self.path == "/api/ps" and self.server.kind == "ollama":
             return self._json(200, {"models": [{"name": m, "model": m} for m in sorted(self.server.loaded)]})
         return self._json(404, {"error": {"message": "not found"}})
 
@@ -86,8 +92,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(self._chunk(piece, chat))
         self._event(self._chunk("", chat, finish="stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            self._event({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": len(OK_PIECES), "total_tokens": 11,
-                                                   "prompt_tokens_details": {"cached_tokens": 3}}})
+            final = {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": len(OK_PIECES), "total_tokens": 11,
+                                              "prompt_tokens_details": {"cached_tokens": 3}}}
+            if self.server.kind == "llama.cpp":  # llama-server's own figures, in its final chunk
+                final["timings"] = LLAMA_CPP_TIMINGS
+            self._event(final)
         self._raw(b"data: [DONE]\n\n")
         self._end_chunks()
 
@@ -126,17 +135,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class MisbehavingServer(ThreadingHTTPServer):
-    """An OpenAI-style server whose models fail as their names say (see BEHAVIOURS). With
-    `ollama`, it also answers Ollama's /api/version and /api/ps (a model counts as loaded once
-    it has answered). With `required_key`, a generation request without that bearer key gets 401."""
+    """An OpenAI-style server whose models fail as their names say (see BEHAVIOURS). As `kind`
+    "ollama" it also answers Ollama's /api/version and /api/ps (a model counts as loaded once it
+    has answered); as "llama.cpp", llama-server's /props, and its final chunk carries `timings`. With `required_key`, a generation request without that bearer key gets 401."""
 
     daemon_threads = True
 
-    def __init__(self, ollama: bool = False, required_key: str | None = None):
+    def __init__(self, kind: str | None = None, required_key: str | None = None):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.required_key = required_key
         self.models = list(BEHAVIOURS)
-        self.ollama = ollama
+        self.kind = kind
         self.loaded: set[str] = set()
         self.requests: list[tuple] = []
         self.log: list[str] = []
@@ -155,8 +164,8 @@ class MisbehavingServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def misbehaving_server(ollama: bool = False, required_key: str | None = None) -> Iterator[MisbehavingServer]:
-    server = MisbehavingServer(ollama, required_key)
+def misbehaving_server(kind: str | None = None, required_key: str | None = None) -> Iterator[MisbehavingServer]:
+    server = MisbehavingServer(kind, required_key)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -16,7 +16,7 @@ from llm_compare.inferencers.base import create_inferencer
 from llm_compare.inferencers.openai_endpoint import request_fields
 from llm_compare.services.endpoints.catalog import endpoint_model
 from llm_compare.testing.dashboard_driver import free_port
-from llm_compare.testing.endpoint_servers import OK_PIECES, misbehaving_server
+from llm_compare.testing.endpoint_servers import LLAMA_CPP_TIMINGS, OK_PIECES, misbehaving_server
 
 CONFIG = ModelConfig(temperature=0.0, max_tokens=16, seed=7)
 
@@ -110,6 +110,23 @@ def test_llama_cpp_servers_get_their_own_sampling_fields_and_no_prompt_cache():
     _, vllm = request_fields(config, http.VLLM)
     assert vllm == {"top_k": 5, "min_p": 0.0, "repetition_penalty": 1.0}
     assert request_fields(config, http.OLLAMA)[1] == {} and request_fields(config, http.OTHER)[1] == {}
+
+
+def test_a_llama_cpp_server_gets_every_sampling_field_and_its_timings_are_kept():
+    config = ModelConfig(temperature=0.0, top_k=5, repeat_penalty=1.0, repeat_last_n=32, max_tokens=8)
+    with misbehaving_server(kind="llama.cpp") as llama:
+        result = answer(endpoint_for(llama.base_url), "ok", config)
+        body = posts(llama, "ok")[-1]
+    assert body["cache_prompt"] is False and body["min_p"] == 0.0 and body["repeat_penalty"] == 1.0
+    assert body["top_k"] == 5 and body["repeat_last_n"] == 32 and body["seed"] == -1
+    stats = result.stats
+    # The server's figures under server_*, the client's own beside them, never mixed.
+    assert stats.server_prompt_ms == LLAMA_CPP_TIMINGS["prompt_ms"]
+    assert stats.server_prefill_tps == LLAMA_CPP_TIMINGS["prompt_per_second"]
+    assert stats.server_decode_ms == LLAMA_CPP_TIMINGS["predicted_ms"]
+    assert stats.server_decode_tps == LLAMA_CPP_TIMINGS["predicted_per_second"]
+    assert stats.server_cached_prompt_tokens == 0 and stats.ttft_comparable
+    assert stats.decode_tps != stats.server_decode_tps and stats.ttft_s is not None
 
 
 def test_settings_an_unknown_server_cannot_take_are_marked_ignored(server):
@@ -246,7 +263,7 @@ def test_stop_midway_keeps_the_text_so_far(server):
 
 
 def test_ollama_first_request_is_marked_as_including_a_load():
-    with misbehaving_server(ollama=True) as ollama:
+    with misbehaving_server(kind="ollama") as ollama:
         inferencer = create_inferencer(endpoint_model(endpoint_for(ollama.base_url), "ok"), CONFIG)
         inferencer.load()
         assert inferencer.runtime_info()["server_kind"] == http.OLLAMA
