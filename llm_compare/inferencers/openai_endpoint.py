@@ -20,6 +20,8 @@ from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.core.results import FinishReason, InferenceResult, compute_stats
 from llm_compare.inferencers import openai_http as http
 from llm_compare.inferencers.base import Inferencer, register
+from llm_compare.inferencers import endpoint_settings
+from llm_compare.inferencers.endpoint_settings import request_fields
 
 # Retries are made only before the first token: after it, a retry would show a different answer
 # and mix two requests' timings.
@@ -27,57 +29,6 @@ MAX_RETRIES = 2
 BACKOFF_S = 0.25  # doubled at each retry
 CANCEL_POLL_S = 0.02
 _RETRYABLE_STATUS = (429, 500, 502, 503, 504)
-
-LLAMA_CPP_PYTHON_LAST_N = 64  # llama_cpp.server's last_n_tokens_size unless started otherwise
-# Settings no endpoint takes from us: the server decides them when it loads the model.
-_SERVER_SIDE = {
-    "n_ctx": "set on the server: an endpoint's context size is the server's",
-    "n_threads": "set on the server",
-    "n_gpu_layers": "set on the server",
-    "dtype": "set on the server",
-    "device": "set on the server",
-    "trust_remote_code": "set on the server",
-}
-# Sampling fields beyond OpenAI's, by server kind: what the server does with ours.
-_NOT_SENT = {
-    http.LLAMA_CPP: {},
-    http.LLAMA_CPP_PYTHON: {"repeat_last_n": "llama_cpp.server fixes it at start (last_n_tokens_size, 64 by default)"},
-    http.VLLM: {"repeat_last_n": "vLLM penalises every earlier token, not the last n"},
-    http.OLLAMA: {
-        name: "Ollama's /v1 API does not take it: the model's Modelfile value applies"
-        for name in ("top_k", "repeat_penalty", "repeat_last_n")
-    },
-    http.OTHER: {
-        name: "not an OpenAI field, and this server is not one we recognise (llama.cpp, Ollama, vLLM): not sent"
-        for name in ("top_k", "repeat_penalty", "repeat_last_n")
-    },
-}
-
-
-def ignored_for(kind: str) -> dict[str, str]:
-    """The sampling settings a server of this kind does not get from us, with why."""
-    return dict(_NOT_SENT.get(kind, _NOT_SENT[http.OTHER]))
-
-
-def request_fields(config: ModelConfig, kind: str) -> tuple[dict, dict]:
-    """(OpenAI's own fields, the server's extra fields) carrying every setting explicitly, so
-    that no server default (llama.cpp server: repeat penalty 1.1, min-p 0.05) applies silently."""
-    standard = {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": config.max_tokens,
-                "stop": list(config.stop) or None}
-    if config.seed is not None:
-        standard["seed"] = config.seed
-    extra: dict = {}
-    if kind in (http.LLAMA_CPP, http.LLAMA_CPP_PYTHON):
-        # min_p 0: our samplers have no min-p. Penalties, then top-k, top-p, temperature: our order.
-        extra = {"top_k": config.top_k, "min_p": 0.0, "repeat_penalty": config.repeat_penalty}
-    if kind == http.LLAMA_CPP:
-        extra |= {"repeat_last_n": config.repeat_last_n, "samplers": ["top_k", "top_p", "temperature"],
-                  "seed": -1 if config.seed is None else config.seed,
-                  "cache_prompt": False}  # a reused prompt cache makes TTFTs incomparable
-    if kind == http.VLLM:
-        extra = {"top_k": config.top_k or -1, "min_p": 0.0, "repetition_penalty": config.repeat_penalty}
-    return standard, extra
-
 
 @dataclass
 class _Answer:
@@ -125,12 +76,7 @@ class OpenAIEndpointInferencer(Inferencer):
             raise ConfigurationError(http.describe_failure(exc, self.endpoint, self.server_model)) from None
 
     def ignored_settings(self, config: ModelConfig) -> dict[str, str]:
-        defaults = ModelConfig()
-        ignored = {n: why for n, why in _SERVER_SIDE.items() if getattr(config, n) != getattr(defaults, n)}
-        ignored |= ignored_for(self.server.kind)
-        if self.server.kind == http.LLAMA_CPP_PYTHON and config.repeat_last_n == LLAMA_CPP_PYTHON_LAST_N:
-            ignored.pop("repeat_last_n")  # what the server does anyway
-        return ignored
+        return endpoint_settings.ignored_settings(self.server.kind, config)
 
     def backend_versions(self) -> dict[str, str]:
         versions = {"openai": openai.__version__}

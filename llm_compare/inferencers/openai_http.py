@@ -19,13 +19,8 @@ import openai
 
 from llm_compare.core.endpoints import Endpoint
 from llm_compare.core.errors import ConfigurationError
+from llm_compare.inferencers.endpoint_settings import LLAMA_CPP, LLAMA_CPP_PYTHON, OLLAMA, OTHER, VLLM
 
-# Kinds of server we recognise, and so send their own sampling fields to.
-LLAMA_CPP = "llama.cpp"  # llama.cpp's llama-server (and llamafile): GET /props
-LLAMA_CPP_PYTHON = "llama-cpp-python"  # llama_cpp.server: its OpenAPI title
-OLLAMA = "ollama"  # GET /api/version
-VLLM = "vllm"  # GET /version
-OTHER = "other"
 # Probes are small GETs to a server that just answered /v1/models: a short wait is enough.
 PROBE_TIMEOUT_S = 3.0
 NO_KEY = "no-key"  # servers without auth ignore it; never OPENAI_API_KEY picked up from the environment
