@@ -24,6 +24,7 @@ BEHAVIOURS = (
     "cut", "malformed", "hang", "flaky-503",
 )
 OK_PIECES = ["Hello", ",", " world", "!"]
+SLOW_FIRST_S, SLOW_NEXT_S = 1.0, 0.6  # slow-ok's delays before its first piece of text and each next one
 # As llama.cpp's server README shows its `timings` object.
 LLAMA_CPP_TIMINGS = {"cache_n": 0, "prompt_n": 7, "prompt_ms": 30.958, "prompt_per_token_ms": 4.42,
                      "prompt_per_second": 226.1, "predicted_n": 4, "predicted_ms": 66.1,
@@ -86,9 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
             return  # no finish_reason, no [DONE], no final empty chunk: the connection just ends
         if chat:
             self._event({"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]})
-        for piece in OK_PIECES:
-            if model == "slow-ok":
-                time.sleep(0.3)
+        for i, piece in enumerate(OK_PIECES):
+            if model == "slow-ok":  # the first text long after the role chunk, the rest at a slower pace
+                time.sleep(SLOW_FIRST_S if i == 0 else SLOW_NEXT_S)
             self._event(self._chunk(piece, chat))
         self._event(self._chunk("", chat, finish="stop"))
         if (body.get("stream_options") or {}).get("include_usage"):

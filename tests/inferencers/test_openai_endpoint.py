@@ -16,7 +16,7 @@ from llm_compare.inferencers.base import create_inferencer
 from llm_compare.inferencers.openai_endpoint import request_fields
 from llm_compare.services.endpoints.catalog import endpoint_model
 from llm_compare.testing.dashboard_driver import free_port
-from llm_compare.testing.endpoint_servers import LLAMA_CPP_TIMINGS, OK_PIECES, misbehaving_server
+from llm_compare.testing.endpoint_servers import LLAMA_CPP_TIMINGS, OK_PIECES, SLOW_FIRST_S, SLOW_NEXT_S, misbehaving_server
 
 CONFIG = ModelConfig(temperature=0.0, max_tokens=16, seed=7)
 
@@ -65,12 +65,12 @@ def test_a_streamed_answer_has_client_timings_and_the_servers_usage(server):
 
 
 def test_ttft_is_taken_at_the_first_chunk_with_text_not_the_role_chunk(server):
-    # slow-ok sends its role-only chunk at once, then each piece of text 0.3 s apart.
+    # slow-ok sends its role-only chunk at once, its first text 1 s later, then a piece every 0.6 s.
     result = answer(endpoint_for(server.base_url), "slow-ok")
     assert result.finish_reason == FinishReason.STOP
-    assert result.stats.ttft_s >= 0.3
-    # Four pieces 0.3 s apart: the last arrives about 0.9 s after the first.
-    assert result.stats.e2e_s - result.stats.ttft_s >= 0.85
+    assert result.stats.ttft_s >= SLOW_FIRST_S
+    # Three more pieces 0.6 s apart: the last arrives about 1.8 s after the first.
+    assert result.stats.e2e_s - result.stats.ttft_s >= 3 * SLOW_NEXT_S - 0.05
     assert result.stats.decode_tps == pytest.approx((4 - 1) / (result.stats.e2e_s - result.stats.ttft_s), rel=0.05)
 
 
@@ -254,9 +254,9 @@ def test_stop_while_the_server_is_silent_returns_at_once(server):
 
 
 def test_stop_midway_keeps_the_text_so_far(server):
-    result = answer(endpoint_for(server.base_url, timeout_s=30.0), "slow-ok", cancelled=stop_after(0.45))
+    result = answer(endpoint_for(server.base_url, timeout_s=30.0), "slow-ok", cancelled=stop_after(1.3))
     assert result.finish_reason == FinishReason.CANCELLED
-    assert result.text == "Hello"  # the first piece (at 0.3 s), not the second (0.6 s)
+    assert result.text == "Hello"  # the first piece (at 1 s), not the second (1.6 s)
 
 
 # --- Ollama: a first request that loads the model is marked ---------------------------------------
