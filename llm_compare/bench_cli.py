@@ -15,11 +15,16 @@ from llm_compare.core.formatting import human_duration
 from llm_compare.core.text import terminal_safe
 
 PROGRESS_INTERVAL_S = 0.5
+# How `run` and `bench` name models on the command line.
+MODEL_REF_HELP = ("model id from scan, a path to a GGUF file or model folder, NAME#MODEL for a saved endpoint, "
+                  "or BASE_URL#MODEL (BASE_URL alone: the server's only model); repeat for more")
+API_KEY_ENV_HELP = "the environment variable holding the API key of BASE_URL models (its name, never the key)"
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmark models over a prompt suite, with repetitions and statistics")
-    bench.add_argument("--model", action="append", metavar="REF", help="model id from scan, or a path; repeat for more")
+    bench.add_argument("--model", action="append", metavar="REF", help=MODEL_REF_HELP)
+    bench.add_argument("--api-key-env", dest="api_key_env", metavar="NAME", help=API_KEY_ENV_HELP)
     bench.add_argument("--prompts", metavar="FILE", help="a prompt suite (.jsonl or .csv); default: the built-in suite")
     bench.add_argument("--repeat", type=int, default=5, metavar="N", help="counted runs per model and prompt (default 5)")
     bench.add_argument("--warmup", type=int, default=1, metavar="K", help="runs per model after loading, never counted (default 1)")
@@ -62,7 +67,7 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str], stores: list = (
         spec = BenchmarkSpec(
             tuple(args.model), suite, args.repeat, args.warmup, args.seed, args.max_tokens, args.temperature
         )
-    manager = ModelManager(models_dirs, max_models=len(spec.model_ids), stores=stores)
+    manager = ModelManager(models_dirs, max_models=len(spec.model_ids), stores=stores, api_key_env=args.api_key_env)
     models = manager.select_models(list(spec.model_ids), usable_only=False)
     spec = replace(spec, model_ids=tuple(m.id for m in models))
     config_manager = ConfigManager()

@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_no_stores(scan)
 
     run = commands.add_parser("run", help="send one prompt to one or more models")
-    run.add_argument("--model", action="append", required=True, metavar="REF", help="model id from scan, or a path to a GGUF file or model folder; repeat for more")
+    run.add_argument("--model", action="append", required=True, metavar="REF", help=bench_cli.MODEL_REF_HELP)
+    run.add_argument("--api-key-env", dest="api_key_env", metavar="NAME", help=bench_cli.API_KEY_ENV_HELP)
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt", type=_argument_type(_checked_prompt), help="the prompt text, or - to read it from standard input")
     source.add_argument("--prompt-file", dest="prompt_file", metavar="FILE", help="read the prompt from FILE (UTF-8), exactly as written")
@@ -180,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.prompt = _read_prompt(args)  # before any model loads: a bad file is bad usage
     # No screen to share here: as many models as the user names (run within the memory budget).
     manager = ModelManager(args.models_dirs or default_models_dirs(), max_models=len(args.model),
-                           stores=model_stores(args))
+                           stores=model_stores(args), api_key_env=args.api_key_env)
     # A model that cannot be used (a truncated file, say) fails alone, with its reason; the others run.
     models = manager.select_models(args.model, usable_only=False)
     usable = [m for m in models if m.usable]

@@ -29,7 +29,7 @@ if not layout.need_selection("configure"):
             values = form.draft(model)
             errors = field_errors(values)
             warnings = form.field_warnings(model, values)
-            ignored = form.IGNORED_FIELDS.get(model.type, {})
+            ignored = form.ignored_fields(model)
 
             st.markdown(layout.model_badges(model))
             st.caption(code(model.path))

@@ -5,9 +5,11 @@ from tqdm import tqdm
 
 from llm_compare.core.models import ModelType
 from llm_compare.services.discovery import demo_build, stores
-from llm_compare.ui import layout, session, settings, tables
+from llm_compare.ui import endpoint_form, layout, session, settings, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import code, literal
+
+STAT_HELP_HEALTH_LATENCY = "health_latency_ms: time for the endpoint's GET /v1/models to answer, at its last check."
 
 layout.page_entry()
 
@@ -109,6 +111,12 @@ else:
             ),
             "chat": st.column_config.CheckboxColumn("Chat", help="Has a chat template", width=50),
             "status": st.column_config.TextColumn("Status", width="large"),
+            "health": st.column_config.TextColumn(
+                "Health", help="HTTP endpoints: healthy when GET /v1/models answered at the last check (each scan)"
+            ),
+            "health_latency_ms": st.column_config.NumberColumn(
+                "Health (ms)", format="%.0f", help=STAT_HELP_HEALTH_LATENCY
+            ),
             "path": st.column_config.TextColumn("Path", width="medium"),
         },
     )
@@ -144,6 +152,7 @@ else:
         right.page_link("pages/compare.py", label="Compare", icon=":material/compare_arrows:")
 
 st.divider()
+endpoint_form.draw()
 with st.expander("Model directories", icon=":material/folder_open:"):
     st.caption(
         "One directory per line; sub-folders are searched too. Saved for the next start "

@@ -106,3 +106,14 @@ def llama_cpp_vocab_dir() -> Path:
     except VocabFilesUnavailable as exc:
         pytest.fail(f"llama.cpp's vocabulary files are missing: {exc}; `scripts/setup.sh --test` fetches them",
                     pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_models, tmp_path_factory) -> str:
+    """llama-cpp-python's own OpenAI-compatible server (`python -m llama_cpp.server`) serving the
+    tiny f32 GGUF as model "tiny" on 127.0.0.1; its base URL. Stopped (by its PID) after the session."""
+    from llm_compare.testing.endpoint_servers import llama_cpp_server
+
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with llama_cpp_server(tiny_models["gguf_f32"].path, alias="tiny", log_path=log) as base_url:
+        yield base_url

@@ -38,8 +38,9 @@ def stats_line(stats: InferenceStats) -> str:
         return pattern.format(value) if value is not None else "–"
 
     load = "warm" if stats.warm else fmt(stats.load_s, "{:.2f} s")
+    cached = "" if stats.ttft_comparable else f" (not comparable: {stats.server_cached_prompt_tokens} prompt tokens cached)"
     parts = [
-        f"TTFT {fmt(stats.ttft_s and stats.ttft_s * 1000, '{:.0f} ms')}",
+        f"TTFT {fmt(stats.ttft_s and stats.ttft_s * 1000, '{:.0f} ms')}{cached}",
         f"decode {fmt(stats.decode_tps, '{:.1f} tok/s')}",
         f"{fmt(stats.prompt_tokens, '{}')} → {fmt(stats.completion_tokens, '{}')} tokens",
         f"peak RSS {human_bytes(stats.peak_rss_bytes)}",
@@ -48,6 +49,12 @@ def stats_line(stats: InferenceStats) -> str:
     ]
     if stats.busy:
         parts.append(busy_note(stats))
+    if stats.server_decode_tps is not None:  # the server's own figure, named as such
+        parts.append(f"server decode {stats.server_decode_tps:.1f} tok/s")
+    if stats.server_included_load:
+        parts.append("includes the server loading the model")
+    if stats.cost is not None:
+        parts.append(f"cost {stats.cost:.6g}")
     return " · ".join(parts)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 class ModelType(str, Enum):
     PYTORCH = "pytorch"
     GGUF = "gguf"
+    OPENAI = "openai"  # a model behind an OpenAI-compatible HTTP endpoint
 
 
 def model_id_for(path: str | Path, name: str) -> str:
@@ -21,6 +22,14 @@ def model_id_for(path: str | Path, name: str) -> str:
     resolved = os.path.realpath(Path(path).expanduser())  # unlike Path.resolve, never raises on a symlink loop
     digest = hashlib.sha1(resolved.encode()).hexdigest()[:8]
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "model"
+    return f"{slug}-{digest}"
+
+
+def endpoint_model_id(base_url: str, model: str) -> str:
+    """The id of a model served at `base_url`: stable across renames of the saved endpoint, and
+    safe as a file name (its settings are saved under it)."""
+    digest = hashlib.sha1(f"{base_url.rstrip('/')}#{model}".encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")[:40] or "model"
     return f"{slug}-{digest}"
 
 
@@ -41,13 +50,21 @@ class ModelInfo:
         return self.type
 
     @property
+    def is_endpoint(self) -> bool:
+        """Served over HTTP: no file of ours, no process of ours holds its weights."""
+        return self.type == ModelType.OPENAI
+
+    @property
     def usable(self) -> bool:
         return self.error is None
 
     @property
     def unusable_reason(self) -> str | None:
         """One line naming the file or folder and why it cannot be used; None when usable."""
-        return f"{Path(self.path).name} cannot be used: {self.error}" if self.error else None
+        if not self.error:
+            return None
+        where = self.name if self.is_endpoint else Path(self.path).name
+        return f"{where} cannot be used: {self.error}"
 
     @property
     def has_chat_template(self) -> bool:

@@ -33,6 +33,20 @@ class InferenceStats:
     # Measured by the parent around the run: how much other work shared the machine.
     other_cpu_share: float | None = None
     busy: bool | None = None
+    # HTTP endpoints only (metrics.md): what the server reports about itself, never mixed with
+    # the client-side figures above, and the price of the run.
+    server_prompt_ms: float | None = None
+    server_prefill_tps: float | None = None
+    server_decode_ms: float | None = None
+    server_decode_tps: float | None = None
+    server_cached_prompt_tokens: int | None = None
+    server_included_load: bool | None = None
+    cost: float | None = None
+
+    @property
+    def ttft_comparable(self) -> bool:
+        """False when part of the prompt came from the server's cache: that TTFT skipped work."""
+        return not self.server_cached_prompt_tokens
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -64,7 +78,16 @@ STAT_HELP = {
     "finish_reason": "stop, length, cancelled or error.",
     "other_cpu_share": "Share of all cores used by other processes during the run (not this model, not llm-compare).",
     "busy": f"True when other processes used more than {BUSY_CPU_SHARE:.0%} of the cores: timings not comparable with quiet runs.",
+    "server_prompt_ms": "HTTP endpoint: the server's own time for the prompt, in ms (llama.cpp's timings).",
+    "server_prefill_tps": "HTTP endpoint: the server's own prompt tokens per second.",
+    "server_decode_ms": "HTTP endpoint: the server's own time for generating, in ms.",
+    "server_decode_tps": "HTTP endpoint: the server's own generated tokens per second.",
+    "server_cached_prompt_tokens": "HTTP endpoint: prompt tokens the server took from its cache; above 0 the TTFT is not comparable.",
+    "server_included_load": "HTTP endpoint: True when the server loaded the model for this request (Ollama), so the TTFT includes a load.",
+    "cost": "HTTP endpoint: prompt_tokens × input price + completion_tokens × output price, per million, in the endpoint's unit.",
 }
+# Figures that are true or false, not numbers.
+BOOLEAN_STATS = ("warm", "busy", "server_included_load")
 
 
 def compute_stats(
@@ -95,7 +118,7 @@ def compute_stats(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         ttft_s=ttft_s,
-        prefill_tps=prompt_tokens / ttft_s if ttft_s else None,
+        prefill_tps=prompt_tokens / ttft_s if ttft_s and prompt_tokens is not None else None,
         decode_tps=decode_tps,
         tpot_ms=1000.0 / decode_tps if decode_tps else None,
         decode_bytes_per_s=decode_bytes_per_s,

@@ -10,18 +10,20 @@ from typing import ClassVar
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.core.results import InferenceResult
 from llm_compare.inferencers.detokenize import streaming_decoder
 
 # Backend modules are imported lazily, by name, so that only a worker pays for torch / llama_cpp.
 _BACKEND_MODULES = {
     ModelType.PYTORCH: "llm_compare.inferencers.pytorch",
     ModelType.GGUF: "llm_compare.inferencers.gguf",
+    ModelType.OPENAI: "llm_compare.inferencers.openai_endpoint",
 }
-_REGISTRY: dict[ModelType, type[BaseInferencer]] = {}
+_REGISTRY: dict[ModelType, type[Inferencer]] = {}
 
 
-def register(model_type: ModelType) -> Callable[[type[BaseInferencer]], type[BaseInferencer]]:
-    def decorate(cls: type[BaseInferencer]) -> type[BaseInferencer]:
+def register(model_type: ModelType) -> Callable[[type[Inferencer]], type[Inferencer]]:
+    def decorate(cls: type[Inferencer]) -> type[Inferencer]:
         cls.model_type = model_type
         _REGISTRY[model_type] = cls
         return cls
@@ -29,15 +31,14 @@ def register(model_type: ModelType) -> Callable[[type[BaseInferencer]], type[Bas
     return decorate
 
 
-def create_inferencer(model: ModelInfo, config: ModelConfig) -> BaseInferencer:
+def create_inferencer(model: ModelInfo, config: ModelConfig) -> Inferencer:
     if model.type not in _REGISTRY:
         importlib.import_module(_BACKEND_MODULES[model.type])
     return _REGISTRY[model.type](model, config)
 
 
-class BaseInferencer(ABC):
-    """One loaded model. Generation yields token ids; the shared loop in `generation.py`
-    turns them into text, applies stop strings and limits, and takes the timings."""
+class Inferencer(ABC):
+    """What a worker process needs of any backend: load it, answer one prompt, say how it ran."""
 
     model_type: ClassVar[ModelType]
     # ModelConfig fields this backend does not honour, with the reason shown to the user.
@@ -49,7 +50,51 @@ class BaseInferencer(ABC):
 
     @abstractmethod
     def load(self) -> None:
-        """Read the weights and build the backend object."""
+        """Read the weights and build the backend object (for an endpoint: reach the server)."""
+
+    @abstractmethod
+    def answer(
+        self, *, prompt: str, system_prompt: str | None, config: ModelConfig, cancelled: Callable[[], bool],
+        emit: Callable[[str, int], None], load_s: float, warm: bool,
+    ) -> InferenceResult:
+        """Generate one answer, calling `emit(new_text, completion_tokens)` as text arrives, and
+        return it with its figures; a failure is the result's error, never an exception."""
+
+    def warm_up(self) -> None:
+        """Run the model once on a token, as llama.cpp's own tools do after loading: first-call
+        costs (buffer allocation, kernel selection) then count as load time, not as TTFT."""
+
+    def set_threads(self, n_threads: int) -> None:
+        """CPU threads for the next generation (changeable without reloading)."""
+
+    def unload(self) -> None:
+        """Free the backend object (the worker process exits afterwards anyway)."""
+
+    def backend_versions(self) -> dict[str, str]:
+        return {}
+
+    def runtime_info(self) -> dict[str, str]:
+        """How the model was actually loaded (e.g. the dtype), stored with each run."""
+        return {}
+
+    def ignored_settings(self, config: ModelConfig) -> dict[str, str]:
+        """The ignored fields that this config sets away from their defaults."""
+        defaults = ModelConfig()
+        return {name: why for name, why in self.ignored_fields.items() if getattr(config, name) != getattr(defaults, name)}
+
+
+class BaseInferencer(Inferencer):
+    """One loaded local model. Generation yields token ids; the shared loop in `generation.py`
+    turns them into text, applies stop strings and limits, and takes the timings."""
+
+    def answer(
+        self, *, prompt: str, system_prompt: str | None, config: ModelConfig, cancelled: Callable[[], bool],
+        emit: Callable[[str, int], None], load_s: float, warm: bool,
+    ) -> InferenceResult:
+        from llm_compare.inferencers.generation import run_generation  # it builds on this module
+
+        return run_generation(self, prompt=prompt, system_prompt=system_prompt, config=config,
+                              cancelled=cancelled, emit=emit, load_s=load_s, warm=warm)
 
     @abstractmethod
     def has_chat_template(self) -> bool: ...
@@ -93,23 +138,9 @@ class BaseInferencer(ABC):
         """Most tokens (prompt plus answer) the loaded model can hold, when known."""
         return self.model.metadata.get("context_length")
 
-    def warm_up(self) -> None:
-        """Run the model once on a token, as llama.cpp's own tools do after loading: first-call
-        costs (buffer allocation, kernel selection) then count as load time, not as TTFT."""
-
     @abstractmethod
     def set_threads(self, n_threads: int) -> None:
         """CPU threads for the next generation (changeable without reloading)."""
-
-    def unload(self) -> None:
-        """Free the backend object (the worker process exits afterwards anyway)."""
-
-    def backend_versions(self) -> dict[str, str]:
-        return {}
-
-    def runtime_info(self) -> dict[str, str]:
-        """How the model was actually loaded (e.g. the dtype), stored with each run."""
-        return {}
 
     def use_chat(self, mode: str) -> bool:
         if mode == "raw":
@@ -117,8 +148,3 @@ class BaseInferencer(ABC):
         if mode == "chat" and not self.has_chat_template():
             raise ConfigurationError(f"{self.model.name} has no chat template: use mode 'raw' or 'auto'")
         return self.has_chat_template()
-
-    def ignored_settings(self, config: ModelConfig) -> dict[str, str]:
-        """The ignored fields that this config sets away from their defaults."""
-        defaults = ModelConfig()
-        return {name: why for name, why in self.ignored_fields.items() if getattr(config, name) != getattr(defaults, name)}

@@ -13,6 +13,7 @@ import streamlit as st
 from llm_compare.core.config import GENERATION_FIELDS, ModelConfig, field_errors
 from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.inferencers import endpoint_settings
 from llm_compare.inferencers.gguf import GGUFInferencer  # light: backends import torch / llama_cpp lazily
 from llm_compare.inferencers.pytorch import PyTorchInferencer
 from llm_compare.services.discovery.config_manager import PRESETS, ConfigManager
@@ -28,7 +29,15 @@ IGNORED_FIELDS: dict[ModelType, dict[str, str]] = {
     ModelType.PYTORCH: PyTorchInferencer.ignored_fields,
     ModelType.GGUF: GGUFInferencer.ignored_fields,
 }
-BACKEND_NAMES = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF"}
+BACKEND_NAMES = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF", ModelType.OPENAI: "HTTP endpoint"}
+
+
+def ignored_fields(model: ModelInfo) -> dict[str, str]:
+    """The settings this model's backend does not honour, with why; for an endpoint they depend
+    on the kind of server found when its models were listed."""
+    if model.is_endpoint:
+        return endpoint_settings.ignored_for(model.metadata.get("server_kind"))
+    return IGNORED_FIELDS.get(model.type, {})
 PRESETS_HELP = "Sets the sampling fields. " + "; ".join(
     f"**{name}**: " + ", ".join(f"{field} {value}" for field, value in values.items())
     for name, values in PRESETS.items()

@@ -10,7 +10,9 @@ from llm_compare.ui import session
 from llm_compare.ui.host_check import stop_unless_allowed_host
 from llm_compare.ui.text import literal
 
-BACKEND_BADGE = {ModelType.PYTORCH: ("PyTorch", "orange"), ModelType.GGUF: ("GGUF", "blue")}
+BACKEND_BADGE = {
+    ModelType.PYTORCH: ("PyTorch", "orange"), ModelType.GGUF: ("GGUF", "blue"), ModelType.OPENAI: ("HTTP endpoint", "violet"),
+}
 
 
 def page_entry() -> None:
@@ -72,7 +74,7 @@ def model_badges(model: ModelInfo) -> str:
         meta.get("architecture"),
         meta.get("parameters") and f"{human_count(meta['parameters'])} params",
         meta.get("quantization"),
-        human_bytes(model.size_bytes),
+        None if model.is_endpoint else human_bytes(model.size_bytes),  # its files are the server's
         meta.get("context_length") and f"ctx {meta['context_length']}",
         "chat template" if meta.get("has_chat_template") else "no chat template",
     ]

@@ -14,7 +14,7 @@ from llm_compare.core.results import STAT_HELP
 from llm_compare.services.store.run_store import RunRecord
 from llm_compare.ui.text import code
 
-BACKEND_LABELS = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF"}
+BACKEND_LABELS = {ModelType.PYTORCH: "PyTorch", ModelType.GGUF: "GGUF", ModelType.OPENAI: "HTTP endpoint"}
 
 
 def filter_models(
@@ -48,10 +48,12 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
                 "architecture": meta.get("architecture"),
                 "parameters": meta.get("parameters"),
                 "quantization": meta.get("quantization"),
-                "size_bytes": model.size_bytes,
+                "size_bytes": None if model.is_endpoint else model.size_bytes,
                 "context_length": meta.get("context_length"),
                 "chat": bool(meta.get("has_chat_template")),
                 "status": model.error or "ready",
+                "health": health_label(model),
+                "health_latency_ms": meta.get("health_latency_ms"),
                 "path": model.path,
             }
         )
@@ -66,12 +68,21 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
         "context_length",
         "chat",
         "status",
+        "health",
+        "health_latency_ms",
         "path",
     ]
     frame = pd.DataFrame(rows, columns=columns)
     for column in ("parameters", "size_bytes", "context_length"):
         frame[column] = frame[column].astype("Int64")
     return frame
+
+
+def health_label(model: ModelInfo) -> str | None:
+    """An endpoint's health at its last check (local models have none)."""
+    if not model.is_endpoint:
+        return None
+    return {True: "healthy", False: "unhealthy"}.get(model.metadata.get("healthy"), "not checked")
 
 
 def runs_frame(records: list[RunRecord], session_comparisons: set[str]) -> pd.DataFrame:

@@ -21,6 +21,9 @@ from llm_compare.services.discovery.gguf_header import (
     has_gguf_magic,
     read_gguf_header,
 )
+from llm_compare.services.endpoints import catalog
+from llm_compare.services.endpoints.health import HealthBook
+from llm_compare.services.endpoints.registry import EndpointRegistry
 from llm_compare.services.discovery.hf_folder import (
     CONFIG_FILE,
     is_model_config,
@@ -55,7 +58,8 @@ _GGUF_SAMPLING_KEYS = {
     "general.sampling.top_p": "top_p",
     "general.sampling.penalty_repeat": "repeat_penalty",
 }
-_NOT_FOUND_HINT = "give a model id, name, GGUF file or model folder (`llm-compare scan` lists them)"
+_NOT_FOUND_HINT = ("give a model id, name, GGUF file or model folder (`llm-compare scan` lists them), "
+                   "or an endpoint model as NAME#MODEL or BASE_URL#MODEL")
 VOCABULARY_ONLY_ERROR = (
     "vocabulary only, no weights: this GGUF file holds a tokenizer but no tensors (use the model's full GGUF file)"
 )
@@ -83,8 +87,13 @@ class _GGUFGroup:
 class ModelManager:
     """Discovers models under `model_dirs` and in `stores`, and resolves the references users type."""
 
-    def __init__(self, model_dirs: list[str | Path] | str | Path | None = None, max_models: int = 4,
-                 stores: Iterable[ModelStore] = ()):
+    def __init__(
+        self, model_dirs: list[str | Path] | str | Path | None = None, max_models: int = 4,
+        stores: Iterable[ModelStore] = (), endpoints: EndpointRegistry | None = None, api_key_env: str | None = None,
+    ):
+        """`stores`: other apps' model stores scanned after the directories. `endpoints`: the saved
+        endpoints whose models are listed beside the local ones (default: the data directory's).
+        `api_key_env`: the key's variable for BASE_URL references."""
         if max_models < 1:
             raise ConfigurationError(f"max_models must be at least 1 (got {max_models})")
         self.model_dirs = _as_paths(DEFAULT_MODEL_DIR if model_dirs is None else model_dirs)
@@ -93,6 +102,9 @@ class ModelManager:
         self._models: list[ModelInfo] | None = None
         # GGUF headers by (path, size, mtime): a rescan re-reads only files that changed.
         self._header_cache: dict[tuple[str, int, int], GGUFHeader | GGUFHeaderError] = {}
+        self.endpoints = endpoints if endpoints is not None else EndpointRegistry()
+        self.health = HealthBook(self.endpoints.path.parent)
+        self.api_key_env = api_key_env
 
     @property
     def models(self) -> list[ModelInfo]:
@@ -123,7 +135,8 @@ class ModelManager:
             for _, info in found:
                 info.metadata["store"] = store.label
             _keep_one_per_path(by_path, found)
-        self._models = sorted((info for _, info in by_path.values()), key=lambda m: (m.name.lower(), m.path))
+        local = sorted((info for _, info in by_path.values()), key=lambda m: (m.name.lower(), m.path))
+        self._models = local + catalog.list_all(self.endpoints, self.health)
         return self.models
 
     def scan_models(self, directory: str | Path | None = None) -> list[ModelInfo]:
@@ -145,6 +158,8 @@ class ModelManager:
             raise ModelNotFoundError(f"{len(named)} models are named {text!r} ({ids}); use an id")
         if named:
             return named[0]
+        if catalog.is_endpoint_ref(text):
+            return catalog.resolve(text, self.endpoints, self.health, self.api_key_env)
         path = Path(text).expanduser()
         if text and path.exists():
             resolved = str(path.resolve())

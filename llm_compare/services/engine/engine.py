@@ -20,6 +20,7 @@ from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
 from llm_compare.core.text import check_unicode
 from llm_compare.services.engine import cpu_load, memory
+from llm_compare.services.endpoints.health import HealthBook
 from llm_compare.services.engine.worker import Worker
 
 SCHEDULES = ("sequential", "parallel")
@@ -236,6 +237,10 @@ class InferenceEngine:
 
     def _start(self, slot: _Slot, protected: set[str]) -> InferenceEvent:
         model, config = slot.model, slot.config
+        if model.is_endpoint:  # its circuit breaker is open: refuse at once, not after a timeout
+            refusal = HealthBook().refusal(model.metadata["endpoint"]["base_url"], model.metadata["endpoint"]["name"])
+            if refusal:
+                return self._finish(slot, FinishReason.ERROR, refusal)
         with self._workers_lock:
             worker = self._workers.get(model.id)
         if worker and (worker.load_key != config.load_key() or not worker.alive):
@@ -296,13 +301,16 @@ class InferenceEngine:
         worker = slot.worker
         result.ignored_settings, result.backend_versions = worker.ignored, worker.versions
         result.runtime = {**worker.runtime, "n_threads": str(slot.threads)}
+        _record_endpoint_health(slot.model, result)
+        if slot.model.is_endpoint:  # the model's memory and CPU are the server's: unknown here
+            return result
         if result.stats.peak_rss_bytes is None:  # the platform gave no peak from inside
             result.stats.peak_rss_bytes = worker.peak_rss_sampled or None
         self._add_cpu_load(slot, result.stats)
         return result
 
     def _add_cpu_load(self, slot: _Slot, stats: InferenceStats) -> None:
-        if slot.cpu_start is not None and slot.worker is not None:
+        if slot.cpu_start is not None and slot.worker is not None and not slot.model.is_endpoint:
             stats.other_cpu_share = cpu_load.other_cpu_share(slot.cpu_start, cpu_load.sample(slot.worker.pid))
             stats.busy = cpu_load.is_busy(stats.other_cpu_share)
 
@@ -312,13 +320,15 @@ class InferenceEngine:
         loaded = worker is not None and worker.ready
         warm = loaded and worker.runs > 1
         stats = InferenceStats(
-            completion_tokens=slot.completion_tokens,
+            completion_tokens=None if slot.model.is_endpoint else slot.completion_tokens,  # endpoints: from usage only
             finish_reason=reason,
             load_s=(0.0 if warm else worker.load_s) if loaded else None,
             warm=warm,
         )
         self._add_cpu_load(slot, stats)
         slot.result = InferenceResult(slot.model.id, "".join(slot.parts), reason, error, stats)
+        if worker is not None:  # a refusal before any worker (the breaker's own) is not a new failure
+            _record_endpoint_health(slot.model, slot.result)
         return InferenceEvent(slot.model.id, "done", result=slot.result)
 
     def _abort(self, slots: list[_Slot]) -> None:
@@ -374,3 +384,10 @@ class InferenceEngine:
                     "is free: close other programs, compare fewer models at once, or run them sequentially"
                 )
             self.unload(min(idle)[1])
+
+
+def _record_endpoint_health(model: ModelInfo, result: InferenceResult) -> None:
+    """Feed an endpoint's circuit breaker: failures in a row open it; cancelled runs say nothing."""
+    if model.is_endpoint and result.finish_reason != FinishReason.CANCELLED:
+        error = result.error if result.finish_reason == FinishReason.ERROR else None
+        HealthBook().record_run(model.metadata["endpoint"]["base_url"], error)

@@ -10,7 +10,11 @@ from llm_compare.core.models import ModelInfo, ModelType
 MiB = 1024**2
 GiB = 1024**3
 # Resident memory of a worker before any weights: interpreter plus backend library.
-RUNTIME_OVERHEAD_BYTES = {ModelType.PYTORCH: 400 * MiB, ModelType.GGUF: 100 * MiB}
+RUNTIME_OVERHEAD_BYTES = {
+    ModelType.PYTORCH: 400 * MiB,
+    ModelType.GGUF: 100 * MiB,
+    ModelType.OPENAI: 80 * MiB,  # the interpreter and the openai client: the weights are the server's
+}
 # Left free for the rest of the machine (the dashboard, the browser, the OS).
 SYSTEM_RESERVE_BYTES = 1 * GiB
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}

@@ -16,7 +16,7 @@ from typing import Self
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
 from llm_compare.inferencers.base import create_inferencer
-from llm_compare.inferencers.generation import one_line, run_generation
+from llm_compare.inferencers.generation import one_line
 from llm_compare.services.engine.shared_flag import SharedFlag
 
 TEXT_INTERVAL_S = 0.05
@@ -82,8 +82,7 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
         _, prompt, system_prompt, run_config, threads, load_s, warm = message
         inferencer.set_threads(threads)
         with TermCancels(cancel) as term:
-            result = run_generation(
-                inferencer,
+            result = inferencer.answer(
                 prompt=prompt,
                 system_prompt=system_prompt,
                 config=ModelConfig.parse(run_config),

@@ -1,4 +1,4 @@
-"""A run's columns: what the store keeps of each record in real columns (migration 4), taken from
+"""A run's columns: what the store keeps of each record in real columns (migrations 4 and 6), taken from
 the record exactly as a reader would see it, so that filtering and counting in SQL agree with
 what the page shows."""
 
@@ -19,7 +19,7 @@ from llm_compare.services.store.record import (
 
 FIGURE_COLUMNS = (
     "model_name", "backend", "quantization", "parameters", "size_bytes", "model_path", "schedule",
-    *NUMERIC_STATS, "warm", "finish_reason", "busy", "error", "prompt_id", "repeat",
+    *NUMERIC_STATS, "warm", "finish_reason", "busy", "error", "prompt_id", "repeat", "server_included_load",
 )
 RUN_COLUMNS = ("run_id", "comparison_id", "created_at", "model_id", "record", "benchmark_id")
 INSERT_SQL = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
@@ -58,6 +58,7 @@ def figure_values(record: RunRecord) -> tuple:
         *(_number(stats.get(name)) for name in NUMERIC_STATS),
         _flag(stats.get("warm")), _text(reason if reason is not None else record.finish_reason),
         _flag(stats.get("busy")), _text(record.error), _text(bench.get("prompt_id")), _integer(bench.get("repeat")),
+        _flag(stats.get("server_included_load")),
     )
 
 

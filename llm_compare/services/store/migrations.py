@@ -84,9 +84,23 @@ def _create_votes_tables(db: sqlite3.Connection) -> None:
     )
 
 
+_ENDPOINT_COLUMNS_6 = (
+    ("server_prompt_ms", "REAL"), ("server_prefill_tps", "REAL"), ("server_decode_ms", "REAL"),
+    ("server_decode_tps", "REAL"), ("server_cached_prompt_tokens", "INTEGER"), ("server_included_load", "INTEGER"),
+    ("cost", "REAL"),
+)
+
+
+def _add_endpoint_columns(db: sqlite3.Connection) -> None:
+    """The figures of runs on HTTP endpoints (metrics.md: `server_*`, `cost`). Runs stored before
+    have none of them: NULL, as a figure that was not measured."""
+    for name, kind in _ENDPOINT_COLUMNS_6:
+        db.execute(f"ALTER TABLE run_columns ADD COLUMN {name} {kind}")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_runs_table, _add_benchmark_id, _create_benchmarks_table, _create_run_columns,
-    _create_votes_tables,
+    _create_votes_tables, _add_endpoint_columns,
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
-from llm_compare.core.results import STAT_HELP, InferenceResult
+from llm_compare.core.results import BOOLEAN_STATS, STAT_HELP, InferenceResult
 from llm_compare.services.engine.host import host_info
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class UnreadableRun(ValueError):
 
 
 SURROGATES = re.compile("[\ud800-\udfff]")
-NUMERIC_STATS = tuple(name for name in STAT_HELP if name not in ("warm", "busy", "finish_reason"))
+NUMERIC_STATS = tuple(name for name in STAT_HELP if name not in (*BOOLEAN_STATS, "finish_reason"))
 _TEXT_FIELDS, _OPTIONAL_TEXT_FIELDS = ("comparison_id", "prompt", "schedule", "text"), ("system_prompt", "error", "finish_reason")
 _DICT_FIELDS = ("config", "stats", "backend_versions", "ignored_settings", "host", "runtime", "bench")
 
@@ -195,7 +195,7 @@ def record_from_row(raw: Any) -> tuple[RunRecord, list[str]]:
         if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
             stats[name] = None
             notes.append(f"{name} was not a number")
-    for name in ("warm", "busy"):
+    for name in BOOLEAN_STATS:
         if stats.get(name) is not None and not isinstance(stats[name], bool):
             stats[name] = None
             notes.append(f"{name} was not true or false")

@@ -679,7 +679,7 @@ def test_get_unknown_reference_says_how_to_list_models(manager):
         manager.get("nope")
     assert str(excinfo.value) == (
         "no model matches 'nope': give a model id, name, GGUF file or model folder "
-        "(`llm-compare scan` lists them)"
+        "(`llm-compare scan` lists them), or an endpoint model as NAME#MODEL or BASE_URL#MODEL"
     )
 
 

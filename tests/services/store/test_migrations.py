@@ -100,3 +100,21 @@ def test_new_saves_fill_the_columns(private_home):
     rows = stored_rows(private_home)
     for record in records:
         assert {name: rows[record.run_id][name] for name in expected_columns(record)} == expected_columns(record)
+
+
+def test_an_endpoint_runs_server_figures_land_in_their_own_columns(tmp_path):
+    """Migration 6: server_* and cost get columns; a run's columns hold what its record says."""
+    import dataclasses
+    import sqlite3
+
+    from llm_compare.services.store.run_store import RunStore
+    from llm_compare.testing.synthetic_runs import synthetic_runs
+
+    [record] = synthetic_runs(1, seed=3)
+    server = {"server_prompt_ms": 12.5, "server_prefill_tps": 800.0, "server_decode_ms": 40.0, "server_decode_tps": 95.5,
+              "server_cached_prompt_tokens": 7, "server_included_load": True, "cost": 0.0042}
+    record = dataclasses.replace(record, stats={**record.stats, **server})
+    RunStore(tmp_path).save(record)
+    with sqlite3.connect(tmp_path / "runs.sqlite3") as db:
+        row = db.execute(f"SELECT {', '.join(server)} FROM run_columns WHERE run_id = ?", (record.run_id,)).fetchone()
+    assert row == (12.5, 800.0, 40.0, 95.5, 7, 1, 0.0042)
