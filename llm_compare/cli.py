@@ -30,6 +30,7 @@ from llm_compare.core.formatting import human_bytes, human_count, stats_line
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult
 from llm_compare.core.text import check_unicode, terminal_safe
+from llm_compare.server import settings as server_defaults
 
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
 # On SIGTERM every process of ours is gone within 5 s: service managers send SIGKILL soon after.
@@ -72,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", choices=["full", "smoke"], default="full", help="smoke: seconds, for tests; the models learn little")
 
     bench_cli.add_parser(commands)
+
+    serve = commands.add_parser("serve", help="serve local models as an OpenAI-compatible API (/v1/chat/completions, /v1/completions)")
+    serve.add_argument("--model", action="append", dest="model_refs", metavar="REF", help="model id, name or path to serve; repeat for more (default: every model in the directories)")
+    serve.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to find models (default: $LLM_COMPARE_MODELS_DIR or ./models)")
+    serve.add_argument("--host", default=server_defaults.DEFAULT_HOST, help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=server_defaults.DEFAULT_PORT)
+    serve.add_argument("--api-key-env", metavar="NAME", help="ask clients for the key held in environment variable NAME (sent as Authorization: Bearer KEY)")
+    serve.add_argument("--max-body-bytes", type=int, default=server_defaults.DEFAULT_MAX_BODY_BYTES, metavar="N", help="refuse larger requests with 413")
+    serve.add_argument("--queue-size", type=int, default=server_defaults.DEFAULT_QUEUE_SIZE, metavar="N", help="requests that may wait for a busy model; more get 429 (default: %(default)s)")
 
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
@@ -412,11 +422,27 @@ def _stop_all(processes: list[subprocess.Popen | None]) -> None:
             process.wait()
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from llm_compare.server.app import serve
+    from llm_compare.server.settings import ServeSettings, served_models
+
+    settings = ServeSettings(
+        host=args.host, port=args.port, api_key_env=args.api_key_env, max_body_bytes=args.max_body_bytes,
+        queue_size=args.queue_size, models_dirs=args.models_dirs or [], model_refs=args.model_refs or [],
+    )
+    settings.api_key()  # a key asked for but not set is bad usage, before any model is scanned
+    models, warnings = served_models(settings, default_models_dirs())
+    for warning in warnings:
+        print(f"warning: {terminal_safe(warning)}", file=sys.stderr, flush=True)
+    serve(settings, models)
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     return bench_cli.cmd_bench(args, args.models_dirs or default_models_dirs())
 
 
-COMMANDS = {"scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui}
+COMMANDS = {"scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui, "serve": cmd_serve}
 
 if __name__ == "__main__":
     sys.exit(main())
