@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
@@ -335,6 +334,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from llm_compare.services.discovery import demo_build
+    from llm_compare.services.serving.process import wait_until_healthy
 
     env = dict(os.environ)
     dirs = args.models_dirs or (default_models_dirs() if "LLM_COMPARE_MODELS_DIR" in env else None)
@@ -364,7 +364,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
             print(f"building the demo models into {models_dir} in the background; "
                   "each appears on the Models page as soon as it is ready", file=sys.stderr, flush=True)
             children.append(demo_build.start_background_build(models_dir))
-        if _wait_until_healthy(server, url):
+        if wait_until_healthy(server, f"{url}/_stcore/health"):
             print(f"llm-compare is running at {url}", flush=True)
             if not args.no_browser and _has_display():
                 webbrowser.open(url)
@@ -372,20 +372,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the stopping short
         _stop_all(children)
-
-
-def _wait_until_healthy(server: subprocess.Popen, url: str) -> bool:
-    """Wait for the dashboard's health check to answer; False if the server exits first."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-    while server.poll() is None:
-        try:
-            with opener.open(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
 
 
 def _has_display() -> bool:

@@ -87,7 +87,7 @@ class Generation:
                     self._put(event)
             finally:
                 self.gate.turn.release()
-        except Exception as exc:  # ConfigurationError for a prompt the engine refuses, and the unforeseen
+        except Exception as exc:  # noqa: BLE001 (ConfigurationError for a prompt the engine refuses, and the unforeseen: the client is told)
             self._put(exc)
         finally:
             self.gate.leave(perf_counter() - started if started is not None else None)

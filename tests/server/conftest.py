@@ -93,6 +93,12 @@ def serve_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "llm_compare.cli", "serve", *args]
 
 
+@pytest.fixture
+def serve_cli():
+    """The command that starts `llm-compare serve` with these arguments."""
+    return serve_command
+
+
 @contextmanager
 def running_server(args: list[str], tmp_path: Path, env: dict | None = None):
     port = free_port()

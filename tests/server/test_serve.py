@@ -188,26 +188,30 @@ def test_the_key_appears_in_no_log(server, tiny_models):
     assert server.key not in log
 
 
-def test_a_full_queue_is_429_with_retry_after_and_a_gone_client_stops_its_run(server, slow_prefill_models):
+def test_a_full_queue_is_429_with_retry_after_and_a_gone_client_stops_its_run(server, slow_prefill_models, server_home):
     model = slow_prefill_models["gguf_f32"]
-    long_run = raw_body(model, max_tokens=1500, stream=True)
-    with server.stream(RAW, long_run) as (status, events, connection):
-        assert status == 200
-        next(events)  # generating: the model is taken
-        waiting: list = []
-        queued = threading.Thread(target=lambda: waiting.append(server.post(RAW, raw_body(model, max_tokens=2))))
-        queued.start()
-        time.sleep(1.0)  # the second request is in the queue (of one) by now
-        refused = server.post(RAW, raw_body(model, max_tokens=2))
-        error_of(refused, 429, "queue_full")
-        assert int(refused.headers["retry-after"]) >= 1
-        assert not waiting, "the long run ended before the queue was full: the test proves nothing"
-        t_closed = time.monotonic()
-    # The client went away: its run stops, and the queued request gets the model within seconds
-    # (the 1,500-token run alone would take far longer on this model).
-    queued.join(timeout=60)
-    assert waiting and waiting[0].status == 200, waiting
-    assert time.monotonic() - t_closed < 15
+    # A run of 4,000 tokens: tens of seconds on this model, unless its client's going stops it.
+    ConfigManager(server_home).save(model, ModelConfig(n_ctx=4096))
+    long_run = raw_body(model, max_tokens=4000, stream=True)
+    try:
+        with server.stream(RAW, long_run) as (status, events, _):
+            assert status == 200
+            next(events)  # generating: the model is taken
+            waiting: list = []
+            queued = threading.Thread(target=lambda: waiting.append(server.post(RAW, raw_body(model, max_tokens=2))))
+            queued.start()
+            time.sleep(1.0)  # the second request is in the queue (of one) by now
+            refused = server.post(RAW, raw_body(model, max_tokens=2))
+            error_of(refused, 429, "queue_full")
+            assert int(refused.headers["retry-after"]) >= 1
+            assert not waiting, "the long run ended before the queue was full: the test proves nothing"
+            t_closed = time.monotonic()
+        # The client went away: its run stops, and the queued request gets the model at once.
+        queued.join(timeout=60)
+        assert waiting and waiting[0].status == 200, waiting
+        assert time.monotonic() - t_closed < 8
+    finally:
+        ConfigManager(server_home).reset(model)
 
 
 def test_four_clients_ten_requests_each_over_two_models_are_all_answered_or_refused(server, tiny_models):
@@ -254,3 +258,38 @@ def test_the_official_openai_client(server, tiny_models):
     assert refused.value.code == "capability_not_supported"
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=server.base_url, api_key="sk-wrong", max_retries=0).models.list()
+
+
+def test_one_gguf_gives_the_same_text_behind_serve_and_behind_llama_cpp_server(server, tiny_models, greedy, tmp_path):
+    """llama-cpp-python's own server, its defaults (min-p 0.05, repeat penalty 1.1) set away."""
+    import subprocess
+    import sys
+
+    from llm_compare.services.serving.process import free_port
+
+    model = tiny_models["gguf_f32"]
+    port = free_port()
+    with open(tmp_path / "llama-server.log", "wb") as log:
+        reference = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", model.path, "--host", "127.0.0.1", "--port", str(port),
+             "--n_ctx", str(greedy.n_ctx)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=30)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client.models.list()
+                break
+            except openai.APIConnectionError:
+                assert reference.poll() is None and time.monotonic() < deadline, (tmp_path / "llama-server.log").read_text()
+                time.sleep(0.3)
+        theirs = client.completions.create(
+            model=model.path, prompt=PROMPT, temperature=0, max_tokens=greedy.max_tokens,
+            extra_body={"repeat_penalty": 1.0, "min_p": 0.0, "top_k": 40})
+    finally:
+        reference.terminate()
+        reference.wait(15)
+    ours = server.post(RAW, raw_body(model, max_tokens=greedy.max_tokens)).json()
+    assert ours["choices"][0]["text"] == theirs.choices[0].text
+    assert ours["usage"]["prompt_tokens"] == theirs.usage.prompt_tokens
+    assert ours["usage"]["completion_tokens"] == theirs.usage.completion_tokens

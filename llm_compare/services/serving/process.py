@@ -61,18 +61,18 @@ def start_serving(
         command += ["--models-dir", directory]
     if api_key_env:
         command += ["--api-key-env", api_key_env]
-    log_file = tempfile.TemporaryFile()  # the server's output, read back only when it fails to start
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                               env=dict(os.environ))
     base = f"http://{LOOPBACK}:{port}"
-    if not _wait_healthy(process, base, timeout_s):
-        served = ServedProcess(f"{base}/v1", process.pid, model_ref, "", process)
-        served.stop()
-        log_file.seek(0)
-        last = [line for line in log_file.read().decode("utf-8", "replace").splitlines() if line.strip()][-1:]
-        why = last[0] if last else f"it did not answer within {timeout_s:.0f} s"
-        raise ModelLoadError(f"could not serve {model_ref}: {why}")
-    log_file.close()
+    # The server's output is read back only when it fails to start; afterwards it goes nowhere
+    # (the child keeps its own copy of the file open, and the file vanishes when both close it).
+    with tempfile.TemporaryFile() as log_file:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ))
+        if not wait_until_healthy(process, f"{base}/healthz", timeout_s):
+            ServedProcess(f"{base}/v1", process.pid, model_ref, "", process).stop()
+            log_file.seek(0)
+            last = [line for line in log_file.read().decode("utf-8", "replace").splitlines() if line.strip()][-1:]
+            why = last[0] if last else f"it did not answer within {timeout_s:.0f} s"
+            raise ModelLoadError(f"could not serve {model_ref}: {why}")
     notice = (f"{model_ref} is loaded a second time, by the server (pid {process.pid}): "
               "it takes its memory again beside the dashboard's own copy")
     log.warning("%s", notice)
@@ -86,12 +86,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_healthy(process: subprocess.Popen, base: str, timeout_s: float) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-    deadline = time.monotonic() + timeout_s
-    while process.poll() is None and time.monotonic() < deadline:
+def wait_until_healthy(process: subprocess.Popen, health_url: str, timeout_s: float | None = None) -> bool:
+    """Wait for `health_url` to answer 200 (never via a proxy); False when the process exits
+    first, or `timeout_s` passes."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while process.poll() is None and (deadline is None or time.monotonic() < deadline):
         try:
-            with opener.open(f"{base}/healthz", timeout=2) as response:
+            with opener.open(health_url, timeout=2) as response:
                 if response.status == 200:
                     return True
         except OSError:
