@@ -290,6 +290,8 @@ def test_one_gguf_gives_the_same_text_behind_serve_and_behind_llama_cpp_server(s
         reference.terminate()
         reference.wait(15)
     ours = server.post(RAW, raw_body(model, max_tokens=greedy.max_tokens)).json()
-    assert ours["choices"][0]["text"] == theirs.choices[0].text
+    # A random model emits token pieces that are not whole UTF-8 characters: llama-cpp-python
+    # drops such bytes (errors="ignore"), we show each as U+FFFD, as the dashboard does.
+    assert ours["choices"][0]["text"].replace("\ufffd", "") == theirs.choices[0].text
     assert ours["usage"]["prompt_tokens"] == theirs.usage.prompt_tokens
     assert ours["usage"]["completion_tokens"] == theirs.usage.completion_tokens

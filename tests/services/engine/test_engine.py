@@ -419,7 +419,8 @@ def test_runs_on_different_models_go_on_at_once_and_one_model_takes_one_run(long
         assert long_results[long_model.id].finish_reason == FinishReason.CANCELLED
         assert long_results[long_model.id].stats.completion_tokens < 3000
         assert not engine.busy
-        _, again = collect(engine.run(PROMPT, [long_model], {long_model.id: greedy}))  # free again, and warm
+        short = long_run_config(max_tokens=24)
+        _, again = collect(engine.run(PROMPT, [long_model], {long_model.id: short}))  # free again, and warm
         assert again[long_model.id].finish_reason == FinishReason.LENGTH and again[long_model.id].stats.warm
     finally:
         engine.shutdown()
