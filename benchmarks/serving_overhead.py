@@ -57,20 +57,22 @@ def over_http(port: int, body: dict):
             connection.request("POST", "/v1/completions", raw, {"Content-Type": "application/json"})
             answer = connection.getresponse()
             assert answer.status == 200, answer.read()
-            arrivals, text_chunks, usage = [], 0, None
+            arrivals, usage, finish = [], None, None
             for line in answer:
                 if not line.startswith(b"data: ") or line.strip() == b"data: [DONE]":
                     continue
                 chunk = json.loads(line[6:])
                 if chunk.get("usage"):
                     usage = chunk["usage"]
-                if chunk.get("choices") and chunk["choices"][0].get("text"):
-                    arrivals.append(perf_counter())
-                    text_chunks += 1
+                if chunk.get("choices"):
+                    if chunk["choices"][0].get("text"):
+                        arrivals.append(perf_counter())
+                    finish = chunk["choices"][0].get("finish_reason") or finish
         finally:
             connection.close()
-        # Without usage (a server that ignores stream_options), one chunk per token is all we have.
-        tokens = usage["completion_tokens"] if usage else text_chunks
+        # llama_cpp.server sends no usage in a stream; finishing on "length" means it made
+        # exactly max_tokens tokens. (Counting chunks would not do: a chunk can hold several.)
+        tokens = usage["completion_tokens"] if usage else body["max_tokens"] if finish == "length" else 0
         return arrivals[0] - t_request, (tokens - 1) / (arrivals[-1] - arrivals[0]), tokens
 
     return run
