@@ -138,6 +138,8 @@ def main() -> None:
                     if round_:
                         figures[name]["ttft"].append(1000 * ttft)
                         figures[name]["tps"].append(tps)
+                    print(f"round {round_}{' (warm-up)' if not round_ else ''}: {name}: {tps:.1f} tok/s, "
+                          f"TTFT {1000 * ttft:.1f} ms", file=sys.stderr, flush=True)
         finally:
             engine.shutdown()
             for server in servers:

@@ -34,6 +34,7 @@ class Response:
         return json.loads(self.body)
 
 
+# A first request loads its model (torch for a PyTorch folder): minutes on a loaded 2-core machine.
 @dataclass
 class Server:
     key = KEY  # the key the tests' server asks for
@@ -46,7 +47,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def request(self, method: str, path: str, body=None, *, key: str | None = KEY, headers: dict | None = None,
-                timeout: float = 120) -> Response:
+                timeout: float = 300) -> Response:
         raw = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
@@ -67,7 +68,7 @@ class Server:
         return self.request("POST", path, body, **kwargs)
 
     @contextmanager
-    def stream(self, path: str, body, *, key: str | None = KEY, timeout: float = 120):
+    def stream(self, path: str, body, *, key: str | None = KEY, timeout: float = 300):
         """A streamed POST: yields (status, an iterator over the `data:` payloads, the connection)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
