@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from llm_compare.core.formatting import human_bytes, human_count, stats_line
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult
 from llm_compare.core.text import check_unicode, terminal_safe
+from llm_compare.server import settings as server_defaults
 
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
 # On SIGTERM every process of ours is gone within 5 s: service managers send SIGKILL soon after.
@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_no_stores(bench_cli.add_parser(commands))
     frontier_cli.add_parser(commands)
+
+    serve = commands.add_parser("serve", help="serve local models as an OpenAI-compatible API (/v1/chat/completions, /v1/completions)")
+    serve.add_argument("--model", action="append", dest="model_refs", metavar="REF", help="model id, name or path to serve; repeat for more (default: every model in the directories)")
+    serve.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to find models (default: $LLM_COMPARE_MODELS_DIR or ./models)")
+    serve.add_argument("--host", default=server_defaults.DEFAULT_HOST, help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=server_defaults.DEFAULT_PORT)
+    serve.add_argument("--api-key-env", metavar="NAME", help="ask clients for the key held in environment variable NAME (sent as Authorization: Bearer KEY)")
+    serve.add_argument("--max-body-bytes", type=int, default=server_defaults.DEFAULT_MAX_BODY_BYTES, metavar="N", help="refuse larger requests with 413")
+    serve.add_argument("--queue-size", type=int, default=server_defaults.DEFAULT_QUEUE_SIZE, metavar="N", help="requests that may wait for a busy model; more get 429 (default: %(default)s)")
 
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
@@ -345,6 +354,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from llm_compare.services.discovery import demo_build
+    from llm_compare.services.serving.process import wait_until_healthy
 
     env = dict(os.environ)
     if args.no_stores:
@@ -378,7 +388,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
             print(f"building the demo models into {models_dir} in the background; "
                   "each appears on the Models page as soon as it is ready", file=sys.stderr, flush=True)
             children.append(demo_build.start_background_build(models_dir))
-        if _wait_until_healthy(server, url):
+        if wait_until_healthy(server, f"{url}/_stcore/health"):
             print(f"llm-compare is running at {url}", flush=True)
             if not args.no_browser and _has_display():
                 webbrowser.open(url)
@@ -386,20 +396,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the stopping short
         _stop_all(children)
-
-
-def _wait_until_healthy(server: subprocess.Popen, url: str) -> bool:
-    """Wait for the dashboard's health check to answer; False if the server exits first."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-    while server.poll() is None:
-        try:
-            with opener.open(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
 
 
 def _has_display() -> bool:
@@ -436,12 +432,28 @@ def _stop_all(processes: list[subprocess.Popen | None]) -> None:
             process.wait()
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from llm_compare.server.app import serve
+    from llm_compare.server.settings import ServeSettings, served_models
+
+    settings = ServeSettings(
+        host=args.host, port=args.port, api_key_env=args.api_key_env, max_body_bytes=args.max_body_bytes,
+        queue_size=args.queue_size, models_dirs=args.models_dirs or [], model_refs=args.model_refs or [],
+    )
+    settings.api_key()  # a key asked for but not set is bad usage, before any model is scanned
+    models, warnings = served_models(settings, default_models_dirs())
+    for warning in warnings:
+        print(f"warning: {terminal_safe(warning)}", file=sys.stderr, flush=True)
+    serve(settings, models)
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     return bench_cli.cmd_bench(args, args.models_dirs or default_models_dirs(), model_stores(args))
 
 
 COMMANDS = {
-    "scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui,
+    "scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui, "serve": cmd_serve,
     "frontier": frontier_cli.cmd_frontier,
 }
 

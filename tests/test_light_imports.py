@@ -17,6 +17,9 @@ BACKENDS = ("torch", "transformers", "llama_cpp")
             ["llm_compare.services.engine.engine", "llm_compare.services.discovery.config_manager", "llm_compare.services.store.run_store", "llm_compare.cli"],
             BACKENDS,
         ),
+        # `llm-compare serve` loads models in workers too; the other commands never pay for its web stack.
+        (["llm_compare.server.app", "llm_compare.services.serving.process"], BACKENDS),
+        (["llm_compare.cli"], ("fastapi", "uvicorn", "starlette")),
     ],
 )
 def test_importing_loads_no_heavy_library(modules, forbidden):

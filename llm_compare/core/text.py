@@ -29,6 +29,26 @@ def check_unicode(text: str, what: str) -> str:
     )
 
 
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+def check_conversation(messages: list[dict]) -> list[dict]:
+    """Return `messages` (a chat: {"role", "content"} dicts, the last one the user's), or raise
+    ConfigurationError saying what is wrong with it."""
+    if not messages:
+        raise ConfigurationError("the conversation is empty: send at least one user message")
+    for number, message in enumerate(messages, 1):
+        role, content = message.get("role"), message.get("content")
+        if role not in CHAT_ROLES:
+            raise ConfigurationError(f"message {number} has role {role!r}: use one of {', '.join(CHAT_ROLES)}")
+        if not isinstance(content, str):
+            raise ConfigurationError(f"message {number} has no text content: give its content as text")
+        check_unicode(content, f"message {number}")
+    if messages[-1]["role"] != "user" or not messages[-1]["content"].strip():
+        raise ConfigurationError("the conversation must end with a user message holding some text")
+    return messages
+
+
 def terminal_safe(text: str, keep: str = "") -> str:
     """`text` with every character a terminal would act on shown as its Python escape (ESC as
     \\x1b, a newline as \\n), except those in `keep` (an answer keeps its newlines and tabs)."""

@@ -37,6 +37,24 @@ def create_inferencer(model: ModelInfo, config: ModelConfig) -> Inferencer:
     return _REGISTRY[model.type](model, config)
 
 
+def chat_messages(prompt: str | list[dict], system_prompt: str) -> list[dict]:
+    """What a chat template renders: the conversation given (or the prompt as the user's one
+    message), after the system prompt when there is one and the conversation brings none."""
+    messages = [{"role": m["role"], "content": m["content"]} for m in prompt] if isinstance(prompt, list) else [
+        {"role": "user", "content": prompt}
+    ]
+    if system_prompt and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+def raw_text(prompt: str | list[dict]) -> str:
+    """The text of a raw completion; a conversation cannot be one."""
+    if isinstance(prompt, list):
+        raise ConfigurationError("a conversation needs a chat template and this model has none: send a plain prompt")
+    return prompt
+
+
 class Inferencer(ABC):
     """What a worker process needs of any backend: load it, answer one prompt, say how it ran."""
 
@@ -54,7 +72,7 @@ class Inferencer(ABC):
 
     @abstractmethod
     def answer(
-        self, *, prompt: str, system_prompt: str | None, config: ModelConfig, cancelled: Callable[[], bool],
+        self, *, prompt: str | list[dict], system_prompt: str | None, config: ModelConfig, cancelled: Callable[[], bool],
         emit: Callable[[str, int], None], load_s: float, warm: bool,
     ) -> InferenceResult:
         """Generate one answer, calling `emit(new_text, completion_tokens)` as text arrives, and
@@ -88,7 +106,7 @@ class BaseInferencer(Inferencer):
     turns them into text, applies stop strings and limits, and takes the timings."""
 
     def answer(
-        self, *, prompt: str, system_prompt: str | None, config: ModelConfig, cancelled: Callable[[], bool],
+        self, *, prompt: str | list[dict], system_prompt: str | None, config: ModelConfig, cancelled: Callable[[], bool],
         emit: Callable[[str, int], None], load_s: float, warm: bool,
     ) -> InferenceResult:
         from llm_compare.inferencers.generation import run_generation  # it builds on this module
@@ -100,8 +118,9 @@ class BaseInferencer(Inferencer):
     def has_chat_template(self) -> bool: ...
 
     @abstractmethod
-    def encode_prompt(self, prompt: str, system_prompt: str, chat: bool) -> list[int]:
-        """Token ids fed to the model: the chat template applied when `chat`, else the raw text."""
+    def encode_prompt(self, prompt: str | list[dict], system_prompt: str, chat: bool) -> list[int]:
+        """Token ids fed to the model: the chat template applied to chat_messages(...) when
+        `chat`, else the raw text (raw_text(prompt))."""
 
     @abstractmethod
     def generate(

@@ -128,7 +128,7 @@ class _Generation:
 def run_generation(
     inferencer: BaseInferencer,
     *,
-    prompt: str,
+    prompt: str | list[dict],
     system_prompt: str | None,
     config: ModelConfig,
     cancelled: Callable[[], bool],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, LLMCompareError, ModelLoadError
 from llm_compare.core.models import ModelType
-from llm_compare.inferencers.base import BaseInferencer, register
+from llm_compare.inferencers.base import BaseInferencer, chat_messages, raw_text, register
 from llm_compare.inferencers.sampling import llama_sampler_chain
 
 if TYPE_CHECKING:
@@ -103,18 +103,16 @@ class GGUFInferencer(BaseInferencer):
                 return ids[:n]
             size = -n
 
-    def encode_prompt(self, prompt: str, system_prompt: str, chat: bool) -> list[int]:
+    def encode_prompt(self, prompt: str | list[dict], system_prompt: str, chat: bool) -> list[int]:
         if not chat:
-            return self.tokenize(prompt, add_bos=True)
+            return self.tokenize(raw_text(prompt), add_bos=True)
         import llama_cpp as L
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         formatter = Jinja2ChatFormatter(
             template=self.template, eos_token=self._token_text(L.llama_vocab_eos(self._vocab)), bos_token=self._token_text(self.bos_id)
         )
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
-            {"role": "user", "content": prompt}
-        ]
+        messages = chat_messages(prompt, system_prompt)
         # The template writes any BOS itself, so tokenizing must not add another.
         return self.tokenize(formatter(messages=messages).prompt, add_bos=False)
 

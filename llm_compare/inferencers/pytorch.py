@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ModelLoadError
 from llm_compare.core.models import ModelType
-from llm_compare.inferencers.base import BaseInferencer, register
+from llm_compare.inferencers.base import BaseInferencer, chat_messages, raw_text, register
 from llm_compare.inferencers.sampling import transformers_sampler_chain
 
 # The end-of-turn markers llama.cpp ends generation on wherever a vocabulary holds them, even when
@@ -84,12 +84,10 @@ class PyTorchInferencer(BaseInferencer):
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
-    def encode_prompt(self, prompt: str, system_prompt: str, chat: bool) -> list[int]:
+    def encode_prompt(self, prompt: str | list[dict], system_prompt: str, chat: bool) -> list[int]:
         if not chat:
-            return list(self.tokenizer(prompt)["input_ids"])
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
-            {"role": "user", "content": prompt}
-        ]
+            return list(self.tokenizer(raw_text(prompt))["input_ids"])
+        messages = chat_messages(prompt, system_prompt)
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         # The template writes any BOS itself, so the tokenizer must not add another.
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -1,4 +1,5 @@
-"""Refuse to serve the dashboard under a host name other than loopback or the user's own list.
+"""Refuse to serve the dashboard under a host name other than loopback or the user's own list
+(the names: llm_compare/host_names.py, shared with `llm-compare serve`).
 
 A DNS-rebinding page (evil.example resolving to 127.0.0.1) gets a browser to open our WebSocket
 with `Host: evil.example`; Streamlit accepts it (the Origin matches that Host), and the page could
@@ -8,30 +9,13 @@ name it connected to in `Host`, so an app run under a name we do not know draws 
 from __future__ import annotations
 
 import logging
-import os
 
 import streamlit as st
 
+from llm_compare.host_names import ENV_ALLOWED_HOSTS, first_foreign_host
 from llm_compare.ui.text import code
 
 log = logging.getLogger(__name__)
-
-ENV_ALLOWED_HOSTS = "LLM_COMPARE_ALLOWED_HOSTS"
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def host_name(host_header: str) -> str:
-    """The name in a Host header, without its port, in lower case: `[::1]:8501` -> `::1`."""
-    host = host_header.strip().lower()
-    if host.startswith("["):  # an IPv6 literal: [::1] or [::1]:8501
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def allowed_names() -> frozenset[str]:
-    """Loopback names plus $LLM_COMPARE_ALLOWED_HOSTS (names separated by commas, no ports)."""
-    extra = os.environ.get(ENV_ALLOWED_HOSTS, "")
-    return LOOPBACK_NAMES | {host_name(name) for name in extra.split(",") if name.strip()}
 
 
 def foreign_host(headers) -> str | None:
@@ -39,11 +23,7 @@ def foreign_host(headers) -> str | None:
     (AppTest, a bare script run) has no browser behind it, so nothing to rebind."""
     if len(headers) == 0:
         return None
-    hosts = headers.get_all("host")
-    allowed = allowed_names()
-    if not hosts:
-        return "(none)"
-    return next((host for host in hosts if host_name(host) not in allowed), None)
+    return first_foreign_host(headers.get_all("host"))
 
 
 def stop_unless_allowed_host() -> None:

@@ -1,7 +1,11 @@
 """InferenceEngine: one prompt to several models, streamed back as per-model events.
 
 Each model runs in its own worker process (see worker.py); loaded workers stay warm between
-runs within a memory budget, and the least recently used is unloaded to make room."""
+runs within a memory budget, and the least recently used is unloaded to make room.
+
+A model generates for one run at a time (its worker answers one request at a time); runs on
+different models may go on at once from different threads (`llm-compare serve` does that). The
+dashboard and the CLI keep one run at a time for the whole engine (`one_run_at_a_time`)."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, InferenceError, OutOfMemoryBudgetError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
-from llm_compare.core.text import check_unicode
+from llm_compare.core.text import check_conversation, check_unicode
 from llm_compare.services.engine import cpu_load, memory
 from llm_compare.services.endpoints.health import HealthBook
 from llm_compare.services.engine.worker import Worker
@@ -44,7 +48,7 @@ class _Slot:
 
     model: ModelInfo
     config: ModelConfig
-    prompt: str
+    prompt: str | list[dict]  # a text, or a conversation (chat mode)
     system_prompt: str | None
     threads: int
     worker: Worker | None = None
@@ -66,17 +70,26 @@ class _Slot:
 
 class InferenceEngine:
     def __init__(
-        self, max_models: int = 4, memory_budget_bytes: int | None = None, cancel_grace_s: float = CANCEL_GRACE_S
+        self,
+        max_models: int = 4,
+        memory_budget_bytes: int | None = None,
+        cancel_grace_s: float = CANCEL_GRACE_S,
+        one_run_at_a_time: bool = True,
     ):
         self.max_models = max_models
+        self.one_run_at_a_time = one_run_at_a_time
         self.cancel_grace_s = cancel_grace_s
         self.memory_budget_bytes = memory_budget_bytes or memory.default_budget_bytes()
         self._workers: dict[str, Worker] = {}  # model id -> its worker
         # The dashboard reads and unloads workers from other threads (sidebar, other tabs) while
         # a run's thread starts and discards them.
         self._workers_lock = threading.RLock()
-        self._run_lock = threading.Lock()
-        self._in_use: set[str] = set()  # model ids of the run in progress
+        self._run_lock = threading.Lock()  # held by the run in progress when one_run_at_a_time
+        self._model_locks: dict[str, threading.Lock] = {}  # held by the run generating on that model
+        # Making room and starting a worker happen one model at a time: two runs starting models
+        # together must not both count the same free memory.
+        self._load_lock = threading.Lock()
+        self._in_use: dict[threading.Event, set[str]] = {}  # model ids of each run in progress, by its token
         # One token per run, made when the run is asked for: a Stop before the run's first step
         # is not lost, and a Stop never leaks into the next run.
         self._cancel_tokens: set[threading.Event] = set()
@@ -85,15 +98,19 @@ class InferenceEngine:
 
     def run(
         self,
-        prompt: str,
+        prompt: str | list[dict],
         models: list[ModelInfo],
         configs: dict[str, ModelConfig] | None = None,
         *,
         schedule: str = "sequential",
         system_prompt: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[InferenceEvent]:
         """Send `prompt` to every model; iterate the result for events. Closing the iterator
-        early cancels the run. Raises ConfigurationError at once on bad input."""
+        early cancels the run, and so does setting `cancel` (from any thread; `cancel()` stops
+        every run). `prompt` is a text, or in chat mode the conversation: a list of
+        {"role", "content"} messages ending with the user's. Raises ConfigurationError at once
+        on bad input."""
         self._validate(prompt, system_prompt, models, schedule)
         configs = configs or {}
         # Models generating at the same time share the cores instead of fighting over them.
@@ -103,14 +120,14 @@ class InferenceEngine:
         for model in models:
             config = configs.get(model.id) or ModelConfig()
             slots.append(_Slot(model, config, prompt, system_prompt, config.n_threads or threads))
-        token = threading.Event()
+        token = cancel or threading.Event()
         self._cancel_tokens.add(token)
         return self._events(slots, schedule, token)
 
     @property
     def busy(self) -> bool:
         """True while a run is in progress (in any thread)."""
-        return self._run_lock.locked()
+        return bool(self._in_use)
 
     def cancel(self) -> None:
         """Stop the current run; partial text is kept. Returns at once; thread-safe."""
@@ -134,9 +151,10 @@ class InferenceEngine:
 
     def unload_idle(self) -> list[str]:
         """Unload every model that the run in progress is not using; return the names kept."""
+        in_use = self._models_in_use()
         with self._workers_lock:
-            idle = [mid for mid in self._workers if mid not in self._in_use]
-            kept = [w.model.name for mid, w in self._workers.items() if mid in self._in_use]
+            idle = [mid for mid in self._workers if mid not in in_use]
+            kept = [w.model.name for mid, w in self._workers.items() if mid in in_use]
         for model_id in idle:
             self.unload(model_id)
         return kept
@@ -151,14 +169,22 @@ class InferenceEngine:
         with self._workers_lock:
             return list(self._workers.values())
 
+    def _models_in_use(self, besides: threading.Event | None = None) -> set[str]:
+        """Model ids of every run in progress (but the one of `besides`)."""
+        with self._workers_lock:
+            return set().union(*(ids for token, ids in self._in_use.items() if token is not besides))
+
     # --- the run loop ---------------------------------------------------------------------
 
-    def _validate(self, prompt: str, system_prompt: str | None, models: list[ModelInfo], schedule: str) -> None:
-        if not prompt or not prompt.strip():
+    def _validate(self, prompt: str | list[dict], system_prompt: str | None, models: list[ModelInfo], schedule: str) -> None:
+        if isinstance(prompt, list):
+            check_conversation(prompt)
+        elif not prompt or not prompt.strip():
             raise ConfigurationError("the prompt is empty: type some text to send")
-        # Refused here, for every caller: no backend can tokenize it, and a stored run holding
-        # it would break every page that reads the store.
-        check_unicode(prompt, "prompt")
+        else:
+            # Refused here, for every caller: no backend can tokenize it, and a stored run holding
+            # it would break every page that reads the store.
+            check_unicode(prompt, "prompt")
         check_unicode(system_prompt or "", "system prompt")
         if not models:
             raise ConfigurationError("no model selected: choose at least one")
@@ -173,16 +199,17 @@ class InferenceEngine:
                 raise ConfigurationError(model.unusable_reason)
 
     def _events(self, slots: list[_Slot], schedule: str, cancel: threading.Event) -> Iterator[InferenceEvent]:
-        if not self._run_lock.acquire(blocking=False):
-            self._cancel_tokens.discard(cancel)
-            raise InferenceError("another comparison is still running: wait for it to finish or stop it")
-        self._in_use = {slot.model.id for slot in slots}
+        locks = self._claim([slot.model for slot in slots], cancel)
         running: list[_Slot] = []
         try:
             # Flags are cleared here, before the token is first read: a Stop from now on is
-            # seen either through the token or through the flag it sets.
-            for worker in self._worker_list():
-                worker.cancel_flag.clear()
+            # seen either through the token or through the flag it sets. Only this run's: another
+            # run's model may be stopping.
+            for slot in slots:
+                with self._workers_lock:
+                    worker = self._workers.get(slot.model.id)
+                if worker:
+                    worker.cancel_flag.clear()
             for slot in slots:
                 yield InferenceEvent(slot.model.id, "queued")
             waiting = deque(slots)
@@ -205,7 +232,7 @@ class InferenceEngine:
                         break
                 while waiting and not cancel.is_set() and (schedule == "parallel" or not running):
                     slot = waiting.popleft()
-                    yield self._start(slot, protected={s.model.id for s in running})
+                    yield self._start(slot, protected={s.model.id for s in running} | self._models_in_use(besides=cancel))
                     if not slot.done:
                         running.append(slot)
                 by_conn = {slot.worker.conn: slot for slot in running}
@@ -218,9 +245,36 @@ class InferenceEngine:
                     slot.worker.sample_rss()
         finally:
             self._abort([slot for slot in running if not slot.done])
-            self._in_use = set()
-            self._cancel_tokens.discard(cancel)
-            self._run_lock.release()
+            self._release(locks, cancel)
+
+    def _claim(self, models: list[ModelInfo], cancel: threading.Event) -> list[threading.Lock]:
+        """Take the run's locks (the engine's when one_run_at_a_time, then each model's), or
+        raise InferenceError at once, holding none."""
+        taken: list[threading.Lock] = []
+        try:
+            if self.one_run_at_a_time:
+                if not self._run_lock.acquire(blocking=False):
+                    raise InferenceError("another comparison is still running: wait for it to finish or stop it")
+                taken.append(self._run_lock)
+            for model in models:
+                with self._workers_lock:
+                    lock = self._model_locks.setdefault(model.id, threading.Lock())
+                if not lock.acquire(blocking=False):
+                    raise InferenceError(f"{model.name} is generating for another run: wait for it to finish")
+                taken.append(lock)
+        except InferenceError:
+            self._release(taken, cancel)
+            raise
+        with self._workers_lock:
+            self._in_use[cancel] = {model.id for model in models}
+        return taken
+
+    def _release(self, locks: list[threading.Lock], cancel: threading.Event) -> None:
+        with self._workers_lock:
+            self._in_use.pop(cancel, None)
+        self._cancel_tokens.discard(cancel)
+        for lock in reversed(locks):
+            lock.release()
 
     def _stop_running(self, running: list[_Slot]) -> Iterator[InferenceEvent]:
         """After Stop: a loading model is dropped at once (nothing to keep, and loading cannot be
@@ -252,12 +306,13 @@ class InferenceEngine:
             return InferenceEvent(model.id, "generating")
         try:
             need = memory.estimate_model_bytes(model, config)
-            self._make_room(model, need, protected)
-            worker = Worker(model, config, estimate_bytes=need)
+            with self._load_lock:
+                self._make_room(model, need, protected)
+                worker = Worker(model, config, estimate_bytes=need)
+                with self._workers_lock:
+                    slot.worker = self._workers[model.id] = worker
         except (OutOfMemoryBudgetError, OSError) as exc:
             return self._finish(slot, FinishReason.ERROR, str(exc))
-        with self._workers_lock:
-            slot.worker = self._workers[model.id] = worker
         return InferenceEvent(model.id, "loading")
 
     def _receive(self, slot: _Slot, cancel: threading.Event) -> Iterator[InferenceEvent]:

@@ -63,7 +63,7 @@ class Worker:
         self.ready = True
         self.versions, self.ignored, self.runtime = versions, ignored, runtime
 
-    def send_generate(self, prompt: str, system_prompt: str | None, config: ModelConfig, threads: int) -> None:
+    def send_generate(self, prompt: str | list[dict], system_prompt: str | None, config: ModelConfig, threads: int) -> None:
         # The cancel flag is cleared by the engine before a run starts, never here: a Stop that
         # arrives between the two must not be lost.
         warm = self.runs > 0

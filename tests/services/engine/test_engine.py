@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.core.errors import ConfigurationError
+from llm_compare.core.errors import ConfigurationError, InferenceError
 from llm_compare.core.results import FinishReason
 from llm_compare.services.engine import memory
 from llm_compare.services.engine.comparison import Comparison
@@ -398,3 +398,51 @@ def test_unload_all_from_another_tab_keeps_the_models_of_a_running_comparison(en
     assert results[running.id].error is None and results[running.id].finish_reason == FinishReason.LENGTH
     assert [m["model_id"] for m in engine.loaded_models()] == [running.id]
     assert not failures
+
+
+def test_runs_on_different_models_go_on_at_once_and_one_model_takes_one_run(long_models, tiny_models, greedy):
+    """What `llm-compare serve` relies on: one run per model at a time, different models together,
+    and a run's own cancel token stops that run only."""
+    engine = InferenceEngine(one_run_at_a_time=False)
+    try:
+        long_model, short_model = long_models["gguf_f32"], tiny_models["gguf_f32"]
+        mine = threading.Event()
+        long_run = engine.run(PROMPT, [long_model], {long_model.id: long_run_config()}, cancel=mine)
+        assert next(e for e in long_run if e.kind == "text")  # the long model is generating
+        with pytest.raises(InferenceError, match="is generating for another run"):
+            next(engine.run(PROMPT, [long_model], {long_model.id: greedy}))
+        _, results = collect(engine.run(PROMPT, [short_model], {short_model.id: greedy}))
+        assert results[short_model.id].finish_reason == FinishReason.LENGTH  # while the long run goes on
+        assert engine.busy
+        mine.set()
+        _, long_results = collect(long_run)
+        assert long_results[long_model.id].finish_reason == FinishReason.CANCELLED
+        assert long_results[long_model.id].stats.completion_tokens < 3000
+        assert not engine.busy
+        short = long_run_config(max_tokens=24)
+        _, again = collect(engine.run(PROMPT, [long_model], {long_model.id: short}))  # free again, and warm
+        assert again[long_model.id].finish_reason == FinishReason.LENGTH and again[long_model.id].stats.warm
+    finally:
+        engine.shutdown()
+
+
+def test_the_dashboards_engine_still_runs_one_comparison_at_a_time(engine, long_models, tiny_models, greedy):
+    long_model = long_models["gguf_f32"]
+    long_run = engine.run(PROMPT, [long_model], {long_model.id: long_run_config()})
+    assert next(e for e in long_run if e.kind == "text")
+    with pytest.raises(InferenceError, match="another comparison is still running"):
+        next(engine.run(PROMPT, [tiny_models["gguf_f32"]], {tiny_models["gguf_f32"].id: greedy}))
+    long_run.close()
+
+
+def test_a_conversation_goes_through_the_chat_template(engine, tiny_models, greedy):
+    from transformers import AutoTokenizer
+
+    model = tiny_models["hf"]
+    conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, {"role": "user", "content": PROMPT}]
+    _, results = collect(engine.run(conversation, [model], {model.id: greedy.updated(mode="chat")}))
+    tokenizer = AutoTokenizer.from_pretrained(model.path)
+    text = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    assert results[model.id].stats.prompt_tokens == len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    with pytest.raises(ConfigurationError, match="must end with a user message"):
+        engine.run(conversation[:2], [model], {model.id: greedy})
