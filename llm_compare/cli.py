@@ -17,7 +17,7 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 
-from llm_compare import bench_cli
+from llm_compare import bench_cli, score_cli
 from llm_compare.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_MODEL_FAILED,
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", choices=["full", "smoke"], default="full", help="smoke: seconds, for tests; the models learn little")
 
     bench_cli.add_parser(commands)
+    score_cli.add_parser(commands)
 
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
@@ -416,7 +417,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_cli.cmd_bench(args, args.models_dirs or default_models_dirs())
 
 
-COMMANDS = {"scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui}
+def cmd_score(args: argparse.Namespace) -> int:
+    return score_cli.cmd_score(args, args.models_dirs or default_models_dirs())
+
+
+COMMANDS = {"scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "score": cmd_score, "demo": cmd_demo, "ui": cmd_ui}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -177,8 +177,19 @@ def _create_benchmarks_table(db: sqlite3.Connection) -> None:
     )
 
 
+def _create_scores_table(db: sqlite3.Connection) -> None:
+    """Likelihood scores (services/quality): one row per model per scoring, its ScoreResult as JSON."""
+    db.execute(
+        "CREATE TABLE scores (score_id TEXT NOT NULL, model_id TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "record TEXT NOT NULL, PRIMARY KEY (score_id, model_id))"
+    )
+    db.execute("CREATE INDEX scores_model_created ON scores (model_id, created_at)")
+
+
 # Numbered schema changes, applied in order; never edit one that has shipped, append a new one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_runs_table, _add_benchmark_id, _create_benchmarks_table]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_runs_table, _add_benchmark_id, _create_benchmarks_table, _create_scores_table,
+]
 
 
 @dataclass(frozen=True)
@@ -295,6 +306,28 @@ class RunStore:
                 "SELECT run_id, record FROM runs WHERE benchmark_id = ? ORDER BY rowid", (benchmark_id,)
             ).fetchall()
         return StoredRuns.of_rows(rows).records
+
+    # --- likelihood scores ----------------------------------------------------------------------
+
+    def save_score(self, score_id: str, model_id: str, created_at: str, record: dict[str, Any]) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", (score_id, model_id, created_at, json.dumps(record)))
+
+    def score_records(self) -> list[dict[str, Any]]:
+        """Every stored score, newest first; a row that is not a JSON object is left out."""
+        if not self.path.exists():
+            return []
+        with self._connect() as db:
+            rows = db.execute("SELECT record FROM scores ORDER BY created_at DESC, rowid DESC").fetchall()
+        records = []
+        for (raw,) in rows:
+            try:
+                record = json.loads(raw)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
