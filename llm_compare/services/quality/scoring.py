@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -94,7 +94,37 @@ class Scoring:
         self.configs = dict(configs or {})
         self.score_id = uuid.uuid4().hex[:12]
         self.results: list[ScoreResult] = []
+        self.progress: dict[str, ScoreEvent] = {}  # model id -> its latest event
+        self.failure: str | None = None  # what ended a background scoring early
         self._stopped = threading.Event()
+        self._finished = threading.Event()
+
+    def start(self, on_done: Callable[[list[ScoreResult]], None] | None = None) -> Scoring:
+        """Score in a background thread (the dashboard); `on_done(results)` runs at the end."""
+        threading.Thread(target=self._run, args=(on_done,), name="scoring", daemon=True).start()
+        return self
+
+    def _run(self, on_done: Callable[[list[ScoreResult]], None] | None) -> None:
+        try:
+            for event in self.events():
+                self.progress[event.model_id] = event
+            if on_done is not None:
+                on_done(self.results)
+        except Exception as exc:  # shown on the page; the thread must not die silently
+            self.failure = str(exc) or type(exc).__name__
+        finally:
+            self._finished.set()
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stopped.is_set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        return self._finished.wait(timeout_s)
 
     def stop(self) -> None:
         """Stop: the model being scored stops within a chunk, the others are not started."""
