@@ -30,7 +30,8 @@ def test_decode_ratio_uses_tokens_per_second_only_within_one_vocabulary(tiny_mod
     records = bench_records([hf, gguf, other])
     fingerprints = {r.model["id"]: r.runtime.get("vocab_fingerprint") for r in records}
     assert fingerprints[hf.id] == fingerprints[gguf.id] != fingerprints[other.id]
-    figures = {frozenset((p.model_a, p.model_b)): p.figure for p in stored_results(records).pairs if p.figure != "ttft_s"}
+    figures = {frozenset((p.model_a, p.model_b)): p.figure for p in stored_results(records, include_busy=True).pairs
+               if p.figure != "ttft_s"}  # this shared machine may mark every run busy
     assert figures[frozenset((hf.id, gguf.id))] == "decode_tps"
     assert figures[frozenset((hf.id, other.id))] == "decode_bytes_per_s"
     assert figures[frozenset((gguf.id, other.id))] == "decode_bytes_per_s"
