@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from llm_compare import bench_cli, score_cli
+from llm_compare.cli_signals import stop_on_interrupt
 from llm_compare.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_MODEL_FAILED,
@@ -183,15 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                  for m in models if not m.usable]
     # Ctrl-C or SIGTERM cancels the run: workers stop, partial answers are printed and kept,
     # and the exit code says the run was interrupted. A second Ctrl-C interrupts at once.
-    interrupted_by: list[int] = []
-
-    def cancel(signum, frame) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        interrupted_by.append(signum)
-        engine.cancel()
-
-    signal.signal(signal.SIGINT, cancel)
-    signal.signal(signal.SIGTERM, cancel)
+    interrupted_by = stop_on_interrupt(engine.cancel)
     printer = (JsonPrinter if args.json else TextPrinter)(by_id, streaming=args.schedule == "sequential")
     store, comparison_id = RunStore(), new_comparison_id()
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from pathlib import Path
 
+from llm_compare.cli_signals import stop_on_interrupt
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK
 from llm_compare.core.text import terminal_safe
 
@@ -42,15 +42,7 @@ def cmd_score(args: argparse.Namespace, models_dirs: list[str]) -> int:
     configs = {m.id: config_manager.load(m).config for m in [*models, *([reference] if reference else [])]}
     engine = InferenceEngine(max_models=1)
     scoring = Scoring(engine, models, text, reference=reference, n_ctx=args.ctx, configs=configs)
-    interrupted: list[int] = []
-
-    def stop(signum, frame) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        interrupted.append(signum)
-        scoring.stop()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    interrupted = stop_on_interrupt(scoring.stop)
     try:
         for event in scoring.events():
             name = terminal_safe(next(m.name for m in scoring.models if m.id == event.model_id))
