@@ -20,6 +20,7 @@ def main() -> None:
             st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
             st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
             st.Page("pages/results.py", title="Results", icon=":material/monitoring:"),
+            st.Page("pages/quality.py", title="Quality", icon=":material/grading:"),
             st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
         ]
     )

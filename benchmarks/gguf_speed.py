@@ -20,22 +20,19 @@ import argparse
 import gc
 import json
 import os
-import shutil
 import statistics
 import subprocess
-import tarfile
 import tempfile
-from importlib.metadata import version as installed_version
 from pathlib import Path
 from time import perf_counter, sleep
 
 from engine_overhead import llama_generate  # benchmarks/ is on the path when this script runs
+from llama_cpp_tools import llama_cpp_tool
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.corpus import load_stdlib_documents
 from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf
 from llm_compare.modelbuild.tiny import build_random_llama
-from llm_compare.modelbuild.vocab_files import VocabFilesUnavailable, source_distribution, vocab_cache_dir
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.engine import InferenceEngine
 
@@ -50,44 +47,6 @@ SETTLE_S = 0.2
 
 
 # --- llama-bench, built once from llama-cpp-python's own llama.cpp sources -----------------------
-
-def llama_bench_binary() -> Path | None:
-    """The cached llama-bench of the installed llama-cpp-python version, built if missing; None
-    (after saying why) when it cannot be built here."""
-    version = installed_version("llama-cpp-python")
-    target = vocab_cache_dir(version).with_name(f"llama-cpp-python-{version}-llama-bench") / "llama-bench"
-    if target.exists():
-        return target
-    missing = [tool for tool in ("cmake", "c++", "cc") if not shutil.which(tool)]
-    if missing:
-        print(f"llama-bench not measured: cannot build it without {', '.join(missing)} (install cmake and a C++ compiler)")
-        return None
-    try:
-        sdist = source_distribution(version)
-    except VocabFilesUnavailable as exc:
-        print(f"llama-bench not measured: {exc}")
-        return None
-    print(f"building llama-bench from {sdist.name} (minutes; cached in {target.parent}) ...", flush=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        with tarfile.open(sdist) as archive:
-            archive.extractall(tmp, filter="data")
-        source = next(Path(tmp).glob("*/vendor/llama.cpp"))
-        build = Path(tmp) / "build"
-        # As llama-cpp-python builds it by default: native CPU code, OpenMP, no curl. Static, so the
-        # binary can be kept without the build tree.
-        configure = ["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF",
-                     "-DGGML_NATIVE=ON", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF",
-                     "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
-        compile_ = ["cmake", "--build", str(build), "--target", "llama-bench", "-j", str(os.cpu_count() or 1)]
-        for command in (configure, compile_):
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(f"llama-bench not measured: `{' '.join(command[:3])} ...` failed:\n{done.stderr[-2000:]}")
-                return None
-        shutil.copy2(build / "bin" / "llama-bench", target)
-    return target
-
 
 def llama_bench(binary: Path, model: Path, threads: int, prompt_tokens: int, tokens: int) -> tuple[float, float]:
     """One repetition each of tg<tokens> and pp<prompt_tokens>: (decode tok/s, prefill tok/s)."""
@@ -197,7 +156,7 @@ def main() -> None:
     parser.add_argument("--without-llama-bench", action="store_true", help="measure only the Python paths")
     parser.add_argument("--models", type=Path, help="keep the built models in this folder and reuse them next time")
     args = parser.parse_args()
-    bench = None if args.without_llama_bench else llama_bench_binary()
+    bench = None if args.without_llama_bench else llama_cpp_tool("llama-bench")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.models or Path(scratch)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sqlite3
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+from llm_compare.cli_signals import stop_on_interrupt
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK
 from llm_compare.core.formatting import human_duration
 from llm_compare.core.text import terminal_safe
@@ -77,13 +77,7 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str], stores: list = (
         save=lambda outcome: save_bench_run(store, outcome), done=done, benchmark_id=benchmark_id,
         on_status=record_status(store),
     )
-
-    def stop(signum, frame) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C interrupts at once
-        runner.cancel()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    stop_on_interrupt(runner.cancel)
     print(f"benchmark {runner.benchmark_id}: {len(models)} models × {len(spec.suite.prompts)} prompts × {spec.repeats} "
           f"repetitions, {runner.order_note}", file=sys.stderr, flush=True)
     try:

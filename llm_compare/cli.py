@@ -16,7 +16,8 @@ import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 
-from llm_compare import bench_cli, frontier_cli
+from llm_compare import bench_cli, frontier_cli, score_cli
+from llm_compare.cli_signals import stop_on_interrupt
 from llm_compare.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_MODEL_FAILED,
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", choices=["full", "smoke"], default="full", help="smoke: seconds, for tests; the models learn little")
 
     add_no_stores(bench_cli.add_parser(commands))
+    add_no_stores(score_cli.add_parser(commands))
     frontier_cli.add_parser(commands)
 
     serve = commands.add_parser("serve", help="serve local models as an OpenAI-compatible API (/v1/chat/completions, /v1/completions)")
@@ -211,15 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                  for m in models if not m.usable]
     # Ctrl-C or SIGTERM cancels the run: workers stop, partial answers are printed and kept,
     # and the exit code says the run was interrupted. A second Ctrl-C interrupts at once.
-    interrupted_by: list[int] = []
-
-    def cancel(signum, frame) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        interrupted_by.append(signum)
-        engine.cancel()
-
-    signal.signal(signal.SIGINT, cancel)
-    signal.signal(signal.SIGTERM, cancel)
+    interrupted_by = stop_on_interrupt(engine.cancel)
     printer = (JsonPrinter if args.json else TextPrinter)(by_id, streaming=args.schedule == "sequential")
     store, comparison_id = RunStore(), new_comparison_id()
 
@@ -452,9 +446,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_cli.cmd_bench(args, args.models_dirs or default_models_dirs(), model_stores(args))
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    return score_cli.cmd_score(args, args.models_dirs or default_models_dirs(), model_stores(args))
+
+
 COMMANDS = {
-    "scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "demo": cmd_demo, "ui": cmd_ui, "serve": cmd_serve,
-    "frontier": frontier_cli.cmd_frontier,
+    "scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "score": cmd_score, "demo": cmd_demo, "ui": cmd_ui,
+    "serve": cmd_serve, "frontier": frontier_cli.cmd_frontier,
 }
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from pathlib import Path
 from llm_compare.core.errors import EXIT_OK
 from llm_compare.core.text import terminal_safe
 
-
 # The keys of services.quality.sources.SOURCES, named here so that building the parser imports
 # nothing heavy (a test checks they agree).
 QUALITY_CHOICES = ("check_pass_rate", "vote_rating")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.core.results import InferenceResult
 from llm_compare.inferencers.detokenize import streaming_decoder
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Backend modules are imported lazily, by name, so that only a worker pays for torch / llama_cpp.
 _BACKEND_MODULES = {
@@ -31,10 +34,16 @@ def register(model_type: ModelType) -> Callable[[type[Inferencer]], type[Inferen
     return decorate
 
 
+def backend_class(model_type: ModelType) -> type[Inferencer]:
+    """The backend class registered for `model_type` (its module imported on first use; the
+    modules import their heavy libraries only when a model is loaded)."""
+    if model_type not in _REGISTRY:
+        importlib.import_module(_BACKEND_MODULES[model_type])
+    return _REGISTRY[model_type]
+
+
 def create_inferencer(model: ModelInfo, config: ModelConfig) -> Inferencer:
-    if model.type not in _REGISTRY:
-        importlib.import_module(_BACKEND_MODULES[model.type])
-    return _REGISTRY[model.type](model, config)
+    return backend_class(model.type)(model, config)
 
 
 def chat_messages(prompt: str | list[dict], system_prompt: str) -> list[dict]:
@@ -61,6 +70,9 @@ class Inferencer(ABC):
     model_type: ClassVar[ModelType]
     # ModelConfig fields this backend does not honour, with the reason shown to the user.
     ignored_fields: ClassVar[dict[str, str]] = {}
+    # Why this backend cannot give the logits over its whole vocabulary at every position
+    # (likelihood scoring needs them); None when it can, through `evaluate`.
+    full_logits_unavailable: ClassVar[str | None] = None
 
     def __init__(self, model: ModelInfo, config: ModelConfig):
         self.model = model
@@ -99,6 +111,10 @@ class Inferencer(ABC):
         """The ignored fields that this config sets away from their defaults."""
         defaults = ModelConfig()
         return {name: why for name, why in self.ignored_fields.items() if getattr(config, name) != getattr(defaults, name)}
+
+    def vocabulary(self) -> list[str] | None:
+        """The tokenizer's token strings by id (as its tokenizer file writes them); None when unknown."""
+        return None
 
 
 class BaseInferencer(Inferencer):
@@ -156,6 +172,26 @@ class BaseInferencer(Inferencer):
     def context_limit(self, config: ModelConfig) -> int | None:
         """Most tokens (prompt plus answer) the loaded model can hold, when known."""
         return self.model.metadata.get("context_length")
+
+    def evaluate(
+        self, token_ids: Sequence[int], first_output: int = 0, cancelled: Callable[[], bool] | None = None
+    ) -> np.ndarray | None:
+        """The logits (float32, one row per position from `first_output` on, over the whole
+        vocabulary) of `token_ids` evaluated from an empty context: row i predicts the token after
+        `token_ids[: first_output + i + 1]`. None when `cancelled()` stopped it."""
+        raise ConfigurationError(f"{self.model.name} cannot be scored: {self.full_logits_unavailable}")
+
+    def text_bytes(self, ids: Sequence[int], start: int, end: int) -> int:
+        """UTF-8 bytes of the text that ids[start:end] stand for (special tokens have none): the
+        denominator of bits per byte. By default from decoding, with some tokens before `start`
+        so that a word's leading space and a character cut between tokens come out right."""
+        before = max(0, start - 16)
+        return len(self.decode_ids(list(ids[before:end])).encode()) - len(self.decode_ids(list(ids[before:start])).encode())
+
+    def chunk_bos(self) -> int | None:
+        """The BOS id a scored chunk starts with (llama-perplexity puts it in place of the chunk's
+        first token), or None when this model's tokenizer adds no BOS."""
+        return None
 
     @abstractmethod
     def set_threads(self, n_threads: int) -> None:

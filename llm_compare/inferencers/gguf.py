@@ -76,6 +76,7 @@ class GGUFInferencer(BaseInferencer):
         self._window = (L.llama_token * 64)()  # ids being detokenized
         self._text = ctypes.create_string_buffer(512)
         self._special_text: dict[int, str] = {}
+        self._pieces: dict[int, bytes] = {}
         # Called per generated token: bound once, not looked up in the module each time.
         self._is_eog, self._llama_detokenize = L.llama_vocab_is_eog, L.llama_detokenize
 
@@ -164,29 +165,39 @@ class GGUFInferencer(BaseInferencer):
             if status:
                 self._check(status)
 
-    def evaluate(self, token_ids: Sequence[int]) -> np.ndarray:
-        """The logits at every position of `token_ids`, evaluated from an empty context: row i is
-        the model's prediction for the token after `token_ids[: i + 1]`. What likelihood scoring
-        (perplexity, KL against a reference) needs, in one call."""
+    def evaluate(
+        self, token_ids: Sequence[int], first_output: int = 0, cancelled: Callable[[], bool] | None = None
+    ) -> np.ndarray | None:
+        """See BaseInferencer.evaluate. As llama-perplexity does: logits are asked for only from
+        `first_output` on (llama.cpp computes the output layer for those positions alone), and the
+        tokens go to llama_decode n_batch at a time."""
         import llama_cpp as L
         import numpy as np
 
         n = len(token_ids)
-        if not 0 < n <= self._n_ctx:
+        if not 0 <= first_output < n <= self._n_ctx:
             raise ConfigurationError(f"{n} tokens to evaluate but the context holds {self._n_ctx}: pass 1 to {self._n_ctx} tokens")
-        logits = np.empty((n, self._n_vocab), dtype=np.float32)
+        logits = np.empty((n - first_output, self._n_vocab), dtype=np.float32)
         self._clear_kv_cache()
         batch = L.llama_batch_init(self._n_batch, 0, 1)
+        filled = 0
         try:
-            for start in range(0, n, self._n_batch):
-                count = min(self._n_batch, n - start)
-                for i in range(count):
-                    batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token_ids[start + i], start + i, 1, 1
-                    batch.seq_id[i][0] = 0
-                batch.n_tokens = count
-                self._check(L.llama_decode(self._ctx, batch))
-                rows = np.ctypeslib.as_array(L.llama_get_logits(self._ctx), shape=(count, self._n_vocab))
-                logits[start : start + count] = rows
+            with self._abortable(cancelled or (lambda: False)):
+                for start in range(0, n, self._n_batch):
+                    count = min(self._n_batch, n - start)
+                    for i in range(count):
+                        position = start + i
+                        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token_ids[position], position, 1
+                        batch.logits[i] = position >= first_output
+                        batch.seq_id[i][0] = 0
+                    batch.n_tokens = count
+                    if not self._check(L.llama_decode(self._ctx, batch)):
+                        return None
+                    outputs = start + count - max(start, first_output)
+                    if outputs > 0:
+                        rows = np.ctypeslib.as_array(L.llama_get_logits(self._ctx), shape=(outputs, self._n_vocab))
+                        logits[filled : filled + outputs] = rows
+                        filled += outputs
         finally:
             L.llama_batch_free(batch)
             self._clear_kv_cache()
@@ -201,6 +212,35 @@ class GGUFInferencer(BaseInferencer):
         import llama_cpp as L
 
         L.llama_memory_clear(self._memory, False)
+
+    def text_bytes(self, ids: Sequence[int], start: int, end: int) -> int:
+        """Each token's own bytes, added up: llama.cpp's detokenizer may tidy spaces away (a
+        vocabulary's clean_spaces), which would undercount the text."""
+        return sum(len(self._piece_bytes(token_id)) for token_id in ids[start:end])
+
+    def _piece_bytes(self, token_id: int) -> bytes:
+        """A token's bytes as the text holds them; none for a control token."""
+        piece = self._pieces.get(token_id)
+        if piece is None:
+            import llama_cpp as L
+
+            buffer = ctypes.create_string_buffer(256)
+            n = L.llama_token_to_piece(self._vocab, token_id, buffer, len(buffer), 0, False)
+            if n < 0:
+                buffer = ctypes.create_string_buffer(-n)
+                n = L.llama_token_to_piece(self._vocab, token_id, buffer, len(buffer), 0, False)
+            piece = self._pieces[token_id] = buffer.raw[:n]
+        return piece
+
+    def vocabulary(self) -> list[str]:
+        import llama_cpp as L
+
+        return [L.llama_vocab_get_text(self._vocab, i).decode("utf-8", "surrogateescape") for i in range(self._n_vocab)]
+
+    def chunk_bos(self) -> int | None:
+        import llama_cpp as L
+
+        return self.bos_id if self.bos_id >= 0 and L.llama_vocab_get_add_bos(self._vocab) else None
 
     @contextmanager
     def _abortable(self, cancelled: Callable[[], bool]) -> Iterator[None]:

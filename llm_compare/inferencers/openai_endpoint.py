@@ -18,9 +18,9 @@ from llm_compare.core.endpoints import Endpoint
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.core.results import FinishReason, InferenceResult, compute_stats
+from llm_compare.inferencers import endpoint_settings
 from llm_compare.inferencers import openai_http as http
 from llm_compare.inferencers.base import Inferencer, register
-from llm_compare.inferencers import endpoint_settings
 from llm_compare.inferencers.endpoint_settings import request_fields
 
 # Retries are made only before the first token: after it, a retry would show a different answer
@@ -57,6 +57,8 @@ class StreamCut(Exception):
 
 @register(ModelType.OPENAI)
 class OpenAIEndpointInferencer(Inferencer):
+    full_logits_unavailable = "an OpenAI-style API gives no full-vocabulary logits"
+
     def __init__(self, model: ModelInfo, config: ModelConfig):
         super().__init__(model, config)
         self.endpoint = Endpoint.parse(model.metadata["endpoint"])

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.core.errors import ModelLoadError
+from llm_compare.core.errors import ConfigurationError, ModelLoadError
 from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import BaseInferencer, chat_messages, raw_text, register
 from llm_compare.inferencers.sampling import transformers_sampler_chain
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # The end-of-turn markers llama.cpp ends generation on wherever a vocabulary holds them, even when
 # the model's config names only its EOS token (llama.cpp's src/llama-vocab.cpp, `special_eog_ids`).
@@ -146,6 +150,32 @@ class PyTorchInferencer(BaseInferencer):
                 )
             except Cancelled:
                 pass  # Stop reached inside a forward pass; the loop records it as cancelled
+
+    def evaluate(
+        self, token_ids: Sequence[int], first_output: int = 0, cancelled: Callable[[], bool] | None = None
+    ) -> np.ndarray | None:
+        """See BaseInferencer.evaluate: one forward pass over the whole sequence (float32 logits)."""
+        import torch
+
+        n, limit = len(token_ids), self.context_limit(self.config)
+        if not 0 <= first_output < n or (limit and n > limit):
+            raise ConfigurationError(f"{n} tokens to evaluate but the model holds {limit}: pass 1 to {limit} tokens")
+        input_ids = torch.tensor([list(token_ids)], device=self.config.device)
+        with torch.inference_mode(), self._cancel_checks.active(cancelled or (lambda: False)):
+            try:
+                # logits_to_keep: the output layer runs only for the positions asked for.
+                logits = self.lm(input_ids, logits_to_keep=n - first_output).logits
+            except Cancelled:
+                return None
+        return logits[0].float().cpu().numpy()
+
+    def vocabulary(self) -> list[str]:
+        return self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+
+    def chunk_bos(self) -> int | None:
+        bos = self.tokenizer.bos_token_id
+        adds_bos = bos is not None and self.tokenizer("a")["input_ids"][:1] == [bos]
+        return bos if adds_bos else None
 
     def decode_ids(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)

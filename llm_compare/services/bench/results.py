@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from llm_compare.core.vocabulary import same_vocabulary
 from llm_compare.services.bench.aggregate import (
     CountedRun,
     FigureSummary,
@@ -80,16 +81,24 @@ def benchmark_document(
     }
 
 
+def tokenizer_matcher(runtimes: Iterable[tuple[str, Mapping[str, str]]]) -> Callable[[str, str], bool]:
+    """same_tokenizer from (model id, runtime) pairs: two models share a tokenizer when their
+    workers reported the same vocabulary fingerprint (the id -> token list, not the names)."""
+    fingerprints = {model_id: runtime["vocab_fingerprint"] for model_id, runtime in runtimes if runtime.get("vocab_fingerprint")}
+    return lambda a, b: same_vocabulary(fingerprints.get(a), fingerprints.get(b))
+
+
 def stored_results(records: list[RunRecord], include_busy: bool = False) -> BenchmarkResults:
     """A stored benchmark's results, from its runs as the store holds them."""
     labels = {r.model["id"]: ModelLabel(r.model["name"], r.model["type"]) for r in records}
-    return benchmark_results(counted_runs(records), labels, lambda a, b: False, include_busy)
+    same_tokenizer = tokenizer_matcher((r.model["id"], r.runtime) for r in records)
+    return benchmark_results(counted_runs(records), labels, same_tokenizer, include_busy)
 
 
 def results_of(runner: BenchmarkRunner, include_busy: bool = False) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:
     outcomes = [o for o in runner.snapshot() if o.counted]
     labels = {m.id: ModelLabel(m.name, m.type.value) for m in runner.models.values() if m.id in runner.spec.model_ids}
-    # Until the tokenizers can be compared (their token lists), decode speed is compared in
-    # bytes/s, which is fair between any two models.
-    results = benchmark_results([o.as_counted() for o in outcomes], labels, lambda a, b: False, include_busy)
+    # Decode speed in tokens/s between models sharing a vocabulary, else in bytes/s.
+    same_tokenizer = tokenizer_matcher((o.model.id, o.result.runtime) for o in outcomes)
+    results = benchmark_results([o.as_counted() for o in outcomes], labels, same_tokenizer, include_busy)
     return results, labels

@@ -21,9 +21,6 @@ from llm_compare.services.discovery.gguf_header import (
     has_gguf_magic,
     read_gguf_header,
 )
-from llm_compare.services.endpoints import catalog
-from llm_compare.services.endpoints.health import HealthBook
-from llm_compare.services.endpoints.registry import EndpointRegistry
 from llm_compare.services.discovery.hf_folder import (
     CONFIG_FILE,
     is_model_config,
@@ -34,6 +31,9 @@ from llm_compare.services.discovery.hf_folder import (
 )
 from llm_compare.services.discovery.ollama import read_ollama_store
 from llm_compare.services.discovery.stores import OLLAMA, ModelStore
+from llm_compare.services.endpoints import catalog
+from llm_compare.services.endpoints.health import HealthBook
+from llm_compare.services.endpoints.registry import EndpointRegistry
 
 log = logging.getLogger(__name__)
 

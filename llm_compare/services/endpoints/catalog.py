@@ -45,7 +45,9 @@ def unreachable(endpoint: Endpoint, error: str, health: Health) -> ModelInfo:
 
 def list_endpoint(endpoint: Endpoint, book: HealthBook) -> list[ModelInfo]:
     """The endpoint's models (GET /v1/models, timed: its health check), or one row saying why not."""
-    from llm_compare.inferencers import openai_http as http  # the openai client, only when there are endpoints
+    from llm_compare.inferencers import (
+        openai_http as http,  # the openai client, only when there are endpoints
+    )
 
     try:
         client = http.make_client(endpoint, timeout_s=min(endpoint.timeout_s, LIST_TIMEOUT_S))

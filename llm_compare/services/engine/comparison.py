@@ -13,8 +13,8 @@ import random
 import sqlite3
 import string
 import threading
-import uuid
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime

@@ -23,8 +23,8 @@ from llm_compare.core.errors import ConfigurationError, InferenceError, OutOfMem
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
 from llm_compare.core.text import check_conversation, check_unicode
-from llm_compare.services.engine import cpu_load, memory
 from llm_compare.services.endpoints.health import HealthBook
+from llm_compare.services.engine import cpu_load, memory
 from llm_compare.services.engine.worker import Worker
 
 SCHEDULES = ("sequential", "parallel")
@@ -135,6 +135,85 @@ class InferenceEngine:
             token.set()
         for worker in self._worker_list():
             worker.cancel_flag.set()
+
+    def evaluate(self, model: ModelInfo, config: ModelConfig, request: dict, threads: int | None = None) -> Iterator[tuple]:
+        """Send one evaluation request (likelihood scoring, see worker_main) to the model's worker,
+        loading the model first if needed. Yields ("loading",) while it loads, then the worker's
+        messages up to and including the one that ends the request: ("evaluated", figures),
+        ("evaluate_cancelled",) or ("evaluate_failed", reason). cancel() stops it like a run;
+        it holds the run lock, so it never shares the cores with a comparison."""
+        if model.error:
+            raise ConfigurationError(model.unusable_reason)
+        token = threading.Event()
+        self._cancel_tokens.add(token)
+        if not self._run_lock.acquire(blocking=False):
+            self._cancel_tokens.discard(token)
+            raise InferenceError("another comparison or scoring is still running: wait for it to finish or stop it")
+        worker = None
+        finished = False
+        try:
+            self._in_use = {model.id}
+            for other in self._worker_list():
+                other.cancel_flag.clear()
+            try:
+                worker, loaded = self._worker_for(model, config, protected=set())
+            except (OutOfMemoryBudgetError, OSError) as exc:
+                finished = True
+                yield ("evaluate_failed", str(exc))
+                return
+            asked = ("evaluate", request, config.n_threads or threads or default_threads())
+            # Counted as a use: the next generation on this worker reports it warm, not its load time.
+            worker.runs += 1
+            worker.last_used = perf_counter()
+            if loaded:
+                worker.conn.send(asked)
+            else:
+                yield ("loading",)
+            deadline = None
+            while True:
+                if token.is_set():
+                    if not worker.ready:  # loading cannot be interrupted: drop it
+                        self._discard(model.id)
+                        finished = True
+                        yield ("evaluate_cancelled",)
+                        return
+                    worker.cancel_flag.set()
+                    deadline = deadline or perf_counter() + self.cancel_grace_s
+                    if perf_counter() > deadline:
+                        self._discard(model.id)
+                        finished = True
+                        yield ("evaluate_failed", f"the worker did not confirm Stop within {self.cancel_grace_s:.0f} s and was killed")
+                        return
+                if not wait([worker.conn], timeout=POLL_INTERVAL_S):
+                    worker.sample_rss()
+                    continue
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    reason = worker.exit_reason()
+                    self._discard(model.id)
+                    finished = True
+                    yield ("evaluate_cancelled",) if token.is_set() else ("evaluate_failed", reason)
+                    return
+                if message[0] == "loaded":
+                    worker.mark_loaded(*message[1:])
+                    worker.conn.send(asked)
+                    continue
+                if message[0] == "load_failed":
+                    self._discard(model.id)
+                    finished = True
+                    yield ("evaluate_failed", message[1])
+                    return
+                finished = message[0] in ("evaluated", "evaluate_cancelled", "evaluate_failed")
+                yield message
+                if finished:
+                    return
+        finally:
+            if worker is not None and not finished:
+                self._discard(model.id)  # the consumer went away mid-request: its answer would be stale
+            self._in_use = set()
+            self._cancel_tokens.discard(token)
+            self._run_lock.release()
 
     def loaded_models(self) -> list[dict]:
         return [
@@ -290,30 +369,38 @@ class InferenceEngine:
                 yield InferenceEvent(slot.model.id, "stopping")
 
     def _start(self, slot: _Slot, protected: set[str]) -> InferenceEvent:
-        model, config = slot.model, slot.config
+        model = slot.model
         if model.is_endpoint:  # its circuit breaker is open: refuse at once, not after a timeout
             refusal = HealthBook().refusal(model.metadata["endpoint"]["base_url"], model.metadata["endpoint"]["name"])
             if refusal:
                 return self._finish(slot, FinishReason.ERROR, refusal)
+        try:
+            worker, loaded = self._worker_for(model, slot.config, protected)
+        except (OutOfMemoryBudgetError, OSError) as exc:
+            return self._finish(slot, FinishReason.ERROR, str(exc))
+        slot.worker = worker
+        if loaded:
+            slot.send_request()
+            return InferenceEvent(model.id, "generating")
+        return InferenceEvent(model.id, "loading")
+
+    def _worker_for(self, model: ModelInfo, config: ModelConfig, protected: set[str]) -> tuple[Worker, bool]:
+        """The model's worker: the warm one when its load settings match (True), else a new one
+        still loading (False), made room for by unloading others."""
         with self._workers_lock:
             worker = self._workers.get(model.id)
         if worker and (worker.load_key != config.load_key() or not worker.alive):
             self.unload(model.id)  # loaded with other settings, or dead: start afresh
             worker = None
         if worker:
-            slot.worker = worker
-            slot.send_request()
-            return InferenceEvent(model.id, "generating")
-        try:
-            need = memory.estimate_model_bytes(model, config)
-            with self._load_lock:
-                self._make_room(model, need, protected)
-                worker = Worker(model, config, estimate_bytes=need)
-                with self._workers_lock:
-                    slot.worker = self._workers[model.id] = worker
-        except (OutOfMemoryBudgetError, OSError) as exc:
-            return self._finish(slot, FinishReason.ERROR, str(exc))
-        return InferenceEvent(model.id, "loading")
+            return worker, True
+        need = memory.estimate_model_bytes(model, config)
+        with self._load_lock:  # two runs starting at once must not both count the same free memory
+            self._make_room(model, need, protected)
+            worker = Worker(model, config, estimate_bytes=need)
+            with self._workers_lock:
+                self._workers[model.id] = worker
+        return worker, False
 
     def _receive(self, slot: _Slot, cancel: threading.Event) -> Iterator[InferenceEvent]:
         """Handle every message the slot's worker has sent so far."""

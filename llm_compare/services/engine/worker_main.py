@@ -15,8 +15,10 @@ from typing import Self
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
-from llm_compare.inferencers.base import create_inferencer
+from llm_compare.core.vocabulary import vocabulary_fingerprint
+from llm_compare.inferencers.base import BaseInferencer, Inferencer, create_inferencer
 from llm_compare.inferencers.generation import one_line
+from llm_compare.inferencers.likelihood import score_text
 from llm_compare.services.engine.shared_flag import SharedFlag
 
 TEXT_INTERVAL_S = 0.05
@@ -50,9 +52,12 @@ class TextBatcher:
 
 def serve(conn: Connection, cancel: SharedFlag) -> None:
     """Messages in: ("init", model, config) first, then
-    ("generate", prompt, system_prompt, config, threads, load_s, warm) | ("stop",).
+    ("generate", prompt, system_prompt, config, threads, load_s, warm) | ("evaluate", request, threads)
+    | ("stop",).
     Messages out: ("loaded", t_ready, versions, ignored, runtime) | ("load_failed", reason)
-    | ("text", new_text, completion_tokens) | ("done", result)."""
+    | ("text", new_text, completion_tokens) | ("done", result), and for "evaluate" (likelihood
+    scoring, see inferencers/likelihood.py): ("progress", done, total) then ("evaluated", figures)
+    | ("evaluate_cancelled",) | ("evaluate_failed", reason)."""
     try:
         _, model_data, config_data = conn.recv()
         model = ModelInfo.from_dict(model_data)
@@ -60,6 +65,7 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
         inferencer = create_inferencer(model, config)
         inferencer.load()
         inferencer.warm_up()
+        t_ready = perf_counter()
     except EOFError:
         return
     except Exception as exc:
@@ -69,7 +75,11 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
     # into the dashboard process.
     versions = {name: str(version) for name, version in inferencer.backend_versions().items()}
     runtime = {name: str(value) for name, value in inferencer.runtime_info().items()}
-    conn.send(("loaded", perf_counter(), versions, inferencer.ignored_settings(config), runtime))
+    # After t_ready: what tells vocabularies apart is not part of loading the model.
+    fingerprint = _fingerprint(inferencer)
+    if fingerprint:
+        runtime["vocab_fingerprint"] = fingerprint
+    conn.send(("loaded", t_ready, versions, inferencer.ignored_settings(config), runtime))
     send = conn.send
     batch = TextBatcher(send)
     while True:
@@ -77,6 +87,14 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
             message = conn.recv()
         except (EOFError, KeyboardInterrupt):
             break
+        if message[0] == "evaluate":
+            _, request, threads = message
+            inferencer.set_threads(threads)
+            with TermCancels(cancel) as term:
+                send(_evaluate(inferencer, request, fingerprint, cancel, send))
+            if term.received:
+                os._exit(128 + signal.SIGTERM)
+            continue
         if message[0] != "generate":
             break
         _, prompt, system_prompt, run_config, threads, load_s, warm = message
@@ -98,6 +116,20 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
             # loaded took seconds on a busy machine, and service managers send SIGKILL soon after.
             os._exit(128 + signal.SIGTERM)
     inferencer.unload()
+
+
+def _fingerprint(inferencer: Inferencer) -> str | None:
+    tokens = inferencer.vocabulary()
+    return vocabulary_fingerprint(tokens) if tokens else None
+
+
+def _evaluate(inferencer: BaseInferencer, request: dict, fingerprint: str | None, cancel: SharedFlag, send) -> tuple:
+    """Score a text; the reply that ends the request."""
+    try:
+        figures = score_text(inferencer, request, fingerprint, cancel.is_set, lambda done, total: send(("progress", done, total)))
+    except Exception as exc:  # reported as this model's error; the worker lives on
+        return ("evaluate_failed", one_line(exc))
+    return ("evaluate_cancelled",) if figures is None else ("evaluated", figures)
 
 
 class TermCancels:

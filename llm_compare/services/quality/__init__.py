@@ -1,1 +1,2 @@
-"""Quality beside speed: likelihood scores, divergence, blind votes and ratings, the frontier."""
+"""Quality beside speed: likelihood scores on a text, divergence from a reference, blind votes and
+ratings, and the speed–quality frontier."""

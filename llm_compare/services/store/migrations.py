@@ -98,9 +98,18 @@ def _add_endpoint_columns(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE run_columns ADD COLUMN {name} {kind}")
 
 
+def _create_scores_table(db: sqlite3.Connection) -> None:
+    """Likelihood scores (services/quality): one row per model per scoring, its ScoreResult as JSON."""
+    db.execute(
+        "CREATE TABLE scores (score_id TEXT NOT NULL, model_id TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "record TEXT NOT NULL, PRIMARY KEY (score_id, model_id))"
+    )
+    db.execute("CREATE INDEX scores_model_created ON scores (model_id, created_at)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_runs_table, _add_benchmark_id, _create_benchmarks_table, _create_run_columns,
-    _create_votes_tables, _add_endpoint_columns,
+    _create_votes_tables, _add_endpoint_columns, _create_scores_table,
 ]
 
 

@@ -314,6 +314,28 @@ class RunStore:
             ).fetchall()
         return [dict(row) for row in rows]
 
+    # --- likelihood scores (services/quality) -----------------------------------------------------
+
+    def save_score(self, score_id: str, model_id: str, created_at: str, record: dict[str, Any]) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", (score_id, model_id, created_at, json.dumps(record)))
+
+    def score_records(self) -> list[dict[str, Any]]:
+        """Every stored score, newest first; a row that is not a JSON object is left out."""
+        if not self.path.exists():
+            return []
+        with self._connect() as db:
+            rows = db.execute("SELECT record FROM scores ORDER BY created_at DESC, rowid DESC").fetchall()
+        records = []
+        for (raw,) in rows:
+            try:
+                record = json.loads(raw)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
     def _exists(self) -> bool:
         return self.path.exists() or self.pending_path.exists()
 

@@ -1,0 +1,97 @@
+"""The Quality page's glue: the scoring form's keys and callbacks, progress and the scores table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from llm_compare.core.errors import ConfigurationError
+from llm_compare.services.quality.report import table_notes, table_rows
+from llm_compare.services.quality.scores import save_scores
+from llm_compare.services.quality.scoring import DEFAULT_CTX, Scoring
+from llm_compare.services.quality.texts import builtin_text, text_from_bytes
+from llm_compare.services.store.run_store import RunStore
+from llm_compare.ui import session
+from llm_compare.ui.errors import guard_errors
+from llm_compare.ui.text import literal
+
+MODELS_KEY, REFERENCE_KEY, TEXT_KEY, UPLOAD_KEY, CTX_KEY = "q_models", "q_reference", "q_text", "q_upload", "q_ctx"
+ERRORS_KEY = "q_errors"
+NO_REFERENCE = ""
+TEXTS = {
+    "builtin:prose": "English prose (built in)",
+    "builtin:code": "Python code (built in)",
+    "upload": "Upload a text file",
+}
+
+
+@st.cache_resource(show_spinner=False)
+def _scorings() -> dict[str, Scoring]:
+    """The dashboard process's scoring: it keeps running when its tab closes."""
+    return {}
+
+
+def current() -> Scoring | None:
+    return _scorings().get("current")
+
+
+def model_names() -> dict[str, str]:
+    """Usable models by id, for the pickers."""
+    return {m.id: m.name for m in session.models() if m.usable}
+
+
+def start_from_form() -> None:
+    with guard_errors(ERRORS_KEY, "Starting the scoring"):
+        running = current()
+        if running is not None and not running.finished:
+            raise ConfigurationError("a scoring is already running: wait for it to finish or stop it")
+        by_id = {m.id: m for m in session.models()}
+        models = [by_id[i] for i in st.session_state.get(MODELS_KEY) or [] if i in by_id]
+        reference_id = st.session_state.get(REFERENCE_KEY) or NO_REFERENCE
+        reference = by_id.get(reference_id)
+        choice = st.session_state.get(TEXT_KEY, "builtin:prose")
+        if choice == "upload":
+            upload = st.session_state.get(UPLOAD_KEY)
+            if upload is None:
+                raise ConfigurationError("no text file uploaded: choose a file, or a built-in text")
+            text = text_from_bytes(upload.name, upload.getvalue())
+        else:
+            text = builtin_text(choice.removeprefix("builtin:"))
+        manager = session.config_manager()
+        configs = {m.id: manager.get(m) for m in [*models, *([reference] if reference else [])]}
+        store = RunStore()
+        scoring = Scoring(session.engine(), models, text, reference=reference,
+                          n_ctx=int(st.session_state.get(CTX_KEY) or DEFAULT_CTX), configs=configs)
+        _scorings()["current"] = scoring.start(on_done=lambda results: save_scores(store, results))
+
+
+def stop_current() -> None:
+    scoring = current()
+    if scoring is not None:
+        scoring.stop()
+
+
+def draw_progress(scoring: Scoring) -> None:
+    for model in scoring.models:
+        event = scoring.progress.get(model.id)
+        name = literal(model.name)
+        if event is None:
+            state = "stopped" if scoring.finished or scoring.stop_requested else "waiting"
+            st.caption(f"{name}: {state}")
+        elif event.kind == "loading":
+            st.caption(f"{name}: loading…")
+        elif event.kind == "scoring":
+            st.progress(event.done_chunks / max(1, event.total_chunks), text=f"{name}: chunk {event.done_chunks} of {event.total_chunks}")
+        else:
+            st.caption(f"{name}: {event.result.status}")
+    if scoring.failure:
+        st.error(literal(f"Scoring failed: {scoring.failure}"), icon=":material/error:")
+
+
+def draw_table(scoring: Scoring) -> None:
+    if not scoring.results:
+        return
+    frame = pd.DataFrame(table_rows(scoring.results))
+    st.dataframe(frame, hide_index=True, width="stretch")
+    for note in table_notes(scoring.results):
+        st.caption(literal(note))

@@ -1,0 +1,67 @@
+"""The Quality page: models scored from the form, against a reference, the table with its errors
+and notes, and clear refusals."""
+
+import time
+
+from dashboard_testing import RUN_TIMEOUT_S, no_exception, rendered
+
+from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.services.quality.scores import latest_scores
+from llm_compare.services.store.run_store import RunStore
+from llm_compare.ui import quality_view
+
+
+def open_quality_page(make_app, tiny_dir):
+    at = make_app(tiny_dir)
+    at.switch_page("pages/quality.py").run()
+    no_exception(at)
+    return at
+
+
+def test_scoring_from_the_form_against_a_reference(make_app, tiny_dir, long_context_dir):
+    ids = {m.name: m.id for m in ModelManager([tiny_dir]).scan()}
+    at = open_quality_page(make_app, tiny_dir)
+    at.multiselect(key="q_models").set_value([ids["tiny-llama-f32"], ids["tiny-llama-q8_0"]]).run()
+    at.selectbox(key="q_reference").set_value(ids["tiny-llama"]).run()
+    at.radio(key="q_text").set_value("builtin:code").run()
+    at.number_input(key="q_ctx").set_value(128).run()
+    at.button(key="q_score").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    deadline = time.monotonic() + 3 * RUN_TIMEOUT_S
+    while not quality_view.current().finished:
+        assert time.monotonic() < deadline, "the scoring did not finish"
+        time.sleep(0.5)
+    at.run()
+    no_exception(at)
+
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"]  # the reference first
+    rows = table.set_index("model")
+    assert rows.loc["tiny-llama", "note"] == "the reference" and rows.loc["tiny-llama", "KL mean"] == "–"
+    for name in ("tiny-llama-f32", "tiny-llama-q8_0"):
+        assert " ± " in rows.loc[name, "bits/byte"] and " ± " in rows.loc[name, "KL mean"]
+        assert rows.loc[name, "top-1 agree"].endswith("%")
+    notes = [rendered(c.value) for c in at.caption]
+    assert "ppl only comparable within one tokenizer; bits per byte across any" in notes
+    assert any(n.startswith("text builtin:code: ") and "chunks of 128 tokens" in n for n in notes)
+    stored = latest_scores(RunStore(), "builtin:code")
+    assert set(stored) == {ids["tiny-llama"], ids["tiny-llama-f32"], ids["tiny-llama-q8_0"]}
+    assert stored[ids["tiny-llama-q8_0"]].kl_mean > stored[ids["tiny-llama-f32"]].kl_mean >= 0
+
+
+def test_scoring_without_a_model_says_what_to_do(make_app, tiny_dir):
+    at = open_quality_page(make_app, tiny_dir)
+    at.button(key="q_score").click().run()
+    no_exception(at)
+    assert [rendered(e.value) for e in at.error] == ["no model selected: choose at least one model to score"]
+
+
+def test_an_upload_choice_without_a_file_says_what_to_do(make_app, tiny_dir):
+    ids = {m.name: m.id for m in ModelManager([tiny_dir]).scan()}
+    at = open_quality_page(make_app, tiny_dir)
+    at.multiselect(key="q_models").set_value([ids["tiny-llama-f32"]]).run()
+    at.radio(key="q_text").set_value("upload").run()
+    at.button(key="q_score").click().run()
+    no_exception(at)
+    assert [rendered(e.value) for e in at.error] == ["no text file uploaded: choose a file, or a built-in text"]
