@@ -12,7 +12,7 @@ from llm_compare.core.text import terminal_safe
 
 # The keys of services.quality.sources.SOURCES, named here so that building the parser imports
 # nothing heavy (a test checks they agree).
-QUALITY_CHOICES = ("check_pass_rate", "vote_rating")
+QUALITY_CHOICES = ("bits_per_byte", "kl_mean", "check_pass_rate", "vote_rating")
 
 
 def add_parser(commands) -> None:

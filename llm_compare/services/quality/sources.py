@@ -1,14 +1,29 @@
 """Where each quality figure of the frontier comes from, as {model_id: value}: check pass rates
 from the latest benchmarks, vote ratings from the blind votes. (Likelihood figures, bits per
-byte and KL divergence, come from the scores the Quality page computes.)"""
+from the scores of the Quality page and `llm-compare score`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
 from llm_compare.services.quality.frontier import ModelCost
+from llm_compare.services.quality.scores import latest_scores, stored_scores
 from llm_compare.services.quality.votes import PairVote, point_ratings
 from llm_compare.services.store.run_store import RunStore
+
+
+def _likelihood(figure: str) -> Callable[[RunStore, Mapping[str, ModelCost]], dict[str, float]]:
+    """Per model, `figure` of its latest score on the text scored last: figures on different
+    texts do not compare."""
+
+    def values(store: RunStore, costs: Mapping[str, ModelCost]) -> dict[str, float]:
+        scored = [s for s in stored_scores(store) if s.status == "scored"]
+        if not scored:
+            return {}
+        latest = latest_scores(store, text_name=scored[0].text_name)
+        return {m: getattr(s, figure) for m, s in latest.items() if getattr(s, figure) is not None}
+
+    return values
 
 
 def check_pass_rates(store: RunStore, costs: Mapping[str, ModelCost]) -> dict[str, float]:
@@ -28,8 +43,10 @@ def voted_names(store: RunStore) -> dict[str, str]:
     return names
 
 
-# figure -> its values; the Quality page adds bits_per_byte and kl_mean from its scores.
+# figure -> its values; the first is the default.
 SOURCES: dict[str, Callable[[RunStore, Mapping[str, ModelCost]], dict[str, float]]] = {
+    "bits_per_byte": _likelihood("bits_per_byte"),
+    "kl_mean": _likelihood("kl_mean"),
     "check_pass_rate": check_pass_rates,
     "vote_rating": vote_ratings,
 }

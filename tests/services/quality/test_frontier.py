@@ -63,3 +63,18 @@ def test_costs_come_from_the_latest_benchmark_with_quiet_runs_of_each_model(tmp_
     assert (a.pass_rate.passed, a.pass_rate.total) == (11, 12) and (b.pass_rate.passed, b.pass_rate.total) == (3, 6)
     assert SOURCES["check_pass_rate"](store, costs) == {"a": 11 / 12, "b": 0.5}
     assert latest_costs(RunStore(tmp_path / "empty")) == {}
+
+
+def test_likelihood_figures_come_from_each_models_latest_score_on_the_text_scored_last(tmp_path):
+    from llm_compare.core.scores import ScoreResult
+    from llm_compare.services.quality.scores import save_scores
+
+    store = RunStore(tmp_path)
+    def score(model, text, bpb, when, kl=None):
+        return ScoreResult(model, model, "gguf", text, "scored", bits_per_byte=bpb, kl_mean=kl, score_id=when, created_at=when)
+    save_scores(store, [score("a", "builtin:code", 9.0, "2026-11-20T00:00:00+00:00"),
+                        score("a", "builtin:prose", 3.0, "2026-11-21T00:00:00+00:00"),
+                        score("b", "builtin:prose", 2.5, "2026-11-22T00:00:00+00:00", kl=0.01)])
+    assert SOURCES["bits_per_byte"](store, {}) == {"a": 3.0, "b": 2.5}  # not a's older score on code
+    assert SOURCES["kl_mean"](store, {}) == {"b": 0.01}
+    assert list(SOURCES)[0] == "bits_per_byte"  # the default, as the issue asks
