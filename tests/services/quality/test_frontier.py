@@ -2,6 +2,7 @@
 benchmark that has quiet runs of it."""
 
 import statistics
+
 import pytest
 
 from llm_compare.services.quality.frontier import ModelCost, frontier_rows, latest_costs, pareto_front
