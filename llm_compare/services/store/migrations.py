@@ -107,9 +107,16 @@ def _create_scores_table(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX scores_model_created ON scores (model_id, created_at)")
 
 
+def _add_benchmark_process_start(db: sqlite3.Connection) -> None:
+    """When the process running a benchmark started: a pid alone is reused by a later process,
+    which would keep a crashed benchmark listed as running."""
+    db.execute("ALTER TABLE benchmarks ADD COLUMN pid_started REAL")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_runs_table, _add_benchmark_id, _create_benchmarks_table, _create_run_columns,
     _create_votes_tables, _add_endpoint_columns, _create_scores_table,
+    _add_benchmark_process_start,
 ]
 
 

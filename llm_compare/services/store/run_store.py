@@ -65,8 +65,8 @@ class StoredBenchmark:
 
     @classmethod
     def of_row(cls, row: tuple) -> StoredBenchmark:
-        benchmark_id, created_at, spec, status, pid, order_note, runs = row
-        if status == "running" and not (pid and psutil.pid_exists(pid)):
+        benchmark_id, created_at, spec, status, pid, pid_started, order_note, runs = row
+        if status == "running" and not _still_running(pid, pid_started):
             status = "incomplete"  # its process was stopped or crashed: it can be resumed
         return cls(benchmark_id, created_at, json.loads(spec), status, order_note or "", runs)
 
@@ -220,7 +220,8 @@ class RunStore:
         database cannot take it, it waits in the pending file like a run (the note says so)."""
         return self._benchmark_event({
             "benchmark_id": benchmark_id, "status": "running", "spec": spec, "order_note": order_note,
-            "pid": os.getpid(), "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "pid": os.getpid(), "pid_started": psutil.Process().create_time(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         })
 
     def benchmark_ended(self, benchmark_id: str, status: str) -> str | None:
@@ -243,7 +244,7 @@ class RunStore:
             return []
         with self._connect() as db:
             rows = db.execute(
-                "SELECT b.benchmark_id, b.created_at, b.spec, b.status, b.pid, b.order_note, "
+                "SELECT b.benchmark_id, b.created_at, b.spec, b.status, b.pid, b.pid_started, b.order_note, "
                 "(SELECT COUNT(*) FROM runs r WHERE r.benchmark_id = b.benchmark_id) "
                 "FROM benchmarks b ORDER BY b.created_at DESC, b.rowid DESC"
             ).fetchall()
@@ -441,12 +442,27 @@ def _apply_benchmark_event(db: sqlite3.Connection, event: dict[str, Any]) -> Non
     an end sets its status."""
     if event.get("spec") is not None:
         db.execute(
-            "INSERT INTO benchmarks VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (benchmark_id) "
-            "DO UPDATE SET status = 'running', pid = excluded.pid",
-            (event["benchmark_id"], event["created_at"], json.dumps(event["spec"]), event["pid"], event["order_note"]),
+            "INSERT INTO benchmarks (benchmark_id, created_at, spec, status, pid, order_note, pid_started) "
+            "VALUES (?, ?, ?, 'running', ?, ?, ?) ON CONFLICT (benchmark_id) "
+            "DO UPDATE SET status = 'running', pid = excluded.pid, pid_started = excluded.pid_started",
+            (event["benchmark_id"], event["created_at"], json.dumps(event["spec"]), event["pid"], event["order_note"],
+             event.get("pid_started")),
         )
     else:
-        db.execute("UPDATE benchmarks SET status = ?, pid = NULL WHERE benchmark_id = ?", (event["status"], event["benchmark_id"]))
+        db.execute("UPDATE benchmarks SET status = ?, pid = NULL, pid_started = NULL WHERE benchmark_id = ?",
+                   (event["status"], event["benchmark_id"]))
+
+
+def _still_running(pid: int | None, pid_started: float | None) -> bool:
+    """Whether the process that runs a benchmark is still there: its pid alive and, since a pid is
+    reused once its process is gone, started when the benchmark's process started."""
+    if not pid:
+        return False
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    return pid_started is None or abs(started - pid_started) < 0.01
 
 
 def _first_note(db: sqlite3.Connection, condition: str) -> tuple[int, str | None]:

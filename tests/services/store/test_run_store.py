@@ -6,6 +6,8 @@ import io
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -254,3 +256,18 @@ def test_the_benchmark_migrations_keep_every_stored_run(tmp_path):
     with sqlite3.connect(home / "runs.sqlite3") as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert check.execute("SELECT COUNT(*) FROM runs WHERE benchmark_id IS NULL").fetchone()[0] == 3
+
+
+def test_a_benchmark_whose_pid_now_belongs_to_another_process_is_listed_as_incomplete(tmp_path):
+    """A crashed benchmark's pid can be given to a later process; its start time tells them apart."""
+    store = RunStore(tmp_path)
+    store.benchmark_started("b1", {"model_ids": []}, "interleaved")
+    assert store.benchmark("b1").status == "running"  # this process runs it
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with sqlite3.connect(tmp_path / "runs.sqlite3") as db:  # as if the pid had been reused
+            db.execute("UPDATE benchmarks SET pid = ? WHERE benchmark_id = 'b1'", (other.pid,))
+        assert store.benchmark("b1").status == "incomplete"
+    finally:
+        other.kill()
+        other.wait()
