@@ -113,3 +113,40 @@ def test_a_crashed_benchmark_is_listed_as_incomplete_and_resumes_from_the_page(m
         (p.id, r) for p in suite.prompts[:2] for r in range(2)
     )
     assert store.benchmark("crashed").status == "complete"
+
+
+def test_a_resumed_benchmarks_table_counts_the_runs_made_before_the_resume(make_app, tiny_dir):
+    """After Resume, the live table holds every run of the benchmark, not only the resumed ones."""
+    import sqlite3
+
+    from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
+    from llm_compare.services.bench.store import record_status, save_bench_run
+    from llm_compare.services.bench.suites import builtin_suite
+    from llm_compare.services.engine.engine import InferenceEngine
+
+    models = ModelManager([tiny_dir]).scan()
+    for model in models:
+        ConfigManager().save(model, quick_config())
+    gguf = next(m for m in models if m.name == "tiny-llama-f32")
+    suite = builtin_suite()
+    first, second = suite.prompts[:2]
+    spec = BenchmarkSpec((gguf.id,), type(suite)("two", (first, second)), repeats=2, warmups=0, max_tokens=4)
+    store, engine = RunStore(), InferenceEngine()
+    try:  # the first half: the first prompt's two repetitions, then the process "crashes"
+        BenchmarkRunner(engine, spec, {gguf.id: gguf}, {gguf.id: quick_config()},
+                        save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store),
+                        done=[(gguf.id, second.id, 0), (gguf.id, second.id, 1)], benchmark_id="half").run()
+    finally:
+        engine.shutdown()
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE benchmarks SET status = 'running', pid = 999999999 WHERE benchmark_id = 'half'")
+    assert len(store.benchmark_runs("half")) == 2
+    at = make_app(tiny_dir)
+    at.switch_page("pages/benchmark.py").run()
+    at.selectbox(key="bench_open").set_value("half").run()
+    at.button(key="bench_resume").click().run()
+    wait_until_finished(at)
+    no_exception(at)
+    at.toggle(key="bench_include_busy").set_value(True).run()  # the machine may be busy
+    table = next(d.value for d in at.dataframe if "n" in d.value and "prompt" not in d.value)
+    assert list(table["n"]) == [4]  # 2 stored before the resume + 2 made by it

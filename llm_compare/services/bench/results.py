@@ -100,5 +100,6 @@ def results_of(runner: BenchmarkRunner, include_busy: bool = False) -> tuple[Ben
     labels = {m.id: ModelLabel(m.name, m.type.value) for m in runner.models.values() if m.id in runner.spec.model_ids}
     # Decode speed in tokens/s between models sharing a vocabulary, else in bytes/s.
     same_tokenizer = tokenizer_matcher((o.model.id, o.result.runtime) for o in outcomes)
-    results = benchmark_results([o.as_counted() for o in outcomes], labels, same_tokenizer, include_busy)
+    runs = [*runner.earlier, *(o.as_counted() for o in outcomes)]
+    results = benchmark_results(runs, labels, same_tokenizer, include_busy)
     return results, labels

@@ -158,8 +158,10 @@ class BenchmarkRunner:
         done: Iterable[tuple[str, str, int]] = (),
         benchmark_id: str | None = None,
         on_status: Callable[[BenchmarkRunner, str], str | None] | None = None,
+        earlier: Iterable[CountedRun] = (),
     ):
         spec.check()
+        self.earlier = list(earlier)  # a resumed benchmark's stored runs: its results include them
         self.benchmark_id = benchmark_id or uuid.uuid4().hex[:12]
         # A model that cannot be used (a truncated file, say) is left out with its reason; the others run.
         self.unusable = {m: models[m].unusable_reason for m in spec.model_ids if models[m].error}
