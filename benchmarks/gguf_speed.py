@@ -11,7 +11,11 @@ in alternating rounds, on the same file, threads and token counts:
 - our InferenceEngine (worker process, shared generation loop): decode tok/s from a greedy run on
   a short prompt, prefill tok/s from TTFT on a 512-token prompt.
 
-    python benchmarks/gguf_speed.py [--rounds 4] [--tokens 128] [--prompt-tokens 512] [--threads 2] [--without-llama-bench]
+Every path runs with the context llama-bench gives the same test: n_prompt + n_gen tokens (which
+llama.cpp pads to a multiple of 256). A larger context is slower to decode even when its cells
+are empty: on the Q8_0 file, a 1,024-token context decoded 8 % slower than a 256-token one.
+
+    python benchmarks/gguf_speed.py [--rounds 8] [--tokens 128] [--prompt-tokens 512] [--threads 2] [--without-llama-bench]
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.engine import InferenceEngine
 
 SHORT_PROMPT = 'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
-N_CTX = 1024  # room for the 512-token prompt; only the cells in use are computed
+DECODE_CTX = 256  # room for the short prompt and tg128; llama-bench's tg128 context, padded as llama.cpp does
 # llama.cpp's OpenMP threads spin for 10–20 ms after each llama_decode before they sleep. A path
 # started sooner shares the 2 cores with the previous path's threads (this process's for the
 # in-process paths): that put the engine, which ran right after Llama.generate's 512-token
@@ -66,7 +70,7 @@ class LowLevelLoop:
     """llama-cpp-python's low-level API driven as llama-bench drives llama.cpp: the prompt in one
     llama_decode, then one llama_decode per token, greedy by a C sampler."""
 
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, threads: int, n_ctx: int):
         import llama_cpp as L
         from llama_cpp._logger import set_verbose
 
@@ -75,7 +79,8 @@ class LowLevelLoop:
         L.llama_backend_init()
         self.model = L.llama_model_load_from_file(str(path).encode(), L.llama_model_default_params())
         params = L.llama_context_default_params()
-        params.n_ctx, params.n_batch, params.n_threads, params.n_threads_batch = N_CTX, N_CTX, threads, threads
+        params.n_ctx, params.n_batch, params.n_threads, params.n_threads_batch = n_ctx, n_ctx, threads, threads
+        self.n_ctx = n_ctx
         self.ctx = L.llama_init_from_model(self.model, params)
         self.vocab = L.llama_model_get_vocab(self.model)
         self.sampler = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
@@ -87,8 +92,8 @@ class LowLevelLoop:
         L.llama_memory_clear(L.llama_get_memory(self.ctx), False)  # as llama-bench and our backend do
         t_request = perf_counter()
         data = prompt.encode()
-        ids = (L.llama_token * N_CTX)()
-        n = L.llama_tokenize(self.vocab, data, len(data), ids, N_CTX, True, True)
+        ids = (L.llama_token * self.n_ctx)()
+        n = L.llama_tokenize(self.vocab, data, len(data), ids, self.n_ctx, True, True)
         L.llama_decode(self.ctx, L.llama_batch_get_one(ids, n))
         token, times = (L.llama_token * 1)(), []
         for _ in range(tokens):
@@ -99,8 +104,8 @@ class LowLevelLoop:
 
     def count(self, prompt: str) -> int:
         data = prompt.encode()
-        ids = (self.L.llama_token * N_CTX)()
-        return abs(self.L.llama_tokenize(self.vocab, data, len(data), ids, N_CTX, True, True))  # < 0: that many, too many
+        ids = (self.L.llama_token * self.n_ctx)()
+        return abs(self.L.llama_tokenize(self.vocab, data, len(data), ids, self.n_ctx, True, True))  # < 0: that many, too many
 
     def close(self) -> None:
         self.L.llama_sampler_free(self.sampler)
@@ -112,9 +117,9 @@ def decode_tps(times: list[float]) -> float | None:
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else None
 
 
-def through_engine(engine: InferenceEngine, model, threads: int):
+def through_engine(engine: InferenceEngine, model, threads: int, n_ctx: int):
     def run(prompt: str, tokens: int) -> tuple[float, float | None]:
-        config = ModelConfig(temperature=0.0, mode="raw", max_tokens=tokens, n_threads=threads, n_ctx=N_CTX)
+        config = ModelConfig(temperature=0.0, mode="raw", max_tokens=tokens, n_threads=threads, n_ctx=n_ctx)
         result = next(e.result for e in engine.run(prompt, [model], {model.id: config}) if e.kind == "done")
         assert result.error is None, result.error
         assert result.stats.completion_tokens == tokens, "the random model ended its answer early"
@@ -149,7 +154,7 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
@@ -173,34 +178,46 @@ def main() -> None:
                 model = by_name[name]
                 parameters = model.metadata.get("parameters") or 0
                 path = Path(model.path)
-                low = LowLevelLoop(path, args.threads)
-                long_prompt = prompt_of(args.prompt_tokens, low.count)
-                n_long = low.count(long_prompt)
-                paths = {"low-level loop": low.run, "Llama.generate": llama_generate(path, N_CTX, args.threads),
-                         "engine": through_engine(engine, model, args.threads)}
+                # pp<n> runs in a context of n tokens: the prompt leaves room for the one token generated.
+                prefill_ctx = args.prompt_tokens
+                lows = LowLevelLoop(path, args.threads, DECODE_CTX), LowLevelLoop(path, args.threads, prefill_ctx)
+                long_prompt = prompt_of(prefill_ctx - 1, lows[1].count)
+                n_long = lows[1].count(long_prompt)
+                paths = {  # per path: (its decode run, its prefill run)
+                    "low-level loop": (lows[0].run, lows[1].run),
+                    "Llama.generate": (llama_generate(path, DECODE_CTX, args.threads), llama_generate(path, prefill_ctx, args.threads)),
+                    "engine": (through_engine(engine, model, args.threads, DECODE_CTX),
+                               through_engine(engine, model, args.threads, prefill_ctx)),
+                }
                 rows = figures[label] = {p: {"tg": [], "pp": [], "ttft_short": [], "ttft_long": []}
                                          for p in (["llama-bench"] if bench else []) + list(paths)}
+                contenders = list(rows)
                 for round_ in range(args.rounds + 1):  # round 0 warms every path up and is not counted
-                    if bench:
+                    # Each round starts one path later: the shared host's speed drifts within a
+                    # round, and no path may always run first or last.
+                    shift = round_ % len(contenders)
+                    for name_ in contenders[shift:] + contenders[:shift]:
                         settle()
-                        tg, pp = llama_bench(bench, path, args.threads, n_long, args.tokens)
-                        if round_:
-                            rows["llama-bench"]["tg"].append(tg)
-                            rows["llama-bench"]["pp"].append(pp)
-                    for name_, run in paths.items():
+                        if name_ == "llama-bench":
+                            tg, pp = llama_bench(bench, path, args.threads, n_long, args.tokens)
+                            if round_:
+                                rows[name_]["tg"].append(tg)
+                                rows[name_]["pp"].append(pp)
+                            continue
+                        decode_run, prefill_run = paths[name_]
+                        decode_run(SHORT_PROMPT, 1)  # a warm-up right before, as llama-bench runs one before each test
+                        ttft_short, tps = decode_run(SHORT_PROMPT, args.tokens)
                         settle()
-                        run(SHORT_PROMPT, 1)  # a warm-up right before, as llama-bench runs one before each test
-                        ttft_short, tps = run(SHORT_PROMPT, args.tokens)
-                        settle()
-                        run(SHORT_PROMPT, 1)
-                        ttft_long, _ = run(long_prompt, 1)
+                        prefill_run(SHORT_PROMPT, 1)
+                        ttft_long, _ = prefill_run(long_prompt, 1)
                         if round_:
                             row = rows[name_]
                             row["tg"].append(tps)
                             row["pp"].append(n_long / ttft_long)
                             row["ttft_short"].append(1000 * ttft_short)
                             row["ttft_long"].append(1000 * ttft_long)
-                low.close()
+                for low in lows:
+                    low.close()
         finally:
             engine.shutdown()
     load_after = os.getloadavg()
