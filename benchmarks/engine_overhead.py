@@ -14,7 +14,6 @@ from pathlib import Path
 from time import perf_counter
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.modelbuild.tiny import build_random_llama
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.engine import InferenceEngine
 
@@ -116,6 +115,8 @@ def measure(raw, engine_run, runs: int, warmup: int = 2) -> dict[str, dict[str, 
 
 
 def main() -> None:
+    from llm_compare.modelbuild.tiny import build_random_llama  # imports torch: only where a model is built
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--tokens", type=int, default=128)

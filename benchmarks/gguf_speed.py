@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from time import perf_counter, sleep
@@ -35,8 +37,6 @@ from llama_cpp_tools import llama_cpp_tool
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.corpus import load_stdlib_documents
-from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf
-from llm_compare.modelbuild.tiny import build_random_llama
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.engine import InferenceEngine
 
@@ -152,6 +152,17 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
 
+def build_models(folder: Path, q8_0: Path) -> None:
+    """Build the random LLaMA, in a child process: building imports torch, and torch's own copy of
+    libgomp.so.1 would then serve llama.cpp's OpenMP threads in this process, where the low-level
+    loop and Llama.generate run, while llama-bench and the engine's worker use the system's."""
+    from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf
+    from llm_compare.modelbuild.tiny import build_random_llama
+
+    built = build_random_llama(folder, hidden=512, layers=6, heads=8, intermediate=1408, vocab=8192, name="bench-llama")
+    export_gguf(built.hf_dir, q8_0, GGUFType.Q8_0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8)
@@ -168,8 +179,12 @@ def main() -> None:
         q8_0 = Path(tmp) / "bench-llama-q8_0.gguf"
         if not q8_0.exists():
             print("building a random LLaMA as f32 and Q8_0 GGUF ...", flush=True)
-            built = build_random_llama(Path(tmp), hidden=512, layers=6, heads=8, intermediate=1408, vocab=8192, name="bench-llama")
-            export_gguf(built.hf_dir, q8_0, GGUFType.Q8_0)
+            builder = multiprocessing.get_context("spawn").Process(target=build_models, args=(Path(tmp), q8_0))
+            builder.start()
+            builder.join()
+            if builder.exitcode:
+                raise SystemExit(f"building the benchmark model failed (exit code {builder.exitcode})")
+        assert "torch" not in sys.modules, "torch in the measuring process would change llama.cpp's OpenMP runtime"
         by_name = {m.name: m for m in ModelManager([tmp]).scan()}
         engine = InferenceEngine()
         figures: dict[str, dict[str, dict[str, list[float]]]] = {}
