@@ -152,7 +152,8 @@ class InferenceEngine:
         worker = None
         finished = False
         try:
-            self._in_use = {model.id}
+            with self._workers_lock:
+                self._in_use[token] = {model.id}
             for other in self._worker_list():
                 other.cancel_flag.clear()
             try:
@@ -211,7 +212,8 @@ class InferenceEngine:
         finally:
             if worker is not None and not finished:
                 self._discard(model.id)  # the consumer went away mid-request: its answer would be stale
-            self._in_use = set()
+            with self._workers_lock:
+                self._in_use.pop(token, None)
             self._cancel_tokens.discard(token)
             self._run_lock.release()
 

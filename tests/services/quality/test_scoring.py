@@ -151,3 +151,13 @@ def test_latest_scores_gives_each_models_newest_scored_result(engine, tiny_model
     assert set(latest) == {tiny_models["gguf_f32"].id, tiny_models["gguf_q8"].id}
     assert latest[tiny_models["gguf_f32"].id].n_ctx == 32 and latest[tiny_models["gguf_q8"].id].kl_mean > 0
     assert np.isfinite(latest[tiny_models["gguf_q8"].id].bits_per_byte)
+
+
+def test_a_comparison_after_scoring_on_the_same_engine_runs(engine, tiny_models, ascii_text, greedy):
+    """Scoring once replaced the engine's book of models in use by a plain set, and every later
+    comparison on that engine (the dashboard's one) failed with a TypeError."""
+    model = tiny_models["gguf_f32"]
+    assert score(engine, [model], ascii_text)[model.id].status == "scored"
+    done = [e.result for e in engine.run("def f(x):", [model], {model.id: greedy}) if e.kind == "done"]
+    assert len(done) == 1 and done[0].error is None and done[0].stats.completion_tokens > 0
+    assert not engine.busy
