@@ -20,10 +20,10 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceResult
+from llm_compare.services.background import BackgroundJob
 from llm_compare.services.bench.aggregate import FIGURES, CountedRun
 from llm_compare.services.bench.checks import CheckOutcome, run_checks
 from llm_compare.services.bench.plan import PlannedRun, memory_groups, order_note, remaining, schedule
-from llm_compare.services.background import BackgroundJob
 from llm_compare.services.bench.suites import Suite, SuitePrompt, parse_suite, prompt_to_dict
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.engine.memory import estimate_model_bytes
@@ -190,15 +190,6 @@ class BenchmarkRunner(BackgroundJob):
 
     # --- for the page and the CLI -------------------------------------------------------------
 
-    def start(self) -> BenchmarkRunner:
-        self._started = time.monotonic()
-        return super().start()
-
-    def run(self) -> BenchmarkRunner:
-        """Run in the calling thread (the CLI)."""
-        self._started = time.monotonic()
-        return super().run()
-
     def progress(self) -> Progress:
         with self._lock:
             done = len(self.outcomes)
@@ -235,6 +226,7 @@ class BenchmarkRunner(BackgroundJob):
                 self.save_errors.append(f"the benchmark's status ({status}): {note}")
 
     def _work(self) -> None:
+        self._started = time.monotonic()
         self._tell("running")
         for planned in self.plan:
             if self.stop_requested:
