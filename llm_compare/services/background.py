@@ -23,7 +23,7 @@ class BackgroundJob:
     finish up in `_wrap_up()`. `interrupt` stops the step in flight (e.g. the engine's cancel)."""
 
     def __init__(self, name: str, interrupt: Callable[[], None]):
-        self.name = name  # "comparison": names the thread, the log line and the error message
+        self._name = name  # "comparison": names the thread, the log line and the error message
         self.error: str | None = None  # what ended the job early, one line
         self._interrupt = interrupt
         self._stop = threading.Event()
@@ -72,8 +72,8 @@ class BackgroundJob:
         except LLMCompareError as exc:
             self.error = str(exc)
         except Exception as exc:  # shown in one line; the thread must not die silently
-            log.exception("the %s failed", self.name)
-            self.error = f"the {self.name} failed unexpectedly: {one_line(exc)} (the log has the details)"
+            log.exception("the %s failed", self._name)
+            self.error = f"the {self._name} failed unexpectedly: {one_line(exc)} (the log has the details)"
         finally:
             try:
                 self._wrap_up()
