@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from llm_compare.ui import bench_view, layout, session
+from llm_compare.ui import bench_view, job_view, layout, session
 from llm_compare.ui.errors import guard, show_error
 
 layout.page_entry()
@@ -48,16 +48,7 @@ if not layout.need_selection("benchmark"):
 
 if runner is not None:
     st.divider()
-
-    @st.fragment(run_every=1.0 if running else None)
-    def live() -> None:
-        with guard("Showing the benchmark"):
-            bench_view.draw_progress(runner)
-            bench_view.draw_results(runner)
-        if running and runner.finished:
-            st.rerun()
-
-    live()
+    job_view.draw_live(runner, running, "Showing the benchmark", bench_view.draw_progress, bench_view.draw_results)
 
 st.divider()
 with guard("Listing past benchmarks"):

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from llm_compare.services.quality.scoring import DEFAULT_CTX
-from llm_compare.ui import layout, quality_view
-from llm_compare.ui.errors import guard, show_error
+from llm_compare.ui import job_view, layout, quality_view
+from llm_compare.ui.errors import show_error
 
 layout.page_entry()
 
@@ -38,13 +38,4 @@ for message in st.session_state.pop(quality_view.ERRORS_KEY, []):
 
 if scoring is not None:
     st.divider()
-
-    @st.fragment(run_every=1.0 if running else None)
-    def live() -> None:
-        with guard("Showing the scores"):
-            quality_view.draw_progress(scoring)
-            quality_view.draw_table(scoring)
-        if running and scoring.finished:
-            st.rerun()
-
-    live()
+    job_view.draw_live(scoring, running, "Showing the scores", quality_view.draw_progress, quality_view.draw_table)

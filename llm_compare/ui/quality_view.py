@@ -12,7 +12,7 @@ from llm_compare.services.quality.scoring import DEFAULT_CTX, Scoring
 from llm_compare.services.quality.texts import builtin_text, text_from_bytes
 from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import session
-from llm_compare.ui.errors import guard_errors
+from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.text import literal
 
 MODELS_KEY, REFERENCE_KEY, TEXT_KEY, UPLOAD_KEY, CTX_KEY = "q_models", "q_reference", "q_text", "q_upload", "q_ctx"
@@ -84,8 +84,8 @@ def draw_progress(scoring: Scoring) -> None:
             st.progress(event.done_chunks / max(1, event.total_chunks), text=f"{name}: chunk {event.done_chunks} of {event.total_chunks}")
         else:
             st.caption(f"{name}: {event.result.status}")
-    if scoring.failure:
-        st.error(literal(f"Scoring failed: {scoring.failure}"), icon=":material/error:")
+    if scoring.error:
+        show_error(scoring.error)
 
 
 def draw_table(scoring: Scoring) -> None:

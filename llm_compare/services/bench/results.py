@@ -96,10 +96,10 @@ def stored_results(records: list[RunRecord], include_busy: bool = False) -> Benc
 
 
 def results_of(runner: BenchmarkRunner, include_busy: bool = False) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:
-    outcomes = [o for o in runner.snapshot() if o.counted]
+    runs = runner.counted_runs()
     labels = {m.id: ModelLabel(m.name, m.type.value) for m in runner.models.values() if m.id in runner.spec.model_ids}
-    # Decode speed in tokens/s between models sharing a vocabulary, else in bytes/s.
-    same_tokenizer = tokenizer_matcher((o.model.id, o.result.runtime) for o in outcomes)
-    runs = [*runner.earlier, *(o.as_counted() for o in outcomes)]
+    # Decode speed in tokens/s between models sharing a vocabulary, else in bytes/s. The
+    # snapshot is taken after `runs`, so it knows the vocabulary of every model they hold.
+    same_tokenizer = tokenizer_matcher((o.model.id, o.result.runtime) for o in runner.snapshot() if o.counted)
     results = benchmark_results(runs, labels, same_tokenizer, include_busy)
     return results, labels

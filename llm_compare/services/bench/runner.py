@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.core.errors import ConfigurationError, LLMCompareError
+from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceResult
+from llm_compare.services.background import BackgroundJob
 from llm_compare.services.bench.aggregate import FIGURES, CountedRun
 from llm_compare.services.bench.checks import CheckOutcome, run_checks
 from llm_compare.services.bench.plan import PlannedRun, memory_groups, order_note, remaining, schedule
@@ -147,7 +148,10 @@ def prompt_did_not_fit(result: InferenceResult) -> bool:
     return result.finish_reason == FinishReason.ERROR and stats.prompt_tokens is not None and stats.completion_tokens is None
 
 
-class BenchmarkRunner:
+class BenchmarkRunner(BackgroundJob):
+    """`cancel()` stops after the run in flight (it ends as cancelled and is not counted); every
+    finished run is already saved."""
+
     def __init__(
         self,
         engine: InferenceEngine,
@@ -161,7 +165,8 @@ class BenchmarkRunner:
         earlier: Iterable[CountedRun] = (),
     ):
         spec.check()
-        self.earlier = list(earlier)  # a resumed benchmark's stored runs: its results include them
+        super().__init__("benchmark", interrupt=engine.cancel)
+        self._earlier = list(earlier)  # a resumed benchmark's stored runs: its results include them
         self.benchmark_id = benchmark_id or uuid.uuid4().hex[:12]
         # A model that cannot be used (a truncated file, say) is left out with its reason; the others run.
         self.unusable = {m: models[m].unusable_reason for m in spec.model_ids if models[m].error}
@@ -180,38 +185,10 @@ class BenchmarkRunner:
         self.outcomes: list[BenchRunOutcome] = []
         self._skips: dict[tuple[str, str], str] = {}  # (model, prompt) -> why it did not fit
         self.save_errors: list[str] = []
-        self.error: str | None = None
-        self.stop_requested = False
         self._started = time.monotonic()
-        self._finished = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run_all, name="benchmark", daemon=True)
 
     # --- for the page and the CLI -------------------------------------------------------------
-
-    def start(self) -> BenchmarkRunner:
-        self._started = time.monotonic()
-        self._thread.start()
-        return self
-
-    def run(self) -> BenchmarkRunner:
-        """Run in the calling thread (the CLI)."""
-        self._started = time.monotonic()
-        self._run_all()
-        return self
-
-    @property
-    def finished(self) -> bool:
-        return self._finished.is_set()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        return self._finished.wait(timeout_s)
-
-    def cancel(self) -> None:
-        """Stop after the run in flight (it ends as cancelled and is not counted); every finished
-        run is already saved."""
-        self.stop_requested = True
-        self.engine.cancel()
 
     def progress(self) -> Progress:
         with self._lock:
@@ -223,6 +200,11 @@ class BenchmarkRunner:
     def snapshot(self) -> list[BenchRunOutcome]:
         with self._lock:
             return list(self.outcomes)
+
+    def counted_runs(self) -> list[CountedRun]:
+        """The runs counted so far, those made before a resume included: what the results are
+        computed from."""
+        return [*self._earlier, *(o.as_counted() for o in self.snapshot() if o.counted)]
 
     # --- the benchmark thread -----------------------------------------------------------------
 
@@ -243,26 +225,19 @@ class BenchmarkRunner:
             if note:  # e.g. kept in the pending file while the store was locked
                 self.save_errors.append(f"the benchmark's status ({status}): {note}")
 
-    def _run_all(self) -> None:
+    def _work(self) -> None:
+        self._started = time.monotonic()
         self._tell("running")
-        try:
-            for planned in self.plan:
-                if self.stop_requested:
-                    break
-                outcome = self._run_one(planned)
-                if outcome.result.finish_reason == FinishReason.CANCELLED and self.stop_requested:
-                    break  # stopped mid-run: not a finished run, a resume runs it again
-                self._keep(outcome)
-        except LLMCompareError as exc:
-            self.error = str(exc)
-        except Exception:
-            log.exception("the benchmark failed")
-            self.error = "the benchmark failed unexpectedly (the log has the details)"
-        finally:
-            # Told before `finished`: a CLI that exits once it is finished must not cut short
-            # the saving of how the benchmark ended.
-            self._tell(self._ending())
-            self._finished.set()
+        for planned in self.plan:
+            if self.stop_requested:
+                break
+            outcome = self._run_one(planned)
+            if outcome.result.finish_reason == FinishReason.CANCELLED and self.stop_requested:
+                break  # stopped mid-run: not a finished run, a resume runs it again
+            self._keep(outcome)
+
+    def _wrap_up(self) -> None:
+        self._tell(self._ending())
 
     def _run_one(self, planned: PlannedRun) -> BenchRunOutcome:
         prompt, model = self.prompts[planned.prompt_id], self.models[planned.model_id]

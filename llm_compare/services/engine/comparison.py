@@ -23,6 +23,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import LLMCompareError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import InferenceEvent, InferenceResult
+from llm_compare.services.background import BackgroundJob
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.quality.votes import PairVote, pairs_from_ranking
 from llm_compare.services.store.run_store import RunNotKeptError, RunRecord, RunStore, new_comparison_id
@@ -55,9 +56,10 @@ class ModelRun:
         return self.result.text if self.result else "".join(self.parts)
 
 
-class Comparison:
+class Comparison(BackgroundJob):
     """Send one prompt to several models. `engine.run` validates at once (ConfigurationError);
-    `start()` then runs it on a daemon thread."""
+    `start()` then runs it on a daemon thread. `cancel()` stops every model; each keeps the text
+    it produced and is saved as cancelled."""
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class Comparison:
         is_alive: Callable[[], bool] | None = None,
         blind: bool = False,
     ):
+        super().__init__("comparison", interrupt=engine.cancel)
         self.engine = engine
         self.prompt, self.system_prompt, self.schedule = prompt, system_prompt, schedule
         self.comparison_id = new_comparison_id()
@@ -80,8 +83,6 @@ class Comparison:
         # The page's session: when it goes away, nobody is watching and the run is stopped.
         self.is_alive = is_alive or (lambda: True)
         self.runs = {m.id: ModelRun(m, configs[m.id]) for m in models}
-        self.error: str | None = None  # a failure of the whole comparison, one line
-        self.stop_requested = False
         self._events = engine.run(prompt, models, configs, schedule=schedule, system_prompt=system_prompt)
         # Blind: the answers go in a random order under "Model A", "Model B", …, and the names,
         # figures and stored runs stay hidden until the user votes (or reveals without a vote).
@@ -96,30 +97,8 @@ class Comparison:
                 self._events.close()
                 raise
         self._lock = threading.Lock()
-        self._finished = threading.Event()
-        self._thread = threading.Thread(
-            target=self._consume, name=f"comparison {self.comparison_id}", daemon=True
-        )
 
     # --- for the page -----------------------------------------------------------------------
-
-    def start(self) -> Comparison:
-        self._thread.start()
-        return self
-
-    @property
-    def finished(self) -> bool:
-        return self._finished.is_set()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the comparison is over (or `timeout_s` passed); True when it is over."""
-        return self._finished.wait(timeout_s)
-
-    def cancel(self) -> None:
-        """Stop every model; each keeps the text it produced and is saved as cancelled."""
-        if not self.finished:
-            self.stop_requested = True
-            self.engine.cancel()
 
     def snapshot(self) -> list[ModelRun]:
         """A consistent copy of every model's state, in the order the models were given."""
@@ -180,24 +159,18 @@ class Comparison:
 
     # --- the consumer thread ------------------------------------------------------------------
 
-    def _consume(self) -> None:
+    def _work(self) -> None:
         next_alive_check = time.monotonic() + ALIVE_CHECK_INTERVAL_S
-        try:
-            for event in self._events:
-                self._apply(event)
-                if time.monotonic() >= next_alive_check:
-                    next_alive_check = time.monotonic() + ALIVE_CHECK_INTERVAL_S
-                    if not self.stop_requested and not self._alive():
-                        log.info("comparison %s: its session has ended; stopping it", self.comparison_id)
-                        self.cancel()
-        except LLMCompareError as exc:
-            self.error = str(exc)
-        except Exception:
-            log.exception("comparison %s failed", self.comparison_id)
-            self.error = "the comparison failed unexpectedly (the log has the details)"
-        finally:
-            self._events.close()  # after an error above: stops any worker still generating
-            self._finished.set()
+        for event in self._events:
+            self._apply(event)
+            if time.monotonic() >= next_alive_check:
+                next_alive_check = time.monotonic() + ALIVE_CHECK_INTERVAL_S
+                if not self.stop_requested and not self._alive():
+                    log.info("comparison %s: its session has ended; stopping it", self.comparison_id)
+                    self.cancel()
+
+    def _wrap_up(self) -> None:
+        self._events.close()  # after an error: stops any worker still generating
 
     def _apply(self, event: InferenceEvent) -> None:
         with self._lock:

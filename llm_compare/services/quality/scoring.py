@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from llm_compare.core.models import ModelInfo
 from llm_compare.core.scores import ScoreResult
 from llm_compare.inferencers.base import backend_class
 from llm_compare.paths import data_home
+from llm_compare.services.background import BackgroundJob
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.quality import stats
 from llm_compare.services.quality.texts import ScoringText
@@ -67,8 +67,9 @@ def scoring_context(models: Sequence[ModelInfo], requested: int | None) -> int:
     return requested
 
 
-class Scoring:
-    """One scoring of `models` on `text`; iterate `events()`, call `stop()` from anywhere."""
+class Scoring(BackgroundJob):
+    """One scoring of `models` on `text`: iterate `events()` (the CLI), or `start()` it in the
+    background (the dashboard); call `stop()` from anywhere."""
 
     def __init__(
         self,
@@ -90,46 +91,28 @@ class Scoring:
         self.models = ([reference] if reference else []) + others
         scorable = [m for m in self.models if not unscorable_reason(m)]
         self.n_ctx = scoring_context(scorable, n_ctx)
+        super().__init__("scoring", interrupt=engine.cancel)
         self.engine, self.text, self.reference = engine, text, reference
         self.configs = dict(configs or {})
         self.score_id = uuid.uuid4().hex[:12]
         self.results: list[ScoreResult] = []
         self.progress: dict[str, ScoreEvent] = {}  # model id -> its latest event
-        self.failure: str | None = None  # what ended a background scoring early
-        self._stopped = threading.Event()
-        self._finished = threading.Event()
+        self._on_done: Callable[[list[ScoreResult]], None] | None = None
 
     def start(self, on_done: Callable[[list[ScoreResult]], None] | None = None) -> Scoring:
         """Score in a background thread (the dashboard); `on_done(results)` runs at the end."""
-        threading.Thread(target=self._run, args=(on_done,), name="scoring", daemon=True).start()
-        return self
-
-    def _run(self, on_done: Callable[[list[ScoreResult]], None] | None) -> None:
-        try:
-            for event in self.events():
-                self.progress[event.model_id] = event
-            if on_done is not None:
-                on_done(self.results)
-        except Exception as exc:  # shown on the page; the thread must not die silently
-            self.failure = str(exc) or type(exc).__name__
-        finally:
-            self._finished.set()
-
-    @property
-    def finished(self) -> bool:
-        return self._finished.is_set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stopped.is_set()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        return self._finished.wait(timeout_s)
+        self._on_done = on_done
+        return super().start()
 
     def stop(self) -> None:
         """Stop: the model being scored stops within a chunk, the others are not started."""
-        self._stopped.set()
-        self.engine.cancel()
+        self.cancel()
+
+    def _work(self) -> None:
+        for event in self.events():
+            self.progress[event.model_id] = event
+        if self._on_done is not None:
+            self._on_done(self.results)
 
     def events(self) -> Iterator[ScoreEvent]:
         folder = tempfile.mkdtemp(prefix="reference-", dir=_scratch_dir())
@@ -159,7 +142,7 @@ class Scoring:
         if reason := unscorable_reason(model):
             result.status, result.note = "not scored", reason
             return result
-        if self._stopped.is_set():
+        if self.stop_requested:
             return result
         config = self.configs.get(model.id) or ModelConfig()
         if config.n_ctx < self.n_ctx:  # a GGUF context must hold a whole chunk

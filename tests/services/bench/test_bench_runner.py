@@ -7,6 +7,7 @@ import pytest
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.results import FinishReason
+from llm_compare.services.bench.aggregate import CountedRun
 from llm_compare.services.bench.plan import schedule
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.bench.suites import parse_suite
@@ -80,3 +81,15 @@ def test_stop_keeps_finished_runs_and_resume_runs_exactly_the_rest(engine, tiny_
     keys = [o.planned.key for o in saved]
     full = [r.key for r in schedule([list(models)], ["a", "b"], 3, 0, 0)]
     assert sorted(keys) == sorted(full) and len(keys) == len(set(keys))
+
+
+def test_counted_runs_include_those_made_before_the_resume_and_never_warm_ups(engine, tiny_models):
+    model = tiny_models["gguf_f32"]
+    spec = BenchmarkSpec((model.id,), suite('{"id": "a", "prompt": "def f", "max_tokens": 4}\n'), repeats=2, warmups=1)
+    before = CountedRun(model.id, "a", 0, {"decode_tps": 50.0}, busy=False, checks_passed=0, checks_total=0)
+    runner = BenchmarkRunner(engine, spec, {model.id: model}, {}, lambda outcome: None, done=[(model.id, "a", 0)], earlier=[before])
+    assert runner.counted_runs() == [before]
+    runner.run()
+    assert runner.error is None and len(runner.outcomes) == 2  # the warm-up and repetition 1
+    assert runner.counted_runs() == [before, runner.outcomes[1].as_counted()]
+    assert runner.counted_runs()[1].repeat == 1
