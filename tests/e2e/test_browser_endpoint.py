@@ -1,11 +1,14 @@
 """End to end, in a real headless Chromium: add an OpenAI-compatible endpoint (llama-cpp-python's
 own server) on the Models page, see its model and health, compare it with a local GGUF, then kill
-the server: the next comparison gives a clear error in the endpoint's column only."""
+the server: the next comparison gives a clear error in the endpoint's column only. And serve the
+local GGUF from the dashboard itself, compare it with its served copy, and stop both together."""
 
+import re
 import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
+import psutil
 import pytest
 
 from llm_compare.testing.dashboard_driver import browser_page, dashboard_server, open_page, run_prompt, select_models
@@ -62,10 +65,6 @@ def test_compare_a_local_model_with_an_endpoint_model_in_a_real_browser(models_d
 def test_serve_a_local_model_from_the_dashboard_and_compare_it_with_itself(models_dir, private_home, tmp_path):
     """One click serves the local GGUF; its served copy runs beside it; stopping the dashboard
     (SIGTERM, as a service manager does) stops the server too."""
-    import re
-
-    import psutil
-
     with dashboard_server(models_dir, private_home) as url, browser_page() as page:
         page.goto(url)
         page.locator("label").filter(has=page.get_by_text("local-gguf", exact=True)).first.wait_for(timeout=60_000)
