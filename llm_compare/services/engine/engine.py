@@ -548,7 +548,8 @@ class InferenceEngine:
             workers = self._worker_list()
             idle = [(w.last_used, w.model.id) for w in workers if w.model.id not in protected]
             if not idle:
-                served = [f"{c.label} (pid {c.pid}) takes {memory.gib(c.counted_bytes)}" for c in charges if c.external]
+                served = [f"{c.label}{f' (pid {c.pid})' if c.pid else ''} takes {memory.gib(c.counted_bytes)}"
+                          for c in charges if c.external]
                 free = memory.gib(max(0, min(available, budget - in_use)))
                 raise OutOfMemoryBudgetError(
                     f"{name} needs about {memory.gib(need)} but only {free} is free"
