@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from llm_compare.core.models import ModelType
 from llm_compare.services.discovery import demo_build, stores
-from llm_compare.ui import endpoint_form, layout, session, settings, tables
+from llm_compare.ui import endpoint_form, layout, serve_panel, session, settings, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import code, literal
 
@@ -152,6 +152,7 @@ else:
         right.page_link("pages/compare.py", label="Compare", icon=":material/compare_arrows:")
 
 st.divider()
+serve_panel.draw(found)
 endpoint_form.draw()
 with st.expander("Model directories", icon=":material/folder_open:"):
     st.caption(

@@ -74,7 +74,8 @@ def served_models(settings: ServeSettings, default_dirs: list[str]) -> tuple[lis
     usable = [m for m in unique if m.usable]
     if not usable:
         where = ", ".join(settings.model_refs or settings.models_dirs or default_dirs)
-        raise ConfigurationError(f"no usable model to serve in {where}: give --model PATH or --models-dir DIR")
+        why = "; ".join(m.unusable_reason for m in unique) or "give --model PATH or --models-dir DIR"
+        raise ConfigurationError(f"no usable model to serve in {where}: {why}")
     return usable, warnings
 
 

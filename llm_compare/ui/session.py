@@ -17,6 +17,7 @@ from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.comparison import Comparison
 from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.serving.served import ServedModels
 from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import settings
 from llm_compare.ui.errors import guard_errors
@@ -36,6 +37,13 @@ def engine() -> InferenceEngine:
     """One engine for the whole dashboard: it keeps models warm in worker processes across
     reruns and sessions, and runs one comparison at a time."""
     return InferenceEngine(max_models=MAX_MODELS)
+
+
+@st.cache_resource(show_spinner=False)
+def served_models() -> ServedModels:
+    """The models this dashboard serves over HTTP, for every tab: their servers' memory counts in
+    the engine's budget, and they stop when the dashboard does."""
+    return ServedModels(engine())
 
 
 def config_manager() -> ConfigManager:

@@ -1,11 +1,14 @@
 """End to end, in a real headless Chromium: add an OpenAI-compatible endpoint (llama-cpp-python's
 own server) on the Models page, see its model and health, compare it with a local GGUF, then kill
-the server: the next comparison gives a clear error in the endpoint's column only."""
+the server: the next comparison gives a clear error in the endpoint's column only. And serve the
+local GGUF from the dashboard itself, compare it with its served copy, and stop both together."""
 
+import re
 import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
+import psutil
 import pytest
 
 from llm_compare.testing.dashboard_driver import browser_page, dashboard_server, open_page, run_prompt, select_models
@@ -57,3 +60,32 @@ def test_compare_a_local_model_with_an_endpoint_model_in_a_real_browser(models_d
         stats = page.get_by_text("TTFT", exact=False).filter(has_text="decode").all_inner_texts()
         assert sum("tok/s" in line and "decode –" not in line for line in stats) == 1  # the local model answered
         page.screenshot(path=str(tmp_path / "killed-endpoint.png"), full_page=True)
+
+
+def test_serve_a_local_model_from_the_dashboard_and_compare_it_with_itself(models_dir, private_home, tmp_path):
+    """One click serves the local GGUF; its served copy runs beside it; stopping the dashboard
+    (SIGTERM, as a service manager does) stops the server too."""
+    with dashboard_server(models_dir, private_home) as url, browser_page() as page:
+        page.goto(url)
+        page.locator("label").filter(has=page.get_by_text("local-gguf", exact=True)).first.wait_for(timeout=60_000)
+        page.get_by_text("Serve over HTTP (0)", exact=False).first.click()
+        page.get_by_role("button", name="Serve", exact=True).click()
+        served = page.locator("label").filter(has=page.get_by_text(re.compile(r"^served-local-gguf#")))
+        served.first.wait_for(timeout=180_000)
+        name = served.first.inner_text().strip()
+        pid = int(re.search(r"pid (\d+)", page.get_by_text(re.compile(r"· pid \d+")).first.inner_text()).group(1))
+        assert psutil.pid_exists(pid)
+        assert page.get_by_text("loaded a second time", exact=False).count() == 1
+
+        select_models(page, url, ["local-gguf", name])
+        open_page(page, "Compare")
+        run_prompt(page, "def add(a, b):", models=2)
+        assert page.locator("[data-testid='stAlertContentError']").count() == 0
+        page.screenshot(path=str(tmp_path / "compare-served.png"), full_page=True)
+    try:
+        psutil.Process(pid).wait(timeout=15)  # the dashboard has exited: its server must follow at once
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        psutil.Process(pid).kill()  # an orphan: the test fails, without leaving it running
+        pytest.fail(f"the served model (pid {pid}) outlived the dashboard")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from time import perf_counter
@@ -25,6 +25,7 @@ from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResu
 from llm_compare.core.text import check_conversation, check_unicode
 from llm_compare.services.endpoints.health import HealthBook
 from llm_compare.services.engine import cpu_load, memory
+from llm_compare.services.engine.memory import ExternalProcess, MemoryCharge
 from llm_compare.services.engine.worker import Worker
 
 SCHEDULES = ("sequential", "parallel")
@@ -93,6 +94,8 @@ class InferenceEngine:
         # One token per run, made when the run is asked for: a Stop before the run's first step
         # is not lost, and a Stop never leaks into the next run.
         self._cancel_tokens: set[threading.Event] = set()
+        # Who else spends this budget (the dashboard's served models): asked afresh at every count.
+        self._external_sources: list[Callable[[], Iterable[ExternalProcess]]] = []
 
     # --- public API ---------------------------------------------------------------------
 
@@ -216,6 +219,29 @@ class InferenceEngine:
                 self._in_use.pop(token, None)
             self._cancel_tokens.discard(token)
             self._run_lock.release()
+
+    def count_external(self, source: Callable[[], Iterable[ExternalProcess]]) -> None:
+        """Count the processes `source()` lists against the memory budget from now on: their RSS
+        (with their children's), at least what each reserved. They are never unloaded to make room."""
+        self._external_sources.append(source)
+
+    def memory_in_use(self) -> list[MemoryCharge]:
+        """What the memory budget counts now, process by process."""
+        charges = [
+            MemoryCharge(w.model.name, w.pid, rss, w.memory_bytes(), external=False)
+            for w in self._worker_list() for rss in [w.rss_bytes()]
+        ]
+        for source in self._external_sources:
+            for process in source():
+                rss = memory.process_tree_rss_bytes(process.pid)
+                charges.append(MemoryCharge(process.label, process.pid, rss, max(rss, process.reserved_bytes), external=True))
+        return charges
+
+    def check_room(self, name: str, need: int) -> None:
+        """Raise OutOfMemoryBudgetError unless `need` bytes fit beside everything loaded now,
+        without unloading anything (for a model that another process will hold)."""
+        with self._load_lock:
+            self._make_room(name, need, protected={w.model.id for w in self._worker_list()})
 
     def loaded_models(self) -> list[dict]:
         return [
@@ -398,7 +424,7 @@ class InferenceEngine:
             return worker, True
         need = memory.estimate_model_bytes(model, config)
         with self._load_lock:  # two runs starting at once must not both count the same free memory
-            self._make_room(model, need, protected)
+            self._make_room(model.name, need, protected)
             worker = Worker(model, config, estimate_bytes=need)
             with self._workers_lock:
                 self._workers[model.id] = worker
@@ -505,27 +531,32 @@ class InferenceEngine:
         if worker:
             worker.kill()
 
-    def _make_room(self, model: ModelInfo, need: int, protected: set[str]) -> None:
+    def _make_room(self, name: str, need: int, protected: set[str]) -> None:
         """Unload least recently used models until `need` bytes fit, or refuse."""
         budget = self.memory_budget_bytes
         if need > budget:
             raise OutOfMemoryBudgetError(
-                f"{model.name} needs about {memory.gib(need)} but the memory budget is {memory.gib(budget)}: "
+                f"{name} needs about {memory.gib(need)} but the memory budget is {memory.gib(budget)}: "
                 "choose a smaller model or quantization"
             )
         while True:
-            workers = self._worker_list()
-            counted = {w: (w.memory_bytes(), w.rss_bytes()) for w in workers}
-            in_use = sum(charged for charged, _ in counted.values())
-            # A loading worker will still take what its estimate says beyond its RSS so far.
-            available = memory.available_bytes() - sum(charged - rss for charged, rss in counted.values())
+            charges = self.memory_in_use()
+            in_use = sum(c.counted_bytes for c in charges)
+            # A loading worker (or a server yet to load its model) will still take what its
+            # estimate says beyond its RSS so far.
+            available = memory.available_bytes() - sum(c.counted_bytes - c.rss_bytes for c in charges)
             if in_use + need <= budget and need <= available:
                 return
+            workers = self._worker_list()
             idle = [(w.last_used, w.model.id) for w in workers if w.model.id not in protected]
             if not idle:
+                served = [f"{c.label}{f' (pid {c.pid})' if c.pid else ''} takes {memory.gib(c.counted_bytes)}"
+                          for c in charges if c.external]
+                free = memory.gib(max(0, min(available, budget - in_use)))
                 raise OutOfMemoryBudgetError(
-                    f"{model.name} needs about {memory.gib(need)} but only {memory.gib(min(available, budget - in_use))} "
-                    "is free: close other programs, compare fewer models at once, or run them sequentially"
+                    f"{name} needs about {memory.gib(need)} but only {free} is free"
+                    + (f" ({'; '.join(served)}): stop serving a model, close" if served else ": close")
+                    + " other programs, compare fewer models at once, or run them sequentially"
                 )
             self.unload(min(idle)[1])
 

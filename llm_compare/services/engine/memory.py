@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import psutil
 
 from llm_compare.core.config import ModelConfig
@@ -55,6 +57,39 @@ def process_rss_bytes(pid: int) -> int:
         return psutil.Process(pid).memory_info().rss
     except psutil.Error:
         return 0
+
+
+def process_tree_rss_bytes(pid: int | None) -> int:
+    """RSS of `pid` and all its descendants: a server keeps its model in a worker child."""
+    if pid is None:
+        return 0
+    try:
+        tree = [psutil.Process(pid)]
+        tree += tree[0].children(recursive=True)
+    except psutil.Error:
+        return 0
+    return sum(process_rss_bytes(process.pid) for process in tree)
+
+
+@dataclass(frozen=True)
+class ExternalProcess:
+    """A process the engine does not own whose memory comes out of the same budget (a model
+    served by `llm-compare serve` for the dashboard)."""
+
+    pid: int | None  # None while it is being started
+    label: str
+    reserved_bytes: int = 0  # counted at least this much: what its model takes once it loads it
+
+
+@dataclass(frozen=True)
+class MemoryCharge:
+    """One process as the memory budget counts it."""
+
+    label: str
+    pid: int | None
+    rss_bytes: int  # measured now, from outside (for a server: with its worker children)
+    counted_bytes: int  # what the budget charges: the RSS, or more while a model is still to load
+    external: bool  # not the engine's: never unloaded to make room
 
 
 def gib(n_bytes: float) -> str:

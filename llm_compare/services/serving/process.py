@@ -71,7 +71,7 @@ def start_serving(
             ServedProcess(f"{base}/v1", process.pid, model_ref, "", process).stop()
             log_file.seek(0)
             last = [line for line in log_file.read().decode("utf-8", "replace").splitlines() if line.strip()][-1:]
-            why = last[0] if last else f"it did not answer within {timeout_s:.0f} s"
+            why = last[0].removeprefix("error: ") if last else f"it did not answer within {timeout_s:.0f} s"
             raise ModelLoadError(f"could not serve {model_ref}: {why}")
     notice = (f"{model_ref} is loaded a second time, by the server (pid {process.pid}): "
               "it takes its memory again beside the dashboard's own copy")
