@@ -1,4 +1,7 @@
+import ctypes
+
 import gguf
+import llama_cpp
 import numpy as np
 import pytest
 import torch
@@ -18,6 +21,8 @@ TOKENIZER_SAMPLES = [
     "<|system|>\nS<|endoftext|>\n<|user|>\nhi<|endoftext|>\n<|assistant|>\n",
     "text<|endoftext|>more",
 ]
+# Spaces before punctuation and apostrophes: what llama.cpp's clean_spaces would remove.
+SPACED_PUNCTUATION = "a , b . c ? d ! e it 's I 'm they 're we 've x ' y do n't ' ."
 PROMPTS = ["def read_config(path):\n    ", "<|user|>\nWrite a haiku<|endoftext|>\n<|assistant|>\n"]
 
 
@@ -44,6 +49,21 @@ def test_llama_cpp_tokenizes_exactly_like_transformers(built_tiny, hf_tokenizer,
         assert vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True) == expected, text[:40]
 
 
+def _llama_detokenize(llm: llama_cpp.Llama, ids: list[int]) -> str:
+    """llama.cpp's own whole-sequence detokenizer, as its /detokenize endpoint and tools use it."""
+    text = ctypes.create_string_buffer(4096)
+    n = llama_cpp.llama_detokenize(llm._model.vocab, (llama_cpp.llama_token * len(ids))(*ids), len(ids), text, len(text), True, False)
+    return text.raw[:n].decode("utf-8")
+
+
+def test_llama_cpp_detokenizes_exactly_like_transformers(built_tiny, hf_tokenizer, open_gguf):
+    vocab = open_gguf(built_tiny.gguf_f32, vocab_only=True)
+    assert hf_tokenizer.decode(hf_tokenizer(SPACED_PUNCTUATION)["input_ids"]) == SPACED_PUNCTUATION
+    for text in [SPACED_PUNCTUATION, *TOKENIZER_SAMPLES]:
+        ids = hf_tokenizer(text)["input_ids"]
+        assert _llama_detokenize(vocab, ids) == hf_tokenizer.decode(ids, skip_special_tokens=True), text
+
+
 def test_f32_gguf_generates_the_same_greedy_tokens_as_transformers(
     built_tiny, hf_tokenizer, hf_model, open_gguf
 ):
@@ -68,8 +88,8 @@ def test_gguf_metadata_tells_llama_cpp_to_split_and_prefix_like_transformers(bui
     field = {name: f.contents() for name, f in reader.fields.items()}
     assert field["general.architecture"] == "llama"
     assert field["tokenizer.ggml.model"] == "gpt2"
-    # llama.cpp's name for GPT-2's split regex; "gpt2" is rejected and "default" splits differently.
-    assert field["tokenizer.ggml.pre"] == "gpt-2"
+    # GPT-2's split regex without clean_spaces; "gpt2" is rejected and "default" splits differently.
+    assert field["tokenizer.ggml.pre"] == "trillion"
     assert field["tokenizer.ggml.add_bos_token"] is False
     assert field["tokenizer.ggml.eos_token_id"] == 0
     assert field["general.file_type"] == gguf.LlamaFileType.ALL_F32
