@@ -1,7 +1,4 @@
-import ctypes
-
 import gguf
-import llama_cpp
 import numpy as np
 import pytest
 import torch
@@ -9,6 +6,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from llm_compare.modelbuild.corpus import load_stdlib_documents
 from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf, permute_qk
+from llm_compare.testing.llama_cpp_text import llama_detokenize
 
 TOKENIZER_SAMPLES = [
     "def f(x):\n    return x  # comment\n",
@@ -49,19 +47,12 @@ def test_llama_cpp_tokenizes_exactly_like_transformers(built_tiny, hf_tokenizer,
         assert vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True) == expected, text[:40]
 
 
-def _llama_detokenize(llm: llama_cpp.Llama, ids: list[int]) -> str:
-    """llama.cpp's own whole-sequence detokenizer, as its /detokenize endpoint and tools use it."""
-    text = ctypes.create_string_buffer(4096)
-    n = llama_cpp.llama_detokenize(llm._model.vocab, (llama_cpp.llama_token * len(ids))(*ids), len(ids), text, len(text), True, False)
-    return text.raw[:n].decode("utf-8")
-
-
 def test_llama_cpp_detokenizes_exactly_like_transformers(built_tiny, hf_tokenizer, open_gguf):
     vocab = open_gguf(built_tiny.gguf_f32, vocab_only=True)
     assert hf_tokenizer.decode(hf_tokenizer(SPACED_PUNCTUATION)["input_ids"]) == SPACED_PUNCTUATION
     for text in [SPACED_PUNCTUATION, *TOKENIZER_SAMPLES]:
         ids = hf_tokenizer(text)["input_ids"]
-        assert _llama_detokenize(vocab, ids) == hf_tokenizer.decode(ids, skip_special_tokens=True), text
+        assert llama_detokenize(vocab, ids) == hf_tokenizer.decode(ids, skip_special_tokens=True), text
 
 
 def test_f32_gguf_generates_the_same_greedy_tokens_as_transformers(
