@@ -73,12 +73,10 @@ class GGUFInferencer(BaseInferencer):
         self._next = (L.llama_token * 1)()
         self._next_batch = L.llama_batch_get_one(self._next, 1)
         self._ids = (L.llama_token * self._n_ctx)()  # the prompt, fed to llama_decode from here
-        self._window = (L.llama_token * 64)()  # ids being detokenized
-        self._text = ctypes.create_string_buffer(512)
         self._special_text: dict[int, str] = {}
         self._pieces: dict[int, bytes] = {}
         # Called per generated token: bound once, not looked up in the module each time.
-        self._is_eog, self._llama_detokenize = L.llama_vocab_is_eog, L.llama_detokenize
+        self._is_eog = L.llama_vocab_is_eog
 
     def warm_up(self) -> None:
         import llama_cpp as L
@@ -268,7 +266,13 @@ class GGUFInferencer(BaseInferencer):
         raise LlamaCppError(f"llama_decode failed with status {status}")
 
     def decode_ids(self, ids: list[int]) -> str:
-        return self._detokenize(ids, special=False)
+        """The tokens' pieces joined, as llama.cpp's server and tools build an answer (and as
+        transformers decodes a BPE text). Not llama_detokenize: for many vocabularies (GPT-2's,
+        Llama 3's: clean_spaces) it also tidies spaces away (" ," -> ",", " 's" -> "'s"), and text
+        tidied so no longer grows token by token, which lost the punctuation from streamed answers.
+        A SentencePiece word's leading space at the very start is kept: the streaming decoder only
+        compares texts that start at the same token."""
+        return b"".join([self._piece_bytes(token_id) for token_id in ids]).decode("utf-8", errors="replace")
 
     def special_token_text(self, token_id: int) -> str:
         text = self._special_text.get(token_id)
@@ -321,17 +325,3 @@ class GGUFInferencer(BaseInferencer):
             if n >= 0:
                 return piece.raw[:n].decode("utf-8", errors="replace")
             size = -n
-
-    def _detokenize(self, ids: list[int], special: bool) -> str:
-        """llama.cpp's own decoding of a whole sequence (it also drops a SentencePiece word's
-        leading space at the start), special tokens dropped or written out. Into buffers kept
-        between calls: the streaming decoder calls this twice per generated token."""
-        n = len(ids)
-        if n > len(self._window):
-            self._window = (ctypes.c_int32 * (2 * n))()  # llama_token
-        self._window[:n] = ids
-        while True:
-            got = self._llama_detokenize(self._vocab, self._window, n, self._text, len(self._text), not special, special)
-            if got >= 0:
-                return ctypes.string_at(self._text, got).decode("utf-8", errors="replace")
-            self._text = ctypes.create_string_buffer(-got)

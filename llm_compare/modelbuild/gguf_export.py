@@ -14,10 +14,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-# llama.cpp's name for the pre-tokenizer regex. "gpt2" selects GPT-2's split regex, the same one
-# `tokenizers`' ByteLevel(use_regex=True) applies; "default" would select a different, LLaMA-3-like
-# set of regexes and split code and digits differently (see tests/modelbuild).
-GPT2_PRE_TOKENIZER = "gpt-2"
+# llama.cpp's name for a pre-tokenizer with GPT-2's split regex, the one `tokenizers`'
+# ByteLevel(use_regex=True) applies ("default" selects LLaMA-3-like regexes that split code and
+# digits differently: see tests/modelbuild). Not "gpt-2": same regex, but it also switches on
+# llama_detokenize's clean_spaces (" ," -> ",", " 's" -> "'s"), which no GGUF key can switch off,
+# while transformers 5 never tidies a BPE tokenizer's text (it ignores clean_up_tokenization_spaces).
+GPT2_PRE_TOKENIZER = "trillion"
 # Q8_0 stores rows in blocks of this many values; rows of other lengths stay F16, as in llama.cpp's converter.
 _Q8_0_BLOCK = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType.Q8_0][0]
 

@@ -1,5 +1,6 @@
 """The PyTorch and GGUF backends, in-process: parity, counting, templates, sampling settings."""
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +95,30 @@ def test_backend_parity_greedy_ids_and_text(loaded):
     )
     assert hf.text == gguf.text and hf.text.strip()
     assert hf.stats.completion_tokens == gguf.stats.completion_tokens == 30
+
+
+# Spaces before punctuation and apostrophes, which llama_detokenize's clean_spaces would remove.
+SPACED_PUNCTUATION = "a , b . c ? d ! e it 's I 'm they 're we 've x ' y"
+TIDIED_BY_CLEAN_SPACES = re.compile(r" [,.?!]| '[smrv]| ' ")
+
+
+def test_text_with_spaces_before_punctuation_streams_alike_in_both_backends(loaded):
+    ids = loaded["hf"].tokenizer(SPACED_PUNCTUATION, add_special_tokens=False)["input_ids"]
+    prompt_ids = loaded["hf"].encode_prompt("Q:", "", chat=False)
+    for role in ("hf", "gguf_f32"):
+        decode = loaded[role].new_text_decoder(prompt_ids)
+        assert "".join(decode(token_id) for token_id in ids) + decode(None) == SPACED_PUNCTUATION, role
+
+
+def test_greedy_answers_after_spaced_punctuation_are_identical_in_both_backends(loaded):
+    config = ModelConfig(temperature=0, max_tokens=30, mode="raw")
+    tidied = []
+    for prompt in ("if is the '", "x = f(a , b) ,", "Is it ? Yes !"):
+        hf, gguf = generate(loaded["hf"], config, prompt), generate(loaded["gguf_f32"], config, prompt)
+        assert hf.text == gguf.text and hf.stats.completion_tokens == gguf.stats.completion_tokens == 30, prompt
+        # Where prompt and answer meet, or in the answer: text clean_spaces would have changed.
+        tidied += [m.group() for m in TIDIED_BY_CLEAN_SPACES.finditer(prompt + hf.text) if m.end() > len(prompt)]
+    assert tidied
 
 
 def test_completion_tokens_are_counted_from_ids_as_transformers_generate_counts_them(loaded, tiny_models):

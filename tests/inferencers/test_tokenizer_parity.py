@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import llama_cpp
 import pytest
 
 from llm_compare.core.config import ModelConfig
@@ -17,10 +18,17 @@ from llm_compare.inferencers.generation import run_generation
 from llm_compare.modelbuild.real_tokenizer import RealTokenizerLlama, with_swapped_output_rows
 from llm_compare.modelbuild.vocab_files import tokenizer_test_vectors
 from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.testing.llama_cpp_text import llama_detokenize
 
-VOCABS = ["llama-spm", "qwen2"]
+# GPT-2's vocabulary switches on llama_detokenize's clean_spaces (" ?" -> "?"), as Llama 3's does.
+VOCABS = ["llama-spm", "qwen2", "gpt-2"]
 PROMPT = "Hello, y'all! How are you 😁 ? Cửa Việt"
-RAW_SPECIAL_PROMPTS = {"llama-spm": "<s>[INST] hi [/INST] ok </s>", "qwen2": "<|im_start|>user\nhi<|im_end|>\n"}
+RAW_SPECIAL_PROMPTS = {
+    "llama-spm": "<s>[INST] hi [/INST] ok </s>",
+    "qwen2": "<|im_start|>user\nhi<|im_end|>\n",
+    "gpt-2": "hi , you<|endoftext|>ok",
+}
+SPACED_PUNCTUATION = "Hello , world . Is it ? Yes ! it 's I 'm they 're x ' y"
 
 
 @dataclass
@@ -125,6 +133,25 @@ def test_streamed_text_is_what_decoding_prompt_and_answer_at_once_adds(pair):
             decode = inferencer.new_text_decoder(prompt_ids)
             streamed = "".join(decode(token_id) for token_id in ids) + decode(None)
             assert streamed == reference, (type(inferencer).__name__, ids)
+
+
+def test_gguf_text_keeps_spaces_llama_detokenize_would_tidy_as_llama_cpps_server_does(real_tokenizer_llama):
+    """llama.cpp's server and tools build an answer from its tokens' pieces; only llama_detokenize
+    tidies spaces. The answer streams as the pieces spell it, as transformers decodes it."""
+    model = real_tokenizer_llama("gpt-2")
+    vocab = llama_cpp.Llama(model_path=str(model.gguf_f32), vocab_only=True, verbose=False)
+    pair = load_pair(model)
+    try:
+        ids = pair.hf.tokenizer(SPACED_PUNCTUATION, add_special_tokens=False)["input_ids"]
+        assert llama_detokenize(vocab, ids) != SPACED_PUNCTUATION  # this vocabulary's clean_spaces is on
+        assert vocab.detokenize(ids).decode() == SPACED_PUNCTUATION  # llama-cpp-python: the pieces joined
+        prompt_ids = pair.hf.encode_prompt("Q:", "", chat=False)
+        for inferencer in pair.both:
+            decode = inferencer.new_text_decoder(prompt_ids)
+            assert "".join(decode(token_id) for token_id in ids) + decode(None) == SPACED_PUNCTUATION
+        assert text_after_prompt(pair.hf, prompt_ids, ids) == SPACED_PUNCTUATION
+    finally:
+        unload(pair)
 
 
 @pytest.mark.parametrize("mode", ["raw", "chat"])

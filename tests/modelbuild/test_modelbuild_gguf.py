@@ -6,6 +6,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from llm_compare.modelbuild.corpus import load_stdlib_documents
 from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf, permute_qk
+from llm_compare.testing.llama_cpp_text import llama_detokenize
 
 TOKENIZER_SAMPLES = [
     "def f(x):\n    return x  # comment\n",
@@ -18,6 +19,8 @@ TOKENIZER_SAMPLES = [
     "<|system|>\nS<|endoftext|>\n<|user|>\nhi<|endoftext|>\n<|assistant|>\n",
     "text<|endoftext|>more",
 ]
+# Spaces before punctuation and apostrophes: what llama.cpp's clean_spaces would remove.
+SPACED_PUNCTUATION = "a , b . c ? d ! e it 's I 'm they 're we 've x ' y do n't ' ."
 PROMPTS = ["def read_config(path):\n    ", "<|user|>\nWrite a haiku<|endoftext|>\n<|assistant|>\n"]
 
 
@@ -44,6 +47,14 @@ def test_llama_cpp_tokenizes_exactly_like_transformers(built_tiny, hf_tokenizer,
         assert vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True) == expected, text[:40]
 
 
+def test_llama_cpp_detokenizes_exactly_like_transformers(built_tiny, hf_tokenizer, open_gguf):
+    vocab = open_gguf(built_tiny.gguf_f32, vocab_only=True)
+    assert hf_tokenizer.decode(hf_tokenizer(SPACED_PUNCTUATION)["input_ids"]) == SPACED_PUNCTUATION
+    for text in [SPACED_PUNCTUATION, *TOKENIZER_SAMPLES]:
+        ids = hf_tokenizer(text)["input_ids"]
+        assert llama_detokenize(vocab, ids) == hf_tokenizer.decode(ids, skip_special_tokens=True), text
+
+
 def test_f32_gguf_generates_the_same_greedy_tokens_as_transformers(
     built_tiny, hf_tokenizer, hf_model, open_gguf
 ):
@@ -68,8 +79,8 @@ def test_gguf_metadata_tells_llama_cpp_to_split_and_prefix_like_transformers(bui
     field = {name: f.contents() for name, f in reader.fields.items()}
     assert field["general.architecture"] == "llama"
     assert field["tokenizer.ggml.model"] == "gpt2"
-    # llama.cpp's name for GPT-2's split regex; "gpt2" is rejected and "default" splits differently.
-    assert field["tokenizer.ggml.pre"] == "gpt-2"
+    # GPT-2's split regex without clean_spaces; "gpt2" is rejected and "default" splits differently.
+    assert field["tokenizer.ggml.pre"] == "trillion"
     assert field["tokenizer.ggml.add_bos_token"] is False
     assert field["tokenizer.ggml.eos_token_id"] == 0
     assert field["general.file_type"] == gguf.LlamaFileType.ALL_F32
