@@ -6,7 +6,6 @@ import argparse
 import json
 import sqlite3
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from llm_compare.cli_signals import stop_on_interrupt
@@ -42,11 +41,17 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def cmd_bench(args: argparse.Namespace, models_dirs: list[str], stores: list = ()) -> int:
-    from llm_compare.core.errors import ConfigurationError
+    from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
     from llm_compare.services.bench.report import run_rows
     from llm_compare.services.bench.results import benchmark_document, stored_results
     from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
-    from llm_compare.services.bench.store import bench_record, done_keys, record_status, save_bench_run
+    from llm_compare.services.bench.store import (
+        bench_record,
+        done_keys,
+        record_status,
+        save_bench_run,
+        stored_models,
+    )
     from llm_compare.services.bench.suites import builtin_suite, load_suite
     from llm_compare.services.discovery.config_manager import ConfigManager
     from llm_compare.services.discovery.model_manager import ModelManager
@@ -68,8 +73,14 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str], stores: list = (
             tuple(args.model), suite, args.repeat, args.warmup, args.seed, args.max_tokens, args.temperature
         )
     manager = ModelManager(models_dirs, max_models=len(spec.model_ids), stores=stores, api_key_env=args.api_key_env)
-    models = manager.select_models(list(spec.model_ids), usable_only=False)
-    spec = replace(spec, model_ids=tuple(m.id for m in models))
+    if args.resume:
+        try:
+            models = stored_models(spec, manager)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(f"benchmark {args.resume} cannot be resumed: {exc}") from None
+    else:
+        models = manager.select_models(list(spec.model_ids), usable_only=False)
+        spec = spec.for_models(models)
     config_manager = ConfigManager()
     engine = InferenceEngine(max_models=1)
     runner = BenchmarkRunner(

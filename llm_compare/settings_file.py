@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
+from llm_compare.atomic_files import replace_text
 from llm_compare.paths import data_home
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,4 @@ def load_settings() -> dict:
 
 
 def save_settings(data: dict) -> None:
-    path = settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a crash never leaves half a file
+    replace_text(settings_path(), json.dumps(data, indent=2, ensure_ascii=False) + "\n")

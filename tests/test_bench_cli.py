@@ -173,3 +173,71 @@ def test_when_every_run_is_busy_the_empty_table_comes_with_a_warning_saying_what
     assert "4 busy runs excluded (other programs used the CPU)." in result.stdout  # 2 prompts x 2 repetitions
     warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: all"))
     assert "all 4 counted runs were busy" in warning and "--include-busy" in warning
+
+
+def _kill_halfway(command: list[str], at_least: int) -> str:
+    """Start a benchmark and kill it (SIGKILL, as a crash) once `at_least` runs are stored; its id."""
+    import os
+    import signal
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    store, deadline = RunStore(), time.monotonic() + 240
+    try:
+        while not store.benchmarks() or store.benchmarks()[0].runs_stored < at_least:
+            assert time.monotonic() < deadline and process.poll() is None, "the benchmark did not get halfway"
+            time.sleep(0.1)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return store.benchmarks()[0].benchmark_id
+
+
+def test_resume_finds_an_unsaved_endpoints_model_again_and_says_so_in_one_line_when_its_server_is_gone(
+    tiny_models, private_home, monkeypatch
+):
+    """A benchmark of BASE_URL#MODEL (a real `llm-compare serve` asking for a key) keeps the base
+    URL, the model's name and the NAME of the key's variable, never the key; `--resume` reaches
+    the server through them, or says in one line that it is gone, running nothing."""
+    from llm_compare.services.serving.process import free_port, start_serving
+
+    key_env, key = "LLM_COMPARE_TEST_BENCH_KEY", "sk-bench-resume-41c7e0"
+    monkeypatch.setenv(key_env, key)
+    model = tiny_models["gguf_f32"]
+    port = free_port()
+    server = start_serving(model.path, port, api_key_env=key_env)
+    ref = f"{server.base_url}#{model.name}"
+    suite = private_home.parent / "two.jsonl"
+    suite.write_text('{"id": "a", "prompt": "def f"}\n{"id": "b", "prompt": "import os"}\n')
+    command = [sys.executable, "-m", "llm_compare.cli", "bench", "--model", ref, "--api-key-env", key_env,
+               "--prompts", str(suite), "--repeat", "5", "--warmup", "0", "--max-tokens", "200", "--temperature", "0"]
+    try:
+        benchmark_id = _kill_halfway(command, at_least=2)
+    finally:
+        server.stop()
+    store = RunStore()
+    stored = store.benchmark(benchmark_id)
+    [model_id] = stored.spec["model_ids"]
+    assert stored.spec["endpoint_refs"] == {model_id: {"base_url": server.base_url, "model": model.name, "api_key_env": key_env}}
+    assert key not in json.dumps(stored.spec)
+    before = {r.run_id for r in store.benchmark_runs(benchmark_id)}
+    assert 2 <= len(before) < 10
+
+    gone = bench("--resume", benchmark_id, timeout=120)
+    assert gone.returncode == 2, gone.stderr
+    [line] = gone.stderr.strip().splitlines()
+    assert line.startswith("error: ") and f"connection refused at {server.base_url}" in line and benchmark_id in line
+    assert {r.run_id for r in store.benchmark_runs(benchmark_id)} == before  # nothing ran
+
+    server = start_serving(model.path, port, api_key_env=key_env)  # the same server back
+    try:
+        resumed = bench("--resume", benchmark_id, "--include-busy")
+    finally:
+        server.stop()
+    assert resumed.returncode == 0, resumed.stderr  # every run answered: the key was read from its variable again
+    runs = store.benchmark_runs(benchmark_id)
+    assert sorted((r.model["id"], r.bench["prompt_id"], r.bench["repeat"]) for r in runs) == sorted(
+        (model_id, p, r) for p in "ab" for r in range(5)
+    )
+    assert all(r.finish_reason in ("stop", "length") for r in runs)
+    assert store.benchmark(benchmark_id).status == "complete"

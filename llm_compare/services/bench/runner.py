@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
@@ -25,6 +25,7 @@ from llm_compare.services.bench.aggregate import FIGURES, CountedRun
 from llm_compare.services.bench.checks import CheckOutcome, run_checks
 from llm_compare.services.bench.plan import PlannedRun, memory_groups, order_note, remaining, schedule
 from llm_compare.services.bench.suites import Suite, SuitePrompt, parse_suite, prompt_to_dict
+from llm_compare.services.endpoints import catalog
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.engine.memory import estimate_model_bytes
 
@@ -46,6 +47,8 @@ class BenchmarkSpec:
     seed: int = 0
     max_tokens: int | None = None
     temperature: float | None = None
+    # How to reach each endpoint model again (catalog.reference): an unsaved one has no other record.
+    endpoint_refs: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """What a resumed benchmark needs to run the same plan again (the suite included)."""
@@ -57,6 +60,7 @@ class BenchmarkSpec:
             "seed": self.seed,
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
+            "endpoint_refs": self.endpoint_refs,
         }
 
     @classmethod
@@ -71,7 +75,13 @@ class BenchmarkSpec:
             seed=data["seed"],
             max_tokens=data.get("max_tokens"),
             temperature=data.get("temperature"),
+            endpoint_refs=data.get("endpoint_refs") or {},
         )
+
+    def for_models(self, models: list[ModelInfo]) -> BenchmarkSpec:
+        """This plan on these models: their ids, and how to reach each endpoint model again."""
+        return replace(self, model_ids=tuple(m.id for m in models),
+                       endpoint_refs={m.id: catalog.reference(m) for m in models if m.is_endpoint})
 
     def check(self) -> None:
         if not self.model_ids:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llm_compare.atomic_files import replace_text
 from llm_compare.core.config import GENERATION_FIELDS, ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo, ModelType
@@ -88,11 +88,8 @@ class ConfigManager:
 
     def save(self, model: ModelInfo, config: ModelConfig) -> Path:
         path = self._path(model.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
         document = {"model": {"id": model.id, "name": model.name, "path": model.path}, "config": config.model_dump()}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)  # atomic: a crash never leaves half a file
+        replace_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         return path
 
     def reset(self, model: ModelInfo) -> ModelConfig:

@@ -96,6 +96,24 @@ def resolve(ref: str, registry: EndpointRegistry, book: HealthBook, api_key_env:
     return listed[0]
 
 
+def reference(model: ModelInfo) -> dict[str, str | None]:
+    """What finds an endpoint model again later (a resumed benchmark): its base URL, its name on
+    the server and the NAME of the environment variable holding its key, never the key."""
+    endpoint = model.metadata["endpoint"]
+    return {"base_url": endpoint["base_url"], "model": model.metadata["server_model"],
+            "api_key_env": endpoint.get("api_key_env")}
+
+
+def from_reference(ref: dict, registry: EndpointRegistry, book: HealthBook) -> ModelInfo:
+    """The endpoint model a `reference` describes, once its server answers GET /v1/models: a server
+    that is gone is one line saying so, before anything runs."""
+    model = resolve(f"{ref['base_url']}#{ref['model']}", registry, book, ref.get("api_key_env"))
+    listed = list_endpoint(Endpoint.parse(model.metadata["endpoint"]), book)
+    if len(listed) == 1 and listed[0].error:
+        raise ModelNotFoundError(listed[0].unusable_reason)
+    return model
+
+
 def _name_for(base_url: str) -> str:
     parts = urlsplit(base_url)
     return f"{parts.hostname}:{parts.port}" if parts.port else (parts.hostname or "endpoint")

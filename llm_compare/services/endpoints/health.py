@@ -6,11 +6,11 @@ instead of each waiting for a timeout, until a health check (GET /v1/models) suc
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from llm_compare.atomic_files import locked, replace_text
 from llm_compare.paths import data_home
 
 HEALTH_FILE = "endpoint-health.json"
@@ -69,11 +69,18 @@ class HealthBook:
         return None
 
     def _update(self, base_url: str, change) -> Health:
-        book = self._read()
-        health = book.setdefault(base_url, Health())
-        change(health)
-        self._write(book)
-        return health
+        """Read, change and write back as one step for every process and thread: no update is lost."""
+        try:
+            with locked(self.path):
+                book = self._read()
+                health = book.setdefault(base_url, Health())
+                change(health)
+                replace_text(self.path, json.dumps({url: asdict(h) for url, h in book.items()}, indent=1))
+                return health
+        except OSError:  # a read-only data directory costs the breaker, never a run
+            health = self.get(base_url)
+            change(health)
+            return health
 
     def _read(self) -> dict[str, Health]:
         try:
@@ -87,12 +94,3 @@ class HealthBook:
             except TypeError:
                 continue
         return book
-
-    def _write(self, book: dict[str, Health]) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({url: asdict(h) for url, h in book.items()}, indent=1), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError:  # a read-only data directory costs the breaker, never a run
-            pass

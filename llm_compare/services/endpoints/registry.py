@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
+from llm_compare.atomic_files import replace_text
 from llm_compare.core.endpoints import Endpoint
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.paths import data_home
@@ -78,8 +78,5 @@ class EndpointRegistry:
         self._write([e for e in endpoints if e.name != name])
 
     def _write(self, endpoints: list[Endpoint]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"endpoints": [e.model_dump(exclude_none=True) for e in endpoints]}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, self.path)  # atomic: a crash never leaves half a file
+        replace_text(self.path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -27,25 +27,30 @@ QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY"
 
 
 class TextBatcher:
-    """Sends streamed text at most every TEXT_INTERVAL_S. Each message wakes the parent, and on a
-    small machine that wake-up steals a core from generation; no screen redraws faster anyway.
-    Timings are unaffected: they are taken per token, here, before batching."""
+    """One run's streamed text, sent at most every TEXT_INTERVAL_S once the run has shown some.
+    Each message wakes the parent, and on a small machine that wake-up steals a core from
+    generation; no screen redraws faster anyway. Until the first text, every token leaves at
+    once: that text is the time to first token a client of `serve` sees. Timings are unaffected:
+    they are taken per token, here, before batching."""
 
     def __init__(self, send):
         self.send = send
         self.parts: list[str] = []
         self.tokens = 0
         self.last_sent = 0.0
+        self.shown_text = False
 
     def add(self, text: str, tokens: int) -> None:
         self.parts.append(text)
         self.tokens = tokens
-        if perf_counter() - self.last_sent >= TEXT_INTERVAL_S:
+        if not self.shown_text or perf_counter() - self.last_sent >= TEXT_INTERVAL_S:
             self.flush()
 
     def flush(self) -> None:
         if self.parts:
-            self.send(("text", "".join(self.parts), self.tokens))
+            text = "".join(self.parts)
+            self.send(("text", text, self.tokens))
+            self.shown_text = self.shown_text or bool(text)
             self.parts = []
             self.last_sent = perf_counter()
 
@@ -81,7 +86,6 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
         runtime["vocab_fingerprint"] = fingerprint
     conn.send(("loaded", t_ready, versions, inferencer.ignored_settings(config), runtime))
     send = conn.send
-    batch = TextBatcher(send)
     while True:
         try:
             message = conn.recv()
@@ -99,6 +103,7 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
             break
         _, prompt, system_prompt, run_config, threads, load_s, warm = message
         inferencer.set_threads(threads)
+        batch = TextBatcher(send)
         with TermCancels(cancel) as term:
             result = inferencer.answer(
                 prompt=prompt,

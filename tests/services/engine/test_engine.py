@@ -446,3 +446,18 @@ def test_a_conversation_goes_through_the_chat_template(engine, tiny_models, gree
     assert results[model.id].stats.prompt_tokens == len(tokenizer(text, add_special_tokens=False)["input_ids"])
     with pytest.raises(ConfigurationError, match="must end with a user message"):
         engine.run(conversation[:2], [model], {model.id: greedy})
+
+
+def test_the_first_text_of_every_run_leaves_the_worker_at_once(engine, tiny_models, greedy):
+    """The worker batches text every 50 ms, but not a run's first: that is the TTFT a client of
+    `serve` sees. Until it has shown text, a run sends each token as it comes (the tiny model's
+    first token decodes to no text), and a run right after another is not held back by the
+    previous run's last message. Counted in tokens, not time: the first message carrying text
+    holds exactly one token more than the message before it."""
+    model = tiny_models["gguf_f32"]
+    for _ in range(3):  # back to back: each run starts within 50 ms of the previous one's end
+        texts = [e for e in engine.run(PROMPT, [model], {model.id: greedy}) if e.kind == "text"]
+        first = next(i for i, e in enumerate(texts) if e.text)
+        tokens_before = texts[first - 1].completion_tokens if first else 0
+        assert texts[first].completion_tokens == tokens_before + 1, [(e.text, e.completion_tokens) for e in texts]
+        assert [e.completion_tokens for e in texts[:first]] == list(range(1, first + 1))
