@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from llm_compare.atomic_files import replace_text
+from llm_compare.atomic_files import locked, replace_text
 from llm_compare.core.endpoints import Endpoint
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.paths import data_home
@@ -66,16 +66,18 @@ class EndpointRegistry:
         raise ConfigurationError(f"no saved endpoint is named {name!r} (saved: {names}): add it on the Models page")
 
     def add(self, endpoint: Endpoint, replace: bool = False) -> None:
-        endpoints = self.load()
-        if not replace and any(e.name == endpoint.name for e in endpoints):
-            raise ConfigurationError(f"an endpoint named {endpoint.name!r} exists: choose another name or remove it first")
-        self._write([e for e in endpoints if e.name != endpoint.name] + [endpoint])
+        with locked(self.path):  # the dashboard's tabs and the CLI may add at once: none is lost
+            endpoints = self.load()
+            if not replace and any(e.name == endpoint.name for e in endpoints):
+                raise ConfigurationError(f"an endpoint named {endpoint.name!r} exists: choose another name or remove it first")
+            self._write([e for e in endpoints if e.name != endpoint.name] + [endpoint])
 
     def remove(self, name: str) -> None:
-        endpoints = self.load()
-        if not any(e.name == name for e in endpoints):
-            raise ConfigurationError(f"no saved endpoint is named {name!r}")
-        self._write([e for e in endpoints if e.name != name])
+        with locked(self.path):
+            endpoints = self.load()
+            if not any(e.name == name for e in endpoints):
+                raise ConfigurationError(f"no saved endpoint is named {name!r}")
+            self._write([e for e in endpoints if e.name != name])
 
     def _write(self, endpoints: list[Endpoint]) -> None:
         document = {"endpoints": [e.model_dump(exclude_none=True) for e in endpoints]}

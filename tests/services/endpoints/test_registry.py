@@ -4,6 +4,8 @@ key, and listed by ModelManager beside the local models; the references users ty
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -105,3 +107,29 @@ def test_references_name_endpoint_models(tiny_dir):
             manager.get("nope#x")
     with pytest.raises(ModelNotFoundError, match="connection refused"):
         ModelManager([tiny_dir]).get(f"http://127.0.0.1:{free_port()}/v1")
+
+
+ADDER = """
+import sys, time
+from pathlib import Path
+from llm_compare.core.endpoints import Endpoint
+from llm_compare.services.endpoints.registry import EndpointRegistry
+
+home, prefix, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+while not go.exists():
+    time.sleep(0.001)
+registry = EndpointRegistry(home)
+for i in range(15):
+    registry.add(Endpoint(name=f"{prefix}-{i}", base_url=f"http://127.0.0.1:{8000 + i}/v1"))
+registry.remove(f"{prefix}-0")
+"""
+
+
+def test_endpoints_added_and_removed_by_concurrent_processes_are_all_kept(tmp_path):
+    home, go = tmp_path / "home", tmp_path / "go"
+    prefixes = [f"p{n}" for n in range(4)]
+    adders = [subprocess.Popen([sys.executable, "-c", ADDER, str(home), prefix, str(go)]) for prefix in prefixes]
+    go.touch()
+    assert [p.wait(120) for p in adders] == [0] * len(prefixes)
+    names = {e.name for e in EndpointRegistry(home).load()}
+    assert names == {f"{prefix}-{i}" for prefix in prefixes for i in range(1, 15)}
