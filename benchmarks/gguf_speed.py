@@ -223,7 +223,7 @@ def main() -> None:
                         decode_run(SHORT_PROMPT, 1)  # a warm-up right before, as llama-bench runs one before each test
                         ttft_short, tps = decode_run(SHORT_PROMPT, args.tokens)
                         settle()
-                        prefill_run(SHORT_PROMPT, 1)
+                        prefill_run(long_prompt, 1)  # llama-bench warms pp512 up with a whole pp512
                         ttft_long, _ = prefill_run(long_prompt, 1)
                         if round_:
                             row = rows[name_]
