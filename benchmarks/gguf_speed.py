@@ -2,7 +2,9 @@
 random LLaMA of engine_overhead.py, as f32 and Q8_0 GGUF, through four paths measured side by side,
 in alternating rounds, on the same file, threads and token counts:
 
-- `llama-bench` (C++): tg128 (`-p 0 -n 128`) and pp512 (`-p 512 -n 0`), built from the llama.cpp
+- `llama-bench` (C++): tg128 at the depth of our short prompt (`-p 0 -n 128 -d N`: the tokens
+  decoded at the positions ours are, which costs llama.cpp about 5 % at d21 against an empty
+  context), tg128 in an empty context for reference, and pp512 (`-p 512 -n 0`), built from the llama.cpp
   sources inside the installed llama-cpp-python's source distribution (fetched with pip once;
   binary cached under ~/.cache/llm-compare); without cmake and a C++ compiler it says so and
   measures the rest;
@@ -15,7 +17,7 @@ Every path runs with the context llama-bench gives the same test: n_prompt + n_g
 llama.cpp pads to a multiple of 256). A larger context is slower to decode even when its cells
 are empty: on the Q8_0 file, a 1,024-token context decoded 8 % slower than a 256-token one.
 
-    python benchmarks/gguf_speed.py [--rounds 8] [--tokens 128] [--prompt-tokens 512] [--threads 2] [--without-llama-bench]
+    python benchmarks/gguf_speed.py [--rounds 12] [--tokens 128] [--prompt-tokens 512] [--threads 2] [--without-llama-bench]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from time import perf_counter, sleep
 
 from engine_overhead import llama_generate  # benchmarks/ is on the path when this script runs
 from llama_cpp_tools import llama_cpp_tool
+from paired import paired_difference, paired_ratio, rotated
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.corpus import load_stdlib_documents
@@ -52,16 +55,20 @@ SETTLE_S = 0.2
 
 # --- llama-bench, built once from llama-cpp-python's own llama.cpp sources -----------------------
 
-def llama_bench(binary: Path, model: Path, threads: int, prompt_tokens: int, tokens: int) -> tuple[float, float]:
-    """One repetition each of tg<tokens> and pp<prompt_tokens>: (decode tok/s, prefill tok/s)."""
-    speeds = []
-    for p, n in ((0, tokens), (prompt_tokens, 0)):
+def llama_bench(binary: Path, model: Path, threads: int, prompt_tokens: int, tokens: int, depth: int) -> tuple[float, float, float]:
+    """One repetition each of tg<tokens> after `depth` tokens already in the context (`-d`: the
+    positions our paths decode at, after their short prompt), tg<tokens> in an empty context
+    (llama-bench's plain figure) and pp<prompt_tokens>: (decode tok/s at depth, decode tok/s, prefill tok/s)."""
+    def run(*test: str) -> list[float]:
         done = subprocess.run(
-            [str(binary), "-m", str(model), "-t", str(threads), "-p", str(p), "-n", str(n), "-r", "1", "-o", "json"],
+            [str(binary), "-m", str(model), "-t", str(threads), *test, "-r", "1", "-o", "json"],
             capture_output=True, text=True, check=True,
         )
-        speeds.append(json.loads(done.stdout)[0]["avg_ts"])
-    return speeds[0], speeds[1]
+        return [entry["avg_ts"] for entry in json.loads(done.stdout)]
+
+    at_depth, empty = run("-p", "0", "-n", str(tokens), "-d", f"{depth},0")
+    (prefill,) = run("-p", str(prompt_tokens), "-n", "0")
+    return at_depth, empty, prefill
 
 
 # --- the plain low-level loop: the reference for what Python can do ------------------------------
@@ -165,7 +172,7 @@ def build_models(folder: Path, q8_0: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
@@ -204,20 +211,18 @@ def main() -> None:
                     "engine": (through_engine(engine, model, args.threads, DECODE_CTX),
                                through_engine(engine, model, args.threads, prefill_ctx)),
                 }
-                rows = figures[label] = {p: {"tg": [], "pp": [], "ttft_short": [], "ttft_long": []}
+                rows = figures[label] = {p: {"tg": [], "tg_d0": [], "pp": [], "ttft_short": [], "ttft_long": []}
                                          for p in (["llama-bench"] if bench else []) + list(paths)}
+                depth = lows[0].count(SHORT_PROMPT)  # where the short prompt leaves the paths' decoding
                 contenders = list(rows)
                 for round_ in range(args.rounds + 1):  # round 0 warms every path up and is not counted
-                    # Each round starts one path later: the shared host's speed drifts within a
-                    # round, and no path may always run first or last.
-                    shift = round_ % len(contenders)
-                    for name_ in contenders[shift:] + contenders[:shift]:
+                    for name_ in rotated(contenders, round_):
                         settle()
                         if name_ == "llama-bench":
-                            tg, pp = llama_bench(bench, path, args.threads, n_long, args.tokens)
+                            tg, tg_d0, pp = llama_bench(bench, path, args.threads, n_long, args.tokens, depth)
                             if round_:
-                                rows[name_]["tg"].append(tg)
-                                rows[name_]["pp"].append(pp)
+                                for key, value in (("tg", tg), ("tg_d0", tg_d0), ("pp", pp)):
+                                    rows[name_][key].append(value)
                             continue
                         decode_run, prefill_run = paths[name_]
                         decode_run(SHORT_PROMPT, 1)  # a warm-up right before, as llama-bench runs one before each test
@@ -237,25 +242,27 @@ def main() -> None:
             engine.shutdown()
     load_after = os.getloadavg()
     print(f"\n{parameters / 1e6:.1f} M parameters, {args.threads} threads, greedy, tg{args.tokens} after a "
-          f"short prompt, pp{n_long} from TTFT; {args.rounds} alternating rounds after one warm-up round; "
-          f"medians (min–max). Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n")
-    print("| file | path | decode tok/s | prefill tok/s | TTFT ms, short prompt | TTFT ms, long prompt |")
-    print("|---|---|---|---|---|---|")
+          f"short prompt of {depth} tokens (llama-bench: tg{args.tokens} @ d{depth}, and in an empty context), "
+          f"pp{n_long} from TTFT; {args.rounds} alternating rounds after one warm-up round; medians (min–max). "
+          f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n")
+    print(f"| file | path | decode tok/s | decode tok/s, empty context | prefill tok/s | TTFT ms, short prompt | TTFT ms, long prompt |")
+    print("|---|---|---|---|---|---|---|")
     for label, rows in figures.items():
         for path_name, row in rows.items():
-            cells = [spread(row[key]) if row[key] else "" for key in ("tg", "pp", "ttft_short", "ttft_long")]
+            cells = [spread(row[key]) if row[key] else "" for key in ("tg", "tg_d0", "pp", "ttft_short", "ttft_long")]
             print(f"| {label} | {path_name} | " + " | ".join(cells) + " |")
-    print("\n| file | engine decode / llama-bench tg | engine prefill / llama-bench pp | engine decode / low-level loop "
-          "| engine prefill / low-level loop | TTFT ms, engine − low-level loop (short; long prompt) |")
-    print("|---|---|---|---|---|---|")
+    print("\nPer-round ratios (paired.py), median (interquartile range):\n")
+    print(f"| file | engine decode / llama-bench tg{args.tokens} @ d{depth} | engine decode / llama-bench tg{args.tokens} "
+          "| engine prefill / llama-bench pp | engine decode / low-level loop | engine prefill / low-level loop "
+          "| TTFT ms, engine − low-level loop (short; long prompt) |")
+    print("|---|---|---|---|---|---|---|")
     for label, rows in figures.items():
-        med = {p: {k: statistics.median(v) for k, v in row.items() if v} for p, row in rows.items()}
-        engine_, low_ = med["engine"], med["low-level loop"]
-        versus_bench = (f"{engine_['tg'] / med['llama-bench']['tg']:.3f} | {engine_['pp'] / med['llama-bench']['pp']:.3f}"
-                        if bench else "not measured | not measured")
-        print(f"| {label} | {versus_bench} | {engine_['tg'] / low_['tg']:.3f} | {engine_['pp'] / low_['pp']:.3f} | "
-              f"{engine_['ttft_short'] - low_['ttft_short']:+.1f}; {engine_['ttft_long'] - low_['ttft_long']:+.1f} |")
-
+        engine_, low_ = rows["engine"], rows["low-level loop"]
+        bench_ = rows.get("llama-bench")
+        versus_bench = (" | ".join(paired_ratio(engine_[mine], bench_[theirs]) for mine, theirs in (("tg", "tg"), ("tg", "tg_d0"), ("pp", "pp")))
+                        if bench_ else "not measured | not measured | not measured")
+        ttft = "; ".join(paired_difference(engine_[k], low_[k]) for k in ("ttft_short", "ttft_long"))
+        print(f"| {label} | {versus_bench} | {paired_ratio(engine_['tg'], low_['tg'])} | {paired_ratio(engine_['pp'], low_['pp'])} | {ttft} |")
 
 if __name__ == "__main__":
     main()

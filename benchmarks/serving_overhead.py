@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from time import perf_counter
 
+from paired import paired_difference, paired_median, paired_ratio, rotated
+
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.tiny import build_random_llama
 from llm_compare.services.discovery.config_manager import ConfigManager
@@ -132,8 +134,8 @@ def main() -> None:
         figures = {name: {"ttft": [], "tps": []} for name in paths}
         try:
             for round_ in range(args.rounds + 1):  # round 0 warms every path up and is not counted
-                for name, run in paths.items():
-                    ttft, tps, tokens = run()
+                for name in rotated(list(paths), round_):
+                    ttft, tps, tokens = paths[name]()
                     assert tokens == args.tokens, f"{name}: {tokens} tokens, not {args.tokens} (the random model ended early)"
                     if round_:
                         figures[name]["ttft"].append(1000 * ttft)
@@ -155,15 +157,15 @@ def main() -> None:
     for name, row in figures.items():
         print(f"| {name} | {spread(row['tps'])} | {statistics.fmean(row['tps']):.1f} ± {statistics.stdev(row['tps']):.1f} "
               f"| {spread(row['ttft'])} |")
-    base = {k: statistics.median(v) for k, v in figures["in-process (engine)"].items()}
-    print("\n| path | decode / in-process (ratio of medians) | TTFT − in-process (ms, medians) | target met |")
+    base = figures["in-process (engine)"]
+    print("\nPer-round comparisons with in-process (paired.py), median (interquartile range):\n")
+    print("| path | decode / in-process | TTFT − in-process, ms | target met |")
     print("|---|---|---|---|")
     for name in ("llm-compare serve", "llama_cpp.server"):
-        med = {k: statistics.median(v) for k, v in figures[name].items()}
-        ratio, extra = med["tps"] / base["tps"], med["ttft"] - base["ttft"]
-        met = "yes" if ratio >= 0.95 and extra <= 10 else "no"
-        print(f"| {name} | {ratio:.3f} | {extra:+.1f} | {met if name == 'llm-compare serve' else '(reference)'} |")
-
+        row = figures[name]
+        met = paired_median(row["tps"], base["tps"], ratio=True) >= 0.95 and paired_median(row["ttft"], base["ttft"], ratio=False) <= 10
+        print(f"| {name} | {paired_ratio(row['tps'], base['tps'])} | {paired_difference(row['ttft'], base['ttft'])} "
+              f"| {('yes' if met else 'no') if name == 'llm-compare serve' else '(reference)'} |")
 
 if __name__ == "__main__":
     main()

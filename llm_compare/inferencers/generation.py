@@ -51,12 +51,16 @@ class StopMatcher:
         return 0
 
 
+# Linux tells a process its own peak resident memory; elsewhere the parent samples it from outside.
+REPORTS_OWN_PEAK_RSS = sys.platform.startswith("linux")
+
+
 def peak_rss_bytes() -> int | None:
     """This process's own peak resident memory (Linux: VmHWM, which exec resets), or None where
     the platform cannot tell (the parent then samples the worker's RSS from outside).
     Not getrusage's ru_maxrss: Linux carries the parent's high-water mark across fork and exec,
     so a worker of a 600 MiB dashboard would report at least 600 MiB."""
-    if not sys.platform.startswith("linux"):
+    if not REPORTS_OWN_PEAK_RSS:
         return None
     try:
         with open("/proc/self/status", encoding="ascii") as status:

@@ -91,11 +91,21 @@ class ModelTable:
         for model in models:
             names.setdefault(model.name, []).append(model)
         self.by_name = {name: found[0] for name, found in names.items() if len(found) == 1}
+        self._saved: dict[str, tuple[tuple | None, ModelConfig]] = {}  # by model id: (file version, settings)
 
     def find(self, name: str) -> ModelInfo | None:
         return self.models.get(name) or self.by_name.get(name)
 
     def config_for(self, model: ModelInfo, overrides: dict) -> ModelConfig:
-        """The model's saved settings (read afresh: the dashboard may have changed them), with
-        what the request sets on top. Raises ConfigurationError for a value out of range."""
-        return self.configs.load(model).config.updated(**overrides)
+        """The model's saved settings, with what the request sets on top. Raises
+        ConfigurationError for a value out of range."""
+        return self._saved_config(model).updated(**overrides)
+
+    def _saved_config(self, model: ModelInfo) -> ModelConfig:
+        """Read again whenever the file changed (the dashboard may change it while we serve), and
+        only then: reading and validating it took 0.6 ms of every request's TTFT."""
+        version = self.configs.saved_version(model)
+        known = self._saved.get(model.id)
+        if known is None or known[0] != version:
+            known = self._saved[model.id] = (version, self.configs.load(model).config)
+        return known[1]

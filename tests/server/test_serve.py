@@ -102,6 +102,10 @@ def test_absent_fields_use_the_saved_settings_and_present_ones_override_them(ser
         assert saved["usage"]["completion_tokens"] == 3 and saved["choices"][0]["finish_reason"] == "length"
         overridden = server.post(RAW, {"model": model.id, "prompt": PROMPT, "max_tokens": 5}).json()
         assert overridden["usage"]["completion_tokens"] == 5
+        # Saved again while serving (as the dashboard does): the next request follows the file.
+        ConfigManager(server_home).save(model, ModelConfig(temperature=0.0, max_tokens=4, n_ctx=512))
+        changed = server.post(RAW, {"model": model.id, "prompt": PROMPT}).json()
+        assert changed["usage"]["completion_tokens"] == 4
     finally:
         ConfigManager(server_home).reset(model)
 

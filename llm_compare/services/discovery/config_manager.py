@@ -86,6 +86,15 @@ class ConfigManager:
             log.warning("saved setting %s of %s dropped: %s", name, model.name, why)
         return LoadedConfig(config, dropped)
 
+    def saved_version(self, model: ModelInfo) -> tuple[int, int, int] | None:
+        """What tells one state of the model's saved file from another (a save replaces the file,
+        so its inode changes), None without one: lets a caller re-read only what changed."""
+        try:
+            status = self._path(model.id).stat()
+        except OSError:
+            return None
+        return status.st_ino, status.st_mtime_ns, status.st_size
+
     def save(self, model: ModelInfo, config: ModelConfig) -> Path:
         path = self._path(model.id)
         document = {"model": {"id": model.id, "name": model.name, "path": model.path}, "config": config.model_dump()}

@@ -22,12 +22,16 @@ class CpuSample:
     ours_s: float  # CPU seconds of the model's worker and of this (driving) process
 
 
-def sample(worker_pid: int) -> CpuSample | None:
-    """Counters now; None when the worker is gone (its CPU time can no longer be read)."""
+def sample(worker: psutil.Process) -> CpuSample | None:
+    """Counters now; None when the worker is gone (its CPU time can no longer be read). Taken
+    before each request reaches the worker, so kept cheap: the worker's handle is made once, and
+    this process's own times come from a syscall, not from /proc."""
     try:
-        ours = _process_cpu_s(worker_pid) + _process_cpu_s(os.getpid())
+        worker_times = worker.cpu_times()
     except psutil.Error:
         return None
+    own = os.times()
+    ours = worker_times.user + worker_times.system + own.user + own.system
     return CpuSample(perf_counter(), _machine_busy_s(), ours)
 
 
@@ -48,8 +52,3 @@ def _machine_busy_s() -> float:
     times = psutil.cpu_times()
     # guest time is already counted in user time on Linux; idle and iowait are not work.
     return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
-
-
-def _process_cpu_s(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system

@@ -64,7 +64,7 @@ class _Slot:
         return self.result is not None
 
     def send_request(self) -> None:
-        self.cpu_start = cpu_load.sample(self.worker.pid)
+        self.cpu_start = cpu_load.sample(self.worker.handle)
         self.completion_tokens = 0
         self.worker.send_generate(self.prompt, self.system_prompt, self.config, self.threads)
 
@@ -481,7 +481,7 @@ class InferenceEngine:
 
     def _add_cpu_load(self, slot: _Slot, stats: InferenceStats) -> None:
         if slot.cpu_start is not None and slot.worker is not None and not slot.model.is_endpoint:
-            stats.other_cpu_share = cpu_load.other_cpu_share(slot.cpu_start, cpu_load.sample(slot.worker.pid))
+            stats.other_cpu_share = cpu_load.other_cpu_share(slot.cpu_start, cpu_load.sample(slot.worker.handle))
             stats.busy = cpu_load.is_busy(stats.other_cpu_share)
 
     def _finish(self, slot: _Slot, reason: FinishReason, error: str | None = None) -> InferenceEvent:

@@ -9,8 +9,11 @@ import sys
 from multiprocessing.connection import Connection
 from time import perf_counter
 
+import psutil
+
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
+from llm_compare.inferencers.generation import REPORTS_OWN_PEAK_RSS
 from llm_compare.services.engine.memory import process_rss_bytes
 from llm_compare.services.engine.shared_flag import SharedFlag
 
@@ -42,6 +45,7 @@ class Worker:
             raise
         finally:
             child_end.close()
+        self.handle = psutil.Process(self.process.pid)  # made once: each psutil.Process reads /proc
         self.conn = Connection(parent_end.detach())
         self.conn.send(("init", model.to_dict(), config.model_dump()))
         self.ready = False
@@ -85,7 +89,10 @@ class Worker:
         return rss if self.ready else max(rss, self.estimate_bytes)
 
     def sample_rss(self) -> None:
-        self.peak_rss_sampled = max(self.peak_rss_sampled, self.rss_bytes())
+        """Only where the worker cannot report its own peak: each reading costs the parent CPU,
+        which on a two-core machine is taken from the generation it measures."""
+        if not REPORTS_OWN_PEAK_RSS:
+            self.peak_rss_sampled = max(self.peak_rss_sampled, self.rss_bytes())
 
     def exit_reason(self) -> str:
         try:
