@@ -9,6 +9,7 @@ dashboard and the CLI keep one run at a time for the whole engine (`one_run_at_a
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -38,8 +39,10 @@ ABORT_WAIT_S = 1.0
 POLL_INTERVAL_S = 0.1
 
 
+@functools.cache
 def default_threads() -> int:
-    """llama.cpp's own default: one thread per physical core (hyper-threads slow it down)."""
+    """llama.cpp's own default: one thread per physical core (hyper-threads slow it down).
+    Counted once: psutil reads the topology of every CPU from /sys, 0.7 ms of each request's TTFT."""
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
