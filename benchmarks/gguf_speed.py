@@ -3,8 +3,8 @@ random LLaMA of engine_overhead.py, as f32 and Q8_0 GGUF, through four paths mea
 in alternating rounds, on the same file, threads and token counts:
 
 - `llama-bench` (C++): tg128 at the depth of our short prompt (`-p 0 -n 128 -d N`: the tokens
-  decoded at the positions ours are, which costs llama.cpp about 5 % at d21 against an empty
-  context), tg128 in an empty context for reference, and pp512 (`-p 512 -n 0`), built from the llama.cpp
+  decoded at the positions ours are; llama-bench ran tg128 @ d21 at 0.94 × its empty-context
+  speed), tg128 in an empty context for reference, and pp512 (`-p 512 -n 0`), built from the llama.cpp
   sources inside the installed llama-cpp-python's source distribution (fetched with pip once;
   binary cached under ~/.cache/llm-compare); without cmake and a C++ compiler it says so and
   measures the rest;
