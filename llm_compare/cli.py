@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key-env", metavar="NAME", help="ask clients for the key held in environment variable NAME (sent as Authorization: Bearer KEY)")
     serve.add_argument("--max-body-bytes", type=int, default=server_defaults.DEFAULT_MAX_BODY_BYTES, metavar="N", help="refuse larger requests with 413")
     serve.add_argument("--queue-size", type=int, default=server_defaults.DEFAULT_QUEUE_SIZE, metavar="N", help="requests that may wait for a busy model; more get 429 (default: %(default)s)")
+    # start_serving's: exit when the process that started this one is gone (a user's shell never passes it)
+    serve.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
 
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
@@ -428,6 +430,7 @@ def _stop_all(processes: list[subprocess.Popen | None]) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from llm_compare.server.app import serve
+    from llm_compare.server.parent_watch import exit_when_parent_dies
     from llm_compare.server.settings import ServeSettings, served_models
 
     settings = ServeSettings(
@@ -435,6 +438,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         queue_size=args.queue_size, models_dirs=args.models_dirs or [], model_refs=args.model_refs or [],
     )
     settings.api_key()  # a key asked for but not set is bad usage, before any model is scanned
+    if args.exit_with_parent:
+        exit_when_parent_dies(args.exit_with_parent)
     models, warnings = served_models(settings, default_models_dirs())
     for warning in warnings:
         print(f"warning: {terminal_safe(warning)}", file=sys.stderr, flush=True)

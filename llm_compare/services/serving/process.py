@@ -56,7 +56,8 @@ def start_serving(
     return once the server answers. Raises ModelLoadError with the server's own last words when
     it exits or does not answer in `timeout_s`."""
     port = port or free_port()
-    command = [sys.executable, "-m", "llm_compare.cli", "serve", "--model", model_ref, "--host", LOOPBACK, "--port", str(port)]
+    command = [sys.executable, "-m", "llm_compare.cli", "serve", "--model", model_ref, "--host", LOOPBACK, "--port", str(port),
+               "--exit-with-parent", str(os.getpid())]  # no server outlives us, even killed with SIGKILL
     for directory in models_dirs or []:
         command += ["--models-dir", directory]
     if api_key_env:

@@ -1,12 +1,14 @@
 """The models a dashboard process serves with `llm-compare serve`: each is saved as an endpoint, so
 that the same model can be compared in-process and behind a server, and each server's memory is
-charged to the engine's budget. They are stopped when the process exits: no server outlives it."""
+charged to the engine's budget. They are stopped when the process exits, and a server started here
+exits on its own when this process is killed (see server/parent_watch.py): no server outlives it."""
 
 from __future__ import annotations
 
 import atexit
 import re
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from llm_compare.core.config import ModelConfig
@@ -20,12 +22,20 @@ from llm_compare.services.engine.memory import ExternalProcess
 from llm_compare.services.serving.process import ServedProcess, start_serving
 
 ENDPOINT_PREFIX = "served-"
+NAME_LIMIT = 64  # an Endpoint name's longest
 
 
-def endpoint_name(model: ModelInfo) -> str:
-    """`served-<model name>`, in the characters an endpoint name takes."""
+def endpoint_name(model: ModelInfo, taken: Collection[str] = ()) -> str:
+    """`served-<model name>`, in the characters and length an endpoint name takes; when another
+    endpoint has that name, the first free `served-<model name>-N` (N from 2)."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model.name).strip("-") or "model"
-    return (ENDPOINT_PREFIX + slug)[:64]
+    base = (ENDPOINT_PREFIX + slug)[:NAME_LIMIT]
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        suffix = f"-{number}"
+        name = base[:NAME_LIMIT - len(suffix)] + suffix
+    return name
 
 
 @dataclass
@@ -55,7 +65,7 @@ class ServedModels:
     def __init__(self, engine: InferenceEngine):
         self._lock = threading.Lock()
         self._served: dict[str, ServedModel] = {}  # by endpoint name
-        self._starting: dict[str, int] = {}  # endpoint name -> reserved bytes, while its server starts
+        self._starting: dict[str, tuple[str, int]] = {}  # endpoint name -> (model id, reserved bytes), while its server starts
         engine.count_external(self.external_processes)
         self._engine = engine
         atexit.register(self.stop_all)
@@ -67,23 +77,23 @@ class ServedModels:
             raise ConfigurationError(f"{model.name} is already behind an HTTP endpoint: serve a local model")
         if model.error:
             raise ConfigurationError(model.unusable_reason)
-        name = endpoint_name(model)
         need = memory.estimate_model_bytes(model, config)
         with self._lock:
-            if name in self._served or name in self._starting:
-                raise ConfigurationError(f"{model.name} is already served, as endpoint {name}")
+            # "Already served" is the same model (its id), not the same name: two files called
+            # model.gguf in two directories are two models, served side by side under two names.
+            if (name := self._name_serving(model.id)) is not None:
+                raise ConfigurationError(f"{model.name} ({model.path}) is already served, as endpoint {name}: "
+                                         "stop it there first")
             registry = EndpointRegistry()
-            if any(e.name == name for e in registry.load()):
-                raise ConfigurationError(
-                    f"an endpoint named {name} is saved already (left by an earlier dashboard?): "
-                    "remove it under HTTP endpoints, then serve again"
-                )
-            self._starting[name] = 0  # the name is taken; its memory is charged once it is found to fit
+            # Names saved by hand or left by an earlier dashboard are taken too: we cannot tell which
+            # model such an endpoint served, so it is left alone and ours gets a free name.
+            name = endpoint_name(model, {e.name for e in registry.load()} | set(self._served) | set(self._starting))
+            self._starting[name] = (model.id, 0)  # the name is taken; its memory is charged once it is found to fit
         try:
             # Outside our lock: the engine holds its own while it asks us what we charge.
             self._engine.check_room(f"serving {model.name}", need)
             with self._lock:
-                self._starting[name] = need  # a model loading meanwhile must not take the server's room
+                self._starting[name] = (model.id, need)  # a model loading meanwhile must not take the server's room
             process = start_serving(model.id, models_dirs=models_dirs)
             try:
                 registry.add(Endpoint(name=name, base_url=process.base_url))
@@ -97,6 +107,12 @@ class ServedModels:
         finally:
             with self._lock:
                 self._starting.pop(name, None)
+
+    def _name_serving(self, model_id: str) -> str | None:
+        """The endpoint name this dashboard serves `model_id` under, or is starting it under (hold the lock)."""
+        names = {s.model.id: name for name, s in self._served.items()}
+        names |= {starting_id: name for name, (starting_id, _) in self._starting.items()}
+        return names.get(model_id)
 
     def list(self) -> list[ServedModel]:
         with self._lock:
@@ -119,7 +135,7 @@ class ServedModels:
     def external_processes(self) -> list[ExternalProcess]:
         """What the engine charges to its budget for these servers."""
         with self._lock:
-            starting = [ExternalProcess(None, f"{name} (starting)", need) for name, need in self._starting.items() if need]
+            starting = [ExternalProcess(None, f"{name} (starting)", need) for name, (_, need) in self._starting.items() if need]
             running = [ExternalProcess(s.pid, s.endpoint_name, s.reserved_bytes) for s in self._served.values()
                        if s.process.alive]
         return running + starting

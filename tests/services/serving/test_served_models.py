@@ -3,7 +3,9 @@ an endpoint, compared with the same model in-process, and charged to the engine'
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -11,13 +13,14 @@ import textwrap
 import psutil
 import pytest
 
-from llm_compare.core.errors import OutOfMemoryBudgetError
+from llm_compare.core.endpoints import Endpoint
+from llm_compare.core.errors import ConfigurationError, OutOfMemoryBudgetError
 from llm_compare.core.results import FinishReason
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.endpoints.registry import EndpointRegistry
 from llm_compare.services.engine import memory
 from llm_compare.services.engine.engine import InferenceEngine
-from llm_compare.services.serving.served import ServedModels
+from llm_compare.services.serving.served import ServedModels, endpoint_name
 
 PROMPT = "def add(a, b):"
 MiB = 1024**2
@@ -143,3 +146,34 @@ def test_no_served_model_outlives_the_process_that_served_it(tiny_models, tiny_d
     pid = json.loads(done.stdout.strip().splitlines()[-1])["pid"]
     assert gone(pid)
     assert EndpointRegistry(private_home).load() == []
+
+
+def test_two_models_with_the_same_name_are_served_side_by_side_under_distinct_names(engine, served_models, tiny_models, tmp_path, greedy):
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for folder in folders:
+        folder.mkdir()
+        shutil.copy(tiny_models["gguf_f32"].path, folder / "model.gguf")
+    first, second = (ModelManager([folder]).scan()[0] for folder in folders)
+    assert first.name == second.name == "model" and first.id != second.id
+    # An endpoint this dashboard did not start holds the plain name: it is left alone.
+    EndpointRegistry().add(Endpoint(name="served-model", base_url="http://127.0.0.1:9/v1"))
+
+    served = [served_models.serve(model, greedy, [str(f) for f in folders]) for model in (first, second)]
+    assert [s.endpoint_name for s in served] == ["served-model-2", "served-model-3"]
+    remotes = [m for m in ModelManager(folders).scan() if m.is_endpoint and m.name.startswith("served-model-")]
+    assert sorted(m.name for m in remotes) == [f"served-model-2#{first.id}", f"served-model-3#{second.id}"]
+    done = results(engine, [first, *remotes], greedy)
+    assert all(r.error is None for r in done.values()), {k: r.error for k, r in done.items()}
+    assert done[remotes[0].id].text == done[remotes[1].id].text == done[first.id].text  # copies of one file
+
+    with pytest.raises(ConfigurationError) as refused:
+        served_models.serve(first, greedy, [str(f) for f in folders])
+    assert str(refused.value) == f"model ({first.path}) is already served, as endpoint served-model-2: stop it there first"
+    assert len(served_models.list()) == 2
+
+
+def test_a_served_name_stays_within_the_endpoint_name_limit(tiny_models):
+    model = dataclasses.replace(tiny_models["gguf_f32"], name="x" * 80)
+    first = endpoint_name(model)
+    second = endpoint_name(model, taken={first})
+    assert len(first) == len(second) == 64 and second.endswith("-2") and second != first
