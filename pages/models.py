@@ -134,12 +134,13 @@ else:
         + (" — the limit: unselect one to pick another." if full else ".")
     )
     columns = st.columns(3)
+    names = tables.picker_names(shown)
     for i, model in enumerate(shown):
         key = session.selection_key(model)
         st.session_state[key] = model.id in selected  # the selection is the truth; widgets follow it
         blocked = session.why_not_selectable(model)
         columns[i % 3].checkbox(
-            literal(model.name),
+            literal(names[model.id]),
             key=key,
             on_change=session.selection_toggled,
             args=(model,),

@@ -11,7 +11,7 @@ from llm_compare.services.quality.scores import save_scores
 from llm_compare.services.quality.scoring import DEFAULT_CTX, Scoring
 from llm_compare.services.quality.texts import builtin_text, text_from_bytes
 from llm_compare.services.store.run_store import RunStore
-from llm_compare.ui import session
+from llm_compare.ui import session, tables
 from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.text import literal
 
@@ -37,7 +37,7 @@ def current() -> Scoring | None:
 
 def model_names() -> dict[str, str]:
     """Usable models by id, for the pickers."""
-    return {m.id: m.name for m in session.models() if m.usable}
+    return tables.picker_names(m for m in session.models() if m.usable)
 
 
 def start_from_form() -> None:

@@ -9,7 +9,7 @@ import streamlit as st
 from llm_compare.core.models import ModelInfo
 from llm_compare.services.engine.memory import gib
 from llm_compare.services.serving.served import ServedModel
-from llm_compare.ui import session
+from llm_compare.ui import session, tables
 from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.text import code, literal
 
@@ -55,7 +55,7 @@ def draw(found: list[ModelInfo]) -> None:
         )
         if local:
             pick, start = st.columns([5, 1], vertical_alignment="bottom")
-            pick.selectbox("Model to serve", list(local), key=CHOICE, format_func=lambda i: local[i].name)
+            pick.selectbox("Model to serve", list(local), key=CHOICE, format_func=tables.picker_names(local.values()).get)
             start.button("Serve", key="serve_start", icon=":material/play_arrow:", width="stretch",
                          on_click=serve_clicked, args=(local,))
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +77,14 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
     for column in ("parameters", "size_bytes", "context_length"):
         frame[column] = frame[column].astype("Int64")
     return frame
+
+
+def picker_names(models: Iterable[ModelInfo]) -> dict[str, str]:
+    """What a picker shows for each model, by id: its name, and where another model has the same
+    name (model.gguf in two directories), its path too."""
+    models = list(models)
+    repeated = {name for name, count in Counter(m.name for m in models).items() if count > 1}
+    return {m.id: f"{m.name} ({m.path})" if m.name in repeated else m.name for m in models}
 
 
 def health_label(model: ModelInfo) -> str | None:

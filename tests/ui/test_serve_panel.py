@@ -86,3 +86,16 @@ def test_a_failed_start_gives_one_line_and_leaves_no_endpoint(make_app, models_d
     assert "tiny-llama-f32.gguf cannot be used: not a GGUF file" in error  # the server's own reason
     assert EndpointRegistry().load() == [] and served_pids(at) == []
     assert [c for c in psutil.Process().children(recursive=True) if c not in children and alive(c.pid)] == []
+
+
+def test_two_models_with_the_same_name_are_told_apart_by_their_paths(make_app, tmp_path, tiny_dir):
+    root = tmp_path / "same-names"
+    for folder in ("a", "b"):
+        (root / folder).mkdir(parents=True)
+        shutil.copy(tiny_dir / "tiny-llama-f32.gguf", root / folder / "model.gguf")
+    at = make_app(root)
+    no_exception(at)
+    paths = [str(root / folder / "model.gguf") for folder in ("a", "b")]
+    checkboxes = sorted(rendered(box.label) for box in at.checkbox if box.key.startswith("select:"))
+    assert checkboxes == [f"model ({path})" for path in paths]
+    assert sorted(at.selectbox(key="serve_choice").options) == checkboxes
