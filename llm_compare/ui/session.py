@@ -265,6 +265,7 @@ def start_benchmark(spec: BenchmarkSpec, models: list[ModelInfo], configs: dict[
     if current is not None and not current.finished:
         raise ConfigurationError("a benchmark is already running: wait for it to finish or stop it")
     store = RunStore()
+    spec = spec.for_models(models)  # as `bench` does: an endpoint model stays reachable if its endpoint is removed
     runner = BenchmarkRunner(
         engine(), spec, {m.id: m for m in models}, configs,
         save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store),

@@ -254,3 +254,25 @@ def test_resuming_a_benchmark_whose_model_is_gone_says_so_in_one_line(make_app, 
         assert f"connection refused at {model.metadata['endpoint']['base_url']}" in error
     assert session.benchmark() is previous and store.benchmark_runs("orphan") == []  # nothing ran
 
+
+def test_a_benchmark_of_a_saved_endpoint_started_on_the_page_keeps_how_to_reach_its_model(
+    make_app, tiny_dir, llama_server
+):
+    """As `bench` does, the page's benchmark keeps each endpoint model's reference: resuming it
+    finds the model even after its saved endpoint was removed."""
+    from llm_compare.core.endpoints import Endpoint
+    from llm_compare.services.bench.runner import BenchmarkSpec
+    from llm_compare.services.bench.store import stored_models
+    from llm_compare.services.endpoints.registry import EndpointRegistry
+
+    EndpointRegistry().add(Endpoint.parse({"name": "local", "base_url": llama_server}))
+    at = select(make_app(tiny_dir), "local#tiny")
+    model_id = ids_by_name(at)["local#tiny"]
+    run_from_the_form(at, repeats=1, warmups=0, max_tokens=4)
+    wait_until_finished(at)
+    stored = RunStore().benchmark(session.benchmark().benchmark_id)
+    assert stored.spec["endpoint_refs"] == {model_id: {"base_url": llama_server, "model": "tiny", "api_key_env": None}}
+
+    EndpointRegistry().remove("local")
+    [found] = stored_models(BenchmarkSpec.from_dict(stored.spec), ModelManager([tiny_dir]))
+    assert (found.id, found.metadata["server_model"]) == (model_id, "tiny")
