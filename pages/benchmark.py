@@ -43,8 +43,10 @@ if not layout.need_selection("benchmark"):
                    disabled=running, on_click=bench_view.start_from_form)
     stop_col.button("Stop", key="bench_stop", icon=":material/stop:", width="stretch", disabled=not running,
                     on_click=bench_view.stop_current, help="Stop after the run in flight; every finished run is kept.")
-    for message in st.session_state.pop(bench_view.ERRORS_KEY, []):
-        show_error(message)
+
+# Shown with or without a selection: Resume (below) needs none.
+for message in st.session_state.pop(bench_view.ERRORS_KEY, []):
+    show_error(message)
 
 if runner is not None:
     st.divider()

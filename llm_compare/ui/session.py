@@ -11,7 +11,13 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
-from llm_compare.services.bench.store import counted_runs, done_keys, record_status, save_bench_run
+from llm_compare.services.bench.store import (
+    counted_runs,
+    done_keys,
+    record_status,
+    save_bench_run,
+    stored_models,
+)
 from llm_compare.services.discovery import demo_build, stores
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
@@ -259,6 +265,7 @@ def start_benchmark(spec: BenchmarkSpec, models: list[ModelInfo], configs: dict[
     if current is not None and not current.finished:
         raise ConfigurationError("a benchmark is already running: wait for it to finish or stop it")
     store = RunStore()
+    spec = spec.for_models(models)  # as `bench` does: an endpoint model stays reachable if its endpoint is removed
     runner = BenchmarkRunner(
         engine(), spec, {m.id: m for m in models}, configs,
         save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store),
@@ -274,14 +281,11 @@ def resume_benchmark(benchmark_id: str) -> BenchmarkRunner:
         raise ConfigurationError("a benchmark is already running: wait for it to finish or stop it")
     store = RunStore()
     spec = BenchmarkSpec.from_dict(store.benchmark(benchmark_id).spec)
-    by_id = {m.id: m for m in models()}
-    missing = [m for m in spec.model_ids if m not in by_id]
-    if missing:
-        raise ConfigurationError(f"model {missing[0]} of this benchmark is not in the model directories any more")
+    found = stored_models(spec, model_manager())  # as `bench --resume`: unsaved endpoint models too
     manager = config_manager()
     stored = store.benchmark_runs(benchmark_id)
     runner = BenchmarkRunner(
-        engine(), spec, by_id, {m: manager.get(by_id[m]) for m in spec.model_ids},
+        engine(), spec, {m.id: m for m in found}, {m.id: manager.get(m) for m in found},
         save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store),
         done=done_keys(stored), benchmark_id=benchmark_id, earlier=counted_runs(stored),
     )

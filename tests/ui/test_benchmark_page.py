@@ -5,7 +5,8 @@ import io
 import json
 import time
 
-from dashboard_testing import RUN_TIMEOUT_S, no_exception, quick_config, select
+import pytest
+from dashboard_testing import RUN_TIMEOUT_S, ids_by_name, no_exception, quick_config, rendered, select
 from streamlit.delta_generator import DeltaGenerator
 
 from llm_compare.services.discovery.config_manager import ConfigManager
@@ -24,6 +25,20 @@ def wait_until_finished(at):
     at.run()
 
 
+def run_from_the_form(at, repeats, warmups, max_tokens):
+    """Run the selected models on one typed prompt from the Benchmark page's form."""
+    at.switch_page("pages/benchmark.py").run()
+    no_exception(at)
+    at.radio(key="bench_suite").set_value("typed").run()
+    at.text_area(key="bench_prompt").input("def main():").run()
+    at.number_input(key="bench_repeats").set_value(repeats).run()
+    at.number_input(key="bench_warmup").set_value(warmups).run()
+    at.number_input(key="bench_max_tokens").set_value(max_tokens).run()
+    at.button(key="bench_run").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+
+
 def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tiny_dir, monkeypatch):
     downloads = {}
     original = DeltaGenerator.download_button
@@ -36,16 +51,7 @@ def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tin
     for model in ModelManager([tiny_dir]).scan():
         ConfigManager().save(model, quick_config())
     at = select(make_app(tiny_dir), *MODELS)
-    at.switch_page("pages/benchmark.py").run()
-    no_exception(at)
-    at.radio(key="bench_suite").set_value("typed").run()
-    at.text_area(key="bench_prompt").input("def main():").run()
-    at.number_input(key="bench_repeats").set_value(5).run()
-    at.number_input(key="bench_warmup").set_value(1).run()
-    at.number_input(key="bench_max_tokens").set_value(6).run()
-    at.button(key="bench_run").click().run()
-    no_exception(at)
-    assert not at.error, [e.value for e in at.error]
+    run_from_the_form(at, repeats=5, warmups=1, max_tokens=6)
     wait_until_finished(at)
     no_exception(at)
 
@@ -150,3 +156,123 @@ def test_a_resumed_benchmarks_table_counts_the_runs_made_before_the_resume(make_
     at.toggle(key="bench_include_busy").set_value(True).run()  # the machine may be busy
     table = next(d.value for d in at.dataframe if "n" in d.value and "prompt" not in d.value)
     assert list(table["n"]) == [4]  # 2 stored before the resume + 2 made by it
+
+
+def _stopped_after_first_run(spec, models, engine):
+    """Run `spec` as the CLI does (each run stored the moment it ends) and stop it once its first
+    run is stored, as Stop or Ctrl-C would: its status is "stopped", something is left to run."""
+    from llm_compare.services.bench.runner import BenchmarkRunner
+    from llm_compare.services.bench.store import record_status, save_bench_run
+
+    store = RunStore()
+
+    def save_then_stop(outcome):
+        note = save_bench_run(store, outcome)
+        runner.cancel()
+        return note
+
+    runner = BenchmarkRunner(engine, spec, {m.id: m for m in models}, {m.id: quick_config() for m in models},
+                             save=save_then_stop, on_status=record_status(store))
+    runner.run()
+    return runner.benchmark_id
+
+
+def test_a_benchmark_of_an_unsaved_endpoint_model_started_by_the_cli_resumes_from_the_page(make_app, tiny_dir, llama_server):
+    """A benchmark of BASE_URL#MODEL (a real llama_cpp.server, no saved endpoint) keeps only a
+    reference to its model: Resume on the page reaches the server through it, as `bench --resume`
+    does, and runs the rest under the same id."""
+    from llm_compare.services.bench.runner import BenchmarkSpec
+    from llm_compare.services.bench.suites import builtin_suite
+    from llm_compare.services.engine.engine import InferenceEngine
+
+    suite = builtin_suite()
+    two = type(suite)("two", suite.prompts[:2])
+    # The CLI's way to a new benchmark: its references resolved, the spec keeping how to reach them.
+    [model] = ModelManager([tiny_dir]).select_models([f"{llama_server}#tiny"], usable_only=False)
+    ConfigManager().save(model, quick_config())
+    spec = BenchmarkSpec((model.id,), two, repeats=2, warmups=0, max_tokens=4, temperature=0.0).for_models([model])
+    engine = InferenceEngine()
+    try:
+        benchmark_id = _stopped_after_first_run(spec, [model], engine)
+    finally:
+        engine.shutdown()
+    store = RunStore()
+    before = {r.run_id for r in store.benchmark_runs(benchmark_id)}
+    assert len(before) == 1 and store.benchmark(benchmark_id).status == "stopped"
+
+    at = make_app(tiny_dir)  # the dashboard's model directories: no endpoint saved, the model is not listed
+    assert model.id not in ids_by_name(at).values()
+    at.switch_page("pages/benchmark.py").run()
+    at.selectbox(key="bench_open").set_value(benchmark_id).run()
+    at.button(key="bench_resume").click().run()
+    no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    wait_until_finished(at)
+    no_exception(at)
+    assert session.benchmark().benchmark_id == benchmark_id
+    runs = store.benchmark_runs(benchmark_id)
+    assert sorted((r.model["id"], r.bench["prompt_id"], r.bench["repeat"]) for r in runs) == sorted(
+        (model.id, p.id, r) for p in two.prompts for r in range(2)
+    )  # each planned run once: the stored one kept, the three others made by the resume
+    assert before <= {r.run_id for r in runs}
+    assert {r.model["type"] for r in runs} == {"openai"} and all(r.finish_reason in ("stop", "length") for r in runs)
+    assert store.benchmark(benchmark_id).status == "complete"
+
+
+@pytest.mark.parametrize("gone", ["file", "server"])
+def test_resuming_a_benchmark_whose_model_is_gone_says_so_in_one_line(make_app, tiny_dir, tmp_path, gone):
+    """A model file removed since, or an unsaved endpoint whose server is down: one line naming
+    what is missing and what to do, nothing runs, no traceback."""
+    from llm_compare.services.bench.runner import BenchmarkSpec
+    from llm_compare.services.bench.suites import builtin_suite
+    from llm_compare.testing.dashboard_driver import free_port
+
+    if gone == "file":
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / "moved.gguf").symlink_to(tiny_dir / "tiny-llama-f32.gguf")
+        [model] = ModelManager([elsewhere]).scan()
+        (elsewhere / "moved.gguf").unlink()
+    else:
+        [model] = ModelManager([tiny_dir]).select_models([f"http://127.0.0.1:{free_port()}/v1#tiny"], usable_only=False)
+    suite = builtin_suite()
+    spec = BenchmarkSpec((model.id,), type(suite)("one", suite.prompts[:1]), repeats=1, warmups=0).for_models([model])
+    store = RunStore()
+    store.benchmark_started("orphan", spec.to_dict(), "interleaved")
+    store.benchmark_ended("orphan", "stopped")
+    at = make_app(tiny_dir)
+    at.switch_page("pages/benchmark.py").run()
+    at.selectbox(key="bench_open").set_value("orphan").run()
+    previous = session.benchmark()
+    at.button(key="bench_resume").click().run()
+    no_exception(at)
+    [error] = [rendered(e.value) for e in at.error]  # as the reader sees it
+    assert "\n" not in error.strip() and "Traceback" not in error
+    if gone == "file":
+        assert model.id in error and "put it back in a model directory" in error
+    else:
+        assert f"connection refused at {model.metadata['endpoint']['base_url']}" in error
+    assert session.benchmark() is previous and store.benchmark_runs("orphan") == []  # nothing ran
+
+
+def test_a_benchmark_of_a_saved_endpoint_started_on_the_page_keeps_how_to_reach_its_model(
+    make_app, tiny_dir, llama_server
+):
+    """As `bench` does, the page's benchmark keeps each endpoint model's reference: resuming it
+    finds the model even after its saved endpoint was removed."""
+    from llm_compare.core.endpoints import Endpoint
+    from llm_compare.services.bench.runner import BenchmarkSpec
+    from llm_compare.services.bench.store import stored_models
+    from llm_compare.services.endpoints.registry import EndpointRegistry
+
+    EndpointRegistry().add(Endpoint.parse({"name": "local", "base_url": llama_server}))
+    at = select(make_app(tiny_dir), "local#tiny")
+    model_id = ids_by_name(at)["local#tiny"]
+    run_from_the_form(at, repeats=1, warmups=0, max_tokens=4)
+    wait_until_finished(at)
+    stored = RunStore().benchmark(session.benchmark().benchmark_id)
+    assert stored.spec["endpoint_refs"] == {model_id: {"base_url": llama_server, "model": "tiny", "api_key_env": None}}
+
+    EndpointRegistry().remove("local")
+    [found] = stored_models(BenchmarkSpec.from_dict(stored.spec), ModelManager([tiny_dir]))
+    assert (found.id, found.metadata["server_model"]) == (model_id, "tiny")

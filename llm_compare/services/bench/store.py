@@ -63,7 +63,8 @@ def stored_models(spec: BenchmarkSpec, manager: ModelManager) -> list[ModelInfo]
             model = manager.get(model_id)
         except ModelNotFoundError:
             if model_id not in spec.endpoint_refs:
-                raise
+                raise ModelNotFoundError(f"model {model_id} of this benchmark is not found any more: put it back in a "
+                                         "model directory (or save its endpoint again), then resume") from None
             model = None  # reached below, outside this handler: its failure is not chained to this one
         models.append(model or catalog.from_reference(spec.endpoint_refs[model_id], manager.endpoints, manager.health))
     return models
