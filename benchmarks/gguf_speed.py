@@ -245,7 +245,7 @@ def main() -> None:
           f"short prompt of {depth} tokens (llama-bench: tg{args.tokens} @ d{depth}, and in an empty context), "
           f"pp{n_long} from TTFT; {args.rounds} alternating rounds after one warm-up round; medians (min–max). "
           f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n")
-    print(f"| file | path | decode tok/s | decode tok/s, empty context | prefill tok/s | TTFT ms, short prompt | TTFT ms, long prompt |")
+    print("| file | path | decode tok/s | decode tok/s, empty context | prefill tok/s | TTFT ms, short prompt | TTFT ms, long prompt |")
     print("|---|---|---|---|---|---|---|")
     for label, rows in figures.items():
         for path_name, row in rows.items():
