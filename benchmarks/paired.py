@@ -15,17 +15,20 @@ def rotated(names: list[str], round_: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
+def ratios(mine: list[float], theirs: list[float]) -> list[float]:
+    return [a / b for a, b in zip(mine, theirs)]
+
+
+def differences(mine: list[float], theirs: list[float]) -> list[float]:
+    return [a - b for a, b in zip(mine, theirs)]
+
+
 def paired_ratio(mine: list[float], theirs: list[float]) -> str:
-    return _median_and_quartiles([a / b for a, b in zip(mine, theirs)], "{:.3f}")
+    return _median_and_quartiles(ratios(mine, theirs), "{:.3f}")
 
 
 def paired_difference(mine: list[float], theirs: list[float]) -> str:
-    return _median_and_quartiles([a - b for a, b in zip(mine, theirs)], "{:+.1f}")
-
-
-def paired_median(mine: list[float], theirs: list[float], ratio: bool) -> float:
-    pairs = zip(mine, theirs)
-    return statistics.median([a / b if ratio else a - b for a, b in pairs])
+    return _median_and_quartiles(differences(mine, theirs), "{:+.1f}")
 
 
 def _median_and_quartiles(values: list[float], form: str) -> str:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from time import perf_counter
 
-from paired import paired_difference, paired_median, paired_ratio, rotated
+from paired import differences, paired_difference, paired_ratio, ratios, rotated
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.tiny import build_random_llama
@@ -178,7 +178,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for name in ("llm-compare serve", "llama_cpp.server"):
         row = figures[name]
-        met = paired_median(row["tps"], base["tps"], ratio=True) >= 0.95 and paired_median(row["ttft"], base["ttft"], ratio=False) <= 10
+        met = (statistics.median(ratios(row["tps"], base["tps"])) >= 0.95
+               and statistics.median(differences(row["ttft"], base["ttft"])) <= 10)
         print(f"| {name} | {paired_ratio(row['tps'], base['tps'])} | {paired_difference(row['ttft'], base['ttft'])} "
               f"| {('yes' if met else 'no') if name == 'llm-compare serve' else '(reference)'} |")
 
