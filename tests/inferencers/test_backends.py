@@ -11,7 +11,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.results import FinishReason
 from llm_compare.inferencers.base import BaseInferencer, create_inferencer
-from llm_compare.inferencers.generation import StopMatcher, run_generation
+from llm_compare.inferencers.generation import TEXT_INTERVAL_S, StopMatcher, run_generation
 
 PROMPT = "def parse_args(argv):\n    "
 CLOSENESS_TEXT = '''import os
@@ -136,24 +136,44 @@ def test_completion_tokens_are_counted_from_ids_as_transformers_generate_counts_
     assert result.finish_reason == FinishReason.LENGTH
 
 
-def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loaded):
-    """TTFT, decode speed and E2E against a clock the test reads itself at each token's callback
-    (memory is checked against the worker's RSS seen from outside in test_engine.py)."""
+class Clocked:
+    """One run with the test's own clock read as the backend hands each id over (before our loop
+    takes it) and as each text reaches `emit`."""
+
+    def __init__(self, inferencer: BaseInferencer, config: ModelConfig, monkeypatch: pytest.MonkeyPatch):
+        self.produced: list[float] = []
+        self.shown: list[tuple[float, int, str]] = []  # (when, completion tokens, text)
+        backend_generate = inferencer.generate
+
+        def generate(prompt_ids, run_config, on_token, cancelled):
+            def timed(token_id: int) -> bool:
+                self.produced.append(time.perf_counter())
+                return on_token(token_id)
+
+            return backend_generate(prompt_ids, run_config, timed, cancelled)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(inferencer, "generate", generate)
+            self.started = time.perf_counter()
+            self.result = generate_with(inferencer, config, lambda text, n: self.shown.append((time.perf_counter(), n, text)))
+
+    @property
+    def first_text_at(self) -> float:
+        return self.shown[0][0]
+
+
+def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loaded, monkeypatch):
+    """TTFT, decode speed and E2E against a clock the test reads itself: when the first token's text
+    is shown, and as the backend hands over the last id (memory is checked against the worker's RSS
+    seen from outside in test_engine.py)."""
     for role, inferencer in loaded.items():
-        seen_at: dict[int, float] = {}  # completion_tokens -> when the callback first saw it
-
-        def on_text(text: str, n: int) -> None:
-            seen_at.setdefault(n, time.perf_counter())
-
-        started = time.perf_counter()
-        stats = run_generation(
-            inferencer, prompt=PROMPT, system_prompt=None, config=ModelConfig(temperature=0, max_tokens=40, mode="raw"),
-            cancelled=lambda: False, emit=on_text, load_s=0.0, warm=False,
-        ).stats
+        run = Clocked(inferencer, ModelConfig(temperature=0, max_tokens=40, mode="raw"), monkeypatch)
+        stats = run.result.stats
         n = stats.completion_tokens
-        assert n == 40 and sorted(seen_at) == list(range(1, 41)), role
-        first, last = seen_at[1] - started, seen_at[n] - started
-        # The figures are taken a few microseconds before each callback, and the request a few
+        assert n == len(run.produced) == 40, role
+        assert run.shown[0][1] == 1 and run.shown[-1][1] == 40, "the first token's text at once, and the last"
+        first, last = run.first_text_at - run.started, run.produced[-1] - run.started
+        # The figures are taken a few microseconds from the test's readings, and the request a few
         # microseconds after `started`: 2 ms covers both on a loaded machine.
         assert stats.ttft_s == pytest.approx(first, abs=0.002), role
         assert stats.e2e_s == pytest.approx(last, abs=0.002), role
@@ -164,7 +184,32 @@ def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loade
         assert slowest <= stats.prefill_tps <= fastest, role
 
 
-def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_own_clock(loaded, tiny_models):
+def test_text_is_shown_at_once_until_there_is_some_then_at_most_every_interval(loaded, monkeypatch):
+    """Each shown text wakes the process it goes to; after the first, one every TEXT_INTERVAL_S
+    at most, and every token's text arrives, in order, by the end."""
+    inferencer = loaded["gguf_f32"]
+    is_end = inferencer.is_end_of_sequence
+
+    def slow_is_end(token_id: int) -> bool:  # about 1 ms a token: 150 tokens span several intervals
+        time.sleep(0.001)
+        return is_end(token_id)
+
+    monkeypatch.setattr(inferencer, "is_end_of_sequence", slow_is_end)
+    config = ModelConfig(temperature=0, max_tokens=150, mode="raw")
+    run = Clocked(inferencer, config, monkeypatch)
+    assert run.result.stats.completion_tokens == 150
+    assert "".join(text for _, _, text in run.shown) == run.result.text
+    first_text = next(i for i, (_, _, text) in enumerate(run.shown) if text)
+    assert [n for _, n, _ in run.shown[: first_text + 1]] == list(range(1, first_text + 2)), "one per token until some text"
+    later = [when for when, _, _ in run.shown[first_text:-1]]  # the last comes at the end, whenever that is
+    assert len(later) >= 2
+    assert all(b - a >= TEXT_INTERVAL_S for a, b in zip(later, later[1:]))
+    assert run.result.stats.completion_tokens / len(run.shown) > 10
+    monkeypatch.undo()
+    assert run.result.text == generate(inferencer, config).text, "the same answer as without the slow check"
+
+
+def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_own_clock(loaded, tiny_models, monkeypatch):
     """The bytes come from transformers' own generate and decode; the time from the test's clock."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -178,11 +223,9 @@ def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_o
     )
     assert after_first > 0
     for role in ("hf", "gguf_f32"):  # the same weights: the same ids, the same text
-        seen_at: dict[int, float] = {}
-        stats = generate_with(
-            loaded[role], ModelConfig(temperature=0, max_tokens=40, mode="raw"), lambda text, n: seen_at.setdefault(n, time.perf_counter())
-        ).stats
-        assert stats.decode_bytes_per_s == pytest.approx(after_first / (seen_at[40] - seen_at[1]), rel=0.02), role
+        run = Clocked(loaded[role], ModelConfig(temperature=0, max_tokens=40, mode="raw"), monkeypatch)
+        elapsed = run.produced[-1] - run.first_text_at
+        assert run.result.stats.decode_bytes_per_s == pytest.approx(after_first / elapsed, rel=0.02), role
 
 
 def test_q8_0_quantization_runs_and_stays_close(loaded):
@@ -390,30 +433,25 @@ def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path)
     assert marker.read_text() == "ran", "the per-model opt-in is honoured"
 
 
-def test_a_failed_run_keeps_the_text_held_back_for_a_possible_stop_string(loaded):
-    shown, text_after = [], {}  # token count -> the answer's text so far
+def test_a_failed_run_keeps_the_text_held_back_for_a_possible_stop_string(loaded, monkeypatch):
+    inferencer = loaded["gguf_f32"]
+    text_of_20 = generate(inferencer, ModelConfig(temperature=0, max_tokens=20, mode="raw")).text
+    # A stop string that begins with the last characters of the first 20 tokens' text and then
+    # never matches: after token 20 the matcher holds those characters back, waiting for the rest.
+    stop = text_of_20[-3:] + "\x00never"
+    is_end, checked = inferencer.is_end_of_sequence, []
 
-    def record(text: str, n: int) -> None:
-        shown.append(text)
-        text_after[n] = "".join(shown)
-
-    generate_with(loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw"), record)
-    # A stop string that begins with the last characters the 20th token completes and then never
-    # matches: at token 20 the matcher holds those characters back, waiting for the rest.
-    stop = text_after[20][-3:] + "\x00never"
-    calls = []
-
-    def failing_at_token_20(text: str, n: int) -> None:
-        calls.append(n)
-        if len(calls) == 20:
+    def failing_at_token_21(token_id: int) -> bool:
+        checked.append(token_id)
+        if len(checked) == 21:
             raise RuntimeError("the backend broke")
+        return is_end(token_id)
 
-    result = generate_with(
-        loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw", stop=[stop]), failing_at_token_20
-    )
+    monkeypatch.setattr(inferencer, "is_end_of_sequence", failing_at_token_21)
+    result = generate(inferencer, ModelConfig(temperature=0, max_tokens=30, mode="raw", stop=[stop]))
     assert result.finish_reason == FinishReason.ERROR and "the backend broke" in result.error
     assert result.stats.completion_tokens == 20
-    assert result.text == text_after[20], "the held-back characters are kept"
+    assert result.text == text_of_20, "the held-back characters are kept"
 
 
 def test_pytorch_stops_with_length_when_the_context_is_full_as_llama_cpp_does(loaded, tiny_models):

@@ -21,38 +21,8 @@ from llm_compare.inferencers.generation import one_line
 from llm_compare.inferencers.likelihood import score_text
 from llm_compare.services.engine.shared_flag import SharedFlag
 
-TEXT_INTERVAL_S = 0.05
 # Progress bars and chatter from the backends would garble the CLI's output.
 QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1"}
-
-
-class TextBatcher:
-    """One run's streamed text, sent at most every TEXT_INTERVAL_S once the run has shown some.
-    Each message wakes the parent, and on a small machine that wake-up steals a core from
-    generation; no screen redraws faster anyway. Until the first text, every token leaves at
-    once: that text is the time to first token a client of `serve` sees. Timings are unaffected:
-    they are taken per token, here, before batching."""
-
-    def __init__(self, send):
-        self.send = send
-        self.parts: list[str] = []
-        self.tokens = 0
-        self.last_sent = 0.0
-        self.shown_text = False
-
-    def add(self, text: str, tokens: int) -> None:
-        self.parts.append(text)
-        self.tokens = tokens
-        if not self.shown_text or perf_counter() - self.last_sent >= TEXT_INTERVAL_S:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.parts:
-            text = "".join(self.parts)
-            self.send(("text", text, self.tokens))
-            self.shown_text = self.shown_text or bool(text)
-            self.parts = []
-            self.last_sent = perf_counter()
 
 
 def serve(conn: Connection, cancel: SharedFlag) -> None:
@@ -103,18 +73,16 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
             break
         _, prompt, system_prompt, run_config, threads, load_s, warm = message
         inferencer.set_threads(threads)
-        batch = TextBatcher(send)
         with TermCancels(cancel) as term:
             result = inferencer.answer(
                 prompt=prompt,
                 system_prompt=system_prompt,
                 config=ModelConfig.parse(run_config),
                 cancelled=cancel.is_set,
-                emit=batch.add,
+                emit=lambda text, tokens: send(("text", text, tokens)),
                 load_s=load_s,
                 warm=warm,
             )
-            batch.flush()
             send(("done", result.to_dict()))
         if term.received:
             # Reported; now go as asked, and at once: an orderly interpreter shutdown with torch
