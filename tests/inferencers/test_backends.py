@@ -1,5 +1,6 @@
 """The PyTorch and GGUF backends, in-process: parity, counting, templates, sampling settings."""
 
+import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -203,7 +204,7 @@ def test_text_is_shown_at_once_until_there_is_some_then_at_most_every_interval(l
     assert [n for _, n, _ in run.shown[: first_text + 1]] == list(range(1, first_text + 2)), "one per token until some text"
     later = [when for when, _, _ in run.shown[first_text:-1]]  # the last comes at the end, whenever that is
     assert len(later) >= 2
-    assert all(b - a >= TEXT_INTERVAL_S for a, b in zip(later, later[1:]))
+    assert all(b - a >= TEXT_INTERVAL_S for a, b in itertools.pairwise(later))
     assert run.result.stats.completion_tokens / len(run.shown) > 10
     monkeypatch.undo()
     assert run.result.text == generate(inferencer, config).text, "the same answer as without the slow check"
