@@ -8,7 +8,8 @@ in alternating rounds, on the same file, threads and token counts:
   sources inside the installed llama-cpp-python's source distribution (fetched with pip once;
   binary cached under ~/.cache/llm-compare); without cmake and a C++ compiler it says so and
   measures the rest;
-- a plain Python loop over llama-cpp-python's low-level API (one llama_decode per token, greedy);
+- a plain Python loop over llama-cpp-python's low-level API (one llama_decode per token, greedy),
+  and the same loop decoding a fixed token without sampling, as llama-bench's tg does;
 - llama-cpp-python's `Llama.generate`;
 - our InferenceEngine (worker process, shared generation loop): decode tok/s from a greedy run on
   a short prompt, prefill tok/s from TTFT on a 512-token prompt.
@@ -23,6 +24,7 @@ are empty: on the Q8_0 file, a 1,024-token context decoded 8 % slower than a 256
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import multiprocessing
@@ -51,6 +53,7 @@ DECODE_CTX = 256  # room for the short prompt and tg128; llama-bench's tg128 con
 # prompt, 5 ms behind the low-level loop in short-prompt TTFT. Every run starts this long after
 # the last one instead.
 SETTLE_S = 0.2
+NO_SAMPLING = "low-level loop, no sampling"
 
 
 # --- llama-bench, built once from llama-cpp-python's own llama.cpp sources -----------------------
@@ -90,11 +93,14 @@ class LowLevelLoop:
         self.n_ctx = n_ctx
         self.ctx = L.llama_init_from_model(self.model, params)
         self.vocab = L.llama_model_get_vocab(self.model)
+        self.bos = max(L.llama_vocab_bos(self.vocab), 0)  # the token llama-bench's tg decodes first
         self.sampler = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         L.llama_sampler_chain_add(self.sampler, L.llama_sampler_init_greedy())
 
-    def run(self, prompt: str, tokens: int) -> tuple[float, float | None]:
-        """(TTFT s, decode tok/s) with the text tokenized inside the timing, as the engine does."""
+    def run(self, prompt: str, tokens: int, sample: bool = True) -> tuple[float, float | None]:
+        """(TTFT s, decode tok/s) with the text tokenized inside the timing, as the engine does.
+        Without `sample`, it decodes one fixed token after another, as llama-bench's tg does: what
+        sampling costs is then the difference."""
         L = self.L
         L.llama_memory_clear(L.llama_get_memory(self.ctx), False)  # as llama-bench and our backend do
         t_request = perf_counter()
@@ -104,7 +110,11 @@ class LowLevelLoop:
         L.llama_decode(self.ctx, L.llama_batch_get_one(ids, n))
         token, times = (L.llama_token * 1)(), []
         for _ in range(tokens):
-            token[0] = L.llama_sampler_sample(self.sampler, self.ctx, -1)
+            if sample:
+                token[0] = L.llama_sampler_sample(self.sampler, self.ctx, -1)
+            else:
+                L.llama_synchronize(self.ctx)
+                token[0] = self.bos
             times.append(perf_counter())
             L.llama_decode(self.ctx, L.llama_batch_get_one(token, 1))
         return times[0] - t_request, decode_tps(times)
@@ -205,8 +215,9 @@ def main() -> None:
                 lows = LowLevelLoop(path, args.threads, DECODE_CTX), LowLevelLoop(path, args.threads, prefill_ctx)
                 long_prompt = prompt_of(prefill_ctx - 1, lows[1].count)
                 n_long = lows[1].count(long_prompt)
-                paths = {  # per path: (its decode run, its prefill run)
+                paths = {  # per path: (its decode run, its prefill run or None)
                     "low-level loop": (lows[0].run, lows[1].run),
+                    NO_SAMPLING: (functools.partial(lows[0].run, sample=False), None),
                     "Llama.generate": (llama_generate(path, DECODE_CTX, args.threads), llama_generate(path, prefill_ctx, args.threads)),
                     "engine": (through_engine(engine, model, args.threads, DECODE_CTX),
                                through_engine(engine, model, args.threads, prefill_ctx)),
@@ -227,15 +238,17 @@ def main() -> None:
                         decode_run, prefill_run = paths[name_]
                         decode_run(SHORT_PROMPT, 1)  # a warm-up right before, as llama-bench runs one before each test
                         ttft_short, tps = decode_run(SHORT_PROMPT, args.tokens)
+                        if round_:
+                            rows[name_]["tg"].append(tps)
+                            rows[name_]["ttft_short"].append(1000 * ttft_short)
+                        if prefill_run is None:
+                            continue
                         settle()
                         prefill_run(long_prompt, 1)  # llama-bench warms pp512 up with a whole pp512
                         ttft_long, _ = prefill_run(long_prompt, 1)
                         if round_:
-                            row = rows[name_]
-                            row["tg"].append(tps)
-                            row["pp"].append(n_long / ttft_long)
-                            row["ttft_short"].append(1000 * ttft_short)
-                            row["ttft_long"].append(1000 * ttft_long)
+                            rows[name_]["pp"].append(n_long / ttft_long)
+                            rows[name_]["ttft_long"].append(1000 * ttft_long)
                 for low in lows:
                     low.close()
         finally:
@@ -263,6 +276,13 @@ def main() -> None:
                         if bench_ else "not measured | not measured | not measured")
         ttft = "; ".join(paired_difference(engine_[k], low_[k]) for k in ("ttft_short", "ttft_long"))
         print(f"| {label} | {versus_bench} | {paired_ratio(engine_['tg'], low_['tg'])} | {paired_ratio(engine_['pp'], low_['pp'])} | {ttft} |")
+    if bench:
+        print(f"\nWhere the decode gap lies, per-round ratios to llama-bench tg{args.tokens} @ d{depth} (llama-bench's tg never samples):\n")
+        print(f"| file | {NO_SAMPLING} | low-level loop (C greedy sampler) | engine |")
+        print("|---|---|---|---|")
+        for label, rows in figures.items():
+            cells = [paired_ratio(rows[name_]["tg"], rows["llama-bench"]["tg"]) for name_ in (NO_SAMPLING, "low-level loop", "engine")]
+            print(f"| {label} | " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":
     main()
