@@ -93,7 +93,7 @@ class LowLevelLoop:
         self.n_ctx = n_ctx
         self.ctx = L.llama_init_from_model(self.model, params)
         self.vocab = L.llama_model_get_vocab(self.model)
-        self.bos = max(L.llama_vocab_bos(self.vocab), 0)  # the token llama-bench's tg decodes first
+        self.bos = max(L.llama_vocab_bos(self.vocab), 0)  # the fixed token; llama-bench starts from BOS, then draws at random
         self.sampler = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         L.llama_sampler_chain_add(self.sampler, L.llama_sampler_init_greedy())
 
