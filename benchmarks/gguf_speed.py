@@ -14,6 +14,10 @@ in alternating rounds, on the same file, threads and token counts:
 - our InferenceEngine (worker process, shared generation loop): decode tok/s from a greedy run on
   a short prompt, prefill tok/s from TTFT on a 512-token prompt.
 
+Each figure is the second of two runs back to back (see `measured`). In this process, every
+llama_decode call is also stamped (`DecodeClock`): the Python time between two calls, measured
+within the same tokens as llama.cpp's own, is what our loop costs, free of the host's drift.
+
 Every path runs with the context llama-bench gives the same test: n_prompt + n_gen tokens (which
 llama.cpp pads to a multiple of 256). A larger context is slower to decode even when its cells
 are empty: on the Q8_0 file, a 1,024-token context decoded 8 % slower than a 256-token one.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import itertools
 import json
 import multiprocessing
 import os
@@ -35,12 +40,14 @@ import sys
 import tempfile
 from pathlib import Path
 from time import perf_counter, sleep
+from typing import Self
 
 from engine_overhead import llama_generate  # benchmarks/ is on the path when this script runs
 from llama_cpp_tools import llama_cpp_tool
 from paired import paired_difference, paired_ratio, rotated
 
 from llm_compare.core.config import ModelConfig
+from llm_compare.inferencers.base import create_inferencer
 from llm_compare.modelbuild.corpus import load_stdlib_documents
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.engine import InferenceEngine
@@ -59,15 +66,16 @@ NO_SAMPLING = "low-level loop, no sampling"
 # --- llama-bench, built once from llama-cpp-python's own llama.cpp sources -----------------------
 
 def llama_bench(binary: Path, model: Path, threads: int, prompt_tokens: int, tokens: int, depth: int) -> tuple[float, float, float]:
-    """One repetition each of tg<tokens> after `depth` tokens already in the context (`-d`: the
-    positions our paths decode at, after their short prompt), tg<tokens> in an empty context
-    (llama-bench's plain figure) and pp<prompt_tokens>: (decode tok/s at depth, decode tok/s, prefill tok/s)."""
+    """tg<tokens> after `depth` tokens already in the context (`-d`: the positions our paths decode
+    at, after their short prompt), tg<tokens> in an empty context (llama-bench's plain figure) and
+    pp<prompt_tokens>: (decode tok/s at depth, decode tok/s, prefill tok/s). Each the second of
+    two repetitions, as every path's figure is the second of two runs (see `measured`)."""
     def run(*test: str) -> list[float]:
         done = subprocess.run(
-            [str(binary), "-m", str(model), "-t", str(threads), *test, "-r", "1", "-o", "json"],
+            [str(binary), "-m", str(model), "-t", str(threads), *test, "-r", "2", "-o", "json"],
             capture_output=True, text=True, check=True,
         )
-        return [entry["avg_ts"] for entry in json.loads(done.stdout)]
+        return [entry["samples_ts"][-1] for entry in json.loads(done.stdout)]
 
     at_depth, empty = run("-p", "0", "-n", str(tokens), "-d", f"{depth},0")
     (prefill,) = run("-p", str(prompt_tokens), "-n", "0")
@@ -130,6 +138,78 @@ class LowLevelLoop:
         self.L.llama_model_free(self.model)
 
 
+# --- where a token's time goes: inside llama_decode, and in Python between two calls ---------------
+
+class DecodeClock:
+    """Stamps every llama_decode call made in this process, by wrapping llama-cpp-python's binding
+    (our backend and the low-level loop look it up when a run starts). The time between the end of
+    one call and the start of the next is what Python adds to llama.cpp's own time per token; it is
+    measured within the same tokens as the decode itself, so the host's drift, which swamps a 3 %
+    difference between runs seconds apart, moves both alike. The wrapper's own cost (two clock
+    reads) counts as Python time, the same on every path."""
+
+    def __init__(self):
+        import llama_cpp as L
+
+        self.L, self.real, self.calls = L, L.llama_decode, []
+
+    def __enter__(self) -> Self:
+        real, calls = self.real, self.calls
+
+        def timed(ctx, batch):
+            start = perf_counter()
+            status = real(ctx, batch)
+            calls.append((start, perf_counter()))
+            return status
+
+        self.L.llama_decode = timed
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.L.llama_decode = self.real
+
+    def measure(self, run) -> tuple[float, float]:
+        """(median µs inside llama_decode, median µs between two calls) over the tokens of one
+        `run()`; its first call, the prompt's, is left out."""
+        self.calls.clear()
+        run()
+        tokens = self.calls[1:]
+        inside = [end - start for start, end in tokens]
+        between = [start - end for (_, end), (start, _) in itertools.pairwise(tokens)]
+        return 1e6 * statistics.median(inside), 1e6 * statistics.median(between)
+
+
+def between_decodes(model, low: LowLevelLoop, threads: int, tokens: int, rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Per path, per round: µs inside llama_decode and µs between two calls, for the loop that only
+    decodes (what llama-bench's tg does, in Python), the loop with a C greedy sampler, and our
+    generation loop (the GGUF backend as the engine's worker runs it, here in this process)."""
+    config = ModelConfig(temperature=0.0, mode="raw", max_tokens=tokens, n_threads=threads, n_ctx=DECODE_CTX)
+    backend = create_inferencer(model, config)
+    backend.load()
+    backend.warm_up()
+
+    def generation_loop() -> None:
+        result = backend.answer(prompt=SHORT_PROMPT, system_prompt=None, config=config, cancelled=lambda: False,
+                                emit=lambda text, count: None, load_s=0.0, warm=True)
+        assert result.error is None and result.stats.completion_tokens == tokens, result.error
+
+    paths = {NO_SAMPLING: lambda: low.run(SHORT_PROMPT, tokens, sample=False),
+             "low-level loop": lambda: low.run(SHORT_PROMPT, tokens), "our generation loop": generation_loop}
+    figures = {name: {"inside": [], "between": []} for name in paths}
+    try:
+        with DecodeClock() as clock:
+            for round_ in range(rounds + 1):  # round 0 warms up
+                for name in rotated(list(paths), round_):
+                    settle()
+                    inside, between = clock.measure(paths[name])
+                    if round_:
+                        figures[name]["inside"].append(inside)
+                        figures[name]["between"].append(between)
+    finally:
+        backend.unload()
+    return figures
+
+
 def decode_tps(times: list[float]) -> float | None:
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else None
 
@@ -143,6 +223,15 @@ def through_engine(engine: InferenceEngine, model, threads: int, n_ctx: int):
         return result.stats.ttft_s, result.stats.decode_tps
 
     return run
+
+
+def measured(run, prompt: str, tokens: int) -> tuple[float, float | None]:
+    """The second of two runs back to back. llama-bench measures after its process has loaded the
+    model, warmed up and processed the depth prompt, busy for a tenth of a second or more; a path
+    measured right after `settle`'s sleep with a one-token warm-up came out 1.5–2.5 % slower than
+    the same path measured right after a whole run (three paired experiments, 25–40 rounds each)."""
+    run(prompt, tokens)
+    return run(prompt, tokens)
 
 
 def prompt_of(tokens: int, count) -> str:
@@ -205,6 +294,7 @@ def main() -> None:
         by_name = {m.name: m for m in ModelManager([tmp]).scan()}
         engine = InferenceEngine()
         figures: dict[str, dict[str, dict[str, list[float]]]] = {}
+        within: dict[str, dict[str, dict[str, list[float]]]] = {}
         try:
             for label, name in (("f32", "bench-llama-f32"), ("Q8_0", "bench-llama-q8_0")):
                 model = by_name[name]
@@ -236,19 +326,18 @@ def main() -> None:
                                     rows[name_][key].append(value)
                             continue
                         decode_run, prefill_run = paths[name_]
-                        decode_run(SHORT_PROMPT, 1)  # a warm-up right before, as llama-bench runs one before each test
-                        ttft_short, tps = decode_run(SHORT_PROMPT, args.tokens)
+                        ttft_short, tps = measured(decode_run, SHORT_PROMPT, args.tokens)
                         if round_:
                             rows[name_]["tg"].append(tps)
                             rows[name_]["ttft_short"].append(1000 * ttft_short)
                         if prefill_run is None:
                             continue
                         settle()
-                        prefill_run(long_prompt, 1)  # llama-bench warms pp512 up with a whole pp512
-                        ttft_long, _ = prefill_run(long_prompt, 1)
+                        ttft_long, _ = measured(prefill_run, long_prompt, 1)
                         if round_:
                             rows[name_]["pp"].append(n_long / ttft_long)
                             rows[name_]["ttft_long"].append(1000 * ttft_long)
+                within[label] = between_decodes(model, lows[0], args.threads, args.tokens, args.rounds)
                 for low in lows:
                     low.close()
         finally:
@@ -256,7 +345,8 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"\n{parameters / 1e6:.1f} M parameters, {args.threads} threads, greedy, tg{args.tokens} after a "
           f"short prompt of {depth} tokens (llama-bench: tg{args.tokens} @ d{depth}, and in an empty context), "
-          f"pp{n_long} from TTFT; {args.rounds} alternating rounds after one warm-up round; medians (min–max). "
+          f"pp{n_long} from TTFT; each figure the second of two runs back to back; {args.rounds} alternating rounds "
+          "after one warm-up round; medians (min–max). "
           f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n")
     print("| file | path | decode tok/s | decode tok/s, empty context | prefill tok/s | TTFT ms, short prompt | TTFT ms, long prompt |")
     print("|---|---|---|---|---|---|---|")
@@ -283,6 +373,19 @@ def main() -> None:
         for label, rows in figures.items():
             cells = [paired_ratio(rows[name_]["tg"], rows["llama-bench"]["tg"]) for name_ in (NO_SAMPLING, "low-level loop", "engine")]
             print(f"| {label} | " + " | ".join(cells) + " |")
+
+    print(f"\nWhere a token's time goes, in this process (DecodeClock): per token, the median over its tokens; "
+          f"then the median (min–max) over {args.rounds} alternating rounds. The last column is the speed the path "
+          "would have if Python took no time between two llama_decode calls, as llama-bench's C++ loop nearly does.\n")
+    print(f"| file | path | inside llama_decode, µs | between two calls, µs | between, minus the {NO_SAMPLING} (paired) | llama_decode's share of a token |")
+    print("|---|---|---|---|---|---|")
+    for label, paths in within.items():
+        base = paths[NO_SAMPLING]["between"]
+        for name_, row in paths.items():
+            shares = [inside / (inside + between) for inside, between in zip(row["inside"], row["between"])]
+            print(f"| {label} | {name_} | {spread(row['inside'])} | {spread(row['between'])} | "
+                  f"{paired_difference(row['between'], base)} | {paired_ratio(shares, [1.0] * len(shares))} |")
+
 
 if __name__ == "__main__":
     main()
