@@ -44,7 +44,7 @@ from typing import Self
 
 from engine_overhead import llama_generate  # benchmarks/ is on the path when this script runs
 from llama_cpp_tools import llama_cpp_tool
-from paired import paired_difference, paired_ratio, rotated
+from paired import median_and_quartiles, paired_difference, paired_ratio, rotated
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.inferencers.base import create_inferencer
@@ -384,7 +384,7 @@ def main() -> None:
         for name_, row in paths.items():
             shares = [inside / (inside + between) for inside, between in zip(row["inside"], row["between"])]
             print(f"| {label} | {name_} | {spread(row['inside'])} | {spread(row['between'])} | "
-                  f"{paired_difference(row['between'], base)} | {paired_ratio(shares, [1.0] * len(shares))} |")
+                  f"{paired_difference(row['between'], base)} | {median_and_quartiles(shares, '{:.3f}')} |")
 
 
 if __name__ == "__main__":

@@ -24,13 +24,13 @@ def differences(mine: list[float], theirs: list[float]) -> list[float]:
 
 
 def paired_ratio(mine: list[float], theirs: list[float]) -> str:
-    return _median_and_quartiles(ratios(mine, theirs), "{:.3f}")
+    return median_and_quartiles(ratios(mine, theirs), "{:.3f}")
 
 
 def paired_difference(mine: list[float], theirs: list[float]) -> str:
-    return _median_and_quartiles(differences(mine, theirs), "{:+.1f}")
+    return median_and_quartiles(differences(mine, theirs), "{:+.1f}")
 
 
-def _median_and_quartiles(values: list[float], form: str) -> str:
+def median_and_quartiles(values: list[float], form: str) -> str:
     low, _, high = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
     return f"{form.format(statistics.median(values))} ({form.format(low)} to {form.format(high)})"
