@@ -10,6 +10,9 @@ in alternating rounds, on the same file, threads and token counts:
   measures the rest;
 - a plain Python loop over llama-cpp-python's low-level API (one llama_decode per token, greedy),
   and the same loop decoding a fixed token without sampling, as llama-bench's tg does;
+- that loop in C (`decode_loop.c`, compiled against the same sources' headers, called through
+  ctypes on the Python loop's own context): llama.cpp in this very process with nothing between
+  two llama_decode calls, which tells what the process costs apart from what Python costs;
 - llama-cpp-python's `Llama.generate`;
 - our InferenceEngine (worker process, shared generation loop): decode tok/s from a greedy run on
   a short prompt, prefill tok/s from TTFT on a 512-token prompt.
@@ -28,6 +31,7 @@ are empty: on the Q8_0 file, a 1,024-token context decoded 8 % slower than a 256
 from __future__ import annotations
 
 import argparse
+import ctypes
 import functools
 import gc
 import itertools
@@ -43,7 +47,7 @@ from time import perf_counter, sleep
 from typing import Self
 
 from engine_overhead import llama_generate  # benchmarks/ is on the path when this script runs
-from llama_cpp_tools import llama_cpp_tool
+from llama_cpp_tools import c_decode_loop, llama_cpp_tool
 from paired import median_and_quartiles, paired_difference, paired_ratio, rotated
 
 from llm_compare.core.config import ModelConfig
@@ -61,6 +65,7 @@ DECODE_CTX = 256  # room for the short prompt and tg128; llama-bench's tg128 con
 # the last one instead.
 SETTLE_S = 0.2
 NO_SAMPLING = "low-level loop, no sampling"
+C_NO_SAMPLING, C_GREEDY = "C loop, no sampling", "C loop, C greedy sampler"
 
 
 # --- llama-bench, built once from llama-cpp-python's own llama.cpp sources -----------------------
@@ -88,7 +93,7 @@ class LowLevelLoop:
     """llama-cpp-python's low-level API driven as llama-bench drives llama.cpp: the prompt in one
     llama_decode, then one llama_decode per token, greedy by a C sampler."""
 
-    def __init__(self, path: Path, threads: int, n_ctx: int):
+    def __init__(self, path: Path, threads: int, n_ctx: int, c_loop=None):
         import llama_cpp as L
         from llama_cpp._logger import set_verbose
 
@@ -104,11 +109,14 @@ class LowLevelLoop:
         self.bos = max(L.llama_vocab_bos(self.vocab), 0)  # the fixed token; llama-bench starts from BOS, then draws at random
         self.sampler = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         L.llama_sampler_chain_add(self.sampler, L.llama_sampler_init_greedy())
+        self.c_loop = c_loop  # decode_loop.c's function (llama_cpp_tools.c_decode_loop), or None
+        self.c_stamps: list[tuple[float, float]] = []  # around each llama_decode of the last run in C
 
-    def run(self, prompt: str, tokens: int, sample: bool = True) -> tuple[float, float | None]:
+    def run(self, prompt: str, tokens: int, sample: bool = True, in_c: bool = False) -> tuple[float, float | None]:
         """(TTFT s, decode tok/s) with the text tokenized inside the timing, as the engine does.
         Without `sample`, it decodes one fixed token after another, as llama-bench's tg does: what
-        sampling costs is then the difference."""
+        sampling costs is then the difference. `in_c`: the same loop after the prompt, in C
+        (decode_loop.c), on this context: what it gains is what the Python loop costs."""
         L = self.L
         L.llama_memory_clear(L.llama_get_memory(self.ctx), False)  # as llama-bench and our backend do
         t_request = perf_counter()
@@ -116,6 +124,12 @@ class LowLevelLoop:
         ids = (L.llama_token * self.n_ctx)()
         n = L.llama_tokenize(self.vocab, data, len(data), ids, self.n_ctx, True, True)
         L.llama_decode(self.ctx, L.llama_batch_get_one(ids, n))
+        if in_c:
+            starts, ends = (ctypes.c_double * tokens)(), (ctypes.c_double * tokens)()
+            status = self.c_loop(self.ctx, self.sampler if sample else None, self.bos, tokens, starts, ends)
+            assert status == 0, f"llama_decode returned {status}"
+            self.c_stamps = list(zip(starts, ends))
+            return starts[0] - t_request, decode_tps(list(starts))
         token, times = (L.llama_token * 1)(), []
         for _ in range(tokens):
             if sample:
@@ -168,15 +182,21 @@ class DecodeClock:
     def __exit__(self, *_) -> None:
         self.L.llama_decode = self.real
 
-    def measure(self, run) -> tuple[float, float]:
-        """(median µs inside llama_decode, median µs between two calls) over the tokens of one
-        `run()`; its first call, the prompt's, is left out."""
+    def measure(self, run) -> list[tuple[float, float]]:
+        """(start, end) of each token's llama_decode call in one `run()`; the prompt's call, the
+        first, is left out."""
         self.calls.clear()
         run()
-        tokens = self.calls[1:]
-        inside = [end - start for start, end in tokens]
-        between = [start - end for (_, end), (start, _) in itertools.pairwise(tokens)]
-        return 1e6 * statistics.median(inside), 1e6 * statistics.median(between)
+        return self.calls[1:]
+
+
+def token_times(stamps: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """From the (start, end) of each token's llama_decode call: median µs inside a call, median µs
+    between two calls, and the decode tok/s they make."""
+    inside = [end - start for start, end in stamps]
+    between = [start - end for (_, end), (start, _) in itertools.pairwise(stamps)]
+    tps = (len(stamps) - 1) / (stamps[-1][0] - stamps[0][0])
+    return 1e6 * statistics.median(inside), 1e6 * statistics.median(between), tps
 
 
 def between_decodes(model, low: LowLevelLoop, threads: int, tokens: int, rounds: int) -> dict[str, dict[str, list[float]]]:
@@ -195,16 +215,22 @@ def between_decodes(model, low: LowLevelLoop, threads: int, tokens: int, rounds:
 
     paths = {NO_SAMPLING: lambda: low.run(SHORT_PROMPT, tokens, sample=False),
              "low-level loop": lambda: low.run(SHORT_PROMPT, tokens), "our generation loop": generation_loop}
-    figures = {name: {"inside": [], "between": []} for name in paths}
+    in_c = {C_NO_SAMPLING: lambda: low.run(SHORT_PROMPT, tokens, sample=False, in_c=True),
+            C_GREEDY: lambda: low.run(SHORT_PROMPT, tokens, in_c=True)} if low.c_loop else {}
+    figures = {name: {"inside": [], "between": [], "tps": []} for name in in_c | paths}
     try:
         with DecodeClock() as clock:
             for round_ in range(rounds + 1):  # round 0 warms up
-                for name in rotated(list(paths), round_):
+                for name in rotated(list(figures), round_):
                     settle()
-                    inside, between = clock.measure(paths[name])
+                    if name in in_c:
+                        in_c[name]()
+                        stamps = low.c_stamps
+                    else:
+                        stamps = clock.measure(paths[name])
                     if round_:
-                        figures[name]["inside"].append(inside)
-                        figures[name]["between"].append(between)
+                        for key, value in zip(("inside", "between", "tps"), token_times(stamps)):
+                            figures[name][key].append(value)
     finally:
         backend.unload()
     return figures
@@ -279,6 +305,7 @@ def main() -> None:
     parser.add_argument("--models", type=Path, help="keep the built models in this folder and reuse them next time")
     args = parser.parse_args()
     bench = None if args.without_llama_bench else llama_cpp_tool("llama-bench")
+    c_loop = c_decode_loop()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.models or Path(scratch)
@@ -302,12 +329,13 @@ def main() -> None:
                 path = Path(model.path)
                 # pp<n> runs in a context of n tokens: the prompt leaves room for the one token generated.
                 prefill_ctx = args.prompt_tokens
-                lows = LowLevelLoop(path, args.threads, DECODE_CTX), LowLevelLoop(path, args.threads, prefill_ctx)
+                lows = LowLevelLoop(path, args.threads, DECODE_CTX, c_loop), LowLevelLoop(path, args.threads, prefill_ctx)
                 long_prompt = prompt_of(prefill_ctx - 1, lows[1].count)
                 n_long = lows[1].count(long_prompt)
                 paths = {  # per path: (its decode run, its prefill run or None)
                     "low-level loop": (lows[0].run, lows[1].run),
                     NO_SAMPLING: (functools.partial(lows[0].run, sample=False), None),
+                    **({C_NO_SAMPLING: (functools.partial(lows[0].run, sample=False, in_c=True), None)} if c_loop else {}),
                     "Llama.generate": (llama_generate(path, DECODE_CTX, args.threads), llama_generate(path, prefill_ctx, args.threads)),
                     "engine": (through_engine(engine, model, args.threads, DECODE_CTX),
                                through_engine(engine, model, args.threads, prefill_ctx)),
@@ -368,24 +396,27 @@ def main() -> None:
         print(f"| {label} | {versus_bench} | {paired_ratio(engine_['tg'], low_['tg'])} | {paired_ratio(engine_['pp'], low_['pp'])} | {ttft} |")
     if bench:
         print(f"\nWhere the decode gap lies, per-round ratios to llama-bench tg{args.tokens} @ d{depth} (llama-bench's tg never samples):\n")
-        print(f"| file | {NO_SAMPLING} | low-level loop (C greedy sampler) | engine |")
-        print("|---|---|---|---|")
+        gap_paths = ([C_NO_SAMPLING] if c_loop else []) + [NO_SAMPLING, "low-level loop", "engine"]
+        print("| file | " + " | ".join(gap_paths) + " |")
+        print("|---" * (len(gap_paths) + 1) + "|")
         for label, rows in figures.items():
-            cells = [paired_ratio(rows[name_]["tg"], rows["llama-bench"]["tg"]) for name_ in (NO_SAMPLING, "low-level loop", "engine")]
+            cells = [paired_ratio(rows[name_]["tg"], rows["llama-bench"]["tg"]) for name_ in gap_paths]
             print(f"| {label} | " + " | ".join(cells) + " |")
 
-    print(f"\nWhere a token's time goes, in this process (DecodeClock): per token, the median over its tokens; "
-          f"then the median (min–max) over {args.rounds} alternating rounds. The last column is the speed the path "
-          "would have if Python took no time between two llama_decode calls, as llama-bench's C++ loop nearly does.\n")
-    print(f"| file | path | inside llama_decode, µs | between two calls, µs | between, minus the {NO_SAMPLING} (paired) | llama_decode's share of a token |")
-    print("|---|---|---|---|---|---|")
+    print(f"\nWhere a token's time goes, in this process (DecodeClock; the C loops stamp their own calls): per token, "
+          f"the median over its tokens; then the median (min–max) over {args.rounds} alternating rounds. `share` is the "
+          "speed the path would have if nothing ran between two llama_decode calls; the last column compares whole "
+          "speeds with the C loop that only decodes, on the same context, round by round.\n")
+    print(f"| file | path | inside llama_decode, µs | between two calls, µs | between, minus the {NO_SAMPLING} (paired) "
+          f"| llama_decode's share of a token | decode tok/s / {C_NO_SAMPLING} |")
+    print("|---|---|---|---|---|---|---|")
     for label, paths in within.items():
         base = paths[NO_SAMPLING]["between"]
         for name_, row in paths.items():
             shares = [inside / (inside + between) for inside, between in zip(row["inside"], row["between"])]
+            versus_c = paired_ratio(row["tps"], paths[C_NO_SAMPLING]["tps"]) if C_NO_SAMPLING in paths else "not measured"
             print(f"| {label} | {name_} | {spread(row['inside'])} | {spread(row['between'])} | "
-                  f"{paired_difference(row['between'], base)} | {median_and_quartiles(shares, '{:.3f}')} |")
-
+                  f"{paired_difference(row['between'], base)} | {median_and_quartiles(shares, '{:.3f}')} | {versus_c} |")
 
 if __name__ == "__main__":
     main()

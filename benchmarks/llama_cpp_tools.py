@@ -1,9 +1,13 @@
 """llama.cpp's own command-line tools (llama-bench, llama-perplexity), built once from the llama.cpp
 sources inside the installed llama-cpp-python's source distribution (fetched with pip once) and
-cached under ~/.cache/llm-compare: the C++ peers the benchmarks measure us against."""
+cached under ~/.cache/llm-compare: the C++ peers the benchmarks measure us against. Also
+`decode_loop.c`, compiled against those sources' headers and the installed llama-cpp-python's own
+libllama, for a C loop in the measuring process."""
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import os
 import shutil
 import subprocess
@@ -51,6 +55,48 @@ def llama_cpp_tool(name: str) -> Path | None:
                 return None
         shutil.copy2(build / "bin" / name, target)
     return target
+
+
+def c_decode_loop():
+    """`decode_loop` of decode_loop.c as a ctypes function, on the libllama llama-cpp-python has
+    loaded in this process (so it takes that library's context and sampler pointers); None (after
+    saying why) when it cannot be compiled here."""
+    import llama_cpp
+
+    source = Path(__file__).with_name("decode_loop.c")
+    version = installed_version("llama-cpp-python")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    target = vocab_cache_dir(version).with_name(f"llama-cpp-python-{version}-decode-loop") / f"decode_loop-{digest}.so"
+    library_dir = Path(llama_cpp.__file__).parent / "lib"
+    if not target.exists():
+        if not shutil.which("cc"):
+            print("the C decode loop not measured: cannot compile it without a C compiler (cc)")
+            return None
+        try:
+            sdist = source_distribution(version)
+        except VocabFilesUnavailable as exc:
+            print(f"the C decode loop not measured: {exc}")
+            return None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            with tarfile.open(sdist) as archive:
+                include_dirs = ("/vendor/llama.cpp/include/", "/vendor/llama.cpp/ggml/include/")
+                headers = [m for m in archive.getmembers() if any(folder in m.name for folder in include_dirs)]
+                archive.extractall(tmp, members=headers, filter="data")
+            root = next(Path(tmp).glob("*/vendor/llama.cpp"))
+            built = Path(tmp) / target.name
+            command = ["cc", "-O2", "-shared", "-fPIC", "-o", str(built), str(source), f"-I{root / 'include'}",
+                       f"-I{root / 'ggml' / 'include'}", f"-L{library_dir}", "-lllama", f"-Wl,-rpath,{library_dir}"]
+            done = subprocess.run(command, check=False, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"the C decode loop not measured: compiling it failed:\n{done.stderr[-2000:]}")
+                return None
+            built.rename(target)
+    function = ctypes.CDLL(str(target)).decode_loop
+    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int,
+                         ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
+    function.restype = ctypes.c_int
+    return function
 
 
 if __name__ == "__main__":
