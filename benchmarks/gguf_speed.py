@@ -200,9 +200,10 @@ def token_times(stamps: list[tuple[float, float]]) -> tuple[float, float, float]
 
 
 def between_decodes(model, low: LowLevelLoop, threads: int, tokens: int, rounds: int) -> dict[str, dict[str, list[float]]]:
-    """Per path, per round: µs inside llama_decode and µs between two calls, for the loop that only
-    decodes (what llama-bench's tg does, in Python), the loop with a C greedy sampler, and our
-    generation loop (the GGUF backend as the engine's worker runs it, here in this process)."""
+    """Per path, per round: µs inside llama_decode, µs between two calls and decode tok/s, for the
+    loop that only decodes (what llama-bench's tg does) and the loop with a C greedy sampler, each
+    in C (when it could be compiled) and in Python, and for our generation loop (the GGUF backend
+    as the engine's worker runs it, here in this process). All on the same context."""
     config = ModelConfig(temperature=0.0, mode="raw", max_tokens=tokens, n_threads=threads, n_ctx=DECODE_CTX)
     backend = create_inferencer(model, config)
     backend.load()
