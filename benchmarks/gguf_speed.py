@@ -203,7 +203,8 @@ def between_decodes(model, low: LowLevelLoop, threads: int, tokens: int, rounds:
     """Per path, per round: µs inside llama_decode, µs between two calls and decode tok/s, for the
     loop that only decodes (what llama-bench's tg does) and the loop with a C greedy sampler, each
     in C (when it could be compiled) and in Python, and for our generation loop (the GGUF backend
-    as the engine's worker runs it, here in this process). All on the same context."""
+    as the engine's worker runs it, here in this process). The loops share one context; our
+    generation loop runs on the backend's own, made with the same settings."""
     config = ModelConfig(temperature=0.0, mode="raw", max_tokens=tokens, n_threads=threads, n_ctx=DECODE_CTX)
     backend = create_inferencer(model, config)
     backend.load()
