@@ -195,8 +195,7 @@ def token_times(stamps: list[tuple[float, float]]) -> tuple[float, float, float]
     between two calls, and the decode tok/s they make."""
     inside = [end - start for start, end in stamps]
     between = [start - end for (_, end), (start, _) in itertools.pairwise(stamps)]
-    tps = (len(stamps) - 1) / (stamps[-1][0] - stamps[0][0])
-    return 1e6 * statistics.median(inside), 1e6 * statistics.median(between), tps
+    return 1e6 * statistics.median(inside), 1e6 * statistics.median(between), decode_tps([start for start, _ in stamps])
 
 
 def between_decodes(model, low: LowLevelLoop, threads: int, tokens: int, rounds: int) -> dict[str, dict[str, list[float]]]:
