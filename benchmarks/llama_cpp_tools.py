@@ -24,37 +24,22 @@ def llama_cpp_tool(name: str) -> Path | None:
     llama-cpp-python version, built if missing; None (after saying why) when it cannot be built here."""
     version = installed_version("llama-cpp-python")
     target = vocab_cache_dir(version).with_name(f"llama-cpp-python-{version}-{name}") / name
-    if target.exists():
-        return target
-    missing = [tool for tool in ("cmake", "c++", "cc") if not shutil.which(tool)]
-    if missing:
-        print(f"{name} not measured: cannot build it without {', '.join(missing)} (install cmake and a C++ compiler)")
-        return None
-    try:
-        sdist = source_distribution(version)
-    except VocabFilesUnavailable as exc:
-        print(f"{name} not measured: {exc}")
-        return None
-    print(f"building {name} from {sdist.name} (minutes; cached in {target.parent}) ...", flush=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        with tarfile.open(sdist) as archive:
-            archive.extractall(tmp, filter="data")
-        source = next(Path(tmp).glob("*/vendor/llama.cpp"))
-        build = Path(tmp) / "build"
+
+    def build(sources: Path, scratch: Path) -> Path | str:
+        build_dir = scratch / "build"
         # As llama-cpp-python builds it by default: native CPU code, OpenMP, no curl. Static, so the
         # binary can be kept without the build tree.
-        configure = ["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF",
+        configure = ["cmake", "-S", str(sources), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF",
                      "-DGGML_NATIVE=ON", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF",
                      "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
-        compile_ = ["cmake", "--build", str(build), "--target", name, "-j", str(os.cpu_count() or 1)]
+        compile_ = ["cmake", "--build", str(build_dir), "--target", name, "-j", str(os.cpu_count() or 1)]
         for command in (configure, compile_):
             done = subprocess.run(command, check=False, capture_output=True, text=True)
             if done.returncode != 0:
-                print(f"{name} not measured: `{' '.join(command[:3])} ...` failed:\n{done.stderr[-2000:]}")
-                return None
-        shutil.copy2(build / "bin" / name, target)
-    return target
+                return f"`{' '.join(command[:3])} ...` failed:\n{done.stderr[-2000:]}"
+        return build_dir / "bin" / name
+
+    return _cached_build(name, target, ("cmake", "c++", "cc"), lambda member: True, build)
 
 
 def c_decode_loop():
@@ -68,35 +53,50 @@ def c_decode_loop():
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
     target = vocab_cache_dir(version).with_name(f"llama-cpp-python-{version}-decode-loop") / f"decode_loop-{digest}.so"
     library_dir = Path(llama_cpp.__file__).parent / "lib"
-    if not target.exists():
-        if not shutil.which("cc"):
-            print("the C decode loop not measured: cannot compile it without a C compiler (cc)")
-            return None
-        try:
-            sdist = source_distribution(version)
-        except VocabFilesUnavailable as exc:
-            print(f"the C decode loop not measured: {exc}")
-            return None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            with tarfile.open(sdist) as archive:
-                include_dirs = ("/vendor/llama.cpp/include/", "/vendor/llama.cpp/ggml/include/")
-                headers = [m for m in archive.getmembers() if any(folder in m.name for folder in include_dirs)]
-                archive.extractall(tmp, members=headers, filter="data")
-            root = next(Path(tmp).glob("*/vendor/llama.cpp"))
-            built = Path(tmp) / target.name
-            command = ["cc", "-O2", "-shared", "-fPIC", "-o", str(built), str(source), f"-I{root / 'include'}",
-                       f"-I{root / 'ggml' / 'include'}", f"-L{library_dir}", "-lllama", f"-Wl,-rpath,{library_dir}"]
-            done = subprocess.run(command, check=False, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(f"the C decode loop not measured: compiling it failed:\n{done.stderr[-2000:]}")
-                return None
-            built.rename(target)
+
+    def build(sources: Path, scratch: Path) -> Path | str:
+        built = scratch / target.name
+        command = ["cc", "-O2", "-shared", "-fPIC", "-o", str(built), str(source), f"-I{sources / 'include'}",
+                   f"-I{sources / 'ggml' / 'include'}", f"-L{library_dir}", "-lllama", f"-Wl,-rpath,{library_dir}"]
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
+        return built if done.returncode == 0 else f"compiling it failed:\n{done.stderr[-2000:]}"
+
+    headers = ("/vendor/llama.cpp/include/", "/vendor/llama.cpp/ggml/include/")
+    if not _cached_build("the C decode loop", target, ("cc",), lambda member: any(h in member for h in headers), build):
+        return None
     function = ctypes.CDLL(str(target)).decode_loop
     function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int,
                          ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
     function.restype = ctypes.c_int
     return function
+
+
+def _cached_build(what: str, target: Path, tools: tuple[str, ...], wanted, build) -> Path | None:
+    """`target`, built first if missing: `build(llama.cpp's sources, a scratch folder)` gets the
+    files of the installed llama-cpp-python's source distribution that `wanted(name)` picks and
+    returns the file it made, or why it failed. None (after saying why) when it cannot be built."""
+    if target.exists():
+        return target
+    missing = [tool for tool in tools if not shutil.which(tool)]
+    if missing:
+        print(f"{what} not measured: cannot build it without {', '.join(missing)} (install them)")
+        return None
+    try:
+        sdist = source_distribution(installed_version("llama-cpp-python"))
+    except VocabFilesUnavailable as exc:
+        print(f"{what} not measured: {exc}")
+        return None
+    print(f"building {what} from {sdist.name} (cached in {target.parent}) ...", flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        with tarfile.open(sdist) as archive:
+            archive.extractall(tmp, members=[m for m in archive.getmembers() if wanted(m.name)], filter="data")
+        made = build(next(Path(tmp).glob("*/vendor/llama.cpp")), Path(tmp))
+        if isinstance(made, str):
+            print(f"{what} not measured: {made}")
+            return None
+        shutil.copy2(made, target)
+    return target
 
 
 if __name__ == "__main__":
