@@ -66,6 +66,7 @@ DECODE_CTX = 256  # room for the short prompt and tg128; llama-bench's tg128 con
 SETTLE_S = 0.2
 NO_SAMPLING = "low-level loop, no sampling"
 C_NO_SAMPLING, C_GREEDY = "C loop, no sampling", "C loop, C greedy sampler"
+OURS = "our generation loop"
 
 
 # --- llama-bench, built once from llama-cpp-python's own llama.cpp sources -----------------------
@@ -209,21 +210,39 @@ def between_decodes(model, low: LowLevelLoop, threads: int, tokens: int, rounds:
     backend.load()
     backend.warm_up()
 
-    def generation_loop() -> None:
+    token_loop = backend._token_loop
+
+    def generation_loop() -> list[float]:
+        """When each token was drawn: the backend's llama_decode calls are made in its C token loop,
+        out of DecodeClock's sight, so its row has speeds only."""
+        drawn_at: list[float] = []
+
+        def timed(*args) -> int:
+            drawn = token_loop(*args)
+            drawn_at.extend(backend._drawn_at[:drawn])
+            return drawn
+
+        backend._token_loop = timed
         result = backend.answer(prompt=SHORT_PROMPT, system_prompt=None, config=config, cancelled=lambda: False,
                                 emit=lambda text, count: None, load_s=0.0, warm=True)
+        backend._token_loop = token_loop
         assert result.error is None and result.stats.completion_tokens == tokens, result.error
+        return drawn_at
 
     paths = {NO_SAMPLING: lambda: low.run(SHORT_PROMPT, tokens, sample=False),
-             "low-level loop": lambda: low.run(SHORT_PROMPT, tokens), "our generation loop": generation_loop}
+             "low-level loop": lambda: low.run(SHORT_PROMPT, tokens)}
     in_c = {C_NO_SAMPLING: lambda: low.run(SHORT_PROMPT, tokens, sample=False, in_c=True),
             C_GREEDY: lambda: low.run(SHORT_PROMPT, tokens, in_c=True)} if low.c_loop else {}
-    figures = {name: {"inside": [], "between": [], "tps": []} for name in in_c | paths}
+    figures = {name: {"inside": [], "between": [], "tps": []} for name in [*in_c, *paths, OURS]}
     try:
         with DecodeClock() as clock:
             for round_ in range(rounds + 1):  # round 0 warms up
                 for name in rotated(list(figures), round_):
                     settle()
+                    if name == OURS:
+                        if round_:
+                            figures[name]["tps"].append(decode_tps(generation_loop()))
+                        continue
                     if name in in_c:
                         in_c[name]()
                         stamps = low.c_stamps
@@ -416,6 +435,9 @@ def main() -> None:
         for name_, row in paths.items():
             shares = [inside / (inside + between) for inside, between in zip(row["inside"], row["between"])]
             versus_c = paired_ratio(row["tps"], paths[C_NO_SAMPLING]["tps"]) if C_NO_SAMPLING in paths else "not measured"
+            if not row["between"]:  # our generation loop, whose calls are made in C
+                print(f"| {label} | {name_} | | | | | {versus_c} |")
+                continue
             print(f"| {label} | {name_} | {spread(row['inside'])} | {spread(row['between'])} | "
                   f"{paired_difference(row['between'], base)} | {median_and_quartiles(shares, '{:.3f}')} | {versus_c} |")
 

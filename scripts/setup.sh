@@ -22,6 +22,8 @@ fi
 extras=""
 [ "${1:-}" = "--test" ] && extras="[dev]"
 pip install -e ".${extras}"
+# The GGUF backend's token loop in C, against the llama.cpp just installed (else on first use).
+.venv/bin/python -m llm_compare.inferencers.token_loop
 
 if [ "${1:-}" = "--test" ]; then
     # Real tokenizers for the parity tests: llama.cpp's vocabulary files, from llama-cpp-python's

@@ -140,11 +140,12 @@ class BaseInferencer(Inferencer):
 
     @abstractmethod
     def generate(
-        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool], cancelled: Callable[[], bool]
+        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[..., bool], cancelled: Callable[[], bool]
     ) -> None:
-        """Generate, calling `on_token(id)` for each new token id as soon as it is produced, until
-        it returns False or the context is full. Runs in the calling thread: no hand-off between
-        threads sits between the token and its timestamp. Checks `cancelled()` inside prompt
+        """Generate, calling `on_token(id)` for each new token id as soon as it is produced, or
+        `on_token(id, at)` for ids handed over in batches, `at` being when the id was produced
+        (perf_counter's clock), until it returns False or the context is full. Runs in the calling
+        thread: no hand-off between threads sits between the token and its timestamp. Checks `cancelled()` inside prompt
         processing too (a long prompt on a big model takes seconds) and then returns early."""
 
     @abstractmethod

@@ -101,15 +101,17 @@ class _Generation:
         self.finish = FinishReason.LENGTH  # if the backend runs out of context without an end token
         self.hit_stop_string = False
 
-    def on_token(self, token_id: int) -> bool:
-        """Take one generated id; return False to stop generating. Per token, only what decides
-        whether to go on: the text is made when it is due, or after every token when a stop
-        string could end the answer."""
+    def on_token(self, token_id: int, at: float | None = None) -> bool:
+        """Take one generated id, produced `at` (perf_counter's clock; default: now, the id is in
+        hand); return False to stop generating. Per token, only what decides whether to go on:
+        the text is made when it is due, or after every token when a stop string could end the
+        answer."""
         if self.is_end(token_id):  # not counted: metrics.md
             return self._end(FinishReason.STOP)
         self.completion_tokens += 1
         self.pending.append(token_id)
-        now = self.t_last = perf_counter()  # the id is in hand: the time of the token
+        now = perf_counter()
+        self.t_last = now if at is None else at  # the time of the token
         if self.matcher.stops or now >= self.text_due:
             self._make_text()
             if self.hit_stop_string:

@@ -1,6 +1,7 @@
 """GGUF backend: llama.cpp through llama-cpp-python's low-level API, driven the way llama.cpp's
 own tools drive it (the prompt in batches of n_batch, then one llama_decode per token, a C sampler
-chain), so a GGUF figure is llama.cpp's speed and not that of a Python wrapper around it."""
+chain, and only C between two tokens: token_loop.c), so a GGUF figure is llama.cpp's speed and not
+that of a Python wrapper around it."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, LLMCompareError, ModelLoadError
 from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import BaseInferencer, chat_messages, raw_text, register
+from llm_compare.inferencers.generation import TEXT_INTERVAL_S
 from llm_compare.inferencers.sampling import llama_sampler_chain
+from llm_compare.inferencers.token_loop import load_token_loop
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,24 +69,20 @@ class GGUFInferencer(BaseInferencer):
         self._n_ctx = L.llama_n_ctx(self._ctx)
         self._n_batch = params.n_batch
         self._n_vocab = L.llama_vocab_n_tokens(self._vocab)
-        self._runtime = {"n_ctx": self._n_ctx, "n_batch": params.n_batch, "n_ubatch": params.n_ubatch}
+        self._token_loop, loop_kind = load_token_loop()
+        self._runtime = {"n_ctx": self._n_ctx, "n_batch": params.n_batch, "n_ubatch": params.n_ubatch, "token_loop": loop_kind}
         template = L.llama_model_chat_template(self._model, None)
         self.template = template.decode() if template else None
         self.bos_id = L.llama_vocab_bos(self._vocab)
-        # Made once, used by every token: the next token's id and the batch that points at it.
-        self._next = (L.llama_token * 1)()
-        self._next_batch = L.llama_batch_get_one(self._next, 1)
         self._ids = (L.llama_token * self._n_ctx)()  # the prompt, fed to llama_decode from here
+        # The token loop's output, made once: each token drawn and when (perf_counter's clock).
+        self._drawn, self._drawn_at = (L.llama_token * self._n_ctx)(), (ctypes.c_double * self._n_ctx)()
         self._special_text: dict[int, str] = {}
         self._pieces: dict[int, bytes] = {}
-        # Called per generated token: bound once, not looked up in the module each time.
-        self._is_eog = L.llama_vocab_is_eog
+        self._is_eog = L.llama_vocab_is_eog  # bound once: called for every generated token
 
     def warm_up(self) -> None:
-        import llama_cpp as L
-
-        self._next[0] = self.bos_id if self.bos_id >= 0 else 0
-        self._check(L.llama_decode(self._ctx, self._next_batch))
+        self._decode_prompt([max(self.bos_id, 0)])
         self._clear_kv_cache()
 
     def has_chat_template(self) -> bool:
@@ -116,7 +116,7 @@ class GGUFInferencer(BaseInferencer):
         return self.tokenize(formatter(messages=messages).prompt, add_bos=False)
 
     def generate(
-        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool], cancelled: Callable[[], bool]
+        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int, float], bool], cancelled: Callable[[], bool]
     ) -> None:
         import llama_cpp as L
 
@@ -131,7 +131,8 @@ class GGUFInferencer(BaseInferencer):
             with self._abortable(cancelled):
                 if not self._decode_prompt(prompt_ids):
                     return
-            self._decode_loop(sampler, self._n_ctx - len(prompt_ids), on_token)
+            limit = min(self._n_ctx - len(prompt_ids), config.max_tokens)
+            self._decode_loop(sampler, limit, on_token, one_at_a_time=bool(config.stop))
         finally:
             L.llama_sampler_free(sampler)
 
@@ -148,20 +149,22 @@ class GGUFInferencer(BaseInferencer):
                 return False
         return True
 
-    def _decode_loop(self, sampler, room: int, on_token: Callable[[int], bool]) -> None:
-        """Sample, hand over, decode: the only Python per token besides `on_token`. Up to `room`
-        tokens, the last of which need not be decoded; names are bound locally for speed."""
-        import llama_cpp as L
-
-        ctx, batch, next_id, sample, decode = self._ctx, self._next_batch, self._next, L.llama_sampler_sample, L.llama_decode
-        for produced in range(1, room + 1):
-            token_id = sample(sampler, ctx, -1)
-            if not on_token(token_id) or produced == room:
+    def _decode_loop(self, sampler, limit: int, on_token: Callable[[int, float], bool], one_at_a_time: bool) -> None:
+        """Draw up to `limit` tokens (the last is not decoded) through the token loop, which returns
+        to Python only now and then: after the first token (TTFT), then after the tokens of each
+        TEXT_INTERVAL_S, the interval at which text is shown anyway; `on_token` then takes them with
+        the times they were drawn. With `one_at_a_time` (a stop string may end the answer) it
+        returns after every token, so that nothing is decoded past the end of the answer."""
+        status, pending, drawn, until = ctypes.c_int(), -1, 0, 0.0
+        while drawn < limit:
+            n = self._token_loop(self._ctx, sampler, self._vocab, pending, limit - drawn, until, self._drawn, self._drawn_at, status)
+            for token_id, at in zip(self._drawn[:n], self._drawn_at[:n]):
+                if not on_token(token_id, at):
+                    return
+            if not self._check(status.value):
                 return
-            next_id[0] = token_id
-            status = decode(ctx, batch)
-            if status:
-                self._check(status)
+            drawn, pending = drawn + n, self._drawn[n - 1]
+            until = 0.0 if one_at_a_time else perf_counter() + TEXT_INTERVAL_S
 
     def evaluate(
         self, token_ids: Sequence[int], first_output: int = 0, cancelled: Callable[[], bool] | None = None

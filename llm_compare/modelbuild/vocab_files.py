@@ -7,7 +7,6 @@ Run `python -m llm_compare.modelbuild.vocab_files` to fetch them ahead of the te
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import tarfile
 import tempfile
 from importlib.metadata import version as installed_version
 from pathlib import Path
+
+from llm_compare.paths import cache_home
 
 _MEMBERS = "/vendor/llama.cpp/models/ggml-vocab-"
 # llama.cpp's test-tokenizer-0 separates the test strings of a `.inp` file with this line.
@@ -29,8 +30,7 @@ class VocabFilesUnavailable(RuntimeError):
 def vocab_cache_dir(version: str | None = None) -> Path:
     """Where the files of llama-cpp-python `version` (default: the installed one) are kept."""
     version = version or installed_version("llama-cpp-python")
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "llm-compare" / f"llama-cpp-python-{version}-vocab"
+    return cache_home() / f"llama-cpp-python-{version}-vocab"
 
 
 def ensure_vocab_files(version: str | None = None) -> Path:

@@ -74,7 +74,7 @@ def greedy_ids(inferencer: BaseInferencer, n: int) -> list[int]:
 def sampled_ids(inferencer: BaseInferencer, config: ModelConfig, prompt_ids: list[int], n: int) -> list[int]:
     ids = []
 
-    def on_token(token_id: int) -> bool:
+    def on_token(token_id: int, at: float | None = None) -> bool:
         ids.append(token_id)
         return len(ids) < n
 
@@ -139,28 +139,43 @@ def test_completion_tokens_are_counted_from_ids_as_transformers_generate_counts_
 
 class Clocked:
     """One run with the test's own clock read as the backend hands each id over (before our loop
-    takes it) and as each text reaches `emit`."""
+    takes it), as each text reaches `emit`, and, for GGUF, as its token loop returns: the C loop
+    hands over the ids of 50 ms at once, and returns right after drawing the last of them."""
 
     def __init__(self, inferencer: BaseInferencer, config: ModelConfig, monkeypatch: pytest.MonkeyPatch):
         self.produced: list[float] = []
+        self.loop_returned: list[float] = []
         self.shown: list[tuple[float, int, str]] = []  # (when, completion tokens, text)
         backend_generate = inferencer.generate
+        token_loop = getattr(inferencer, "_token_loop", None)
+
+        def timed_loop(*args) -> int:
+            drawn = token_loop(*args)
+            self.loop_returned.append(time.perf_counter())
+            return drawn
 
         def generate(prompt_ids, run_config, on_token, cancelled):
-            def timed(token_id: int) -> bool:
+            def timed(token_id: int, at: float | None = None) -> bool:
                 self.produced.append(time.perf_counter())
-                return on_token(token_id)
+                return on_token(token_id, at)
 
             return backend_generate(prompt_ids, run_config, timed, cancelled)
 
         with monkeypatch.context() as patched:
             patched.setattr(inferencer, "generate", generate)
+            if token_loop:
+                patched.setattr(inferencer, "_token_loop", timed_loop)
             self.started = time.perf_counter()
             self.result = generate_with(inferencer, config, lambda text, n: self.shown.append((time.perf_counter(), n, text)))
 
     @property
     def first_text_at(self) -> float:
         return self.shown[0][0]
+
+    @property
+    def last_id_at(self) -> float:
+        """Just after the backend produced the last id."""
+        return (self.loop_returned or self.produced)[-1]
 
 
 def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loaded, monkeypatch):
@@ -173,7 +188,7 @@ def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loade
         n = stats.completion_tokens
         assert n == len(run.produced) == 40, role
         assert run.shown[0][1] == 1 and run.shown[-1][1] == 40, "the first token's text at once, and the last"
-        first, last = run.first_text_at - run.started, run.produced[-1] - run.started
+        first, last = run.first_text_at - run.started, run.last_id_at - run.started
         # The figures are taken a few microseconds from the test's readings, and the request a few
         # microseconds after `started`: 2 ms covers both on a loaded machine.
         assert stats.ttft_s == pytest.approx(first, abs=0.002), role
@@ -225,7 +240,7 @@ def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_o
     assert after_first > 0
     for role in ("hf", "gguf_f32"):  # the same weights: the same ids, the same text
         run = Clocked(loaded[role], ModelConfig(temperature=0, max_tokens=40, mode="raw"), monkeypatch)
-        elapsed = run.produced[-1] - run.first_text_at
+        elapsed = run.last_id_at - run.first_text_at
         assert run.result.stats.decode_bytes_per_s == pytest.approx(after_first / elapsed, rel=0.02), role
 
 

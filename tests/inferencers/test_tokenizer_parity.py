@@ -78,7 +78,7 @@ def greedy_ids(inferencer: BaseInferencer, prompt_ids: list[int], n: int) -> lis
     """The ids the backend generates, end tokens included, straight from `generate`."""
     ids: list[int] = []
 
-    def on_token(token_id: int) -> bool:
+    def on_token(token_id: int, at: float | None = None) -> bool:
         ids.append(token_id)
         return len(ids) < n
 
