@@ -10,16 +10,18 @@ in alternating rounds, on the same file, threads and token counts:
   measures the rest;
 - a plain Python loop over llama-cpp-python's low-level API (one llama_decode per token, greedy),
   and the same loop decoding a fixed token without sampling, as llama-bench's tg does;
-- that loop in C (`decode_loop.c`, compiled against the same sources' headers, called through
-  ctypes on the Python loop's own context): llama.cpp in this very process with nothing between
-  two llama_decode calls, which tells what the process costs apart from what Python costs;
+- that loop in C (`decode_loop.c`, compiled as the GGUF backend compiles its token loop, called
+  through ctypes on the Python loop's own context): llama.cpp in this very process with nothing
+  between two llama_decode calls, which tells what the process costs apart from what Python costs;
 - llama-cpp-python's `Llama.generate`;
-- our InferenceEngine (worker process, shared generation loop): decode tok/s from a greedy run on
-  a short prompt, prefill tok/s from TTFT on a 512-token prompt.
+- our InferenceEngine (worker process, its GGUF backend's C token loop): decode tok/s from a greedy
+  run on a short prompt, prefill tok/s from TTFT on a 512-token prompt.
 
 Each figure is the second of two runs back to back (see `measured`). In this process, every
-llama_decode call is also stamped (`DecodeClock`): the Python time between two calls, measured
-within the same tokens as llama.cpp's own, is what our loop costs, free of the host's drift.
+llama_decode call made from Python is also stamped (`DecodeClock`; the C loops stamp their own):
+the time between two calls, measured within the same tokens as llama.cpp's own, is what a loop
+costs, free of the host's drift. Our generation loop, in the same process, is compared by whole
+speed with the C loop, round by round.
 
 Every path runs with the context llama-bench gives the same test: n_prompt + n_gen tokens (which
 llama.cpp pads to a multiple of 256). A larger context is slower to decode even when its cells

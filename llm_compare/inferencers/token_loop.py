@@ -36,7 +36,7 @@ class TokenLoopUnavailable(RuntimeError):
 def load_token_loop() -> tuple[TokenLoop, str]:
     """(the token loop, how it runs: "C", or "Python" and why not C). Compiles it on first use."""
     try:
-        function = ctypes.CDLL(str(_compiled_library())).llmc_generate
+        function = ctypes.CDLL(str(compiled_against_llama())).llmc_generate
     except (TokenLoopUnavailable, OSError, subprocess.SubprocessError) as exc:
         return python_token_loop, f"Python ({exc})"
     function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int, ctypes.c_double,
@@ -45,15 +45,16 @@ def load_token_loop() -> tuple[TokenLoop, str]:
     return function, "C"
 
 
-def _compiled_library() -> Path:
-    """The compiled loop in the cache, compiled first if this source, llama.h and libllama have not
-    been compiled together before (the name holds a digest of all three)."""
+def compiled_against_llama(source: Path = SOURCE) -> Path:
+    """`source` compiled into a shared library against the installed llama-cpp-python's llama.h
+    and libllama, from the cache when this source, llama.h and libllama were compiled together
+    before (the file's name holds a digest of all three)."""
     import llama_cpp
 
     header = _installed_header()
     library_dir = Path(llama_cpp.__file__).parent / "lib"
-    digest = hashlib.sha256(SOURCE.read_bytes() + header.read_bytes() + os.fsencode(library_dir)).hexdigest()[:16]
-    target = cache_home() / "token-loop" / f"token_loop-{llama_cpp.__version__}-{digest}.so"
+    digest = hashlib.sha256(source.read_bytes() + header.read_bytes() + os.fsencode(library_dir)).hexdigest()[:16]
+    target = cache_home() / "compiled" / f"{source.stem}-{llama_cpp.__version__}-{digest}.so"
     if target.exists():
         return target
     compiler = os.environ.get("CC") or shutil.which("cc")
@@ -62,12 +63,12 @@ def _compiled_library() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
-        command = [compiler, "-O2", "-shared", "-fPIC", "-o", str(built), str(SOURCE), f"-I{header.parent}",
+        command = [compiler, "-O2", "-shared", "-fPIC", "-o", str(built), str(source), f"-I{header.parent}",
                    f"-L{library_dir}", "-lllama", f"-Wl,-rpath,{library_dir}"]
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             first_error = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip())
-            raise TokenLoopUnavailable(f"compiling {SOURCE.name} failed: {first_error[:200]}")
+            raise TokenLoopUnavailable(f"compiling {source.name} failed: {first_error[:200]}")
         os.replace(built, target)  # atomic: a worker compiling at the same time reads either file whole
     return target
 
