@@ -3,7 +3,8 @@ the installed llama-cpp-python's own llama.h and libllama and kept in the cache 
 cannot be compiled (no C compiler, no llama.h in the installed package), the same loop in Python.
 
 llama-cpp-python itself is compiled on install, so a machine that has it can usually compile this.
-The Python loop is the same loop, token for token, 2-3 % slower on a small model's token.
+The Python loop is the same loop, token for token, slower by what Python costs between two
+llama_decode calls: 35-60 µs a token, 1.4 % of a 2.9 ms token (README, GGUF against llama.cpp).
 """
 
 from __future__ import annotations
