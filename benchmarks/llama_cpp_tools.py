@@ -14,7 +14,7 @@ import tempfile
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
-from llm_compare.inferencers.token_loop import TokenLoopUnavailable, compiled_against_llama
+from llm_compare.inferencers.token_loop import CannotCompile, compiled_against_llama
 from llm_compare.modelbuild.vocab_files import VocabFilesUnavailable, source_distribution, vocab_cache_dir
 
 
@@ -62,7 +62,7 @@ def c_decode_loop():
     why) when it cannot be compiled here."""
     try:
         function = ctypes.CDLL(str(compiled_against_llama(Path(__file__).with_name("decode_loop.c")))).decode_loop
-    except (TokenLoopUnavailable, OSError) as exc:
+    except (CannotCompile, OSError, subprocess.SubprocessError) as exc:
         print(f"the C decode loop not measured: {exc}")
         return None
     function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int,

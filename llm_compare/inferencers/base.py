@@ -145,8 +145,9 @@ class BaseInferencer(Inferencer):
         """Generate, calling `on_token(id)` for each new token id as soon as it is produced, or
         `on_token(id, at)` for ids handed over in batches, `at` being when the id was produced
         (perf_counter's clock), until it returns False or the context is full. Runs in the calling
-        thread: no hand-off between threads sits between the token and its timestamp. Checks `cancelled()` inside prompt
-        processing too (a long prompt on a big model takes seconds) and then returns early."""
+        thread: no hand-off between threads sits between the token and its timestamp. Checks
+        `cancelled()` inside prompt processing too (a long prompt on a big model takes seconds) and
+        then returns early."""
 
     @abstractmethod
     def decode_ids(self, ids: list[int]) -> str:

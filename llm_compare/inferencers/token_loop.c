@@ -19,7 +19,7 @@ static double seconds(void) {
 int llmc_generate(struct llama_context * ctx, struct llama_sampler * sampler, const struct llama_vocab * vocab,
                   llama_token pending, int limit, double until, llama_token * ids, double * times, int * status) {
     *status = 0;
-    for (int n = 0; n < limit;) {
+    for (int n = 0; n < limit; n++) {
         if (pending >= 0 && (*status = llama_decode(ctx, llama_batch_get_one(&pending, 1)))) {
             return n;
         }
@@ -28,7 +28,6 @@ int llmc_generate(struct llama_context * ctx, struct llama_sampler * sampler, co
         if (llama_vocab_is_eog(vocab, pending) || times[n] >= until) {
             return n + 1;
         }
-        n++;
     }
     return limit;
 }

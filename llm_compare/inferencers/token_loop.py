@@ -29,8 +29,8 @@ SOURCE = Path(__file__).with_name("token_loop.c")
 TokenLoop = Callable[..., int]
 
 
-class TokenLoopUnavailable(RuntimeError):
-    """The C token loop cannot be compiled here; the message says why in a few words."""
+class CannotCompile(RuntimeError):
+    """A C file cannot be compiled against llama.cpp here; the message says why in a few words."""
 
 
 @functools.cache
@@ -38,7 +38,7 @@ def load_token_loop() -> tuple[TokenLoop, str]:
     """(the token loop, how it runs: "C", or "Python" and why not C). Compiles it on first use."""
     try:
         function = ctypes.CDLL(str(compiled_against_llama())).llmc_generate
-    except (TokenLoopUnavailable, OSError, subprocess.SubprocessError) as exc:
+    except (CannotCompile, OSError, subprocess.SubprocessError) as exc:
         return python_token_loop, f"Python ({exc})"
     function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int, ctypes.c_double,
                          ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int)]
@@ -60,7 +60,7 @@ def compiled_against_llama(source: Path = SOURCE) -> Path:
         return target
     compiler = os.environ.get("CC") or shutil.which("cc")
     if not compiler:
-        raise TokenLoopUnavailable("no C compiler: install cc, or set CC")
+        raise CannotCompile("no C compiler: install cc, or set CC")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
@@ -69,7 +69,7 @@ def compiled_against_llama(source: Path = SOURCE) -> Path:
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             first_error = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip())
-            raise TokenLoopUnavailable(f"compiling {source.name} failed: {first_error[:200]}")
+            raise CannotCompile(f"compiling {source.name} failed: {first_error[:200]}")
         os.replace(built, target)  # atomic: a worker compiling at the same time reads either file whole
     return target
 
@@ -78,10 +78,10 @@ def _installed_header() -> Path:
     try:
         files = distribution("llama-cpp-python").files or []
     except PackageNotFoundError as exc:
-        raise TokenLoopUnavailable("llama-cpp-python is not installed") from exc
+        raise CannotCompile("llama-cpp-python is not installed") from exc
     header = next((file for file in files if file.name == "llama.h"), None)
     if header is None:
-        raise TokenLoopUnavailable("the installed llama-cpp-python has no llama.h")
+        raise CannotCompile("the installed llama-cpp-python has no llama.h")
     return Path(header.locate())
 
 
