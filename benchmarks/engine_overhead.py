@@ -17,7 +17,9 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.engine import InferenceEngine
 
-PROMPT = 'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
+PROMPT = (
+    'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
+)
 THREADS = 2
 
 
@@ -27,7 +29,14 @@ def llama_generate(path: Path, n_ctx: int = 512, threads: int = THREADS):
     import llama_cpp
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
+    llm = Llama(
+        model_path=str(path),
+        n_ctx=n_ctx,
+        n_batch=n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
 
     def run(prompt: str, tokens: int) -> tuple[float, float | None]:
         llm.reset()  # no prompt-prefix reuse, as in the engine; reset() alone leaves the KV cache full
@@ -73,7 +82,9 @@ def raw_transformers(path: Path, tokens: int):
         t_request = perf_counter()
         input_ids = torch.tensor([tokenizer(PROMPT)["input_ids"]])
         with torch.inference_mode():
-            model.generate(input_ids, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, streamer=clock)
+            model.generate(
+                input_ids, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, streamer=clock
+            )
         times = clock.times[1:]
         return times[0] - t_request, (len(times) - 1) / (times[-1] - times[0])
 
@@ -123,33 +134,49 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         print("building a random LLaMA in both formats ...", flush=True)
-        built = build_random_llama(Path(tmp), hidden=512, layers=6, heads=8, intermediate=1408, vocab=8192, name="bench-llama")
+        built = build_random_llama(
+            Path(tmp), hidden=512, layers=6, heads=8, intermediate=1408, vocab=8192, name="bench-llama"
+        )
         by_name = {m.name: m for m in ModelManager([tmp]).scan()}
         engine = InferenceEngine()
         try:
             rows = []
             for label, raw, model in (
-                ("GGUF f32 (llama.cpp)", raw_llama_cpp(built.gguf_f32, args.tokens), by_name["bench-llama-f32"]),
-                ("PyTorch f32 (transformers)", raw_transformers(built.hf_dir, args.tokens), by_name["bench-llama"]),
+                (
+                    "GGUF f32 (llama.cpp)",
+                    raw_llama_cpp(built.gguf_f32, args.tokens),
+                    by_name["bench-llama-f32"],
+                ),
+                (
+                    "PyTorch f32 (transformers)",
+                    raw_transformers(built.hf_dir, args.tokens),
+                    by_name["bench-llama"],
+                ),
             ):
                 figures = measure(raw, through_engine(engine, model, args.tokens), args.runs)
                 rows.append((label, figures))
         finally:
             engine.shutdown()
-    print(f"\n{built.parameters / 1e6:.1f} M parameters, {args.tokens} new tokens, {THREADS} threads, "
-          f"{args.runs} counted runs each (after 2 warm-up runs), raw and engine alternated; min–max shown\n")
+    print(
+        f"\n{built.parameters / 1e6:.1f} M parameters, {args.tokens} new tokens, {THREADS} threads, "
+        f"{args.runs} counted runs each (after 2 warm-up runs), raw and engine alternated; min–max shown\n"
+    )
     print("| backend | path | decode tok/s median (min–max) | mean ± sd | TTFT ms median (min–max) |")
     print("|---|---|---|---|---|")
     for label, figures in rows:
         for path in ("raw", "engine"):
             tps, ttft = summary(figures[path]["tps"]), summary([t * 1000 for t in figures[path]["ttft"]])
-            print(f"| {label} | {path} | {tps['median']:.1f} ({tps['low']:.1f}–{tps['high']:.1f}) | "
-                  f"{tps['mean']:.1f} ± {tps['sd']:.1f} | {ttft['median']:.1f} ({ttft['low']:.1f}–{ttft['high']:.1f}) |")
+            print(
+                f"| {label} | {path} | {tps['median']:.1f} ({tps['low']:.1f}–{tps['high']:.1f}) | "
+                f"{tps['mean']:.1f} ± {tps['sd']:.1f} | {ttft['median']:.1f} ({ttft['low']:.1f}–{ttft['high']:.1f}) |"
+            )
     print("\n| backend | engine/raw decode (ratio of medians) | TTFT overhead, engine − raw (ms, medians) |")
     print("|---|---|---|")
     for label, figures in rows:
         ratio = statistics.median(figures["engine"]["tps"]) / statistics.median(figures["raw"]["tps"])
-        overhead = 1000 * (statistics.median(figures["engine"]["ttft"]) - statistics.median(figures["raw"]["ttft"]))
+        overhead = 1000 * (
+            statistics.median(figures["engine"]["ttft"]) - statistics.median(figures["raw"]["ttft"])
+        )
         print(f"| {label} | {ratio:.3f} | {overhead:+.1f} |")
 
 

@@ -58,7 +58,9 @@ from llm_compare.modelbuild.corpus import load_stdlib_documents
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.engine import InferenceEngine
 
-SHORT_PROMPT = 'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
+SHORT_PROMPT = (
+    'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
+)
 DECODE_CTX = 256  # room for the short prompt and tg128; llama-bench's tg128 context, padded as llama.cpp does
 # llama.cpp's OpenMP threads spin for 10–20 ms after each llama_decode before they sleep. A path
 # started sooner shares the 2 cores with the previous path's threads (this process's for the
@@ -73,15 +75,21 @@ OURS = "our generation loop"
 
 # --- llama-bench, built once from llama-cpp-python's own llama.cpp sources -----------------------
 
-def llama_bench(binary: Path, model: Path, threads: int, prompt_tokens: int, tokens: int, depth: int) -> tuple[float, float, float]:
+
+def llama_bench(
+    binary: Path, model: Path, threads: int, prompt_tokens: int, tokens: int, depth: int
+) -> tuple[float, float, float]:
     """tg<tokens> after `depth` tokens already in the context (`-d`: the positions our paths decode
     at, after their short prompt), tg<tokens> in an empty context (llama-bench's plain figure) and
     pp<prompt_tokens>: (decode tok/s at depth, decode tok/s, prefill tok/s). Each the second of
     two repetitions, as every path's figure is the second of two runs (see `measured`)."""
+
     def run(*test: str) -> list[float]:
         done = subprocess.run(
             [str(binary), "-m", str(model), "-t", str(threads), *test, "-r", "2", "-o", "json"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return [entry["samples_ts"][-1] for entry in json.loads(done.stdout)]
 
@@ -91,6 +99,7 @@ def llama_bench(binary: Path, model: Path, threads: int, prompt_tokens: int, tok
 
 
 # --- the plain low-level loop: the reference for what Python can do ------------------------------
+
 
 class LowLevelLoop:
     """llama-cpp-python's low-level API driven as llama-bench drives llama.cpp: the prompt in one
@@ -105,17 +114,26 @@ class LowLevelLoop:
         L.llama_backend_init()
         self.model = L.llama_model_load_from_file(str(path).encode(), L.llama_model_default_params())
         params = L.llama_context_default_params()
-        params.n_ctx, params.n_batch, params.n_threads, params.n_threads_batch = n_ctx, n_ctx, threads, threads
+        params.n_ctx, params.n_batch, params.n_threads, params.n_threads_batch = (
+            n_ctx,
+            n_ctx,
+            threads,
+            threads,
+        )
         self.n_ctx = n_ctx
         self.ctx = L.llama_init_from_model(self.model, params)
         self.vocab = L.llama_model_get_vocab(self.model)
-        self.bos = max(L.llama_vocab_bos(self.vocab), 0)  # the fixed token; llama-bench starts from BOS, then draws at random
+        self.bos = max(
+            L.llama_vocab_bos(self.vocab), 0
+        )  # the fixed token; llama-bench starts from BOS, then draws at random
         self.sampler = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         L.llama_sampler_chain_add(self.sampler, L.llama_sampler_init_greedy())
         self.c_loop = c_loop  # decode_loop.c's function (llama_cpp_tools.c_decode_loop), or None
         self.c_stamps: list[tuple[float, float]] = []  # around each llama_decode of the last run in C
 
-    def run(self, prompt: str, tokens: int, sample: bool = True, in_c: bool = False) -> tuple[float, float | None]:
+    def run(
+        self, prompt: str, tokens: int, sample: bool = True, in_c: bool = False
+    ) -> tuple[float, float | None]:
         """(TTFT s, decode tok/s) with the text tokenized inside the timing, as the engine does.
         Without `sample`, it decodes one fixed token after another, as llama-bench's tg does: what
         sampling costs is then the difference. `in_c`: the same loop after the prompt, in C
@@ -147,7 +165,9 @@ class LowLevelLoop:
     def count(self, prompt: str) -> int:
         data = prompt.encode()
         ids = (self.L.llama_token * self.n_ctx)()
-        return abs(self.L.llama_tokenize(self.vocab, data, len(data), ids, self.n_ctx, True, True))  # < 0: that many, too many
+        return abs(
+            self.L.llama_tokenize(self.vocab, data, len(data), ids, self.n_ctx, True, True)
+        )  # < 0: that many, too many
 
     def close(self) -> None:
         self.L.llama_sampler_free(self.sampler)
@@ -156,6 +176,7 @@ class LowLevelLoop:
 
 
 # --- where a token's time goes: inside llama_decode, and in Python between two calls ---------------
+
 
 class DecodeClock:
     """Stamps every llama_decode call made in this process, by wrapping llama-cpp-python's binding
@@ -198,10 +219,16 @@ def token_times(stamps: list[tuple[float, float]]) -> tuple[float, float, float]
     between two calls, and the decode tok/s they make."""
     inside = [end - start for start, end in stamps]
     between = [start - end for (_, end), (start, _) in itertools.pairwise(stamps)]
-    return 1e6 * statistics.median(inside), 1e6 * statistics.median(between), decode_tps([start for start, _ in stamps])
+    return (
+        1e6 * statistics.median(inside),
+        1e6 * statistics.median(between),
+        decode_tps([start for start, _ in stamps]),
+    )
 
 
-def between_decodes(model, low: LowLevelLoop, threads: int, tokens: int, rounds: int) -> dict[str, dict[str, list[float]]]:
+def between_decodes(
+    model, low: LowLevelLoop, threads: int, tokens: int, rounds: int
+) -> dict[str, dict[str, list[float]]]:
     """Per path, per round: µs inside llama_decode, µs between two calls and decode tok/s, for the
     loop that only decodes (what llama-bench's tg does) and the loop with a C greedy sampler, each
     in C (when it could be compiled) and in Python, and for our generation loop (the GGUF backend
@@ -225,16 +252,31 @@ def between_decodes(model, low: LowLevelLoop, threads: int, tokens: int, rounds:
             return drawn
 
         backend._token_loop = timed
-        result = backend.answer(prompt=SHORT_PROMPT, system_prompt=None, config=config, cancelled=lambda: False,
-                                emit=lambda text, count: None, load_s=0.0, warm=True)
+        result = backend.answer(
+            prompt=SHORT_PROMPT,
+            system_prompt=None,
+            config=config,
+            cancelled=lambda: False,
+            emit=lambda text, count: None,
+            load_s=0.0,
+            warm=True,
+        )
         backend._token_loop = token_loop
         assert result.error is None and result.stats.completion_tokens == tokens, result.error
         return drawn_at
 
-    paths = {NO_SAMPLING: lambda: low.run(SHORT_PROMPT, tokens, sample=False),
-             "low-level loop": lambda: low.run(SHORT_PROMPT, tokens)}
-    in_c = {C_NO_SAMPLING: lambda: low.run(SHORT_PROMPT, tokens, sample=False, in_c=True),
-            C_GREEDY: lambda: low.run(SHORT_PROMPT, tokens, in_c=True)} if low.c_loop else {}
+    paths = {
+        NO_SAMPLING: lambda: low.run(SHORT_PROMPT, tokens, sample=False),
+        "low-level loop": lambda: low.run(SHORT_PROMPT, tokens),
+    }
+    in_c = (
+        {
+            C_NO_SAMPLING: lambda: low.run(SHORT_PROMPT, tokens, sample=False, in_c=True),
+            C_GREEDY: lambda: low.run(SHORT_PROMPT, tokens, in_c=True),
+        }
+        if low.c_loop
+        else {}
+    )
     figures = {name: {"inside": [], "between": [], "tps": []} for name in [*in_c, *paths, OURS]}
     try:
         with DecodeClock() as clock:
@@ -313,7 +355,9 @@ def build_models(folder: Path, q8_0: Path) -> None:
     from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf
     from llm_compare.modelbuild.tiny import build_random_llama
 
-    built = build_random_llama(folder, hidden=512, layers=6, heads=8, intermediate=1408, vocab=8192, name="bench-llama")
+    built = build_random_llama(
+        folder, hidden=512, layers=6, heads=8, intermediate=1408, vocab=8192, name="bench-llama"
+    )
     export_gguf(built.hf_dir, q8_0, GGUFType.Q8_0)
 
 
@@ -324,7 +368,9 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--without-llama-bench", action="store_true", help="measure only the Python paths")
-    parser.add_argument("--models", type=Path, help="keep the built models in this folder and reuse them next time")
+    parser.add_argument(
+        "--models", type=Path, help="keep the built models in this folder and reuse them next time"
+    )
     args = parser.parse_args()
     bench = None if args.without_llama_bench else llama_cpp_tool("llama-bench")
     c_loop = c_decode_loop()
@@ -334,12 +380,16 @@ def main() -> None:
         q8_0 = Path(tmp) / "bench-llama-q8_0.gguf"
         if not q8_0.exists():
             print("building a random LLaMA as f32 and Q8_0 GGUF ...", flush=True)
-            builder = multiprocessing.get_context("spawn").Process(target=build_models, args=(Path(tmp), q8_0))
+            builder = multiprocessing.get_context("spawn").Process(
+                target=build_models, args=(Path(tmp), q8_0)
+            )
             builder.start()
             builder.join()
             if builder.exitcode:
                 raise SystemExit(f"building the benchmark model failed (exit code {builder.exitcode})")
-        assert "torch" not in sys.modules, "torch in the measuring process would change llama.cpp's OpenMP runtime"
+        assert "torch" not in sys.modules, (
+            "torch in the measuring process would change llama.cpp's OpenMP runtime"
+        )
         by_name = {m.name: m for m in ModelManager([tmp]).scan()}
         engine = InferenceEngine()
         figures: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -351,19 +401,33 @@ def main() -> None:
                 path = Path(model.path)
                 # pp<n> runs in a context of n tokens: the prompt leaves room for the one token generated.
                 prefill_ctx = args.prompt_tokens
-                lows = LowLevelLoop(path, args.threads, DECODE_CTX, c_loop), LowLevelLoop(path, args.threads, prefill_ctx)
+                lows = (
+                    LowLevelLoop(path, args.threads, DECODE_CTX, c_loop),
+                    LowLevelLoop(path, args.threads, prefill_ctx),
+                )
                 long_prompt = prompt_of(prefill_ctx - 1, lows[1].count)
                 n_long = lows[1].count(long_prompt)
                 paths = {  # per path: (its decode run, its prefill run or None)
                     "low-level loop": (lows[0].run, lows[1].run),
                     NO_SAMPLING: (functools.partial(lows[0].run, sample=False), None),
-                    **({C_NO_SAMPLING: (functools.partial(lows[0].run, sample=False, in_c=True), None)} if c_loop else {}),
-                    "Llama.generate": (llama_generate(path, DECODE_CTX, args.threads), llama_generate(path, prefill_ctx, args.threads)),
-                    "engine": (through_engine(engine, model, args.threads, DECODE_CTX),
-                               through_engine(engine, model, args.threads, prefill_ctx)),
+                    **(
+                        {C_NO_SAMPLING: (functools.partial(lows[0].run, sample=False, in_c=True), None)}
+                        if c_loop
+                        else {}
+                    ),
+                    "Llama.generate": (
+                        llama_generate(path, DECODE_CTX, args.threads),
+                        llama_generate(path, prefill_ctx, args.threads),
+                    ),
+                    "engine": (
+                        through_engine(engine, model, args.threads, DECODE_CTX),
+                        through_engine(engine, model, args.threads, prefill_ctx),
+                    ),
                 }
-                rows = figures[label] = {p: {"tg": [], "tg_d0": [], "pp": [], "ttft_short": [], "ttft_long": []}
-                                         for p in (["llama-bench"] if bench else []) + list(paths)}
+                rows = figures[label] = {
+                    p: {"tg": [], "tg_d0": [], "pp": [], "ttft_short": [], "ttft_long": []}
+                    for p in (["llama-bench"] if bench else []) + list(paths)
+                }
                 depth = lows[0].count(SHORT_PROMPT)  # where the short prompt leaves the paths' decoding
                 contenders = list(rows)
                 for round_ in range(args.rounds + 1):  # round 0 warms every path up and is not counted
@@ -393,31 +457,50 @@ def main() -> None:
         finally:
             engine.shutdown()
     load_after = os.getloadavg()
-    print(f"\n{parameters / 1e6:.1f} M parameters, {args.threads} threads, greedy, tg{args.tokens} after a "
-          f"short prompt of {depth} tokens (llama-bench: tg{args.tokens} @ d{depth}, and in an empty context), "
-          f"pp{n_long} from TTFT; each figure the second of two runs back to back; {args.rounds} alternating rounds "
-          "after one warm-up round; medians (min–max). "
-          f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n")
-    print("| file | path | decode tok/s | decode tok/s, empty context | prefill tok/s | TTFT ms, short prompt | TTFT ms, long prompt |")
+    print(
+        f"\n{parameters / 1e6:.1f} M parameters, {args.threads} threads, greedy, tg{args.tokens} after a "
+        f"short prompt of {depth} tokens (llama-bench: tg{args.tokens} @ d{depth}, and in an empty context), "
+        f"pp{n_long} from TTFT; each figure the second of two runs back to back; {args.rounds} alternating rounds "
+        "after one warm-up round; medians (min–max). "
+        f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n"
+    )
+    print(
+        "| file | path | decode tok/s | decode tok/s, empty context | prefill tok/s | TTFT ms, short prompt | TTFT ms, long prompt |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, rows in figures.items():
         for path_name, row in rows.items():
-            cells = [spread(row[key]) if row[key] else "" for key in ("tg", "tg_d0", "pp", "ttft_short", "ttft_long")]
+            cells = [
+                spread(row[key]) if row[key] else ""
+                for key in ("tg", "tg_d0", "pp", "ttft_short", "ttft_long")
+            ]
             print(f"| {label} | {path_name} | " + " | ".join(cells) + " |")
     print("\nPer-round ratios (paired.py), median (interquartile range):\n")
-    print(f"| file | engine decode / llama-bench tg{args.tokens} @ d{depth} | engine decode / llama-bench tg{args.tokens} "
-          "| engine prefill / llama-bench pp | engine decode / low-level loop | engine prefill / low-level loop "
-          "| TTFT ms, engine − low-level loop (short; long prompt) |")
+    print(
+        f"| file | engine decode / llama-bench tg{args.tokens} @ d{depth} | engine decode / llama-bench tg{args.tokens} "
+        "| engine prefill / llama-bench pp | engine decode / low-level loop | engine prefill / low-level loop "
+        "| TTFT ms, engine − low-level loop (short; long prompt) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, rows in figures.items():
         engine_, low_ = rows["engine"], rows["low-level loop"]
         bench_ = rows.get("llama-bench")
-        versus_bench = (" | ".join(paired_ratio(engine_[mine], bench_[theirs]) for mine, theirs in (("tg", "tg"), ("tg", "tg_d0"), ("pp", "pp")))
-                        if bench_ else "not measured | not measured | not measured")
+        versus_bench = (
+            " | ".join(
+                paired_ratio(engine_[mine], bench_[theirs])
+                for mine, theirs in (("tg", "tg"), ("tg", "tg_d0"), ("pp", "pp"))
+            )
+            if bench_
+            else "not measured | not measured | not measured"
+        )
         ttft = "; ".join(paired_difference(engine_[k], low_[k]) for k in ("ttft_short", "ttft_long"))
-        print(f"| {label} | {versus_bench} | {paired_ratio(engine_['tg'], low_['tg'])} | {paired_ratio(engine_['pp'], low_['pp'])} | {ttft} |")
+        print(
+            f"| {label} | {versus_bench} | {paired_ratio(engine_['tg'], low_['tg'])} | {paired_ratio(engine_['pp'], low_['pp'])} | {ttft} |"
+        )
     if bench:
-        print(f"\nWhere the decode gap lies, per-round ratios to llama-bench tg{args.tokens} @ d{depth} (llama-bench's tg never samples):\n")
+        print(
+            f"\nWhere the decode gap lies, per-round ratios to llama-bench tg{args.tokens} @ d{depth} (llama-bench's tg never samples):\n"
+        )
         gap_paths = ([C_NO_SAMPLING] if c_loop else []) + [NO_SAMPLING, "low-level loop", "engine"]
         print("| file | " + " | ".join(gap_paths) + " |")
         print("|---" * (len(gap_paths) + 1) + "|")
@@ -425,23 +508,34 @@ def main() -> None:
             cells = [paired_ratio(rows[name_]["tg"], rows["llama-bench"]["tg"]) for name_ in gap_paths]
             print(f"| {label} | " + " | ".join(cells) + " |")
 
-    print(f"\nWhere a token's time goes, in this process (DecodeClock; the C loops stamp their own calls): per token, "
-          f"the median over its tokens; then the median (min–max) over {args.rounds} alternating rounds. `share` is the "
-          "speed the path would have if nothing ran between two llama_decode calls; the last column compares whole "
-          "speeds with the C loop that only decodes, on the same context, round by round.\n")
-    print(f"| file | path | inside llama_decode, µs | between two calls, µs | between, minus the {NO_SAMPLING} (paired) "
-          f"| llama_decode's share of a token | decode tok/s / {C_NO_SAMPLING} |")
+    print(
+        f"\nWhere a token's time goes, in this process (DecodeClock; the C loops stamp their own calls): per token, "
+        f"the median over its tokens; then the median (min–max) over {args.rounds} alternating rounds. `share` is the "
+        "speed the path would have if nothing ran between two llama_decode calls; the last column compares whole "
+        "speeds with the C loop that only decodes, on the same context, round by round.\n"
+    )
+    print(
+        f"| file | path | inside llama_decode, µs | between two calls, µs | between, minus the {NO_SAMPLING} (paired) "
+        f"| llama_decode's share of a token | decode tok/s / {C_NO_SAMPLING} |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, paths in within.items():
         base = paths[NO_SAMPLING]["between"]
         for name_, row in paths.items():
             shares = [inside / (inside + between) for inside, between in zip(row["inside"], row["between"])]
-            versus_c = paired_ratio(row["tps"], paths[C_NO_SAMPLING]["tps"]) if C_NO_SAMPLING in paths else "not measured"
+            versus_c = (
+                paired_ratio(row["tps"], paths[C_NO_SAMPLING]["tps"])
+                if C_NO_SAMPLING in paths
+                else "not measured"
+            )
             if not row["between"]:  # our generation loop, whose calls are made in C
                 print(f"| {label} | {name_} | | | | | {versus_c} |")
                 continue
-            print(f"| {label} | {name_} | {spread(row['inside'])} | {spread(row['between'])} | "
-                  f"{paired_difference(row['between'], base)} | {median_and_quartiles(shares, '{:.3f}')} | {versus_c} |")
+            print(
+                f"| {label} | {name_} | {spread(row['inside'])} | {spread(row['between'])} | "
+                f"{paired_difference(row['between'], base)} | {median_and_quartiles(shares, '{:.3f}')} | {versus_c} |"
+            )
+
 
 if __name__ == "__main__":
     main()

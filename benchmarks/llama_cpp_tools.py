@@ -42,9 +42,20 @@ def llama_cpp_tool(name: str) -> Path | None:
         build_dir = Path(tmp) / "build"
         # As llama-cpp-python builds it by default: native CPU code, OpenMP, no curl. Static, so the
         # binary can be kept without the build tree.
-        configure = ["cmake", "-S", str(next(Path(tmp).glob("*/vendor/llama.cpp"))), "-B", str(build_dir),
-                     "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_CURL=OFF", "-DGGML_NATIVE=ON", "-DBUILD_SHARED_LIBS=OFF",
-                     "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF"]
+        configure = [
+            "cmake",
+            "-S",
+            str(next(Path(tmp).glob("*/vendor/llama.cpp"))),
+            "-B",
+            str(build_dir),
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DLLAMA_CURL=OFF",
+            "-DGGML_NATIVE=ON",
+            "-DBUILD_SHARED_LIBS=OFF",
+            "-DLLAMA_BUILD_TESTS=OFF",
+            "-DLLAMA_BUILD_EXAMPLES=OFF",
+            "-DLLAMA_BUILD_SERVER=OFF",
+        ]
         compile_ = ["cmake", "--build", str(build_dir), "--target", name, "-j", str(os.cpu_count() or 1)]
         for command in (configure, compile_):
             done = subprocess.run(command, check=False, capture_output=True, text=True)
@@ -61,12 +72,20 @@ def c_decode_loop():
     this process, so it takes that library's context and sampler pointers); None (after saying
     why) when it cannot be compiled here."""
     try:
-        function = ctypes.CDLL(str(compiled_against_llama(Path(__file__).with_name("decode_loop.c")))).decode_loop
+        function = ctypes.CDLL(
+            str(compiled_against_llama(Path(__file__).with_name("decode_loop.c")))
+        ).decode_loop
     except (CannotCompile, OSError, subprocess.SubprocessError) as exc:
         print(f"the C decode loop not measured: {exc}")
         return None
-    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int,
-                         ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double)]
+    function.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_int32,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_double),
+        ctypes.POINTER(ctypes.c_double),
+    ]
     function.restype = ctypes.c_int
     return function
 

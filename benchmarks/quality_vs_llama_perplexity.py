@@ -38,11 +38,17 @@ _START = re.compile(_STAMP + r"perplexity: calculating perplexity over (\d+) chu
 _END = re.compile(_STAMP + r"Final estimate")
 
 
-def llama_perplexity(binary: Path, gguf: Path, text: Path, ctx: int, threads: int) -> tuple[float, float, float]:
+def llama_perplexity(
+    binary: Path, gguf: Path, text: Path, ctx: int, threads: int
+) -> tuple[float, float, float]:
     """(ppl, its error, tokens scored per second): its speed is over the wall time of its whole scoring
     loop (batches decoded and their logits read), as ours is, from its own log's timestamps."""
-    done = subprocess.run([str(binary), "-m", str(gguf), "-f", str(text), "-c", str(ctx), "-t", str(threads)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(binary), "-m", str(gguf), "-f", str(text), "-c", str(ctx), "-t", str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     log = done.stdout + done.stderr
     final, start, end = _FINAL.search(log), _START.search(log), _END.search(log)
     if final is None or start is None or end is None:
@@ -57,7 +63,13 @@ def _seconds(stamp: re.Match) -> float:
 
 
 def ours(engine: InferenceEngine, model, text: Path, ctx: int, threads: int) -> tuple[float, float, float]:
-    scoring = Scoring(engine, [model], text_from_spec(str(text)), n_ctx=ctx, configs={model.id: ModelConfig(n_threads=threads)})
+    scoring = Scoring(
+        engine,
+        [model],
+        text_from_spec(str(text)),
+        n_ctx=ctx,
+        configs={model.id: ModelConfig(n_threads=threads)},
+    )
     for _ in scoring.events():
         pass
     result = scoring.results[0]
@@ -84,7 +96,10 @@ def main() -> None:
         for round_number in range(args.rounds):
             theirs_runs.append(llama_perplexity(binary, args.gguf, args.text, args.ctx, args.threads))
             our_runs.append(ours(engine, model, args.text, args.ctx, args.threads))
-            print(f"round {round_number + 1}: llama-perplexity {theirs_runs[-1][2]:,.0f} tok/s, ours {our_runs[-1][2]:,.0f} tok/s", flush=True)
+            print(
+                f"round {round_number + 1}: llama-perplexity {theirs_runs[-1][2]:,.0f} tok/s, ours {our_runs[-1][2]:,.0f} tok/s",
+                flush=True,
+            )
     finally:
         engine.shutdown()
     their_ppl, their_se, _ = theirs_runs[0]
@@ -92,13 +107,19 @@ def main() -> None:
     their_speed = statistics.median(run[2] for run in theirs_runs)
     our_speed = statistics.median(run[2] for run in our_runs)
     ratios = [ours_run[2] / theirs_run[2] for theirs_run, ours_run in zip(theirs_runs, our_runs)]
-    print(f"\n{args.gguf.name}, {args.text.name}, ctx {args.ctx}, {args.threads} threads, median of {args.rounds} rounds")
+    print(
+        f"\n{args.gguf.name}, {args.text.name}, ctx {args.ctx}, {args.threads} threads, median of {args.rounds} rounds"
+    )
     print("| | ppl | tokens scored/s, median (min–max) |")
     print("| --- | ---: | ---: |")
-    print(f"| llama-perplexity | {their_ppl:.4f} ± {their_se:.4f} | {their_speed:,.0f} ({_spread(theirs_runs)}) |")
+    print(
+        f"| llama-perplexity | {their_ppl:.4f} ± {their_se:.4f} | {their_speed:,.0f} ({_spread(theirs_runs)}) |"
+    )
     print(f"| llm-compare score | {our_ppl:.4f} ± {our_se:.4f} | {our_speed:,.0f} ({_spread(our_runs)}) |")
     print(f"\nppl: ours / theirs = {our_ppl / their_ppl:.5f} (target: within 0.5 %)")
-    print(f"speed: ours / theirs = {our_speed / their_speed:.2f}, per round {min(ratios):.2f}–{max(ratios):.2f} (target: at least 0.9)")
+    print(
+        f"speed: ours / theirs = {our_speed / their_speed:.2f}, per round {min(ratios):.2f}–{max(ratios):.2f} (target: at least 0.9)"
+    )
 
 
 def _spread(runs: list[tuple[float, float, float]]) -> str:

@@ -34,7 +34,9 @@ from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.serving.process import free_port
 
-PROMPT = 'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
+PROMPT = (
+    'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'
+)
 THREADS = 2
 N_CTX = 512
 
@@ -96,7 +98,9 @@ def over_http(port: int, body: dict):
 
 
 def start(command: list[str], port: int, env: dict) -> subprocess.Popen:
-    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -118,27 +122,81 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--models", type=Path, help="keep the built model in this folder and reuse it next time")
+    parser.add_argument(
+        "--models", type=Path, help="keep the built model in this folder and reuse it next time"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.models or Path(scratch)
         if not (folder / "bench-llama-f32.gguf").exists():
             print("building a random LLaMA as f32 GGUF ...", flush=True)
-            build_random_llama(folder, hidden=512, layers=6, heads=8, intermediate=1408, vocab=8192, name="bench-llama")
+            build_random_llama(
+                folder, hidden=512, layers=6, heads=8, intermediate=1408, vocab=8192, name="bench-llama"
+            )
         model = next(m for m in ModelManager([folder]).scan() if m.name == "bench-llama-f32")
-        config = ModelConfig(temperature=0.0, top_k=40, top_p=0.95, mode="raw", max_tokens=args.tokens, n_threads=THREADS, n_ctx=N_CTX)
-        home = Path(scratch) / "home"  # serve reads the model's saved settings: threads and context as in-process
+        config = ModelConfig(
+            temperature=0.0,
+            top_k=40,
+            top_p=0.95,
+            mode="raw",
+            max_tokens=args.tokens,
+            n_threads=THREADS,
+            n_ctx=N_CTX,
+        )
+        home = (
+            Path(scratch) / "home"
+        )  # serve reads the model's saved settings: threads and context as in-process
         ConfigManager(home).save(model, config)
         env = {**os.environ, "LLM_COMPARE_HOME": str(home)}
         serve_port, llama_port = free_port(), free_port()
         servers = [
-            start([sys.executable, "-m", "llm_compare.cli", "serve", "--model", model.path, "--port", str(serve_port)], serve_port, env),
-            start([sys.executable, "-m", "llama_cpp.server", "--model", model.path, "--host", "127.0.0.1", "--port", str(llama_port),
-                   "--n_ctx", str(N_CTX), "--n_threads", str(THREADS), "--n_threads_batch", str(THREADS)], llama_port, env),
+            start(
+                [
+                    sys.executable,
+                    "-m",
+                    "llm_compare.cli",
+                    "serve",
+                    "--model",
+                    model.path,
+                    "--port",
+                    str(serve_port),
+                ],
+                serve_port,
+                env,
+            ),
+            start(
+                [
+                    sys.executable,
+                    "-m",
+                    "llama_cpp.server",
+                    "--model",
+                    model.path,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(llama_port),
+                    "--n_ctx",
+                    str(N_CTX),
+                    "--n_threads",
+                    str(THREADS),
+                    "--n_threads_batch",
+                    str(THREADS),
+                ],
+                llama_port,
+                env,
+            ),
         ]
-        sampling = {"prompt": PROMPT, "max_tokens": args.tokens, "temperature": 0.0, "top_k": 40, "top_p": 0.95,
-                    "repeat_penalty": 1.0, "stream": True, "stream_options": {"include_usage": True}}
+        sampling = {
+            "prompt": PROMPT,
+            "max_tokens": args.tokens,
+            "temperature": 0.0,
+            "top_k": 40,
+            "top_p": 0.95,
+            "repeat_penalty": 1.0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         engine = InferenceEngine()
         paths = {
             "in-process (engine)": in_process(engine, model, config),
@@ -151,12 +209,18 @@ def main() -> None:
             for round_ in range(args.rounds + 1):  # round 0 warms every path up and is not counted
                 for name in rotated(list(paths), round_):
                     ttft, tps, tokens = paths[name]()
-                    assert tokens == args.tokens, f"{name}: {tokens} tokens, not {args.tokens} (the random model ended early)"
+                    assert tokens == args.tokens, (
+                        f"{name}: {tokens} tokens, not {args.tokens} (the random model ended early)"
+                    )
                     if round_:
                         figures[name]["ttft"].append(1000 * ttft)
                         figures[name]["tps"].append(tps)
-                    print(f"round {round_}{' (warm-up)' if not round_ else ''}: {name}: {tps:.1f} tok/s, "
-                          f"TTFT {1000 * ttft:.1f} ms", file=sys.stderr, flush=True)
+                    print(
+                        f"round {round_}{' (warm-up)' if not round_ else ''}: {name}: {tps:.1f} tok/s, "
+                        f"TTFT {1000 * ttft:.1f} ms",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         finally:
             engine.shutdown()
             for server in servers:
@@ -164,24 +228,33 @@ def main() -> None:
                 server.wait(10)
     load_after = os.getloadavg()
     parameters = model.metadata.get("parameters") or 0
-    print(f"\n{parameters / 1e6:.1f} M parameters, f32 GGUF, {THREADS} threads, greedy, {args.tokens} new tokens; "
-          f"{args.rounds} alternating rounds after one warm-up round; medians (min–max). "
-          f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n")
+    print(
+        f"\n{parameters / 1e6:.1f} M parameters, f32 GGUF, {THREADS} threads, greedy, {args.tokens} new tokens; "
+        f"{args.rounds} alternating rounds after one warm-up round; medians (min–max). "
+        f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n"
+    )
     print("| path | decode tok/s | mean ± sd | TTFT ms |")
     print("|---|---|---|---|")
     for name, row in figures.items():
-        print(f"| {name} | {spread(row['tps'])} | {statistics.fmean(row['tps']):.1f} ± {statistics.stdev(row['tps']):.1f} "
-              f"| {spread(row['ttft'])} |")
+        print(
+            f"| {name} | {spread(row['tps'])} | {statistics.fmean(row['tps']):.1f} ± {statistics.stdev(row['tps']):.1f} "
+            f"| {spread(row['ttft'])} |"
+        )
     base = figures["in-process (engine)"]
     print("\nPer-round comparisons with in-process (paired.py), median (interquartile range):\n")
     print("| path | decode / in-process | TTFT − in-process, ms | target met |")
     print("|---|---|---|---|")
     for name in ("llm-compare serve", "llama_cpp.server"):
         row = figures[name]
-        met = (statistics.median(ratios(row["tps"], base["tps"])) >= 0.95
-               and statistics.median(differences(row["ttft"], base["ttft"])) <= 10)
-        print(f"| {name} | {paired_ratio(row['tps'], base['tps'])} | {paired_difference(row['ttft'], base['ttft'])} "
-              f"| {('yes' if met else 'no') if name == 'llm-compare serve' else '(reference)'} |")
+        met = (
+            statistics.median(ratios(row["tps"], base["tps"])) >= 0.95
+            and statistics.median(differences(row["ttft"], base["ttft"])) <= 10
+        )
+        print(
+            f"| {name} | {paired_ratio(row['tps'], base['tps'])} | {paired_difference(row['ttft'], base['ttft'])} "
+            f"| {('yes' if met else 'no') if name == 'llm-compare serve' else '(reference)'} |"
+        )
+
 
 if __name__ == "__main__":
     main()

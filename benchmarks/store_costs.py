@@ -30,6 +30,7 @@ def spread(samples: list[float], unit: str, scale: float = 1.0) -> str:
 
 # --- the Results page --------------------------------------------------------------------------------
 
+
 def page_steps(at) -> list[tuple[str, object]]:
     """The filter changes timed, in order; each is an action on the AppTest (skipped when this
     version of the page has no such widget)."""
@@ -73,6 +74,7 @@ def _check(at) -> None:
 
 # --- saving, and the harness -------------------------------------------------------------------------
 
+
 def time_saves(home: Path, count: int) -> list[float]:
     from llm_compare.services.store.run_store import RunStore
     from llm_compare.testing.synthetic_runs import synthetic_runs
@@ -97,12 +99,30 @@ class StandInEngine:
         from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
 
         [model] = models
-        stats = InferenceStats(load_s=0.0, warm=True, prompt_tokens=12, completion_tokens=32, ttft_s=0.01, prefill_tps=1200.0,
-                               decode_tps=900.0, tpot_ms=1.1, decode_bytes_per_s=2800.0, e2e_s=0.045, peak_rss_bytes=300 * 2**20,
-                               finish_reason=FinishReason.LENGTH, other_cpu_share=0.02, busy=False)
+        stats = InferenceStats(
+            load_s=0.0,
+            warm=True,
+            prompt_tokens=12,
+            completion_tokens=32,
+            ttft_s=0.01,
+            prefill_tps=1200.0,
+            decode_tps=900.0,
+            tpot_ms=1.1,
+            decode_bytes_per_s=2800.0,
+            e2e_s=0.045,
+            peak_rss_bytes=300 * 2**20,
+            finish_reason=FinishReason.LENGTH,
+            other_cpu_share=0.02,
+            busy=False,
+        )
         self.runner_progress()  # the CLI and the page ask for progress about once per run
-        yield InferenceEvent(model.id, "done", result=InferenceResult(
-            model.id, "def f(x):\n    return x\n" * 4, FinishReason.LENGTH, None, stats))
+        yield InferenceEvent(
+            model.id,
+            "done",
+            result=InferenceResult(
+                model.id, "def f(x):\n    return x\n" * 4, FinishReason.LENGTH, None, stats
+            ),
+        )
 
     def cancel(self) -> None:
         pass
@@ -118,12 +138,21 @@ def time_harness(home: Path, repeats: int) -> dict[str, float]:
     from llm_compare.services.store.run_store import RunStore
 
     store = RunStore(home)
-    models = {f"m{i}": ModelInfo(f"m{i}", f"stand-in {i}", ModelType.GGUF, f"/models/m{i}.gguf", 6_000_000) for i in range(3)}
+    models = {
+        f"m{i}": ModelInfo(f"m{i}", f"stand-in {i}", ModelType.GGUF, f"/models/m{i}.gguf", 6_000_000)
+        for i in range(3)
+    }
     spec = BenchmarkSpec(tuple(models), builtin_suite(), repeats=repeats, warmups=0)
     holder: dict[str, BenchmarkRunner] = {}
     engine = StandInEngine(lambda: holder["runner"].progress())
-    runner = BenchmarkRunner(engine, spec, models, dict.fromkeys(models, ModelConfig()),
-                             save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store))
+    runner = BenchmarkRunner(
+        engine,
+        spec,
+        models,
+        dict.fromkeys(models, ModelConfig()),
+        save=lambda outcome: save_bench_run(store, outcome),
+        on_status=record_status(store),
+    )
     holder["runner"] = runner
     started = time.perf_counter()
     runner.run()
@@ -136,9 +165,13 @@ def time_harness(home: Path, repeats: int) -> dict[str, float]:
     stored_results(store.benchmark_runs(runner.benchmark_id))  # what the CLI prints at the end, once
     aggregate_s = time.perf_counter() - started
     assert counted == len(runner.plan) and not runner.save_errors, runner.save_errors
-    return {"counted runs": counted, "loop ms/run": loop_s / counted * 1000,
-            "aggregate ms/run": aggregate_s / counted * 1000, "page view s": page_view_s,
-            "total ms/run": (loop_s + aggregate_s) / counted * 1000}
+    return {
+        "counted runs": counted,
+        "loop ms/run": loop_s / counted * 1000,
+        "aggregate ms/run": aggregate_s / counted * 1000,
+        "page view s": page_view_s,
+        "total ms/run": (loop_s + aggregate_s) / counted * 1000,
+    }
 
 
 def build_store(home: Path, runs: int) -> float:
@@ -153,10 +186,19 @@ def build_store(home: Path, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=5, help="page renders timed (each with every filter change)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="page renders timed (each with every filter change)"
+    )
     parser.add_argument("--saves", type=int, default=1000)
-    parser.add_argument("--bench-repeats", type=int, default=5, help="repetitions of the stand-in benchmark (3 models × 8 prompts)")
-    parser.add_argument("--home", type=Path, help="an existing store to measure (default: a new one of --runs runs)")
+    parser.add_argument(
+        "--bench-repeats",
+        type=int,
+        default=5,
+        help="repetitions of the stand-in benchmark (3 models × 8 prompts)",
+    )
+    parser.add_argument(
+        "--home", type=Path, help="an existing store to measure (default: a new one of --runs runs)"
+    )
     parser.add_argument("--page-only", action="store_true")
     args = parser.parse_args()
 
@@ -165,21 +207,37 @@ def main() -> None:
         print(f"building {args.runs:,} runs in {home} …", file=sys.stderr, flush=True)
         print(f"built in {build_store(home, args.runs):.1f} s", file=sys.stderr)
     load = os.getloadavg()[0]
-    rows = [(f"Results page, {name}", spread(samples, "ms", 1000)) for name, samples in time_page(home, args.repeats).items()]
+    rows = [
+        (f"Results page, {name}", spread(samples, "ms", 1000))
+        for name, samples in time_page(home, args.repeats).items()
+    ]
     if not args.page_only:
-        rows.append((f"save one run (median of {args.saves:,})", spread(time_saves(home, args.saves), "ms", 1000)))
+        rows.append(
+            (f"save one run (median of {args.saves:,})", spread(time_saves(home, args.saves), "ms", 1000))
+        )
         harness = time_harness(home, args.bench_repeats)
-        label = (f"harness per counted run ({harness['counted runs']} runs: 3 models × 8 prompts × "
-                 f"{args.bench_repeats}; loop + the final aggregation)")
-        value = (f"{harness['total ms/run']:.2f} ms (loop {harness['loop ms/run']:.2f}, aggregation "
-                 f"{harness['aggregate ms/run']:.2f})")
+        label = (
+            f"harness per counted run ({harness['counted runs']} runs: 3 models × 8 prompts × "
+            f"{args.bench_repeats}; loop + the final aggregation)"
+        )
+        value = (
+            f"{harness['total ms/run']:.2f} ms (loop {harness['loop ms/run']:.2f}, aggregation "
+            f"{harness['aggregate ms/run']:.2f})"
+        )
         rows.append((label, value))
-        rows.append(("Benchmark page's results of that benchmark, one draw", f"{harness['page view s'] * 1000:.0f} ms"))
+        rows.append(
+            (
+                "Benchmark page's results of that benchmark, one draw",
+                f"{harness['page view s'] * 1000:.0f} ms",
+            )
+        )
     from llm_compare.services.store.run_store import RunStore
 
     stored = RunStore(home).facets().total if not args.page_only else None
-    print(f"\nstore: {home} ({stored if stored is not None else '?'} runs); load average {load:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after, on {os.cpu_count()} cores\n")
+    print(
+        f"\nstore: {home} ({stored if stored is not None else '?'} runs); load average {load:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after, on {os.cpu_count()} cores\n"
+    )
     print("| measure | median (min–max, n) |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")

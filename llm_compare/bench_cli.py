@@ -15,28 +15,56 @@ from llm_compare.core.text import terminal_safe
 
 PROGRESS_INTERVAL_S = 0.5
 # How `run` and `bench` name models on the command line.
-MODEL_REF_HELP = ("model id from scan, a path to a GGUF file or model folder, NAME#MODEL for a saved endpoint, "
-                  "or BASE_URL#MODEL (BASE_URL alone: the server's only model); repeat for more")
+MODEL_REF_HELP = (
+    "model id from scan, a path to a GGUF file or model folder, NAME#MODEL for a saved endpoint, "
+    "or BASE_URL#MODEL (BASE_URL alone: the server's only model); repeat for more"
+)
 API_KEY_ENV_HELP = "the environment variable holding the API key of BASE_URL models (its name, never the key)"
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
-    bench = commands.add_parser("bench", help="benchmark models over a prompt suite, with repetitions and statistics")
+    bench = commands.add_parser(
+        "bench", help="benchmark models over a prompt suite, with repetitions and statistics"
+    )
     bench.add_argument("--model", action="append", metavar="REF", help=MODEL_REF_HELP)
     bench.add_argument("--api-key-env", dest="api_key_env", metavar="NAME", help=API_KEY_ENV_HELP)
-    bench.add_argument("--prompts", metavar="FILE", help="a prompt suite (.jsonl or .csv); default: the built-in suite")
-    bench.add_argument("--repeat", type=int, default=5, metavar="N", help="counted runs per model and prompt (default 5)")
-    bench.add_argument("--warmup", type=int, default=1, metavar="K", help="runs per model after loading, never counted (default 1)")
-    bench.add_argument("--max-tokens", type=int, dest="max_tokens", metavar="N", help="override every prompt's and model's limit")
-    bench.add_argument("--seed", type=int, default=0, metavar="S", help="repetition r uses seed S + r (default 0)")
+    bench.add_argument(
+        "--prompts", metavar="FILE", help="a prompt suite (.jsonl or .csv); default: the built-in suite"
+    )
+    bench.add_argument(
+        "--repeat", type=int, default=5, metavar="N", help="counted runs per model and prompt (default 5)"
+    )
+    bench.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        metavar="K",
+        help="runs per model after loading, never counted (default 1)",
+    )
+    bench.add_argument(
+        "--max-tokens",
+        type=int,
+        dest="max_tokens",
+        metavar="N",
+        help="override every prompt's and model's limit",
+    )
+    bench.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="repetition r uses seed S + r (default 0)"
+    )
     bench.add_argument("--temperature", type=float, metavar="T", help="override every model's temperature")
-    bench.add_argument("--include-busy", action="store_true", help="count runs made while other programs used the CPU")
+    bench.add_argument(
+        "--include-busy", action="store_true", help="count runs made while other programs used the CPU"
+    )
     bench.add_argument("--csv", metavar="OUT", help="write one row per counted run")
     bench.add_argument("--json", metavar="OUT", help="write everything as one JSON document")
     bench.add_argument("--md", metavar="OUT", help="write the Markdown table")
-    bench.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids")
+    bench.add_argument(
+        "--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids"
+    )
     bench.add_argument("--list", action="store_true", help="list past benchmarks with their ids and status")
-    bench.add_argument("--resume", metavar="ID", help="run what a stopped or crashed benchmark has not run yet")
+    bench.add_argument(
+        "--resume", metavar="ID", help="run what a stopped or crashed benchmark has not run yet"
+    )
     return bench
 
 
@@ -72,7 +100,9 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str], stores: list = (
         spec = BenchmarkSpec(
             tuple(args.model), suite, args.repeat, args.warmup, args.seed, args.max_tokens, args.temperature
         )
-    manager = ModelManager(models_dirs, max_models=len(spec.model_ids), stores=stores, api_key_env=args.api_key_env)
+    manager = ModelManager(
+        models_dirs, max_models=len(spec.model_ids), stores=stores, api_key_env=args.api_key_env
+    )
     if args.resume:
         try:
             models = stored_models(spec, manager)
@@ -84,13 +114,22 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str], stores: list = (
     config_manager = ConfigManager()
     engine = InferenceEngine(max_models=1)
     runner = BenchmarkRunner(
-        engine, spec, {m.id: m for m in models}, {m.id: config_manager.get(m) for m in models},
-        save=lambda outcome: save_bench_run(store, outcome), done=done, benchmark_id=benchmark_id,
+        engine,
+        spec,
+        {m.id: m for m in models},
+        {m.id: config_manager.get(m) for m in models},
+        save=lambda outcome: save_bench_run(store, outcome),
+        done=done,
+        benchmark_id=benchmark_id,
         on_status=record_status(store),
     )
     stop_on_interrupt(runner.cancel)
-    print(f"benchmark {runner.benchmark_id}: {len(models)} models × {len(spec.suite.prompts)} prompts × {spec.repeats} "
-          f"repetitions, {runner.order_note}", file=sys.stderr, flush=True)
+    print(
+        f"benchmark {runner.benchmark_id}: {len(models)} models × {len(spec.suite.prompts)} prompts × {spec.repeats} "
+        f"repetitions, {runner.order_note}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         runner.start()
         _show_progress(runner)
@@ -100,15 +139,20 @@ def cmd_bench(args: argparse.Namespace, models_dirs: list[str], stores: list = (
     try:
         records = store.benchmark_runs(runner.benchmark_id)  # a resumed benchmark's earlier runs too
     except (sqlite3.Error, OSError) as exc:
-        print(f"warning: the store cannot be read ({terminal_safe(str(exc))}): the figures are this run's only",
-              file=sys.stderr)
+        print(
+            f"warning: the store cannot be read ({terminal_safe(str(exc))}): the figures are this run's only",
+            file=sys.stderr,
+        )
         records = [bench_record(o) for o in runner.snapshot() if not o.planned.warmup]
     results = stored_results(records, args.include_busy)
     print(results.markdown, end="")
     if results.busy_left_out and not results.runs:
-        print(f"warning: all {results.busy_left_out} counted runs were busy (other programs used the CPU), so the "
-              f"table is empty: rerun on a quieter machine, or `llm-compare bench --resume {runner.benchmark_id} "
-              "--include-busy` to see them anyway", file=sys.stderr)
+        print(
+            f"warning: all {results.busy_left_out} counted runs were busy (other programs used the CPU), so the "
+            f"table is empty: rerun on a quieter machine, or `llm-compare bench --resume {runner.benchmark_id} "
+            "--include-busy` to see them anyway",
+            file=sys.stderr,
+        )
     _write(args.md, results.markdown)
     _write(args.csv, rows_to_csv(run_rows(records)))
     document = benchmark_document(runner.benchmark_id, spec.to_dict(), runner.order_note, results, records)
@@ -131,10 +175,12 @@ def _list(store) -> int:
     for stored in benchmarks:
         spec = stored.spec
         planned = len(spec["model_ids"]) * len(spec["suite"]["prompts"]) * spec["repeats"]
-        print(terminal_safe(
-            f"{stored.benchmark_id}  {stored.created_at}  {stored.status:10}  {stored.runs_stored}/{planned} runs  "
-            f"{len(spec['model_ids'])} models, suite {spec['suite']['name']}, {spec['repeats']} repetitions"
-        ))
+        print(
+            terminal_safe(
+                f"{stored.benchmark_id}  {stored.created_at}  {stored.status:10}  {stored.runs_stored}/{planned} runs  "
+                f"{len(spec['model_ids'])} models, suite {spec['suite']['name']}, {spec['repeats']} repetitions"
+            )
+        )
     return EXIT_OK
 
 
@@ -146,7 +192,11 @@ def _show_progress(runner) -> None:
         progress = runner.progress()
         if progress.done != shown or tty:
             shown = progress.done
-            left = "" if finished or progress.left_s is None else f" · about {human_duration(progress.left_s)} left"
+            left = (
+                ""
+                if finished or progress.left_s is None
+                else f" · about {human_duration(progress.left_s)} left"
+            )
             line = f"{progress.done}/{progress.total} runs · {human_duration(progress.elapsed_s)}{left}"
             print(f"\r{line}\033[K" if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
         if finished:

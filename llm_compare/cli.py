@@ -53,8 +53,12 @@ def model_stores(args: argparse.Namespace) -> list:
 
 
 def add_no_stores(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-stores", action="store_true", dest="no_stores",
-                        help="do not search Ollama's, LM Studio's and the Hugging Face cache's models")
+    parser.add_argument(
+        "--no-stores",
+        action="store_true",
+        dest="no_stores",
+        help="do not search Ollama's, LM Studio's and the Hugging Face cache's models",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     scan = commands.add_parser("scan", help="list the models found in directories")
-    scan.add_argument("dirs", nargs="*", metavar="DIR", help="directories to scan (default: $LLM_COMPARE_MODELS_DIR or ./models)")
+    scan.add_argument(
+        "dirs",
+        nargs="*",
+        metavar="DIR",
+        help="directories to scan (default: $LLM_COMPARE_MODELS_DIR or ./models)",
+    )
     scan.add_argument("--json", action="store_true", help="print a JSON array")
     add_no_stores(scan)
 
@@ -70,9 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", action="append", required=True, metavar="REF", help=bench_cli.MODEL_REF_HELP)
     run.add_argument("--api-key-env", dest="api_key_env", metavar="NAME", help=bench_cli.API_KEY_ENV_HELP)
     source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument("--prompt", type=_argument_type(_checked_prompt), help="the prompt text, or - to read it from standard input")
-    source.add_argument("--prompt-file", dest="prompt_file", metavar="FILE", help="read the prompt from FILE (UTF-8), exactly as written")
-    run.add_argument("--system", type=_argument_type(lambda text: check_unicode(text, "system prompt")), help="system prompt (chat mode)")
+    source.add_argument(
+        "--prompt",
+        type=_argument_type(_checked_prompt),
+        help="the prompt text, or - to read it from standard input",
+    )
+    source.add_argument(
+        "--prompt-file",
+        dest="prompt_file",
+        metavar="FILE",
+        help="read the prompt from FILE (UTF-8), exactly as written",
+    )
+    run.add_argument(
+        "--system",
+        type=_argument_type(lambda text: check_unicode(text, "system prompt")),
+        help="system prompt (chat mode)",
+    )
     run.add_argument("--max-tokens", type=int, dest="max_tokens")
     run.add_argument("--temperature", type=float)
     run.add_argument("--top-p", type=float, dest="top_p")
@@ -80,26 +102,67 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--mode", choices=["auto", "chat", "raw"])
     run.add_argument("--schedule", choices=["sequential", "parallel"], default="sequential")
-    run.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids")
+    run.add_argument(
+        "--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids"
+    )
     run.add_argument("--json", action="store_true", help="one JSON object per model per line")
     add_no_stores(run)
 
     demo = commands.add_parser("demo", help="build the small demo models (offline, a few minutes)")
     demo.add_argument("--dir", default="models", help="models directory (default: ./models)")
-    demo.add_argument("--size", choices=["full", "smoke"], default="full", help="smoke: seconds, for tests; the models learn little")
+    demo.add_argument(
+        "--size",
+        choices=["full", "smoke"],
+        default="full",
+        help="smoke: seconds, for tests; the models learn little",
+    )
 
     add_no_stores(bench_cli.add_parser(commands))
     add_no_stores(score_cli.add_parser(commands))
     frontier_cli.add_parser(commands)
 
-    serve = commands.add_parser("serve", help="serve local models as an OpenAI-compatible API (/v1/chat/completions, /v1/completions)")
-    serve.add_argument("--model", action="append", dest="model_refs", metavar="REF", help="model id, name or path to serve; repeat for more (default: every model in the directories)")
-    serve.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to find models (default: $LLM_COMPARE_MODELS_DIR or ./models)")
-    serve.add_argument("--host", default=server_defaults.DEFAULT_HOST, help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve = commands.add_parser(
+        "serve", help="serve local models as an OpenAI-compatible API (/v1/chat/completions, /v1/completions)"
+    )
+    serve.add_argument(
+        "--model",
+        action="append",
+        dest="model_refs",
+        metavar="REF",
+        help="model id, name or path to serve; repeat for more (default: every model in the directories)",
+    )
+    serve.add_argument(
+        "--models-dir",
+        action="append",
+        dest="models_dirs",
+        metavar="DIR",
+        help="where to find models (default: $LLM_COMPARE_MODELS_DIR or ./models)",
+    )
+    serve.add_argument(
+        "--host",
+        default=server_defaults.DEFAULT_HOST,
+        help="address to listen on (default: 127.0.0.1, this machine only)",
+    )
     serve.add_argument("--port", type=int, default=server_defaults.DEFAULT_PORT)
-    serve.add_argument("--api-key-env", metavar="NAME", help="ask clients for the key held in environment variable NAME (sent as Authorization: Bearer KEY)")
-    serve.add_argument("--max-body-bytes", type=int, default=server_defaults.DEFAULT_MAX_BODY_BYTES, metavar="N", help="refuse larger requests with 413")
-    serve.add_argument("--queue-size", type=int, default=server_defaults.DEFAULT_QUEUE_SIZE, metavar="N", help="requests that may wait for a busy model; more get 429 (default: %(default)s)")
+    serve.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="ask clients for the key held in environment variable NAME (sent as Authorization: Bearer KEY)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=server_defaults.DEFAULT_MAX_BODY_BYTES,
+        metavar="N",
+        help="refuse larger requests with 413",
+    )
+    serve.add_argument(
+        "--queue-size",
+        type=int,
+        default=server_defaults.DEFAULT_QUEUE_SIZE,
+        metavar="N",
+        help="requests that may wait for a busy model; more get 429 (default: %(default)s)",
+    )
     # start_serving's: exit when the process that started this one is gone (a user's shell never passes it)
     serve.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
 
@@ -107,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
     ui.add_argument("--port", type=int, default=8501)
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
-    ui.add_argument("--build-demo", action="store_true", help="if the (first) models directory has no models, build the demo models in the background")
+    ui.add_argument(
+        "--build-demo",
+        action="store_true",
+        help="if the (first) models directory has no models, build the demo models in the background",
+    )
     add_no_stores(ui)
     return parser
 
@@ -137,11 +204,15 @@ def _read_prompt(args: argparse.Namespace) -> str:
     (for prompts longer than a command line may be)."""
     if args.prompt_file is None and args.prompt != "-":
         return args.prompt
-    source = "standard input" if args.prompt_file is None else f"the prompt file {terminal_safe(args.prompt_file)}"
+    source = (
+        "standard input" if args.prompt_file is None else f"the prompt file {terminal_safe(args.prompt_file)}"
+    )
     try:
         data = sys.stdin.buffer.read() if args.prompt_file is None else Path(args.prompt_file).read_bytes()
     except OSError as exc:
-        raise ConfigurationError(f"cannot read {source}: {exc.strerror or exc}: give a readable file") from None
+        raise ConfigurationError(
+            f"cannot read {source}: {exc.strerror or exc}: give a readable file"
+        ) from None
     try:
         text = data.decode("utf-8-sig")  # a byte-order mark is not part of the prompt
     except UnicodeDecodeError as exc:
@@ -178,10 +249,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for model in models:
         meta = model.metadata
         detail = model.error or " · ".join(
-            str(v) for v in (meta.get("architecture"), meta.get("quantization"), human_bytes(model.size_bytes),
-                             meta.get("store")) if v
+            str(v)
+            for v in (
+                meta.get("architecture"),
+                meta.get("quantization"),
+                human_bytes(model.size_bytes),
+                meta.get("store"),
+            )
+            if v
         )
-        print(f"{terminal_safe(model.id):40} {model.type.value:8} {terminal_safe(model.name)}: {terminal_safe(detail)}")
+        print(
+            f"{terminal_safe(model.id):40} {model.type.value:8} {terminal_safe(model.name)}: {terminal_safe(detail)}"
+        )
     return EXIT_OK
 
 
@@ -193,8 +272,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     args.prompt = _read_prompt(args)  # before any model loads: a bad file is bad usage
     # No screen to share here: as many models as the user names (run within the memory budget).
-    manager = ModelManager(args.models_dirs or default_models_dirs(), max_models=len(args.model),
-                           stores=model_stores(args), api_key_env=args.api_key_env)
+    manager = ModelManager(
+        args.models_dirs or default_models_dirs(),
+        max_models=len(args.model),
+        stores=model_stores(args),
+        api_key_env=args.api_key_env,
+    )
     # A model that cannot be used (a truncated file, say) fails alone, with its reason; the others run.
     models = manager.select_models(args.model, usable_only=False)
     usable = [m for m in models if m.usable]
@@ -211,8 +294,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     events = iter(())
     if usable:  # engine.run checks its input at once: bad usage stops here, before anything is printed
         events = engine.run(args.prompt, usable, configs, schedule=args.schedule, system_prompt=args.system)
-    never_ran = [InferenceEvent(m.id, "done", result=InferenceResult.never_ran(m.id, m.unusable_reason))
-                 for m in models if not m.usable]
+    never_ran = [
+        InferenceEvent(m.id, "done", result=InferenceResult.never_ran(m.id, m.unusable_reason))
+        for m in models
+        if not m.usable
+    ]
     # Ctrl-C or SIGTERM cancels the run: workers stop, partial answers are printed and kept,
     # and the exit code says the run was interrupted. A second Ctrl-C interrupts at once.
     interrupted_by = stop_on_interrupt(engine.cancel)
@@ -222,10 +308,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     def show(event: InferenceEvent) -> bool:
         failed = printer.show(event)  # the answer first: a store that fails must not take it away
         if event.kind == "done":  # every run is kept, failed and cancelled ones too
-            keep(store, RunRecord.from_result(
-                comparison_id=comparison_id, prompt=args.prompt, system_prompt=args.system, schedule=args.schedule,
-                model=by_id[event.model_id], config=configs[event.model_id], result=event.result,
-            ))
+            keep(
+                store,
+                RunRecord.from_result(
+                    comparison_id=comparison_id,
+                    prompt=args.prompt,
+                    system_prompt=args.system,
+                    schedule=args.schedule,
+                    model=by_id[event.model_id],
+                    config=configs[event.model_id],
+                    result=event.result,
+                ),
+            )
         return failed
 
     failed = False
@@ -340,10 +434,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from llm_compare.modelbuild.demo import RECIPES, build_demo
 
         progress.expect_models(len(RECIPES[args.size].models))
-        report = build_demo(Path(args.dir), progress=progress.progress, size=args.size, model_ready=progress.model_ready)
+        report = build_demo(
+            Path(args.dir), progress=progress.progress, size=args.size, model_ready=progress.model_ready
+        )
     for model in report.models:
-        print(f"{model.name}: {human_count(model.parameters)} parameters, "
-              f"{model.heldout_bits_per_byte:.2f} bits per byte on held-out text, trained in {model.train_seconds:.0f} s")
+        print(
+            f"{model.name}: {human_count(model.parameters)} parameters, "
+            f"{model.heldout_bits_per_byte:.2f} bits per byte on held-out text, trained in {model.train_seconds:.0f} s"
+        )
     print(f"built in {report.total_seconds:.0f} s into {report.demo_dir} (details: demo-report.json there)")
     return EXIT_OK
 
@@ -364,9 +462,19 @@ def cmd_ui(args: argparse.Namespace) -> int:
     # Always headless: otherwise Streamlit's first start asks for an e-mail address on the terminal
     # and waits (forever, without one). The browser tab is ours to open, once the server answers.
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP_PATH),
-        "--server.address", "127.0.0.1", "--server.port", str(args.port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_PATH),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     # Before any child starts: a SIGTERM at any moment from here on stops the children too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -375,14 +483,21 @@ def cmd_ui(args: argparse.Namespace) -> int:
         # From the app's folder, so that Streamlit reads its .streamlit/config.toml.
         # preexec_fn is safe here: this process runs no other thread.
         server = subprocess.Popen(
-            command, env=env, cwd=APP_PATH.parent, stdin=subprocess.DEVNULL,
+            command,
+            env=env,
+            cwd=APP_PATH.parent,
+            stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509
         )
         children.append(server)
         models_dir = Path((dirs or default_models_dirs())[0]).resolve()
         if args.build_demo and demo_build.demo_needed(models_dir):
-            print(f"building the demo models into {models_dir} in the background; "
-                  "each appears on the Models page as soon as it is ready", file=sys.stderr, flush=True)
+            print(
+                f"building the demo models into {models_dir} in the background; "
+                "each appears on the Models page as soon as it is ready",
+                file=sys.stderr,
+                flush=True,
+            )
             children.append(demo_build.start_background_build(models_dir))
         if wait_until_healthy(server, f"{url}/_stcore/health"):
             print(f"llm-compare is running at {url}", flush=True)
@@ -396,7 +511,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def _has_display() -> bool:
     """Whether a browser tab can be shown: on Linux (and BSD) only with an X or Wayland display."""
-    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
 
 
 def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
@@ -434,8 +551,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from llm_compare.server.settings import ServeSettings, served_models
 
     settings = ServeSettings(
-        host=args.host, port=args.port, api_key_env=args.api_key_env, max_body_bytes=args.max_body_bytes,
-        queue_size=args.queue_size, models_dirs=args.models_dirs or [], model_refs=args.model_refs or [],
+        host=args.host,
+        port=args.port,
+        api_key_env=args.api_key_env,
+        max_body_bytes=args.max_body_bytes,
+        queue_size=args.queue_size,
+        models_dirs=args.models_dirs or [],
+        model_refs=args.model_refs or [],
     )
     settings.api_key()  # a key asked for but not set is bad usage, before any model is scanned
     if args.exit_with_parent:
@@ -456,8 +578,14 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "scan": cmd_scan, "run": cmd_run, "bench": cmd_bench, "score": cmd_score, "demo": cmd_demo, "ui": cmd_ui,
-    "serve": cmd_serve, "frontier": frontier_cli.cmd_frontier,
+    "scan": cmd_scan,
+    "run": cmd_run,
+    "bench": cmd_bench,
+    "score": cmd_score,
+    "demo": cmd_demo,
+    "ui": cmd_ui,
+    "serve": cmd_serve,
+    "frontier": frontier_cli.cmd_frontier,
 }
 
 if __name__ == "__main__":

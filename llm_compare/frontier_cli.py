@@ -16,9 +16,13 @@ QUALITY_CHOICES = ("bits_per_byte", "kl_mean", "check_pass_rate", "vote_rating")
 
 
 def add_parser(commands) -> None:
-    frontier = commands.add_parser("frontier", help="quality beside speed and memory, with the Pareto frontier")
+    frontier = commands.add_parser(
+        "frontier", help="quality beside speed and memory, with the Pareto frontier"
+    )
     frontier.add_argument(
-        "--quality", choices=QUALITY_CHOICES, default=QUALITY_CHOICES[0],
+        "--quality",
+        choices=QUALITY_CHOICES,
+        default=QUALITY_CHOICES[0],
         help="the quality figure (default: %(default)s)",
     )
     frontier.add_argument("--json", metavar="OUT", help="write one object per model")
@@ -36,18 +40,27 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(objects, indent=2) + "\n", encoding="utf-8")
     if not rows:
-        print("no model has a benchmark or a quality figure yet: run `llm-compare bench`, or vote on the Compare page")
+        print(
+            "no model has a benchmark or a quality figure yet: run `llm-compare bench`, or vote on the Compare page"
+        )
         return EXIT_OK
     label = QUALITY_FIGURES[args.quality].label
     print(f"{'model':30} {label:>18} {'decode tok/s':>12} {'TTFT ms':>8} {'peak MiB':>9}  frontier")
     for row, data in zip(rows, objects):
-        fronts = ", ".join(name for name, on in (("speed", row.on_speed_front), ("memory", row.on_memory_front)) if on) or "–"
+        fronts = (
+            ", ".join(
+                name for name, on in (("speed", row.on_speed_front), ("memory", row.on_memory_front)) if on
+            )
+            or "–"
+        )
         print(
             f"{terminal_safe(row.name)[:30]:30} {_number(data[args.quality], '.4g'):>18} {_number(data['decode_tps'], '.1f'):>12} "
             f"{_number(data['ttft_ms'], '.0f'):>8} {_number(data['peak_rss_mib'], '.0f'):>9}  {fronts}"
             + (f"  ({terminal_safe(row.note)})" if row.note else "")
         )
-    print("Costs from the latest benchmark that included each model, quiet runs only (median decode and TTFT, highest peak RSS).")
+    print(
+        "Costs from the latest benchmark that included each model, quiet runs only (median decode and TTFT, highest peak RSS)."
+    )
     return EXIT_OK
 
 

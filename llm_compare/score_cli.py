@@ -15,15 +15,38 @@ from llm_compare.services.discovery.stores import ModelStore
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
-    score = commands.add_parser("score", help="score models on a text: bits per byte, perplexity, divergence from a reference")
-    score.add_argument("--model", action="append", required=True, metavar="REF", help="model id from scan, or a path; repeat for more")
-    score.add_argument("--text", default="builtin:prose", metavar="FILE",
-                       help="a UTF-8 text file, or builtin:prose or builtin:code (default builtin:prose)")
-    score.add_argument("--reference", metavar="REF", help="measure KL divergence and agreement against this model (scored too)")
-    score.add_argument("--ctx", type=int, metavar="N", help="tokens per chunk (default 512, or the smallest context among the models)")
+    score = commands.add_parser(
+        "score", help="score models on a text: bits per byte, perplexity, divergence from a reference"
+    )
+    score.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="REF",
+        help="model id from scan, or a path; repeat for more",
+    )
+    score.add_argument(
+        "--text",
+        default="builtin:prose",
+        metavar="FILE",
+        help="a UTF-8 text file, or builtin:prose or builtin:code (default builtin:prose)",
+    )
+    score.add_argument(
+        "--reference",
+        metavar="REF",
+        help="measure KL divergence and agreement against this model (scored too)",
+    )
+    score.add_argument(
+        "--ctx",
+        type=int,
+        metavar="N",
+        help="tokens per chunk (default 512, or the smallest context among the models)",
+    )
     score.add_argument("--json", metavar="OUT", help="write one JSON object per model (an array)")
     score.add_argument("--csv", metavar="OUT", help="write one CSV row per model")
-    score.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids")
+    score.add_argument(
+        "--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids"
+    )
     return score
 
 

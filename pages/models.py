@@ -9,7 +9,9 @@ from llm_compare.ui import endpoint_form, layout, serve_panel, session, settings
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import code, literal
 
-STAT_HELP_HEALTH_LATENCY = "health_latency_ms: time for the endpoint's GET /v1/models to answer, at its last check."
+STAT_HELP_HEALTH_LATENCY = (
+    "health_latency_ms: time for the endpoint's GET /v1/models to answer, at its last check."
+)
 
 layout.page_entry()
 
@@ -23,7 +25,9 @@ def demo_build_progress(shown: demo_build.DemoBuildStatus) -> None:
     status = demo_build.read_status() or shown
     if status.models_ready != shown.models_ready or status.state != "building":
         st.rerun()
-    left = f", about {tqdm.format_interval(status.remaining_s)} left" if status.remaining_s is not None else ""
+    left = (
+        f", about {tqdm.format_interval(status.remaining_s)} left" if status.remaining_s is not None else ""
+    )
     st.progress(
         status.fraction,
         text=f"Building the demo models: {literal(status.stage)} · {len(status.models_ready)} of "
@@ -41,7 +45,9 @@ with guard("Reading the demo build's status"):
     if build is not None and build.state == "building":
         demo_build_progress(build)
     elif build is not None and build.state != "done" and demo_build.demo_needed(build.models_dir):
-        why = f"failed: {literal(build.error)}" if build.state == "failed" else "was stopped before it finished"
+        why = (
+            f"failed: {literal(build.error)}" if build.state == "failed" else "was stopped before it finished"
+        )
         st.warning(
             f"The demo build {why} ({len(build.models_ready)} of {build.models_total or '?'} models ready). "
             "`./scripts/start.sh` or `llm-compare demo` finishes it.",
@@ -84,7 +90,10 @@ shown = tables.filter_models(found, search, backends or None)
 selected = session.selected_ids()
 
 if not found and build is not None and build.state == "building":
-    st.info("No models yet: the demo models are being built. Each appears here when it is ready.", icon=":material/info:")
+    st.info(
+        "No models yet: the demo models are being built. Each appears here when it is ready.",
+        icon=":material/info:",
+    )
 elif not found:
     st.info(
         "No models found yet. See **Where models go** below, or point the dashboard at another directory.",
@@ -112,7 +121,8 @@ else:
             "chat": st.column_config.CheckboxColumn("Chat", help="Has a chat template", width=50),
             "status": st.column_config.TextColumn("Status", width="large"),
             "health": st.column_config.TextColumn(
-                "Health", help="HTTP endpoints: healthy when GET /v1/models answered at the last check (each scan)"
+                "Health",
+                help="HTTP endpoints: healthy when GET /v1/models answered at the last check (each scan)",
             ),
             "health_latency_ms": st.column_config.NumberColumn(
                 "Health (ms)", format="%.0f", help=STAT_HELP_HEALTH_LATENCY
@@ -180,8 +190,11 @@ with st.expander("Other apps' models", icon=":material/apps:"):
     st.caption(
         "Models that Ollama, LM Studio and the Hugging Face cache keep on this machine, read in place "
         "(Ollama's under their Ollama names). Switch a store off to hide its models, here and in the CLI."
-        + (f" All are off in this dashboard: `${stores.NO_STORES_ENV}` is set (`llm-compare ui --no-stores`)."
-           if turned_off else "")
+        + (
+            f" All are off in this dashboard: `${stores.NO_STORES_ENV}` is set (`llm-compare ui --no-stores`)."
+            if turned_off
+            else ""
+        )
     )
     present, off = session.present_stores(), stores.stores_off()
     if not present:
@@ -194,7 +207,8 @@ with st.expander("Other apps' models", icon=":material/apps:"):
         st.session_state[key] = kind not in off  # the saved setting is the truth; the switch follows it
         count = sum(1 for m in found if m.metadata.get("store") == stores.STORE_LABELS[kind])
         st.toggle(
-            f"{stores.STORE_LABELS[kind]}: " + ", ".join(code(s.path) for s in located)
+            f"{stores.STORE_LABELS[kind]}: "
+            + ", ".join(code(s.path) for s in located)
             + ("" if kind in off or turned_off else f" — {count} model{'s' if count != 1 else ''}"),
             key=key,
             on_change=session.store_toggled,

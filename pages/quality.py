@@ -9,7 +9,9 @@ from llm_compare.ui.errors import show_error
 layout.page_entry()
 
 st.title("Quality")
-st.caption("How well each model predicts a text it has not seen, and how far it strays from a reference model.")
+st.caption(
+    "How well each model predicts a text it has not seen, and how far it strays from a reference model."
+)
 
 scoring = quality_view.current()
 running = scoring is not None and not scoring.finished
@@ -18,24 +20,57 @@ names = quality_view.model_names()
 models_col, reference_col = st.columns([3, 2])
 models_col.multiselect("Models to score", list(names), format_func=names.get, key=quality_view.MODELS_KEY)
 reference_col.selectbox(
-    "Reference", [quality_view.NO_REFERENCE, *names], format_func=lambda i: names.get(i, "none"), key=quality_view.REFERENCE_KEY,
+    "Reference",
+    [quality_view.NO_REFERENCE, *names],
+    format_func=lambda i: names.get(i, "none"),
+    key=quality_view.REFERENCE_KEY,
     help="KL divergence, top-1 agreement and Δp of each model sharing its vocabulary are measured against it.",
 )
 text_col, ctx_col = st.columns([3, 2])
 with text_col:
-    choice = st.radio("Text", list(quality_view.TEXTS), format_func=quality_view.TEXTS.get, key=quality_view.TEXT_KEY, horizontal=True)
+    choice = st.radio(
+        "Text",
+        list(quality_view.TEXTS),
+        format_func=quality_view.TEXTS.get,
+        key=quality_view.TEXT_KEY,
+        horizontal=True,
+    )
     if choice == "upload":
-        st.file_uploader("Text file (UTF-8)", key=quality_view.UPLOAD_KEY, help="At least 2 chunks of the context.")
-ctx_col.number_input("Context (tokens per chunk)", 16, 32768, DEFAULT_CTX, key=quality_view.CTX_KEY,
-                     help="Each chunk is evaluated from an empty context; its second half is scored (as llama-perplexity does).")
+        st.file_uploader(
+            "Text file (UTF-8)", key=quality_view.UPLOAD_KEY, help="At least 2 chunks of the context."
+        )
+ctx_col.number_input(
+    "Context (tokens per chunk)",
+    16,
+    32768,
+    DEFAULT_CTX,
+    key=quality_view.CTX_KEY,
+    help="Each chunk is evaluated from an empty context; its second half is scored (as llama-perplexity does).",
+)
 run_col, stop_col, _ = st.columns([1, 1, 6])
-run_col.button("Score", key="q_score", type="primary", icon=":material/play_arrow:", width="stretch", disabled=running,
-               on_click=quality_view.start_from_form)
-stop_col.button("Stop", key="q_stop", icon=":material/stop:", width="stretch", disabled=not running,
-                on_click=quality_view.stop_current, help="Stop within a chunk; models not started yet are skipped.")
+run_col.button(
+    "Score",
+    key="q_score",
+    type="primary",
+    icon=":material/play_arrow:",
+    width="stretch",
+    disabled=running,
+    on_click=quality_view.start_from_form,
+)
+stop_col.button(
+    "Stop",
+    key="q_stop",
+    icon=":material/stop:",
+    width="stretch",
+    disabled=not running,
+    on_click=quality_view.stop_current,
+    help="Stop within a chunk; models not started yet are skipped.",
+)
 for message in st.session_state.pop(quality_view.ERRORS_KEY, []):
     show_error(message)
 
 if scoring is not None:
     st.divider()
-    job_view.draw_live(scoring, running, "Showing the scores", quality_view.draw_progress, quality_view.draw_table)
+    job_view.draw_live(
+        scoring, running, "Showing the scores", quality_view.draw_progress, quality_view.draw_table
+    )

@@ -30,15 +30,19 @@ if hidden_runs:
 if facets.unreadable:
     count = facets.unreadable
     st.warning(
-        literal(f"{count} stored run{'s' if count != 1 else ''} could not be read and are not shown "
-                f"(first: {facets.first_unreadable}); the log lists each."),
+        literal(
+            f"{count} stored run{'s' if count != 1 else ''} could not be read and are not shown "
+            f"(first: {facets.first_unreadable}); the log lists each."
+        ),
         icon=":material/warning:",
     )
 if facets.repaired:
     count = facets.repaired
     st.caption(
-        literal(f"{count} stored run{'s' if count != 1 else ''} held values that cannot be shown as they "
-                f"were and are shown repaired (first: {facets.first_repaired}).")
+        literal(
+            f"{count} stored run{'s' if count != 1 else ''} held values that cannot be shown as they "
+            f"were and are shown repaired (first: {facets.first_repaired})."
+        )
     )
 
 if not facets.total:
@@ -70,11 +74,20 @@ chosen_backends = backends_col.multiselect(
     "Backend", facets.backends, key="runs_backends", placeholder="All", on_change=first_page
 )
 chosen_reasons = reasons_col.multiselect(
-    "Finish reason", facets.finish_reasons, key="runs_reasons", placeholder="All", help=STAT_HELP["finish_reason"],
+    "Finish reason",
+    facets.finish_reasons,
+    key="runs_reasons",
+    placeholder="All",
+    help=STAT_HELP["finish_reason"],
     on_change=first_page,
 )
 source = source_col.segmented_control(
-    "From", list(SOURCES), format_func=SOURCES.get, key="runs_source", default="all", on_change=first_page,
+    "From",
+    list(SOURCES),
+    format_func=SOURCES.get,
+    key="runs_source",
+    default="all",
+    on_change=first_page,
 )
 query = RunQuery(
     models=tuple(chosen_models),
@@ -88,7 +101,9 @@ with guard("Counting the runs"):
     matching = store.count(query)
 
 size_col, page_col, summary_col, download_col = st.columns([2, 2, 6, 2], vertical_alignment="bottom")
-page_size = size_col.selectbox("Runs per page", PAGE_SIZES, index=1, key="runs_page_size", on_change=first_page)
+page_size = size_col.selectbox(
+    "Runs per page", PAGE_SIZES, index=1, key="runs_page_size", on_change=first_page
+)
 pages = max(1, -(-matching // page_size))
 if st.session_state.get("runs_page", 1) > pages:
     st.session_state["runs_page"] = 1
@@ -137,7 +152,11 @@ st.caption(
     "Bars: median over the shown quiet runs (peak memory: the highest); dots: single runs, "
     "crosses: busy runs (other programs used the CPU), left out of the bars. "
     "Compare timings from sequential runs: parallel runs share the CPU."
-    + (f" The charts draw the newest {CHART_RUNS:,} of the {matching:,} runs found." if matching > CHART_RUNS else "")
+    + (
+        f" The charts draw the newest {CHART_RUNS:,} of the {matching:,} runs found."
+        if matching > CHART_RUNS
+        else ""
+    )
 )
 
 # --- table ---------------------------------------------------------------------------------------

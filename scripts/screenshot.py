@@ -1,6 +1,6 @@
 """Takes the README's screenshot: the dashboard comparing demo models, in headless Chromium.
 
-    .venv/bin/python scripts/screenshot.py [--models-dir models] [--out docs/screenshot.png] [--model NAME ...]
+.venv/bin/python scripts/screenshot.py [--models-dir models] [--out docs/screenshot.png] [--model NAME ...]
 """
 
 from __future__ import annotations

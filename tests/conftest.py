@@ -64,7 +64,16 @@ def tiny_dir(tmp_path_factory) -> Path:
 def long_context_dir(tmp_path_factory) -> Path:
     """A tiny LLaMA with a 4096-token context, for runs long enough to interrupt."""
     root = tmp_path_factory.mktemp("long")
-    build_random_llama(root, hidden=64, layers=2, heads=4, intermediate=128, vocab=512, name="long-llama", max_position_embeddings=4096)
+    build_random_llama(
+        root,
+        hidden=64,
+        layers=2,
+        heads=4,
+        intermediate=128,
+        vocab=512,
+        name="long-llama",
+        max_position_embeddings=4096,
+    )
     return root
 
 
@@ -73,7 +82,11 @@ def tiny_models(tiny_dir) -> dict[str, object]:
     """The tiny models by role: hf, gguf_f32, gguf_q8."""
     manager = ModelManager([tiny_dir])
     by_name = {m.name: m for m in manager.scan()}
-    return {"hf": by_name["tiny-llama"], "gguf_f32": by_name["tiny-llama-f32"], "gguf_q8": by_name["tiny-llama-q8_0"]}
+    return {
+        "hf": by_name["tiny-llama"],
+        "gguf_f32": by_name["tiny-llama-f32"],
+        "gguf_q8": by_name["tiny-llama-q8_0"],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +105,16 @@ def greedy() -> ModelConfig:
 def slow_prefill_models(tmp_path_factory) -> dict[str, object]:
     """A random LLaMA big enough that a 3,000-token prompt takes seconds to process."""
     root = tmp_path_factory.mktemp("slow")
-    build_random_llama(root, hidden=512, layers=4, heads=8, intermediate=1024, vocab=512, name="slow-llama", max_position_embeddings=4096)
+    build_random_llama(
+        root,
+        hidden=512,
+        layers=4,
+        heads=8,
+        intermediate=1024,
+        vocab=512,
+        name="slow-llama",
+        max_position_embeddings=4096,
+    )
     by_name = {m.name: m for m in ModelManager([root]).scan()}
     return {"hf": by_name["slow-llama"], "gguf_f32": by_name["slow-llama-f32"]}
 
@@ -104,8 +126,10 @@ def llama_cpp_vocab_dir() -> Path:
     try:
         return ensure_vocab_files()
     except VocabFilesUnavailable as exc:
-        pytest.fail(f"llama.cpp's vocabulary files are missing: {exc}; `scripts/setup.sh --test` fetches them",
-                    pytrace=False)
+        pytest.fail(
+            f"llama.cpp's vocabulary files are missing: {exc}; `scripts/setup.sh --test` fetches them",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,11 @@ MODEL_KEYS = {"id", "name", "type", "path", "size_bytes", "metadata", "error"}
 
 def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "llm_compare.cli", *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+        [sys.executable, "-m", "llm_compare.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
     )
 
 
@@ -51,10 +55,26 @@ def test_one_hostile_config_stops_neither_scan_nor_run_of_the_other_models(tiny_
     done = cli("scan", str(tmp_path), "--json")
     assert done.returncode == 0, done.stderr
     errors = {m["name"]: m["error"] for m in json.loads(done.stdout)}
-    assert errors == {"hostile": "config.json nests JSON 1,000 levels deep; discovery reads at most 64",
-                      "tiny-llama-f32": None}
-    done = cli("run", "--models-dir", str(tmp_path), "--model", "tiny-llama-f32", "--prompt", "import os",
-               "--max-tokens", "3", "--temperature", "0", "--mode", "raw", "--json")
+    assert errors == {
+        "hostile": "config.json nests JSON 1,000 levels deep; discovery reads at most 64",
+        "tiny-llama-f32": None,
+    }
+    done = cli(
+        "run",
+        "--models-dir",
+        str(tmp_path),
+        "--model",
+        "tiny-llama-f32",
+        "--prompt",
+        "import os",
+        "--max-tokens",
+        "3",
+        "--temperature",
+        "0",
+        "--mode",
+        "raw",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     (result,) = map(json.loads, done.stdout.splitlines())
     assert (result["finish_reason"], result["stats"]["completion_tokens"]) == ("length", 3)
@@ -74,8 +94,22 @@ def test_scan_readable_output_names_each_model(models_with_broken):
 def test_run_json_gives_one_object_per_model_and_saves_the_runs(tiny_dir, private_home):
     ids = {m["name"]: m["id"] for m in json.loads(cli("scan", str(tiny_dir), "--json").stdout)}
     done = cli(
-        "run", "--models-dir", str(tiny_dir), "--model", ids["tiny-llama-f32"], "--model", str(tiny_dir / "tiny-llama"),
-        "--prompt", "import sys", "--max-tokens", "6", "--temperature", "0", "--mode", "raw", "--json",
+        "run",
+        "--models-dir",
+        str(tiny_dir),
+        "--model",
+        ids["tiny-llama-f32"],
+        "--model",
+        str(tiny_dir / "tiny-llama"),
+        "--prompt",
+        "import sys",
+        "--max-tokens",
+        "6",
+        "--temperature",
+        "0",
+        "--mode",
+        "raw",
+        "--json",
     )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
@@ -91,7 +125,17 @@ def test_run_json_gives_one_object_per_model_and_saves_the_runs(tiny_dir, privat
 
 
 def test_run_readable_output_streams_text_and_a_stats_line(tiny_dir, private_home):
-    done = cli("run", "--model", str(tiny_dir / "tiny-llama-q8_0.gguf"), "--prompt", "x = ", "--max-tokens", "4", "--seed", "1")
+    done = cli(
+        "run",
+        "--model",
+        str(tiny_dir / "tiny-llama-q8_0.gguf"),
+        "--prompt",
+        "x = ",
+        "--max-tokens",
+        "4",
+        "--seed",
+        "1",
+    )
     assert done.returncode == 0, done.stderr
     [stored] = RunStore().list()
     shown = terminal_safe(stored.text, keep="\n\t")
@@ -103,7 +147,18 @@ def test_run_exits_1_when_a_model_fails_and_says_why(tiny_dir, tmp_path):
     broken = tmp_path / "hollow"
     shutil.copytree(tiny_dir / "tiny-llama", broken)
     (broken / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
-    done = cli("run", "--model", str(broken), "--model", str(tiny_dir / "tiny-llama-f32.gguf"), "--prompt", "a", "--max-tokens", "3", "--json")
+    done = cli(
+        "run",
+        "--model",
+        str(broken),
+        "--model",
+        str(tiny_dir / "tiny-llama-f32.gguf"),
+        "--prompt",
+        "a",
+        "--max-tokens",
+        "3",
+        "--json",
+    )
     assert done.returncode == 1
     results = {json.loads(line)["model"]["name"]: json.loads(line) for line in done.stdout.splitlines()}
     assert results["hollow"]["finish_reason"] == "error" and "missing" in results["hollow"]["error"]
@@ -124,10 +179,26 @@ def cut_ggufs(tiny_dir, tmp_path_factory):
 @pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
 def test_broken_models_fail_alone_and_the_others_run(tiny_dir, cut_ggufs, private_home, as_json):
     """Five models, more than the dashboard shows at once: three cut files and two good ones."""
-    refs = [cut_ggufs["cut-in-tensor-data"], tiny_dir / "tiny-llama-q8_0.gguf", cut_ggufs["cut-in-header"],
-            cut_ggufs["cut-to-nothing"], tiny_dir / "tiny-llama"]
-    done = cli("run", *[a for ref in refs for a in ("--model", str(ref))], "--prompt", "import os",
-               "--max-tokens", "4", "--temperature", "0", "--mode", "raw", *(["--json"] if as_json else []))
+    refs = [
+        cut_ggufs["cut-in-tensor-data"],
+        tiny_dir / "tiny-llama-q8_0.gguf",
+        cut_ggufs["cut-in-header"],
+        cut_ggufs["cut-to-nothing"],
+        tiny_dir / "tiny-llama",
+    ]
+    done = cli(
+        "run",
+        *[a for ref in refs for a in ("--model", str(ref))],
+        "--prompt",
+        "import os",
+        "--max-tokens",
+        "4",
+        "--temperature",
+        "0",
+        "--mode",
+        "raw",
+        *(["--json"] if as_json else []),
+    )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     reasons = {
@@ -172,10 +243,16 @@ def test_only_broken_models_exit_1_with_an_object_each(cut_ggufs):
         # Bad usage stays bad usage when a named model is broken too.
         (["run", "--model", "{cut}", "--model", "no-such-model", "--prompt", "x"], "no model matches"),
         (["run", "--model", "{cut}", "--prompt", "  "], "the prompt is empty"),
-        (["run", "--model", "{cut}", "--model", "{gguf}", "--prompt", "x", "--top-p", "0"], "top_p: input should be"),
+        (
+            ["run", "--model", "{cut}", "--model", "{gguf}", "--prompt", "x", "--top-p", "0"],
+            "top_p: input should be",
+        ),
         (["run", "--model", "{cut}"], "one of the arguments --prompt --prompt-file is required"),
         (["run", "--model", "{cut}", "--prompt", "x", "--colour"], "unrecognized arguments: --colour"),
-        (["run", "--model", "{gguf}", "--prompt", "x", "--temperature", "9"], "temperature: input should be less than or equal to 2"),
+        (
+            ["run", "--model", "{gguf}", "--prompt", "x", "--temperature", "9"],
+            "temperature: input should be less than or equal to 2",
+        ),
         (["run", "--model", "{gguf}", "--prompt", "  "], "the prompt is empty"),
         (["run", "--model", "{gguf}"], "one of the arguments --prompt --prompt-file is required"),
         (["run", "--model", "{gguf}", "--prompt", "x", "--mode", "poem"], "invalid choice"),
@@ -190,10 +267,27 @@ def test_bad_usage_exits_2_with_one_line(tiny_dir, cut_ggufs, args, words):
     assert "Traceback" not in done.stderr
 
 
-def test_ctrl_c_cancels_prints_each_partial_answer_in_its_own_block_and_exits_130(long_context_dir, tiny_dir, private_home):
-    command = [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(long_context_dir / "long-llama"),
-               "--model", str(tiny_dir / "tiny-llama-f32.gguf"),
-               "--prompt", "import os", "--max-tokens", "3000", "--temperature", "0", "--mode", "raw"]
+def test_ctrl_c_cancels_prints_each_partial_answer_in_its_own_block_and_exits_130(
+    long_context_dir, tiny_dir, private_home
+):
+    command = [
+        sys.executable,
+        "-m",
+        "llm_compare.cli",
+        "run",
+        "--model",
+        str(long_context_dir / "long-llama"),
+        "--model",
+        str(tiny_dir / "tiny-llama-f32.gguf"),
+        "--prompt",
+        "import os",
+        "--max-tokens",
+        "3000",
+        "--temperature",
+        "0",
+        "--mode",
+        "raw",
+    ]
     # Unbuffered: readline() then takes only the header, and communicate() gets all the rest.
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=os.environ.copy()
@@ -227,14 +321,25 @@ def test_run_keeps_the_valid_saved_settings_and_warns_about_the_rest(tiny_dir, p
     )
     (configs / f"{ids['tiny-llama-q8_0']}.json").mkdir()  # a directory where a settings file belongs
     done = cli(
-        "run", "--models-dir", str(tiny_dir), "--model", ids["tiny-llama-f32"], "--model", ids["tiny-llama-q8_0"],
-        "--prompt", "import sys", "--json",
+        "run",
+        "--models-dir",
+        str(tiny_dir),
+        "--model",
+        ids["tiny-llama-f32"],
+        "--model",
+        ids["tiny-llama-q8_0"],
+        "--prompt",
+        "import sys",
+        "--json",
     )
     assert done.returncode == 0, done.stderr
     results = {json.loads(line)["model"]["name"]: json.loads(line) for line in done.stdout.splitlines()}
     assert results["tiny-llama-f32"]["stats"]["completion_tokens"] == 3  # the valid saved max_tokens held
     assert results["tiny-llama-q8_0"]["error"] is None  # ran on its defaults
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
-    assert "warning: Saved setting top_k of tiny-llama-f32 not used: input should be a valid integer (got True); using the default instead." in warnings
+    assert (
+        "warning: Saved setting top_k of tiny-llama-f32 not used: input should be a valid integer (got True); using the default instead."
+        in warnings
+    )
     assert any("tiny-llama-q8_0 not used" in w and "is a directory" in w for w in warnings)
     assert "Traceback" not in done.stderr

@@ -19,15 +19,32 @@ KEY = "sk-llm-compare-test-7f3a9c1e"
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "llm_compare.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "llm_compare.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_run_a_saved_endpoints_model_beside_a_local_one(tiny_models):
     with misbehaving_server() as server:
         EndpointRegistry().add(Endpoint.parse({"name": "srv", "base_url": server.base_url}))
-        done = cli("run", "--model", "srv#ok", "--model", tiny_models["gguf_f32"].path, "--prompt", "def f",
-                   "--max-tokens", "4", "--temperature", "0", "--json")
+        done = cli(
+            "run",
+            "--model",
+            "srv#ok",
+            "--model",
+            tiny_models["gguf_f32"].path,
+            "--prompt",
+            "def f",
+            "--max-tokens",
+            "4",
+            "--temperature",
+            "0",
+            "--json",
+        )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     by_type = {line["model"]["type"]: line for line in lines}
@@ -46,8 +63,16 @@ def test_a_failing_endpoint_model_exits_1_and_says_why_in_one_line():
 
 def test_an_unset_key_variable_is_named_before_anything_runs():
     with misbehaving_server() as server:
-        done = cli("run", "--model", f"{server.base_url}#ok", "--api-key-env", "LLM_COMPARE_UNSET_KEY_VAR",
-                   "--prompt", "hi", env={"LLM_COMPARE_UNSET_KEY_VAR": ""})
+        done = cli(
+            "run",
+            "--model",
+            f"{server.base_url}#ok",
+            "--api-key-env",
+            "LLM_COMPARE_UNSET_KEY_VAR",
+            "--prompt",
+            "hi",
+            env={"LLM_COMPARE_UNSET_KEY_VAR": ""},
+        )
     assert done.returncode == 1
     assert "LLM_COMPARE_UNSET_KEY_VAR" in done.stdout and "is not set" in done.stdout
     assert "Traceback" not in done.stderr
@@ -55,20 +80,60 @@ def test_an_unset_key_variable_is_named_before_anything_runs():
 
 def test_the_api_key_is_in_no_output_log_store_or_export(tmp_path, private_home):
     prompts = tmp_path / "suite.jsonl"
-    prompts.write_text(json.dumps({"id": "p1", "prompt": "Say hello", "checks": {"contains": "Hello"}}) + "\n")
+    prompts.write_text(
+        json.dumps({"id": "p1", "prompt": "Say hello", "checks": {"contains": "Hello"}}) + "\n"
+    )
     exports = tmp_path / "exports"
     exports.mkdir()
     env = {"LLM_COMPARE_TEST_KEY": KEY}
     with misbehaving_server(required_key=KEY) as server:
         ref = f"{server.base_url}#ok"
-        ran = cli("run", "--model", ref, "--api-key-env", "LLM_COMPARE_TEST_KEY", "--prompt", "hi", "--json", env=env)
-        benched = cli("bench", "--model", ref, "--api-key-env", "LLM_COMPARE_TEST_KEY", "--prompts", str(prompts),
-                      "--repeat", "1", "--warmup", "0", "--csv", str(exports / "runs.csv"),
-                      "--json", str(exports / "bench.json"), "--md", str(exports / "bench.md"), env=env)
-        failed = cli("run", "--model", f"{server.base_url}#status-500", "--api-key-env", "LLM_COMPARE_TEST_KEY",
-                     "--prompt", "hi", env=env)
-        sent = [{k.lower(): v for k, v in headers.items()}.get("authorization")
-                for method, _, headers, _ in server.requests if method == "POST"]
+        ran = cli(
+            "run",
+            "--model",
+            ref,
+            "--api-key-env",
+            "LLM_COMPARE_TEST_KEY",
+            "--prompt",
+            "hi",
+            "--json",
+            env=env,
+        )
+        benched = cli(
+            "bench",
+            "--model",
+            ref,
+            "--api-key-env",
+            "LLM_COMPARE_TEST_KEY",
+            "--prompts",
+            str(prompts),
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--csv",
+            str(exports / "runs.csv"),
+            "--json",
+            str(exports / "bench.json"),
+            "--md",
+            str(exports / "bench.md"),
+            env=env,
+        )
+        failed = cli(
+            "run",
+            "--model",
+            f"{server.base_url}#status-500",
+            "--api-key-env",
+            "LLM_COMPARE_TEST_KEY",
+            "--prompt",
+            "hi",
+            env=env,
+        )
+        sent = [
+            {k.lower(): v for k, v in headers.items()}.get("authorization")
+            for method, _, headers, _ in server.requests
+            if method == "POST"
+        ]
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert benched.returncode == 0, benched.stderr
     assert failed.returncode == 1
@@ -77,7 +142,14 @@ def test_the_api_key_is_in_no_output_log_store_or_export(tmp_path, private_home)
     (exports / "results.csv").write_text(to_csv(RunStore().list()))  # the Results page's export
     assert len(RunStore().list()) == 3
     searched = {
-        "output and logs": [ran.stdout, ran.stderr, benched.stdout, benched.stderr, failed.stdout, failed.stderr],
+        "output and logs": [
+            ran.stdout,
+            ran.stderr,
+            benched.stdout,
+            benched.stderr,
+            failed.stdout,
+            failed.stderr,
+        ],
         "files": [p.read_bytes().decode("utf-8", "replace") for p in _files(private_home) + _files(exports)],
     }
     assert len(searched["files"]) >= 6  # the store, its journal files, endpoint health, the exports

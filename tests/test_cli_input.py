@@ -22,7 +22,9 @@ LONGER_THAN_AN_ARGUMENT = 200_000
 
 
 def cli(*args: str | bytes, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    done = subprocess.run([*CLI, *args], input=stdin, capture_output=True, timeout=180, env=os.environ.copy(), check=False)
+    done = subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, timeout=180, env=os.environ.copy(), check=False
+    )
     done.stdout, done.stderr = done.stdout.decode(), done.stderr.decode()
     return done
 
@@ -44,7 +46,9 @@ def test_argv_bytes_that_are_not_utf8_are_bad_usage_before_any_model_loads(tiny_
     args[args.index(flag) + 1] = text
     done = cli("run", "--model", str(tiny_dir / "tiny-llama-f32.gguf"), *args)
     what = "prompt" if flag == "--prompt" else "system prompt"
-    assert f"argument {flag}: the {what} is not valid UTF-8 text (byte 0xe9 at character 4)" in usage_error(done)
+    assert f"argument {flag}: the {what} is not valid UTF-8 text (byte 0xe9 at character 4)" in usage_error(
+        done
+    )
     assert RunStore().list() == []
 
 
@@ -52,7 +56,9 @@ def test_a_prompt_longer_than_a_command_line_argument_comes_in_by_file(tiny_dir,
     prompt = ("def f(x):\n\treturn x  # é\n" * LONGER_THAN_AN_ARGUMENT)[:LONGER_THAN_AN_ARGUMENT]
     prompt_file = tmp_path / "prompt.txt"
     prompt_file.write_text(prompt, encoding="utf-8")
-    done = cli("run", "--model", str(tiny_dir / "tiny-llama-f32.gguf"), "--prompt-file", str(prompt_file), "--json")
+    done = cli(
+        "run", "--model", str(tiny_dir / "tiny-llama-f32.gguf"), "--prompt-file", str(prompt_file), "--json"
+    )
     [line] = map(json.loads, done.stdout.splitlines())
     # It reached the model, whose context is what is too small for it now.
     assert line["error"].startswith("the prompt is ") and "but the context holds" in line["error"]
@@ -62,8 +68,17 @@ def test_a_prompt_longer_than_a_command_line_argument_comes_in_by_file(tiny_dir,
 
 def test_a_prompt_from_standard_input_is_sent_exactly(tiny_dir):
     prompt = "import os\n\tx = 'é' \n\n"  # trailing spaces and newlines are part of a raw prompt
-    done = cli("run", "--model", str(tiny_dir / "tiny-llama-f32.gguf"), "--prompt", "-", "--max-tokens", "2",
-               "--json", stdin=b"\xef\xbb\xbf" + prompt.encode())  # a byte-order mark is not part of it
+    done = cli(
+        "run",
+        "--model",
+        str(tiny_dir / "tiny-llama-f32.gguf"),
+        "--prompt",
+        "-",
+        "--max-tokens",
+        "2",
+        "--json",
+        stdin=b"\xef\xbb\xbf" + prompt.encode(),
+    )  # a byte-order mark is not part of it
     assert done.returncode == 0, done.stderr
     [stored] = RunStore().list()
     assert stored.prompt == prompt
@@ -74,8 +89,14 @@ def test_a_prompt_from_standard_input_is_sent_exactly(tiny_dir):
     [
         (lambda d: d / "missing.txt", "cannot read the prompt file {path}: No such file or directory"),
         (lambda d: d, "cannot read the prompt file {path}: Is a directory"),
-        (lambda d: _write(d / "latin1.txt", b"caf\xe9"), "the prompt file {path} is not UTF-8 text (byte 0xe9 at offset 3)"),
-        (lambda d: _write(d / "blank.txt", b" \n\n"), "the prompt is empty (the prompt file {path} holds no text)"),
+        (
+            lambda d: _write(d / "latin1.txt", b"caf\xe9"),
+            "the prompt file {path} is not UTF-8 text (byte 0xe9 at offset 3)",
+        ),
+        (
+            lambda d: _write(d / "blank.txt", b" \n\n"),
+            "the prompt is empty (the prompt file {path} holds no text)",
+        ),
     ],
     ids=["missing", "directory", "not-utf8", "blank"],
 )
@@ -89,7 +110,11 @@ def test_a_prompt_file_that_cannot_be_used_is_bad_usage(tiny_dir, tmp_path, make
 @pytest.mark.parametrize(
     ("args", "stdin", "words"),
     [
-        (["--prompt", "x", "--prompt-file", "p.txt"], None, "argument --prompt-file: not allowed with argument --prompt"),
+        (
+            ["--prompt", "x", "--prompt-file", "p.txt"],
+            None,
+            "argument --prompt-file: not allowed with argument --prompt",
+        ),
         (["--prompt", "-"], b"\xff\xfe", "standard input is not UTF-8 text (byte 0xff at offset 0)"),
         (["--prompt", "-"], b"", "the prompt is empty (standard input holds no text)"),
         ([], None, "one of the arguments --prompt --prompt-file is required"),
@@ -138,7 +163,9 @@ def test_an_answer_keeps_newlines_and_tabs_but_shows_other_controls_escaped(tiny
     """A model can write any byte, ESC included: in text mode that must not clear the screen."""
     [model] = ModelManager([tiny_dir]).select_models([str(tiny_dir / "tiny-llama-f32.gguf")])
     answer = "a\tb\nc\x1b[2J\rd\x00"
-    result = InferenceResult(model.id, answer, FinishReason.STOP, None, InferenceStats(finish_reason=FinishReason.STOP))
+    result = InferenceResult(
+        model.id, answer, FinishReason.STOP, None, InferenceStats(finish_reason=FinishReason.STOP)
+    )
     out = io.StringIO()
     with redirect_stdout(out):
         TextPrinter({model.id: model}, streaming=True).show(InferenceEvent(model.id, "text", answer, 3))

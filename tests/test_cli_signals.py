@@ -21,8 +21,12 @@ GONE_WITHIN_S = 5.0
 def start_cli(*args: str) -> subprocess.Popen:
     """`llm-compare ARGS` in a process group of its own, as a service manager starts it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "llm_compare.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        bufsize=0, env=os.environ.copy(), start_new_session=True,
+        [sys.executable, "-m", "llm_compare.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,
+        env=os.environ.copy(),
+        start_new_session=True,
     )
 
 
@@ -42,8 +46,19 @@ def left_running(cli: subprocess.Popen, descendants: list[psutil.Process], sent:
 
 @pytest.mark.parametrize("model", ["long-llama", "long-llama-f32.gguf"])
 def test_sigterm_to_the_process_group_cancels_the_run_keeps_the_text_and_exits_130(long_context_dir, model):
-    cli = start_cli("run", "--model", str(long_context_dir / model), "--prompt", "import os",
-                    "--max-tokens", "4000", "--temperature", "0", "--mode", "raw")
+    cli = start_cli(
+        "run",
+        "--model",
+        str(long_context_dir / model),
+        "--prompt",
+        "import os",
+        "--max-tokens",
+        "4000",
+        "--temperature",
+        "0",
+        "--mode",
+        "raw",
+    )
     try:
         header = cli.stdout.readline().decode()  # printed with the first streamed text: generating
         workers = descendants(cli)

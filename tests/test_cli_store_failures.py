@@ -15,9 +15,28 @@ RESULT_KEYS = {"model", "text", "finish_reason", "error", "stats"}
 def run_json(model_path, home) -> subprocess.CompletedProcess:
     env = {**os.environ, "LLM_COMPARE_HOME": str(home), BUSY_TIMEOUT_ENV: "0.5"}
     return subprocess.run(
-        [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(model_path), "--prompt", "import sys",
-         "--max-tokens", "5", "--temperature", "0", "--mode", "raw", "--json"],
-        check=False, capture_output=True, text=True, timeout=180, env=env,
+        [
+            sys.executable,
+            "-m",
+            "llm_compare.cli",
+            "run",
+            "--model",
+            str(model_path),
+            "--prompt",
+            "import sys",
+            "--max-tokens",
+            "5",
+            "--temperature",
+            "0",
+            "--mode",
+            "raw",
+            "--json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
     )
 
 
@@ -55,5 +74,9 @@ def test_a_data_directory_that_is_a_file_still_prints_the_answers_and_the_record
     assert f"the pending file {home / PENDING_FILE_NAME} could not be written either" in warning
     assert warning.endswith("its record follows on stderr as one JSON line")
     record = RunRecord.from_json(record_line)
-    assert (record.text, record.stats, record.model["name"]) == (result["text"], result["stats"], "tiny-llama-f32")
+    assert (record.text, record.stats, record.model["name"]) == (
+        result["text"],
+        result["stats"],
+        "tiny-llama-f32",
+    )
     assert home.read_text() == "not a directory"

@@ -24,12 +24,19 @@ def test_an_ollama_name_is_listed_and_runs_like_its_file(store_home, tiny_dir, e
     done = cli("scan", str(empty_models_dir), "--json")
     assert done.returncode == 0, done.stderr
     (model,) = json.loads(done.stdout)
-    assert (model["name"], model["type"], model["metadata"]["store"], model["error"]) == ("llama3.2:3b", "gguf", "Ollama", None)
+    assert (model["name"], model["type"], model["metadata"]["store"], model["error"]) == (
+        "llama3.2:3b",
+        "gguf",
+        "Ollama",
+        None,
+    )
     text = cli("scan", str(empty_models_dir))
     assert "llama3.2:3b" in text.stdout and "Ollama" in text.stdout
 
     by_name = cli("run", "--models-dir", str(empty_models_dir), "--model", "llama3.2:3b", *RUN)
-    by_file = cli("run", "--models-dir", str(empty_models_dir), "--model", str(tiny_dir / "tiny-llama-f32.gguf"), *RUN)
+    by_file = cli(
+        "run", "--models-dir", str(empty_models_dir), "--model", str(tiny_dir / "tiny-llama-f32.gguf"), *RUN
+    )
     assert by_name.returncode == by_file.returncode == 0, by_name.stderr + by_file.stderr
     ours, theirs = json.loads(by_name.stdout), json.loads(by_file.stdout)
     assert ours["model"]["name"] == "llama3.2:3b" and ours["model"]["path"] != theirs["model"]["path"]
@@ -45,7 +52,9 @@ def test_no_stores_and_a_store_switched_off_leave_ollamas_models_out(store_home,
     stores.set_store_on(stores.OLLAMA, False)  # what the Models page's switch saves
     assert json.loads(cli("scan", str(empty_models_dir), "--json").stdout) == []
     stores.set_store_on(stores.OLLAMA, True)
-    assert [m["name"] for m in json.loads(cli("scan", str(empty_models_dir), "--json").stdout)] == ["llama3.2:3b"]
+    assert [m["name"] for m in json.loads(cli("scan", str(empty_models_dir), "--json").stdout)] == [
+        "llama3.2:3b"
+    ]
 
 
 def test_bench_takes_an_ollama_name(store_home, tiny_dir, empty_models_dir, tmp_path):
@@ -53,8 +62,22 @@ def test_bench_takes_an_ollama_name(store_home, tiny_dir, empty_models_dir, tmp_
     suite = tmp_path / "one.jsonl"
     suite.write_text('{"id": "a", "prompt": "def f", "max_tokens": 3}\n')
     out = tmp_path / "runs.csv"
-    args = ("bench", "--models-dir", str(empty_models_dir), "--model", "llama3.2:3b", "--prompts", str(suite),
-            "--repeat", "1", "--warmup", "0", "--include-busy", "--csv", str(out))
+    args = (
+        "bench",
+        "--models-dir",
+        str(empty_models_dir),
+        "--model",
+        "llama3.2:3b",
+        "--prompts",
+        str(suite),
+        "--repeat",
+        "1",
+        "--warmup",
+        "0",
+        "--include-busy",
+        "--csv",
+        str(out),
+    )
     done = cli(*args)
     assert done.returncode == 0, done.stderr
     assert "| llama3.2:3b |" in done.stdout and "llama3.2:3b" in out.read_text()

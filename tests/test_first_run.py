@@ -59,7 +59,12 @@ class Started:
         self.log = tmp_path / "output.log"
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                command, cwd=cwd, env=environ, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                command,
+                cwd=cwd,
+                env=environ,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 
@@ -125,7 +130,17 @@ with open({str(log)!r}, "a") as log:
 
 
 def ui_command(port: int, models_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "llm_compare.cli", "ui", "--port", str(port), "--models-dir", str(models_dir), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "llm_compare.cli",
+        "ui",
+        "--port",
+        str(port),
+        "--models-dir",
+        str(models_dir),
+        *extra,
+    ]
 
 
 def test_ui_starts_without_a_terminal_or_prompt_and_opens_no_browser_without_a_display(
@@ -171,7 +186,10 @@ def test_start_sh_opens_the_dashboard_at_once_while_the_demo_builds_behind_it(st
     shutil.copy2(ROOT / "scripts" / "start.sh", repo / "scripts" / "start.sh")
     executable(repo / "scripts" / "setup.sh", "#!/bin/sh\n")
     (repo / ".venv" / "bin").mkdir(parents=True)
-    executable(repo / ".venv" / "bin" / "llm-compare", f'#!/bin/sh\nexec "{sys.executable}" -m llm_compare.cli "$@"\n')
+    executable(
+        repo / ".venv" / "bin" / "llm-compare",
+        f'#!/bin/sh\nexec "{sys.executable}" -m llm_compare.cli "$@"\n',
+    )
     (repo / "models").mkdir()
 
     port = free_port()
@@ -192,7 +210,16 @@ def test_start_sh_opens_the_dashboard_at_once_while_the_demo_builds_behind_it(st
 
 
 def test_demo_command_shows_progress_in_the_terminal_and_the_status_file(tmp_path):
-    command = [sys.executable, "-m", "llm_compare.cli", "demo", "--size", "smoke", "--dir", str(tmp_path / "models")]
+    command = [
+        sys.executable,
+        "-m",
+        "llm_compare.cli",
+        "demo",
+        "--size",
+        "smoke",
+        "--dir",
+        str(tmp_path / "models"),
+    ]
     with build_lock():  # another build is running: this one refuses, in one line, and leaves its status alone
         refused = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [

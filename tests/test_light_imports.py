@@ -14,7 +14,12 @@ BACKENDS = ("torch", "transformers", "llama_cpp")
         # Discovery reads headers itself: not even the gguf or safetensors packages.
         (["llm_compare.services.discovery.model_manager"], (*BACKENDS, "gguf", "numpy", "safetensors")),
         (
-            ["llm_compare.services.engine.engine", "llm_compare.services.discovery.config_manager", "llm_compare.services.store.run_store", "llm_compare.cli"],
+            [
+                "llm_compare.services.engine.engine",
+                "llm_compare.services.discovery.config_manager",
+                "llm_compare.services.store.run_store",
+                "llm_compare.cli",
+            ],
             BACKENDS,
         ),
         # `llm-compare serve` loads models in workers too; the other commands never pay for its web stack.

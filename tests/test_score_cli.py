@@ -11,7 +11,12 @@ from llm_compare.core.scores import DIVERGENCE_FIGURES, LIKELIHOOD_FIGURES
 
 
 def score(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "llm_compare.cli", "score", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "llm_compare.cli", "score", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_score_prints_the_table_and_writes_json_and_csv(tiny_dir, tmp_path):
@@ -19,8 +24,22 @@ def test_score_prints_the_table_and_writes_json_and_csv(tiny_dir, tmp_path):
     text.write_text((Path(sysconfig.get_paths()["stdlib"]) / "json" / "decoder.py").read_text()[:3500])
     out_json, out_csv = tmp_path / "scores.json", tmp_path / "scores.csv"
     result = score(
-        "--models-dir", str(tiny_dir), "--model", "tiny-llama-f32", "--model", "tiny-llama-q8_0", "--reference", "tiny-llama",
-        "--text", str(text), "--ctx", "64", "--json", str(out_json), "--csv", str(out_csv),
+        "--models-dir",
+        str(tiny_dir),
+        "--model",
+        "tiny-llama-f32",
+        "--model",
+        "tiny-llama-q8_0",
+        "--reference",
+        "tiny-llama",
+        "--text",
+        str(text),
+        "--ctx",
+        "64",
+        "--json",
+        str(out_json),
+        "--csv",
+        str(out_csv),
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -46,13 +65,18 @@ def test_score_refuses_a_text_that_is_not_utf8_in_one_line(tiny_dir, tmp_path):
     text.write_bytes("caf\xe9".encode("latin-1"))
     result = score("--models-dir", str(tiny_dir), "--model", "tiny-llama-f32", "--text", str(text))
     assert result.returncode == 2
-    assert result.stderr == "error: latin1.txt is not UTF-8 text (byte 0xe9 at offset 3): convert it to UTF-8 and try again\n"
+    assert (
+        result.stderr
+        == "error: latin1.txt is not UTF-8 text (byte 0xe9 at offset 3): convert it to UTF-8 and try again\n"
+    )
     assert result.stdout == ""
 
 
 def test_score_with_a_text_too_short_fails_that_model_with_its_reason(tiny_dir, tmp_path):
     text = tmp_path / "short.txt"
     text.write_text("x = 1\n")
-    result = score("--models-dir", str(tiny_dir), "--model", "tiny-llama-f32", "--text", str(text), "--ctx", "64")
+    result = score(
+        "--models-dir", str(tiny_dir), "--model", "tiny-llama-f32", "--text", str(text), "--ctx", "64"
+    )
     assert result.returncode == 1
     assert "needs at least 128 (2 chunks): give a longer text or a smaller context" in result.stdout

@@ -14,7 +14,15 @@ LOAD_FIELDS = ("n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code")
 # How an answer is generated: what "copy to all" copies. The other fields (load settings, threads,
 # trust_remote_code) belong to one model and its machine; one vetted model's are never copied to another.
 GENERATION_FIELDS = (
-    "temperature", "top_p", "top_k", "max_tokens", "repeat_penalty", "repeat_last_n", "seed", "stop", "system_prompt",
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "repeat_penalty",
+    "repeat_last_n",
+    "seed",
+    "stop",
+    "system_prompt",
     "mode",
 )
 # The one sampling order on every backend, llama.cpp's (llm_compare/inferencers/sampling.py builds it).
@@ -27,24 +35,83 @@ class ModelConfig(BaseModel):
     # (an int field takes a JSON integer; a float field takes any finite number).
     model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
-    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature, applied to the tokens top-k and top-p kept, just before the draw; 0 means greedy (always the most likely token after the repeat penalty)." + _ORDER_NOTE)
-    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling: keep the smallest set of tokens whose probability adds up to at least top_p, reckoned on the penalised logits at temperature 1 (temperature comes later); 1.0 disables it." + _ORDER_NOTE)
-    top_k: int = Field(40, ge=0, le=1000, description="Keep only the k most likely tokens (after the repeat penalty); 0 disables the limit." + _ORDER_NOTE)
+    temperature: float = Field(
+        0.7,
+        ge=0.0,
+        le=2.0,
+        description="Sampling temperature, applied to the tokens top-k and top-p kept, just before the draw; 0 means greedy (always the most likely token after the repeat penalty)."
+        + _ORDER_NOTE,
+    )
+    top_p: float = Field(
+        0.95,
+        gt=0.0,
+        le=1.0,
+        description="Nucleus sampling: keep the smallest set of tokens whose probability adds up to at least top_p, reckoned on the penalised logits at temperature 1 (temperature comes later); 1.0 disables it."
+        + _ORDER_NOTE,
+    )
+    top_k: int = Field(
+        40,
+        ge=0,
+        le=1000,
+        description="Keep only the k most likely tokens (after the repeat penalty); 0 disables the limit."
+        + _ORDER_NOTE,
+    )
     max_tokens: int = Field(256, ge=1, le=32768, description="Most tokens to generate for one answer.")
-    repeat_penalty: float = Field(1.0, ge=0.5, le=2.0, description="Penalty on tokens among the last repeat_last_n tokens (prompt and answer): a positive logit is divided by it, a negative one multiplied; 1.0 disables it." + _ORDER_NOTE)
-    repeat_last_n: int = Field(64, ge=0, le=262144, description="How many of the latest tokens (prompt and answer together) the repeat penalty looks at, as llama.cpp's --repeat-last-n; 0 disables the penalty." + _ORDER_NOTE)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Random seed for sampling; empty means a new seed each run.")
-    stop: list[str] = Field(default_factory=list, max_length=16, description="Stop generating when any of these strings appears (it is not included in the answer).")
-    system_prompt: str = Field("", max_length=20000, description="System message used in chat mode; overridden by a system prompt given for the run.")
-    mode: Literal["auto", "chat", "raw"] = Field("auto", description="auto: chat template when the model has one, else raw completion.")
+    repeat_penalty: float = Field(
+        1.0,
+        ge=0.5,
+        le=2.0,
+        description="Penalty on tokens among the last repeat_last_n tokens (prompt and answer): a positive logit is divided by it, a negative one multiplied; 1.0 disables it."
+        + _ORDER_NOTE,
+    )
+    repeat_last_n: int = Field(
+        64,
+        ge=0,
+        le=262144,
+        description="How many of the latest tokens (prompt and answer together) the repeat penalty looks at, as llama.cpp's --repeat-last-n; 0 disables the penalty."
+        + _ORDER_NOTE,
+    )
+    seed: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="Random seed for sampling; empty means a new seed each run."
+    )
+    stop: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Stop generating when any of these strings appears (it is not included in the answer).",
+    )
+    system_prompt: str = Field(
+        "",
+        max_length=20000,
+        description="System message used in chat mode; overridden by a system prompt given for the run.",
+    )
+    mode: Literal["auto", "chat", "raw"] = Field(
+        "auto", description="auto: chat template when the model has one, else raw completion."
+    )
     # Backend settings (GGUF / llama.cpp)
-    n_ctx: int = Field(2048, ge=16, le=262144, description="GGUF: context window in tokens (prompt plus answer).")
-    n_threads: int | None = Field(None, ge=1, le=256, description="CPU threads for generation; empty means one per physical core (llama.cpp's default), shared out between models running in parallel.")
-    n_gpu_layers: int = Field(0, ge=-1, le=1000, description="GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all.")
+    n_ctx: int = Field(
+        2048, ge=16, le=262144, description="GGUF: context window in tokens (prompt plus answer)."
+    )
+    n_threads: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="CPU threads for generation; empty means one per physical core (llama.cpp's default), shared out between models running in parallel.",
+    )
+    n_gpu_layers: int = Field(
+        0,
+        ge=-1,
+        le=1000,
+        description="GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all.",
+    )
     # Backend settings (PyTorch / transformers)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="PyTorch: weight dtype; auto means float32 on the CPU (as llama.cpp computes there) and the checkpoint's own dtype on a GPU.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="PyTorch: weight dtype; auto means float32 on the CPU (as llama.cpp computes there) and the checkpoint's own dtype on a GPU.",
+    )
     device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="PyTorch: device to run on.")
-    trust_remote_code: bool = Field(False, description="PyTorch: run Python code shipped in the model folder. Only for folders you trust.")
+    trust_remote_code: bool = Field(
+        False, description="PyTorch: run Python code shipped in the model folder. Only for folders you trust."
+    )
 
     @field_validator("stop")
     @classmethod

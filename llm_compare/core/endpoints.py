@@ -22,11 +22,21 @@ class Endpoint(BaseModel):
 
     name: str = Field(min_length=1, max_length=64, description="A short name: models are NAME#MODEL.")
     base_url: str = Field(description="The API's base URL, e.g. http://127.0.0.1:8080/v1.")
-    api_key_env: str | None = Field(None, description="Name of the environment variable holding the API key (never the key).")
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers sent with every request.")
-    timeout_s: float = Field(60.0, ge=1.0, le=3600.0, description="Seconds to wait for the server to answer (and between chunks).")
-    input_price_per_m: float | None = Field(None, ge=0.0, description="Price per million prompt tokens (your unit).")
-    output_price_per_m: float | None = Field(None, ge=0.0, description="Price per million completion tokens (your unit).")
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the API key (never the key)."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra HTTP headers sent with every request."
+    )
+    timeout_s: float = Field(
+        60.0, ge=1.0, le=3600.0, description="Seconds to wait for the server to answer (and between chunks)."
+    )
+    input_price_per_m: float | None = Field(
+        None, ge=0.0, description="Price per million prompt tokens (your unit)."
+    )
+    output_price_per_m: float | None = Field(
+        None, ge=0.0, description="Price per million completion tokens (your unit)."
+    )
 
     @field_validator("name")
     @classmethod
@@ -44,7 +54,9 @@ class Endpoint(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} is not an http(s) URL: give one like http://127.0.0.1:8080/v1")
         if parts.username or parts.password:
-            raise ValueError("put no user name or password in the URL: name an environment variable in api_key_env")
+            raise ValueError(
+                "put no user name or password in the URL: name an environment variable in api_key_env"
+            )
         if parts.query or parts.fragment:
             raise ValueError("the base URL takes no query or fragment")
         try:
@@ -92,7 +104,10 @@ class Endpoint(BaseModel):
             return None
         if prompt_tokens is None or completion_tokens is None:
             return None
-        return (prompt_tokens * (self.input_price_per_m or 0.0) + completion_tokens * (self.output_price_per_m or 0.0)) / 1e6
+        return (
+            prompt_tokens * (self.input_price_per_m or 0.0)
+            + completion_tokens * (self.output_price_per_m or 0.0)
+        ) / 1e6
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> Endpoint:

@@ -38,7 +38,11 @@ def stats_line(stats: InferenceStats) -> str:
         return pattern.format(value) if value is not None else "–"
 
     load = "warm" if stats.warm else fmt(stats.load_s, "{:.2f} s")
-    cached = "" if stats.ttft_comparable else f" (not comparable: {stats.server_cached_prompt_tokens} prompt tokens cached)"
+    cached = (
+        ""
+        if stats.ttft_comparable
+        else f" (not comparable: {stats.server_cached_prompt_tokens} prompt tokens cached)"
+    )
     parts = [
         f"TTFT {fmt(stats.ttft_s and stats.ttft_s * 1000, '{:.0f} ms')}{cached}",
         f"decode {fmt(stats.decode_tps, '{:.1f} tok/s')}",

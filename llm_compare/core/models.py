@@ -19,7 +19,9 @@ class ModelType(str, Enum):
 
 def model_id_for(path: str | Path, name: str) -> str:
     """A stable, readable id: the name's slug plus a hash of the resolved path."""
-    resolved = os.path.realpath(Path(path).expanduser())  # unlike Path.resolve, never raises on a symlink loop
+    resolved = os.path.realpath(
+        Path(path).expanduser()
+    )  # unlike Path.resolve, never raises on a symlink loop
     digest = hashlib.sha1(resolved.encode()).hexdigest()[:8]
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "model"
     return f"{slug}-{digest}"

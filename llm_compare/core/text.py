@@ -40,7 +40,9 @@ def check_conversation(messages: list[dict]) -> list[dict]:
     for number, message in enumerate(messages, 1):
         role, content = message.get("role"), message.get("content")
         if role not in CHAT_ROLES:
-            raise ConfigurationError(f"message {number} has role {role!r}: use one of {', '.join(CHAT_ROLES)}")
+            raise ConfigurationError(
+                f"message {number} has role {role!r}: use one of {', '.join(CHAT_ROLES)}"
+            )
         if not isinstance(content, str):
             raise ConfigurationError(f"message {number} has no text content: give its content as text")
         check_unicode(content, f"message {number}")

@@ -49,9 +49,11 @@ def create_inferencer(model: ModelInfo, config: ModelConfig) -> Inferencer:
 def chat_messages(prompt: str | list[dict], system_prompt: str) -> list[dict]:
     """What a chat template renders: the conversation given (or the prompt as the user's one
     message), after the system prompt when there is one and the conversation brings none."""
-    messages = [{"role": m["role"], "content": m["content"]} for m in prompt] if isinstance(prompt, list) else [
-        {"role": "user", "content": prompt}
-    ]
+    messages = (
+        [{"role": m["role"], "content": m["content"]} for m in prompt]
+        if isinstance(prompt, list)
+        else [{"role": "user", "content": prompt}]
+    )
     if system_prompt and messages[0]["role"] != "system":
         messages.insert(0, {"role": "system", "content": system_prompt})
     return messages
@@ -60,7 +62,9 @@ def chat_messages(prompt: str | list[dict], system_prompt: str) -> list[dict]:
 def raw_text(prompt: str | list[dict]) -> str:
     """The text of a raw completion; a conversation cannot be one."""
     if isinstance(prompt, list):
-        raise ConfigurationError("a conversation needs a chat template and this model has none: send a plain prompt")
+        raise ConfigurationError(
+            "a conversation needs a chat template and this model has none: send a plain prompt"
+        )
     return prompt
 
 
@@ -84,8 +88,15 @@ class Inferencer(ABC):
 
     @abstractmethod
     def answer(
-        self, *, prompt: str | list[dict], system_prompt: str | None, config: ModelConfig, cancelled: Callable[[], bool],
-        emit: Callable[[str, int], None], load_s: float, warm: bool,
+        self,
+        *,
+        prompt: str | list[dict],
+        system_prompt: str | None,
+        config: ModelConfig,
+        cancelled: Callable[[], bool],
+        emit: Callable[[str, int], None],
+        load_s: float,
+        warm: bool,
     ) -> InferenceResult:
         """Generate one answer, calling `emit(new_text, completion_tokens)` as text arrives, and
         return it with its figures; a failure is the result's error, never an exception."""
@@ -110,7 +121,11 @@ class Inferencer(ABC):
     def ignored_settings(self, config: ModelConfig) -> dict[str, str]:
         """The ignored fields that this config sets away from their defaults."""
         defaults = ModelConfig()
-        return {name: why for name, why in self.ignored_fields.items() if getattr(config, name) != getattr(defaults, name)}
+        return {
+            name: why
+            for name, why in self.ignored_fields.items()
+            if getattr(config, name) != getattr(defaults, name)
+        }
 
     def vocabulary(self) -> list[str] | None:
         """The tokenizer's token strings by id (as its tokenizer file writes them); None when unknown."""
@@ -122,13 +137,28 @@ class BaseInferencer(Inferencer):
     turns them into text, applies stop strings and limits, and takes the timings."""
 
     def answer(
-        self, *, prompt: str | list[dict], system_prompt: str | None, config: ModelConfig, cancelled: Callable[[], bool],
-        emit: Callable[[str, int], None], load_s: float, warm: bool,
+        self,
+        *,
+        prompt: str | list[dict],
+        system_prompt: str | None,
+        config: ModelConfig,
+        cancelled: Callable[[], bool],
+        emit: Callable[[str, int], None],
+        load_s: float,
+        warm: bool,
     ) -> InferenceResult:
         from llm_compare.inferencers.generation import run_generation  # it builds on this module
 
-        return run_generation(self, prompt=prompt, system_prompt=system_prompt, config=config,
-                              cancelled=cancelled, emit=emit, load_s=load_s, warm=warm)
+        return run_generation(
+            self,
+            prompt=prompt,
+            system_prompt=system_prompt,
+            config=config,
+            cancelled=cancelled,
+            emit=emit,
+            load_s=load_s,
+            warm=warm,
+        )
 
     @abstractmethod
     def has_chat_template(self) -> bool: ...
@@ -140,7 +170,11 @@ class BaseInferencer(Inferencer):
 
     @abstractmethod
     def generate(
-        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[..., bool], cancelled: Callable[[], bool]
+        self,
+        prompt_ids: list[int],
+        config: ModelConfig,
+        on_token: Callable[..., bool],
+        cancelled: Callable[[], bool],
     ) -> None:
         """Generate, calling `on_token(id)` for each new token id as soon as it is produced, or
         `on_token(id, at)` for ids handed over in batches, `at` being when the id was produced
@@ -188,7 +222,9 @@ class BaseInferencer(Inferencer):
         denominator of bits per byte. By default from decoding, with some tokens before `start`
         so that a word's leading space and a character cut between tokens come out right."""
         before = max(0, start - 16)
-        return len(self.decode_ids(list(ids[before:end])).encode()) - len(self.decode_ids(list(ids[before:start])).encode())
+        return len(self.decode_ids(list(ids[before:end])).encode()) - len(
+            self.decode_ids(list(ids[before:start])).encode()
+        )
 
     def chunk_bos(self) -> int | None:
         """The BOS id a scored chunk starts with (llama-perplexity puts it in place of the chunk's

@@ -9,7 +9,9 @@ from collections.abc import Callable
 _PROMPT_CONTEXT_IDS = 5
 
 
-def streaming_decoder(decode_ids: Callable[[list[int]], str], prompt_ids: list[int]) -> Callable[[int | None], str]:
+def streaming_decoder(
+    decode_ids: Callable[[list[int]], str], prompt_ids: list[int]
+) -> Callable[[int | None], str]:
     """A function that takes the next generated id and returns the text it adds after the prompt;
     called with None at the end, it returns whatever it still holds back.
 
@@ -30,7 +32,7 @@ def streaming_decoder(decode_ids: Callable[[list[int]], str], prompt_ids: list[i
         after = decode_ids(ids[start:])
         if len(after) > len(before) and (token_id is None or not after.endswith("\ufffd")):
             offsets[:] = [read, len(ids)]
-            return after[len(before):]
+            return after[len(before) :]
         return ""
 
     return decode

@@ -25,7 +25,9 @@ SERVER_SIDE_FIELDS = {
 # Sampling fields beyond OpenAI's, by server kind: what the server does with ours.
 _NOT_SENT = {
     LLAMA_CPP: {},
-    LLAMA_CPP_PYTHON: {"repeat_last_n": "llama_cpp.server fixes it at start (last_n_tokens_size, 64 by default)"},
+    LLAMA_CPP_PYTHON: {
+        "repeat_last_n": "llama_cpp.server fixes it at start (last_n_tokens_size, 64 by default)"
+    },
     VLLM: {"repeat_last_n": "vLLM penalises every earlier token, not the last n"},
     OLLAMA: {
         name: "Ollama's /v1 API does not take it: the model's Modelfile value applies"
@@ -48,8 +50,11 @@ def ignored_settings(kind: str | None, config: ModelConfig) -> dict[str, str]:
     """What a run with `config` is told it does not get: the sampling settings the server cannot
     take, and the server-side settings the user changed."""
     defaults = ModelConfig()
-    ignored = {n: why for n, why in ignored_for(kind).items()
-               if n not in SERVER_SIDE_FIELDS or getattr(config, n) != getattr(defaults, n)}
+    ignored = {
+        n: why
+        for n, why in ignored_for(kind).items()
+        if n not in SERVER_SIDE_FIELDS or getattr(config, n) != getattr(defaults, n)
+    }
     if kind == LLAMA_CPP_PYTHON and config.repeat_last_n == LLAMA_CPP_PYTHON_LAST_N:
         ignored.pop("repeat_last_n")  # what that server does anyway
     return ignored
@@ -58,8 +63,12 @@ def ignored_settings(kind: str | None, config: ModelConfig) -> dict[str, str]:
 def request_fields(config: ModelConfig, kind: str) -> tuple[dict, dict]:
     """(OpenAI's own fields, the server's extra fields) carrying every setting explicitly, so
     that no server default (llama.cpp server: repeat penalty 1.1, min-p 0.05) applies silently."""
-    standard = {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": config.max_tokens,
-                "stop": list(config.stop) or None}
+    standard = {
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_tokens": config.max_tokens,
+        "stop": list(config.stop) or None,
+    }
     if config.seed is not None:
         standard["seed"] = config.seed
     extra: dict = {}
@@ -67,9 +76,12 @@ def request_fields(config: ModelConfig, kind: str) -> tuple[dict, dict]:
         # min_p 0: our samplers have no min-p. Penalties, then top-k, top-p, temperature: our order.
         extra = {"top_k": config.top_k, "min_p": 0.0, "repeat_penalty": config.repeat_penalty}
     if kind == LLAMA_CPP:
-        extra |= {"repeat_last_n": config.repeat_last_n, "samplers": ["top_k", "top_p", "temperature"],
-                  "seed": -1 if config.seed is None else config.seed,
-                  "cache_prompt": False}  # a reused prompt cache makes TTFTs incomparable
+        extra |= {
+            "repeat_last_n": config.repeat_last_n,
+            "samplers": ["top_k", "top_p", "temperature"],
+            "seed": -1 if config.seed is None else config.seed,
+            "cache_prompt": False,
+        }  # a reused prompt cache makes TTFTs incomparable
     if kind == VLLM:
         extra = {"top_k": config.top_k or -1, "min_p": 0.0, "repetition_penalty": config.repeat_penalty}
     return standard, extra

@@ -84,7 +84,13 @@ TEXT_INTERVAL_S = 0.05
 class _Generation:
     """The state of one answer while the backend pushes token ids into `on_token`."""
 
-    def __init__(self, inferencer: BaseInferencer, config: ModelConfig, cancelled: Callable[[], bool], emit: Callable[[str, int], None]):
+    def __init__(
+        self,
+        inferencer: BaseInferencer,
+        config: ModelConfig,
+        cancelled: Callable[[], bool],
+        emit: Callable[[str, int], None],
+    ):
         self.inferencer, self.config, self.cancelled, self.emit = inferencer, config, cancelled, emit
         self.is_end = inferencer.is_end_of_sequence
         self.decode: Callable[[int | None], str] = lambda token_id: ""  # replaced once the prompt is known
@@ -228,7 +234,9 @@ def run_generation(
         peak_rss_bytes=peak_rss_bytes(),
         answer_bytes_after_first=max(0, _utf8_size(text) - run.first_token_bytes),
     )
-    return InferenceResult(model_id=inferencer.model.id, text=text, finish_reason=run.finish, error=error, stats=stats)
+    return InferenceResult(
+        model_id=inferencer.model.id, text=text, finish_reason=run.finish, error=error, stats=stats
+    )
 
 
 def _utf8_size(text: str) -> int:

@@ -54,7 +54,9 @@ class GGUFInferencer(BaseInferencer):
         model_params.n_gpu_layers = 0x7FFFFFFF if cfg.n_gpu_layers == -1 else cfg.n_gpu_layers
         self._model = L.llama_model_load_from_file(os.fsencode(self.model.path), model_params)
         if not self._model:
-            raise ModelLoadError(f"llama.cpp could not load {self.model.path}: not a model file this llama.cpp can read")
+            raise ModelLoadError(
+                f"llama.cpp could not load {self.model.path}: not a model file this llama.cpp can read"
+            )
         params = L.llama_context_default_params()
         params.n_ctx = cfg.n_ctx
         params.n_batch, params.n_ubatch = min(cfg.n_ctx, N_BATCH), min(cfg.n_ctx, N_UBATCH)
@@ -63,14 +65,21 @@ class GGUFInferencer(BaseInferencer):
         if not self._ctx:
             L.llama_model_free(self._model)
             self._model = None
-            raise ModelLoadError(f"llama.cpp could not make a context of {cfg.n_ctx} tokens for {self.model.path}: lower n_ctx")
+            raise ModelLoadError(
+                f"llama.cpp could not make a context of {cfg.n_ctx} tokens for {self.model.path}: lower n_ctx"
+            )
         self._vocab = L.llama_model_get_vocab(self._model)
         self._memory = L.llama_get_memory(self._ctx)
         self._n_ctx = L.llama_n_ctx(self._ctx)
         self._n_batch = params.n_batch
         self._n_vocab = L.llama_vocab_n_tokens(self._vocab)
         self._token_loop, loop_kind = load_token_loop()
-        self._runtime = {"n_ctx": self._n_ctx, "n_batch": params.n_batch, "n_ubatch": params.n_ubatch, "token_loop": loop_kind}
+        self._runtime = {
+            "n_ctx": self._n_ctx,
+            "n_batch": params.n_batch,
+            "n_ubatch": params.n_ubatch,
+            "token_loop": loop_kind,
+        }
         template = L.llama_model_chat_template(self._model, None)
         self.template = template.decode() if template else None
         self.bos_id = L.llama_vocab_bos(self._vocab)
@@ -109,21 +118,29 @@ class GGUFInferencer(BaseInferencer):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         formatter = Jinja2ChatFormatter(
-            template=self.template, eos_token=self._token_text(L.llama_vocab_eos(self._vocab)), bos_token=self._token_text(self.bos_id)
+            template=self.template,
+            eos_token=self._token_text(L.llama_vocab_eos(self._vocab)),
+            bos_token=self._token_text(self.bos_id),
         )
         messages = chat_messages(prompt, system_prompt)
         # The template writes any BOS itself, so tokenizing must not add another.
         return self.tokenize(formatter(messages=messages).prompt, add_bos=False)
 
     def generate(
-        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int, float], bool], cancelled: Callable[[], bool]
+        self,
+        prompt_ids: list[int],
+        config: ModelConfig,
+        on_token: Callable[[int, float], bool],
+        cancelled: Callable[[], bool],
     ) -> None:
         import llama_cpp as L
 
         # Every run starts from an empty KV cache: reusing a cached prompt prefix would
         # make one model's TTFT incomparable with another's.
         self._clear_kv_cache()
-        sampler = llama_sampler_chain(config, config.seed if config.seed is not None else random.getrandbits(31))
+        sampler = llama_sampler_chain(
+            config, config.seed if config.seed is not None else random.getrandbits(31)
+        )
         try:
             if config.repeat_penalty != 1.0:  # the penalty window counts the prompt, as llama-server's does
                 for token_id in prompt_ids:
@@ -149,7 +166,9 @@ class GGUFInferencer(BaseInferencer):
                 return False
         return True
 
-    def _decode_loop(self, sampler, limit: int, on_token: Callable[[int, float], bool], one_at_a_time: bool) -> None:
+    def _decode_loop(
+        self, sampler, limit: int, on_token: Callable[[int, float], bool], one_at_a_time: bool
+    ) -> None:
         """Draw up to `limit` tokens (the last is not decoded) through the token loop, which returns
         to Python only now and then: after the first token (TTFT), then after the tokens of each
         TEXT_INTERVAL_S, the interval at which text is shown anyway; `on_token` then takes them with
@@ -157,7 +176,17 @@ class GGUFInferencer(BaseInferencer):
         returns after every token, so that nothing is decoded past the end of the answer."""
         status, pending, drawn, until = ctypes.c_int(), -1, 0, 0.0
         while drawn < limit:
-            n = self._token_loop(self._ctx, sampler, self._vocab, pending, limit - drawn, until, self._drawn, self._drawn_at, status)
+            n = self._token_loop(
+                self._ctx,
+                sampler,
+                self._vocab,
+                pending,
+                limit - drawn,
+                until,
+                self._drawn,
+                self._drawn_at,
+                status,
+            )
             for token_id, at in zip(self._drawn[:n], self._drawn_at[:n]):
                 if not on_token(token_id, at):
                     return
@@ -177,7 +206,9 @@ class GGUFInferencer(BaseInferencer):
 
         n = len(token_ids)
         if not 0 <= first_output < n <= self._n_ctx:
-            raise ConfigurationError(f"{n} tokens to evaluate but the context holds {self._n_ctx}: pass 1 to {self._n_ctx} tokens")
+            raise ConfigurationError(
+                f"{n} tokens to evaluate but the context holds {self._n_ctx}: pass 1 to {self._n_ctx} tokens"
+            )
         logits = np.empty((n - first_output, self._n_vocab), dtype=np.float32)
         self._clear_kv_cache()
         batch = L.llama_batch_init(self._n_batch, 0, 1)
@@ -196,7 +227,9 @@ class GGUFInferencer(BaseInferencer):
                         return None
                     outputs = start + count - max(start, first_output)
                     if outputs > 0:
-                        rows = np.ctypeslib.as_array(L.llama_get_logits(self._ctx), shape=(outputs, self._n_vocab))
+                        rows = np.ctypeslib.as_array(
+                            L.llama_get_logits(self._ctx), shape=(outputs, self._n_vocab)
+                        )
                         logits[filled : filled + outputs] = rows
                         filled += outputs
         finally:
@@ -236,7 +269,10 @@ class GGUFInferencer(BaseInferencer):
     def vocabulary(self) -> list[str]:
         import llama_cpp as L
 
-        return [L.llama_vocab_get_text(self._vocab, i).decode("utf-8", "surrogateescape") for i in range(self._n_vocab)]
+        return [
+            L.llama_vocab_get_text(self._vocab, i).decode("utf-8", "surrogateescape")
+            for i in range(self._n_vocab)
+        ]
 
     def chunk_bos(self) -> int | None:
         import llama_cpp as L
@@ -265,7 +301,9 @@ class GGUFInferencer(BaseInferencer):
         if status == _DECODE_ABORTED:
             return False
         if status == 1:
-            raise LlamaCppError(f"llama.cpp found no room in its KV cache of {self._n_ctx} tokens: raise n_ctx")
+            raise LlamaCppError(
+                f"llama.cpp found no room in its KV cache of {self._n_ctx} tokens: raise n_ctx"
+            )
         raise LlamaCppError(f"llama_decode failed with status {status}")
 
     def decode_ids(self, ids: list[int]) -> str:

@@ -66,7 +66,11 @@ def score_text(
         rows = np.arange(len(targets))
         nll_parts.append(-log_probs[rows, targets].astype(np.float64))
         if request.get("save_reference"):
-            saved = saved if saved is not None else _new_reference(request["save_reference"], ids, n_chunks, log_probs, fingerprint)
+            saved = (
+                saved
+                if saved is not None
+                else _new_reference(request["save_reference"], ids, n_chunks, log_probs, fingerprint)
+            )
             scored = len(targets)
             saved[chunk_index * scored : (chunk_index + 1) * scored] = log_probs
         if reference is not None:
@@ -126,7 +130,9 @@ def divergence(base: np.ndarray, log_probs: np.ndarray) -> tuple[np.ndarray, np.
     return kl, base_top == log_probs.argmax(axis=1), delta_p
 
 
-def _new_reference(folder: str, ids: np.ndarray, n_chunks: int, log_probs: np.ndarray, fingerprint: str | None):
+def _new_reference(
+    folder: str, ids: np.ndarray, n_chunks: int, log_probs: np.ndarray, fingerprint: str | None
+):
     import numpy as np
 
     path = Path(folder)
@@ -149,5 +155,8 @@ def _open_reference(folder: str | None, fingerprint: str | None, ids: np.ndarray
     if not same_vocabulary(fingerprint, info.get("vocab_fingerprint")):
         return None, "other vocabulary than the reference: bits per byte only"
     if not np.array_equal(np.load(path / REFERENCE_IDS), ids):
-        return None, "same vocabulary, but the text tokenizes differently than for the reference: bits per byte only"
+        return (
+            None,
+            "same vocabulary, but the text tokenizes differently than for the reference: bits per byte only",
+        )
     return np.load(path / REFERENCE_LOG_PROBS, mmap_mode="r"), None

@@ -30,6 +30,7 @@ BACKOFF_S = 0.25  # doubled at each retry
 CANCEL_POLL_S = 0.02
 _RETRYABLE_STATUS = (429, 500, 502, 503, 504)
 
+
 @dataclass
 class _Answer:
     """What arrived of one answer so far."""
@@ -87,7 +88,11 @@ class OpenAIEndpointInferencer(Inferencer):
         return versions
 
     def runtime_info(self) -> dict[str, str]:
-        return {"server_kind": self.server.kind, "base_url": self.endpoint.base_url, "server_model": self.server_model}
+        return {
+            "server_kind": self.server.kind,
+            "base_url": self.endpoint.base_url,
+            "server_model": self.server_model,
+        }
 
     def unload(self) -> None:
         if self.client is not None:
@@ -96,8 +101,15 @@ class OpenAIEndpointInferencer(Inferencer):
     # --- one answer -------------------------------------------------------------------------
 
     def answer(
-        self, *, prompt: str, system_prompt: str | None, config: ModelConfig, cancelled: Callable[[], bool],
-        emit: Callable[[str, int], None], load_s: float, warm: bool,
+        self,
+        *,
+        prompt: str,
+        system_prompt: str | None,
+        config: ModelConfig,
+        cancelled: Callable[[], bool],
+        emit: Callable[[str, int], None],
+        load_s: float,
+        warm: bool,
     ) -> InferenceResult:
         if cancelled():  # Stop before the request: nothing to send
             return self._result(_Answer(), FinishReason.CANCELLED, None, perf_counter(), load_s, warm, None)
@@ -122,7 +134,10 @@ class OpenAIEndpointInferencer(Inferencer):
                             break
                         answer = _Answer()
                         continue
-                    finish, error = FinishReason.ERROR, http.describe_failure(exc, self.endpoint, self.server_model)
+                    finish, error = (
+                        FinishReason.ERROR,
+                        http.describe_failure(exc, self.endpoint, self.server_model),
+                    )
                     if attempt:
                         error += f" (after {attempt} retr{'y' if attempt == 1 else 'ies'})"
                     break
@@ -132,16 +147,30 @@ class OpenAIEndpointInferencer(Inferencer):
             watcher.stop()
         return self._result(answer, finish, error, t_request, load_s, warm, loaded_before)
 
-    def _stream_once(self, answer: _Answer, prompt: str, system_prompt: str | None, config: ModelConfig,
-                     cancelled: Callable[[], bool], emit: Callable[[str, int], None]) -> None:
+    def _stream_once(
+        self,
+        answer: _Answer,
+        prompt: str,
+        system_prompt: str | None,
+        config: ModelConfig,
+        cancelled: Callable[[], bool],
+        emit: Callable[[str, int], None],
+    ) -> None:
         client = self._client()
         chat = config.mode != "raw"  # the server applies its chat template
         standard, extra = request_fields(config, self.server.kind)
-        common = dict(model=self.server_model, stream=True, stream_options={"include_usage": True},
-                      extra_body=extra or None, **standard)
+        common = dict(
+            model=self.server_model,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body=extra or None,
+            **standard,
+        )
         if chat:
             system = config.system_prompt if system_prompt is None else system_prompt
-            messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+            messages = ([{"role": "system", "content": system}] if system else []) + [
+                {"role": "user", "content": prompt}
+            ]
             stream = client.chat.completions.create(messages=messages, **common)
         else:
             stream = client.completions.create(prompt=prompt, **common)
@@ -186,21 +215,38 @@ class OpenAIEndpointInferencer(Inferencer):
             return None
         return http.ollama_loaded_models(self._client(), self.endpoint)
 
-    def _result(self, answer: _Answer, finish: FinishReason, error: str | None, t_request: float,
-                load_s: float, warm: bool, loaded_before: set[str] | None) -> InferenceResult:
+    def _result(
+        self,
+        answer: _Answer,
+        finish: FinishReason,
+        error: str | None,
+        t_request: float,
+        load_s: float,
+        warm: bool,
+        loaded_before: set[str] | None,
+    ) -> InferenceResult:
         usage = answer.usage
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         text = "".join(answer.parts)
         stats = compute_stats(
-            t_request=t_request, t_first_token=answer.t_first, t_last_token=answer.t_last, t_end=perf_counter(),
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, finish_reason=finish,
-            load_s=load_s, warm=warm, peak_rss_bytes=None,  # the model's memory is the server's: unknown
+            t_request=t_request,
+            t_first_token=answer.t_first,
+            t_last_token=answer.t_last,
+            t_end=perf_counter(),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            finish_reason=finish,
+            load_s=load_s,
+            warm=warm,
+            peak_rss_bytes=None,  # the model's memory is the server's: unknown
             answer_bytes_after_first=max(0, _utf8_size(text) - answer.first_bytes),
         )
         if stats.decode_bytes_per_s is None and answer.t_first is not None and answer.t_last > answer.t_first:
             # Reading speed needs no token count: defined even when the server sends no usage.
-            stats.decode_bytes_per_s = (_utf8_size(text) - answer.first_bytes) / (answer.t_last - answer.t_first)
+            stats.decode_bytes_per_s = (_utf8_size(text) - answer.first_bytes) / (
+                answer.t_last - answer.t_first
+            )
         if answer.timings:
             _add_server_timings(stats, answer.timings)
         cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
@@ -209,7 +255,9 @@ class OpenAIEndpointInferencer(Inferencer):
         if loaded_before is not None and answer.t_first is not None:
             stats.server_included_load = self.server_model not in loaded_before
         stats.cost = self.endpoint.cost(prompt_tokens, completion_tokens)
-        return InferenceResult(model_id=self.model.id, text=text, finish_reason=finish, error=error, stats=stats)
+        return InferenceResult(
+            model_id=self.model.id, text=text, finish_reason=finish, error=error, stats=stats
+        )
 
 
 def _utf8_size(text: str) -> int:
@@ -221,7 +269,11 @@ def _add_server_timings(stats, timings: dict) -> None:
 
     def number(key: str) -> float | None:
         value = timings.get(key)
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else None
+        return (
+            float(value)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+            else None
+        )
 
     stats.server_prompt_ms = number("prompt_ms")
     stats.server_prefill_tps = number("prompt_per_second")

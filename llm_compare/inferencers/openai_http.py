@@ -41,7 +41,9 @@ def api_key(endpoint: Endpoint) -> str | None:
     return value
 
 
-def make_client(endpoint: Endpoint, timeout_s: float | None = None, sockets: SocketTracker | None = None) -> openai.OpenAI:
+def make_client(
+    endpoint: Endpoint, timeout_s: float | None = None, sockets: SocketTracker | None = None
+) -> openai.OpenAI:
     """A client that retries nothing by itself (retries are ours, before the first token only).
     With `sockets`, its connections can be cut at once from another thread (Stop)."""
     timeout = timeout_s or endpoint.timeout_s
@@ -126,7 +128,9 @@ def identify_server(client: openai.OpenAI, endpoint: Endpoint) -> ServerInfo:
     if props is not None and ("default_generation_settings" in props or "build_info" in props):
         settings = props.get("default_generation_settings") or {}
         n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-        return ServerInfo(LLAMA_CPP, _text(props.get("build_info")), n_ctx if isinstance(n_ctx, int) else None)
+        return ServerInfo(
+            LLAMA_CPP, _text(props.get("build_info")), n_ctx if isinstance(n_ctx, int) else None
+        )
     version = get_json(client, f"{root}/api/version")
     if version is not None and isinstance(version.get("version"), str):
         return ServerInfo(OLLAMA, version["version"])
@@ -165,8 +169,10 @@ def describe_failure(exc: BaseException, endpoint: Endpoint, model: str) -> str:
     if isinstance(exc, ConfigurationError):
         return str(exc)
     if isinstance(exc, openai.APITimeoutError):
-        return (f"no answer from {where} within {endpoint.timeout_s:g} s: the server is busy or hung; "
-                "check it, or raise the endpoint's timeout")
+        return (
+            f"no answer from {where} within {endpoint.timeout_s:g} s: the server is busy or hung; "
+            "check it, or raise the endpoint's timeout"
+        )
     if isinstance(exc, openai.APIConnectionError):
         return _connection_failure(exc, endpoint)
     if isinstance(exc, openai.APIStatusError):
@@ -174,8 +180,10 @@ def describe_failure(exc: BaseException, endpoint: Endpoint, model: str) -> str:
     if isinstance(exc, openai.APIError):  # an error event inside the stream
         return f"the server reported an error mid-answer: {_detail(exc.message)}; check the server's log"
     if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
-        return (f"the server sent a malformed chunk (not JSON: {_detail(str(exc))}): it is not OpenAI-compatible, "
-                "or something between us altered the stream")
+        return (
+            f"the server sent a malformed chunk (not JSON: {_detail(str(exc))}): it is not OpenAI-compatible, "
+            "or something between us altered the stream"
+        )
     return f"{type(exc).__name__}: {_detail(str(exc))} (talking to {where})"
 
 
@@ -183,29 +191,43 @@ def _connection_failure(exc: openai.APIConnectionError, endpoint: Endpoint) -> s
     cause = root_cause(exc)
     text = str(cause).lower()
     host = urlsplit(endpoint.base_url).hostname
-    if isinstance(cause, socket.gaierror) or any(s in text for s in (
-            "name or service not known", "nodename nor servname", "name resolution", "no address associated")):
+    if isinstance(cause, socket.gaierror) or any(
+        s in text
+        for s in (
+            "name or service not known",
+            "nodename nor servname",
+            "name resolution",
+            "no address associated",
+        )
+    ):
         return f"cannot find the host {host} (DNS lookup failed): check the endpoint's URL"
     if isinstance(cause, ConnectionRefusedError) or "refused" in text:
         return f"connection refused at {endpoint.base_url}: is the server running, on that port?"
     if isinstance(cause, httpx2.ConnectError | httpcore2.ConnectError):
         return f"cannot connect to {endpoint.base_url} ({_detail(str(cause))}): check the URL and the network"
-    return ("the connection was cut before the answer was finished: the server or something between us "
-            f"closed it ({_detail(str(cause) or type(cause).__name__)}); check the server's log")
+    return (
+        "the connection was cut before the answer was finished: the server or something between us "
+        f"closed it ({_detail(str(cause) or type(cause).__name__)}); check the server's log"
+    )
 
 
 def _status_failure(exc: openai.APIStatusError, endpoint: Endpoint, model: str) -> str:
     code = exc.status_code
     said = _server_message(exc)
     if code == 401:
-        key = (f"check that ${endpoint.api_key_env} holds a valid key" if endpoint.api_key_env
-               else "it needs a key: name the environment variable holding it in the endpoint's api_key_env")
+        key = (
+            f"check that ${endpoint.api_key_env} holds a valid key"
+            if endpoint.api_key_env
+            else "it needs a key: name the environment variable holding it in the endpoint's api_key_env"
+        )
         return f"401 unauthorized from {endpoint.base_url}{said}: {key}"
     if code == 403:
         return f"403 forbidden{said}: the key is not allowed to use {model}; check its permissions"
     if code == 404:
-        return (f"404 not found{said}: {endpoint.base_url} does not serve the model {model!r}, or the base URL is "
-                "wrong; check that GET /v1/models lists it")
+        return (
+            f"404 not found{said}: {endpoint.base_url} does not serve the model {model!r}, or the base URL is "
+            "wrong; check that GET /v1/models lists it"
+        )
     if code == 429:
         retry = exc.response.headers.get("retry-after") if exc.response is not None else None
         wait = f" (it asks to wait {retry} s)" if retry else ""
@@ -220,7 +242,9 @@ def _server_message(exc: openai.APIStatusError) -> str:
     message = None
     if isinstance(body, dict):
         inner = body.get("error", body)
-        message = inner.get("message") if isinstance(inner, dict) else inner if isinstance(inner, str) else None
+        message = (
+            inner.get("message") if isinstance(inner, dict) else inner if isinstance(inner, str) else None
+        )
     elif isinstance(body, str):
         message = body
     return f" ({_detail(message)})" if message else ""

@@ -19,10 +19,28 @@ if TYPE_CHECKING:
 # The end-of-turn markers llama.cpp ends generation on wherever a vocabulary holds them, even when
 # the model's config names only its EOS token (llama.cpp's src/llama-vocab.cpp, `special_eog_ids`).
 LLAMA_CPP_END_OF_GENERATION_TOKENS = (
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<｜end▁of▁sentence｜>", "[e~[",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<｜end▁of▁sentence｜>",
+    "[e~[",
 )
 
 
@@ -100,7 +118,11 @@ class PyTorchInferencer(BaseInferencer):
         return {"dtype": str(self.lm.dtype).removeprefix("torch.")}
 
     def generate(
-        self, prompt_ids: list[int], config: ModelConfig, on_token: Callable[[int], bool], cancelled: Callable[[], bool]
+        self,
+        prompt_ids: list[int],
+        config: ModelConfig,
+        on_token: Callable[[int], bool],
+        cancelled: Callable[[], bool],
     ) -> None:
         import torch
         from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
@@ -124,7 +146,9 @@ class PyTorchInferencer(BaseInferencer):
 
         class StopWhenTold(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):
-                return torch.full((input_ids.shape[0],), not keep_going[0], dtype=torch.bool, device=input_ids.device)
+                return torch.full(
+                    (input_ids.shape[0],), not keep_going[0], dtype=torch.bool, device=input_ids.device
+                )
 
         # Like llama.cpp, stop with `length` when the context is full rather than run past the
         # positions the model was trained for.
@@ -133,7 +157,9 @@ class PyTorchInferencer(BaseInferencer):
         generation = GenerationConfig(
             max_new_tokens=min(config.max_tokens, room),
             eos_token_id=sorted(self.eos_ids),
-            pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids, default=0),
+            pad_token_id=self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else min(self.eos_ids, default=0),
         )
         seed = config.seed if config.seed is not None else random.getrandbits(31)
         input_ids = torch.tensor([prompt_ids], device=self.config.device)
@@ -159,7 +185,9 @@ class PyTorchInferencer(BaseInferencer):
 
         n, limit = len(token_ids), self.context_limit(self.config)
         if not 0 <= first_output < n or (limit and n > limit):
-            raise ConfigurationError(f"{n} tokens to evaluate but the model holds {limit}: pass 1 to {limit} tokens")
+            raise ConfigurationError(
+                f"{n} tokens to evaluate but the model holds {limit}: pass 1 to {limit} tokens"
+            )
         input_ids = torch.tensor([list(token_ids)], device=self.config.device)
         with torch.inference_mode(), self._cancel_checks.active(cancelled or (lambda: False)):
             try:

@@ -60,7 +60,9 @@ def llama_sampler_chain(settings: ModelConfig, seed: int, n_vocab: int = 0) -> A
     samplers = []
     if settings.repeat_penalty != 1.0:  # at 1.0 it changes nothing, yet would count every token
         samplers.append(
-            llama_cpp.llama_sampler_init_penalties(n_vocab, settings.repeat_last_n, settings.repeat_penalty, frequency, presence)
+            llama_cpp.llama_sampler_init_penalties(
+                n_vocab, settings.repeat_last_n, settings.repeat_penalty, frequency, presence
+            )
         )
     if settings.greedy:
         samplers.append(llama_cpp.llama_sampler_init_greedy())

@@ -40,8 +40,17 @@ def load_token_loop() -> tuple[TokenLoop, str]:
         function = ctypes.CDLL(str(compiled_against_llama())).llmc_generate
     except (CannotCompile, OSError, subprocess.SubprocessError) as exc:
         return python_token_loop, f"Python ({exc})"
-    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int, ctypes.c_double,
-                         ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_int)]
+    function.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_int32,
+        ctypes.c_int,
+        ctypes.c_double,
+        ctypes.POINTER(ctypes.c_int32),
+        ctypes.POINTER(ctypes.c_double),
+        ctypes.POINTER(ctypes.c_int),
+    ]
     function.restype = ctypes.c_int
     return function, "C"
 
@@ -54,7 +63,9 @@ def compiled_against_llama(source: Path = SOURCE) -> Path:
 
     header = _installed_header()
     library_dir = Path(llama_cpp.__file__).parent / "lib"
-    digest = hashlib.sha256(source.read_bytes() + header.read_bytes() + os.fsencode(library_dir)).hexdigest()[:16]
+    digest = hashlib.sha256(source.read_bytes() + header.read_bytes() + os.fsencode(library_dir)).hexdigest()[
+        :16
+    ]
     target = cache_home() / "compiled" / f"{source.stem}-{llama_cpp.__version__}-{digest}.so"
     if target.exists():
         return target
@@ -64,11 +75,24 @@ def compiled_against_llama(source: Path = SOURCE) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
-        command = [compiler, "-O2", "-shared", "-fPIC", "-o", str(built), str(source), f"-I{header.parent}",
-                   f"-L{library_dir}", "-lllama", f"-Wl,-rpath,{library_dir}"]
+        command = [
+            compiler,
+            "-O2",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(built),
+            str(source),
+            f"-I{header.parent}",
+            f"-L{library_dir}",
+            "-lllama",
+            f"-Wl,-rpath,{library_dir}",
+        ]
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
-            first_error = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip())
+            first_error = next(
+                (line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip()
+            )
             raise CannotCompile(f"compiling {source.name} failed: {first_error[:200]}")
         os.replace(built, target)  # atomic: a worker compiling at the same time reads either file whole
     return target
@@ -85,7 +109,9 @@ def _installed_header() -> Path:
     return Path(header.locate())
 
 
-def python_token_loop(ctx, sampler, vocab, pending: int, limit: int, until: float, ids, times, status: ctypes.c_int) -> int:
+def python_token_loop(
+    ctx, sampler, vocab, pending: int, limit: int, until: float, ids, times, status: ctypes.c_int
+) -> int:
     """token_loop.c's llmc_generate, line for line, for where it cannot be compiled."""
     import llama_cpp as L
 

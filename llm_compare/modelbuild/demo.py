@@ -357,7 +357,11 @@ class _StagedProgress:
     def __init__(self, callback: ProgressCallback | None, specs: list[DemoModelSpec]) -> None:
         self._callback = callback
         self._train_units = [
-            _approx_parameters(spec.shape) * spec.train.steps * spec.train.batch_size * spec.train.seq_len / 1e9
+            _approx_parameters(spec.shape)
+            * spec.train.steps
+            * spec.train.batch_size
+            * spec.train.seq_len
+            / 1e9
             for spec in specs
         ]
         self._total = self._PREP_UNITS + sum(self._train_units) + self._EVAL_UNITS * len(specs)

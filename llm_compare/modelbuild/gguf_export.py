@@ -242,10 +242,16 @@ def _add_tokenizer(writer: gguf.GGUFWriter, model: _HFLlama, vocab_size: int) ->
 
 
 def _copy_tokenizer(writer: gguf.GGUFWriter, vocab_file: Path, vocab_size: int) -> None:
-    fields = {name: field for name, field in gguf.GGUFReader(vocab_file).fields.items() if name.startswith("tokenizer.")}
+    fields = {
+        name: field
+        for name, field in gguf.GGUFReader(vocab_file).fields.items()
+        if name.startswith("tokenizer.")
+    }
     n_tokens = len(fields["tokenizer.ggml.tokens"].data)
     if n_tokens != vocab_size:
-        raise ValueError(f"{vocab_file.name} has {n_tokens} tokens but the model's vocab_size is {vocab_size}")
+        raise ValueError(
+            f"{vocab_file.name} has {n_tokens} tokens but the model's vocab_size is {vocab_size}"
+        )
     for name, field in fields.items():
         value_type = field.types[0]
         sub_type = field.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None

@@ -39,7 +39,9 @@ def build_real_tokenizer_llama(vocab: str, out_dir: Path, seed: int = _SEED) -> 
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     _prefix_every_text_like_sentencepiece(tokenizer)
     # One row per token of the file (the export checks it): transformers keeps its padding tokens too.
-    shape = LlamaShape(_HIDDEN, _LAYERS, _HEADS, _INTERMEDIATE, vocab_size=len(tokenizer), max_position_embeddings=512)
+    shape = LlamaShape(
+        _HIDDEN, _LAYERS, _HEADS, _INTERMEDIATE, vocab_size=len(tokenizer), max_position_embeddings=512
+    )
     model = random_llama(shape, tokenizer, seed=seed)
     model.config.bos_token_id = tokenizer.bos_token_id
     name = f"{vocab}-llama"
@@ -55,7 +57,9 @@ def check_against_llama_cpp(tokenizer, vocab: str) -> None:
     for text, expected in tokenizer_test_vectors(vocab):
         got = tokenizer(text, add_special_tokens=False)["input_ids"]
         if got != expected:
-            raise ValueError(f"the converted {vocab} tokenizer gives {got} for {text!r}; llama.cpp expects {expected}")
+            raise ValueError(
+                f"the converted {vocab} tokenizer gives {got} for {text!r}; llama.cpp expects {expected}"
+            )
 
 
 def _prefix_every_text_like_sentencepiece(tokenizer) -> None:
@@ -70,7 +74,9 @@ def _prefix_every_text_like_sentencepiece(tokenizer) -> None:
         backend.pre_tokenizer = None
 
 
-def with_swapped_output_rows(model: RealTokenizerLlama, swaps: list[tuple[int, int]], out_dir: Path, name: str) -> RealTokenizerLlama:
+def with_swapped_output_rows(
+    model: RealTokenizerLlama, swaps: list[tuple[int, int]], out_dir: Path, name: str
+) -> RealTokenizerLlama:
     """A copy of `model` whose output layer has the rows of each (a, b) swapped: wherever the
     original would pick token a it picks b, and the other way round. A random model then says a
     chosen token (an end-of-turn token, say) at a known step, in both formats alike."""

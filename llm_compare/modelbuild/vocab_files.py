@@ -89,13 +89,27 @@ def tokenizer_test_vectors(name: str) -> list[tuple[str, list[int]]]:
     texts = Path(f"{vocab}.inp").read_text(encoding="utf-8").split(_TEST_SEPARATOR)[:-1]
     lines = Path(f"{vocab}.out").read_text(encoding="utf-8").split("\n")[: len(texts)]
     if len(lines) != len(texts):
-        raise VocabFilesUnavailable(f"{vocab.name}: {len(texts)} test strings but {len(lines)} expected outputs")
+        raise VocabFilesUnavailable(
+            f"{vocab.name}: {len(texts)} test strings but {len(lines)} expected outputs"
+        )
     return [(text, [int(i) for i in line.split()]) for text, line in zip(texts, lines)]
 
 
 def _download_sdist(version: str, into: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--disable-pip-version-check", "-q", "-d", str(into), f"llama-cpp-python=={version}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(into),
+        f"llama-cpp-python=={version}",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     archives = sorted(into.glob("llama_cpp_python-*.tar.gz"))
     if done.returncode != 0 or not archives:

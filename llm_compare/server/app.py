@@ -31,7 +31,9 @@ OPEN_PATHS = frozenset({"/healthz"})  # answered without the key: says only that
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that went away; nobody reads it
 
 
-def create_app(settings: ServeSettings, models: list[ModelInfo], engine: InferenceEngine | None = None) -> FastAPI:
+def create_app(
+    settings: ServeSettings, models: list[ModelInfo], engine: InferenceEngine | None = None
+) -> FastAPI:
     # Models generate concurrently here, one request at a time each; the Gate queues the rest.
     engine = engine or InferenceEngine(max_models=1, one_run_at_a_time=False)
 
@@ -40,7 +42,9 @@ def create_app(settings: ServeSettings, models: list[ModelInfo], engine: Inferen
         yield
         engine.shutdown()
 
-    app = FastAPI(title="llm-compare serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="llm-compare serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.engine = engine
     app.state.models = ModelTable(models)
     app.state.gates = {m.id: Gate(settings.queue_size) for m in models}
@@ -60,12 +64,18 @@ def _invalid(request: Request, exc: RequestValidationError):
     for error in exc.errors():
         if error.get("type") == "json_invalid":
             why = (error.get("ctx") or {}).get("error", "")
-            return errors.invalid_request(f"the body is not valid JSON ({why}): send a JSON object").response()
+            return errors.invalid_request(
+                f"the body is not valid JSON ({why}): send a JSON object"
+            ).response()
         loc = [str(part) for part in error.get("loc", ()) if part != "body"]
         where = ".".join(loc) or "body"
         problems.append(f"{where}: {error.get('msg', 'invalid').lower()}")
     param = next((str(e["loc"][1]) for e in exc.errors() if len(e.get("loc", ())) > 1), None)
-    message = "invalid request: " + "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+    message = (
+        "invalid request: "
+        + "; ".join(problems[:5])
+        + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+    )
     return errors.invalid_request(message, param).response()
 
 
@@ -73,8 +83,12 @@ def _http_error(request: Request, exc: HTTPException):
     if exc.status_code == 404:
         return errors.not_found(request.url.path).response()
     if exc.status_code == 405:
-        return errors.ApiError(405, f"{request.method} is not allowed on {request.url.path}", "invalid_request_error",
-                               "method_not_allowed").response()
+        return errors.ApiError(
+            405,
+            f"{request.method} is not allowed on {request.url.path}",
+            "invalid_request_error",
+            "method_not_allowed",
+        ).response()
     return errors.ApiError(exc.status_code, str(exc.detail), "invalid_request_error").response()
 
 
@@ -105,16 +119,24 @@ class Guard:
     def _refusal(self, scope: Scope, headers: list[tuple[str, str]]) -> errors.ApiError | None:
         host = first_foreign_host([v for k, v in headers if k == "host"])
         if host is not None:
-            log.warning("refused a request for Host %r (not loopback, not in $LLM_COMPARE_ALLOWED_HOSTS)", host)
+            log.warning(
+                "refused a request for Host %r (not loopback, not in $LLM_COMPARE_ALLOWED_HOSTS)", host
+            )
             return errors.foreign_host(host)
         if self.api_key is not None and scope["path"] not in OPEN_PATHS:
             sent = next((v for k, v in headers if k == "authorization"), "")
             scheme, _, token = sent.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                token.strip().encode(), self.api_key.encode()
+            ):
                 return errors.bad_key()
         length = next((v for k, v in headers if k == "content-length"), None)
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            return errors.too_large(self.max_body_bytes) if length.isdigit() else errors.invalid_request("bad Content-Length")
+            return (
+                errors.too_large(self.max_body_bytes)
+                if length.isdigit()
+                else errors.invalid_request("bad Content-Length")
+            )
         return None
 
     async def _read_body(self, receive: Receive) -> Receive:
@@ -149,12 +171,21 @@ def serve(settings: ServeSettings, models: list[ModelInfo]) -> None:
 
     app = create_app(settings, models)
     if settings.exposed:
-        print(f"warning: listening on {settings.host}, beyond this machine: anyone who can reach it can use these "
-              "models" + ("" if settings.api_key_env else " (no --api-key-env given: no key is asked for)"),
-              file=sys.stderr, flush=True)
+        print(
+            f"warning: listening on {settings.host}, beyond this machine: anyone who can reach it can use these "
+            "models" + ("" if settings.api_key_env else " (no --api-key-env given: no key is asked for)"),
+            file=sys.stderr,
+            flush=True,
+        )
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"serving {len(models)} model(s) at http://{host}:{settings.port}/v1", file=sys.stderr, flush=True)
     for model in models:
         print(f"  {model.id}  ({model.name}, {model.type.value})", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=3,
-                server_header=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
+        server_header=False,
+    )

@@ -10,7 +10,12 @@ class ApiError(Exception):
     """A request that is answered with an error: `str(error)` is the one-line message."""
 
     def __init__(
-        self, status: int, message: str, type_: str, code: str | None = None, param: str | None = None,
+        self,
+        status: int,
+        message: str,
+        type_: str,
+        code: str | None = None,
+        param: str | None = None,
         headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
@@ -35,40 +40,60 @@ def not_supported(message: str, param: str | None = None) -> ApiError:
 
 def bad_key() -> ApiError:
     return ApiError(
-        401, "missing or wrong API key: send it as `Authorization: Bearer KEY`", "authentication_error",
-        "invalid_api_key", headers={"WWW-Authenticate": "Bearer"},
+        401,
+        "missing or wrong API key: send it as `Authorization: Bearer KEY`",
+        "authentication_error",
+        "invalid_api_key",
+        headers={"WWW-Authenticate": "Bearer"},
     )
 
 
 def foreign_host(host: str) -> ApiError:
     return ApiError(
-        403, f"this server answers only to localhost, 127.0.0.1 or [::1], not to Host {host!r}; "
+        403,
+        f"this server answers only to localhost, 127.0.0.1 or [::1], not to Host {host!r}; "
         "to allow another name, start it with LLM_COMPARE_ALLOWED_HOSTS=name",
-        "permission_error", "host_not_allowed",
+        "permission_error",
+        "host_not_allowed",
     )
 
 
 def unknown_model(name: str, served: list[str]) -> ApiError:
     return ApiError(
-        404, f"no model {name!r} is served here: use one of {', '.join(served)} (GET /v1/models lists them)",
-        "invalid_request_error", "model_not_found", "model",
+        404,
+        f"no model {name!r} is served here: use one of {', '.join(served)} (GET /v1/models lists them)",
+        "invalid_request_error",
+        "model_not_found",
+        "model",
     )
 
 
 def not_found(path: str) -> ApiError:
-    return ApiError(404, f"no such endpoint {path}: see GET /v1/models, POST /v1/chat/completions, POST /v1/completions",
-                    "invalid_request_error", "not_found")
+    return ApiError(
+        404,
+        f"no such endpoint {path}: see GET /v1/models, POST /v1/chat/completions, POST /v1/completions",
+        "invalid_request_error",
+        "not_found",
+    )
 
 
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, f"the request body is larger than {limit} bytes: send a shorter prompt, or start serve "
-                    "with a larger --max-body-bytes", "invalid_request_error", "request_too_large")
+    return ApiError(
+        413,
+        f"the request body is larger than {limit} bytes: send a shorter prompt, or start serve "
+        "with a larger --max-body-bytes",
+        "invalid_request_error",
+        "request_too_large",
+    )
 
 
 def queue_full(model: str, waiting: int, retry_after_s: int) -> ApiError:
     return ApiError(
-        429, f"{model} is busy: {waiting} requests are already waiting for it; retry in {retry_after_s} s",
-        "rate_limit_error", "queue_full", headers={"Retry-After": str(retry_after_s)},
+        429,
+        f"{model} is busy: {waiting} requests are already waiting for it; retry in {retry_after_s} s",
+        "rate_limit_error",
+        "queue_full",
+        headers={"Retry-After": str(retry_after_s)},
     )
 
 

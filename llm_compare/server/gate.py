@@ -61,8 +61,13 @@ class Generation:
     (the client went away) stops the run where it is, queued or generating."""
 
     def __init__(
-        self, engine: InferenceEngine, gate: Gate, model: ModelInfo, config: ModelConfig,
-        prompt: str | list[dict], loop: asyncio.AbstractEventLoop,
+        self,
+        engine: InferenceEngine,
+        gate: Gate,
+        model: ModelInfo,
+        config: ModelConfig,
+        prompt: str | list[dict],
+        loop: asyncio.AbstractEventLoop,
     ):
         self.engine, self.gate, self.model, self.config, self.prompt = engine, gate, model, config, prompt
         self.loop = loop
@@ -82,7 +87,9 @@ class Generation:
                     return
             started = perf_counter()
             try:
-                events = self.engine.run(self.prompt, [self.model], {self.model.id: self.config}, cancel=self.cancel)
+                events = self.engine.run(
+                    self.prompt, [self.model], {self.model.id: self.config}, cancel=self.cancel
+                )
                 for event in events:
                     self._put(event)
             finally:
@@ -109,7 +116,10 @@ class Generation:
             while not getting.done():
                 if request is None:
                     await asyncio.wait({getting})
-                elif not (await asyncio.wait({getting}, timeout=DISCONNECT_POLL_S))[0] and await request.is_disconnected():
+                elif (
+                    not (await asyncio.wait({getting}, timeout=DISCONNECT_POLL_S))[0]
+                    and await request.is_disconnected()
+                ):
                     self.cancel.set()
                     raise ClientGone()
         finally:

@@ -26,7 +26,10 @@ async def healthz() -> dict:
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict:
     table = request.app.state.models
-    return {"object": "list", "data": [_model_entry(m, request.app.state.started) for m in table.models.values()]}
+    return {
+        "object": "list",
+        "data": [_model_entry(m, request.app.state.started) for m in table.models.values()],
+    }
 
 
 @router.get("/v1/models/{name:path}")
@@ -39,8 +42,14 @@ async def get_model(name: str, request: Request) -> dict:
 
 
 def _model_entry(model, created: int) -> dict:
-    return {"id": model.id, "object": "model", "created": created, "owned_by": "llm-compare",
-            "name": model.name, "type": model.type.value}
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": created,
+        "owned_by": "llm-compare",
+        "name": model.name,
+        "type": model.type.value,
+    }
 
 
 @router.post("/v1/chat/completions")
@@ -48,7 +57,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     model = _find(request, body.model)
     messages = body.conversation()
     if not model.has_chat_template:
-        raise errors.not_supported(f"{model.name} has no chat template: use /v1/completions with a plain prompt", "model")
+        raise errors.not_supported(
+            f"{model.name} has no chat template: use /v1/completions with a plain prompt", "model"
+        )
     return await _answer(request, body, model, messages, chat=True)
 
 
@@ -80,8 +91,11 @@ async def _answer(request: Request, body, model, prompt, chat: bool):
     try:
         await _until_generating(generation, request, model)
         if body.stream:
-            return StreamingResponse(_stream(generation, reply, body.include_usage), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return StreamingResponse(
+                _stream(generation, reply, body.include_usage),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
         while True:
             event = _checked(await generation.next(request), model)
             if event.kind == "done":
@@ -100,7 +114,9 @@ async def _until_generating(generation: Generation, request: Request, model) -> 
             return
         if event.kind == "done":  # before generating: it could not be loaded or started
             result = event.result
-            raise errors.cannot_load(model.name, result.error or f"the run ended as {result.finish_reason.value}")
+            raise errors.cannot_load(
+                model.name, result.error or f"the run ended as {result.finish_reason.value}"
+            )
 
 
 def _checked(event: InferenceEvent | Exception, model) -> InferenceEvent:
@@ -116,7 +132,9 @@ def _finished(result: InferenceResult, model) -> InferenceResult:
     if result.finish_reason == FinishReason.ERROR:
         raise _failure(result, model)
     if result.finish_reason == FinishReason.CANCELLED:
-        raise errors.ApiError(503, f"{model.name} was stopped (the server is shutting down)", "server_error", "cancelled")
+        raise errors.ApiError(
+            503, f"{model.name} was stopped (the server is shutting down)", "server_error", "cancelled"
+        )
     return result
 
 
@@ -158,5 +176,3 @@ async def _stream(generation: Generation, reply: Reply, include_usage: bool) -> 
 
 def _sse(data: dict) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-

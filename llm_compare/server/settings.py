@@ -32,7 +32,9 @@ class ServeSettings:
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"--port {self.port} is not a port number: use 1 to 65535")
         if self.max_body_bytes < 1024:
-            raise ConfigurationError(f"--max-body-bytes {self.max_body_bytes} is too small: use at least 1024")
+            raise ConfigurationError(
+                f"--max-body-bytes {self.max_body_bytes} is too small: use at least 1024"
+            )
         if self.queue_size < 0:
             raise ConfigurationError(f"--queue-size {self.queue_size} is negative: use 0 or more")
 

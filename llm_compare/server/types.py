@@ -69,10 +69,14 @@ class _Generation(_Strict):
 
     def refuse_unsupported(self) -> None:
         if self.n not in (None, 1):
-            raise not_supported(f"n={self.n}: this server makes one choice per request; send n=1 and repeat the request", "n")
+            raise not_supported(
+                f"n={self.n}: this server makes one choice per request; send n=1 and repeat the request", "n"
+            )
         for name in ("presence_penalty", "frequency_penalty"):
             if getattr(self, name) not in (None, 0, 0.0):
-                raise not_supported(f"{name} is not supported: use repeat_penalty (llama.cpp's) instead", name)
+                raise not_supported(
+                    f"{name} is not supported: use repeat_penalty (llama.cpp's) instead", name
+                )
         if self.logit_bias:
             raise not_supported("logit_bias is not supported", "logit_bias")
         if self.stream_options is not None and not self.stream:
@@ -101,12 +105,25 @@ class ChatCompletionRequest(_Generation):
         super().refuse_unsupported()
         if self.logprobs or self.top_logprobs:
             raise not_supported("logprobs are not supported", "logprobs")
-        if self.tools or self.functions or self.tool_choice not in (None, "none") or self.function_call not in (None, "none"):
-            raise not_supported("tools and function calling are not supported by the models served here", "tools")
+        if (
+            self.tools
+            or self.functions
+            or self.tool_choice not in (None, "none")
+            or self.function_call not in (None, "none")
+        ):
+            raise not_supported(
+                "tools and function calling are not supported by the models served here", "tools"
+            )
         if self.response_format and self.response_format.get("type") != "text":
-            raise not_supported("only response_format {\"type\": \"text\"} is supported", "response_format")
-        if self.max_tokens is not None and self.max_completion_tokens is not None and self.max_tokens != self.max_completion_tokens:
-            raise invalid_request("max_tokens and max_completion_tokens differ: send one of them", "max_completion_tokens")
+            raise not_supported('only response_format {"type": "text"} is supported', "response_format")
+        if (
+            self.max_tokens is not None
+            and self.max_completion_tokens is not None
+            and self.max_tokens != self.max_completion_tokens
+        ):
+            raise invalid_request(
+                "max_tokens and max_completion_tokens differ: send one of them", "max_completion_tokens"
+            )
 
     def overrides(self) -> dict[str, Any]:
         values = super().overrides()
@@ -120,8 +137,11 @@ class ChatCompletionRequest(_Generation):
         for number, message in enumerate(self.messages, 1):
             role = "system" if message.role == "developer" else message.role
             if role not in ("system", "user", "assistant"):
-                raise not_supported(f"messages[{number - 1}] has role {message.role!r}: only system, developer, user "
-                                    "and assistant messages are supported", "messages")
+                raise not_supported(
+                    f"messages[{number - 1}] has role {message.role!r}: only system, developer, user "
+                    "and assistant messages are supported",
+                    "messages",
+                )
             messages.append({"role": role, "content": _text_of(message.content, number - 1)})
         return messages
 
@@ -149,7 +169,9 @@ class CompletionRequest(_Generation):
             return self.prompt
         if len(self.prompt) == 1:
             return self.prompt[0]
-        raise not_supported(f"{len(self.prompt)} prompts in one request: send one prompt per request", "prompt")
+        raise not_supported(
+            f"{len(self.prompt)} prompts in one request: send one prompt per request", "prompt"
+        )
 
 
 def _text_of(content: str | list[dict[str, Any]] | None, index: int) -> str:
@@ -160,7 +182,9 @@ def _text_of(content: str | list[dict[str, Any]] | None, index: int) -> str:
     texts = []
     for part in content:
         if part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise not_supported(f"messages[{index}] holds a {part.get('type')!r} part: only text is supported", "messages")
+            raise not_supported(
+                f"messages[{index}] holds a {part.get('type')!r} part: only text is supported", "messages"
+            )
         texts.append(part["text"])
     return "".join(texts)
 
@@ -188,15 +212,27 @@ class Reply:
         if delta:
             content = {} if text is None else {"content": text}
             return {"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}
-        return {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish}
+        return {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "logprobs": None,
+            "finish_reason": finish,
+        }
 
     def whole(self, result: InferenceResult) -> dict[str, Any]:
-        return {**self._head(self.object), "choices": [self._choice(result.text, finish_reason(result), False)],
-                "usage": usage(result)}
+        return {
+            **self._head(self.object),
+            "choices": [self._choice(result.text, finish_reason(result), False)],
+            "usage": usage(result),
+        }
 
-    def chunk(self, text: str | None = None, finish: str | None = None, include_usage: bool = False) -> dict[str, Any]:
-        data = {**self._head(self.object + ".chunk" if self.chat else self.object),
-                "choices": [self._choice(text, finish, True)]}
+    def chunk(
+        self, text: str | None = None, finish: str | None = None, include_usage: bool = False
+    ) -> dict[str, Any]:
+        data = {
+            **self._head(self.object + ".chunk" if self.chat else self.object),
+            "choices": [self._choice(text, finish, True)],
+        }
         if include_usage:  # OpenAI: every chunk has the key, null until the last
             data["usage"] = None
         return data
@@ -210,7 +246,11 @@ class Reply:
         return data
 
     def usage_chunk(self, result: InferenceResult) -> dict[str, Any]:
-        return {**self._head(self.object + ".chunk" if self.chat else self.object), "choices": [], "usage": usage(result)}
+        return {
+            **self._head(self.object + ".chunk" if self.chat else self.object),
+            "choices": [],
+            "usage": usage(result),
+        }
 
 
 def finish_reason(result: InferenceResult) -> str:

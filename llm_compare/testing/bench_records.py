@@ -9,18 +9,39 @@ from llm_compare.services.store.run_store import RunRecord, RunStore
 
 
 def store_bench_run(
-    store: RunStore, benchmark_id: str, model_id: str, prompt_id: str, repeat: int, decode_tps: float,
-    *, busy: bool = False, peak: int = 100, checks: tuple[bool, ...] = (),
+    store: RunStore,
+    benchmark_id: str,
+    model_id: str,
+    prompt_id: str,
+    repeat: int,
+    decode_tps: float,
+    *,
+    busy: bool = False,
+    peak: int = 100,
+    checks: tuple[bool, ...] = (),
 ) -> RunRecord:
     """One counted run of `model_id` (named name-<id>), TTFT decode_tps / 1000 s."""
     record = RunRecord(
-        run_id=uuid.uuid4().hex, comparison_id=benchmark_id, created_at="2026-11-26T00:00:00+00:00", prompt="p",
-        system_prompt=None, schedule="sequential",
+        run_id=uuid.uuid4().hex,
+        comparison_id=benchmark_id,
+        created_at="2026-11-26T00:00:00+00:00",
+        prompt="p",
+        system_prompt=None,
+        schedule="sequential",
         model={"id": model_id, "name": f"name-{model_id}", "type": "gguf", "path": f"/{model_id}"},
-        config={}, text="t", finish_reason="length", error=None,
+        config={},
+        text="t",
+        finish_reason="length",
+        error=None,
         stats={"decode_tps": decode_tps, "ttft_s": decode_tps / 1000, "peak_rss_bytes": peak, "busy": busy},
-        bench={"benchmark_id": benchmark_id, "prompt_id": prompt_id, "repeat": repeat, "seed": repeat,
-               "checks": [{"check": "c", "passed": passed} for passed in checks], "skipped": None},
+        bench={
+            "benchmark_id": benchmark_id,
+            "prompt_id": prompt_id,
+            "repeat": repeat,
+            "seed": repeat,
+            "checks": [{"check": "c", "passed": passed} for passed in checks],
+            "skipped": None,
+        },
     )
     store.save(record)
     return record

@@ -21,8 +21,14 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling out of this closed network.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -33,16 +39,36 @@ def free_port() -> int:
 
 
 @contextmanager
-def dashboard_server(models_dir: Path, home: Path, port: int | None = None, timeout_s: float = 60) -> Iterator[str]:
+def dashboard_server(
+    models_dir: Path, home: Path, port: int | None = None, timeout_s: float = 60
+) -> Iterator[str]:
     """Run `streamlit run app.py` on 127.0.0.1; yield its URL; stop it (by its own PID) after."""
     port = port or free_port()
     # Only the models of `models_dir`: never the Ollama or LM Studio models of whoever runs it.
-    env = {**os.environ, "LLM_COMPARE_MODELS_DIR": str(models_dir), "LLM_COMPARE_HOME": str(home), NO_STORES_ENV: "1"}
+    env = {
+        **os.environ,
+        "LLM_COMPARE_MODELS_DIR": str(models_dir),
+        "LLM_COMPARE_HOME": str(home),
+        NO_STORES_ENV: "1",
+    }
     command = [
-        sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
     ]
-    server = subprocess.Popen(command, cwd=APP.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        command, cwd=APP.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, server, timeout_s)
@@ -79,19 +105,25 @@ def browser_page(width: int = 1440, height: int = 960, resolve_to_loopback: tupl
 
 
 @contextmanager
-def browser_pages(count: int, width: int = 1440, height: int = 960, resolve_to_loopback: tuple[str, ...] = ()):
+def browser_pages(
+    count: int, width: int = 1440, height: int = 960, resolve_to_loopback: tuple[str, ...] = ()
+):
     """`count` pages in one headless Chromium, each in a window of its own (so none is a
     background tab, whose timers the browser slows down): a dashboard session each."""
     from playwright.sync_api import sync_playwright
 
     args = list(CHROMIUM_ARGS)
     if resolve_to_loopback:
-        args.append("--host-resolver-rules=" + ", ".join(f"MAP {name} 127.0.0.1" for name in resolve_to_loopback))
+        args.append(
+            "--host-resolver-rules=" + ", ".join(f"MAP {name} 127.0.0.1" for name in resolve_to_loopback)
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             yield [
-                browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True).new_page()
+                browser.new_context(
+                    viewport={"width": width, "height": height}, accept_downloads=True
+                ).new_page()
                 for _ in range(count)
             ]
         finally:
@@ -158,7 +190,9 @@ def session_messages(url: str, host: str, page: str = "", timeout_s: float = 60)
     sock = socket.create_connection((server.hostname, server.port), timeout=timeout_s)
     messages = []
     # The socket goes to the real server; the URL only gives the handshake its Host header.
-    with connect(f"ws://{host}/_stcore/stream", sock=sock, subprotocols=["streamlit"], open_timeout=timeout_s) as ws:
+    with connect(
+        f"ws://{host}/_stcore/stream", sock=sock, subprotocols=["streamlit"], open_timeout=timeout_s
+    ) as ws:
         rerun = BackMsg()
         rerun.rerun_script.CopyFrom(ClientState(query_string="", page_name=page))
         ws.send(rerun.SerializeToString())
@@ -167,12 +201,17 @@ def session_messages(url: str, host: str, page: str = "", timeout_s: float = 60)
             message = ForwardMsg()
             message.ParseFromString(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
             messages.append(message)
-            if message.WhichOneof("type") == "script_finished" and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+            if (
+                message.WhichOneof("type") == "script_finished"
+                and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+            ):
                 return messages
 
 
 def drawn_elements(messages: list) -> list:
     """The elements (Element protos) a session's messages drew, in order."""
     return [
-        m.delta.new_element for m in messages if m.WhichOneof("type") == "delta" and m.delta.HasField("new_element")
+        m.delta.new_element
+        for m in messages
+        if m.WhichOneof("type") == "delta" and m.delta.HasField("new_element")
     ]

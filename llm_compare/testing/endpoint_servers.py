@@ -20,15 +20,33 @@ from llm_compare.testing.dashboard_driver import free_port
 
 # Each model of the misbehaving server answers a chat or completion request in its own way.
 BEHAVIOURS = (
-    "ok", "slow-ok", "status-401", "status-403", "status-404", "status-429", "status-500", "status-503",
-    "cut", "malformed", "hang", "flaky-503",
+    "ok",
+    "slow-ok",
+    "status-401",
+    "status-403",
+    "status-404",
+    "status-429",
+    "status-500",
+    "status-503",
+    "cut",
+    "malformed",
+    "hang",
+    "flaky-503",
 )
 OK_PIECES = ["Hello", ",", " world", "!"]
 SLOW_FIRST_S, SLOW_NEXT_S = 1.0, 0.6  # slow-ok's delays before its first piece of text and each next one
 # As llama.cpp's server README shows its `timings` object.
-LLAMA_CPP_TIMINGS = {"cache_n": 0, "prompt_n": 7, "prompt_ms": 30.958, "prompt_per_token_ms": 4.42,
-                     "prompt_per_second": 226.1, "predicted_n": 4, "predicted_ms": 66.1,
-                     "predicted_per_token_ms": 16.5, "predicted_per_second": 60.5}
+LLAMA_CPP_TIMINGS = {
+    "cache_n": 0,
+    "prompt_n": 7,
+    "prompt_ms": 30.958,
+    "prompt_per_token_ms": 4.42,
+    "prompt_per_second": 226.1,
+    "predicted_n": 4,
+    "predicted_ms": 66.1,
+    "predicted_per_token_ms": 16.5,
+    "predicted_per_second": 60.5,
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -62,12 +80,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.requests.append(("POST", self.path, dict(self.headers), body))
         model = body.get("model", "")
         chat = self.path.endswith("/chat/completions")
-        if self.server.required_key and self.headers.get("Authorization") != f"Bearer {self.server.required_key}":
+        if (
+            self.server.required_key
+            and self.headers.get("Authorization") != f"Bearer {self.server.required_key}"
+        ):
             return self._json(401, {"error": {"message": "invalid API key", "type": "auth"}})
         if model.startswith("status-"):
             code = int(model.removeprefix("status-"))
             headers = {"Retry-After": "1"} if code == 429 else {}
-            return self._json(code, {"error": {"message": f"test server says {code}", "type": "test", "code": code}}, headers)
+            return self._json(
+                code,
+                {"error": {"message": f"test server says {code}", "type": "test", "code": code}},
+                headers,
+            )
         if model == "flaky-503" and self.server.count_post(model) <= 1:
             return self._json(503, {"error": {"message": "warming up"}})
         if model == "hang":
@@ -93,8 +118,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(self._chunk(piece, chat))
         self._event(self._chunk("", chat, finish="stop"))
         if (body.get("stream_options") or {}).get("include_usage"):
-            final = {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": len(OK_PIECES), "total_tokens": 11,
-                                              "prompt_tokens_details": {"cached_tokens": 3}}}
+            final = {
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 7,
+                    "completion_tokens": len(OK_PIECES),
+                    "total_tokens": 11,
+                    "prompt_tokens_details": {"cached_tokens": 3},
+                },
+            }
             if self.server.kind == "llama.cpp":  # llama-server's own figures, in its final chunk
                 final["timings"] = LLAMA_CPP_TIMINGS
             self._event(final)
@@ -106,13 +138,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunk(self, text: str, chat: bool, finish: str | None = None) -> dict:
         choice = {"index": 0, "finish_reason": finish}
         choice |= {"delta": {"content": text}} if chat else {"text": text}
-        return {"id": "x", "object": "chat.completion.chunk" if chat else "text_completion", "created": 0,
-                "model": "m", "choices": [choice]}
+        return {
+            "id": "x",
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": 0,
+            "model": "m",
+            "choices": [choice],
+        }
 
     def _json(self, code: int, data: dict, headers: dict | None = None) -> None:
         payload = json.dumps(data).encode()
         self.send_response(code)
-        for name, value in {"Content-Type": "application/json", "Content-Length": str(len(payload)), **(headers or {})}.items():
+        for name, value in {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(payload)),
+            **(headers or {}),
+        }.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
@@ -165,7 +206,9 @@ class MisbehavingServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def misbehaving_server(kind: str | None = None, required_key: str | None = None) -> Iterator[MisbehavingServer]:
+def misbehaving_server(
+    kind: str | None = None, required_key: str | None = None
+) -> Iterator[MisbehavingServer]:
     server = MisbehavingServer(kind, required_key)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -178,15 +221,36 @@ def misbehaving_server(kind: str | None = None, required_key: str | None = None)
 
 
 @contextmanager
-def llama_cpp_server(gguf: Path, alias: str = "tiny", n_ctx: int = 512, log_path: Path | None = None,
-                     timeout_s: float = 90) -> Iterator[str]:
+def llama_cpp_server(
+    gguf: Path, alias: str = "tiny", n_ctx: int = 512, log_path: Path | None = None, timeout_s: float = 90
+) -> Iterator[str]:
     """`python -m llama_cpp.server` serving `gguf` on 127.0.0.1; yields its base URL; stopped by its PID."""
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias,
-               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--model_alias",
+        alias,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        "1",
+    ]
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         _wait_for(f"{base_url}/models", process, timeout_s)

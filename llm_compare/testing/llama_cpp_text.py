@@ -15,7 +15,9 @@ def llama_detokenize(llm: llama_cpp.Llama, ids: list[int]) -> str:
     size = 64
     while True:
         text = ctypes.create_string_buffer(size)
-        n = llama_cpp.llama_detokenize(llm._model.vocab, (llama_cpp.llama_token * len(ids))(*ids), len(ids), text, size, True, False)
+        n = llama_cpp.llama_detokenize(
+            llm._model.vocab, (llama_cpp.llama_token * len(ids))(*ids), len(ids), text, size, True, False
+        )
         if n >= 0:
             return text.raw[:n].decode("utf-8", errors="replace")
         size = -n

@@ -38,8 +38,15 @@ def add_ollama_blob(root: Path, data: bytes) -> str:
 
 
 def add_ollama_model(
-    root: Path, model: str, tag: str, gguf: Path | None, *, namespace: str = DEFAULT_NAMESPACE,
-    registry: str = DEFAULT_REGISTRY, model_digest: str | None = None, adapter: bool = False,
+    root: Path,
+    model: str,
+    tag: str,
+    gguf: Path | None,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    registry: str = DEFAULT_REGISTRY,
+    model_digest: str | None = None,
+    adapter: bool = False,
 ) -> Path:
     """Write `model:tag` into the Ollama store at `root` the way `ollama pull` leaves it: the GGUF
     file copied to a blob named by its SHA-256, a template and a params blob, a config blob, and the
@@ -54,7 +61,9 @@ def add_ollama_model(
             if not blob.exists():
                 shutil.copyfile(gguf, blob)
             model_digest = f"sha256:{hex_digest}"
-        layers.append({"mediaType": MODEL_LAYER, "digest": model_digest, "size": gguf.stat().st_size if gguf else 0})
+        layers.append(
+            {"mediaType": MODEL_LAYER, "digest": model_digest, "size": gguf.stat().st_size if gguf else 0}
+        )
     for media_type, data in (
         ("application/vnd.ollama.image.template", b"{{ .Prompt }}"),
         ("application/vnd.ollama.image.params", b'{"stop": ["<|eot_id|>"]}'),
@@ -64,14 +73,27 @@ def add_ollama_model(
     manifest = {
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": add_ollama_blob(root, config), "size": len(config)},
+        "config": {
+            "mediaType": CONFIG_MEDIA_TYPE,
+            "digest": add_ollama_blob(root, config),
+            "size": len(config),
+        },
         "layers": layers,
     }
-    return write_ollama_manifest(root, model, tag, json.dumps(manifest), namespace=namespace, registry=registry)
+    return write_ollama_manifest(
+        root, model, tag, json.dumps(manifest), namespace=namespace, registry=registry
+    )
 
 
-def write_ollama_manifest(root: Path, model: str, tag: str, text: str, *, namespace: str = DEFAULT_NAMESPACE,
-                          registry: str = DEFAULT_REGISTRY) -> Path:
+def write_ollama_manifest(
+    root: Path,
+    model: str,
+    tag: str,
+    text: str,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    registry: str = DEFAULT_REGISTRY,
+) -> Path:
     path = root / "manifests" / registry / namespace / model / tag
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

@@ -23,7 +23,10 @@ db.execute("ROLLBACK")
 def database_locked(db_path: Path) -> Iterator[None]:
     """While inside, another process holds `db_path` under BEGIN EXCLUSIVE (no other writer)."""
     locker = subprocess.Popen(
-        [sys.executable, "-c", _LOCKER, str(db_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _LOCKER, str(db_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         if locker.stdout.readline().strip() != "locked":

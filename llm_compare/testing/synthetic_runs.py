@@ -22,7 +22,12 @@ MODELS = (
     ("demo-medium-q8_0", ModelType.GGUF, 6_800_000, "Q8_0", 1300.0),
     ("demo-medium", ModelType.PYTORCH, 6_800_000, "float32", 120.0),
 )
-FINISH_WEIGHTS = {FinishReason.STOP: 55, FinishReason.LENGTH: 35, FinishReason.CANCELLED: 6, FinishReason.ERROR: 4}
+FINISH_WEIGHTS = {
+    FinishReason.STOP: 55,
+    FinishReason.LENGTH: 35,
+    FinishReason.CANCELLED: 6,
+    FinishReason.ERROR: 4,
+}
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PROMPTS = (
     "def fibonacci(n):",
@@ -30,7 +35,13 @@ PROMPTS = (
     "import os\nimport sys\n\n" + "x = 1\n" * 40,
     "Write a haiku about garbage collection.",
 )
-HOST = {"cpu": "Intel(R) Xeon(R) CPU @ 2.20GHz", "cores": 2, "ram_bytes": 25_769_803_776, "os": "Linux-6.1-x86_64", "python": "3.11.9"}
+HOST = {
+    "cpu": "Intel(R) Xeon(R) CPU @ 2.20GHz",
+    "cores": 2,
+    "ram_bytes": 25_769_803_776,
+    "os": "Linux-6.1-x86_64",
+    "python": "3.11.9",
+}
 
 
 def synthetic_runs(count: int, seed: int = 0, benchmark_share: float = 0.3) -> Iterator[RunRecord]:
@@ -38,9 +49,14 @@ def synthetic_runs(count: int, seed: int = 0, benchmark_share: float = 0.3) -> I
     groups of four share a comparison, or belong to one of a few benchmarks."""
     rng = random.Random(seed)
     models = [
-        ModelInfo(f"{name}-{i:08x}", name, kind, f"/models/{name}" + (".gguf" if kind == ModelType.GGUF else ""),
-                  parameters * (4 if quant in ("F32", "float32") else 1), {"architecture": "llama", "parameters": parameters,
-                                                                           "quantization": quant, "mtime": 1.7e9})
+        ModelInfo(
+            f"{name}-{i:08x}",
+            name,
+            kind,
+            f"/models/{name}" + (".gguf" if kind == ModelType.GGUF else ""),
+            parameters * (4 if quant in ("F32", "float32") else 1),
+            {"architecture": "llama", "parameters": parameters, "quantization": quant, "mtime": 1.7e9},
+        )
         for i, (name, kind, parameters, quant, _) in enumerate(MODELS)
     ]
     speeds = {name: speed for name, _, _, _, speed in MODELS}
@@ -52,23 +68,43 @@ def synthetic_runs(count: int, seed: int = 0, benchmark_share: float = 0.3) -> I
         in_benchmark = rng.random() < benchmark_share
         prompt_index = rng.randrange(len(PROMPTS))
         config = ModelConfig(temperature=rng.choice((0.0, 0.7)), seed=i % 5, max_tokens=64)
-        result = InferenceResult(model.id, "", finish, None, _stats(rng, speeds[model.name], finish),
-                                 backend_versions={"llama_cpp_python": "0.3.36"} if model.type == ModelType.GGUF else {"torch": "2.13.0"},
-                                 runtime={"n_threads": "2"})
+        result = InferenceResult(
+            model.id,
+            "",
+            finish,
+            None,
+            _stats(rng, speeds[model.name], finish),
+            backend_versions={"llama_cpp_python": "0.3.36"}
+            if model.type == ModelType.GGUF
+            else {"torch": "2.13.0"},
+            runtime={"n_threads": "2"},
+        )
         if finish == FinishReason.ERROR:
             result.error = "the worker process of this model exited unexpectedly (exit code -9)"
         else:
-            result.text = "    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)\n" * rng.randint(1, 8)
+            result.text = "    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)\n" * rng.randint(
+                1, 8
+            )
         record = RunRecord.from_result(
             comparison_id=rng.choice(benchmarks) if in_benchmark else f"cmp{i // 4:09d}",
-            prompt=PROMPTS[prompt_index], system_prompt=None, schedule="sequential", model=model, config=config, result=result,
+            prompt=PROMPTS[prompt_index],
+            system_prompt=None,
+            schedule="sequential",
+            model=model,
+            config=config,
+            result=result,
         )
         record.created_at = (START + timedelta(seconds=i)).isoformat(timespec="seconds")
         record.host = dict(HOST)
         if in_benchmark:
-            record.bench = {"benchmark_id": record.comparison_id, "prompt_id": f"p{prompt_index}", "repeat": i % 5,
-                            "seed": i % 5, "checks": [{"check": "contains 'return'", "passed": "return" in record.text}],
-                            "skipped": None}
+            record.bench = {
+                "benchmark_id": record.comparison_id,
+                "prompt_id": f"p{prompt_index}",
+                "repeat": i % 5,
+                "seed": i % 5,
+                "checks": [{"check": "contains 'return'", "passed": "return" in record.text}],
+                "skipped": None,
+            }
         yield record
 
 
@@ -80,8 +116,18 @@ def _stats(rng: random.Random, decode_tps: float, finish: FinishReason) -> Infer
     ttft = prompt_tokens / (decode * 4) + rng.uniform(0.001, 0.02)
     share = rng.choice((0.01, 0.02, 0.05, 0.15, 0.4)) * rng.uniform(0.5, 1.5)
     return InferenceStats(
-        load_s=0.0 if rng.random() < 0.8 else rng.uniform(0.3, 3), warm=True, prompt_tokens=prompt_tokens,
-        completion_tokens=tokens, ttft_s=ttft, prefill_tps=prompt_tokens / ttft, decode_tps=decode, tpot_ms=1000 / decode,
-        decode_bytes_per_s=decode * 3.1, e2e_s=ttft + (tokens - 1) / decode, peak_rss_bytes=rng.randint(150, 900) * 2**20,
-        finish_reason=finish, other_cpu_share=share, busy=share > 0.10,
+        load_s=0.0 if rng.random() < 0.8 else rng.uniform(0.3, 3),
+        warm=True,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=tokens,
+        ttft_s=ttft,
+        prefill_tps=prompt_tokens / ttft,
+        decode_tps=decode,
+        tpot_ms=1000 / decode,
+        decode_bytes_per_s=decode * 3.1,
+        e2e_s=ttft + (tokens - 1) / decode,
+        peak_rss_bytes=rng.randint(150, 900) * 2**20,
+        finish_reason=finish,
+        other_cpu_share=share,
+        busy=share > 0.10,
     )

@@ -28,7 +28,12 @@ from llm_compare.ui.text import literal
 
 # Widget keys of the Benchmark page's form (stable: tests find them by these).
 SUITE_KEY, UPLOAD_KEY, TYPED_KEY = "bench_suite", "bench_upload", "bench_prompt"
-REPEATS_KEY, WARMUP_KEY, MAX_TOKENS_KEY, SEED_KEY = "bench_repeats", "bench_warmup", "bench_max_tokens", "bench_seed"
+REPEATS_KEY, WARMUP_KEY, MAX_TOKENS_KEY, SEED_KEY = (
+    "bench_repeats",
+    "bench_warmup",
+    "bench_max_tokens",
+    "bench_seed",
+)
 TEMPERATURE_KEY, INCLUDE_BUSY_KEY = "bench_temperature", "bench_include_busy"
 ERRORS_KEY = "bench_errors"
 PAST_KEY = "bench_open"
@@ -57,7 +62,9 @@ def suite_from_form() -> Suite:
     if choice == "upload":
         upload = st.session_state.get(UPLOAD_KEY)
         if upload is None:
-            raise ConfigurationError("no suite file chosen: upload a .jsonl or .csv file, or pick another suite")
+            raise ConfigurationError(
+                "no suite file chosen: upload a .jsonl or .csv file, or pick another suite"
+            )
         kind = Path(upload.name).suffix.lower().lstrip(".")
         if kind not in ("jsonl", "csv"):
             raise ConfigurationError(f"{upload.name}: a prompt suite is a .jsonl or .csv file")
@@ -137,7 +144,10 @@ def draw_results(runner: BenchmarkRunner) -> None:
                 icon=":material/warning:",
             )
         else:
-            st.info("No counted run yet: the figures appear after the first repetition.", icon=":material/hourglass_top:")
+            st.info(
+                "No counted run yet: the figures appear after the first repetition.",
+                icon=":material/hourglass_top:",
+            )
         return
     _figures(results, labels)
     _downloads(runner.benchmark_id, runner.spec.to_dict(), runner.order_note, results)
@@ -169,14 +179,25 @@ def draw_past() -> None:
         hide_index=True,
         key="bench_past",
     )
-    chosen = st.selectbox("Open a benchmark", [b.benchmark_id for b in benchmarks], index=None, key=PAST_KEY,
-                          placeholder="Choose one to see its results")
+    chosen = st.selectbox(
+        "Open a benchmark",
+        [b.benchmark_id for b in benchmarks],
+        index=None,
+        key=PAST_KEY,
+        placeholder="Choose one to see its results",
+    )
     if chosen is None:
         return
     stored = next(b for b in benchmarks if b.benchmark_id == chosen)
     if stored.status in ("incomplete", "stopped"):
-        st.button("Resume", key="bench_resume", icon=":material/resume:", on_click=resume_clicked, args=(chosen,),
-                  help="Run only what this benchmark has not run yet, with the same plan and seeds.")
+        st.button(
+            "Resume",
+            key="bench_resume",
+            icon=":material/resume:",
+            on_click=resume_clicked,
+            args=(chosen,),
+            help="Run only what this benchmark has not run yet, with the same plan and seeds.",
+        )
     records = store.benchmark_runs(chosen)
     labels = {r.model["id"]: ModelLabel(r.model["name"], r.model["type"]) for r in records}
     results = stored_results(records, st.session_state.get(INCLUDE_BUSY_KEY, False))
@@ -202,18 +223,30 @@ def _figures(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefi
         st.markdown(f"- {literal(pair_sentence(pair, names))}")
     st.dataframe(_summary_table(results, labels), hide_index=True, key=f"{key_prefix}bench_table")
     with st.expander("Per prompt", icon=":material/list:"):
-        st.dataframe(_summary_table(results, labels, per_prompt=True), hide_index=True, key=f"{key_prefix}bench_prompt_table")
+        st.dataframe(
+            _summary_table(results, labels, per_prompt=True),
+            hide_index=True,
+            key=f"{key_prefix}bench_prompt_table",
+        )
     _plots(results, labels, key_prefix)
 
 
-def _summary_table(results: BenchmarkResults, labels: dict[str, ModelLabel], per_prompt: bool = False) -> pd.DataFrame:
+def _summary_table(
+    results: BenchmarkResults, labels: dict[str, ModelLabel], per_prompt: bool = False
+) -> pd.DataFrame:
     """One row per model (or per model and prompt): n, then each figure's median, spread and interval."""
-    summary_of = {(s.model_id, s.prompt_id, s.figure): s.summary for s in results.summaries if (s.prompt_id is not None) == per_prompt}
+    summary_of = {
+        (s.model_id, s.prompt_id, s.figure): s.summary
+        for s in results.summaries
+        if (s.prompt_id is not None) == per_prompt
+    }
     rate_of = {(r.model_id, r.prompt_id): r for r in results.pass_rates}
     rows = []
     for model_id, prompt_id in dict.fromkeys((m, p) for m, p, _ in summary_of):
         label = labels.get(model_id, ModelLabel(model_id, ""))
-        cells = {"model": label.name, "backend": label.backend} | ({"prompt": prompt_id} if per_prompt else {})
+        cells = {"model": label.name, "backend": label.backend} | (
+            {"prompt": prompt_id} if per_prompt else {}
+        )
         cells["n"] = max(s.n for (m, p, _), s in summary_of.items() if (m, p) == (model_id, prompt_id))
         for figure, heading, scale in TABLE_FIGURES:
             summary = summary_of.get((model_id, prompt_id, figure))
@@ -221,7 +254,9 @@ def _summary_table(results: BenchmarkResults, labels: dict[str, ModelLabel], per
                 cells.update(_figure_cells(heading, summary, scale))
         rate = rate_of.get((model_id, prompt_id))
         if rate is not None:
-            cells["checks passed"] = f"{rate.passed}/{rate.total} ({rate.interval.low:.0%}–{rate.interval.high:.0%})"
+            cells["checks passed"] = (
+                f"{rate.passed}/{rate.total} ({rate.interval.low:.0%}–{rate.interval.high:.0%})"
+            )
         rows.append(cells)
     return pd.DataFrame(rows)
 
@@ -238,7 +273,15 @@ def _figure_cells(heading: str, summary: Summary, scale: float) -> dict:
 def _number(value: float) -> str:
     """Digits a reader can compare: 1874, 34.3, 5.34, 0.412."""
     size = abs(value)
-    return f"{value:.0f}" if size >= 100 else f"{value:.1f}" if size >= 10 else f"{value:.2f}" if size >= 0.1 else f"{value:.3g}"
+    return (
+        f"{value:.0f}"
+        if size >= 100
+        else f"{value:.1f}"
+        if size >= 10
+        else f"{value:.2f}"
+        if size >= 0.1
+        else f"{value:.3g}"
+    )
 
 
 def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix: str = "") -> None:
@@ -251,7 +294,9 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
                 "repeat": r.repeat,
                 "decode_tps": r.figures.get("decode_tps"),
                 "ttft_ms": r.figures["ttft_s"] * 1000 if r.figures.get("ttft_s") is not None else None,
-                "peak_rss_mib": r.figures["peak_rss_bytes"] / 2**20 if r.figures.get("peak_rss_bytes") else None,
+                "peak_rss_mib": r.figures["peak_rss_bytes"] / 2**20
+                if r.figures.get("peak_rss_bytes")
+                else None,
             }
             for r in results.runs
         ]
@@ -260,8 +305,14 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
 
     def spread(figure: str, scale: float) -> pd.DataFrame:
         rows = [
-            {"model": name.get(s.model_id, s.model_id), "median": s.summary.median * scale, "low": s.summary.low * scale,
-             "high": s.summary.high * scale, "spread": s.summary.spread_label, "n": s.summary.n}
+            {
+                "model": name.get(s.model_id, s.model_id),
+                "median": s.summary.median * scale,
+                "low": s.summary.low * scale,
+                "high": s.summary.high * scale,
+                "spread": s.summary.spread_label,
+                "n": s.summary.n,
+            }
             for s in results.summaries
             if s.prompt_id is None and s.figure == figure
         ]
@@ -270,23 +321,38 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
     left, right = st.columns(2)
     with guard("Drawing the charts"):
         left.plotly_chart(
-            charts.median_with_spread(runs, spread("decode_tps", 1.0), "decode_tps", "Decode speed", "tokens/s", colors),
+            charts.median_with_spread(
+                runs, spread("decode_tps", 1.0), "decode_tps", "Decode speed", "tokens/s", colors
+            ),
             key=f"{key_prefix}bench_decode",
         )
         right.plotly_chart(
-            charts.median_with_spread(runs, spread("ttft_s", 1000.0), "ttft_ms", "Time to first token", "ms", colors),
+            charts.median_with_spread(
+                runs, spread("ttft_s", 1000.0), "ttft_ms", "Time to first token", "ms", colors
+            ),
             key=f"{key_prefix}bench_ttft",
         )
-        left.plotly_chart(charts.box_per_model(runs, "decode_tps", "Decode speed, every run", "tokens/s", colors), key=f"{key_prefix}bench_box")
+        left.plotly_chart(
+            charts.box_per_model(runs, "decode_tps", "Decode speed, every run", "tokens/s", colors),
+            key=f"{key_prefix}bench_box",
+        )
         right.plotly_chart(charts.runs_scatter(runs, colors), key=f"{key_prefix}bench_scatter")
         left.plotly_chart(
-            charts.median_with_spread(runs, spread("peak_rss_bytes", 1 / 2**20), "peak_rss_mib", "Peak memory", "MiB", colors),
+            charts.median_with_spread(
+                runs, spread("peak_rss_bytes", 1 / 2**20), "peak_rss_mib", "Peak memory", "MiB", colors
+            ),
             key=f"{key_prefix}bench_memory",
         )
         rates = pd.DataFrame(
             [
-                {"model": name.get(r.model_id, r.model_id), "rate": r.rate, "low": r.interval.low, "high": r.interval.high,
-                 "passed": r.passed, "total": r.total}
+                {
+                    "model": name.get(r.model_id, r.model_id),
+                    "rate": r.rate,
+                    "low": r.interval.low,
+                    "high": r.interval.high,
+                    "passed": r.passed,
+                    "total": r.total,
+                }
                 for r in results.pass_rates
                 if r.prompt_id is None
             ]
@@ -295,24 +361,48 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
             right.plotly_chart(charts.pass_rate(rates, colors), key=f"{key_prefix}bench_checks")
 
 
-def _downloads(benchmark_id: str, spec: dict, order_note: str, results: BenchmarkResults, key_prefix: str = "") -> None:
+def _downloads(
+    benchmark_id: str, spec: dict, order_note: str, results: BenchmarkResults, key_prefix: str = ""
+) -> None:
     """Built only when clicked: the runs as the store holds them."""
 
     def records():
         return RunStore().benchmark_runs(benchmark_id)
 
     def document() -> str:
-        return json.dumps(benchmark_document(benchmark_id, spec, order_note, results, records()), indent=1, ensure_ascii=False)
+        return json.dumps(
+            benchmark_document(benchmark_id, spec, order_note, results, records()),
+            indent=1,
+            ensure_ascii=False,
+        )
 
     stem = f"llm-compare-bench-{benchmark_id}"
     downloads = (
-        ("Aggregate CSV", lambda: rows_to_csv(results.aggregate_rows), f"{stem}-aggregate.csv", "text/csv", "bench_download_aggregate"),
-        ("Runs CSV", lambda: rows_to_csv(run_rows(records())), f"{stem}-runs.csv", "text/csv", "bench_download_runs"),
+        (
+            "Aggregate CSV",
+            lambda: rows_to_csv(results.aggregate_rows),
+            f"{stem}-aggregate.csv",
+            "text/csv",
+            "bench_download_aggregate",
+        ),
+        (
+            "Runs CSV",
+            lambda: rows_to_csv(run_rows(records())),
+            f"{stem}-runs.csv",
+            "text/csv",
+            "bench_download_runs",
+        ),
         ("JSON", document, f"{stem}.json", "application/json", "bench_download_json"),
         ("Markdown", lambda: results.markdown, f"{stem}.md", "text/markdown", "bench_download_md"),
     )
     for column, (label, data, file_name, mime, key) in zip(st.columns(4), downloads):
         column.download_button(
-            label, data=data, file_name=file_name, mime=mime, key=key_prefix + key, icon=":material/download:",
-            width="stretch", on_click="ignore",
+            label,
+            data=data,
+            file_name=file_name,
+            mime=mime,
+            key=key_prefix + key,
+            icon=":material/download:",
+            width="stretch",
+            on_click="ignore",
         )

@@ -47,8 +47,12 @@ def per_model(
             y=runs[column].to_numpy(),
             mode="markers",
             name="busy runs" if is_busy else "runs",
-            marker={"color": colors[model], "size": 8, "symbol": "x" if is_busy else "circle",
-                    "line": {"width": 1, "color": "white"}},
+            marker={
+                "color": colors[model],
+                "size": 8,
+                "symbol": "x" if is_busy else "circle",
+                "line": {"width": 1, "color": "white"},
+            },
             hovertemplate=f"%{{x}}<br>%{{y:.3~g}} {unit}<extra>{'busy run' if is_busy else 'run'}</extra>",
         )
     return _layout(figure, title, unit)
@@ -57,12 +61,17 @@ def per_model(
 def speed_vs_latency(frame: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
     """Each stored run: TTFT against decode speed."""
     return _speed_scatter(
-        frame, colors, frame[["created_at", "completion_tokens"]].astype(str),
-        "%{customdata[1]} tokens · %{customdata[0]}", "Decode speed against time to first token",
+        frame,
+        colors,
+        frame[["created_at", "completion_tokens"]].astype(str),
+        "%{customdata[1]} tokens · %{customdata[0]}",
+        "Decode speed against time to first token",
     )
 
 
-def _speed_scatter(frame: pd.DataFrame, colors: dict[str, str], details: pd.DataFrame, detail_line: str, title: str) -> go.Figure:
+def _speed_scatter(
+    frame: pd.DataFrame, colors: dict[str, str], details: pd.DataFrame, detail_line: str, title: str
+) -> go.Figure:
     """A dot per run, TTFT against decode speed, one colour per model; `details` (aligned with
     `frame`) feeds `detail_line` of the hover text."""
     keep = frame[["decode_tps", "ttft_ms"]].notna().all(axis=1)
@@ -97,7 +106,9 @@ def _layout(figure: go.Figure, title: str, unit: str) -> go.Figure:
     return figure
 
 
-def median_with_spread(runs: pd.DataFrame, spread: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str]) -> go.Figure:
+def median_with_spread(
+    runs: pd.DataFrame, spread: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str]
+) -> go.Figure:
     """Per model: the median as a diamond with an error bar over its spread (p10–p90, or
     min–max under 10 runs), and every counted run as a dot beside it."""
     figure = go.Figure()
@@ -108,26 +119,44 @@ def median_with_spread(runs: pd.DataFrame, spread: pd.DataFrame, column: str, ti
         mode="markers",
         name="median",
         marker={"symbol": "diamond", "size": 13, "color": [colors[m] for m in spread["model"]]},
-        error_y={"type": "data", "symmetric": False, "array": spread["high"] - spread["median"],
-                 "arrayminus": spread["median"] - spread["low"], "thickness": 2, "width": 8},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": spread["high"] - spread["median"],
+            "arrayminus": spread["median"] - spread["low"],
+            "thickness": 2,
+            "width": 8,
+        },
         customdata=spread[["low", "high", "spread", "n"]].values,
         hovertemplate=f"%{{x}}<br>median %{{y:.3~g}} {unit}<br>%{{customdata[2]}} %{{customdata[0]:.3~g}}"
         f"–%{{customdata[1]:.3~g}} · n %{{customdata[3]}}<extra></extra>",
     )
     data = runs.dropna(subset=[column])
     figure.add_box(
-        x=data["model"].map(label), y=data[column], name="runs", boxpoints="all", jitter=0.4, pointpos=0,
-        fillcolor="rgba(0,0,0,0)", line={"color": "rgba(0,0,0,0)"}, marker={"color": "gray", "size": 5, "opacity": 0.6},
+        x=data["model"].map(label),
+        y=data[column],
+        name="runs",
+        boxpoints="all",
+        jitter=0.4,
+        pointpos=0,
+        fillcolor="rgba(0,0,0,0)",
+        line={"color": "rgba(0,0,0,0)"},
+        marker={"color": "gray", "size": 5, "opacity": 0.6},
         hovertemplate=f"%{{x}}<br>%{{y:.3~g}} {unit}<extra>run</extra>",
     )
     return _layout(figure, title, unit)
 
 
-def box_per_model(runs: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str]) -> go.Figure:
+def box_per_model(
+    runs: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str]
+) -> go.Figure:
     figure = go.Figure()
     for model, data in runs.dropna(subset=[column]).groupby("model", sort=True):
         figure.add_box(
-            y=data[column], name=label(model), boxpoints="all", marker_color=colors[model],
+            y=data[column],
+            name=label(model),
+            boxpoints="all",
+            marker_color=colors[model],
             hovertemplate=f"%{{fullData.name}}<br>%{{y:.3~g}} {unit}<extra></extra>",
         )
     return _layout(figure, title, unit)
@@ -138,9 +167,16 @@ def pass_rate(rates: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
     rates = rates.sort_values("model")
     figure = go.Figure()
     figure.add_bar(
-        x=rates["model"].map(label), y=rates["rate"] * 100, marker_color=[colors[m] for m in rates["model"]], opacity=0.7,
-        error_y={"type": "data", "symmetric": False, "array": (rates["high"] - rates["rate"]) * 100,
-                 "arrayminus": (rates["rate"] - rates["low"]) * 100},
+        x=rates["model"].map(label),
+        y=rates["rate"] * 100,
+        marker_color=[colors[m] for m in rates["model"]],
+        opacity=0.7,
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": (rates["high"] - rates["rate"]) * 100,
+            "arrayminus": (rates["rate"] - rates["low"]) * 100,
+        },
         customdata=rates[["passed", "total"]].values,
         hovertemplate="%{x}<br>%{y:.0f} % (%{customdata[0]} of %{customdata[1]} checks)<extra></extra>",
     )
@@ -153,7 +189,10 @@ def runs_scatter(runs: pd.DataFrame, colors: dict[str, str]) -> go.Figure:
     """Each counted run of a benchmark: TTFT against decode speed."""
     details = runs.assign(prompt_id=runs["prompt_id"].map(label))[["prompt_id", "repeat"]]
     return _speed_scatter(
-        runs, colors, details, "prompt %{customdata[0]} · repetition %{customdata[1]}",
+        runs,
+        colors,
+        details,
+        "prompt %{customdata[0]} · repetition %{customdata[1]}",
         "Decode speed against time to first token, per run",
     )
 
@@ -168,13 +207,26 @@ def frontier(points: pd.DataFrame, x_title: str, y_title: str, higher_x: bool, t
     figure = go.Figure()
     front = points[points["front"]].sort_values("x", ascending=not higher_x)
     figure.add_scatter(
-        x=front["x"], y=front["y"], mode="lines", line={"color": PALETTE[0], "dash": "dot"}, name="frontier", hoverinfo="skip",
+        x=front["x"],
+        y=front["y"],
+        mode="lines",
+        line={"color": PALETTE[0], "dash": "dot"},
+        name="frontier",
+        hoverinfo="skip",
     )
     for on_front, group in points.groupby("front"):
         figure.add_scatter(
-            x=group["x"], y=group["y"], mode="markers+text", text=group["model"].map(label), textposition="top center",
+            x=group["x"],
+            y=group["y"],
+            mode="markers+text",
+            text=group["model"].map(label),
+            textposition="top center",
             name="on the frontier" if on_front else "beaten on both axes",
-            marker={"color": PALETTE[0] if on_front else GREY, "size": 11, "line": {"width": 1, "color": "white"}},
+            marker={
+                "color": PALETTE[0] if on_front else GREY,
+                "size": 11,
+                "line": {"width": 1, "color": "white"},
+            },
             textfont={"color": None if on_front else GREY},
             hovertemplate=f"%{{text}}<br>{x_title} %{{x:.4~g}}<br>{y_title} %{{y:.4~g}}<extra></extra>",
         )

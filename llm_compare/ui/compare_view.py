@@ -62,7 +62,9 @@ def vote_clicked() -> None:
                 raise LLMCompareError("choose A is better, B is better, tie or both bad first")
             run.vote_pair(outcome)
         else:
-            run.vote_ranking({label: int(st.session_state[RANK_KEY_PREFIX + label]) for label in run.labels.values()})
+            run.vote_ranking(
+                {label: int(st.session_state[RANK_KEY_PREFIX + label]) for label in run.labels.values()}
+            )
 
 
 def reveal_clicked() -> None:
@@ -134,7 +136,14 @@ def _vote_words(run: Comparison) -> str:
     words = []
     for vote in run.votes:
         a, b = names[vote.model_a], names[vote.model_b]
-        words.append({"a": f"{a} over {b}", "b": f"{b} over {a}", "tie": f"{a} tie {b}", "both_bad": f"{a} and {b} both bad"}[vote.outcome])
+        words.append(
+            {
+                "a": f"{a} over {b}",
+                "b": f"{b} over {a}",
+                "tie": f"{a} tie {b}",
+                "both_bad": f"{a} and {b} both bad",
+            }[vote.outcome]
+        )
     return "; ".join(words)
 
 
@@ -175,17 +184,34 @@ def _vote_form(run: Comparison) -> None:
     labels = list(run.labels.values())
     if len(labels) == 2:
         st.radio(
-            "Which answer is better?", list(VOTE_LABELS), format_func=VOTE_LABELS.get, key=VOTE_KEY, index=None,
-            horizontal=True, help="A tie and both bad count half a win each way in the ratings.",
+            "Which answer is better?",
+            list(VOTE_LABELS),
+            format_func=VOTE_LABELS.get,
+            key=VOTE_KEY,
+            index=None,
+            horizontal=True,
+            help="A tie and both bad count half a win each way in the ratings.",
         )
     else:
         st.markdown("**Rank the answers** (1 is best; give equal ranks for a tie)")
         for label, column in zip(labels, st.columns(len(labels))):
-            column.selectbox(label, range(1, len(labels) + 1), index=labels.index(label), key=RANK_KEY_PREFIX + label)
+            column.selectbox(
+                label, range(1, len(labels) + 1), index=labels.index(label), key=RANK_KEY_PREFIX + label
+            )
     vote_col, reveal_col, _ = st.columns([1, 2, 5])
-    vote_col.button("Vote", key="vote", type="primary", icon=":material/how_to_vote:", width="stretch", on_click=vote_clicked)
+    vote_col.button(
+        "Vote",
+        key="vote",
+        type="primary",
+        icon=":material/how_to_vote:",
+        width="stretch",
+        on_click=vote_clicked,
+    )
     reveal_col.button(
-        "Reveal without voting", key="reveal", icon=":material/visibility:", on_click=reveal_clicked,
+        "Reveal without voting",
+        key="reveal",
+        icon=":material/visibility:",
+        on_click=reveal_clicked,
         help="Show the names and figures; no vote is stored.",
     )
 

@@ -38,6 +38,8 @@ def ignored_fields(model: ModelInfo) -> dict[str, str]:
     if model.is_endpoint:
         return endpoint_settings.ignored_for(model.metadata.get("server_kind"))
     return IGNORED_FIELDS.get(model.type, {})
+
+
 PRESETS_HELP = "Sets the sampling fields. " + "; ".join(
     f"**{name}**: " + ", ".join(f"{field} {value}" for field, value in values.items())
     for name, values in PRESETS.items()

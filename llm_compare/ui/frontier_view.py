@@ -26,35 +26,53 @@ def draw_section(more_sources: Mapping[str, Callable[[], Mapping[str, float]]] |
     sources = {name: (lambda source=source: source(store, costs)) for name, source in SOURCES.items()}
     available = {**(more_sources or {}), **sources}
     figure = st.selectbox(
-        "Quality figure", list(available), key=FIGURE_KEY, format_func=lambda f: QUALITY_FIGURES[f].label,
+        "Quality figure",
+        list(available),
+        key=FIGURE_KEY,
+        format_func=lambda f: QUALITY_FIGURES[f].label,
         help="; ".join(f"{QUALITY_FIGURES[f].label}: {QUALITY_FIGURES[f].help}" for f in available),
     )
     with guard("Drawing the frontier"):
         draw(figure, available[figure](), costs, voted_names(store))
 
 
-def draw(figure: str, quality: Mapping[str, float], costs=None, names: Mapping[str, str] | None = None) -> None:
+def draw(
+    figure: str, quality: Mapping[str, float], costs=None, names: Mapping[str, str] | None = None
+) -> None:
     """The frontier for `figure` given {model_id: value}; costs from the store unless given."""
     costs = latest_costs(RunStore()) if costs is None else costs
     rows = frontier_rows(figure, quality, costs, names)
     if not rows:
         st.info(
             "No model has a benchmark or a quality figure yet: run a benchmark (Benchmark page) and "
-            "score or vote on the models.", icon=":material/info:",
+            "score or vote on the models.",
+            icon=":material/info:",
         )
         return
     spec = QUALITY_FIGURES[figure]
     frame = pd.DataFrame([_row(r) for r in rows])
     st.dataframe(
-        frame, hide_index=True, key="frontier_table",
+        frame,
+        hide_index=True,
+        key="frontier_table",
         column_config={
             "model": st.column_config.TextColumn("Model"),
             "quality": st.column_config.NumberColumn(spec.label, format="%.4g", help=spec.help),
-            "decode_tps": st.column_config.NumberColumn("Decode tok/s", format="%.1f", help="Median over the benchmark's quiet runs"),
-            "ttft_ms": st.column_config.NumberColumn("TTFT (ms)", format="%.0f", help="Median over the benchmark's quiet runs"),
-            "peak_rss_mib": st.column_config.NumberColumn("Peak RSS (MiB)", format="%.0f", help="The highest over the benchmark's runs"),
-            "speed_front": st.column_config.CheckboxColumn("Speed frontier", help="No model has both better quality and faster decoding"),
-            "memory_front": st.column_config.CheckboxColumn("Memory frontier", help="No model has both better quality and less peak memory"),
+            "decode_tps": st.column_config.NumberColumn(
+                "Decode tok/s", format="%.1f", help="Median over the benchmark's quiet runs"
+            ),
+            "ttft_ms": st.column_config.NumberColumn(
+                "TTFT (ms)", format="%.0f", help="Median over the benchmark's quiet runs"
+            ),
+            "peak_rss_mib": st.column_config.NumberColumn(
+                "Peak RSS (MiB)", format="%.0f", help="The highest over the benchmark's runs"
+            ),
+            "speed_front": st.column_config.CheckboxColumn(
+                "Speed frontier", help="No model has both better quality and faster decoding"
+            ),
+            "memory_front": st.column_config.CheckboxColumn(
+                "Memory frontier", help="No model has both better quality and less peak memory"
+            ),
             "benchmark": st.column_config.TextColumn("From benchmark"),
             "note": st.column_config.TextColumn("Note"),
         },
@@ -66,17 +84,32 @@ def draw(figure: str, quality: Mapping[str, float], costs=None, names: Mapping[s
     quality_title = f"{spec.label} — {'higher' if spec.higher_is_better else 'lower'} is better"
     left, right = st.columns(2)
     speed = _points(plotted, lambda r: r.cost.decode_tps, lambda r: r.on_speed_front)
-    memory = _points(plotted, lambda r: r.cost.peak_rss_bytes and r.cost.peak_rss_bytes / 2**20, lambda r: r.on_memory_front)
-    left.plotly_chart(charts.frontier(speed, "decode tok/s", quality_title, True, "Quality against decode speed"), key="frontier_speed")
-    right.plotly_chart(charts.frontier(memory, "peak RSS (MiB)", quality_title, False, "Quality against peak memory"), key="frontier_memory")
+    memory = _points(
+        plotted,
+        lambda r: r.cost.peak_rss_bytes and r.cost.peak_rss_bytes / 2**20,
+        lambda r: r.on_memory_front,
+    )
+    left.plotly_chart(
+        charts.frontier(speed, "decode tok/s", quality_title, True, "Quality against decode speed"),
+        key="frontier_speed",
+    )
+    right.plotly_chart(
+        charts.frontier(memory, "peak RSS (MiB)", quality_title, False, "Quality against peak memory"),
+        key="frontier_memory",
+    )
     st.caption(
         "Costs from the latest benchmark that included each model, quiet runs only. Coloured: the frontier "
         "(no other model is better on both axes); grey: beaten on both by another model."
     )
 
 
-def _points(rows: list[FrontierRow], x: Callable[[FrontierRow], float | None], front: Callable[[FrontierRow], bool]) -> pd.DataFrame:
-    points = pd.DataFrame([{"model": r.name, "x": x(r), "y": r.quality, "front": front(r)} for r in rows], columns=["model", "x", "y", "front"])
+def _points(
+    rows: list[FrontierRow], x: Callable[[FrontierRow], float | None], front: Callable[[FrontierRow], bool]
+) -> pd.DataFrame:
+    points = pd.DataFrame(
+        [{"model": r.name, "x": x(r), "y": r.quality, "front": front(r)} for r in rows],
+        columns=["model", "x", "y", "front"],
+    )
     return points.dropna(subset=["x"])
 
 

@@ -11,7 +11,9 @@ from llm_compare.ui.host_check import stop_unless_allowed_host
 from llm_compare.ui.text import literal
 
 BACKEND_BADGE = {
-    ModelType.PYTORCH: ("PyTorch", "orange"), ModelType.GGUF: ("GGUF", "blue"), ModelType.OPENAI: ("HTTP endpoint", "violet"),
+    ModelType.PYTORCH: ("PyTorch", "orange"),
+    ModelType.GGUF: ("GGUF", "blue"),
+    ModelType.OPENAI: ("HTTP endpoint", "violet"),
 }
 
 

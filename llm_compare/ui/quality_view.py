@@ -15,7 +15,13 @@ from llm_compare.ui import session, tables
 from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.text import literal
 
-MODELS_KEY, REFERENCE_KEY, TEXT_KEY, UPLOAD_KEY, CTX_KEY = "q_models", "q_reference", "q_text", "q_upload", "q_ctx"
+MODELS_KEY, REFERENCE_KEY, TEXT_KEY, UPLOAD_KEY, CTX_KEY = (
+    "q_models",
+    "q_reference",
+    "q_text",
+    "q_upload",
+    "q_ctx",
+)
 ERRORS_KEY = "q_errors"
 NO_REFERENCE = ""
 TEXTS = {
@@ -60,8 +66,14 @@ def start_from_form() -> None:
         manager = session.config_manager()
         configs = {m.id: manager.get(m) for m in [*models, *([reference] if reference else [])]}
         store = RunStore()
-        scoring = Scoring(session.engine(), models, text, reference=reference,
-                          n_ctx=int(st.session_state.get(CTX_KEY) or DEFAULT_CTX), configs=configs)
+        scoring = Scoring(
+            session.engine(),
+            models,
+            text,
+            reference=reference,
+            n_ctx=int(st.session_state.get(CTX_KEY) or DEFAULT_CTX),
+            configs=configs,
+        )
         _scorings()["current"] = scoring.start(on_done=lambda results: save_scores(store, results))
 
 
@@ -81,7 +93,10 @@ def draw_progress(scoring: Scoring) -> None:
         elif event.kind == "loading":
             st.caption(f"{name}: loading…")
         elif event.kind == "scoring":
-            st.progress(event.done_chunks / max(1, event.total_chunks), text=f"{name}: chunk {event.done_chunks} of {event.total_chunks}")
+            st.progress(
+                event.done_chunks / max(1, event.total_chunks),
+                text=f"{name}: chunk {event.done_chunks} of {event.total_chunks}",
+            )
         else:
             st.caption(f"{name}: {event.result.status}")
     if scoring.error:

@@ -21,7 +21,9 @@ RSS_REFRESH_S = 2
 def serve_clicked(models: dict[str, ModelInfo]) -> None:
     with guard_errors(MESSAGES, "Serving the model"):
         model = models[st.session_state[CHOICE]]
-        served = session.served_models().serve(model, session.config_manager().get(model), session.model_dirs())
+        served = session.served_models().serve(
+            model, session.config_manager().get(model), session.model_dirs()
+        )
         session.rescan()  # its endpoint's model joins the table
         st.toast(f"Serving {model.name} at {served.base_url}.", icon=":material/dns:")
 
@@ -37,8 +39,10 @@ def stop_clicked(name: str) -> None:
 def resident_memory(served: ServedModel) -> None:
     """The server's RSS with its model worker's, read again every few seconds."""
     if served.process.alive:
-        st.caption(f"{gib(served.rss_bytes())} resident now (the server and its model worker); the memory "
-                   f"budget counts at least {gib(served.reserved_bytes)}, the model's estimate")
+        st.caption(
+            f"{gib(served.rss_bytes())} resident now (the server and its model worker); the memory "
+            f"budget counts at least {gib(served.reserved_bytes)}, the model's estimate"
+        )
     else:
         st.caption("The server has exited: press Stop serving to remove its endpoint.")
 
@@ -55,9 +59,17 @@ def draw(found: list[ModelInfo]) -> None:
         )
         if local:
             pick, start = st.columns([5, 1], vertical_alignment="bottom")
-            pick.selectbox("Model to serve", list(local), key=CHOICE, format_func=tables.picker_names(local.values()).get)
-            start.button("Serve", key="serve_start", icon=":material/play_arrow:", width="stretch",
-                         on_click=serve_clicked, args=(local,))
+            pick.selectbox(
+                "Model to serve", list(local), key=CHOICE, format_func=tables.picker_names(local.values()).get
+            )
+            start.button(
+                "Serve",
+                key="serve_start",
+                icon=":material/play_arrow:",
+                width="stretch",
+                on_click=serve_clicked,
+                args=(local,),
+            )
         else:
             st.caption("No usable local model to serve.")
         for message in session.pop_messages(MESSAGES):
@@ -68,5 +80,10 @@ def draw(found: list[ModelInfo]) -> None:
                 st.markdown(f"**{literal(entry.endpoint_name)}** {code(entry.base_url)} · pid {entry.pid}")
                 st.info(literal(entry.process.notice), icon=":material/content_copy:")
                 resident_memory(entry)
-            stop.button("Stop serving", key=f"serve_stop:{entry.endpoint_name}", icon=":material/stop_circle:",
-                        on_click=stop_clicked, args=(entry.endpoint_name,))
+            stop.button(
+                "Stop serving",
+                key=f"serve_stop:{entry.endpoint_name}",
+                icon=":material/stop_circle:",
+                on_click=stop_clicked,
+                args=(entry.endpoint_name,),
+            )

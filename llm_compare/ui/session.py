@@ -260,15 +260,23 @@ def benchmark() -> BenchmarkRunner | None:
     return _benchmarks().get("current")
 
 
-def start_benchmark(spec: BenchmarkSpec, models: list[ModelInfo], configs: dict[str, ModelConfig]) -> BenchmarkRunner:
+def start_benchmark(
+    spec: BenchmarkSpec, models: list[ModelInfo], configs: dict[str, ModelConfig]
+) -> BenchmarkRunner:
     current = benchmark()
     if current is not None and not current.finished:
         raise ConfigurationError("a benchmark is already running: wait for it to finish or stop it")
     store = RunStore()
-    spec = spec.for_models(models)  # as `bench` does: an endpoint model stays reachable if its endpoint is removed
+    spec = spec.for_models(
+        models
+    )  # as `bench` does: an endpoint model stays reachable if its endpoint is removed
     runner = BenchmarkRunner(
-        engine(), spec, {m.id: m for m in models}, configs,
-        save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store),
+        engine(),
+        spec,
+        {m.id: m for m in models},
+        configs,
+        save=lambda outcome: save_bench_run(store, outcome),
+        on_status=record_status(store),
     )
     _benchmarks()["current"] = runner.start()
     return runner
@@ -285,9 +293,15 @@ def resume_benchmark(benchmark_id: str) -> BenchmarkRunner:
     manager = config_manager()
     stored = store.benchmark_runs(benchmark_id)
     runner = BenchmarkRunner(
-        engine(), spec, {m.id: m for m in found}, {m.id: manager.get(m) for m in found},
-        save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store),
-        done=done_keys(stored), benchmark_id=benchmark_id, earlier=counted_runs(stored),
+        engine(),
+        spec,
+        {m.id: m for m in found},
+        {m.id: manager.get(m) for m in found},
+        save=lambda outcome: save_bench_run(store, outcome),
+        on_status=record_status(store),
+        done=done_keys(stored),
+        benchmark_id=benchmark_id,
+        earlier=counted_runs(stored),
     )
     _benchmarks()["current"] = runner.start()
     return runner

@@ -29,8 +29,15 @@ def filter_models(
     for model in models:
         meta = model.metadata
         haystack = " ".join(
-            str(v) for v in (model.name, model.path, meta.get("architecture"), meta.get("quantization"),
-                             meta.get("store")) if v
+            str(v)
+            for v in (
+                model.name,
+                model.path,
+                meta.get("architecture"),
+                meta.get("quantization"),
+                meta.get("store"),
+            )
+            if v
         )
         if needle in haystack.lower() and (wanted is None or model.type in wanted):
             found.append(model)
@@ -108,7 +115,15 @@ def runs_frame(records: list[RunRecord], session_comparisons: set[str]) -> pd.Da
 
 
 # The columns the charts draw, read from the store's columns (no record is parsed for a chart).
-CHART_COLUMNS = ("model_name", "created_at", "decode_tps", "ttft_s", "peak_rss_bytes", "completion_tokens", "busy")
+CHART_COLUMNS = (
+    "model_name",
+    "created_at",
+    "decode_tps",
+    "ttft_s",
+    "peak_rss_bytes",
+    "completion_tokens",
+    "busy",
+)
 
 
 def chart_frame(rows: list[dict]) -> pd.DataFrame:
@@ -123,7 +138,9 @@ def chart_frame(rows: list[dict]) -> pd.DataFrame:
 def _shown_units(frame: pd.DataFrame) -> pd.DataFrame:
     """Times in this machine's zone, TTFT in ms and memory in MiB, as the page shows them."""
     frame["created_at"] = (
-        pd.to_datetime(frame["created_at"], utc=True, format="ISO8601").dt.tz_convert(_local_zone()).dt.tz_localize(None)
+        pd.to_datetime(frame["created_at"], utc=True, format="ISO8601")
+        .dt.tz_convert(_local_zone())
+        .dt.tz_localize(None)
     )
     frame["ttft_ms"] = frame["ttft_s"] * 1000
     frame["peak_rss_mib"] = frame["peak_rss_bytes"] / 2**20

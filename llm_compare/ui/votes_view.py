@@ -22,8 +22,14 @@ def draw_leaderboard() -> None:
     board = leaderboard(votes)
     about_col, download_col = st.columns([5, 1], vertical_alignment="bottom")
     download_col.download_button(
-        "Download votes CSV", data=votes_csv(votes), file_name="llm-compare-votes.csv", mime="text/csv",
-        key="download_votes", icon=":material/download:", on_click="ignore", width="stretch",
+        "Download votes CSV",
+        data=votes_csv(votes),
+        file_name="llm-compare-votes.csv",
+        mime="text/csv",
+        key="download_votes",
+        icon=":material/download:",
+        on_click="ignore",
+        width="stretch",
         help="One row per pairwise outcome: the models' names and ids, the outcome, the ballot and comparison.",
     )
     about_col.caption(
@@ -33,16 +39,26 @@ def draw_leaderboard() -> None:
     )
     ratings = pd.DataFrame(
         [
-            {"model": r.name, "rating": r.rating, "low": r.interval.low, "high": r.interval.high,
-             "comparisons": r.comparisons, "wins": r.wins}
+            {
+                "model": r.name,
+                "rating": r.rating,
+                "low": r.interval.low,
+                "high": r.interval.high,
+                "comparisons": r.comparisons,
+                "wins": r.wins,
+            }
             for r in board.ratings
         ]
     )
     st.dataframe(
-        ratings, hide_index=True, key="leaderboard",
+        ratings,
+        hide_index=True,
+        key="leaderboard",
         column_config={
             "model": st.column_config.TextColumn("Model"),
-            "rating": st.column_config.NumberColumn("Rating", format="%.0f", help="Elo scale: 400 points is 10-to-1 odds"),
+            "rating": st.column_config.NumberColumn(
+                "Rating", format="%.0f", help="Elo scale: 400 points is 10-to-1 odds"
+            ),
             "low": st.column_config.NumberColumn("95 % low", format="%.0f"),
             "high": st.column_config.NumberColumn("95 % high", format="%.0f"),
             "comparisons": st.column_config.NumberColumn("Pairs voted", format="%d"),

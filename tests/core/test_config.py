@@ -12,7 +12,9 @@ from llm_compare.services.discovery.config_manager import PRESETS, ConfigManager
 
 
 def make_model(**metadata) -> ModelInfo:
-    return ModelInfo(id="m-1234", name="m", type=ModelType.GGUF, path="/x/m.gguf", size_bytes=1, metadata=metadata)
+    return ModelInfo(
+        id="m-1234", name="m", type=ModelType.GGUF, path="/x/m.gguf", size_bytes=1, metadata=metadata
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,9 +110,21 @@ def test_copy_to_all_copies_generation_settings_and_never_load_or_security_setti
     manager.save(hf, ModelConfig(dtype="float16", n_threads=2))  # vetted and set up by the user
     before = {m.id: manager.get(m) for m in (gguf, hf)}
     source = ModelConfig(
-        temperature=0.1, top_p=0.5, top_k=5, max_tokens=99, repeat_penalty=1.2, repeat_last_n=16, seed=7, stop=["END"],
-        system_prompt="Be brief.", mode="raw",
-        n_ctx=4096, n_gpu_layers=-1, dtype="bfloat16", device="cuda", n_threads=1,
+        temperature=0.1,
+        top_p=0.5,
+        top_k=5,
+        max_tokens=99,
+        repeat_penalty=1.2,
+        repeat_last_n=16,
+        seed=7,
+        stop=["END"],
+        system_prompt="Be brief.",
+        mode="raw",
+        n_ctx=4096,
+        n_gpu_layers=-1,
+        dtype="bfloat16",
+        device="cuda",
+        n_threads=1,
         **{"trust_remote_code": True},  # the source model's own opt-in, which must not spread
     )
     copied = manager.copy_to_all(source, [gguf, hf])
@@ -134,9 +148,22 @@ def test_every_setting_is_either_copied_or_kept_per_model():
 # A value other than the default for every setting; those that change how a model is loaded
 # need a fresh worker, the others apply to the next generation.
 OTHER_VALUES = {
-    "temperature": 0.1, "top_p": 0.5, "top_k": 3, "max_tokens": 9, "repeat_penalty": 1.2, "repeat_last_n": 16, "seed": 4,
-    "stop": ["x"], "system_prompt": "s", "mode": "raw", "n_threads": 1,
-    "n_ctx": 1024, "n_gpu_layers": 2, "dtype": "bfloat16", "device": "mps", "trust_remote_code": True,
+    "temperature": 0.1,
+    "top_p": 0.5,
+    "top_k": 3,
+    "max_tokens": 9,
+    "repeat_penalty": 1.2,
+    "repeat_last_n": 16,
+    "seed": 4,
+    "stop": ["x"],
+    "system_prompt": "s",
+    "mode": "raw",
+    "n_threads": 1,
+    "n_ctx": 1024,
+    "n_gpu_layers": 2,
+    "dtype": "bfloat16",
+    "device": "mps",
+    "trust_remote_code": True,
 }
 NEED_A_RELOAD = {"n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code"}
 
@@ -145,7 +172,9 @@ def test_only_load_settings_change_the_load_key():
     assert set(OTHER_VALUES) == set(ModelConfig.model_fields), "a new setting: does it need a reload?"
     base = ModelConfig()
     changed = {
-        name for name, value in OTHER_VALUES.items() if base.updated(**{name: value}).load_key() != base.load_key()
+        name
+        for name, value in OTHER_VALUES.items()
+        if base.updated(**{name: value}).load_key() != base.load_key()
     }
     assert changed == NEED_A_RELOAD
 
@@ -172,7 +201,10 @@ def settings_file(private_home, model) -> Path:
     [
         (lambda path: path.mkdir(), "is a directory"),
         (lambda path: path.write_text(NESTED), "nested too deeply"),
-        (lambda path: path.write_text(json.dumps({"config": json.loads("[" * 900 + "]" * 900)})), 'no "config" object'),
+        (
+            lambda path: path.write_text(json.dumps({"config": json.loads("[" * 900 + "]" * 900)})),
+            'no "config" object',
+        ),
         (lambda path: path.write_text('{"config": ' + NESTED + "}"), "nested too deeply"),
         (lambda path: path.write_bytes(b'{"config": {"top_k": 3}}\xff'), "not UTF-8"),
         (lambda path: path.write_text("{not json"), "not valid JSON"),
@@ -181,7 +213,9 @@ def settings_file(private_home, model) -> Path:
         (lambda path: path.write_text(" " * (1 << 20) + '{"config": {}}'), "larger than any settings file"),
     ],
 )
-def test_an_unusable_settings_file_costs_only_its_model_one_line_and_is_left_as_it_is(private_home, write, words):
+def test_an_unusable_settings_file_costs_only_its_model_one_line_and_is_left_as_it_is(
+    private_home, write, words
+):
     broken, fine = make_model(), ModelInfo("ok-1", "ok", ModelType.GGUF, "/x/ok.gguf", 1)
     manager = ConfigManager()
     manager.save(fine, ModelConfig(top_k=3))
@@ -196,7 +230,10 @@ def test_an_unusable_settings_file_costs_only_its_model_one_line_and_is_left_as_
     assert "\n" not in warning and warning.startswith("Saved settings of m not used: ")
     assert manager.get(broken) == loaded.config
     assert manager.get(fine).top_k == 3  # the other model's settings are untouched
-    assert (path.stat().st_mtime_ns, None if path.is_dir() else path.read_bytes()) == before  # never rewritten
+    assert (
+        path.stat().st_mtime_ns,
+        None if path.is_dir() else path.read_bytes(),
+    ) == before  # never rewritten
 
 
 def test_one_invalid_saved_setting_drops_only_itself(private_home):

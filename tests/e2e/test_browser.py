@@ -55,7 +55,10 @@ def test_compare_two_models_in_a_real_browser_and_download_the_csv(models_dir, p
 def test_a_dns_rebinding_page_sees_only_the_refusal(models_dir, private_home):
     """evil.example resolving to 127.0.0.1: the browser sends `Host: evil.example:PORT` (and a
     matching Origin, which Streamlit accepts); the dashboard draws one line, no model, no page."""
-    with dashboard_server(models_dir, private_home) as url, browser_page(resolve_to_loopback=("evil.example",)) as page:
+    with (
+        dashboard_server(models_dir, private_home) as url,
+        browser_page(resolve_to_loopback=("evil.example",)) as page,
+    ):
         port = url.rsplit(":", 1)[1]
         page.goto(f"http://evil.example:{port}/")
         refusal = page.get_by_text("This dashboard answers only on localhost", exact=False)
@@ -67,5 +70,7 @@ def test_a_dns_rebinding_page_sees_only_the_refusal(models_dir, private_home):
         page.goto(f"{url}/")  # the same server under its own address
         # The model list: its selection checkbox's label (the table's cells are drawn on a canvas,
         # their text is in hidden cells).
-        page.locator("label").filter(has=page.get_by_text("tiny-llama", exact=True)).first.wait_for(timeout=30_000)
+        page.locator("label").filter(has=page.get_by_text("tiny-llama", exact=True)).first.wait_for(
+            timeout=30_000
+        )
         assert page.get_by_role("heading", name="Models").count() == 1

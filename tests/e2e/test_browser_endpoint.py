@@ -11,7 +11,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from llm_compare.testing.dashboard_driver import browser_page, dashboard_server, open_page, run_prompt, select_models
+from llm_compare.testing.dashboard_driver import (
+    browser_page,
+    dashboard_server,
+    open_page,
+    run_prompt,
+    select_models,
+)
 from llm_compare.testing.endpoint_servers import llama_cpp_server
 
 pytestmark = pytest.mark.browser
@@ -25,16 +31,22 @@ def models_dir(tmp_path, tiny_dir) -> Path:
     return root
 
 
-def test_compare_a_local_model_with_an_endpoint_model_in_a_real_browser(models_dir, tiny_dir, private_home, tmp_path):
+def test_compare_a_local_model_with_an_endpoint_model_in_a_real_browser(
+    models_dir, tiny_dir, private_home, tmp_path
+):
     with ExitStack() as server, dashboard_server(models_dir, private_home) as url, browser_page() as page:
         base_url = server.enter_context(llama_cpp_server(tiny_dir / "tiny-llama-f32.gguf", alias="tiny"))
         page.goto(url)
-        page.locator("label").filter(has=page.get_by_text("local-gguf", exact=True)).first.wait_for(timeout=60_000)
+        page.locator("label").filter(has=page.get_by_text("local-gguf", exact=True)).first.wait_for(
+            timeout=60_000
+        )
         page.get_by_text("HTTP endpoints (0)", exact=False).first.click()
         page.get_by_label("Name", exact=True).fill("srv")
         page.get_by_label("Base URL", exact=True).fill(base_url)
         page.get_by_role("button", name="Add endpoint").click()
-        page.locator("label").filter(has=page.get_by_text("srv#tiny", exact=True)).first.wait_for(timeout=60_000)
+        page.locator("label").filter(has=page.get_by_text("srv#tiny", exact=True)).first.wait_for(
+            timeout=60_000
+        )
         saved = page.get_by_text(base_url, exact=True).locator("xpath=ancestor::p[1]")
         assert "healthy" in saved.inner_text() and " ms" in saved.inner_text()
 
@@ -56,24 +68,34 @@ def test_compare_a_local_model_with_an_endpoint_model_in_a_real_browser(models_d
                 break
             page.wait_for_timeout(250)
         errors = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
-        assert len(errors) == 1 and "connection refused at" in errors[0] and "is the server running" in errors[0]
+        assert (
+            len(errors) == 1 and "connection refused at" in errors[0] and "is the server running" in errors[0]
+        )
         stats = page.get_by_text("TTFT", exact=False).filter(has_text="decode").all_inner_texts()
-        assert sum("tok/s" in line and "decode –" not in line for line in stats) == 1  # the local model answered
+        assert (
+            sum("tok/s" in line and "decode –" not in line for line in stats) == 1
+        )  # the local model answered
         page.screenshot(path=str(tmp_path / "killed-endpoint.png"), full_page=True)
 
 
-def test_serve_a_local_model_from_the_dashboard_and_compare_it_with_itself(models_dir, private_home, tmp_path):
+def test_serve_a_local_model_from_the_dashboard_and_compare_it_with_itself(
+    models_dir, private_home, tmp_path
+):
     """One click serves the local GGUF; its served copy runs beside it; stopping the dashboard
     (SIGTERM, as a service manager does) stops the server too."""
     with dashboard_server(models_dir, private_home) as url, browser_page() as page:
         page.goto(url)
-        page.locator("label").filter(has=page.get_by_text("local-gguf", exact=True)).first.wait_for(timeout=60_000)
+        page.locator("label").filter(has=page.get_by_text("local-gguf", exact=True)).first.wait_for(
+            timeout=60_000
+        )
         page.get_by_text("Serve over HTTP (0)", exact=False).first.click()
         page.get_by_role("button", name="Serve", exact=True).click()
         served = page.locator("label").filter(has=page.get_by_text(re.compile(r"^served-local-gguf#")))
         served.first.wait_for(timeout=180_000)
         name = served.first.inner_text().strip()
-        pid = int(re.search(r"pid (\d+)", page.get_by_text(re.compile(r"· pid \d+")).first.inner_text()).group(1))
+        pid = int(
+            re.search(r"pid (\d+)", page.get_by_text(re.compile(r"· pid \d+")).first.inner_text()).group(1)
+        )
         assert psutil.pid_exists(pid)
         assert page.get_by_text("loaded a second time", exact=False).count() == 1
 

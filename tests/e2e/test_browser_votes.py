@@ -10,7 +10,13 @@ import pytest
 from llm_compare.core.config import ModelConfig
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
-from llm_compare.testing.dashboard_driver import browser_page, dashboard_server, open_page, select_models, send_prompt
+from llm_compare.testing.dashboard_driver import (
+    browser_page,
+    dashboard_server,
+    open_page,
+    select_models,
+    send_prompt,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +48,10 @@ def test_cast_a_blind_vote_in_a_real_browser(tmp_path, tiny_dir, private_home):
         page.get_by_text("Which answer is better?", exact=True).wait_for(timeout=180_000)
         page.get_by_role("button", name="Vote", exact=True).wait_for(timeout=30_000)
         assert_hidden(page)
-        assert page.get_by_text("Model A", exact=True).count() == 1 and page.get_by_text("Model B", exact=True).count() == 1
+        assert (
+            page.get_by_text("Model A", exact=True).count() == 1
+            and page.get_by_text("Model B", exact=True).count() == 1
+        )
         page.screenshot(path=str(tmp_path / "blind.png"), full_page=True)
 
         page.get_by_text("B is better", exact=True).click()
@@ -64,5 +73,9 @@ def test_cast_a_blind_vote_in_a_real_browser(tmp_path, tiny_dir, private_home):
             page.get_by_role("button", name="Download votes CSV").click()
         download.value.save_as(tmp_path / "votes.csv")
     [vote] = list(csv.DictReader((tmp_path / "votes.csv").open()))
-    assert vote["outcome"] == "b" and vote["model_b_name"] == winner and {vote["model_a_name"], vote["model_b_name"]} == set(MODELS)
+    assert (
+        vote["outcome"] == "b"
+        and vote["model_b_name"] == winner
+        and {vote["model_a_name"], vote["model_b_name"]} == set(MODELS)
+    )
     assert (tmp_path / "blind.png").stat().st_size > 10_000

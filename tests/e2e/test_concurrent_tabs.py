@@ -70,9 +70,28 @@ def cli_loop(models_dir, home, written: list, errors: list) -> None:
     for i in range(CLI_RUNS):
         prompt = f"cli run {i}"
         done = subprocess.run(
-            [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(models_dir / "tiny-llama-f32.gguf"),
-             "--prompt", prompt, "--max-tokens", "4", "--temperature", "0", "--mode", "raw", "--json"],
-            check=False, capture_output=True, text=True, timeout=180, env=env,
+            [
+                sys.executable,
+                "-m",
+                "llm_compare.cli",
+                "run",
+                "--model",
+                str(models_dir / "tiny-llama-f32.gguf"),
+                "--prompt",
+                prompt,
+                "--max-tokens",
+                "4",
+                "--temperature",
+                "0",
+                "--mode",
+                "raw",
+                "--json",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env,
         )
         if done.returncode != 0 or "warning" in done.stderr:
             errors.append(done.stderr[-2000:])
@@ -116,11 +135,17 @@ def test_two_tabs_and_a_cli_loop_writing_at_once_lose_no_run(models_dir, private
         cli.join(600)
         open_page(pages[0], "Results")  # and a reader while nothing writes: the store opens cleanly
     assert not cli_errors, cli_errors
-    written = cli_written + [(prompt, model) for prompts in accepted.values() for prompt in prompts for model in MODELS]
+    written = cli_written + [
+        (prompt, model) for prompts in accepted.values() for prompt in prompts for model in MODELS
+    ]
     stored = RunStore().list()
-    print(f"runs written {len(written)} (tabs {sum(map(len, accepted.values())) * len(MODELS)}, cli {len(cli_written)}), "
-          f"runs found {len(stored)}, distinct run ids {len({r.run_id for r in stored})}; written between "
-          + ", ".join(f"{who} {min(times)}-{max(times)}" for who, times in writing_times(stored).items()))
+    print(
+        f"runs written {len(written)} (tabs {sum(map(len, accepted.values())) * len(MODELS)}, cli {len(cli_written)}), "
+        f"runs found {len(stored)}, distinct run ids {len({r.run_id for r in stored})}; written between "
+        + ", ".join(f"{who} {min(times)}-{max(times)}" for who, times in writing_times(stored).items())
+    )
     assert Counter((run.prompt, run.model["name"]) for run in stored) == Counter(written)
-    assert len({run.run_id for run in stored}) == len(stored) == 2 * COMPARISONS_PER_TAB * len(MODELS) + CLI_RUNS
+    assert (
+        len({run.run_id for run in stored}) == len(stored) == 2 * COMPARISONS_PER_TAB * len(MODELS) + CLI_RUNS
+    )
     assert not (private_home / PENDING_FILE_NAME).exists()

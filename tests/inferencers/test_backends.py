@@ -52,17 +52,31 @@ def loaded(tiny_models) -> Iterator[dict[str, BaseInferencer]]:
         inferencer.unload()
 
 
-def generate(inferencer: BaseInferencer, config: ModelConfig, prompt: str = PROMPT, system: str | None = None):
+def generate(
+    inferencer: BaseInferencer, config: ModelConfig, prompt: str = PROMPT, system: str | None = None
+):
     return run_generation(
-        inferencer, prompt=prompt, system_prompt=system, config=config, cancelled=lambda: False,
-        emit=lambda text, n: None, load_s=0.0, warm=False,
+        inferencer,
+        prompt=prompt,
+        system_prompt=system,
+        config=config,
+        cancelled=lambda: False,
+        emit=lambda text, n: None,
+        load_s=0.0,
+        warm=False,
     )
 
 
 def generate_with(inferencer: BaseInferencer, config: ModelConfig, emit):
     return run_generation(
-        inferencer, prompt=PROMPT, system_prompt=None, config=config, cancelled=lambda: False,
-        emit=emit, load_s=0.0, warm=False,
+        inferencer,
+        prompt=PROMPT,
+        system_prompt=None,
+        config=config,
+        cancelled=lambda: False,
+        emit=emit,
+        load_s=0.0,
+        warm=False,
     )
 
 
@@ -84,15 +98,18 @@ def sampled_ids(inferencer: BaseInferencer, config: ModelConfig, prompt_ids: lis
 
 def test_same_weights_give_the_same_prompt_ids_in_both_backends(loaded):
     for text in [PROMPT, "naïve café — 東京 🙂", "  \t\n\nx  = 1"]:
-        assert loaded["hf"].encode_prompt(text, "", chat=False) == loaded["gguf_f32"].encode_prompt(text, "", chat=False)
+        assert loaded["hf"].encode_prompt(text, "", chat=False) == loaded["gguf_f32"].encode_prompt(
+            text, "", chat=False
+        )
 
 
 def test_backend_parity_greedy_ids_and_text(loaded):
     hf_ids, gguf_ids = greedy_ids(loaded["hf"], 30), greedy_ids(loaded["gguf_f32"], 30)
     assert len(hf_ids) == 30
     assert hf_ids == gguf_ids
-    hf, gguf = generate(loaded["hf"], ModelConfig(temperature=0, max_tokens=30, mode="raw")), generate(
-        loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw")
+    hf, gguf = (
+        generate(loaded["hf"], ModelConfig(temperature=0, max_tokens=30, mode="raw")),
+        generate(loaded["gguf_f32"], ModelConfig(temperature=0, max_tokens=30, mode="raw")),
     )
     assert hf.text == gguf.text and hf.text.strip()
     assert hf.stats.completion_tokens == gguf.stats.completion_tokens == 30
@@ -116,9 +133,13 @@ def test_greedy_answers_after_spaced_punctuation_are_identical_in_both_backends(
     tidied = []
     for prompt in ("if is the '", "x = f(a , b) ,", "Is it ? Yes !"):
         hf, gguf = generate(loaded["hf"], config, prompt), generate(loaded["gguf_f32"], config, prompt)
-        assert hf.text == gguf.text and hf.stats.completion_tokens == gguf.stats.completion_tokens == 30, prompt
+        assert hf.text == gguf.text and hf.stats.completion_tokens == gguf.stats.completion_tokens == 30, (
+            prompt
+        )
         # Where prompt and answer meet, or in the answer: text clean_spaces would have changed.
-        tidied += [m.group() for m in TIDIED_BY_CLEAN_SPACES.finditer(prompt + hf.text) if m.end() > len(prompt)]
+        tidied += [
+            m.group() for m in TIDIED_BY_CLEAN_SPACES.finditer(prompt + hf.text) if m.end() > len(prompt)
+        ]
     assert tidied
 
 
@@ -129,7 +150,7 @@ def test_completion_tokens_are_counted_from_ids_as_transformers_generate_counts_
     path = tiny_models["hf"].path
     tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
     input_ids = torch.tensor([tokenizer(PROMPT)["input_ids"]])
-    new_ids = model.generate(input_ids, max_new_tokens=17, do_sample=False)[0, input_ids.shape[1]:].tolist()
+    new_ids = model.generate(input_ids, max_new_tokens=17, do_sample=False)[0, input_ids.shape[1] :].tolist()
     result = generate(loaded["hf"], ModelConfig(temperature=0, max_tokens=17, mode="raw"))
     assert result.stats.completion_tokens == len(new_ids) == 17
     assert result.stats.prompt_tokens == input_ids.shape[1]
@@ -166,7 +187,9 @@ class Clocked:
             if token_loop:
                 patched.setattr(inferencer, "_token_loop", timed_loop)
             self.started = time.perf_counter()
-            self.result = generate_with(inferencer, config, lambda text, n: self.shown.append((time.perf_counter(), n, text)))
+            self.result = generate_with(
+                inferencer, config, lambda text, n: self.shown.append((time.perf_counter(), n, text))
+            )
 
     @property
     def first_text_at(self) -> float:
@@ -196,7 +219,10 @@ def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loade
         assert stats.decode_tps == pytest.approx((n - 1) / (last - first), rel=0.02), role
         # The same 2 ms on TTFT, as a rate: the GGUF path takes well under 1 ms for this prompt, so
         # a fixed share (5 %) of it would be tens of microseconds, less than a context switch.
-        slowest, fastest = stats.prompt_tokens / (first + 0.002), stats.prompt_tokens / max(first - 0.002, 1e-6)
+        slowest, fastest = (
+            stats.prompt_tokens / (first + 0.002),
+            stats.prompt_tokens / max(first - 0.002, 1e-6),
+        )
         assert slowest <= stats.prefill_tps <= fastest, role
 
 
@@ -216,7 +242,9 @@ def test_text_is_shown_at_once_until_there_is_some_then_at_most_every_interval(l
     assert run.result.stats.completion_tokens == 150
     assert "".join(text for _, _, text in run.shown) == run.result.text
     first_text = next(i for i, (_, _, text) in enumerate(run.shown) if text)
-    assert [n for _, n, _ in run.shown[: first_text + 1]] == list(range(1, first_text + 2)), "one per token until some text"
+    assert [n for _, n, _ in run.shown[: first_text + 1]] == list(range(1, first_text + 2)), (
+        "one per token until some text"
+    )
     later = [when for when, _, _ in run.shown[first_text:-1]]  # the last comes at the end, whenever that is
     assert len(later) >= 2
     assert all(b - a >= TEXT_INTERVAL_S for a, b in itertools.pairwise(later))
@@ -225,7 +253,9 @@ def test_text_is_shown_at_once_until_there_is_some_then_at_most_every_interval(l
     assert run.result.text == generate(inferencer, config).text, "the same answer as without the slow check"
 
 
-def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_own_clock(loaded, tiny_models, monkeypatch):
+def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_own_clock(
+    loaded, tiny_models, monkeypatch
+):
     """The bytes come from transformers' own generate and decode; the time from the test's clock."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -233,7 +263,7 @@ def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_o
     path = tiny_models["hf"].path
     tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
     input_ids = torch.tensor([tokenizer(PROMPT)["input_ids"]])
-    new_ids = model.generate(input_ids, max_new_tokens=40, do_sample=False)[0, input_ids.shape[1]:].tolist()
+    new_ids = model.generate(input_ids, max_new_tokens=40, do_sample=False)[0, input_ids.shape[1] :].tolist()
     after_first = len(tokenizer.decode(new_ids, skip_special_tokens=True).encode()) - len(
         tokenizer.decode(new_ids[:1], skip_special_tokens=True).encode()
     )
@@ -302,19 +332,28 @@ def test_gguf_sampled_run_is_llama_cpps_own_chain_with_the_runs_seed(loaded, tin
     -> temperature -> draw with the seed), on a context of the test's own."""
     import llama_cpp as L
 
-    config = ModelConfig(temperature=0.9, top_k=30, top_p=0.9, repeat_penalty=1.3, seed=11, max_tokens=25, mode="raw")
+    config = ModelConfig(
+        temperature=0.9, top_k=30, top_p=0.9, repeat_penalty=1.3, seed=11, max_tokens=25, mode="raw"
+    )
     prompt_ids = loaded["gguf_f32"].encode_prompt(PROMPT, "", chat=False)
     ours = sampled_ids(loaded["gguf_f32"], config, prompt_ids, 25)
     assert ours == sampled_ids(loaded["gguf_f32"], config, prompt_ids, 25)
     assert ours != sampled_ids(loaded["gguf_f32"], config.model_copy(update={"seed": 12}), prompt_ids, 25)
 
-    model = L.llama_model_load_from_file(str(tiny_models["gguf_f32"].path).encode(), L.llama_model_default_params())
+    model = L.llama_model_load_from_file(
+        str(tiny_models["gguf_f32"].path).encode(), L.llama_model_default_params()
+    )
     params = L.llama_context_default_params()
     params.n_ctx, params.n_threads, params.n_threads_batch = 512, 2, 2
     ctx = L.llama_init_from_model(model, params)
     chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
-    for sampler in (L.llama_sampler_init_penalties(0, 64, 1.3, 0.0, 0.0), L.llama_sampler_init_top_k(30),
-                    L.llama_sampler_init_top_p(0.9, 1), L.llama_sampler_init_temp(0.9), L.llama_sampler_init_dist(11)):
+    for sampler in (
+        L.llama_sampler_init_penalties(0, 64, 1.3, 0.0, 0.0),
+        L.llama_sampler_init_top_k(30),
+        L.llama_sampler_init_top_p(0.9, 1),
+        L.llama_sampler_init_temp(0.9),
+        L.llama_sampler_init_dist(11),
+    ):
         L.llama_sampler_chain_add(chain, sampler)
     try:
         for token_id in prompt_ids:
@@ -338,7 +377,9 @@ def test_chat_mode_applies_the_template_in_both_backends(loaded):
     for role in ("hf", "gguf_f32"):
         chat = loaded[role].encode_prompt("hi", "Be brief.", chat=True)
         assert len(chat) > len(raw) + 3
-    assert loaded["hf"].encode_prompt("hi", "Be brief.", chat=True) == loaded["gguf_f32"].encode_prompt("hi", "Be brief.", chat=True)
+    assert loaded["hf"].encode_prompt("hi", "Be brief.", chat=True) == loaded["gguf_f32"].encode_prompt(
+        "hi", "Be brief.", chat=True
+    )
     assert loaded["hf"].use_chat("auto") and not loaded["hf"].use_chat("raw")
 
 
@@ -351,7 +392,12 @@ def test_system_prompt_changes_the_prompt_in_chat_mode(loaded):
 
 def test_seeded_sampling_repeats_and_differs_between_seeds(loaded):
     for role in ("hf", "gguf_f32"):
-        sample = lambda seed: generate(loaded[role], ModelConfig(temperature=1.5, top_k=0, top_p=1.0, seed=seed, max_tokens=20, mode="raw")).text  # noqa: E731
+        sample = lambda seed: (
+            generate(
+                loaded[role],
+                ModelConfig(temperature=1.5, top_k=0, top_p=1.0, seed=seed, max_tokens=20, mode="raw"),
+            ).text
+        )  # noqa: E731
         assert sample(1) == sample(1)
         assert sample(1) != sample(2)
 
@@ -420,7 +466,9 @@ def test_a_damaged_gguf_file_is_a_clear_load_error(tiny_models, tmp_path):
     data = Path(tiny_models["gguf_f32"].path).read_bytes()
     damaged = tmp_path / "damaged.gguf"
     damaged.write_bytes(data[: len(data) // 2])
-    model = tiny_models["gguf_f32"].__class__.from_dict({**tiny_models["gguf_f32"].to_dict(), "path": str(damaged)})
+    model = tiny_models["gguf_f32"].__class__.from_dict(
+        {**tiny_models["gguf_f32"].to_dict(), "path": str(damaged)}
+    )
     with pytest.raises(ModelLoadError, match="llama.cpp could not load .*damaged.gguf"):
         create_inferencer(model, ModelConfig(n_ctx=512)).load()
 
@@ -440,7 +488,9 @@ def test_code_in_a_model_folder_never_runs_unless_trusted(tiny_models, tmp_path)
     config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
     (folder / "config.json").write_text(json.dumps(config))
     model = ModelManager([tmp_path]).inspect(folder)
-    create_inferencer(model, ConfigManager().get(model)).load()  # the built-in LLaMA class, not the folder's code
+    create_inferencer(
+        model, ConfigManager().get(model)
+    ).load()  # the built-in LLaMA class, not the folder's code
     assert not marker.exists()
     # The user turns it on for this one model, in its saved settings.
     ConfigManager().save(model, ModelConfig.parse({"trust_remote_code": True}))
@@ -474,10 +524,16 @@ def test_pytorch_stops_with_length_when_the_context_is_full_as_llama_cpp_does(lo
     context = tiny_models["hf"].metadata["context_length"]
     prompt = "x = 1\n" * 110
     config = ModelConfig(temperature=0, max_tokens=2000, mode="raw", n_ctx=context)
-    hf, gguf = generate(loaded["hf"], config, prompt=prompt), generate(loaded["gguf_f32"], config, prompt=prompt)
+    hf, gguf = (
+        generate(loaded["hf"], config, prompt=prompt),
+        generate(loaded["gguf_f32"], config, prompt=prompt),
+    )
     assert hf.error is None and hf.finish_reason == FinishReason.LENGTH
     assert hf.stats.prompt_tokens + hf.stats.completion_tokens == context
-    assert (gguf.finish_reason, gguf.stats.completion_tokens) == (hf.finish_reason, hf.stats.completion_tokens)
+    assert (gguf.finish_reason, gguf.stats.completion_tokens) == (
+        hf.finish_reason,
+        hf.stats.completion_tokens,
+    )
 
 
 def test_a_prompt_that_never_reaches_the_model_has_no_token_counts(loaded, monkeypatch):

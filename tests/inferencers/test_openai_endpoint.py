@@ -16,7 +16,13 @@ from llm_compare.inferencers.base import create_inferencer
 from llm_compare.inferencers.openai_endpoint import request_fields
 from llm_compare.services.endpoints.catalog import endpoint_model
 from llm_compare.testing.dashboard_driver import free_port
-from llm_compare.testing.endpoint_servers import LLAMA_CPP_TIMINGS, OK_PIECES, SLOW_FIRST_S, SLOW_NEXT_S, misbehaving_server
+from llm_compare.testing.endpoint_servers import (
+    LLAMA_CPP_TIMINGS,
+    OK_PIECES,
+    SLOW_FIRST_S,
+    SLOW_NEXT_S,
+    misbehaving_server,
+)
 
 CONFIG = ModelConfig(temperature=0.0, max_tokens=16, seed=7)
 
@@ -31,15 +37,23 @@ def endpoint_for(base_url: str, **fields) -> Endpoint:
     return Endpoint.parse({"name": "test", "base_url": base_url, "timeout_s": 2.0, **fields})
 
 
-def answer(endpoint: Endpoint, server_model: str, config: ModelConfig = CONFIG, cancelled=lambda: False, emitted=None):
+def answer(
+    endpoint: Endpoint, server_model: str, config: ModelConfig = CONFIG, cancelled=lambda: False, emitted=None
+):
     inferencer = create_inferencer(endpoint_model(endpoint, server_model), config)
     inferencer.load()
     if hasattr(cancelled, "arm"):
         cancelled.arm()  # the time to Stop counts from the request, not from the load
     try:
-        return inferencer.answer(prompt="Say hello", system_prompt=None, config=config, cancelled=cancelled,
-                                 emit=lambda text, n: (emitted if emitted is not None else []).append(text),
-                                 load_s=0.0, warm=False)
+        return inferencer.answer(
+            prompt="Say hello",
+            system_prompt=None,
+            config=config,
+            cancelled=cancelled,
+            emit=lambda text, n: (emitted if emitted is not None else []).append(text),
+            load_s=0.0,
+            warm=False,
+        )
     finally:
         inferencer.unload()
 
@@ -71,7 +85,9 @@ def test_ttft_is_taken_at_the_first_chunk_with_text_not_the_role_chunk(server):
     assert result.stats.ttft_s >= SLOW_FIRST_S
     # Three more pieces 0.6 s apart: the last arrives about 1.8 s after the first.
     assert result.stats.e2e_s - result.stats.ttft_s >= 3 * SLOW_NEXT_S - 0.05
-    assert result.stats.decode_tps == pytest.approx((4 - 1) / (result.stats.e2e_s - result.stats.ttft_s), rel=0.05)
+    assert result.stats.decode_tps == pytest.approx(
+        (4 - 1) / (result.stats.e2e_s - result.stats.ttft_s), rel=0.05
+    )
 
 
 def test_cost_from_the_endpoints_prices(server):
@@ -81,20 +97,32 @@ def test_cost_from_the_endpoints_prices(server):
 
 
 def test_every_setting_is_in_the_request(server):
-    config = ModelConfig(temperature=0.3, top_p=0.8, max_tokens=5, seed=11, stop=["\n\n"], mode="chat",
-                         system_prompt="Be brief.")
+    config = ModelConfig(
+        temperature=0.3,
+        top_p=0.8,
+        max_tokens=5,
+        seed=11,
+        stop=["\n\n"],
+        mode="chat",
+        system_prompt="Be brief.",
+    )
     answer(endpoint_for(server.base_url), "ok", config)
     body = posts(server, "ok")[-1]
     assert body["temperature"] == 0.3 and body["top_p"] == 0.8 and body["max_tokens"] == 5
     assert body["seed"] == 11 and body["stop"] == ["\n\n"]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    assert body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Say hello"},
+    ]
     # Not a server we recognise: llama.cpp's fields are not sent, and the run says they are ignored.
     assert "top_k" not in body and "repeat_penalty" not in body
 
 
 def test_raw_mode_uses_the_completions_api(server):
-    result = answer(endpoint_for(server.base_url), "ok", ModelConfig(temperature=0.0, max_tokens=4, mode="raw"))
+    result = answer(
+        endpoint_for(server.base_url), "ok", ModelConfig(temperature=0.0, max_tokens=4, mode="raw")
+    )
     assert result.text == "".join(OK_PIECES)
     assert [path for method, path, _, _ in server.requests if method == "POST"][-1] == "/v1/completions"
 
@@ -192,7 +220,11 @@ def test_a_server_that_never_answers_times_out(server):
     started = time.perf_counter()
     result = answer(endpoint_for(server.base_url, timeout_s=1.0), "hang")
     assert result.finish_reason == FinishReason.ERROR
-    assert "no answer from" in result.error and "within 1 s" in result.error and "(after 2 retries)" in result.error
+    assert (
+        "no answer from" in result.error
+        and "within 1 s" in result.error
+        and "(after 2 retries)" in result.error
+    )
     assert time.perf_counter() - started < 10
 
 
@@ -267,8 +299,18 @@ def test_ollama_first_request_is_marked_as_including_a_load():
         inferencer = create_inferencer(endpoint_model(endpoint_for(ollama.base_url), "ok"), CONFIG)
         inferencer.load()
         assert inferencer.runtime_info()["server_kind"] == http.OLLAMA
-        runs = [inferencer.answer(prompt="Hi", system_prompt=None, config=CONFIG, cancelled=lambda: False,
-                                  emit=lambda t, n: None, load_s=0.0, warm=False) for _ in range(2)]
+        runs = [
+            inferencer.answer(
+                prompt="Hi",
+                system_prompt=None,
+                config=CONFIG,
+                cancelled=lambda: False,
+                emit=lambda t, n: None,
+                load_s=0.0,
+                warm=False,
+            )
+            for _ in range(2)
+        ]
         ignored = inferencer.ignored_settings(CONFIG)
     assert [r.stats.server_included_load for r in runs] == [True, False]
     assert "Modelfile" in ignored["top_k"] and "Modelfile" in ignored["repeat_penalty"]

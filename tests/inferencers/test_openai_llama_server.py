@@ -37,8 +37,15 @@ def run(model, config: ModelConfig, prompt: str = PROMPT):
     inferencer = create_inferencer(model, config)
     inferencer.load()
     try:
-        return inferencer.answer(prompt=prompt, system_prompt=None, config=config, cancelled=lambda: False,
-                                 emit=lambda text, n: None, load_s=0.0, warm=False)
+        return inferencer.answer(
+            prompt=prompt,
+            system_prompt=None,
+            config=config,
+            cancelled=lambda: False,
+            emit=lambda text, n: None,
+            load_s=0.0,
+            warm=False,
+        )
     finally:
         inferencer.unload()
 
@@ -87,11 +94,19 @@ def test_the_servers_own_token_counts_match_in_process(tiny_models, llama_server
     local = run(tiny_models["gguf_f32"], config)
     assert "\ufffd" not in local.text
     client = openai.OpenAI(base_url=llama_server, api_key="unused", max_retries=0)
-    whole = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=2, temperature=0.0,
-                                      extra_body={"top_k": 40, "min_p": 0.0, "repeat_penalty": 1.0})
+    whole = client.completions.create(
+        model="tiny",
+        prompt=PROMPT,
+        max_tokens=2,
+        temperature=0.0,
+        extra_body={"top_k": 40, "min_p": 0.0, "repeat_penalty": 1.0},
+    )
     client.close()
     assert whole.choices[0].text == local.text
-    assert (whole.usage.prompt_tokens, whole.usage.completion_tokens) == (local.stats.prompt_tokens, local.stats.completion_tokens)
+    assert (whole.usage.prompt_tokens, whole.usage.completion_tokens) == (
+        local.stats.prompt_tokens,
+        local.stats.completion_tokens,
+    )
 
 
 def test_the_servers_repeat_penalty_default_does_not_apply(tiny_models, served):
@@ -100,7 +115,9 @@ def test_the_servers_repeat_penalty_default_does_not_apply(tiny_models, served):
     local = run(tiny_models["gguf_f32"], config, "a a a a a a a a")
     remote = run(served, config, "a a a a a a a a")
     client = openai.OpenAI(base_url=served.metadata["endpoint"]["base_url"], api_key="unused", max_retries=0)
-    defaults = client.completions.create(model="tiny", prompt="a a a a a a a a", max_tokens=40, temperature=0.0)
+    defaults = client.completions.create(
+        model="tiny", prompt="a a a a a a a a", max_tokens=40, temperature=0.0
+    )
     client.close()
     assert same_answer(local.text, remote.text)
     assert not same_answer(local.text, defaults.choices[0].text)  # the server's defaults change the answer

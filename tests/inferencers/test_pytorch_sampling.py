@@ -88,11 +88,21 @@ def checkpoint_variants(tiny_models, tmp_path_factory, hf):
     (plain / "generation_config.json").unlink()
     original = json.loads((source / "generation_config.json").read_text())
     first_greedy = backend_ids(hf, ModelConfig(temperature=0.0, max_tokens=1))[0]
-    (opinionated / "generation_config.json").write_text(json.dumps({
-        **{key: original[key] for key in ("bos_token_id", "eos_token_id", "pad_token_id")},
-        "do_sample": True, "temperature": 0.2, "top_k": 1, "top_p": 0.5, "repetition_penalty": 2.0,
-        "no_repeat_ngram_size": 1, "suppress_tokens": [first_greedy], "min_new_tokens": N,
-    }))
+    (opinionated / "generation_config.json").write_text(
+        json.dumps(
+            {
+                **{key: original[key] for key in ("bos_token_id", "eos_token_id", "pad_token_id")},
+                "do_sample": True,
+                "temperature": 0.2,
+                "top_k": 1,
+                "top_p": 0.5,
+                "repetition_penalty": 2.0,
+                "no_repeat_ngram_size": 1,
+                "suppress_tokens": [first_greedy],
+                "min_new_tokens": N,
+            }
+        )
+    )
     loaded = {name: load(folder) for name, folder in (("plain", plain), ("opinionated", opinionated))}
     yield loaded
     for inferencer in loaded.values():
@@ -100,7 +110,8 @@ def checkpoint_variants(tiny_models, tmp_path_factory, hf):
 
 
 @pytest.mark.parametrize(
-    "config", [ModelConfig(temperature=0.0, max_tokens=N), SAMPLED.updated(top_p=1.0, temperature=1.0)],
+    "config",
+    [ModelConfig(temperature=0.0, max_tokens=N), SAMPLED.updated(top_p=1.0, temperature=1.0)],
     ids=["greedy", "sampled"],
 )
 def test_the_checkpoint_generation_config_changes_nothing(checkpoint_variants, config):

@@ -13,7 +13,9 @@ from llm_compare.inferencers.token_loop import load_token_loop, python_token_loo
 PROMPT = "def parse_args(argv):\n    "
 CONFIGS = {
     "greedy": ModelConfig(temperature=0, max_tokens=60, mode="raw"),
-    "sampled": ModelConfig(temperature=0.9, top_k=40, top_p=0.9, repeat_penalty=1.2, seed=7, max_tokens=60, mode="raw"),
+    "sampled": ModelConfig(
+        temperature=0.9, top_k=40, top_p=0.9, repeat_penalty=1.2, seed=7, max_tokens=60, mode="raw"
+    ),
 }
 
 
@@ -27,8 +29,14 @@ def gguf(tiny_models) -> Iterator[BaseInferencer]:
 
 def answer(inferencer: BaseInferencer, config: ModelConfig):
     return run_generation(
-        inferencer, prompt=PROMPT, system_prompt=None, config=config, cancelled=lambda: False,
-        emit=lambda text, n: None, load_s=0.0, warm=False,
+        inferencer,
+        prompt=PROMPT,
+        system_prompt=None,
+        config=config,
+        cancelled=lambda: False,
+        emit=lambda text, n: None,
+        load_s=0.0,
+        warm=False,
     )
 
 
@@ -74,7 +82,9 @@ def test_with_a_stop_string_the_loop_returns_after_every_token(gguf, monkeypatch
     calls = counted_calls(gguf, monkeypatch)
     result = answer(gguf, CONFIGS["greedy"].model_copy(update={"stop": [stop]}))
     assert result.text == full[: full.index(stop)] and result.finish_reason == "stop"
-    assert set(calls) == {1} and len(calls) == result.stats.completion_tokens, "no token decoded past the stop string"
+    assert set(calls) == {1} and len(calls) == result.stats.completion_tokens, (
+        "no token decoded past the stop string"
+    )
 
 
 @pytest.fixture
@@ -92,14 +102,22 @@ def fake_compiler(tmp_path, stderr: str) -> str:
 def test_without_a_compiler_the_loop_runs_in_python_and_says_why(empty_cache, monkeypatch):
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", "")
-    assert load_token_loop.__wrapped__() == (python_token_loop, "Python (no C compiler: install cc, or set CC)")
+    assert load_token_loop.__wrapped__() == (
+        python_token_loop,
+        "Python (no C compiler: install cc, or set CC)",
+    )
 
 
 def test_a_failed_compilation_is_said_in_one_line(empty_cache, tmp_path, monkeypatch):
-    monkeypatch.setenv("CC", fake_compiler(tmp_path, "token_loop.c:7:1: error: unknown type name llama_token"))
+    monkeypatch.setenv(
+        "CC", fake_compiler(tmp_path, "token_loop.c:7:1: error: unknown type name llama_token")
+    )
     loop, how = load_token_loop.__wrapped__()
     assert loop is python_token_loop
-    assert how == "Python (compiling token_loop.c failed: token_loop.c:7:1: error: unknown type name llama_token)"
+    assert (
+        how
+        == "Python (compiling token_loop.c failed: token_loop.c:7:1: error: unknown type name llama_token)"
+    )
 
 
 def test_the_compiled_loop_is_kept_and_not_compiled_again(empty_cache, tmp_path, monkeypatch):
@@ -126,7 +144,12 @@ def test_the_loop_returns_at_an_end_of_generation_token_undecoded(gguf, in_c):
         gguf._clear_kv_cache()
         assert gguf._decode_prompt(gguf.encode_prompt(PROMPT, "", chat=False))
         status = ctypes.c_int(-1)
-        assert token_loop(gguf._ctx, chain, gguf._vocab, -1, 20, float("inf"), gguf._drawn, gguf._drawn_at, status) == 1
+        assert (
+            token_loop(
+                gguf._ctx, chain, gguf._vocab, -1, 20, float("inf"), gguf._drawn, gguf._drawn_at, status
+            )
+            == 1
+        )
         assert (gguf._drawn[0], status.value) == (eos, 0)
     finally:
         L.llama_sampler_free(chain)

@@ -69,8 +69,14 @@ def pair(request, real_tokenizer_llama) -> Iterator[Pair]:
 
 def generate(inferencer: BaseInferencer, config: ModelConfig, prompt: str = PROMPT) -> InferenceResult:
     return run_generation(
-        inferencer, prompt=prompt, system_prompt=None, config=config, cancelled=lambda: False,
-        emit=lambda text, n: None, load_s=0.0, warm=False,
+        inferencer,
+        prompt=prompt,
+        system_prompt=None,
+        config=config,
+        cancelled=lambda: False,
+        emit=lambda text, n: None,
+        load_s=0.0,
+        warm=False,
     )
 
 
@@ -88,14 +94,22 @@ def greedy_ids(inferencer: BaseInferencer, prompt_ids: list[int], n: int) -> lis
 
 def text_after_prompt(hf: BaseInferencer, prompt_ids: list[int], ids: list[int]) -> str:
     """The reference: what decoding prompt and answer at once with transformers adds to the prompt."""
-    decode = lambda ids: hf.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)  # noqa: E731
+    decode = lambda ids: hf.tokenizer.decode(
+        ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
+    )  # noqa: E731
     whole, prompt = decode(prompt_ids + ids), decode(prompt_ids)
     assert whole.startswith(prompt)
-    return whole[len(prompt):]
+    return whole[len(prompt) :]
 
 
 def summary(result: InferenceResult) -> tuple:
-    return result.text, result.finish_reason, result.stats.completion_tokens, result.stats.prompt_tokens, result.error is None
+    return (
+        result.text,
+        result.finish_reason,
+        result.stats.completion_tokens,
+        result.stats.prompt_tokens,
+        result.error is None,
+    )
 
 
 def test_prompt_ids_are_llama_cpps_expected_ids_in_both_backends(pair):
@@ -201,10 +215,14 @@ def says_special_tokens(real_tokenizer_llama, tmp_path_factory) -> Iterator[Says
     says <|im_end|> where it said a token found nowhere else in either answer, and its answer to
     START_PROMPT says <|im_start|> likewise. Everything before those steps is unchanged."""
     model = real_tokenizer_llama("qwen2")
-    original = create_inferencer(ModelManager([model.gguf_f32.parent]).inspect(model.gguf_f32), ModelConfig(n_ctx=512))
+    original = create_inferencer(
+        ModelManager([model.gguf_f32.parent]).inspect(model.gguf_f32), ModelConfig(n_ctx=512)
+    )
     original.load()
     runs = ((END_PROMPT, END_MODE), (START_PROMPT, START_MODE))
-    answers = {p: greedy_ids(original, original.encode_prompt(p, "", chat=mode == "chat"), 20) for p, mode in runs}
+    answers = {
+        p: greedy_ids(original, original.encode_prompt(p, "", chat=mode == "chat"), 20) for p, mode in runs
+    }
     end_id, start_id = (original.tokenize(t, add_bos=False)[0] for t in ("<|im_end|>", "<|im_start|>"))
     assert not {end_id, start_id} & {*answers[END_PROMPT], *answers[START_PROMPT]}
 
@@ -213,11 +231,15 @@ def says_special_tokens(real_tokenizer_llama, tmp_path_factory) -> Iterator[Says
 
     end_step = unique_step(answers[END_PROMPT], answers[START_PROMPT])
     start_step = unique_step(answers[START_PROMPT], answers[END_PROMPT])
-    texts = [generate(original, ModelConfig(temperature=0, max_tokens=k, mode=mode), prompt=p).text
-             for (p, mode), k in zip(runs, (end_step, start_step))]
+    texts = [
+        generate(original, ModelConfig(temperature=0, max_tokens=k, mode=mode), prompt=p).text
+        for (p, mode), k in zip(runs, (end_step, start_step))
+    ]
     original.unload()
     swaps = [(answers[END_PROMPT][end_step], end_id), (answers[START_PROMPT][start_step], start_id)]
-    changed = with_swapped_output_rows(model, swaps, tmp_path_factory.mktemp("says-special"), "qwen2-says-special")
+    changed = with_swapped_output_rows(
+        model, swaps, tmp_path_factory.mktemp("says-special"), "qwen2-says-special"
+    )
     pair = load_pair(changed)
     yield SaysSpecialTokens(pair, end_step, texts[0], start_step, texts[1])
     unload(pair)
@@ -227,7 +249,9 @@ def test_end_of_turn_token_ends_the_answer_though_the_config_names_only_eos(says
     pair = says_special_tokens.pair
     generation = json.loads((Path(pair.hf.model.path) / "generation_config.json").read_text())
     eos = generation["eos_token_id"]
-    assert pair.hf.tokenizer.convert_tokens_to_ids("<|im_end|>") not in (eos if isinstance(eos, list) else [eos])
+    assert pair.hf.tokenizer.convert_tokens_to_ids("<|im_end|>") not in (
+        eos if isinstance(eos, list) else [eos]
+    )
     config = ModelConfig(temperature=0, max_tokens=30, mode=END_MODE)
     hf, gguf = (generate(inferencer, config, prompt=END_PROMPT) for inferencer in pair.both)
     assert summary(hf) == summary(gguf)
@@ -241,7 +265,11 @@ def test_stop_string_naming_a_special_token_matches_it_but_the_answer_never_show
     hf, gguf = (generate(inferencer, config, prompt=START_PROMPT) for inferencer in pair.both)
     assert summary(hf) == summary(gguf)
     # The token that produced the stop string is counted (metrics.md); its text is not shown.
-    assert (hf.finish_reason, hf.stats.completion_tokens, hf.text) == (FinishReason.STOP, step + 1, says_special_tokens.start_text)
+    assert (hf.finish_reason, hf.stats.completion_tokens, hf.text) == (
+        FinishReason.STOP,
+        step + 1,
+        says_special_tokens.start_text,
+    )
     unstopped = ModelConfig(temperature=0, max_tokens=step + 4, mode=START_MODE)
     hf, gguf = (generate(inferencer, unstopped, prompt=START_PROMPT) for inferencer in pair.both)
     assert summary(hf) == summary(gguf)

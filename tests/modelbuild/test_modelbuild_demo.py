@@ -127,7 +127,9 @@ def test_an_interrupted_build_keeps_its_finished_models_and_builds_the_rest(tmp_
 
     ready: list[str] = []
     stages: list[str] = []
-    report = build_demo(tmp_path, size="smoke", model_ready=ready.append, progress=lambda s, f: stages.append(s))
+    report = build_demo(
+        tmp_path, size="smoke", model_ready=ready.append, progress=lambda s, f: stages.append(s)
+    )
 
     assert ready == [m.name for m in report.models] and report.models[0].name == partial["models"][0]["name"]
     # Only the missing model was trained; the finished one was kept as it was.

@@ -25,6 +25,8 @@ def test_vocabulary_files_are_tokenizers_without_weights_with_their_test_vectors
 
 def test_a_version_pypi_does_not_have_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    with pytest.raises(VocabFilesUnavailable, match=r"could not download llama-cpp-python==0\.0\.0rc0's source from PyPI"):
+    with pytest.raises(
+        VocabFilesUnavailable, match=r"could not download llama-cpp-python==0\.0\.0rc0's source from PyPI"
+    ):
         ensure_vocab_files("0.0.0rc0")
     assert not any(tmp_path.rglob("*.gguf"))

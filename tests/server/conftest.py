@@ -46,13 +46,24 @@ class Server:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def request(self, method: str, path: str, body=None, *, key: str | None = KEY, headers: dict | None = None,
-                timeout: float = 300) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body=None,
+        *,
+        key: str | None = KEY,
+        headers: dict | None = None,
+        timeout: float = 300,
+    ) -> Response:
         raw = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            all_headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {}),
-                           **(headers or {})}
+            all_headers = {
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {key}"} if key else {}),
+                **(headers or {}),
+            }
             connection.putrequest(method, path, skip_host="Host" in all_headers)
             for name, value in all_headers.items():
                 connection.putheader(name, value)
@@ -73,14 +84,16 @@ class Server:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             raw = json.dumps(body).encode()
-            connection.request("POST", path, raw, {"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+            connection.request(
+                "POST", path, raw, {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+            )
             answer = connection.getresponse()
 
             def events():
                 for line in answer:
                     line = line.decode().rstrip("\r\n")
                     if line.startswith("data: "):
-                        yield line[len("data: "):]
+                        yield line[len("data: ") :]
 
             yield answer.status, events(), connection
         finally:
@@ -106,8 +119,13 @@ def running_server(args: list[str], tmp_path: Path, env: dict | None = None):
     log_path = tmp_path / f"serve-{port}.log"
     environment = {**os.environ, KEY_ENV: KEY, **(env or {})}
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(serve_command(*args, "--port", str(port)), stdin=subprocess.DEVNULL,
-                                   stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+        process = subprocess.Popen(
+            serve_command(*args, "--port", str(port)),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
     server = Server(port, log_path, process)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -120,7 +138,9 @@ def running_server(args: list[str], tmp_path: Path, env: dict | None = None):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"serve did not answer within {START_TIMEOUT_S} s: {server.log()[-2000:]}", pytrace=False)
+                pytest.fail(
+                    f"serve did not answer within {START_TIMEOUT_S} s: {server.log()[-2000:]}", pytrace=False
+                )
             time.sleep(0.2)
         yield server
     finally:
@@ -153,8 +173,15 @@ def server_home(tmp_path_factory) -> Path:
 def server(tmp_path_factory, tiny_models, slow_prefill_models, broken_hf, server_home):
     """One server for the module: the tiny HF folder and GGUF, a slow GGUF (long runs, for the
     queue), and a folder that cannot load; a key, a 64 KiB body limit, a queue of one."""
-    models = [tiny_models["hf"].path, tiny_models["gguf_f32"].path, slow_prefill_models["gguf_f32"].path, str(broken_hf)]
+    models = [
+        tiny_models["hf"].path,
+        tiny_models["gguf_f32"].path,
+        slow_prefill_models["gguf_f32"].path,
+        str(broken_hf),
+    ]
     args = [arg for path in models for arg in ("--model", path)]
     args += ["--api-key-env", KEY_ENV, "--max-body-bytes", "65536", "--queue-size", "1"]
-    with running_server(args, tmp_path_factory.mktemp("serve-log"), env={"LLM_COMPARE_HOME": str(server_home)}) as running:
+    with running_server(
+        args, tmp_path_factory.mktemp("serve-log"), env={"LLM_COMPARE_HOME": str(server_home)}
+    ) as running:
         yield running

@@ -21,7 +21,13 @@ PROMPT = "def parse(text):"
 
 
 def chat_body(model, **fields):
-    return {"model": model.id, "messages": [{"role": "user", "content": PROMPT}], "temperature": 0.0, "max_tokens": 8, **fields}
+    return {
+        "model": model.id,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "temperature": 0.0,
+        "max_tokens": 8,
+        **fields,
+    }
 
 
 def raw_body(model, **fields):
@@ -60,7 +66,9 @@ def test_chat_counts_are_the_tokenizers_own(server, tiny_models):
     choice = data["choices"][0]
     assert choice["message"]["role"] == "assistant" and choice["finish_reason"] == "length"
     tokenizer = AutoTokenizer.from_pretrained(model.path)
-    text = tokenizer.apply_chat_template([{"role": "user", "content": PROMPT}], add_generation_prompt=True, tokenize=False)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": PROMPT}], add_generation_prompt=True, tokenize=False
+    )
     prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert data["usage"]["prompt_tokens"] == len(prompt_ids)
     assert data["usage"]["completion_tokens"] == 8  # stopped by max_tokens: exactly that many ids
@@ -94,7 +102,9 @@ def test_raw_completion_streamed_and_not_counts_from_llama_cpp(server, tiny_mode
     assert whole["usage"]["completion_tokens"] == 8
 
 
-def test_absent_fields_use_the_saved_settings_and_present_ones_override_them(server, tiny_models, server_home):
+def test_absent_fields_use_the_saved_settings_and_present_ones_override_them(
+    server, tiny_models, server_home
+):
     model = tiny_models["gguf_f32"]
     ConfigManager(server_home).save(model, ModelConfig(temperature=0.0, max_tokens=3, n_ctx=512))
     try:
@@ -135,17 +145,20 @@ def error_of(answer, status, code=None):
     return error
 
 
-@pytest.mark.parametrize("body, code", [
-    (b"{not json", "invalid_request"),
-    ({"messages": [{"role": "user", "content": "hi"}]}, "invalid_request"),  # no model
-    ("wrong type", "invalid_request"),
-    ("out of range", "invalid_request"),
-    ("unknown field", "invalid_request"),
-    ("n=2", "capability_not_supported"),
-    ("logprobs", "capability_not_supported"),
-    ("tools", "capability_not_supported"),
-    ("image", "capability_not_supported"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        (b"{not json", "invalid_request"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, "invalid_request"),  # no model
+        ("wrong type", "invalid_request"),
+        ("out of range", "invalid_request"),
+        ("unknown field", "invalid_request"),
+        ("n=2", "capability_not_supported"),
+        ("logprobs", "capability_not_supported"),
+        ("tools", "capability_not_supported"),
+        ("image", "capability_not_supported"),
+    ],
+)
 def test_an_invalid_or_unsupported_request_is_400_in_openai_shape(server, tiny_models, body, code):
     model = tiny_models["gguf_f32"]
     made = {
@@ -155,7 +168,9 @@ def test_an_invalid_or_unsupported_request_is_400_in_openai_shape(server, tiny_m
         "n=2": chat_body(model, n=2),
         "logprobs": chat_body(model, logprobs=True),
         "tools": chat_body(model, tools=[{"type": "function", "function": {"name": "f"}}]),
-        "image": chat_body(model, messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]),
+        "image": chat_body(
+            model, messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+        ),
     }
     error_of(server.post(CHAT, made.get(body, body) if isinstance(body, str) else body), 400, code)
 
@@ -173,7 +188,9 @@ def test_key_unknown_model_body_limit_and_a_model_that_cannot_load(server, tiny_
     assert server.request("GET", "/healthz", key=None).status == 200  # says only that it is up
     error_of(server.post(RAW, {**raw_body(model), "model": "no-such-model"}), 404, "model_not_found")
     error_of(server.post(RAW, raw_body(model, prompt="x" * 70_000)), 413, "request_too_large")
-    broken = next(m for m in server.request("GET", "/v1/models").json()["data"] if m["name"] == "broken-llama")
+    broken = next(
+        m for m in server.request("GET", "/v1/models").json()["data"] if m["name"] == "broken-llama"
+    )
     error = error_of(server.post(RAW, {**raw_body(model), "model": broken["id"]}), 503, "model_not_loaded")
     assert "broken-llama" in error["message"]
 
@@ -192,7 +209,9 @@ def test_the_key_appears_in_no_log(server, tiny_models):
     assert server.key not in log
 
 
-def test_a_full_queue_is_429_with_retry_after_and_a_gone_client_stops_its_run(server, slow_prefill_models, server_home):
+def test_a_full_queue_is_429_with_retry_after_and_a_gone_client_stops_its_run(
+    server, slow_prefill_models, server_home
+):
     model = slow_prefill_models["gguf_f32"]
     # A run of 4,000 tokens: tens of seconds on this model, unless its client's going stops it.
     ConfigManager(server_home).save(model, ModelConfig(n_ctx=4096))
@@ -202,7 +221,9 @@ def test_a_full_queue_is_429_with_retry_after_and_a_gone_client_stops_its_run(se
             assert status == 200
             next(events)  # generating: the model is taken
             waiting: list = []
-            queued = threading.Thread(target=lambda: waiting.append(server.post(RAW, raw_body(model, max_tokens=2))))
+            queued = threading.Thread(
+                target=lambda: waiting.append(server.post(RAW, raw_body(model, max_tokens=2)))
+            )
             queued.start()
             time.sleep(1.0)  # the second request is in the queue (of one) by now
             refused = server.post(RAW, raw_body(model, max_tokens=2))
@@ -245,13 +266,23 @@ def test_the_official_openai_client(server, tiny_models):
     client = openai.OpenAI(base_url=server.base_url, api_key=server.key, max_retries=0, timeout=120)
     model = tiny_models["gguf_f32"]
     assert model.id in {m.id for m in client.models.list()}
-    chat = client.chat.completions.create(model=model.id, messages=[{"role": "user", "content": PROMPT}],
-                                          temperature=0, max_tokens=6)
+    chat = client.chat.completions.create(
+        model=model.id, messages=[{"role": "user", "content": PROMPT}], temperature=0, max_tokens=6
+    )
     assert chat.usage.completion_tokens == 6 and chat.choices[0].finish_reason == "length"
-    stream = client.chat.completions.create(model=model.id, messages=[{"role": "user", "content": PROMPT}],
-                                            temperature=0, max_tokens=6, stream=True, stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model=model.id,
+        messages=[{"role": "user", "content": PROMPT}],
+        temperature=0,
+        max_tokens=6,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == chat.choices[0].message.content
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        == chat.choices[0].message.content
+    )
     assert chunks[-1].usage.completion_tokens == 6
     raw = client.completions.create(model=model.id, prompt=PROMPT, temperature=0, max_tokens=6)
     assert raw.usage.completion_tokens == 6
@@ -264,7 +295,9 @@ def test_the_official_openai_client(server, tiny_models):
         openai.OpenAI(base_url=server.base_url, api_key="sk-wrong", max_retries=0).models.list()
 
 
-def test_one_gguf_gives_the_same_text_behind_serve_and_behind_llama_cpp_server(server, tiny_models, greedy, tmp_path):
+def test_one_gguf_gives_the_same_text_behind_serve_and_behind_llama_cpp_server(
+    server, tiny_models, greedy, tmp_path
+):
     """llama-cpp-python's own server, its defaults (min-p 0.05, repeat penalty 1.1) set away."""
     import subprocess
     import sys
@@ -275,21 +308,44 @@ def test_one_gguf_gives_the_same_text_behind_serve_and_behind_llama_cpp_server(s
     port = free_port()
     with open(tmp_path / "llama-server.log", "wb") as log:
         reference = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", model.path, "--host", "127.0.0.1", "--port", str(port),
-             "--n_ctx", str(greedy.n_ctx)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                model.path,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                str(greedy.n_ctx),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=30)
+        client = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=30
+        )
         deadline = time.monotonic() + 120
         while True:
             try:
                 client.models.list()
                 break
             except openai.APIConnectionError:
-                assert reference.poll() is None and time.monotonic() < deadline, (tmp_path / "llama-server.log").read_text()
+                assert reference.poll() is None and time.monotonic() < deadline, (
+                    tmp_path / "llama-server.log"
+                ).read_text()
                 time.sleep(0.3)
         theirs = client.completions.create(
-            model=model.path, prompt=PROMPT, temperature=0, max_tokens=greedy.max_tokens,
-            extra_body={"repeat_penalty": 1.0, "min_p": 0.0, "top_k": 40})
+            model=model.path,
+            prompt=PROMPT,
+            temperature=0,
+            max_tokens=greedy.max_tokens,
+            extra_body={"repeat_penalty": 1.0, "min_p": 0.0, "top_k": 40},
+        )
     finally:
         reference.terminate()
         reference.wait(15)

@@ -23,13 +23,20 @@ from llm_compare.services.serving.process import free_port, start_serving
 
 
 def test_a_key_asked_for_but_not_set_is_one_line_of_bad_usage(tiny_models, serve_cli):
-    done = subprocess.run(serve_cli("--model", tiny_models["gguf_f32"].path, "--api-key-env", "LLM_COMPARE_NO_SUCH_VAR"),
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        serve_cli("--model", tiny_models["gguf_f32"].path, "--api-key-env", "LLM_COMPARE_NO_SUCH_VAR"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [(
-        "error: --api-key-env LLM_COMPARE_NO_SUCH_VAR: that environment variable is not set or empty; "
-        "export LLM_COMPARE_NO_SUCH_VAR=YOUR_KEY first"
-    )]
+    assert done.stderr.strip().splitlines() == [
+        (
+            "error: --api-key-env LLM_COMPARE_NO_SUCH_VAR: that environment variable is not set or empty; "
+            "export LLM_COMPARE_NO_SUCH_VAR=YOUR_KEY first"
+        )
+    ]
 
 
 def test_binding_beyond_loopback_is_flagged():
@@ -106,7 +113,9 @@ def assert_all_gone(processes: list[psutil.Process], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while (alive := [p for p in processes if running(p)]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not alive, f"still running {timeout_s:.0f} s after their parent was killed: {[p.pid for p in alive]}"
+    assert not alive, (
+        f"still running {timeout_s:.0f} s after their parent was killed: {[p.pid for p in alive]}"
+    )
 
 
 def running(process: psutil.Process) -> bool:
@@ -121,8 +130,11 @@ def test_a_server_started_from_a_shell_outlives_the_shell(tiny_models, serve_cli
     """Only start_serving's servers follow their parent: a user's `llm-compare serve &` keeps running."""
     port = free_port()
     command = shlex.join(serve_cli("--model", tiny_models["gguf_f32"].path, "--port", str(port)))
-    shell = subprocess.Popen(["sh", "-c", f"{command} </dev/null >/dev/null 2>&1 & echo $!; exec sleep 600"],
-                             stdout=subprocess.PIPE, text=True)
+    shell = subprocess.Popen(
+        ["sh", "-c", f"{command} </dev/null >/dev/null 2>&1 & echo $!; exec sleep 600"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     server = psutil.Process(int(shell.stdout.readline()))
     try:
         assert answers(f"http://127.0.0.1:{port}/healthz", timeout_s=120)

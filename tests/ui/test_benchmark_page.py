@@ -70,8 +70,20 @@ def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tin
 
     runs = list(csv.DictReader(io.StringIO(downloads["Runs CSV"])))
     assert len(runs) == 10 and {r["repeat"] for r in runs} == {"0", "1", "2", "3", "4"}
-    for column in ("benchmark_id", "model_id", "model_name", "backend", "prompt_id", "repeat", "checks_passed",
-                   "checks_total", "busy", "decode_tps", "decode_bytes_per_s", "ttft_s"):
+    for column in (
+        "benchmark_id",
+        "model_id",
+        "model_name",
+        "backend",
+        "prompt_id",
+        "repeat",
+        "checks_passed",
+        "checks_total",
+        "busy",
+        "decode_tps",
+        "decode_bytes_per_s",
+        "ttft_s",
+    ):
         assert column in runs[0], column
     assert {r["completion_tokens"] for r in runs} == {"6"}
     aggregate = list(csv.DictReader(io.StringIO(downloads["Aggregate CSV"])))
@@ -98,7 +110,9 @@ def test_a_crashed_benchmark_is_listed_as_incomplete_and_resumes_from_the_page(m
         ConfigManager().save(model, quick_config())
     gguf = next(m for m in models if m.name == "tiny-llama-f32")
     suite = builtin_suite()
-    spec = BenchmarkSpec((gguf.id,), type(suite)("two", suite.prompts[:2]), repeats=2, warmups=0, max_tokens=4)
+    spec = BenchmarkSpec(
+        (gguf.id,), type(suite)("two", suite.prompts[:2]), repeats=2, warmups=0, max_tokens=4
+    )
     store = RunStore()
     store.benchmark_started("crashed", spec.to_dict(), "interleaved")
     with sqlite3.connect(store.path) as db:  # its process is gone
@@ -139,9 +153,16 @@ def test_a_resumed_benchmarks_table_counts_the_runs_made_before_the_resume(make_
     spec = BenchmarkSpec((gguf.id,), type(suite)("two", (first, second)), repeats=2, warmups=0, max_tokens=4)
     store, engine = RunStore(), InferenceEngine()
     try:  # the first half: the first prompt's two repetitions, then the process "crashes"
-        BenchmarkRunner(engine, spec, {gguf.id: gguf}, {gguf.id: quick_config()},
-                        save=lambda outcome: save_bench_run(store, outcome), on_status=record_status(store),
-                        done=[(gguf.id, second.id, 0), (gguf.id, second.id, 1)], benchmark_id="half").run()
+        BenchmarkRunner(
+            engine,
+            spec,
+            {gguf.id: gguf},
+            {gguf.id: quick_config()},
+            save=lambda outcome: save_bench_run(store, outcome),
+            on_status=record_status(store),
+            done=[(gguf.id, second.id, 0), (gguf.id, second.id, 1)],
+            benchmark_id="half",
+        ).run()
     finally:
         engine.shutdown()
     with sqlite3.connect(store.path) as db:
@@ -171,13 +192,21 @@ def _stopped_after_first_run(spec, models, engine):
         runner.cancel()
         return note
 
-    runner = BenchmarkRunner(engine, spec, {m.id: m for m in models}, {m.id: quick_config() for m in models},
-                             save=save_then_stop, on_status=record_status(store))
+    runner = BenchmarkRunner(
+        engine,
+        spec,
+        {m.id: m for m in models},
+        {m.id: quick_config() for m in models},
+        save=save_then_stop,
+        on_status=record_status(store),
+    )
     runner.run()
     return runner.benchmark_id
 
 
-def test_a_benchmark_of_an_unsaved_endpoint_model_started_by_the_cli_resumes_from_the_page(make_app, tiny_dir, llama_server):
+def test_a_benchmark_of_an_unsaved_endpoint_model_started_by_the_cli_resumes_from_the_page(
+    make_app, tiny_dir, llama_server
+):
     """A benchmark of BASE_URL#MODEL (a real llama_cpp.server, no saved endpoint) keeps only a
     reference to its model: Resume on the page reaches the server through it, as `bench --resume`
     does, and runs the rest under the same id."""
@@ -190,7 +219,9 @@ def test_a_benchmark_of_an_unsaved_endpoint_model_started_by_the_cli_resumes_fro
     # The CLI's way to a new benchmark: its references resolved, the spec keeping how to reach them.
     [model] = ModelManager([tiny_dir]).select_models([f"{llama_server}#tiny"], usable_only=False)
     ConfigManager().save(model, quick_config())
-    spec = BenchmarkSpec((model.id,), two, repeats=2, warmups=0, max_tokens=4, temperature=0.0).for_models([model])
+    spec = BenchmarkSpec((model.id,), two, repeats=2, warmups=0, max_tokens=4, temperature=0.0).for_models(
+        [model]
+    )
     engine = InferenceEngine()
     try:
         benchmark_id = _stopped_after_first_run(spec, [model], engine)
@@ -215,7 +246,9 @@ def test_a_benchmark_of_an_unsaved_endpoint_model_started_by_the_cli_resumes_fro
         (model.id, p.id, r) for p in two.prompts for r in range(2)
     )  # each planned run once: the stored one kept, the three others made by the resume
     assert before <= {r.run_id for r in runs}
-    assert {r.model["type"] for r in runs} == {"openai"} and all(r.finish_reason in ("stop", "length") for r in runs)
+    assert {r.model["type"] for r in runs} == {"openai"} and all(
+        r.finish_reason in ("stop", "length") for r in runs
+    )
     assert store.benchmark(benchmark_id).status == "complete"
 
 
@@ -234,9 +267,13 @@ def test_resuming_a_benchmark_whose_model_is_gone_says_so_in_one_line(make_app, 
         [model] = ModelManager([elsewhere]).scan()
         (elsewhere / "moved.gguf").unlink()
     else:
-        [model] = ModelManager([tiny_dir]).select_models([f"http://127.0.0.1:{free_port()}/v1#tiny"], usable_only=False)
+        [model] = ModelManager([tiny_dir]).select_models(
+            [f"http://127.0.0.1:{free_port()}/v1#tiny"], usable_only=False
+        )
     suite = builtin_suite()
-    spec = BenchmarkSpec((model.id,), type(suite)("one", suite.prompts[:1]), repeats=1, warmups=0).for_models([model])
+    spec = BenchmarkSpec((model.id,), type(suite)("one", suite.prompts[:1]), repeats=1, warmups=0).for_models(
+        [model]
+    )
     store = RunStore()
     store.benchmark_started("orphan", spec.to_dict(), "interleaved")
     store.benchmark_ended("orphan", "stopped")
@@ -271,7 +308,9 @@ def test_a_benchmark_of_a_saved_endpoint_started_on_the_page_keeps_how_to_reach_
     run_from_the_form(at, repeats=1, warmups=0, max_tokens=4)
     wait_until_finished(at)
     stored = RunStore().benchmark(session.benchmark().benchmark_id)
-    assert stored.spec["endpoint_refs"] == {model_id: {"base_url": llama_server, "model": "tiny", "api_key_env": None}}
+    assert stored.spec["endpoint_refs"] == {
+        model_id: {"base_url": llama_server, "model": "tiny", "api_key_env": None}
+    }
 
     EndpointRegistry().remove("local")
     [found] = stored_models(BenchmarkSpec.from_dict(stored.spec), ModelManager([tiny_dir]))

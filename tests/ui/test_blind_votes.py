@@ -90,7 +90,9 @@ def test_names_and_figures_are_hidden_until_the_vote_then_shown(make_app, zoo_di
     [vote] = [PairVote(**row) for row in RunStore().votes()]
     by_name = {r.model["name"]: r.model["id"] for r in runs}
     assert (vote.model_a, vote.outcome, vote.kind) == (by_name[model_a], "a", "pair")
-    assert {vote.model_a_name, vote.model_b_name} == set(NAMES) and vote.comparison_id == runs[0].comparison_id
+    assert {vote.model_a_name, vote.model_b_name} == set(NAMES) and vote.comparison_id == runs[
+        0
+    ].comparison_id
 
     at.switch_page("pages/results.py").run()
     assert sorted(at.dataframe[0].value["model"]) == sorted(NAMES)
@@ -98,7 +100,9 @@ def test_names_and_figures_are_hidden_until_the_vote_then_shown(make_app, zoo_di
 
 def test_three_answers_are_ranked_and_stored_as_their_three_pairs(make_app, zoo_dir, tiny_dir):
     shutil.copy(tiny_dir / "tiny-llama-q8_0.gguf", zoo_dir / "quagga.gguf")
-    ConfigManager().save(next(m for m in ModelManager([zoo_dir]).scan() if m.name == "quagga"), quick_config())
+    ConfigManager().save(
+        next(m for m in ModelManager([zoo_dir]).scan() if m.name == "quagga"), quick_config()
+    )
     at = select(make_app(zoo_dir), *NAMES, "quagga")
     at.switch_page("pages/compare.py").run()
     at.text_area(key="prompt").input("def main():").run()
@@ -111,8 +115,14 @@ def test_three_answers_are_ranked_and_stored_as_their_three_pairs(make_app, zoo_
     at.button(key="vote").click().run()
     no_exception(at)
     votes = [PairVote(**row) for row in RunStore().votes()]
-    assert len(votes) == 3 and len({v.ballot_id for v in votes}) == 1 and {v.kind for v in votes} == {"ranking"}
-    headers = {rendered(m.value).split(" · ")[0]: rendered(m.value).split(" · ")[1] for m in at.markdown if m.value.startswith("####")}
+    assert (
+        len(votes) == 3 and len({v.ballot_id for v in votes}) == 1 and {v.kind for v in votes} == {"ranking"}
+    )
+    headers = {
+        rendered(m.value).split(" · ")[0]: rendered(m.value).split(" · ")[1]
+        for m in at.markdown
+        if m.value.startswith("####")
+    }
     ids = {r.model["name"]: r.model["id"] for r in RunStore().list()}
     outcome = {(v.model_a, v.model_b): v.outcome for v in votes}
     a, b, c = (ids[headers[label]] for label in ("Model A", "Model B", "Model C"))

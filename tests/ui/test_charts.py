@@ -11,8 +11,14 @@ NAME = '<b>big</b><a href="x">m</a>&.gguf'
 
 def test_model_names_reach_plotly_as_text_not_tags():
     frame = pd.DataFrame(
-        {"model": [NAME, "plain"], "decode_tps": [3.0, 4.0], "ttft_ms": [1.0, 2.0], "busy": [False, False],
-         "created_at": ["t1", "t2"], "completion_tokens": [5, 6]}
+        {
+            "model": [NAME, "plain"],
+            "decode_tps": [3.0, 4.0],
+            "ttft_ms": [1.0, 2.0],
+            "busy": [False, False],
+            "created_at": ["t1", "t2"],
+            "completion_tokens": [5, 6],
+        }
     )
     colors = charts.model_colors(list(frame["model"]))
     bars = charts.per_model(frame, "decode_tps", "Decode", "tokens/s", colors)

@@ -11,7 +11,9 @@ from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_
 from llm_compare.testing.store_lock import database_locked
 
 
-def test_a_run_the_locked_store_cannot_take_is_marked_in_its_column(make_app, tiny_dir, private_home, monkeypatch):
+def test_a_run_the_locked_store_cannot_take_is_marked_in_its_column(
+    make_app, tiny_dir, private_home, monkeypatch
+):
     monkeypatch.setenv(BUSY_TIMEOUT_ENV, "0.3")
     for model in ModelManager([tiny_dir]).scan():
         ConfigManager().save(model, quick_config())

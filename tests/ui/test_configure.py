@@ -99,7 +99,12 @@ def test_presets_and_copy_to_all_copy_generation_settings_only(make_app, tiny_di
     copied = ConfigManager().get(at_model(tiny_dir, "tiny-llama-f32"))
     source = ConfigManager().get(at_model(tiny_dir, "tiny-llama"))
     assert (copied.temperature, copied.top_k, copied.max_tokens) == (0.0, 0, 77)
-    assert (copied.trust_remote_code, copied.dtype, copied.n_threads, copied.n_ctx) == (False, "auto", None, 512)
+    assert (copied.trust_remote_code, copied.dtype, copied.n_threads, copied.n_ctx) == (
+        False,
+        "auto",
+        None,
+        512,
+    )
     assert (source.trust_remote_code, source.dtype, source.n_threads) == (True, "bfloat16", 1)
     assert source.max_tokens == 77
 
@@ -110,7 +115,9 @@ def at_model(models_dir, name):
     return ModelManager([models_dir]).get(name)
 
 
-def test_a_half_valid_settings_file_keeps_the_valid_ones_and_says_which_were_dropped(make_app, tiny_dir, private_home):
+def test_a_half_valid_settings_file_keeps_the_valid_ones_and_says_which_were_dropped(
+    make_app, tiny_dir, private_home
+):
     """One wrong value (and one of the wrong type) must not cost the model its other settings;
     the page names each dropped one in one line, and a broken file of another model is one line too."""
     gguf, hf = at_model(tiny_dir, "tiny-llama-f32"), at_model(tiny_dir, "tiny-llama")

@@ -19,8 +19,14 @@ def test_models_page_follows_the_build_and_lists_each_model_when_ready(make_app,
     models = tmp_path / "models"
     models.mkdir()
     status = DemoBuildStatus(
-        "building", str(models), stage="training stdlib-llama-0.3m", fraction=0.4, models_total=2,
-        elapsed_s=20.0, remaining_s=30.0, **demo_build.process_identity(os.getpid()),
+        "building",
+        str(models),
+        stage="training stdlib-llama-0.3m",
+        fraction=0.4,
+        models_total=2,
+        elapsed_s=20.0,
+        remaining_s=30.0,
+        **demo_build.process_identity(os.getpid()),
     )
     write_status(status)
     at = make_app(models)

@@ -21,8 +21,11 @@ def server():
 
 def fill(at, **values):
     for key, value in values.items():
-        widget = at.number_input(key=key) if key in ("ep_timeout_s", "ep_input_price", "ep_output_price") else (
-            at.text_area(key=key) if key == "ep_headers" else at.text_input(key=key))
+        widget = (
+            at.number_input(key=key)
+            if key in ("ep_timeout_s", "ep_input_price", "ep_output_price")
+            else (at.text_area(key=key) if key == "ep_headers" else at.text_input(key=key))
+        )
         widget.set_value(value)
     return at
 
@@ -35,17 +38,34 @@ def errors(at) -> list[str]:
     return [rendered(e.value) for e in at.error]
 
 
-def test_adding_an_endpoint_lists_its_models_with_their_health(make_app, tiny_dir, server, private_home, monkeypatch):
+def test_adding_an_endpoint_lists_its_models_with_their_health(
+    make_app, tiny_dir, server, private_home, monkeypatch
+):
     monkeypatch.setenv("MY_ENDPOINT_KEY", "sk-form-test-secret")
     at = make_app(tiny_dir)
-    fill(at, ep_name="box", ep_base_url=server.base_url, ep_api_key_env="MY_ENDPOINT_KEY",
-         ep_headers="X-Team: ml", ep_timeout_s=20.0, ep_output_price=0.5)
+    fill(
+        at,
+        ep_name="box",
+        ep_base_url=server.base_url,
+        ep_api_key_env="MY_ENDPOINT_KEY",
+        ep_headers="X-Team: ml",
+        ep_timeout_s=20.0,
+        ep_output_price=0.5,
+    )
     add_button(at).click().run()
     no_exception(at)
     assert errors(at) == []
     saved = json.loads((private_home / "endpoints.json").read_text())["endpoints"]
-    assert saved == [{"name": "box", "base_url": server.base_url, "api_key_env": "MY_ENDPOINT_KEY",
-                      "headers": {"X-Team": "ml"}, "timeout_s": 20.0, "output_price_per_m": 0.5}]
+    assert saved == [
+        {
+            "name": "box",
+            "base_url": server.base_url,
+            "api_key_env": "MY_ENDPOINT_KEY",
+            "headers": {"X-Team": "ml"},
+            "timeout_s": 20.0,
+            "output_price_per_m": 0.5,
+        }
+    ]
     assert "sk-form-test-secret" not in (private_home / "endpoints.json").read_text()
     table = at.dataframe[0].value
     rows = table[table["backend"] == "HTTP endpoint"].set_index("name")
@@ -61,12 +81,18 @@ def test_adding_an_endpoint_lists_its_models_with_their_health(make_app, tiny_di
     ("values", "message"),
     [
         ({"ep_name": "x", "ep_base_url": "localhost:8080"}, "is not an http(s) URL"),
-        ({"ep_name": "x", "ep_base_url": "http://127.0.0.1:1/v1", "ep_api_key_env": "sk-pasted-key"},
-         "give the NAME of an environment variable"),
-        ({"ep_name": "x", "ep_base_url": "http://127.0.0.1:1/v1", "ep_headers": "no colon here"},
-         "headers, line 1: write each header as Name: value"),
-        ({"ep_name": "x", "ep_base_url": "http://127.0.0.1:1/v1", "ep_headers": "Authorization: Bearer k"},
-         "Authorization carries a credential"),
+        (
+            {"ep_name": "x", "ep_base_url": "http://127.0.0.1:1/v1", "ep_api_key_env": "sk-pasted-key"},
+            "give the NAME of an environment variable",
+        ),
+        (
+            {"ep_name": "x", "ep_base_url": "http://127.0.0.1:1/v1", "ep_headers": "no colon here"},
+            "headers, line 1: write each header as Name: value",
+        ),
+        (
+            {"ep_name": "x", "ep_base_url": "http://127.0.0.1:1/v1", "ep_headers": "Authorization: Bearer k"},
+            "Authorization carries a credential",
+        ),
         ({"ep_name": "", "ep_base_url": "http://127.0.0.1:1/v1"}, "name"),
     ],
 )

@@ -6,8 +6,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from llm_compare.testing.dashboard_driver import dashboard_server, drawn_elements, session_messages
 from llm_compare.host_names import ENV_ALLOWED_HOSTS, host_name
+from llm_compare.testing.dashboard_driver import dashboard_server, drawn_elements, session_messages
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +41,19 @@ def test_a_foreign_host_gets_one_line_and_nothing_of_the_app(dashboard, host, pa
     assert "tiny-llama" not in page_text(messages)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "LOCALHOST", "dash.lan:{port}"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "LOCALHOST", "dash.lan:{port}"]
+)
 def test_loopback_names_and_the_users_own_names_get_the_app(dashboard, host):
     messages = session_messages(dashboard, host.format(port=port(dashboard)))
     titles = [m.page_config_changed.title for m in messages if m.WhichOneof("type") == "page_config_changed"]
     assert titles == ["llm-compare"]
     text = page_text(messages)
     assert 'body: "Models"' in text and "tiny-llama-f32" in text  # the page and the model list
-    assert not any(e.WhichOneof("type") == "alert" and "answers only on" in e.alert.body for e in drawn_elements(messages))
+    assert not any(
+        e.WhichOneof("type") == "alert" and "answers only on" in e.alert.body
+        for e in drawn_elements(messages)
+    )
 
 
 def test_a_page_opened_directly_as_the_first_visit_gets_nothing_either(tiny_dir, tmp_path):
@@ -66,8 +71,14 @@ def test_a_page_opened_directly_under_a_loopback_name_still_works(dashboard):
 
 @pytest.mark.parametrize(
     ("header", "name"),
-    [("127.0.0.1:8501", "127.0.0.1"), ("[::1]:8501", "::1"), ("[::1]", "::1"), ("LocalHost", "localhost"),
-     ("evil.example:80", "evil.example"), ("localhost.", "localhost.")],
+    [
+        ("127.0.0.1:8501", "127.0.0.1"),
+        ("[::1]:8501", "::1"),
+        ("[::1]", "::1"),
+        ("LocalHost", "localhost"),
+        ("evil.example:80", "evil.example"),
+        ("localhost.", "localhost."),
+    ],
 )
 def test_host_name_drops_the_port_and_the_case(header, name):
     assert host_name(header) == name

@@ -7,33 +7,59 @@ import io
 import json
 
 import pytest
-
 from dashboard_testing import no_exception
 from streamlit.delta_generator import DeltaGenerator
 
 from llm_compare.services.quality.votes import PairVote
 from llm_compare.services.store.run_store import RunStore
-
 from llm_compare.testing.bench_records import store_bench_run as stored_run
 
 
 def store_votes(store: RunStore) -> None:
     """x beats y 3 times of 4, y and z tie twice, x beats z once."""
-    outcomes = [("x", "y", "a"), ("x", "y", "a"), ("y", "x", "b"), ("x", "y", "b"), ("y", "z", "tie"), ("z", "y", "both_bad"), ("x", "z", "a")]
-    votes = [PairVote(a, b, o, f"ballot{n}", comparison_id="c", model_a_name=f"name-{a}", model_b_name=f"name-{b}",
-                      created_at="2026-11-26T06:00:00+00:00") for n, (a, b, o) in enumerate(outcomes)]
+    outcomes = [
+        ("x", "y", "a"),
+        ("x", "y", "a"),
+        ("y", "x", "b"),
+        ("x", "y", "b"),
+        ("y", "z", "tie"),
+        ("z", "y", "both_bad"),
+        ("x", "z", "a"),
+    ]
+    votes = [
+        PairVote(
+            a,
+            b,
+            o,
+            f"ballot{n}",
+            comparison_id="c",
+            model_a_name=f"name-{a}",
+            model_b_name=f"name-{b}",
+            created_at="2026-11-26T06:00:00+00:00",
+        )
+        for n, (a, b, o) in enumerate(outcomes)
+    ]
     store.record_votes("c", [dataclasses.asdict(v) for v in votes])
 
 
 def test_the_leaderboard_rates_the_votes_and_exports_them(make_app, empty_dir, monkeypatch):
     downloads = []
     original = DeltaGenerator.download_button
-    monkeypatch.setattr(DeltaGenerator, "download_button",
-                        lambda self, label, data, *a, **k: downloads.append((label, data)) or original(self, label, data, *a, **k))
+    monkeypatch.setattr(
+        DeltaGenerator,
+        "download_button",
+        lambda self, label, data, *a, **k: (
+            downloads.append((label, data)) or original(self, label, data, *a, **k)
+        ),
+    )
     store = RunStore()
     store_votes(store)
     store.benchmark_started("bench1", {}, "")
-    for model, speed, peak, checks in (("x", 50, 900, (True, True)), ("y", 200, 100, (True, False)), ("z", 100, 500, (False, False))):
+    for model, speed, peak, checks in (
+        ("x", 50, 900, (True, True)),
+        ("y", 200, 100, (True, False)),
+        ("z", 100, 500, (False, False)),
+    ):
         for repeat in range(3):
             stored_run(store, "bench1", model, "p1", repeat, speed, peak=peak, checks=checks)
 
@@ -56,15 +82,25 @@ def test_the_leaderboard_rates_the_votes_and_exports_them(make_app, empty_dir, m
     at.selectbox(key="frontier_figure").set_value("check_pass_rate").run()
     no_exception(at)
     table = at.dataframe[2].value
-    assert list(table["model"]) == ["name-x", "name-y", "name-z"] and list(table["quality"]) == [1.0, 0.5, 0.0]
+    assert list(table["model"]) == ["name-x", "name-y", "name-z"] and list(table["quality"]) == [
+        1.0,
+        0.5,
+        0.0,
+    ]
     assert list(table["speed_front"]) == [True, True, False]  # z: y is faster and passes more
     assert list(table["memory_front"]) == [True, True, False]
     charts = at.get("plotly_chart")
     assert len(charts) == 2
     for chart in charts:  # z is greyed, x and y coloured on the front and joined by its line
         traces = {trace["name"]: trace for trace in json.loads(chart.proto.spec)["data"]}
-        assert traces["beaten on both axes"]["text"] == ["name-z"] and traces["beaten on both axes"]["marker"]["color"] == "#b0b0b0"
-        assert sorted(traces["on the frontier"]["text"]) == ["name-x", "name-y"] and len(traces["frontier"]["x"]) == 2
+        assert (
+            traces["beaten on both axes"]["text"] == ["name-z"]
+            and traces["beaten on both axes"]["marker"]["color"] == "#b0b0b0"
+        )
+        assert (
+            sorted(traces["on the frontier"]["text"]) == ["name-x", "name-y"]
+            and len(traces["frontier"]["x"]) == 2
+        )
     at.selectbox(key="frontier_figure").set_value("vote_rating").run()
     table = at.dataframe[2].value
     assert list(table["quality"]) == list(ratings["rating"])

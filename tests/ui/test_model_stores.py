@@ -11,11 +11,15 @@ def switch(at, kind):
     return at.toggle(key=f"store:{kind}")
 
 
-def test_a_stores_switch_hides_its_models_and_is_remembered(make_app, empty_dir, store_home, tiny_dir, monkeypatch):
+def test_a_stores_switch_hides_its_models_and_is_remembered(
+    make_app, empty_dir, store_home, tiny_dir, monkeypatch
+):
     ollama = store_home / "big-disk"  # $OLLAMA_MODELS moved the store: no "ollama" in its paths
     monkeypatch.setenv("OLLAMA_MODELS", str(ollama))
     add_ollama_model(ollama, "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
-    add_lmstudio_model(store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf")
+    add_lmstudio_model(
+        store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf"
+    )
     at = make_app(empty_dir)
     no_exception(at)
     assert set(ids_by_name(at)) == {"llama3.2:3b", "tiny-llama-q8_0"}
@@ -51,8 +55,9 @@ def test_without_stores_the_page_says_where_it_looked(make_app, empty_dir, store
     assert any("None found. Looked in" in rendered(c.value) for c in at.caption)
 
 
-def test_no_stores_in_the_environment_switches_every_store_off_and_says_why(make_app, empty_dir, store_home, tiny_dir,
-                                                                            monkeypatch):
+def test_no_stores_in_the_environment_switches_every_store_off_and_says_why(
+    make_app, empty_dir, store_home, tiny_dir, monkeypatch
+):
     add_ollama_model(store_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
     monkeypatch.setenv(stores.NO_STORES_ENV, "1")  # what `llm-compare ui --no-stores` passes to the dashboard
     at = make_app(empty_dir)

@@ -64,4 +64,6 @@ def test_an_upload_choice_without_a_file_says_what_to_do(make_app, tiny_dir):
     at.radio(key="q_text").set_value("upload").run()
     at.button(key="q_score").click().run()
     no_exception(at)
-    assert [rendered(e.value) for e in at.error] == ["no text file uploaded: choose a file, or a built-in text"]
+    assert [rendered(e.value) for e in at.error] == [
+        "no text file uploaded: choose a file, or a built-in text"
+    ]

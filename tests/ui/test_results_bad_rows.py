@@ -22,10 +22,29 @@ from llm_compare.services.store.run_store import RunStore
 def good_runs(tiny_dir, private_home):
     """Two real runs, stored by the CLI: their run ids."""
     done = subprocess.run(
-        [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(tiny_dir / "tiny-llama-f32.gguf"),
-         "--model", str(tiny_dir / "tiny-llama-q8_0.gguf"), "--prompt", "import os", "--max-tokens", "4",
-         "--temperature", "0", "--mode", "raw", "--json"],
-        capture_output=True, text=True, timeout=180, env=os.environ.copy(),
+        [
+            sys.executable,
+            "-m",
+            "llm_compare.cli",
+            "run",
+            "--model",
+            str(tiny_dir / "tiny-llama-f32.gguf"),
+            "--model",
+            str(tiny_dir / "tiny-llama-q8_0.gguf"),
+            "--prompt",
+            "import os",
+            "--max-tokens",
+            "4",
+            "--temperature",
+            "0",
+            "--mode",
+            "raw",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ.copy(),
     )
     assert done.returncode == 0, done.stderr
     return {record.run_id for record in RunStore().list()}
@@ -34,7 +53,10 @@ def good_runs(tiny_dir, private_home):
 def insert(db_path, run_id: str, record) -> None:
     """A row written straight into the SQLite file, the way a bug or a hand edit could."""
     with sqlite3.connect(db_path) as db:
-        db.execute("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'bad', '2026-01-01T00:00:00+00:00', 'x', ?)", (run_id, record))
+        db.execute(
+            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'bad', '2026-01-01T00:00:00+00:00', 'x', ?)",
+            (run_id, record),
+        )
 
 
 def variant(base: dict, run_id: str, **changes) -> dict:
@@ -54,18 +76,37 @@ def test_the_results_page_survives_bad_rows_and_still_offers_the_csv(good_runs, 
     with sqlite3.connect(db_path) as db:
         [base] = [json.loads(row[0]) for row in db.execute("SELECT record FROM runs LIMIT 1")]
     # Repairable: shown, with a note.
-    insert(db_path, "surrogates", json.dumps(variant(base, "surrogates", prompt="caf\udcff", text="x\udcffy")))
-    insert(db_path, "garbage-figures", json.dumps(variant(
-        base, "garbage-figures", stats__ttft_s="fast", stats__completion_tokens=None, stats__decode_tps=[1],
-        stats__busy="maybe",
-    )))
-    insert(db_path, "odd-status", json.dumps(variant(base, "odd-status", finish_reason="exploded", stats__finish_reason="exploded")))
+    insert(
+        db_path, "surrogates", json.dumps(variant(base, "surrogates", prompt="caf\udcff", text="x\udcffy"))
+    )
+    insert(
+        db_path,
+        "garbage-figures",
+        json.dumps(
+            variant(
+                base,
+                "garbage-figures",
+                stats__ttft_s="fast",
+                stats__completion_tokens=None,
+                stats__decode_tps=[1],
+                stats__busy="maybe",
+            )
+        ),
+    )
+    insert(
+        db_path,
+        "odd-status",
+        json.dumps(variant(base, "odd-status", finish_reason="exploded", stats__finish_reason="exploded")),
+    )
     # Unreadable: skipped, and counted.
     insert(db_path, "not-json", "{not json")
     insert(db_path, "a-number", 42)
     insert(db_path, "bad-bytes", b"\xff\xfe{")
     with sqlite3.connect(db_path) as db:  # TEXT, not a blob: sqlite3 cannot decode it
-        db.execute("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('bad-text', 'bad', '2026-01-01', 'x', CAST(? AS TEXT))", (b"\xff\xfe{",))
+        db.execute(
+            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('bad-text', 'bad', '2026-01-01', 'x', CAST(? AS TEXT))",
+            (b"\xff\xfe{",),
+        )
     insert(db_path, "a-list", json.dumps([1, 2]))
     insert(db_path, "nested", "[" * 1000 + "]" * 1000)
     insert(db_path, "no-time", json.dumps(variant(base, "no-time", created_at="yesterday")))

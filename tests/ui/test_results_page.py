@@ -42,7 +42,9 @@ def shown(at) -> list[str]:
     return list(at.dataframe[0].value["run_id"])
 
 
-def test_filters_and_pages_show_the_right_runs_and_the_csv_holds_every_run_found(records, downloads, tmp_path, monkeypatch):
+def test_filters_and_pages_show_the_right_runs_and_the_csv_holds_every_run_found(
+    records, downloads, tmp_path, monkeypatch
+):
     monkeypatch.setenv("LLM_COMPARE_MODELS_DIR", str(tmp_path))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.switch_page("pages/results.py").run()

@@ -113,17 +113,27 @@ def compare_pairs(
     rows = []
     for a, b in combinations(models, 2):
         decode = "decode_tps" if same_tokenizer(a, b) else "decode_bytes_per_s"
-        shared = sorted({r.prompt_id for r in runs if r.model_id == a} & {r.prompt_id for r in runs if r.model_id == b})
+        shared = sorted(
+            {r.prompt_id for r in runs if r.model_id == a} & {r.prompt_id for r in runs if r.model_id == b}
+        )
         for prompt_ids in [[p] for p in shared] + ([shared] if len(shared) > 1 else []):
             prompt_id = prompt_ids[0] if len(prompt_ids) == 1 else None
-            speed = ratio_of_medians([(_values(runs, a, p, decode), _values(runs, b, p, decode)) for p in prompt_ids])
+            speed = ratio_of_medians(
+                [(_values(runs, a, p, decode), _values(runs, b, p, decode)) for p in prompt_ids]
+            )
             # Lower TTFT is better: B's over A's, so that > 1 means A answers sooner.
-            sooner = ratio_of_medians([(_values(runs, b, p, "ttft_s"), _values(runs, a, p, "ttft_s")) for p in prompt_ids])
+            sooner = ratio_of_medians(
+                [(_values(runs, b, p, "ttft_s"), _values(runs, a, p, "ttft_s")) for p in prompt_ids]
+            )
             name_a, name_b = names.get(a, a), names.get(b, b)
             rows.append(PairComparison(a, b, decode, prompt_id, speed, verdict(name_a, name_b, speed)))
             rows.append(
                 PairComparison(
-                    a, b, "ttft_s", prompt_id, sooner,
+                    a,
+                    b,
+                    "ttft_s",
+                    prompt_id,
+                    sooner,
                     verdict(name_a, name_b, sooner, faster="reaches its first token", unit="sooner"),
                 )
             )
@@ -145,4 +155,6 @@ def _groups(runs: Sequence[CountedRun]):
 
 
 def _values(runs: Sequence[CountedRun], model_id: str, prompt_id: str, figure: str) -> list[float | None]:
-    return [run.figures.get(figure) for run in runs if run.model_id == model_id and run.prompt_id == prompt_id]
+    return [
+        run.figures.get(figure) for run in runs if run.model_id == model_id and run.prompt_id == prompt_id
+    ]

@@ -47,13 +47,17 @@ def parse_checks(spec: object) -> tuple[Check, ...]:
     if spec is None:
         return ()
     if not isinstance(spec, dict):
-        raise CheckError(f"checks must be a JSON object such as {{\"contains\": \"Paris\"}}, not {_json_type(spec)}")
+        raise CheckError(
+            f'checks must be a JSON object such as {{"contains": "Paris"}}, not {_json_type(spec)}'
+        )
     checks = []
     for kind, value in spec.items():
         if kind in TEXT_KINDS:
             texts = value if isinstance(value, list) else [value]
             if not texts or not all(isinstance(t, str) for t in texts):
-                raise CheckError(f'check "{kind}" needs a string or a list of strings, not {_json_type(value)}')
+                raise CheckError(
+                    f'check "{kind}" needs a string or a list of strings, not {_json_type(value)}'
+                )
             for text in texts:
                 if kind == "regex":
                     _compile(text)

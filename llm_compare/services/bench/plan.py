@@ -26,7 +26,9 @@ class PlannedRun:
         return (self.model_id, self.prompt_id, self.repeat)
 
 
-def memory_groups(model_ids: Sequence[str], estimated_bytes: dict[str, int], budget_bytes: int) -> list[list[str]]:
+def memory_groups(
+    model_ids: Sequence[str], estimated_bytes: dict[str, int], budget_bytes: int
+) -> list[list[str]]:
     """Consecutive models packed into groups whose estimated memory fits the budget together.
 
     A model too big for the budget alone gets a group of its own (loading it will say why it
@@ -87,7 +89,9 @@ def order_note(groups: Sequence[Sequence[str]]) -> str:
 
 
 def _warmups(model_id: str, prompt_ids: Sequence[str], warmups: int, seed: int) -> list[PlannedRun]:
-    return [PlannedRun(model_id, prompt_ids[i % len(prompt_ids)], i, seed, warmup=True) for i in range(warmups)]
+    return [
+        PlannedRun(model_id, prompt_ids[i % len(prompt_ids)], i, seed, warmup=True) for i in range(warmups)
+    ]
 
 
 def _rotated(items: Sequence[str], by: int) -> list[str]:

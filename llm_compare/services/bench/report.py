@@ -98,13 +98,18 @@ def markdown_table(
     by_key = {(s.model_id, s.figure): s.summary for s in summaries if s.prompt_id is None}
     rate_of = {r.model_id: r for r in rates if r.prompt_id is None}
     models = sorted({s.model_id for s in summaries}, key=lambda m: labels[m].name if m in labels else m)
-    header = ["model", "backend", "n"] + [heading for _, heading, _, _ in MARKDOWN_FIGURES] + ["checks passed"]
+    header = (
+        ["model", "backend", "n"] + [heading for _, heading, _, _ in MARKDOWN_FIGURES] + ["checks passed"]
+    )
     lines = [_md_row(header), _md_row(["---"] * 2 + ["---:"] * (len(header) - 2))]
     for model_id in models:
         label = labels.get(model_id, ModelLabel(model_id, ""))
         n = max((s.n for (m, _), s in by_key.items() if m == model_id), default=0)
         cells = [label.name, label.backend, str(n)]
-        cells += [_md_figure(by_key.get((model_id, figure)), scale, digits) for figure, _, scale, digits in MARKDOWN_FIGURES]
+        cells += [
+            _md_figure(by_key.get((model_id, figure)), scale, digits)
+            for figure, _, scale, digits in MARKDOWN_FIGURES
+        ]
         cells.append(_md_rate(rate_of.get(model_id)))
         lines.append(_md_row(cells))
     lines.append("")
@@ -121,7 +126,9 @@ def markdown_table(
 def _busy_note(busy_left_out: int) -> str:
     if not busy_left_out:
         return "No run was busy."
-    return f"{busy_left_out} busy run{'s' if busy_left_out > 1 else ''} excluded (other programs used the CPU)."
+    return (
+        f"{busy_left_out} busy run{'s' if busy_left_out > 1 else ''} excluded (other programs used the CPU)."
+    )
 
 
 def _md_figure(summary: Summary | None, scale: float, digits: int) -> str:
@@ -144,13 +151,17 @@ def headline_pairs(pairs: Sequence[PairComparison]) -> list[PairComparison]:
 def pair_sentence(pair: PairComparison, names: Mapping[str, str]) -> str:
     """The verdict as a sentence that names what was compared, e.g. "tiny vs small, TTFT:
     within noise (ratio 1.02, 95 % CI 0.97–1.08)"."""
-    figure = {"decode_tps": "decode tok/s", "decode_bytes_per_s": "decode bytes/s", "ttft_s": "TTFT"}[pair.figure]
+    figure = {"decode_tps": "decode tok/s", "decode_bytes_per_s": "decode bytes/s", "ttft_s": "TTFT"}[
+        pair.figure
+    ]
     if pair.ratio is not None and pair.verdict not in ("within noise", "too few runs"):
         return f"{pair.verdict} ({figure})"
     subject = f"{names.get(pair.model_a, pair.model_a)} vs {names.get(pair.model_b, pair.model_b)}, {figure}"
     if pair.ratio is None:
         return f"{subject}: too few runs"
-    detail = f"ratio {pair.ratio.value:.2f}, 95 % CI {pair.ratio.interval.low:.2f}–{pair.ratio.interval.high:.2f}"
+    detail = (
+        f"ratio {pair.ratio.value:.2f}, 95 % CI {pair.ratio.interval.low:.2f}–{pair.ratio.interval.high:.2f}"
+    )
     if pair.verdict == "too few runs":
         detail += f"; as few as {pair.ratio.min_runs} runs with this figure for one prompt, a verdict needs {MIN_RUNS_FOR_VERDICT}"
     return f"{subject}: {pair.verdict} ({detail})"

@@ -84,7 +84,11 @@ def benchmark_document(
 def tokenizer_matcher(runtimes: Iterable[tuple[str, Mapping[str, str]]]) -> Callable[[str, str], bool]:
     """same_tokenizer from (model id, runtime) pairs: two models share a tokenizer when their
     workers reported the same vocabulary fingerprint (the id -> token list, not the names)."""
-    fingerprints = {model_id: runtime["vocab_fingerprint"] for model_id, runtime in runtimes if runtime.get("vocab_fingerprint")}
+    fingerprints = {
+        model_id: runtime["vocab_fingerprint"]
+        for model_id, runtime in runtimes
+        if runtime.get("vocab_fingerprint")
+    }
     return lambda a, b: same_vocabulary(fingerprints.get(a), fingerprints.get(b))
 
 
@@ -95,9 +99,15 @@ def stored_results(records: list[RunRecord], include_busy: bool = False) -> Benc
     return benchmark_results(counted_runs(records), labels, same_tokenizer, include_busy)
 
 
-def results_of(runner: BenchmarkRunner, include_busy: bool = False) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:
+def results_of(
+    runner: BenchmarkRunner, include_busy: bool = False
+) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:
     runs = runner.counted_runs()
-    labels = {m.id: ModelLabel(m.name, m.type.value) for m in runner.models.values() if m.id in runner.spec.model_ids}
+    labels = {
+        m.id: ModelLabel(m.name, m.type.value)
+        for m in runner.models.values()
+        if m.id in runner.spec.model_ids
+    }
     # Decode speed in tokens/s between models sharing a vocabulary, else in bytes/s. The
     # snapshot is taken after `runs`, so it knows the vocabulary of every model they hold.
     same_tokenizer = tokenizer_matcher((o.model.id, o.result.runtime) for o in runner.snapshot() if o.counted)

@@ -80,8 +80,11 @@ class BenchmarkSpec:
 
     def for_models(self, models: list[ModelInfo]) -> BenchmarkSpec:
         """This plan on these models: their ids, and how to reach each endpoint model again."""
-        return replace(self, model_ids=tuple(m.id for m in models),
-                       endpoint_refs={m.id: catalog.reference(m) for m in models if m.is_endpoint})
+        return replace(
+            self,
+            model_ids=tuple(m.id for m in models),
+            endpoint_refs={m.id: catalog.reference(m) for m in models if m.is_endpoint},
+        )
 
     def check(self) -> None:
         if not self.model_ids:
@@ -110,9 +113,14 @@ class BenchRunOutcome:
     @property
     def counted(self) -> bool:
         """Warm-ups, skips and stopped runs are never part of the statistics."""
-        return not self.planned.warmup and self.skipped is None and self.result.finish_reason in (
-            FinishReason.STOP,
-            FinishReason.LENGTH,
+        return (
+            not self.planned.warmup
+            and self.skipped is None
+            and self.result.finish_reason
+            in (
+                FinishReason.STOP,
+                FinishReason.LENGTH,
+            )
         )
 
     def as_counted(self) -> CountedRun:
@@ -155,7 +163,11 @@ def prompt_did_not_fit(result: InferenceResult) -> bool:
     refusal at that point is a prompt that does not fit the context (an empty one is refused
     before a benchmark starts)."""
     stats = result.stats
-    return result.finish_reason == FinishReason.ERROR and stats.prompt_tokens is not None and stats.completion_tokens is None
+    return (
+        result.finish_reason == FinishReason.ERROR
+        and stats.prompt_tokens is not None
+        and stats.completion_tokens is None
+    )
 
 
 class BenchmarkRunner(BackgroundJob):
@@ -280,6 +292,8 @@ class BenchmarkRunner(BackgroundJob):
                 log.exception("could not save a benchmark run")
                 note = f"not saved: {exc}"
             if note:
-                self.save_errors.append(f"{outcome.model.name}, {outcome.prompt.id}, repetition {outcome.planned.repeat}: {note}")
+                self.save_errors.append(
+                    f"{outcome.model.name}, {outcome.prompt.id}, repetition {outcome.planned.repeat}: {note}"
+                )
         with self._lock:
             self.outcomes.append(outcome)

@@ -114,7 +114,9 @@ def ratio_of_medians(pairs: list[tuple[list[float], list[float]]]) -> Ratio | No
     )
 
 
-def verdict(name_a: str, name_b: str, ratio: Ratio | None, faster: str = "decodes", unit: str = "faster") -> str:
+def verdict(
+    name_a: str, name_b: str, ratio: Ratio | None, faster: str = "decodes", unit: str = "faster"
+) -> str:
     """Plain words for a ratio where higher means A is better, e.g. "A decodes 1.42× faster than
     B, 95 % CI 1.38–1.47". A winner is named only when the interval excludes 1 and both models
     have at least MIN_RUNS_FOR_VERDICT counted runs on every prompt."""

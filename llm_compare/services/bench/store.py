@@ -63,16 +63,22 @@ def stored_models(spec: BenchmarkSpec, manager: ModelManager) -> list[ModelInfo]
             model = manager.get(model_id)
         except ModelNotFoundError:
             if model_id not in spec.endpoint_refs:
-                raise ModelNotFoundError(f"model {model_id} of this benchmark is not found any more: put it back in a "
-                                         "model directory (or save its endpoint again), then resume") from None
+                raise ModelNotFoundError(
+                    f"model {model_id} of this benchmark is not found any more: put it back in a "
+                    "model directory (or save its endpoint again), then resume"
+                ) from None
             model = None  # reached below, outside this handler: its failure is not chained to this one
-        models.append(model or catalog.from_reference(spec.endpoint_refs[model_id], manager.endpoints, manager.health))
+        models.append(
+            model or catalog.from_reference(spec.endpoint_refs[model_id], manager.endpoints, manager.health)
+        )
     return models
 
 
 def done_keys(records: list[RunRecord]) -> list[tuple[str, str, int]]:
     """The planned runs a stored benchmark has: a resume runs only the others."""
-    return [(r.model["id"], r.bench["prompt_id"], r.bench["repeat"]) for r in records if "prompt_id" in r.bench]
+    return [
+        (r.model["id"], r.bench["prompt_id"], r.bench["repeat"]) for r in records if "prompt_id" in r.bench
+    ]
 
 
 def counted_runs(records: list[RunRecord]) -> list[CountedRun]:

@@ -68,11 +68,15 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
     if kind not in ("jsonl", "csv"):
-        raise SuiteError(f"{path.name}: a prompt suite is a .jsonl or .csv file, not {path.suffix or 'a file without extension'}")
+        raise SuiteError(
+            f"{path.name}: a prompt suite is a .jsonl or .csv file, not {path.suffix or 'a file without extension'}"
+        )
     try:
         size = path.stat().st_size
         if size > MAX_SUITE_BYTES:
-            raise SuiteError(f"{path.name} is {size / 2**20:.0f} MiB; a prompt suite may be at most {MAX_SUITE_BYTES // 2**20} MiB")
+            raise SuiteError(
+                f"{path.name} is {size / 2**20:.0f} MiB; a prompt suite may be at most {MAX_SUITE_BYTES // 2**20} MiB"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise SuiteError(f"cannot read the prompt suite {path}: {exc.strerror or exc}") from None
@@ -87,7 +91,9 @@ def parse_suite(data: bytes, name: str, kind: str) -> Suite:
     for line, record in records:
         prompt = _prompt(record, f"{name} line {line}")
         if prompt.id in first_line:
-            raise SuiteError(f'{name} line {line}: id "{prompt.id}" is already used on line {first_line[prompt.id]}; ids must be unique')
+            raise SuiteError(
+                f'{name} line {line}: id "{prompt.id}" is already used on line {first_line[prompt.id]}; ids must be unique'
+            )
         first_line[prompt.id] = line
         prompts.append(prompt)
     if not prompts:
@@ -100,7 +106,9 @@ def _decode(data: bytes, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise SuiteError(f"{name} line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); save the file as UTF-8") from None
+        raise SuiteError(
+            f"{name} line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); save the file as UTF-8"
+        ) from None
 
 
 def _jsonl_records(text: str, name: str):
@@ -113,7 +121,9 @@ def _jsonl_records(text: str, name: str):
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
             raise SuiteError(f"{name} line {line}: not valid JSON ({reason})") from None
         if not isinstance(record, dict):
-            raise SuiteError(f'{name} line {line}: each line must be a JSON object such as {{"id": "q1", "prompt": "..."}}')
+            raise SuiteError(
+                f'{name} line {line}: each line must be a JSON object such as {{"id": "q1", "prompt": "..."}}'
+            )
         yield line, record
 
 
@@ -147,7 +157,9 @@ def _checks_cell(cell: str, where: str) -> object:
     try:
         return json.loads(cell)
     except (ValueError, RecursionError):
-        raise SuiteError(f'{where}: the checks cell must hold a JSON object such as {{"contains": "Paris"}}') from None
+        raise SuiteError(
+            f'{where}: the checks cell must hold a JSON object such as {{"contains": "Paris"}}'
+        ) from None
 
 
 def _int_cell(cell: str, where: str) -> int:
@@ -171,16 +183,22 @@ def _prompt(record: dict, where: str) -> SuitePrompt:
         raise SuiteError(f'{where}: unknown field "{unknown[0]}"; fields are {", ".join(FIELDS)}')
     for field in ("id", "prompt"):
         if not isinstance(record.get(field), str) or not record[field].strip():
-            raise SuiteError(f'{where}: "{field}" is missing or empty; every prompt needs an id and a prompt text')
+            raise SuiteError(
+                f'{where}: "{field}" is missing or empty; every prompt needs an id and a prompt text'
+            )
     system = record.get("system")
     if system is not None and not isinstance(system, str):
         raise SuiteError(f'{where}: "system" must be text')
     for field in ("id", "prompt", "system"):
         if not _encodable(record.get(field) or ""):
-            raise SuiteError(f'{where}: "{field}" holds a lone surrogate escape (\\udXXX), which is not text; remove it')
+            raise SuiteError(
+                f'{where}: "{field}" holds a lone surrogate escape (\\udXXX), which is not text; remove it'
+            )
     max_tokens = record.get("max_tokens")
     if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):
-        raise SuiteError(f'{where}: "max_tokens" must be a whole number of at least 1, not {json.dumps(max_tokens)}')
+        raise SuiteError(
+            f'{where}: "max_tokens" must be a whole number of at least 1, not {json.dumps(max_tokens)}'
+        )
     try:
         checks = parse_checks(record.get("checks"))
     except CheckError as exc:

@@ -97,7 +97,10 @@ class ConfigManager:
 
     def save(self, model: ModelInfo, config: ModelConfig) -> Path:
         path = self._path(model.id)
-        document = {"model": {"id": model.id, "name": model.name, "path": model.path}, "config": config.model_dump()}
+        document = {
+            "model": {"id": model.id, "name": model.name, "path": model.path},
+            "config": config.model_dump(),
+        }
         replace_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         return path
 

@@ -176,7 +176,11 @@ class BuildProgress:
     def __init__(self, models_dir: str | Path, stream: IO[str] | None = None) -> None:
         self.status = DemoBuildStatus("building", str(models_dir), **process_identity(os.getpid()))
         self._stream = stream or sys.stderr
-        self._bar = tqdm(total=1000, file=self._stream, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+        self._bar = tqdm(
+            total=1000,
+            file=self._stream,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
+        )
         self._written = 0.0
         self._write()
 

@@ -56,11 +56,19 @@ _U64 = struct.Struct("<Q")
 _F32 = struct.Struct("<f")
 # GGUF value type id -> (name, struct for fixed-size scalars; None for string and array)
 _VALUE_TYPES: dict[int, tuple[str, struct.Struct | None]] = {
-    0: ("uint8", struct.Struct("<B")), 1: ("int8", struct.Struct("<b")),
-    2: ("uint16", struct.Struct("<H")), 3: ("int16", struct.Struct("<h")),
-    4: ("uint32", _U32), 5: ("int32", struct.Struct("<i")), 6: ("float32", _F32),
-    7: ("bool", struct.Struct("<?")), 8: ("string", None), 9: ("array", None),
-    10: ("uint64", _U64), 11: ("int64", struct.Struct("<q")), 12: ("float64", struct.Struct("<d")),
+    0: ("uint8", struct.Struct("<B")),
+    1: ("int8", struct.Struct("<b")),
+    2: ("uint16", struct.Struct("<H")),
+    3: ("int16", struct.Struct("<h")),
+    4: ("uint32", _U32),
+    5: ("int32", struct.Struct("<i")),
+    6: ("float32", _F32),
+    7: ("bool", struct.Struct("<?")),
+    8: ("string", None),
+    9: ("array", None),
+    10: ("uint64", _U64),
+    11: ("int64", struct.Struct("<q")),
+    12: ("float64", struct.Struct("<d")),
 }
 _FLOAT32, _STRING, _ARRAY = 6, 8, 9
 
@@ -163,7 +171,7 @@ class _Reader:
         """Make at least `needed` bytes available at _pos, or raise _Truncated."""
         if needed > self.remaining:
             raise _Truncated
-        rest = self._buf[self._pos:]
+        rest = self._buf[self._pos :]
         more = self._f.read(max(_CHUNK_BYTES, needed - len(rest)))
         self._buf_start += self._pos
         self._buf = rest + more
@@ -174,7 +182,7 @@ class _Reader:
     def read(self, n: int) -> bytes:
         if self._pos + n > len(self._buf):
             self._fill(n)
-        data = self._buf[self._pos:self._pos + n]
+        data = self._buf[self._pos : self._pos + n]
         self._pos += n
         return data
 

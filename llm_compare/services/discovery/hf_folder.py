@@ -39,36 +39,100 @@ _SHARD_NAME = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<total>\d{5})\.(
 _NOT_WEIGHTS_BIN = re.compile(r"^(training_args|optimizer|scheduler|scaler|rng_state.*)\.bin$")
 # Files beside the weights that are not part of this model: docs, images, other formats' weights.
 _NOT_COUNTED_SUFFIXES = {
-    ".gguf", ".md", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".pdf",
-    ".h5", ".msgpack", ".onnx", ".ot", ".pt", ".pth", ".ckpt", ".tflite", ".safetensors", ".bin",
+    ".gguf",
+    ".md",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".webp",
+    ".svg",
+    ".pdf",
+    ".h5",
+    ".msgpack",
+    ".onnx",
+    ".ot",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".tflite",
+    ".safetensors",
+    ".bin",
 }
-_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length",
-                 "max_seq_len", "n_ctx")
+_CONTEXT_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_sequence_length",
+    "seq_length",
+    "max_seq_len",
+    "n_ctx",
+)
 GENERATION_CONFIG_FILE = "generation_config.json"
 # generation_config.json key -> ModelConfig field
-_GENERATION_KEYS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
-                    "repetition_penalty": "repeat_penalty", "max_new_tokens": "max_tokens"}
+_GENERATION_KEYS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "repetition_penalty": "repeat_penalty",
+    "max_new_tokens": "max_tokens",
+}
 # generation_config.json keys that recommend nothing: token ids (the end tokens are used anyway)
 # and bookkeeping.
-_NOT_RECOMMENDATIONS = {"bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id",
-                        "transformers_version", "_from_model_config", "do_sample"}
+_NOT_RECOMMENDATIONS = {
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "decoder_start_token_id",
+    "transformers_version",
+    "_from_model_config",
+    "do_sample",
+}
 # transformers' own defaults for keys we cannot map: a file that spells them out recommends nothing.
 _NEUTRAL_GENERATION_VALUES = {
-    "num_beams": 1, "num_beam_groups": 1, "num_return_sequences": 1, "no_repeat_ngram_size": 0,
-    "encoder_no_repeat_ngram_size": 0, "min_length": 0, "min_new_tokens": 0, "max_length": 20,
-    "length_penalty": 1.0, "typical_p": 1.0, "encoder_repetition_penalty": 1.0, "diversity_penalty": 0.0,
-    "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "early_stopping": False, "use_cache": True,
-    "output_scores": False, "output_attentions": False, "output_hidden_states": False,
-    "output_logits": False, "return_dict_in_generate": False, "remove_invalid_values": False,
+    "num_beams": 1,
+    "num_beam_groups": 1,
+    "num_return_sequences": 1,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "min_length": 0,
+    "min_new_tokens": 0,
+    "max_length": 20,
+    "length_penalty": 1.0,
+    "typical_p": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "diversity_penalty": 0.0,
+    "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0,
+    "early_stopping": False,
+    "use_cache": True,
+    "output_scores": False,
+    "output_attentions": False,
+    "output_hidden_states": False,
+    "output_logits": False,
+    "return_dict_in_generate": False,
+    "remove_invalid_values": False,
     "renormalize_logits": False,
 }
 _NO_EQUIVALENT = "no setting here means this (llama.cpp's sampler has no such step): applied on no backend"
 _MAX_LENGTH_NOTE = "counts the prompt too: set max_tokens instead"
 _SAFETENSORS_DTYPES = {
-    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
-    "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu", "F4": "float4_e2m1fn_x2", "I64": "int64",
-    "I32": "int32", "I16": "int16", "I8": "int8", "U64": "uint64", "U32": "uint32", "U16": "uint16",
-    "U8": "uint8", "BOOL": "bool",
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "F8_E8M0": "float8_e8m0fnu",
+    "F4": "float4_e2m1fn_x2",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U64": "uint64",
+    "U32": "uint32",
+    "U16": "uint16",
+    "U8": "uint8",
+    "BOOL": "bool",
 }
 
 
@@ -282,7 +346,9 @@ def _check_shards(weights: list[str], names: set[str]) -> None:
     series = {(m["stem"], int(m["total"]), m["ext"]) for m in map(_SHARD_NAME.match, weights) if m}
     promised = len(expected) + sum(total for _, total, _ in series)
     if promised > MAX_SHARDS:
-        raise HFFolderError(f"the weights name {promised:,} shard files; discovery reads at most {MAX_SHARDS:,}")
+        raise HFFolderError(
+            f"the weights name {promised:,} shard files; discovery reads at most {MAX_SHARDS:,}"
+        )
     for stem, total, ext in series:
         expected |= {f"{stem}-{i:05d}-of-{total:05d}.{ext}" for i in range(1, total + 1)}
     missing = sorted(expected - names)
@@ -350,9 +416,15 @@ def _safetensors_tensors(path: Path) -> list[tuple[str, list[int], int]]:
             continue
         try:
             dtype, shape, (start, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
-            valid = (isinstance(dtype, str) and isinstance(shape, list) and len(shape) <= _MAX_DIMS
-                     and all(isinstance(d, int) and 0 <= d < 1 << 64 for d in shape)
-                     and isinstance(start, int) and isinstance(end, int) and 0 <= start <= end)
+            valid = (
+                isinstance(dtype, str)
+                and isinstance(shape, list)
+                and len(shape) <= _MAX_DIMS
+                and all(isinstance(d, int) and 0 <= d < 1 << 64 for d in shape)
+                and isinstance(start, int)
+                and isinstance(end, int)
+                and 0 <= start <= end
+            )
         except (KeyError, TypeError, ValueError):
             valid = False
         if not valid:
@@ -376,7 +448,9 @@ def _load_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
         raise HFFolderError(f"cannot read {path.name}: {exc.strerror or exc}") from None
     if max(size, len(raw)) > max_bytes:
         size = max(size, len(raw))
-        raise HFFolderError(f"{path.name} is {_megabytes(size)}; discovery reads at most {_megabytes(max_bytes)}")
+        raise HFFolderError(
+            f"{path.name} is {_megabytes(size)}; discovery reads at most {_megabytes(max_bytes)}"
+        )
     _check_json_shape(raw, path.name)
     try:
         return json.loads(raw.decode("utf-8"))
@@ -403,7 +477,9 @@ def _check_json_shape(raw: bytes, what: str) -> None:
     steps = opens[opens | closes].astype(np.int16) * 2 - 1  # +1 for each bracket that opens, -1 closes
     depth = int(np.cumsum(steps, dtype=np.int16).max(initial=0))  # a wrap past 32767 comes after 64
     if depth > MAX_JSON_DEPTH:
-        raise HFFolderError(f"{what} nests JSON {depth:,} levels deep; discovery reads at most {MAX_JSON_DEPTH}")
+        raise HFFolderError(
+            f"{what} nests JSON {depth:,} levels deep; discovery reads at most {MAX_JSON_DEPTH}"
+        )
 
 
 def _megabytes(n_bytes: int) -> str:

@@ -40,8 +40,15 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL_DIR = Path("models")
 # Every ModelInfo.metadata has these keys; a value is None when unknown.
 METADATA_KEYS = (
-    "architecture", "parameters", "quantization", "context_length", "has_chat_template",
-    "generation_defaults", "format", "files", "mtime",
+    "architecture",
+    "parameters",
+    "quantization",
+    "context_length",
+    "has_chat_template",
+    "generation_defaults",
+    "format",
+    "files",
+    "mtime",
     "declared_name",  # GGUF general.name; names stay file names so they are unique
     "file_type",  # GGUF general.file_type, e.g. "Q4_K_M"
     "vocab_size",
@@ -58,11 +65,11 @@ _GGUF_SAMPLING_KEYS = {
     "general.sampling.top_p": "top_p",
     "general.sampling.penalty_repeat": "repeat_penalty",
 }
-_NOT_FOUND_HINT = ("give a model id, name, GGUF file or model folder (`llm-compare scan` lists them), "
-                   "or an endpoint model as NAME#MODEL or BASE_URL#MODEL")
-VOCABULARY_ONLY_ERROR = (
-    "vocabulary only, no weights: this GGUF file holds a tokenizer but no tensors (use the model's full GGUF file)"
+_NOT_FOUND_HINT = (
+    "give a model id, name, GGUF file or model folder (`llm-compare scan` lists them), "
+    "or an endpoint model as NAME#MODEL or BASE_URL#MODEL"
 )
+VOCABULARY_ONLY_ERROR = "vocabulary only, no weights: this GGUF file holds a tokenizer but no tensors (use the model's full GGUF file)"
 NO_TENSORS_ERROR = "no weights: this GGUF file holds no tensors"
 
 
@@ -88,8 +95,12 @@ class ModelManager:
     """Discovers models under `model_dirs` and in `stores`, and resolves the references users type."""
 
     def __init__(
-        self, model_dirs: list[str | Path] | str | Path | None = None, max_models: int = 4,
-        stores: Iterable[ModelStore] = (), endpoints: EndpointRegistry | None = None, api_key_env: str | None = None,
+        self,
+        model_dirs: list[str | Path] | str | Path | None = None,
+        max_models: int = 4,
+        stores: Iterable[ModelStore] = (),
+        endpoints: EndpointRegistry | None = None,
+        api_key_env: str | None = None,
     ):
         """`stores`: other apps' model stores scanned after the directories. `endpoints`: the saved
         endpoints whose models are listed beside the local ones (default: the data directory's).
@@ -131,7 +142,11 @@ class ModelManager:
                 continue
             _keep_one_per_path(by_path, found)
         for store in self.stores if dirs is None else []:
-            found = self._ollama(store.path, cache) if store.kind == OLLAMA else self._walk(store.path, visited, cache)
+            found = (
+                self._ollama(store.path, cache)
+                if store.kind == OLLAMA
+                else self._walk(store.path, visited, cache)
+            )
             for _, info in found:
                 info.metadata["store"] = store.label
             _keep_one_per_path(by_path, found)
@@ -232,9 +247,10 @@ class ModelManager:
         gguf_names = [n for n in files if n.lower().endswith(".gguf")]
         broken_model_files = {n: reason for n, reason in broken.items() if is_model_file(n)}
         names = set(files) | set(broken_model_files)
-        is_model_folder = CONFIG_FILE in names and bool(weight_files(names)[0] or (
-            not gguf_names and CONFIG_FILE in files and is_model_config(files[CONFIG_FILE])
-        ))
+        is_model_folder = CONFIG_FILE in names and bool(
+            weight_files(names)[0]
+            or (not gguf_names and CONFIG_FILE in files and is_model_config(files[CONFIG_FILE]))
+        )
         if is_model_folder:
             # A model folder: its sub-folders (onnx/, original/...) belong to it. GGUF files beside
             # its weights are separate models.
@@ -271,7 +287,9 @@ class ModelManager:
             entries = read_ollama_store(root)
         except Exception as exc:  # an unforeseen failure costs this store, never the scan
             log.exception("cannot read Ollama's store %s", root)
-            return [(0, _unusable(ModelType.GGUF, root / "manifests", "Ollama's manifests", _unforeseen(exc)))]
+            return [
+                (0, _unusable(ModelType.GGUF, root / "manifests", "Ollama's manifests", _unforeseen(exc)))
+            ]
         found = []
         by_blob: dict[str, list[str]] = {}
         for entry in entries:
@@ -283,9 +301,12 @@ class ModelManager:
             # `llama3.2` means `llama3.2:latest` to Ollama; a tag naming the size reads better.
             names.sort(key=lambda n: (n.endswith(":latest"), n))
             path = Path(blob)
-            info = self._gguf_info(_GGUFGroup(folder=path.parent, name=names[0], shard_names=[path.name],
-                                              shards=[path]), cache)
-            info.metadata["aliases"] = names[1:] + [n.removesuffix(":latest") for n in names if n.endswith(":latest")]
+            info = self._gguf_info(
+                _GGUFGroup(folder=path.parent, name=names[0], shard_names=[path.name], shards=[path]), cache
+            )
+            info.metadata["aliases"] = names[1:] + [
+                n.removesuffix(":latest") for n in names if n.endswith(":latest")
+            ]
             found.append((0, info))
         return found
 
@@ -319,8 +340,12 @@ class ModelManager:
         name = _hf_folder_name(folder)
         path = folder.resolve()
         return ModelInfo(
-            id=model_id_for(path, name), name=name, type=ModelType.PYTORCH, path=str(path),
-            size_bytes=hf.size_bytes, metadata=metadata,
+            id=model_id_for(path, name),
+            name=name,
+            type=ModelType.PYTORCH,
+            path=str(path),
+            size_bytes=hf.size_bytes,
+            metadata=metadata,
             error=next((f"{name} {reason}" for name, reason in sorted(broken.items())), hf.error),
         )
 
@@ -329,14 +354,20 @@ class ModelManager:
             return self._describe_gguf_group(group, cache)
         except Exception as exc:  # an unforeseen failure stays with this model
             log.exception("cannot describe %s", group.folder / group.shard_names[0])
-            return _unusable(ModelType.GGUF, group.folder / group.shard_names[0], group.name, _unforeseen(exc))
+            return _unusable(
+                ModelType.GGUF, group.folder / group.shard_names[0], group.name, _unforeseen(exc)
+            )
 
     def _describe_gguf_group(self, group: _GGUFGroup, cache: dict) -> ModelInfo:
         first = group.shards[0] or group.folder / group.shard_names[0]
         path = first.resolve()
         metadata = _empty_metadata()
-        metadata.update(format="gguf", files=[p.name for p in group.present], has_chat_template=False,
-                        generation_defaults={})
+        metadata.update(
+            format="gguf",
+            files=[p.name for p in group.present],
+            has_chat_template=False,
+            generation_defaults={},
+        )
         size_bytes, mtimes, error = 0, [], None
         for shard in group.present:
             try:
@@ -362,8 +393,13 @@ class ModelManager:
             problem = _describe_gguf(headers, metadata, first_only=not complete)
             error = error or problem
         return ModelInfo(
-            id=model_id_for(path, group.name), name=group.name, type=ModelType.GGUF, path=str(path),
-            size_bytes=size_bytes, metadata=metadata, error=error,
+            id=model_id_for(path, group.name),
+            name=group.name,
+            type=ModelType.GGUF,
+            path=str(path),
+            size_bytes=size_bytes,
+            metadata=metadata,
+            error=error,
         )
 
     def _read_header(self, path: Path, cache: dict) -> GGUFHeader:
@@ -420,7 +456,9 @@ def _describe_gguf(
     dominant = max(sorted(bytes_by_type), key=bytes_by_type.__getitem__, default=None)
     metadata["quantization"] = dominant or metadata["file_type"]
     if not tensors:  # llama.cpp ships such files as its tokenizers' test data
-        return VOCABULARY_ONLY_ERROR if "tokenizer.ggml.tokens" in headers[0].array_lengths else NO_TENSORS_ERROR
+        return (
+            VOCABULARY_ONLY_ERROR if "tokenizer.ggml.tokens" in headers[0].array_lengths else NO_TENSORS_ERROR
+        )
 
     if len(headers) > 1 or "split.count" in kv:
         declared = kv.get("split.count")
@@ -440,8 +478,10 @@ def _gguf_kv_width(kv: dict[str, Any], arch: str | None) -> int | None:
     heads = _positive_int(kv.get(f"{arch}.attention.head_count"))
     # A per-layer head_count_kv array is not read: falling back to all heads over-estimates, never under.
     kv_heads = _positive_int(kv.get(f"{arch}.attention.head_count_kv")) or heads
-    head_size = max(_positive_int(kv.get(f"{arch}.attention.key_length")) or 0,
-                    _positive_int(kv.get(f"{arch}.attention.value_length")) or 0)
+    head_size = max(
+        _positive_int(kv.get(f"{arch}.attention.key_length")) or 0,
+        _positive_int(kv.get(f"{arch}.attention.value_length")) or 0,
+    )
     embedding = _positive_int(kv.get(f"{arch}.embedding_length"))
     if not head_size and embedding and heads:
         head_size = embedding // heads
@@ -462,8 +502,14 @@ def _group_ggufs(folder: Path, files: dict[str, Path]) -> list[_GGUFGroup]:
             groups.append(_GGUFGroup(folder=folder, name=stem, shard_names=[name], shards=[files[name]]))
     for (stem, total, ext), shards in splits.items():
         shard_names = [f"{stem}-{i:05d}-of-{total:05d}{ext}" for i in range(1, total + 1)]
-        groups.append(_GGUFGroup(folder=folder, name=stem, shard_names=shard_names,
-                                 shards=[shards.get(i) for i in range(1, total + 1)]))
+        groups.append(
+            _GGUFGroup(
+                folder=folder,
+                name=stem,
+                shard_names=shard_names,
+                shards=[shards.get(i) for i in range(1, total + 1)],
+            )
+        )
     return groups
 
 
@@ -496,20 +542,35 @@ def _link_problem(path: str, exc: OSError | None) -> str:
     except OSError:
         return f"cannot be read: {exc.strerror if exc else 'unknown error'}"
     if exc is not None and exc.errno == errno.ELOOP:
-        return f"is a symlink loop (it points to {target!r}, which leads back to itself): fix or remove the link"
+        return (
+            f"is a symlink loop (it points to {target!r}, which leads back to itself): fix or remove the link"
+        )
     if exc is not None:
         return f"is a symlink to {target!r}, which cannot be read: {exc.strerror or exc}"
-    return f"is a broken symlink: {target!r} does not exist (download the file again, or fix or remove the link)"
+    return (
+        f"is a broken symlink: {target!r} does not exist (download the file again, or fix or remove the link)"
+    )
 
 
 def _unusable(model_type: ModelType, path: Path, name: str, error: str) -> ModelInfo:
     """A model that cannot be described at all, listed with the one-line reason."""
     metadata = _empty_metadata()
     is_gguf = model_type == ModelType.GGUF
-    metadata.update(format="gguf" if is_gguf else None, files=[path.name] if is_gguf else [],
-                    has_chat_template=False, generation_defaults={})
-    return ModelInfo(id=model_id_for(path, name), name=name, type=model_type, path=str(path),
-                     size_bytes=0, metadata=metadata, error=error)
+    metadata.update(
+        format="gguf" if is_gguf else None,
+        files=[path.name] if is_gguf else [],
+        has_chat_template=False,
+        generation_defaults={},
+    )
+    return ModelInfo(
+        id=model_id_for(path, name),
+        name=name,
+        type=model_type,
+        path=str(path),
+        size_bytes=0,
+        metadata=metadata,
+        error=error,
+    )
 
 
 def _unforeseen(exc: BaseException) -> str:

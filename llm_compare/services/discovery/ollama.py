@@ -80,11 +80,17 @@ def read_manifest(root: Path, manifest: Path, name: str) -> OllamaModel:
     except OSError as exc:
         return OllamaModel(name, manifest, None, f"cannot read its manifest: {exc.strerror or exc}")
     if len(data) > _MAX_MANIFEST_BYTES:
-        return OllamaModel(name, manifest, None, f"its manifest is over 1 MiB, not an Ollama manifest: {pull_again}")
+        return OllamaModel(
+            name, manifest, None, f"its manifest is over 1 MiB, not an Ollama manifest: {pull_again}"
+        )
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        where = f" ({exc.msg} at line {exc.lineno} column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        where = (
+            f" ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         return OllamaModel(name, manifest, None, f"its manifest is not valid JSON{where}: {pull_again}")
     layers = document.get("layers") if isinstance(document, dict) else None
     if not isinstance(layers, list):
@@ -93,21 +99,39 @@ def read_manifest(root: Path, manifest: Path, name: str) -> OllamaModel:
     models = [layer for layer in layers if isinstance(layer, dict) and layer.get("mediaType") == MODEL_LAYER]
     if len(models) != 1:
         count = "no model layer" if not models else f"{len(models)} model layers"
-        return OllamaModel(name, manifest, None, f"its manifest has {count} ({MODEL_LAYER}): not a model llm-compare can read")
+        return OllamaModel(
+            name,
+            manifest,
+            None,
+            f"its manifest has {count} ({MODEL_LAYER}): not a model llm-compare can read",
+        )
     if ADAPTER_LAYER in media_types:
-        return OllamaModel(name, manifest, None,
-                           "it applies a LoRA adapter on its base model, which llm-compare does not: compare the base model")
+        return OllamaModel(
+            name,
+            manifest,
+            None,
+            "it applies a LoRA adapter on its base model, which llm-compare does not: compare the base model",
+        )
     digest = models[0].get("digest")
     match = _DIGEST.match(digest) if isinstance(digest, str) else None
     if match is None:
-        return OllamaModel(name, manifest, None,
-                           f"its manifest's model layer has no valid digest (got {digest!r}): {pull_again}")
+        return OllamaModel(
+            name,
+            manifest,
+            None,
+            f"its manifest's model layer has no valid digest (got {digest!r}): {pull_again}",
+        )
     blobs = root / "blobs"
     # Ollama names blobs sha256-<hex>; versions before 0.1.32 wrote sha256:<hex>.
     for blob in (blobs / f"sha256-{match['hex']}", blobs / f"sha256:{match['hex']}"):
         if os.path.lexists(blob):
             return OllamaModel(name, manifest, blob)
-    return OllamaModel(name, manifest, None, f"its model blob sha256-{match['hex'][:12]}… is missing from {blobs}: {pull_again}")
+    return OllamaModel(
+        name,
+        manifest,
+        None,
+        f"its model blob sha256-{match['hex'][:12]}… is missing from {blobs}: {pull_again}",
+    )
 
 
 def _unreadable_folder(exc: OSError) -> str:

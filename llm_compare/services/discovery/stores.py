@@ -52,8 +52,11 @@ def store_locations(env: Mapping[str, str] | None = None, home: Path | None = No
     else:
         cache = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else home / ".cache"
         hub = (Path(env["HF_HOME"]).expanduser() if env.get("HF_HOME") else cache / "huggingface") / "hub"
-    return ([ModelStore(OLLAMA, p) for p in ollama] + [ModelStore(LMSTUDIO, p) for p in lmstudio]
-            + [ModelStore(HUGGINGFACE, hub)])
+    return (
+        [ModelStore(OLLAMA, p) for p in ollama]
+        + [ModelStore(LMSTUDIO, p) for p in lmstudio]
+        + [ModelStore(HUGGINGFACE, hub)]
+    )
 
 
 def find_stores(env: Mapping[str, str] | None = None, home: Path | None = None) -> list[ModelStore]:

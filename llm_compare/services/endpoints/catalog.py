@@ -21,18 +21,34 @@ def is_endpoint_ref(ref: str) -> bool:
     return "#" in ref or ref.startswith(("http://", "https://"))
 
 
-def endpoint_model(endpoint: Endpoint, server_model: str, health: Health | None = None,
-                   server_kind: str | None = None, context_length: int | None = None) -> ModelInfo:
+def endpoint_model(
+    endpoint: Endpoint,
+    server_model: str,
+    health: Health | None = None,
+    server_kind: str | None = None,
+    context_length: int | None = None,
+) -> ModelInfo:
     health = health or Health()
     metadata = {
-        "format": "openai", "architecture": server_kind, "has_chat_template": True,  # the server applies its template
-        "context_length": context_length, "generation_defaults": {}, "files": [],
-        "endpoint": endpoint.model_dump(), "server_model": server_model, "server_kind": server_kind,
-        "healthy": health.healthy, "health_latency_ms": health.health_latency_ms,
+        "format": "openai",
+        "architecture": server_kind,
+        "has_chat_template": True,  # the server applies its template
+        "context_length": context_length,
+        "generation_defaults": {},
+        "files": [],
+        "endpoint": endpoint.model_dump(),
+        "server_model": server_model,
+        "server_kind": server_kind,
+        "healthy": health.healthy,
+        "health_latency_ms": health.health_latency_ms,
     }
     return ModelInfo(
-        id=endpoint_model_id(endpoint.base_url, server_model), name=f"{endpoint.name}#{server_model}",
-        type=ModelType.OPENAI, path=f"{endpoint.base_url}#{server_model}", size_bytes=0, metadata=metadata,
+        id=endpoint_model_id(endpoint.base_url, server_model),
+        name=f"{endpoint.name}#{server_model}",
+        type=ModelType.OPENAI,
+        path=f"{endpoint.base_url}#{server_model}",
+        size_bytes=0,
+        metadata=metadata,
     )
 
 
@@ -61,10 +77,23 @@ def list_endpoint(endpoint: Endpoint, book: HealthBook) -> list[ModelInfo]:
     models = []
     for entry in listing.models:
         context = entry.get("max_model_len") or server.context_length  # vLLM lists it per model
-        models.append(endpoint_model(endpoint, str(entry.get("id")), health, server.kind,
-                                     context if isinstance(context, int) else None))
+        models.append(
+            endpoint_model(
+                endpoint,
+                str(entry.get("id")),
+                health,
+                server.kind,
+                context if isinstance(context, int) else None,
+            )
+        )
     if not models:
-        return [unreachable(endpoint, "the server lists no models (GET /v1/models is empty): load one on the server", health)]
+        return [
+            unreachable(
+                endpoint,
+                "the server lists no models (GET /v1/models is empty): load one on the server",
+                health,
+            )
+        ]
     return models
 
 
@@ -77,7 +106,9 @@ def list_all(registry: EndpointRegistry, book: HealthBook) -> list[ModelInfo]:
         return [m for found in pool.map(lambda e: list_endpoint(e, book), endpoints) for m in found]
 
 
-def resolve(ref: str, registry: EndpointRegistry, book: HealthBook, api_key_env: str | None = None) -> ModelInfo:
+def resolve(
+    ref: str, registry: EndpointRegistry, book: HealthBook, api_key_env: str | None = None
+) -> ModelInfo:
     """The model a NAME#MODEL, BASE_URL#MODEL or BASE_URL reference names."""
     target, _, model = ref.partition("#")  # neither a saved name nor a base URL holds a '#'
     target = target.rstrip("/")
@@ -92,7 +123,9 @@ def resolve(ref: str, registry: EndpointRegistry, book: HealthBook, api_key_env:
         raise ModelNotFoundError(listed[0].unusable_reason)
     if len(listed) != 1:
         names = ", ".join(m.metadata["server_model"] for m in listed)
-        raise ConfigurationError(f"{endpoint.base_url} serves {len(listed)} models ({names}): name one as {ref}#MODEL")
+        raise ConfigurationError(
+            f"{endpoint.base_url} serves {len(listed)} models ({names}): name one as {ref}#MODEL"
+        )
     return listed[0]
 
 
@@ -100,8 +133,11 @@ def reference(model: ModelInfo) -> dict[str, str | None]:
     """What finds an endpoint model again later (a resumed benchmark): its base URL, its name on
     the server and the NAME of the environment variable holding its key, never the key."""
     endpoint = model.metadata["endpoint"]
-    return {"base_url": endpoint["base_url"], "model": model.metadata["server_model"],
-            "api_key_env": endpoint.get("api_key_env")}
+    return {
+        "base_url": endpoint["base_url"],
+        "model": model.metadata["server_model"],
+        "api_key_env": endpoint.get("api_key_env"),
+    }
 
 
 def from_reference(ref: dict, registry: EndpointRegistry, book: HealthBook) -> ModelInfo:

@@ -37,6 +37,7 @@ class HealthBook:
 
     def record_check(self, base_url: str, latency_ms: float | None, error: str | None = None) -> Health:
         """A health check's outcome: a success closes the breaker."""
+
         def change(health: Health) -> None:
             health.checked_at = datetime.now(UTC).isoformat(timespec="seconds")
             health.health_latency_ms = latency_ms if error is None else None
@@ -44,10 +45,12 @@ class HealthBook:
                 health.healthy, health.consecutive_failures, health.last_error = True, 0, None
             else:
                 health.healthy, health.last_error = False, error
+
         return self._update(base_url, change)
 
     def record_run(self, base_url: str, error: str | None) -> Health:
         """A run's outcome: FAILURES_TO_OPEN failures in a row open the breaker."""
+
         def change(health: Health) -> None:
             if error is None:
                 health.consecutive_failures, health.last_error = 0, None
@@ -57,15 +60,18 @@ class HealthBook:
                 health.last_error = error
                 if health.consecutive_failures >= FAILURES_TO_OPEN:
                     health.healthy = False
+
         return self._update(base_url, change)
 
     def refusal(self, base_url: str, name: str) -> str | None:
         """Why a run on this endpoint is refused now (its breaker is open), or None."""
         health = self.get(base_url)
         if health.healthy is False and health.consecutive_failures >= FAILURES_TO_OPEN:
-            return (f"endpoint {name} is marked unhealthy after {health.consecutive_failures} failures in a row "
-                    f"(last: {health.last_error}): fix the server, then check its health on the Models page "
-                    "(Rescan) or with `llm-compare scan`")
+            return (
+                f"endpoint {name} is marked unhealthy after {health.consecutive_failures} failures in a row "
+                f"(last: {health.last_error}): fix the server, then check its health on the Models page "
+                "(Rescan) or with `llm-compare scan`"
+            )
         return None
 
     def _update(self, base_url: str, change) -> Health:
@@ -88,7 +94,7 @@ class HealthBook:
         except (OSError, ValueError):  # none yet, or unreadable: health is only a cache of checks
             return {}
         book = {}
-        for url, entry in (data.items() if isinstance(data, dict) else ()):
+        for url, entry in data.items() if isinstance(data, dict) else ():
             try:
                 book[url] = Health(**entry)
             except TypeError:

@@ -35,7 +35,9 @@ class EndpointRegistry:
         except FileNotFoundError:
             return []
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-            self.problems.append(f"{self.path} cannot be read ({type(exc).__name__}: {exc}): fix or remove it")
+            self.problems.append(
+                f"{self.path} cannot be read ({type(exc).__name__}: {exc}): fix or remove it"
+            )
             return []
         entries = document.get("endpoints") if isinstance(document, dict) else None
         if not isinstance(entries, list):
@@ -51,7 +53,9 @@ class EndpointRegistry:
                 self.problems.append(f"{self.path.name}, entry {i}: {exc}")
                 continue
             if endpoint.name in endpoints:
-                self.problems.append(f"{self.path.name}, entry {i}: the name {endpoint.name!r} is used twice; the first is kept")
+                self.problems.append(
+                    f"{self.path.name}, entry {i}: the name {endpoint.name!r} is used twice; the first is kept"
+                )
                 continue
             endpoints[endpoint.name] = endpoint
         for problem in self.problems:
@@ -63,13 +67,17 @@ class EndpointRegistry:
             if endpoint.name == name:
                 return endpoint
         names = ", ".join(e.name for e in self.load()) or "none saved yet"
-        raise ConfigurationError(f"no saved endpoint is named {name!r} (saved: {names}): add it on the Models page")
+        raise ConfigurationError(
+            f"no saved endpoint is named {name!r} (saved: {names}): add it on the Models page"
+        )
 
     def add(self, endpoint: Endpoint, replace: bool = False) -> None:
         with locked(self.path):  # the dashboard's tabs and the CLI may add at once: none is lost
             endpoints = self.load()
             if not replace and any(e.name == endpoint.name for e in endpoints):
-                raise ConfigurationError(f"an endpoint named {endpoint.name!r} exists: choose another name or remove it first")
+                raise ConfigurationError(
+                    f"an endpoint named {endpoint.name!r} exists: choose another name or remove it first"
+                )
             self._write([e for e in endpoints if e.name != endpoint.name] + [endpoint])
 
     def remove(self, name: str) -> None:

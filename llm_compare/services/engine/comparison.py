@@ -92,7 +92,9 @@ class Comparison(BackgroundJob):
         self.votes: list[PairVote] = []
         if blind:
             try:
-                self._store_blind(lambda: self.store.mark_blind(self.comparison_id), "start a blind comparison")
+                self._store_blind(
+                    lambda: self.store.mark_blind(self.comparison_id), "start a blind comparison"
+                )
             except LLMCompareError:
                 self._events.close()
                 raise
@@ -117,9 +119,19 @@ class Comparison(BackgroundJob):
             raise LLMCompareError("with more than two answers, rank them instead of voting on a pair")
         a, b = self.blind_order
         names = self._names()
-        self._record([
-            PairVote(a, b, outcome, uuid.uuid4().hex, model_a_name=names[a], model_b_name=names[b], **self._ballot_details())
-        ])
+        self._record(
+            [
+                PairVote(
+                    a,
+                    b,
+                    outcome,
+                    uuid.uuid4().hex,
+                    model_a_name=names[a],
+                    model_b_name=names[b],
+                    **self._ballot_details(),
+                )
+            ]
+        )
 
     def vote_ranking(self, ranks_by_label: dict[str, int]) -> None:
         """The vote on a blind comparison of several: a rank per label (1 is best; equal ranks tie)."""
@@ -127,7 +139,9 @@ class Comparison(BackgroundJob):
         if sorted(ranks_by_label) != sorted(by_label):
             raise LLMCompareError(f"rank every answer: {', '.join(sorted(by_label))}")
         ranks = {by_label[label]: rank for label, rank in sorted(ranks_by_label.items())}
-        self._record(pairs_from_ranking(ranks, uuid.uuid4().hex, names=self._names(), **self._ballot_details()))
+        self._record(
+            pairs_from_ranking(ranks, uuid.uuid4().hex, names=self._names(), **self._ballot_details())
+        )
 
     def reveal(self) -> None:
         """Show the names and figures without a vote."""
@@ -139,7 +153,10 @@ class Comparison(BackgroundJob):
         return {mid: run.model.name for mid, run in self.runs.items()}
 
     def _ballot_details(self) -> dict[str, str]:
-        return {"comparison_id": self.comparison_id, "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+        return {
+            "comparison_id": self.comparison_id,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
 
     def _record(self, votes: list[PairVote]) -> None:
         if not self.blind or self.revealed:
@@ -147,7 +164,8 @@ class Comparison(BackgroundJob):
         if not self.finished:
             raise LLMCompareError("vote once every model has answered")
         self._store_blind(
-            lambda: self.store.record_votes(self.comparison_id, [dataclasses.asdict(v) for v in votes]), "store the vote"
+            lambda: self.store.record_votes(self.comparison_id, [dataclasses.asdict(v) for v in votes]),
+            "store the vote",
         )
         self.votes, self.revealed = votes, True
 
@@ -192,8 +210,13 @@ class Comparison(BackgroundJob):
         """Store the run; when the store cannot take it, say so in the model's column (a locked
         database or a full disk must not end the comparison, nor lose the run)."""
         record = RunRecord.from_result(
-            comparison_id=self.comparison_id, prompt=self.prompt, system_prompt=self.system_prompt,
-            schedule=self.schedule, model=run.model, config=run.config, result=result,
+            comparison_id=self.comparison_id,
+            prompt=self.prompt,
+            system_prompt=self.system_prompt,
+            schedule=self.schedule,
+            model=run.model,
+            config=run.config,
+            result=result,
         )
         unsaved = None
         try:

@@ -142,7 +142,9 @@ class InferenceEngine:
         for worker in self._worker_list():
             worker.cancel_flag.set()
 
-    def evaluate(self, model: ModelInfo, config: ModelConfig, request: dict, threads: int | None = None) -> Iterator[tuple]:
+    def evaluate(
+        self, model: ModelInfo, config: ModelConfig, request: dict, threads: int | None = None
+    ) -> Iterator[tuple]:
         """Send one evaluation request (likelihood scoring, see worker_main) to the model's worker,
         loading the model first if needed. Yields ("loading",) while it loads, then the worker's
         messages up to and including the one that ends the request: ("evaluated", figures),
@@ -154,7 +156,9 @@ class InferenceEngine:
         self._cancel_tokens.add(token)
         if not self._run_lock.acquire(blocking=False):
             self._cancel_tokens.discard(token)
-            raise InferenceError("another comparison or scoring is still running: wait for it to finish or stop it")
+            raise InferenceError(
+                "another comparison or scoring is still running: wait for it to finish or stop it"
+            )
         worker = None
         finished = False
         try:
@@ -189,7 +193,10 @@ class InferenceEngine:
                     if perf_counter() > deadline:
                         self._discard(model.id)
                         finished = True
-                        yield ("evaluate_failed", f"the worker did not confirm Stop within {self.cancel_grace_s:.0f} s and was killed")
+                        yield (
+                            "evaluate_failed",
+                            f"the worker did not confirm Stop within {self.cancel_grace_s:.0f} s and was killed",
+                        )
                         return
                 if not wait([worker.conn], timeout=POLL_INTERVAL_S):
                     worker.sample_rss()
@@ -232,12 +239,17 @@ class InferenceEngine:
         """What the memory budget counts now, process by process."""
         charges = [
             MemoryCharge(w.model.name, w.pid, rss, w.memory_bytes(), external=False)
-            for w in self._worker_list() for rss in [w.rss_bytes()]
+            for w in self._worker_list()
+            for rss in [w.rss_bytes()]
         ]
         for source in self._external_sources:
             for process in source():
                 rss = memory.process_tree_rss_bytes(process.pid)
-                charges.append(MemoryCharge(process.label, process.pid, rss, max(rss, process.reserved_bytes), external=True))
+                charges.append(
+                    MemoryCharge(
+                        process.label, process.pid, rss, max(rss, process.reserved_bytes), external=True
+                    )
+                )
         return charges
 
     def check_room(self, name: str, need: int) -> None:
@@ -248,7 +260,13 @@ class InferenceEngine:
 
     def loaded_models(self) -> list[dict]:
         return [
-            {"model_id": w.model.id, "name": w.model.name, "rss_bytes": w.rss_bytes(), "runs": w.runs, "load_s": w.load_s}
+            {
+                "model_id": w.model.id,
+                "name": w.model.name,
+                "rss_bytes": w.rss_bytes(),
+                "runs": w.runs,
+                "load_s": w.load_s,
+            }
             for w in self._worker_list()
             if w.alive
         ]
@@ -286,7 +304,9 @@ class InferenceEngine:
 
     # --- the run loop ---------------------------------------------------------------------
 
-    def _validate(self, prompt: str | list[dict], system_prompt: str | None, models: list[ModelInfo], schedule: str) -> None:
+    def _validate(
+        self, prompt: str | list[dict], system_prompt: str | None, models: list[ModelInfo], schedule: str
+    ) -> None:
         if isinstance(prompt, list):
             check_conversation(prompt)
         elif not prompt or not prompt.strip():
@@ -299,7 +319,9 @@ class InferenceEngine:
         if not models:
             raise ConfigurationError("no model selected: choose at least one")
         if len(models) > self.max_models:
-            raise ConfigurationError(f"{len(models)} models selected but the limit is {self.max_models}: select fewer")
+            raise ConfigurationError(
+                f"{len(models)} models selected but the limit is {self.max_models}: select fewer"
+            )
         if len({m.id for m in models}) != len(models):
             raise ConfigurationError("a model is selected twice: select each model once")
         if schedule not in SCHEDULES:
@@ -342,7 +364,9 @@ class InferenceEngine:
                         break
                 while waiting and not cancel.is_set() and (schedule == "parallel" or not running):
                     slot = waiting.popleft()
-                    yield self._start(slot, protected={s.model.id for s in running} | self._models_in_use(besides=cancel))
+                    yield self._start(
+                        slot, protected={s.model.id for s in running} | self._models_in_use(besides=cancel)
+                    )
                     if not slot.done:
                         running.append(slot)
                 by_conn = {slot.worker.conn: slot for slot in running}
@@ -364,7 +388,9 @@ class InferenceEngine:
         try:
             if self.one_run_at_a_time:
                 if not self._run_lock.acquire(blocking=False):
-                    raise InferenceError("another comparison is still running: wait for it to finish or stop it")
+                    raise InferenceError(
+                        "another comparison is still running: wait for it to finish or stop it"
+                    )
                 taken.append(self._run_lock)
             for model in models:
                 with self._workers_lock:
@@ -402,7 +428,9 @@ class InferenceEngine:
     def _start(self, slot: _Slot, protected: set[str]) -> InferenceEvent:
         model = slot.model
         if model.is_endpoint:  # its circuit breaker is open: refuse at once, not after a timeout
-            refusal = HealthBook().refusal(model.metadata["endpoint"]["base_url"], model.metadata["endpoint"]["name"])
+            refusal = HealthBook().refusal(
+                model.metadata["endpoint"]["base_url"], model.metadata["endpoint"]["name"]
+            )
             if refusal:
                 return self._finish(slot, FinishReason.ERROR, refusal)
         try:
@@ -484,7 +512,9 @@ class InferenceEngine:
 
     def _add_cpu_load(self, slot: _Slot, stats: InferenceStats) -> None:
         if slot.cpu_start is not None and slot.worker is not None and not slot.model.is_endpoint:
-            stats.other_cpu_share = cpu_load.other_cpu_share(slot.cpu_start, cpu_load.sample(slot.worker.handle))
+            stats.other_cpu_share = cpu_load.other_cpu_share(
+                slot.cpu_start, cpu_load.sample(slot.worker.handle)
+            )
             stats.busy = cpu_load.is_busy(stats.other_cpu_share)
 
     def _finish(self, slot: _Slot, reason: FinishReason, error: str | None = None) -> InferenceEvent:
@@ -493,7 +523,9 @@ class InferenceEngine:
         loaded = worker is not None and worker.ready
         warm = loaded and worker.runs > 1
         stats = InferenceStats(
-            completion_tokens=None if slot.model.is_endpoint else slot.completion_tokens,  # endpoints: from usage only
+            completion_tokens=None
+            if slot.model.is_endpoint
+            else slot.completion_tokens,  # endpoints: from usage only
             finish_reason=reason,
             load_s=(0.0 if warm else worker.load_s) if loaded else None,
             warm=warm,
@@ -553,8 +585,11 @@ class InferenceEngine:
             workers = self._worker_list()
             idle = [(w.last_used, w.model.id) for w in workers if w.model.id not in protected]
             if not idle:
-                served = [f"{c.label}{f' (pid {c.pid})' if c.pid else ''} takes {memory.gib(c.counted_bytes)}"
-                          for c in charges if c.external]
+                served = [
+                    f"{c.label}{f' (pid {c.pid})' if c.pid else ''} takes {memory.gib(c.counted_bytes)}"
+                    for c in charges
+                    if c.external
+                ]
                 free = memory.gib(max(0, min(available, budget - in_use)))
                 raise OutOfMemoryBudgetError(
                     f"{name} needs about {memory.gib(need)} but only {free} is free"

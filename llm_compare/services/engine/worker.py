@@ -61,13 +61,17 @@ class Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    def mark_loaded(self, t_ready: float, versions: dict[str, str], ignored: dict[str, str], runtime: dict) -> None:
+    def mark_loaded(
+        self, t_ready: float, versions: dict[str, str], ignored: dict[str, str], runtime: dict
+    ) -> None:
         # Spawn to ready, on the shared monotonic clock: what the user waited for.
         self.load_s = t_ready - self.t_spawn
         self.ready = True
         self.versions, self.ignored, self.runtime = versions, ignored, runtime
 
-    def send_generate(self, prompt: str | list[dict], system_prompt: str | None, config: ModelConfig, threads: int) -> None:
+    def send_generate(
+        self, prompt: str | list[dict], system_prompt: str | None, config: ModelConfig, threads: int
+    ) -> None:
         # The cancel flag is cleared by the engine before a run starts, never here: a Stop that
         # arrives between the two must not be lost.
         warm = self.runs > 0

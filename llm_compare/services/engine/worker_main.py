@@ -22,7 +22,11 @@ from llm_compare.inferencers.likelihood import score_text
 from llm_compare.services.engine.shared_flag import SharedFlag
 
 # Progress bars and chatter from the backends would garble the CLI's output.
-QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1"}
+QUIET_LIBRARIES = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_OFFLINE": "1",
+}
 
 
 def serve(conn: Connection, cancel: SharedFlag) -> None:
@@ -96,10 +100,18 @@ def _fingerprint(inferencer: Inferencer) -> str | None:
     return vocabulary_fingerprint(tokens) if tokens else None
 
 
-def _evaluate(inferencer: BaseInferencer, request: dict, fingerprint: str | None, cancel: SharedFlag, send) -> tuple:
+def _evaluate(
+    inferencer: BaseInferencer, request: dict, fingerprint: str | None, cancel: SharedFlag, send
+) -> tuple:
     """Score a text; the reply that ends the request."""
     try:
-        figures = score_text(inferencer, request, fingerprint, cancel.is_set, lambda done, total: send(("progress", done, total)))
+        figures = score_text(
+            inferencer,
+            request,
+            fingerprint,
+            cancel.is_set,
+            lambda done, total: send(("progress", done, total)),
+        )
     except Exception as exc:  # reported as this model's error; the worker lives on
         return ("evaluate_failed", one_line(exc))
     return ("evaluate_cancelled",) if figures is None else ("evaluated", figures)

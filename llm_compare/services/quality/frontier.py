@@ -22,10 +22,24 @@ class QualityFigure:
 # The quality figures a frontier can use (metrics.md names). Their values come from the service
 # that owns each: likelihood scores, benchmarks' checks, votes.
 QUALITY_FIGURES = {
-    "bits_per_byte": QualityFigure("bits per byte", False, "Negative log-likelihood of a text in bits per UTF-8 byte: lower is better, comparable across tokenizers."),
-    "kl_mean": QualityFigure("KL divergence (nats)", False, "Mean KL(reference ‖ model) per scored token: lower is closer to the reference."),
-    "check_pass_rate": QualityFigure("check pass rate", True, "Share of a benchmark's checks passed, in the latest benchmark that included the model."),
-    "vote_rating": QualityFigure("vote rating (Elo)", True, "Bradley-Terry rating from blind votes, on the Elo scale (mean 1000)."),
+    "bits_per_byte": QualityFigure(
+        "bits per byte",
+        False,
+        "Negative log-likelihood of a text in bits per UTF-8 byte: lower is better, comparable across tokenizers.",
+    ),
+    "kl_mean": QualityFigure(
+        "KL divergence (nats)",
+        False,
+        "Mean KL(reference ‖ model) per scored token: lower is closer to the reference.",
+    ),
+    "check_pass_rate": QualityFigure(
+        "check pass rate",
+        True,
+        "Share of a benchmark's checks passed, in the latest benchmark that included the model.",
+    ),
+    "vote_rating": QualityFigure(
+        "vote rating (Elo)", True, "Bradley-Terry rating from blind votes, on the Elo scale (mean 1000)."
+    ),
 }
 
 
@@ -54,16 +68,23 @@ def latest_costs(store: RunStore) -> dict[str, ModelCost]:
         if not runs:
             continue
         names = {r.model["id"]: r.model["name"] for r in records}
-        medians = {(s.model_id, s.figure): s.summary.median for s in figure_summaries(runs) if s.prompt_id is None}
+        medians = {
+            (s.model_id, s.figure): s.summary.median for s in figure_summaries(runs) if s.prompt_id is None
+        }
         rates = {rate.model_id: rate for rate in pass_rates(runs) if rate.prompt_id is None}
         for model_id in dict.fromkeys(run.model_id for run in runs):
             peaks = [run.figures.get("peak_rss_bytes") for run in runs if run.model_id == model_id]
             peaks = [peak for peak in peaks if peak is not None]
             costs[model_id] = ModelCost(
-                model_id, names[model_id], benchmark.benchmark_id, benchmark.created_at,
+                model_id,
+                names[model_id],
+                benchmark.benchmark_id,
+                benchmark.created_at,
                 sum(1 for run in runs if run.model_id == model_id),
-                medians.get((model_id, "decode_tps")), medians.get((model_id, "ttft_s")),
-                max(peaks) if peaks else None, rates.get(model_id),
+                medians.get((model_id, "decode_tps")),
+                medians.get((model_id, "ttft_s")),
+                max(peaks) if peaks else None,
+                rates.get(model_id),
             )
     return costs
 
@@ -76,7 +97,9 @@ def pareto_front(points: Mapping[str, tuple[float, float]], higher_x: bool, high
     return {
         key
         for key, (x, y) in scored.items()
-        if not any(ox >= x and oy >= y and (ox > x or oy > y) for other, (ox, oy) in scored.items() if other != key)
+        if not any(
+            ox >= x and oy >= y and (ox > x or oy > y) for other, (ox, oy) in scored.items() if other != key
+        )
     }
 
 
@@ -92,15 +115,22 @@ class FrontierRow:
 
 
 def frontier_rows(
-    figure: str, quality: Mapping[str, float], costs: Mapping[str, ModelCost], names: Mapping[str, str] | None = None
+    figure: str,
+    quality: Mapping[str, float],
+    costs: Mapping[str, ModelCost],
+    names: Mapping[str, str] | None = None,
 ) -> list[FrontierRow]:
     """Every model with a quality figure or a benchmark, best quality first; the fronts are
     drawn among those with both."""
     higher = QUALITY_FIGURES[figure].higher_is_better
     both = {m for m in quality if m in costs and quality[m] is not None}
-    speed = pareto_front({m: (costs[m].decode_tps, quality[m]) for m in both if costs[m].decode_tps is not None}, True, higher)
+    speed = pareto_front(
+        {m: (costs[m].decode_tps, quality[m]) for m in both if costs[m].decode_tps is not None}, True, higher
+    )
     memory = pareto_front(
-        {m: (costs[m].peak_rss_bytes, quality[m]) for m in both if costs[m].peak_rss_bytes is not None}, False, higher
+        {m: (costs[m].peak_rss_bytes, quality[m]) for m in both if costs[m].peak_rss_bytes is not None},
+        False,
+        higher,
     )
     names = dict(names or {})
     rows = []
@@ -114,5 +144,11 @@ def frontier_rows(
         name = names.get(model_id) or (cost.name if cost else model_id)
         rows.append(FrontierRow(model_id, name, value, cost, model_id in speed, model_id in memory, note))
     worst = float("inf")
-    rows.sort(key=lambda r: (r.quality is None, (-r.quality if higher else r.quality) if r.quality is not None else worst, r.name))
+    rows.sort(
+        key=lambda r: (
+            r.quality is None,
+            (-r.quality if higher else r.quality) if r.quality is not None else worst,
+            r.name,
+        )
+    )
     return rows

@@ -54,7 +54,9 @@ def table_notes(results: Sequence[ScoreResult]) -> list[str]:
         notes.append("these models have different vocabularies: compare them by bits per byte, not ppl")
     if scored:
         first = scored[0]
-        notes.append(f"text {first.text_name}: {first.chunks} chunks of {first.n_ctx} tokens, the second half of each scored; ± one standard error")
+        notes.append(
+            f"text {first.text_name}: {first.chunks} chunks of {first.n_ctx} tokens, the second half of each scored; ± one standard error"
+        )
     return notes
 
 

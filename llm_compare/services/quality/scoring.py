@@ -58,7 +58,9 @@ def scoring_context(models: Sequence[ModelInfo], requested: int | None) -> int:
     if requested is None:
         return min(DEFAULT_CTX, smallest[0]) if smallest else DEFAULT_CTX
     if requested < 16:
-        raise ConfigurationError(f"a context of {requested} tokens is too short to score with: use at least 16")
+        raise ConfigurationError(
+            f"a context of {requested} tokens is too short to score with: use at least 16"
+        )
     if smallest and requested > smallest[0]:
         raise ConfigurationError(
             f"{smallest[1].name} holds {smallest[0]} tokens, fewer than the context of {requested} asked for: "
@@ -128,17 +130,31 @@ class Scoring(BackgroundJob):
                 result = yield from self._score(model, request, reference_nll)
                 if is_reference:
                     reference_nll = self._nll
-                    result.note = "the reference" if result.status == "scored" else "the reference: no divergence measured without it"
+                    result.note = (
+                        "the reference"
+                        if result.status == "scored"
+                        else "the reference: no divergence measured without it"
+                    )
                 self.results.append(result)
                 yield ScoreEvent(model.id, "done", result=result)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _score(self, model: ModelInfo, request: dict[str, Any], reference_nll: list[float] | None) -> Iterator[ScoreEvent]:
+    def _score(
+        self, model: ModelInfo, request: dict[str, Any], reference_nll: list[float] | None
+    ) -> Iterator[ScoreEvent]:
         """Score one model (a generator returning its result)."""
         self._nll = None
-        result = ScoreResult(model.id, model.name, model.type.value, self.text.name, "cancelled", n_ctx=self.n_ctx,
-                             score_id=self.score_id, created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        result = ScoreResult(
+            model.id,
+            model.name,
+            model.type.value,
+            self.text.name,
+            "cancelled",
+            n_ctx=self.n_ctx,
+            score_id=self.score_id,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
         if reason := unscorable_reason(model):
             result.status, result.note = "not scored", reason
             return result
@@ -167,7 +183,11 @@ def _fill(result: ScoreResult, figures: dict[str, Any], reference_nll: list[floa
     """The figures of one scored model, from its worker's per-token values."""
     nll = figures["nll"]
     result.status = "scored"
-    result.chunks, result.tokens_scored, result.scored_bytes = figures["chunks"], len(nll), figures["scored_bytes"]
+    result.chunks, result.tokens_scored, result.scored_bytes = (
+        figures["chunks"],
+        len(nll),
+        figures["scored_bytes"],
+    )
     result.seconds = figures["seconds"]
     result.scored_tps = len(nll) / figures["seconds"] if figures["seconds"] > 0 else None
     result.vocab_fingerprint = figures["vocab_fingerprint"]

@@ -23,7 +23,9 @@ class ScoringText:
 
 def builtin_text(name: str) -> ScoringText:
     if name not in BUILTIN_TEXTS:
-        raise ConfigurationError(f"no built-in text {name!r}: use one of {', '.join(BUILTIN_PREFIX + n for n in BUILTIN_TEXTS)}")
+        raise ConfigurationError(
+            f"no built-in text {name!r}: use one of {', '.join(BUILTIN_PREFIX + n for n in BUILTIN_TEXTS)}"
+        )
     data = files("llm_compare.services.quality").joinpath("samples", BUILTIN_TEXTS[name]).read_bytes()
     return text_from_bytes(BUILTIN_PREFIX + name, data)
 
@@ -52,5 +54,7 @@ def text_from_bytes(name: str, data: bytes) -> ScoringText:
     if "\x00" in text:
         raise ConfigurationError(f"{name} holds NUL bytes, so it is not a text file: give a plain text file")
     if not text.strip():
-        raise ConfigurationError(f"{name} is empty: give a text of at least 2 chunks of the context (about 1,000 tokens for 512)")
+        raise ConfigurationError(
+            f"{name} is empty: give a text of at least 2 chunks of the context (about 1,000 tokens for 512)"
+        )
     return ScoringText(name, text)

@@ -63,7 +63,16 @@ def pairs_from_ranking(ranks: Mapping[str, int], ballot_id: str, **details) -> l
     for a, b in combinations(ranks, 2):
         outcome = "tie" if ranks[a] == ranks[b] else "a" if ranks[a] < ranks[b] else "b"
         votes.append(
-            PairVote(a, b, outcome, ballot_id, "ranking", model_a_name=names.get(a, ""), model_b_name=names.get(b, ""), **details)
+            PairVote(
+                a,
+                b,
+                outcome,
+                ballot_id,
+                "ranking",
+                model_a_name=names.get(a, ""),
+                model_b_name=names.get(b, ""),
+                **details,
+            )
         )
     return votes
 
@@ -98,13 +107,22 @@ def leaderboard(votes: Sequence[PairVote], resamples: int = RESAMPLES, seed: int
     per_ballot = ballot_points(votes, models)
     points = per_ballot.sum(axis=0)
     ratings = elo(fit_strengths(points[None])[0])
-    weights = np.random.default_rng(seed).multinomial(len(per_ballot), np.full(len(per_ballot), 1 / len(per_ballot)), size=resamples)
+    weights = np.random.default_rng(seed).multinomial(
+        len(per_ballot), np.full(len(per_ballot), 1 / len(per_ballot)), size=resamples
+    )
     boot = elo(fit_strengths(np.einsum("rb,bij->rij", weights, per_ballot)))
     tails = 100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2
     low, high = np.percentile(boot, tails, axis=0)
     played = points + points.T
     rows = [
-        Rating(m, names[m], float(ratings[i]), Interval(float(low[i]), float(high[i])), int(round(played[i].sum())), float(points[i].sum()))
+        Rating(
+            m,
+            names[m],
+            float(ratings[i]),
+            Interval(float(low[i]), float(high[i])),
+            int(round(played[i].sum())),
+            float(points[i].sum()),
+        )
         for i, m in enumerate(models)
     ]
     rows.sort(key=lambda r: (-r.rating, r.name))
@@ -151,7 +169,11 @@ def fit_strengths(points: np.ndarray) -> np.ndarray:
         beats_anchor = 1 / (1 + np.exp(-theta))
         gradient = wins - (played * beats).sum(axis=2) - PRIOR_TIES * beats_anchor
         curvature = played * beats * (1 - beats)
-        hessian = curvature - np.einsum("rk,kl->rkl", curvature.sum(axis=2) + PRIOR_TIES * beats_anchor * (1 - beats_anchor), np.eye(theta.shape[1]))
+        hessian = curvature - np.einsum(
+            "rk,kl->rkl",
+            curvature.sum(axis=2) + PRIOR_TIES * beats_anchor * (1 - beats_anchor),
+            np.eye(theta.shape[1]),
+        )
         step = np.linalg.solve(hessian, gradient[..., None])[..., 0]
         theta = theta - step
         if np.abs(step).max() < _TOLERANCE:
@@ -166,7 +188,15 @@ def elo(strengths: np.ndarray) -> np.ndarray:
 
 
 VOTE_CSV_COLUMNS = (
-    "ballot_id", "created_at", "comparison_id", "kind", "model_a_name", "model_a_id", "model_b_name", "model_b_id", "outcome",
+    "ballot_id",
+    "created_at",
+    "comparison_id",
+    "kind",
+    "model_a_name",
+    "model_a_id",
+    "model_b_name",
+    "model_b_id",
+    "outcome",
 )
 
 

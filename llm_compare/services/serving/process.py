@@ -49,15 +49,31 @@ class ServedProcess:
 
 
 def start_serving(
-    model_ref: str, port: int | None = None, *, models_dirs: list[str] | None = None,
-    api_key_env: str | None = None, timeout_s: float = START_TIMEOUT_S,
+    model_ref: str,
+    port: int | None = None,
+    *,
+    models_dirs: list[str] | None = None,
+    api_key_env: str | None = None,
+    timeout_s: float = START_TIMEOUT_S,
 ) -> ServedProcess:
     """Serve `model_ref` (an id, name or path) on 127.0.0.1:`port` (a free one when None) and
     return once the server answers. Raises ModelLoadError with the server's own last words when
     it exits or does not answer in `timeout_s`."""
     port = port or free_port()
-    command = [sys.executable, "-m", "llm_compare.cli", "serve", "--model", model_ref, "--host", LOOPBACK, "--port", str(port),
-               "--exit-with-parent", str(os.getpid())]  # no server outlives us, even killed with SIGKILL
+    command = [
+        sys.executable,
+        "-m",
+        "llm_compare.cli",
+        "serve",
+        "--model",
+        model_ref,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--exit-with-parent",
+        str(os.getpid()),
+    ]  # no server outlives us, even killed with SIGKILL
     for directory in models_dirs or []:
         command += ["--models-dir", directory]
     if api_key_env:
@@ -66,16 +82,21 @@ def start_serving(
     # The server's output is read back only when it fails to start; afterwards it goes nowhere
     # (the child keeps its own copy of the file open, and the file vanishes when both close it).
     with tempfile.TemporaryFile() as log_file:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ))
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=dict(os.environ)
+        )
         if not wait_until_healthy(process, f"{base}/healthz", timeout_s):
             ServedProcess(f"{base}/v1", process.pid, model_ref, "", process).stop()
             log_file.seek(0)
-            last = [line for line in log_file.read().decode("utf-8", "replace").splitlines() if line.strip()][-1:]
+            last = [line for line in log_file.read().decode("utf-8", "replace").splitlines() if line.strip()][
+                -1:
+            ]
             why = last[0].removeprefix("error: ") if last else f"it did not answer within {timeout_s:.0f} s"
             raise ModelLoadError(f"could not serve {model_ref}: {why}")
-    notice = (f"{model_ref} is loaded a second time, by the server (pid {process.pid}): "
-              "it takes its memory again beside the dashboard's own copy")
+    notice = (
+        f"{model_ref} is loaded a second time, by the server (pid {process.pid}): "
+        "it takes its memory again beside the dashboard's own copy"
+    )
     log.warning("%s", notice)
     return ServedProcess(f"{base}/v1", process.pid, model_ref, notice, process)
 

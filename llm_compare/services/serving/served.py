@@ -34,7 +34,7 @@ def endpoint_name(model: ModelInfo, taken: Collection[str] = ()) -> str:
     while name in taken:
         number += 1
         suffix = f"-{number}"
-        name = base[:NAME_LIMIT - len(suffix)] + suffix
+        name = base[: NAME_LIMIT - len(suffix)] + suffix
     return name
 
 
@@ -65,7 +65,9 @@ class ServedModels:
     def __init__(self, engine: InferenceEngine):
         self._lock = threading.Lock()
         self._served: dict[str, ServedModel] = {}  # by endpoint name
-        self._starting: dict[str, tuple[str, int]] = {}  # endpoint name -> (model id, reserved bytes), while its server starts
+        self._starting: dict[
+            str, tuple[str, int]
+        ] = {}  # endpoint name -> (model id, reserved bytes), while its server starts
         engine.count_external(self.external_processes)
         self._engine = engine
         atexit.register(self.stop_all)
@@ -82,18 +84,27 @@ class ServedModels:
             # "Already served" is the same model (its id), not the same name: two files called
             # model.gguf in two directories are two models, served side by side under two names.
             if (name := self._name_serving(model.id)) is not None:
-                raise ConfigurationError(f"{model.name} ({model.path}) is already served, as endpoint {name}: "
-                                         "stop it there first")
+                raise ConfigurationError(
+                    f"{model.name} ({model.path}) is already served, as endpoint {name}: stop it there first"
+                )
             registry = EndpointRegistry()
             # Names saved by hand or left by an earlier dashboard are taken too: we cannot tell which
             # model such an endpoint served, so it is left alone and ours gets a free name.
-            name = endpoint_name(model, {e.name for e in registry.load()} | set(self._served) | set(self._starting))
-            self._starting[name] = (model.id, 0)  # the name is taken; its memory is charged once it is found to fit
+            name = endpoint_name(
+                model, {e.name for e in registry.load()} | set(self._served) | set(self._starting)
+            )
+            self._starting[name] = (
+                model.id,
+                0,
+            )  # the name is taken; its memory is charged once it is found to fit
         try:
             # Outside our lock: the engine holds its own while it asks us what we charge.
             self._engine.check_room(f"serving {model.name}", need)
             with self._lock:
-                self._starting[name] = (model.id, need)  # a model loading meanwhile must not take the server's room
+                self._starting[name] = (
+                    model.id,
+                    need,
+                )  # a model loading meanwhile must not take the server's room
             process = start_serving(model.id, models_dirs=models_dirs)
             try:
                 registry.add(Endpoint(name=name, base_url=process.base_url))
@@ -135,7 +146,14 @@ class ServedModels:
     def external_processes(self) -> list[ExternalProcess]:
         """What the engine charges to its budget for these servers."""
         with self._lock:
-            starting = [ExternalProcess(None, f"{name} (starting)", need) for name, (_, need) in self._starting.items() if need]
-            running = [ExternalProcess(s.pid, s.endpoint_name, s.reserved_bytes) for s in self._served.values()
-                       if s.process.alive]
+            starting = [
+                ExternalProcess(None, f"{name} (starting)", need)
+                for name, (_, need) in self._starting.items()
+                if need
+            ]
+            running = [
+                ExternalProcess(s.pid, s.endpoint_name, s.reserved_bytes)
+                for s in self._served.values()
+                if s.process.alive
+            ]
         return running + starting

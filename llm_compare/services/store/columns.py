@@ -18,20 +18,44 @@ from llm_compare.services.store.record import (
 )
 
 FIGURE_COLUMNS = (
-    "model_name", "backend", "quantization", "parameters", "size_bytes", "model_path", "schedule",
-    *NUMERIC_STATS, "warm", "finish_reason", "busy", "error", "prompt_id", "repeat", "server_included_load",
+    "model_name",
+    "backend",
+    "quantization",
+    "parameters",
+    "size_bytes",
+    "model_path",
+    "schedule",
+    *NUMERIC_STATS,
+    "warm",
+    "finish_reason",
+    "busy",
+    "error",
+    "prompt_id",
+    "repeat",
+    "server_included_load",
 )
 RUN_COLUMNS = ("run_id", "comparison_id", "created_at", "model_id", "record", "benchmark_id")
 INSERT_SQL = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
 # The row a trigger made for the run, filled (migrations._create_run_columns).
-_SET_COLUMNS = f"UPDATE run_columns SET readable = ?, read_note = ?, {', '.join(f'{c} = ?' for c in FIGURE_COLUMNS)}"
+_SET_COLUMNS = (
+    f"UPDATE run_columns SET readable = ?, read_note = ?, {', '.join(f'{c} = ?' for c in FIGURE_COLUMNS)}"
+)
 FILL_SQL = _SET_COLUMNS + " WHERE run_id = ?"
 
 
 def insert(db: sqlite3.Connection, records: Iterable[RunRecord], if_new: bool = False) -> None:
     """Store `records` and their columns; with `if_new`, a run already stored is left as it is."""
-    rows = [(record.run_id, record.comparison_id, record.created_at, record.model["id"], record.to_json(),
-             record.bench.get("benchmark_id")) for record in records]
+    rows = [
+        (
+            record.run_id,
+            record.comparison_id,
+            record.created_at,
+            record.model["id"],
+            record.to_json(),
+            record.bench.get("benchmark_id"),
+        )
+        for record in records
+    ]
     cursor = db.executemany(INSERT_SQL + (" ON CONFLICT (run_id) DO NOTHING" if if_new else ""), rows)
     if if_new and cursor.rowcount == 0:
         return
@@ -52,12 +76,20 @@ def figure_values(record: RunRecord) -> tuple:
     model, stats, bench = record.model, record.stats, record.bench
     reason = stats.get("finish_reason")  # what the CSV's finish_reason column holds
     return (
-        _text(model.get("name")), _text(model.get("type")), _text(model.get("quantization")),
-        _integer(model.get("parameters")), _integer(model.get("size_bytes")), _text(model.get("path")),
+        _text(model.get("name")),
+        _text(model.get("type")),
+        _text(model.get("quantization")),
+        _integer(model.get("parameters")),
+        _integer(model.get("size_bytes")),
+        _text(model.get("path")),
         _text(record.schedule),
         *(_number(stats.get(name)) for name in NUMERIC_STATS),
-        _flag(stats.get("warm")), _text(reason if reason is not None else record.finish_reason),
-        _flag(stats.get("busy")), _text(record.error), _text(bench.get("prompt_id")), _integer(bench.get("repeat")),
+        _flag(stats.get("warm")),
+        _text(reason if reason is not None else record.finish_reason),
+        _flag(stats.get("busy")),
+        _text(record.error),
+        _text(bench.get("prompt_id")),
+        _integer(bench.get("repeat")),
         _flag(stats.get("server_included_load")),
     )
 
@@ -74,10 +106,13 @@ def fill_columns(db: sqlite3.Connection) -> int:
     try:
         while rows := db.execute(
             "SELECT c.seq, r.record FROM run_columns c JOIN runs r ON r.run_id = c.run_id "
-            "WHERE c.readable IS NULL LIMIT ?", (FILL_BATCH,)
+            "WHERE c.readable IS NULL LIMIT ?",
+            (FILL_BATCH,),
         ).fetchall():
             # By seq: a run id read as bytes (they are, here) would not match the stored text.
-            db.executemany(_SET_COLUMNS + " WHERE seq = ?", [(*_flatten(stored_columns(raw)), seq) for seq, raw in rows])
+            db.executemany(
+                _SET_COLUMNS + " WHERE seq = ?", [(*_flatten(stored_columns(raw)), seq) for seq, raw in rows]
+            )
             filled += len(rows)
     finally:
         db.text_factory = factory

@@ -19,7 +19,9 @@ def _create_runs_table(db: sqlite3.Connection) -> None:
 def _add_benchmark_id(db: sqlite3.Connection) -> None:
     """Benchmarks find their runs by id: a column, filled from the records already stored."""
     db.execute("ALTER TABLE runs ADD COLUMN benchmark_id TEXT")
-    db.execute("UPDATE runs SET benchmark_id = json_extract(record, '$.bench.benchmark_id') WHERE json_valid(record)")
+    db.execute(
+        "UPDATE runs SET benchmark_id = json_extract(record, '$.bench.benchmark_id') WHERE json_valid(record)"
+    )
     db.execute("CREATE INDEX runs_benchmark_id ON runs (benchmark_id)")
 
 
@@ -34,13 +36,32 @@ def _create_benchmarks_table(db: sqlite3.Connection) -> None:
 # figure. In a narrow table of their own beside `runs`, whose rows carry the whole record (a few
 # kB each): a scan of 100,000 runs' columns then reads megabytes, not hundreds.
 _RUN_COLUMNS_4 = (
-    ("readable", "INTEGER"), ("read_note", "TEXT"),
-    ("model_name", "TEXT"), ("backend", "TEXT"), ("quantization", "TEXT"), ("parameters", "INTEGER"),
-    ("size_bytes", "INTEGER"), ("model_path", "TEXT"), ("schedule", "TEXT"),
-    ("load_s", "REAL"), ("warm", "INTEGER"), ("prompt_tokens", "INTEGER"), ("completion_tokens", "INTEGER"),
-    ("ttft_s", "REAL"), ("prefill_tps", "REAL"), ("decode_tps", "REAL"), ("tpot_ms", "REAL"),
-    ("decode_bytes_per_s", "REAL"), ("e2e_s", "REAL"), ("peak_rss_bytes", "INTEGER"), ("finish_reason", "TEXT"),
-    ("other_cpu_share", "REAL"), ("busy", "INTEGER"), ("error", "TEXT"), ("prompt_id", "TEXT"), ("repeat", "INTEGER"),
+    ("readable", "INTEGER"),
+    ("read_note", "TEXT"),
+    ("model_name", "TEXT"),
+    ("backend", "TEXT"),
+    ("quantization", "TEXT"),
+    ("parameters", "INTEGER"),
+    ("size_bytes", "INTEGER"),
+    ("model_path", "TEXT"),
+    ("schedule", "TEXT"),
+    ("load_s", "REAL"),
+    ("warm", "INTEGER"),
+    ("prompt_tokens", "INTEGER"),
+    ("completion_tokens", "INTEGER"),
+    ("ttft_s", "REAL"),
+    ("prefill_tps", "REAL"),
+    ("decode_tps", "REAL"),
+    ("tpot_ms", "REAL"),
+    ("decode_bytes_per_s", "REAL"),
+    ("e2e_s", "REAL"),
+    ("peak_rss_bytes", "INTEGER"),
+    ("finish_reason", "TEXT"),
+    ("other_cpu_share", "REAL"),
+    ("busy", "INTEGER"),
+    ("error", "TEXT"),
+    ("prompt_id", "TEXT"),
+    ("repeat", "INTEGER"),
 )
 
 
@@ -59,7 +80,9 @@ def _create_run_columns(db: sqlite3.Connection) -> None:
         "(run_id, created_at, comparison_id, benchmark_id) VALUES (new.run_id, new.created_at, new.comparison_id, "
         "new.benchmark_id); END"
     )
-    db.execute("CREATE TRIGGER runs_delete_columns AFTER DELETE ON runs BEGIN DELETE FROM run_columns WHERE run_id = old.run_id; END")
+    db.execute(
+        "CREATE TRIGGER runs_delete_columns AFTER DELETE ON runs BEGIN DELETE FROM run_columns WHERE run_id = old.run_id; END"
+    )
     db.execute(
         "INSERT INTO run_columns (run_id, created_at, comparison_id, benchmark_id) "
         "SELECT run_id, created_at, comparison_id, benchmark_id FROM runs ORDER BY rowid"
@@ -67,16 +90,22 @@ def _create_run_columns(db: sqlite3.Connection) -> None:
     # Each of the Results page's queries reads one index (EXPLAIN QUERY PLAN on 100,000 runs):
     # the newest first (seq is the rowid, so the order is the index's), counts and facets from
     # one covering index, the notes on repaired or unreadable rows, the model names, a session.
-    for name, columns in (("listing", "readable, created_at"),
-                          ("filters", "readable, backend, finish_reason, model_name, benchmark_id"),
-                          ("notes", "readable, read_note"), ("model_name", "model_name"), ("comparison_id", "comparison_id")):
+    for name, columns in (
+        ("listing", "readable, created_at"),
+        ("filters", "readable, backend, finish_reason, model_name, benchmark_id"),
+        ("notes", "readable, read_note"),
+        ("model_name", "model_name"),
+        ("comparison_id", "comparison_id"),
+    ):
         db.execute(f"CREATE INDEX run_columns_{name} ON run_columns ({columns})")
 
 
 def _create_votes_tables(db: sqlite3.Connection) -> None:
     """Blind comparisons (their runs are hidden until voted on: voted_at is NULL) and the votes,
     one row per pairwise outcome, a ranking's pairs under one ballot_id."""
-    db.execute("CREATE TABLE blind_comparisons (comparison_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, voted_at TEXT)")
+    db.execute(
+        "CREATE TABLE blind_comparisons (comparison_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, voted_at TEXT)"
+    )
     db.execute(
         "CREATE TABLE votes (ballot_id TEXT NOT NULL, comparison_id TEXT NOT NULL, created_at TEXT NOT NULL, "
         "kind TEXT NOT NULL, model_a_id TEXT NOT NULL, model_a_name TEXT NOT NULL, model_b_id TEXT NOT NULL, "
@@ -85,8 +114,12 @@ def _create_votes_tables(db: sqlite3.Connection) -> None:
 
 
 _ENDPOINT_COLUMNS_6 = (
-    ("server_prompt_ms", "REAL"), ("server_prefill_tps", "REAL"), ("server_decode_ms", "REAL"),
-    ("server_decode_tps", "REAL"), ("server_cached_prompt_tokens", "INTEGER"), ("server_included_load", "INTEGER"),
+    ("server_prompt_ms", "REAL"),
+    ("server_prefill_tps", "REAL"),
+    ("server_decode_ms", "REAL"),
+    ("server_decode_tps", "REAL"),
+    ("server_cached_prompt_tokens", "INTEGER"),
+    ("server_included_load", "INTEGER"),
     ("cost", "REAL"),
 )
 
@@ -114,8 +147,13 @@ def _add_benchmark_process_start(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _create_runs_table, _add_benchmark_id, _create_benchmarks_table, _create_run_columns,
-    _create_votes_tables, _add_endpoint_columns, _create_scores_table,
+    _create_runs_table,
+    _add_benchmark_id,
+    _create_benchmarks_table,
+    _create_run_columns,
+    _create_votes_tables,
+    _add_endpoint_columns,
+    _create_scores_table,
     _add_benchmark_process_start,
 ]
 

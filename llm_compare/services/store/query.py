@@ -24,8 +24,12 @@ class RunQuery:
         """The SQL condition on `run_columns` and its parameters."""
         # A blind comparison's runs stay out of sight (and out of the CSV) until it is voted on.
         terms, params = ["readable = 1", f"comparison_id NOT IN ({UNVOTED_BLIND})"], []
-        for column, values in (("model_name", self.models), ("backend", self.backends),
-                               ("finish_reason", self.finish_reasons), ("comparison_id", self.comparison_ids)):
+        for column, values in (
+            ("model_name", self.models),
+            ("backend", self.backends),
+            ("finish_reason", self.finish_reasons),
+            ("comparison_id", self.comparison_ids),
+        ):
             if values is None or (not values and column != "comparison_id"):
                 continue
             terms.append(f"{column} IN ({', '.join('?' * len(values))})")

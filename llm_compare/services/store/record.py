@@ -48,10 +48,23 @@ class RunRecord:
 
     @classmethod
     def from_result(
-        cls, *, comparison_id: str, prompt: str, system_prompt: str | None, schedule: str,
-        model: ModelInfo, config: ModelConfig, result: InferenceResult,
+        cls,
+        *,
+        comparison_id: str,
+        prompt: str,
+        system_prompt: str | None,
+        schedule: str,
+        model: ModelInfo,
+        config: ModelConfig,
+        result: InferenceResult,
     ) -> RunRecord:
-        identity = {"id": model.id, "name": model.name, "type": model.type.value, "path": model.path, "size_bytes": model.size_bytes}
+        identity = {
+            "id": model.id,
+            "name": model.name,
+            "type": model.type.value,
+            "path": model.path,
+            "size_bytes": model.size_bytes,
+        }
         identity.update({key: model.metadata.get(key) for key in MODEL_IDENTITY_KEYS})
         return cls(
             run_id=uuid.uuid4().hex,
@@ -106,13 +119,14 @@ class RunRecord:
         row.update({f"config_{name}": json_cell(self.config.get(name)) for name in ModelConfig.model_fields})
         row.update({"prompt": self.prompt, "system_prompt": self.system_prompt, "text": self.text})
         row["backend_versions"] = json_cell(self.backend_versions)
-        row["host_cpu"], row["host_cores"], row["host_ram_bytes"] = (self.host.get(k) for k in ("cpu", "cores", "ram_bytes"))
+        row["host_cpu"], row["host_cores"], row["host_ram_bytes"] = (
+            self.host.get(k) for k in ("cpu", "cores", "ram_bytes")
+        )
         return row
 
 
 def new_comparison_id() -> str:
     return uuid.uuid4().hex[:12]
-
 
 
 def json_cell(value: Any) -> Any:
@@ -153,7 +167,10 @@ class UnreadableRun(ValueError):
 
 SURROGATES = re.compile("[\ud800-\udfff]")
 NUMERIC_STATS = tuple(name for name in STAT_HELP if name not in (*BOOLEAN_STATS, "finish_reason"))
-_TEXT_FIELDS, _OPTIONAL_TEXT_FIELDS = ("comparison_id", "prompt", "schedule", "text"), ("system_prompt", "error", "finish_reason")
+_TEXT_FIELDS, _OPTIONAL_TEXT_FIELDS = (
+    ("comparison_id", "prompt", "schedule", "text"),
+    ("system_prompt", "error", "finish_reason"),
+)
 _DICT_FIELDS = ("config", "stats", "backend_versions", "ignored_settings", "host", "runtime", "bench")
 
 
@@ -171,7 +188,9 @@ def record_from_row(raw: Any) -> tuple[RunRecord, list[str]]:
     except RecursionError:  # parsed just under json's limit: too deep for anything else
         raise UnreadableRun("the record is nested too deeply") from None
     model = data.get("model")
-    if not isinstance(model, dict) or not all(isinstance(model.get(k), str) for k in ("id", "name", "type", "path")):
+    if not isinstance(model, dict) or not all(
+        isinstance(model.get(k), str) for k in ("id", "name", "type", "path")
+    ):
         raise UnreadableRun("the record names no model")
     if not isinstance(data.get("run_id"), str) or not _is_time(data.get("created_at")):
         raise UnreadableRun("the record has no run id or no valid time")
@@ -192,7 +211,9 @@ def record_from_row(raw: Any) -> tuple[RunRecord, list[str]]:
     stats = values["stats"] = dict(values["stats"])
     for name in NUMERIC_STATS:
         value = stats.get(name)
-        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+        if value is not None and not (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ):
             stats[name] = None
             notes.append(f"{name} was not a number")
     for name in BOOLEAN_STATS:

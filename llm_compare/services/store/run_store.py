@@ -42,9 +42,21 @@ from llm_compare.services.store.record import (
 
 # The store's public names, importable from here as before the store was split in modules.
 __all__ = [
-    "BUSY_TIMEOUT_ENV", "MIGRATIONS", "PENDING_FILE_NAME", "RunFacets", "RunNotKeptError", "RunQuery", "RunRecord",
-    "RunStore", "StoredBenchmark", "StoredRuns", "UnreadableRun", "new_comparison_id", "record_from_row",
-    "rows_to_csv", "to_csv",
+    "BUSY_TIMEOUT_ENV",
+    "MIGRATIONS",
+    "PENDING_FILE_NAME",
+    "RunFacets",
+    "RunNotKeptError",
+    "RunQuery",
+    "RunRecord",
+    "RunStore",
+    "StoredBenchmark",
+    "StoredRuns",
+    "UnreadableRun",
+    "new_comparison_id",
+    "record_from_row",
+    "rows_to_csv",
+    "to_csv",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,7 +137,13 @@ class RunStore:
             return None
         except (sqlite3.Error, OSError) as exc:
             failure = _one_line(exc)
-        log.warning("could not store run %s in %s (%s); keeping it in %s", record.run_id, self.path, failure, self.pending_path)
+        log.warning(
+            "could not store run %s in %s (%s); keeping it in %s",
+            record.run_id,
+            self.path,
+            failure,
+            self.pending_path,
+        )
         return self._keep_pending(record.to_json(), failure)
 
     def _keep_pending(self, line: str, failure: str) -> str:
@@ -162,8 +180,15 @@ class RunStore:
         if not self._exists():
             return RunFacets(0, [], [], [], 0, None, 0, None)
         with self._connect() as db:
-            models = [name for (name,) in db.execute("SELECT DISTINCT model_name FROM run_columns WHERE model_name IS NOT NULL ORDER BY 1")]
-            groups = db.execute("SELECT backend, finish_reason, COUNT(*) FROM run_columns WHERE readable = 1 GROUP BY 1, 2").fetchall()
+            models = [
+                name
+                for (name,) in db.execute(
+                    "SELECT DISTINCT model_name FROM run_columns WHERE model_name IS NOT NULL ORDER BY 1"
+                )
+            ]
+            groups = db.execute(
+                "SELECT backend, finish_reason, COUNT(*) FROM run_columns WHERE readable = 1 GROUP BY 1, 2"
+            ).fetchall()
             unreadable, first_unreadable = _first_note(db, "readable = 0")
             repaired, first_repaired = _first_note(db, "readable = 1 AND read_note IS NOT NULL")
         return RunFacets(
@@ -171,7 +196,10 @@ class RunStore:
             models=models,
             backends=sorted({backend for backend, _, _ in groups if backend is not None}),
             finish_reasons=sorted({reason for _, reason, _ in groups if reason is not None}),
-            unreadable=unreadable, first_unreadable=first_unreadable, repaired=repaired, first_repaired=first_repaired,
+            unreadable=unreadable,
+            first_unreadable=first_unreadable,
+            repaired=repaired,
+            first_repaired=first_repaired,
         )
 
     def count(self, query: RunQuery) -> int:
@@ -191,7 +219,7 @@ class RunStore:
             rows = db.execute(
                 f"SELECT r.run_id, r.record FROM (SELECT run_id, created_at, seq FROM run_columns WHERE {where} {NEWEST_FIRST} "
                 "LIMIT ? OFFSET ?) AS found JOIN runs r ON r.run_id = found.run_id ORDER BY found.created_at DESC, found.seq DESC",
-                [*params, limit, offset]
+                [*params, limit, offset],
             ).fetchall()
         return StoredRuns.of_rows(rows).records
 
@@ -202,7 +230,8 @@ class RunStore:
         where, params = query.where()
         with self._connect() as db:
             rows = db.execute(
-                f"SELECT {', '.join(columns)} FROM run_columns WHERE {where} {NEWEST_FIRST} LIMIT ?", [*params, limit]
+                f"SELECT {', '.join(columns)} FROM run_columns WHERE {where} {NEWEST_FIRST} LIMIT ?",
+                [*params, limit],
             ).fetchall()
         return [dict(zip(columns, row)) for row in rows]
 
@@ -218,11 +247,17 @@ class RunStore:
     def benchmark_started(self, benchmark_id: str, spec: dict[str, Any], order_note: str) -> str | None:
         """A benchmark starts (or resumes) in this process: its spec, and who runs it. When the
         database cannot take it, it waits in the pending file like a run (the note says so)."""
-        return self._benchmark_event({
-            "benchmark_id": benchmark_id, "status": "running", "spec": spec, "order_note": order_note,
-            "pid": os.getpid(), "pid_started": psutil.Process().create_time(),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        })
+        return self._benchmark_event(
+            {
+                "benchmark_id": benchmark_id,
+                "status": "running",
+                "spec": spec,
+                "order_note": order_note,
+                "pid": os.getpid(),
+                "pid_started": psutil.Process().create_time(),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
 
     def benchmark_ended(self, benchmark_id: str, status: str) -> str | None:
         return self._benchmark_event({"benchmark_id": benchmark_id, "status": status})
@@ -234,8 +269,13 @@ class RunStore:
             return None
         except (sqlite3.Error, OSError) as exc:
             failure = _one_line(exc)
-        log.warning("could not store that benchmark %s is %s (%s); keeping it in %s",
-                    event["benchmark_id"], event["status"], failure, self.pending_path)
+        log.warning(
+            "could not store that benchmark %s is %s (%s); keeping it in %s",
+            event["benchmark_id"],
+            event["status"],
+            failure,
+            self.pending_path,
+        )
         return self._keep_pending(json.dumps({BENCHMARK_EVENT: event}), failure)
 
     def benchmarks(self) -> list[StoredBenchmark]:
@@ -254,7 +294,9 @@ class RunStore:
         for stored in self.benchmarks():
             if stored.benchmark_id == benchmark_id:
                 return stored
-        raise ConfigurationError(f"no benchmark {benchmark_id!r} is stored: `llm-compare bench --list` shows their ids")
+        raise ConfigurationError(
+            f"no benchmark {benchmark_id!r} is stored: `llm-compare bench --list` shows their ids"
+        )
 
     def benchmark_runs(self, benchmark_id: str) -> list[RunRecord]:
         with self._connect() as db:
@@ -279,7 +321,10 @@ class RunStore:
         if not self.path.exists():
             return set()
         with self._connect() as db:
-            return {row[0] for row in db.execute("SELECT comparison_id FROM blind_comparisons WHERE voted_at IS NULL")}
+            return {
+                row[0]
+                for row in db.execute("SELECT comparison_id FROM blind_comparisons WHERE voted_at IS NULL")
+            }
 
     def record_votes(self, comparison_id: str, votes: list[dict[str, str]]) -> None:
         """Store a blind comparison's votes (PairVote fields) and reveal it, in one transaction."""
@@ -289,19 +334,25 @@ class RunStore:
                 ":model_b, :model_b_name, :outcome)",
                 votes,
             )
-            db.execute("UPDATE blind_comparisons SET voted_at = ? WHERE comparison_id = ?", (_now(), comparison_id))
+            db.execute(
+                "UPDATE blind_comparisons SET voted_at = ? WHERE comparison_id = ?", (_now(), comparison_id)
+            )
 
     def reveal(self, comparison_id: str) -> None:
         """Show a blind comparison's runs without a vote."""
         with self._connect() as db:
-            db.execute("UPDATE blind_comparisons SET voted_at = ? WHERE comparison_id = ?", (_now(), comparison_id))
+            db.execute(
+                "UPDATE blind_comparisons SET voted_at = ? WHERE comparison_id = ?", (_now(), comparison_id)
+            )
 
     def hidden_run_count(self) -> int:
         """How many runs belong to blind comparisons not voted on yet (the Results page hides them)."""
         if not self._exists():
             return 0
         with self._connect() as db:
-            return db.execute(f"SELECT COUNT(*) FROM run_columns WHERE comparison_id IN ({UNVOTED_BLIND})").fetchone()[0]
+            return db.execute(
+                f"SELECT COUNT(*) FROM run_columns WHERE comparison_id IN ({UNVOTED_BLIND})"
+            ).fetchone()[0]
 
     def votes(self) -> list[dict[str, str]]:
         """Every stored vote (PairVote fields), oldest first."""
@@ -319,7 +370,10 @@ class RunStore:
 
     def save_score(self, score_id: str, model_id: str, created_at: str, record: dict[str, Any]) -> None:
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", (score_id, model_id, created_at, json.dumps(record)))
+            db.execute(
+                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)",
+                (score_id, model_id, created_at, json.dumps(record)),
+            )
 
     def score_records(self) -> list[dict[str, Any]]:
         """Every stored score, newest first; a row that is not a JSON object is left out."""
@@ -424,8 +478,17 @@ class RunStore:
             else:
                 insert(db, [RunRecord(**data)], if_new=True)
             return True
-        except (ValueError, TypeError, KeyError, sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:
-            log.warning("keeping a line of %s that is not a storable run: %s", self.pending_path, _one_line(exc))
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            sqlite3.IntegrityError,
+            sqlite3.InterfaceError,
+            sqlite3.ProgrammingError,
+        ) as exc:
+            log.warning(
+                "keeping a line of %s that is not a storable run: %s", self.pending_path, _one_line(exc)
+            )
             return False
 
 
@@ -445,12 +508,20 @@ def _apply_benchmark_event(db: sqlite3.Connection, event: dict[str, Any]) -> Non
             "INSERT INTO benchmarks (benchmark_id, created_at, spec, status, pid, order_note, pid_started) "
             "VALUES (?, ?, ?, 'running', ?, ?, ?) ON CONFLICT (benchmark_id) "
             "DO UPDATE SET status = 'running', pid = excluded.pid, pid_started = excluded.pid_started",
-            (event["benchmark_id"], event["created_at"], json.dumps(event["spec"]), event["pid"], event["order_note"],
-             event.get("pid_started")),
+            (
+                event["benchmark_id"],
+                event["created_at"],
+                json.dumps(event["spec"]),
+                event["pid"],
+                event["order_note"],
+                event.get("pid_started"),
+            ),
         )
     else:
-        db.execute("UPDATE benchmarks SET status = ?, pid = NULL, pid_started = NULL WHERE benchmark_id = ?",
-                   (event["status"], event["benchmark_id"]))
+        db.execute(
+            "UPDATE benchmarks SET status = ?, pid = NULL, pid_started = NULL WHERE benchmark_id = ?",
+            (event["status"], event["benchmark_id"]),
+        )
 
 
 def _still_running(pid: int | None, pid_started: float | None) -> bool:
@@ -472,7 +543,9 @@ def _first_note(db: sqlite3.Connection, condition: str) -> tuple[int, str | None
         return 0, None
     db.text_factory = bytes
     try:
-        run_id, note = db.execute(f"SELECT run_id, read_note FROM run_columns WHERE {condition} {NEWEST_FIRST} LIMIT 1").fetchone()
+        run_id, note = db.execute(
+            f"SELECT run_id, read_note FROM run_columns WHERE {condition} {NEWEST_FIRST} LIMIT 1"
+        ).fetchone()
     finally:
         db.text_factory = str
     return count, f"run {as_text(run_id).strip() or '?'}: {as_text(note)}"

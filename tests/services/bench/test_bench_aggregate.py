@@ -51,22 +51,36 @@ def test_pairs_compare_decode_and_ttft_with_verdicts_per_prompt_and_over_prompts
     by_key = {(r.figure, r.prompt_id): r for r in rows}
     assert by_key[("decode_tps", "p")].verdict == "Alpha decodes 2.00× faster than Beta, 95 % CI 2.00–2.00"
     assert by_key[("decode_tps", None)].ratio.value == pytest.approx(4.0)  # sqrt(2 * 8)
-    assert by_key[("ttft_s", "p")].verdict == "Alpha reaches its first token 4.00× sooner than Beta, 95 % CI 4.00–4.00"
-    assert by_key[("ttft_s", "q")].verdict == "Beta reaches its first token 2.00× sooner than Alpha, 95 % CI 2.00–2.00"
-    assert by_key[("ttft_s", None)].verdict == "Alpha reaches its first token 1.41× sooner than Beta, 95 % CI 1.41–1.41"
+    assert (
+        by_key[("ttft_s", "p")].verdict
+        == "Alpha reaches its first token 4.00× sooner than Beta, 95 % CI 4.00–4.00"
+    )
+    assert (
+        by_key[("ttft_s", "q")].verdict
+        == "Beta reaches its first token 2.00× sooner than Alpha, 95 % CI 2.00–2.00"
+    )
+    assert (
+        by_key[("ttft_s", None)].verdict
+        == "Alpha reaches its first token 1.41× sooner than Beta, 95 % CI 1.41–1.41"
+    )
 
 
 def test_models_with_different_tokenizers_compare_in_bytes_per_second():
     runs = []
     for r in range(5):
-        runs += [run("a", "p", r, decode=100.0, bytes_per_s=300.0), run("b", "p", r, decode=50.0, bytes_per_s=300.0)]
+        runs += [
+            run("a", "p", r, decode=100.0, bytes_per_s=300.0),
+            run("b", "p", r, decode=50.0, bytes_per_s=300.0),
+        ]
     rows = compare_pairs(runs, {}, same_tokenizer=lambda a, b: False)
     speed = [r for r in rows if r.figure != "ttft_s"]
     assert [(r.figure, r.verdict) for r in speed] == [("decode_bytes_per_s", "within noise")]
 
 
 def test_too_few_runs_name_no_winner_and_prompts_one_model_skipped_are_left_out():
-    runs = [run("a", "p", r, decode=100.0) for r in range(4)] + [run("b", "p", r, decode=10.0) for r in range(4)]
+    runs = [run("a", "p", r, decode=100.0) for r in range(4)] + [
+        run("b", "p", r, decode=10.0) for r in range(4)
+    ]
     runs += [run("a", "long", 0, decode=1.0)]  # b skipped "long": it did not fit b's context
     rows = compare_pairs(runs, {}, same_tokenizer=lambda a, b: True)
     assert {r.prompt_id for r in rows} == {"p"}

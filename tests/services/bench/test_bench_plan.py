@@ -11,9 +11,18 @@ def test_each_repetition_visits_every_model_and_prompt_with_both_orders_rotating
     plan = schedule([["A", "B"]], ["p", "q"], repeats=3, warmups=1, seed=10)
     assert [(r.model_id, r.prompt_id, r.warmup) for r in plan[:2]] == [("A", "p", True), ("B", "p", True)]
     assert counted(plan) == [
-        ("A", "p", 0, 10), ("B", "p", 0, 10), ("A", "q", 0, 10), ("B", "q", 0, 10),
-        ("B", "q", 1, 11), ("A", "q", 1, 11), ("B", "p", 1, 11), ("A", "p", 1, 11),
-        ("A", "p", 2, 12), ("B", "p", 2, 12), ("A", "q", 2, 12), ("B", "q", 2, 12),
+        ("A", "p", 0, 10),
+        ("B", "p", 0, 10),
+        ("A", "q", 0, 10),
+        ("B", "q", 0, 10),
+        ("B", "q", 1, 11),
+        ("A", "q", 1, 11),
+        ("B", "p", 1, 11),
+        ("A", "p", 1, 11),
+        ("A", "p", 2, 12),
+        ("B", "p", 2, 12),
+        ("A", "q", 2, 12),
+        ("B", "q", 2, 12),
     ]
 
 
@@ -34,12 +43,24 @@ def test_every_model_and_prompt_pair_runs_once_per_repetition_with_seed_s_plus_r
 
 def test_models_that_do_not_fit_together_run_group_by_group():
     gib = 2**30
-    groups = memory_groups(["A", "B", "C", "D"], {"A": 3 * gib, "B": 3 * gib, "C": 5 * gib, "D": 9 * gib}, 8 * gib)
+    groups = memory_groups(
+        ["A", "B", "C", "D"], {"A": 3 * gib, "B": 3 * gib, "C": 5 * gib, "D": 9 * gib}, 8 * gib
+    )
     assert groups == [["A", "B"], ["C"], ["D"]]
     plan = schedule(groups, ["p"], repeats=2, warmups=1, seed=0)
     assert [(r.model_id, r.warmup) for r in plan] == [
-        ("A", True), ("B", True), ("A", False), ("B", False), ("B", False), ("A", False),
-        ("C", True), ("C", False), ("C", False), ("D", True), ("D", False), ("D", False),
+        ("A", True),
+        ("B", True),
+        ("A", False),
+        ("B", False),
+        ("B", False),
+        ("A", False),
+        ("C", True),
+        ("C", False),
+        ("C", False),
+        ("D", True),
+        ("D", False),
+        ("D", False),
     ]
     assert order_note(groups) == "in 3 groups that fit in memory together, interleaved within each group"
     assert order_note([["A"], ["B"]]) == "model by model: the models do not fit in memory together"
@@ -52,9 +73,17 @@ def test_resume_runs_exactly_what_is_missing_with_warmups_again():
     left = remaining(plan, done)
     assert [r.key for r in left if not r.warmup] == [r.key for r in plan if not r.warmup][5:]
     assert [(r.model_id, r.warmup) for r in left] == [
-        ("A", True), ("A", False), ("B", True), ("B", False), ("A", False),
+        ("A", True),
+        ("A", False),
+        ("B", True),
+        ("B", False),
+        ("A", False),
     ]
     assert remaining(plan, [r.key for r in plan]) == []
-    assert remaining(plan, []) == [PlannedRun("A", "p", 0, 0, True)] + [
-        r for r in plan if not r.warmup and r.model_id == "A"
-    ][:1] + [PlannedRun("B", "p", 0, 0, True)] + [r for r in plan if not r.warmup][1:]
+    assert (
+        remaining(plan, [])
+        == [PlannedRun("A", "p", 0, 0, True)]
+        + [r for r in plan if not r.warmup and r.model_id == "A"][:1]
+        + [PlannedRun("B", "p", 0, 0, True)]
+        + [r for r in plan if not r.warmup][1:]
+    )

@@ -9,7 +9,17 @@ from llm_compare.services.bench.report import ModelLabel, aggregate_rows, markdo
 def runs():
     out = []
     for r in range(5):
-        out.append(CountedRun("a", "p", r, {"decode_tps": 100.0 + r, "ttft_s": 0.010, "peak_rss_bytes": 2**20 * 50}, False, 1, 1))
+        out.append(
+            CountedRun(
+                "a",
+                "p",
+                r,
+                {"decode_tps": 100.0 + r, "ttft_s": 0.010, "peak_rss_bytes": 2**20 * 50},
+                False,
+                1,
+                1,
+            )
+        )
         out.append(CountedRun("b", "p", r, {"decode_tps": 50.0, "ttft_s": 0.020 + r / 1000}, False, 0, 1))
     return out
 
@@ -34,10 +44,22 @@ def table_cells(markdown: str) -> list[list[str]]:
 def test_markdown_table_parses_with_one_row_per_model_and_names_kept_whole():
     data = runs()
     text = markdown_table(
-        figure_summaries(data), pass_rates(data), compare_pairs(data, {"a": "A", "b": "B"}, lambda a, b: True), LABELS
+        figure_summaries(data),
+        pass_rates(data),
+        compare_pairs(data, {"a": "A", "b": "B"}, lambda a, b: True),
+        LABELS,
     )
     header, *body = table_cells(text)
-    assert header == ["model", "backend", "n", "decode tok/s", "TTFT ms", "prefill tok/s", "peak RSS MiB", "checks passed"]
+    assert header == [
+        "model",
+        "backend",
+        "n",
+        "decode tok/s",
+        "TTFT ms",
+        "prefill tok/s",
+        "peak RSS MiB",
+        "checks passed",
+    ]
     assert [row[:3] for row in body] == [["tiny | f32\\nx", "gguf", "5"], ["tiny-hf", "pytorch", "5"]]
     assert body[0][3] == "102.0 (100.0–104.0)"  # median (min–max) of 100..104
     assert body[0][4] == "10.0 (10.0–10.0)"
@@ -50,9 +72,17 @@ def test_markdown_table_parses_with_one_row_per_model_and_names_kept_whole():
 
 def test_aggregate_rows_hold_every_statistic_per_model_prompt_and_figure():
     rows = aggregate_rows(figure_summaries(runs()), LABELS)
-    row = next(r for r in rows if r["model_id"] == "a" and r["prompt_id"] == "" and r["figure"] == "decode_tps")
+    row = next(
+        r for r in rows if r["model_id"] == "a" and r["prompt_id"] == "" and r["figure"] == "decode_tps"
+    )
     assert row["model_name"] == "tiny | f32\nx" and row["backend"] == "gguf"
-    assert (row["n"], row["median"], row["low"], row["high"], row["spread"]) == (5, 102.0, 100.0, 104.0, "min–max")
+    assert (row["n"], row["median"], row["low"], row["high"], row["spread"]) == (
+        5,
+        102.0,
+        100.0,
+        104.0,
+        "min–max",
+    )
     assert row["mean"] == 102.0
     assert row["median_ci_low"] <= 102.0 <= row["median_ci_high"]
     assert {r["prompt_id"] for r in rows} == {"", "p"}
@@ -68,15 +98,25 @@ def test_a_pair_without_a_winner_says_which_pair_and_figure_and_why():
     assert pair_sentence(few, names) == (
         "Alpha vs Beta, TTFT: too few runs (ratio 1.50, 95 % CI 1.20–1.90; as few as 3 runs with this figure for one prompt, a verdict needs 5)"
     )
-    noise = PairComparison("a", "b", "decode_bytes_per_s", None, Ratio(1.02, Interval(0.97, 1.08), 9), "within noise")
-    assert pair_sentence(noise, names) == "Alpha vs Beta, decode bytes/s: within noise (ratio 1.02, 95 % CI 0.97–1.08)"
+    noise = PairComparison(
+        "a", "b", "decode_bytes_per_s", None, Ratio(1.02, Interval(0.97, 1.08), 9), "within noise"
+    )
+    assert (
+        pair_sentence(noise, names)
+        == "Alpha vs Beta, decode bytes/s: within noise (ratio 1.02, 95 % CI 0.97–1.08)"
+    )
     none = PairComparison("a", "b", "decode_tps", None, None, "too few runs")
     assert pair_sentence(none, names) == "Alpha vs Beta, decode tok/s: too few runs"
 
 
 def test_the_markdown_footer_says_how_many_busy_runs_were_left_out():
     data = runs()
-    args = (figure_summaries(data), pass_rates(data), compare_pairs(data, {"a": "A", "b": "B"}, lambda a, b: True), LABELS)
+    args = (
+        figure_summaries(data),
+        pass_rates(data),
+        compare_pairs(data, {"a": "A", "b": "B"}, lambda a, b: True),
+        LABELS,
+    )
     assert "No run was busy." in markdown_table(*args)
     assert "3 busy runs excluded (other programs used the CPU)." in markdown_table(*args, busy_left_out=3)
     assert "Busy runs included." in markdown_table(*args, busy_included=True)

@@ -27,7 +27,9 @@ def suite(lines: str):
 
 SUITE = suite(
     '{"id": "short", "prompt": "import os\\n", "max_tokens": 6, "checks": {"regex": "\\\\S", "equals": "never"}}\n'
-    + '{"id": "huge", "prompt": "' + "word " * 2000 + '"}\n'
+    + '{"id": "huge", "prompt": "'
+    + "word " * 2000
+    + '"}\n'
 )
 
 
@@ -60,7 +62,12 @@ def test_a_benchmark_runs_its_plan_with_seeds_overrides_checks_and_skips(engine,
 def test_stop_keeps_finished_runs_and_resume_runs_exactly_the_rest(engine, tiny_models):
     models = {m.id: m for m in (tiny_models["hf"], tiny_models["gguf_f32"])}
     configs = {m: ModelConfig(mode="raw", n_ctx=512, temperature=0.0, max_tokens=40) for m in models}
-    spec = BenchmarkSpec(tuple(models), suite('{"id": "a", "prompt": "def f"}\n{"id": "b", "prompt": "class C"}\n'), repeats=3, warmups=0)
+    spec = BenchmarkSpec(
+        tuple(models),
+        suite('{"id": "a", "prompt": "def f"}\n{"id": "b", "prompt": "class C"}\n'),
+        repeats=3,
+        warmups=0,
+    )
     saved, enough = [], threading.Event()
 
     def save(outcome):
@@ -76,7 +83,9 @@ def test_stop_keeps_finished_runs_and_resume_runs_exactly_the_rest(engine, tiny_
     assert 5 <= stopped_at < 12 and all(o.result.finish_reason == FinishReason.LENGTH for o in saved)
     assert runner.progress().total == 12
 
-    resumed = BenchmarkRunner(engine, spec, models, configs, saved.append, done=[o.planned.key for o in saved]).run()
+    resumed = BenchmarkRunner(
+        engine, spec, models, configs, saved.append, done=[o.planned.key for o in saved]
+    ).run()
     assert resumed.progress().total == 12 - stopped_at
     keys = [o.planned.key for o in saved]
     full = [r.key for r in schedule([list(models)], ["a", "b"], 3, 0, 0)]
@@ -85,9 +94,13 @@ def test_stop_keeps_finished_runs_and_resume_runs_exactly_the_rest(engine, tiny_
 
 def test_counted_runs_include_those_made_before_the_resume_and_never_warm_ups(engine, tiny_models):
     model = tiny_models["gguf_f32"]
-    spec = BenchmarkSpec((model.id,), suite('{"id": "a", "prompt": "def f", "max_tokens": 4}\n'), repeats=2, warmups=1)
+    spec = BenchmarkSpec(
+        (model.id,), suite('{"id": "a", "prompt": "def f", "max_tokens": 4}\n'), repeats=2, warmups=1
+    )
     before = CountedRun(model.id, "a", 0, {"decode_tps": 50.0}, busy=False, checks_passed=0, checks_total=0)
-    runner = BenchmarkRunner(engine, spec, {model.id: model}, {}, lambda outcome: None, done=[(model.id, "a", 0)], earlier=[before])
+    runner = BenchmarkRunner(
+        engine, spec, {model.id: model}, {}, lambda outcome: None, done=[(model.id, "a", 0)], earlier=[before]
+    )
     assert runner.counted_runs() == [before]
     runner.run()
     assert runner.error is None and len(runner.outcomes) == 2  # the warm-up and repetition 1

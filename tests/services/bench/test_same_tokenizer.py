@@ -16,9 +16,22 @@ def bench_records(models: list, runs: int = 2) -> list[RunRecord]:
             for event in engine.run("import os\n", models, {m.id: config for m in models}):
                 if event.kind == "done":
                     model = next(m for m in models if m.id == event.model_id)
-                    record = RunRecord.from_result(comparison_id="c", prompt="import os\n", system_prompt=None,
-                                                   schedule="sequential", model=model, config=config, result=event.result)
-                    record.bench = {"benchmark_id": "b", "prompt_id": "p", "repeat": repeat, "seed": 0, "checks": []}
+                    record = RunRecord.from_result(
+                        comparison_id="c",
+                        prompt="import os\n",
+                        system_prompt=None,
+                        schedule="sequential",
+                        model=model,
+                        config=config,
+                        result=event.result,
+                    )
+                    record.bench = {
+                        "benchmark_id": "b",
+                        "prompt_id": "p",
+                        "repeat": repeat,
+                        "seed": 0,
+                        "checks": [],
+                    }
                     records.append(record)
     finally:
         engine.shutdown()
@@ -30,8 +43,11 @@ def test_decode_ratio_uses_tokens_per_second_only_within_one_vocabulary(tiny_mod
     records = bench_records([hf, gguf, other])
     fingerprints = {r.model["id"]: r.runtime.get("vocab_fingerprint") for r in records}
     assert fingerprints[hf.id] == fingerprints[gguf.id] != fingerprints[other.id]
-    figures = {frozenset((p.model_a, p.model_b)): p.figure for p in stored_results(records, include_busy=True).pairs
-               if p.figure != "ttft_s"}  # this shared machine may mark every run busy
+    figures = {
+        frozenset((p.model_a, p.model_b)): p.figure
+        for p in stored_results(records, include_busy=True).pairs
+        if p.figure != "ttft_s"
+    }  # this shared machine may mark every run busy
     assert figures[frozenset((hf.id, gguf.id))] == "decode_tps"
     assert figures[frozenset((hf.id, other.id))] == "decode_bytes_per_s"
     assert figures[frozenset((gguf.id, other.id))] == "decode_bytes_per_s"

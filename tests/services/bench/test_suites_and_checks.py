@@ -64,7 +64,12 @@ def test_jsonl_suite_reads_every_field():
     ]
     suite = parse_suite(("\n".join(json.dumps(x) for x in lines) + "\n\n").encode(), "s.jsonl", "jsonl")
     first, second = suite.prompts
-    assert (first.id, first.prompt, first.system, first.max_tokens) == ("q1", "Capital of France?", None, None)
+    assert (first.id, first.prompt, first.system, first.max_tokens) == (
+        "q1",
+        "Capital of France?",
+        None,
+        None,
+    )
     assert first.checks == (Check("contains", "Paris"), Check("not_contains", "Lyon"))
     assert (second.system, second.max_tokens, second.checks) == ("Be brief.", 20, ())
 
@@ -72,7 +77,7 @@ def test_jsonl_suite_reads_every_field():
 def test_csv_suite_reads_the_same_fields_with_checks_as_json_and_multi_line_cells(tmp_path):
     path = tmp_path / "suite.csv"
     path.write_text(
-        'id,prompt,system,max_tokens,checks\n'
+        "id,prompt,system,max_tokens,checks\n"
         'q1,"Two\nlines",,8,"{""regex"": ""^a""}"\n'
         "q2,Plain,Be brief.,,\n",
         encoding="utf-8",
@@ -89,10 +94,26 @@ def test_csv_suite_reads_the_same_fields_with_checks_as_json_and_multi_line_cell
         ("jsonl", '{"id": "a", "prompt": "x"}\n\n["a"]\n', "s line 3: each line must be a JSON object"),
         ("jsonl", '{"id": "a"}\n', 's line 1: "prompt" is missing or empty'),
         ("jsonl", '{"id": "a", "prompt": "x", "promt": "y"}\n', 's line 1: unknown field "promt"'),
-        ("jsonl", '{"id": "a", "prompt": "x", "max_tokens": true}\n', 's line 1: "max_tokens" must be a whole number'),
-        ("jsonl", '{"id": "a", "prompt": "x", "max_tokens": 0}\n', 's line 1: "max_tokens" must be a whole number'),
-        ("jsonl", '{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n', 's line 2: id "a" is already used on line 1'),
-        ("jsonl", '{"id": "a", "prompt": "x", "checks": {"regex": "["}}\n', "s line 1: regex '[' is not a valid"),
+        (
+            "jsonl",
+            '{"id": "a", "prompt": "x", "max_tokens": true}\n',
+            's line 1: "max_tokens" must be a whole number',
+        ),
+        (
+            "jsonl",
+            '{"id": "a", "prompt": "x", "max_tokens": 0}\n',
+            's line 1: "max_tokens" must be a whole number',
+        ),
+        (
+            "jsonl",
+            '{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\n',
+            's line 2: id "a" is already used on line 1',
+        ),
+        (
+            "jsonl",
+            '{"id": "a", "prompt": "x", "checks": {"regex": "["}}\n',
+            "s line 1: regex '[' is not a valid",
+        ),
         ("jsonl", '{"id": "a", "prompt": "\\udcff"}\n', 's line 1: "prompt" holds a lone surrogate'),
         ("jsonl", "[" * 100_000 + "\n", "s line 1: not valid JSON (nested too deeply)"),
         ("jsonl", "\n\n", "s holds no prompts"),

@@ -23,8 +23,14 @@ def test_only_one_build_holds_the_lock_at_a_time():
         assert demo_build.build_running()
         # Another process cannot take it either (flock is per open file, across processes).
         other = subprocess.run(
-            [sys.executable, "-c", "from llm_compare.services.discovery.demo_build import build_lock\nwith build_lock(): pass"],
-            capture_output=True, text=True, env=os.environ.copy(),
+            [
+                sys.executable,
+                "-c",
+                "from llm_compare.services.discovery.demo_build import build_lock\nwith build_lock(): pass",
+            ],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
         )
         assert other.returncode != 0 and "already being built" in other.stderr
         with pytest.raises(DemoBuildRunning), build_lock():
@@ -36,8 +42,15 @@ def test_a_building_status_reads_as_interrupted_once_its_process_is_gone(tmp_pat
     assert read_status() is None
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        write_status(DemoBuildStatus("building", str(tmp_path), stage="training x", fraction=0.25,
-                                     **demo_build.process_identity(sleeper.pid)))
+        write_status(
+            DemoBuildStatus(
+                "building",
+                str(tmp_path),
+                stage="training x",
+                fraction=0.25,
+                **demo_build.process_identity(sleeper.pid),
+            )
+        )
         status = read_status()
         assert (status.state, status.stage, status.fraction) == ("building", "training x", 0.25)
     finally:
@@ -54,7 +67,11 @@ def test_progress_goes_to_the_terminal_and_the_status_file(tmp_path, capsys):
         progress.expect_models(2)
         progress.progress("training small", 0.25)
         progress.model_ready("small")
-        assert (read_status().stage, read_status().fraction, read_status().models_ready) == ("training small", 0.25, ["small"])
+        assert (read_status().stage, read_status().fraction, read_status().models_ready) == (
+            "training small",
+            0.25,
+            ["small"],
+        )
         assert read_status().remaining_s >= 0  # tqdm's estimate, once a tenth is done
         progress.progress("done", 1.0)
     status = read_status()

@@ -96,14 +96,22 @@ def write_hf_folder(
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = config or {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "max_position_embeddings": 4096,
-        "torch_dtype": "float16", "vocab_size": VOCAB, "hidden_size": DIM, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "num_key_value_heads": 2,
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "max_position_embeddings": 4096,
+        "torch_dtype": "float16",
+        "vocab_size": VOCAB,
+        "hidden_size": DIM,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
     }
     (folder / "config.json").write_text(json.dumps(config))
     if tensors is None:
-        tensors = {"model.embed_tokens.weight": np.zeros((VOCAB, DIM), np.float16),
-                   "model.norm.weight": np.ones(DIM, np.float16)}
+        tensors = {
+            "model.embed_tokens.weight": np.zeros((VOCAB, DIM), np.float16),
+            "model.norm.weight": np.ones(DIM, np.float16),
+        }
     if tensors:
         save_file(tensors, str(folder / "model.safetensors"))
     if generation_config is not None:
@@ -117,8 +125,10 @@ def write_sharded_hf_folder(folder: Path, *, drop_second_shard: bool = False) ->
     write_hf_folder(folder, tensors={})
     shards = {
         "model-00001-of-00002.safetensors": {"a.weight": np.zeros((10, 20), np.float32)},
-        "model-00002-of-00002.safetensors": {"b.weight": np.zeros((30,), np.float32),
-                                             "c.weight": np.zeros((2, 3, 4), np.float32)},
+        "model-00002-of-00002.safetensors": {
+            "b.weight": np.zeros((30,), np.float32),
+            "c.weight": np.zeros((2, 3, 4), np.float32),
+        },
     }
     weight_map = {}
     for shard, tensors in shards.items():
@@ -137,7 +147,7 @@ def scan_one(path: Path):
 
 
 def key_position(path: Path, key: str) -> str:
-    """"<n> of <count>": where `key` is among the file's metadata keys, as gguf-py reads them."""
+    """ "<n> of <count>": where `key` is among the file's metadata keys, as gguf-py reads them."""
     keys = [f for f in GGUFReader(path).fields if not f.startswith("GGUF.")]
     return f"{keys.index(key) + 1} of {len(keys)}"
 
@@ -174,7 +184,10 @@ def count_reads(monkeypatch) -> list[int]:
 
 def test_gguf_metadata_comes_from_the_header(tmp_path):
     path = write_gguf(
-        tmp_path / "tiny-llama.gguf", general_name="Tiny Llama", context_length=4096, file_type=7,
+        tmp_path / "tiny-llama.gguf",
+        general_name="Tiny Llama",
+        context_length=4096,
+        file_type=7,
         sampling={"temp": 0.6, "top_k": 20, "top_p": 0.9},
     )
     model = scan_one(tmp_path)
@@ -206,11 +219,15 @@ def test_gguf_metadata_comes_from_the_header(tmp_path):
 
 def test_gguf_quantization_is_the_dominant_type_of_matrices(tmp_path):
     rng = np.random.default_rng(0)
-    write_gguf(tmp_path / "q8.gguf", chat_template=None, tensors={
-        "blk.0.ffn_up.weight": (rng.random((64, 128), dtype=np.float32), GGMLQuantizationType.Q8_0),
-        "blk.0.attn_q.weight": np.ones((16, 32), np.float16),
-        "output_norm.weight": np.ones(4096, np.float32),  # bigger, but 1-D tensors do not count
-    })
+    write_gguf(
+        tmp_path / "q8.gguf",
+        chat_template=None,
+        tensors={
+            "blk.0.ffn_up.weight": (rng.random((64, 128), dtype=np.float32), GGMLQuantizationType.Q8_0),
+            "blk.0.attn_q.weight": np.ones((16, 32), np.float16),
+            "output_norm.weight": np.ones(4096, np.float32),  # bigger, but 1-D tensors do not count
+        },
+    )
     model = scan_one(tmp_path)
     assert model.metadata["quantization"] == "Q8_0"
     assert model.metadata["parameters"] == 64 * 128 + 16 * 32 + 4096
@@ -405,8 +422,15 @@ def test_split_gguf_without_its_first_shard_keeps_its_id(tmp_path):
 def test_hf_folder_metadata_comes_from_config_and_safetensors_header(tmp_path):
     folder = write_hf_folder(
         tmp_path / "TinyLlama",
-        generation_config={"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 5000,
-                           "repetition_penalty": 1.1, "max_new_tokens": 512, "eos_token_id": 2},
+        generation_config={
+            "do_sample": True,
+            "temperature": 0.6,
+            "top_p": 0.9,
+            "top_k": 5000,
+            "repetition_penalty": 1.1,
+            "max_new_tokens": 512,
+            "eos_token_id": 2,
+        },
         tokenizer_config={"chat_template": CHAT_TEMPLATE},
     )
     (folder / "README.md").write_text("# docs are not part of the model\n")
@@ -446,19 +470,39 @@ def test_greedy_generation_config_sets_temperature_zero(tmp_path):
 
 
 def test_the_checkpoint_recommendation_maps_what_it_can_and_names_the_rest(tmp_path):
-    folder = write_hf_folder(tmp_path / "m", generation_config={
-        "do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20, "repetition_penalty": 1.05,
-        "max_new_tokens": 300, "no_repeat_ngram_size": 3, "min_new_tokens": 5, "suppress_tokens": [7],
-        "max_length": 4096, "num_beams": 1, "eos_token_id": [2, 7], "pad_token_id": 0,
-        "transformers_version": "4.40.0",
-    })
+    folder = write_hf_folder(
+        tmp_path / "m",
+        generation_config={
+            "do_sample": True,
+            "temperature": 0.6,
+            "top_p": 0.9,
+            "top_k": 20,
+            "repetition_penalty": 1.05,
+            "max_new_tokens": 300,
+            "no_repeat_ngram_size": 3,
+            "min_new_tokens": 5,
+            "suppress_tokens": [7],
+            "max_length": 4096,
+            "num_beams": 1,
+            "eos_token_id": [2, 7],
+            "pad_token_id": 0,
+            "transformers_version": "4.40.0",
+        },
+    )
     recommended = checkpoint_recommendation(folder)
     assert recommended.settings == {
-        "temperature": 0.6, "top_p": 0.9, "top_k": 20, "repeat_penalty": 1.05, "max_tokens": 300,
+        "temperature": 0.6,
+        "top_p": 0.9,
+        "top_k": 20,
+        "repeat_penalty": 1.05,
+        "max_tokens": 300,
     }
     # num_beams 1 is transformers' default, token ids are used anyway: neither is a recommendation.
     assert set(recommended.unmapped) == {
-        "no_repeat_ngram_size", "min_new_tokens", "suppress_tokens", "max_length",
+        "no_repeat_ngram_size",
+        "min_new_tokens",
+        "suppress_tokens",
+        "max_length",
     }
     assert "applied on no backend" in recommended.unmapped["no_repeat_ngram_size"]
     assert "max_tokens" in recommended.unmapped["max_length"]
@@ -491,8 +535,12 @@ def test_chat_template_files_count_as_a_chat_template(tmp_path, template_file):
 def test_sharded_hf_folder_is_one_model(tmp_path):
     folder = write_sharded_hf_folder(tmp_path / "sharded")
     model = scan_one(tmp_path)
-    files = ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
-             "model.safetensors.index.json"]
+    files = [
+        "config.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+    ]
     assert model.error is None
     assert model.metadata["files"] == files
     assert model.metadata["parameters"] == 10 * 20 + 30 + 2 * 3 * 4
@@ -509,7 +557,8 @@ def test_sharded_hf_folder_with_a_missing_shard_is_an_error(tmp_path):
 
 def test_pickle_weights_are_never_unpickled(tmp_path):
     folder = write_hf_folder(
-        tmp_path / "old", tensors={},
+        tmp_path / "old",
+        tensors={},
         config={"model_type": "gpt2", "n_positions": 1024, "torch_dtype": "bfloat16"},
     )
 
@@ -727,9 +776,15 @@ def models_by_name(root: Path) -> dict[str, object]:
     return {m.name: m for m in ModelManager(root).scan()}
 
 
-@pytest.mark.parametrize("file_name", [
-    "config.json", "tokenizer_config.json", "generation_config.json", "model.safetensors",
-])
+@pytest.mark.parametrize(
+    "file_name",
+    [
+        "config.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "model.safetensors",
+    ],
+)
 def test_deeply_nested_json_in_any_file_fails_only_its_model(tmp_path, file_name):
     write_gguf(tmp_path / "good.gguf")
     write_hf_folder(tmp_path / "good-hf")
@@ -742,7 +797,8 @@ def test_deeply_nested_json_in_any_file_fails_only_its_model(tmp_path, file_name
         what = file_name
     models = models_by_name(tmp_path)
     assert {name: m.error for name, m in models.items()} == {
-        "good": None, "good-hf": None,
+        "good": None,
+        "good-hf": None,
         "hostile": f"{what} nests JSON 1,000 levels deep; discovery reads at most 64",
     }
 
@@ -785,7 +841,9 @@ def test_an_unterminated_json_string_of_escapes_is_read_in_one_pass(tmp_path):
     """Finding strings must not backtrack: a regex that did took minutes on these 400 KB."""
     folder = write_hf_folder(tmp_path / "m")
     (folder / "generation_config.json").write_bytes(b'{"a": "' + b'\\"' * 200_000)
-    assert scan_one(tmp_path).error.startswith("generation_config.json is not valid JSON: Unterminated string")
+    assert scan_one(tmp_path).error.startswith(
+        "generation_config.json is not valid JSON: Unterminated string"
+    )
 
 
 def test_a_safetensors_header_larger_than_any_real_one_is_refused_unread(tmp_path):
@@ -801,12 +859,16 @@ def test_an_index_promising_more_shards_than_any_model_is_refused(tmp_path):
     folder = write_hf_folder(tmp_path / "m", tensors={})
     weight_map = {f"w{i}": f"part{i}-00001-of-99999.safetensors" for i in range(200)}
     (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
-    assert scan_one(tmp_path).error == "the weights name 20,000,000 shard files; discovery reads at most 10,000"
+    assert (
+        scan_one(tmp_path).error == "the weights name 20,000,000 shard files; discovery reads at most 10,000"
+    )
 
 
 def write_raw_gguf(path: Path, kv: list[bytes] = (), tensors: list[bytes] = (), version: int = 3) -> Path:
     """A GGUF file from raw parts: the header, then each key-value and tensor info as given."""
-    path.write_bytes(b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kv)) + b"".join(kv) + b"".join(tensors))
+    path.write_bytes(
+        b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kv)) + b"".join(kv) + b"".join(tensors)
+    )
     return path
 
 
@@ -816,7 +878,9 @@ def gguf_string(text: str) -> bytes:
 
 def test_sparse_gguf_claiming_1e8_strings_stops_at_the_array_limit(tmp_path, monkeypatch):
     count = 10**8
-    path = write_raw_gguf(tmp_path / "sparse.gguf", [gguf_string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, count)])
+    path = write_raw_gguf(
+        tmp_path / "sparse.gguf", [gguf_string("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, count)]
+    )
     with open(path, "r+b") as f:  # 10^8 empty strings: their lengths, all zero, in a sparse file
         f.truncate(path.stat().st_size + 8 * count)
     write_gguf(tmp_path / "good.gguf")
@@ -866,11 +930,11 @@ def test_broken_and_looping_links_are_listed_with_a_reason(tmp_path):
     assert {name: m.error for name, m in models.items()} == {
         "good": None,
         "gone": f"gone.gguf is a broken symlink: '{tmp_path / 'deleted.gguf'}' does not exist"
-                " (download the file again, or fix or remove the link)",
+        " (download the file again, or fix or remove the link)",
         "loop": "loop.gguf is a symlink loop (it points to 'loop.gguf', which leads back to itself):"
-                " fix or remove the link",
+        " fix or remove the link",
         "cached": "model.safetensors is a broken symlink: '../blobs/0a1b2c' does not exist"
-                  " (download the file again, or fix or remove the link)",
+        " (download the file again, or fix or remove the link)",
     }
     assert models["loop"].path == str(tmp_path / "loop.gguf") and not models["loop"].usable
     assert models["gone"].type == ModelType.GGUF and models["cached"].type == ModelType.PYTORCH
@@ -897,13 +961,29 @@ def test_an_unforeseen_failure_stays_with_its_model(tmp_path, monkeypatch):
 
 
 def tensor_info(name: str, dims: list[int], ggml_type: int = 0, offset: int = 0) -> bytes:
-    return gguf_string(name) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims) + struct.pack("<IQ", ggml_type, offset)
+    return (
+        gguf_string(name)
+        + struct.pack("<I", len(dims))
+        + struct.pack(f"<{len(dims)}Q", *dims)
+        + struct.pack("<IQ", ggml_type, offset)
+    )
 
 
-@pytest.mark.parametrize("case", [
-    "kv count 2^60", "tensor count 2^60", "array count 2^60", "string of 2^62 bytes", "bad magic",
-    "bad version", "big-endian", "10 dimensions", "offset past the end", "empty",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "kv count 2^60",
+        "tensor count 2^60",
+        "array count 2^60",
+        "string of 2^62 bytes",
+        "bad magic",
+        "bad version",
+        "big-endian",
+        "10 dimensions",
+        "offset past the end",
+        "empty",
+    ],
+)
 def test_hostile_gguf_headers_are_listed_with_a_one_line_error(tmp_path, case):
     path = tmp_path / "hostile.gguf"
     if case == "kv count 2^60":
@@ -971,8 +1051,15 @@ def llama_cpp_gguf_reader():
         ctx = lib.gguf_init_from_file(str(path).encode(), InitParams(True, None))
         assert ctx, f"llama.cpp cannot read {path}"
         try:
-            key = {k: lib.gguf_find_key(ctx, k.encode()) for k in (
-                "general.architecture", "tokenizer.ggml.model", "tokenizer.chat_template", "tokenizer.ggml.tokens")}
+            key = {
+                k: lib.gguf_find_key(ctx, k.encode())
+                for k in (
+                    "general.architecture",
+                    "tokenizer.ggml.model",
+                    "tokenizer.chat_template",
+                    "tokenizer.ggml.tokens",
+                )
+            }
             return {
                 "architecture": lib.gguf_get_val_str(ctx, key["general.architecture"]).decode(),
                 "tokenizer": lib.gguf_get_val_str(ctx, key["tokenizer.ggml.model"]).decode(),

@@ -33,33 +33,48 @@ def test_the_suite_never_sees_the_users_stores():
     assert stores.stores_disabled_by_env() and stores.enabled_stores() == []
 
 
-def test_an_ollama_model_is_listed_under_its_ollama_name_with_its_files_header(store_home, tiny_dir, tiny_models):
+def test_an_ollama_model_is_listed_under_its_ollama_name_with_its_files_header(
+    store_home, tiny_dir, tiny_models
+):
     ollama = store_home / ".ollama" / "models"
     gguf = tiny_dir / "tiny-llama-f32.gguf"
     add_ollama_model(ollama, "llama3.2", "3b", gguf)
     add_ollama_model(ollama, "llama3.2", "latest", gguf)  # a second tag of the same blob
     add_ollama_model(ollama, "tiny", "q8", tiny_dir / "tiny-llama-q8_0.gguf", namespace="someone")
-    add_ollama_model(ollama, "tiny-GGUF", "Q8_0", tiny_dir / "tiny-llama-q8_0.gguf", registry="hf.co", namespace="org")
+    add_ollama_model(
+        ollama, "tiny-GGUF", "Q8_0", tiny_dir / "tiny-llama-q8_0.gguf", registry="hf.co", namespace="org"
+    )
     found = scan_stores()
     assert sorted(found) == ["hf.co/org/tiny-GGUF:Q8_0", "llama3.2:3b"]  # one row per file
     assert found["hf.co/org/tiny-GGUF:Q8_0"].metadata["aliases"] == ["someone/tiny:q8"]
     model = found["llama3.2:3b"]
     blob = ollama / "blobs" / f"sha256-{sha256_file(gguf)}"
     assert (model.type, model.path, model.size_bytes, model.error) == (
-        ModelType.GGUF, str(blob), gguf.stat().st_size, None
+        ModelType.GGUF,
+        str(blob),
+        gguf.stat().st_size,
+        None,
     )
     meta = model.metadata
     assert (meta["store"], meta["architecture"], meta["quantization"], meta["aliases"]) == (
-        "Ollama", "llama", "F32", ["llama3.2:latest", "llama3.2"]
+        "Ollama",
+        "llama",
+        "F32",
+        ["llama3.2:latest", "llama3.2"],
     )
     # The same figures as the Hugging Face folder the file was converted from (read independently).
     hf = tiny_models["hf"].metadata
     assert (meta["parameters"], meta["context_length"], meta["vocab_size"], meta["block_count"]) == (
-        hf["parameters"], hf["context_length"], hf["vocab_size"], hf["block_count"]
+        hf["parameters"],
+        hf["context_length"],
+        hf["vocab_size"],
+        hf["block_count"],
     )
     assert found["hf.co/org/tiny-GGUF:Q8_0"].metadata["quantization"] == "Q8_0"
     manager = ModelManager([], stores=stores.enabled_stores())
-    assert {manager.get(name).id for name in ("llama3.2:3b", "llama3.2:latest", "llama3.2", model.id)} == {model.id}
+    assert {manager.get(name).id for name in ("llama3.2:3b", "llama3.2:latest", "llama3.2", model.id)} == {
+        model.id
+    }
     assert manager.get("someone/tiny:q8").name == "hf.co/org/tiny-GGUF:Q8_0"
 
 
@@ -68,16 +83,20 @@ def test_an_ollama_model_runs_exactly_like_its_gguf_file(store_home, tiny_dir, t
     ollama_model, direct = scan_stores()["tiny:f32"], tiny_models["gguf_f32"]
     engine = InferenceEngine()
     try:
-        events = list(engine.run("import os\n", [ollama_model, direct], {ollama_model.id: greedy, direct.id: greedy}))
+        events = list(
+            engine.run("import os\n", [ollama_model, direct], {ollama_model.id: greedy, direct.id: greedy})
+        )
     finally:
         engine.shutdown()
     results = {e.model_id: e.result for e in events if e.kind == "done"}
     ours, theirs = results[ollama_model.id], results[direct.id]
     assert ours.error is None and theirs.error is None
     assert ours.text and ours.text == theirs.text
-    assert (ours.stats.prompt_tokens, ours.stats.completion_tokens) == (
-        theirs.stats.prompt_tokens, theirs.stats.completion_tokens
-    ) == (theirs.stats.prompt_tokens, greedy.max_tokens)
+    assert (
+        (ours.stats.prompt_tokens, ours.stats.completion_tokens)
+        == (theirs.stats.prompt_tokens, theirs.stats.completion_tokens)
+        == (theirs.stats.prompt_tokens, greedy.max_tokens)
+    )
 
 
 def test_each_broken_ollama_entry_is_one_row_with_its_reason(store_home, tiny_dir):
@@ -86,10 +105,21 @@ def test_each_broken_ollama_entry_is_one_row_with_its_reason(store_home, tiny_di
     add_ollama_model(ollama, "gone", "1b", None, model_digest="sha256:" + "ab" * 32)
     write_ollama_manifest(ollama, "cut", "1b", '{"schemaVersion": 2, "layers": [')
     write_ollama_manifest(ollama, "nolayers", "1b", json.dumps({"schemaVersion": 2}))
-    write_ollama_manifest(ollama, "template-only", "1b", json.dumps(
-        {"layers": [{"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "cd" * 32}]}))
-    write_ollama_manifest(ollama, "baddigest", "1b", json.dumps(
-        {"layers": [{"mediaType": MODEL_LAYER, "digest": "md5:1234"}]}))
+    write_ollama_manifest(
+        ollama,
+        "template-only",
+        "1b",
+        json.dumps(
+            {
+                "layers": [
+                    {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "cd" * 32}
+                ]
+            }
+        ),
+    )
+    write_ollama_manifest(
+        ollama, "baddigest", "1b", json.dumps({"layers": [{"mediaType": MODEL_LAYER, "digest": "md5:1234"}]})
+    )
     add_ollama_model(ollama, "tuned", "1b", tiny_dir / "tiny-llama-f32.gguf", adapter=True)
     add_ollama_model(ollama, "fake", "1b", tiny_dir / "tiny-llama" / "config.json")  # a blob that is no GGUF
     loop = ollama / "manifests" / "registry.ollama.ai" / "library" / "looping"
@@ -98,22 +128,24 @@ def test_each_broken_ollama_entry_is_one_row_with_its_reason(store_home, tiny_di
     blobs = ollama / "blobs"
     assert errors == {
         "good:1b": None,
-        "gone:1b": f"its model blob sha256-abababababab… is missing from {blobs}: " + PULL_AGAIN.format("gone:1b"),
-        "cut:1b": "its manifest is not valid JSON (Expecting value at line 1 column 33): " + PULL_AGAIN.format("cut:1b"),
+        "gone:1b": f"its model blob sha256-abababababab… is missing from {blobs}: "
+        + PULL_AGAIN.format("gone:1b"),
+        "cut:1b": "its manifest is not valid JSON (Expecting value at line 1 column 33): "
+        + PULL_AGAIN.format("cut:1b"),
         "nolayers:1b": "its manifest has no list of layers: " + PULL_AGAIN.format("nolayers:1b"),
         "template-only:1b": f"its manifest has no model layer ({MODEL_LAYER}): not a model llm-compare can read",
         "baddigest:1b": "its manifest's model layer has no valid digest (got 'md5:1234'): "
-                        + PULL_AGAIN.format("baddigest:1b"),
+        + PULL_AGAIN.format("baddigest:1b"),
         "tuned:1b": "it applies a LoRA adapter on its base model, which llm-compare does not: compare the base model",
         "fake:1b": "not a GGUF file (magic bytes are b'{\\n  ', expected b'GGUF')",
         "looping": "cannot read this folder of Ollama's manifests (Too many levels of symbolic links): "
-                   "check its permissions and links",
+        "check its permissions and links",
     }
     shutil.rmtree(ollama / "manifests")
     (ollama / "manifests").symlink_to("manifests")  # the whole folder unreadable: one row says so
     assert {name: m.error for name, m in scan_stores().items()} == {
         "Ollama's manifests": "cannot read this folder of Ollama's manifests (Too many levels of symbolic links): "
-                              "check its permissions and links",
+        "check its permissions and links",
     }
     shutil.rmtree(ollama)
     ollama.mkdir()  # as Ollama leaves it before the first pull: no manifests folder, no models, no complaint
@@ -121,12 +153,15 @@ def test_each_broken_ollama_entry_is_one_row_with_its_reason(store_home, tiny_di
 
 
 def test_lm_studio_folders_are_found_where_lm_studio_keeps_them(store_home, tiny_dir):
-    add_lmstudio_model(store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf")
+    add_lmstudio_model(
+        store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf"
+    )
     old = store_home / ".cache" / "lm-studio" / "models"  # LM Studio before 0.3
     add_lmstudio_model(old, "someone", "tiny-f32-GGUF", tiny_dir / "tiny-llama-f32.gguf")
     found = scan_stores()
     assert {name: (m.metadata["store"], m.error) for name, m in found.items()} == {
-        "tiny-llama-q8_0": ("LM Studio", None), "tiny-llama-f32": ("LM Studio", None),
+        "tiny-llama-q8_0": ("LM Studio", None),
+        "tiny-llama-f32": ("LM Studio", None),
     }
     moved = store_home / "elsewhere" / ".lmstudio"  # the folder the user moved LM Studio to
     (store_home / ".lmstudio-home-pointer").write_text(f"{moved}\n")
@@ -143,7 +178,12 @@ def test_the_hugging_face_hub_cache_is_read_through_its_symlinks(store_home, tin
     # Named by the repository and the file, never by a bare blob's hash; each listed once.
     assert sorted(found) == ["tiny-llama", "tiny-llama-f32"]
     hf, gguf = found["tiny-llama"], found["tiny-llama-f32"]
-    assert (hf.type, hf.path, hf.error, hf.metadata["store"]) == (ModelType.PYTORCH, str(snapshot), None, "Hugging Face cache")
+    assert (hf.type, hf.path, hf.error, hf.metadata["store"]) == (
+        ModelType.PYTORCH,
+        str(snapshot),
+        None,
+        "Hugging Face cache",
+    )
     assert hf.metadata["parameters"] == tiny_models["hf"].metadata["parameters"]
     assert gguf.error is None and Path(gguf.path).parent.name == "blobs"
     # $HF_HUB_CACHE, then $HF_HOME/hub, decide where the cache is, as in huggingface_hub.
@@ -165,20 +205,29 @@ def test_where_each_app_keeps_its_models(tmp_path):
     home = tmp_path
     located = {(s.kind, s.path) for s in stores.store_locations({}, home)}
     assert located == {
-        (stores.OLLAMA, home / ".ollama" / "models"), (stores.OLLAMA, stores.OLLAMA_SERVICE_MODELS),
-        (stores.LMSTUDIO, home / ".lmstudio" / "models"), (stores.LMSTUDIO, home / ".cache" / "lm-studio" / "models"),
+        (stores.OLLAMA, home / ".ollama" / "models"),
+        (stores.OLLAMA, stores.OLLAMA_SERVICE_MODELS),
+        (stores.LMSTUDIO, home / ".lmstudio" / "models"),
+        (stores.LMSTUDIO, home / ".cache" / "lm-studio" / "models"),
         (stores.HUGGINGFACE, home / ".cache" / "huggingface" / "hub"),
     }
     env = {"OLLAMA_MODELS": "/srv/ollama", "XDG_CACHE_HOME": "/var/cache/me"}
     located = {(s.kind, s.path) for s in stores.store_locations(env, home)}
-    assert (stores.OLLAMA, Path("/srv/ollama")) in located and (stores.OLLAMA, stores.OLLAMA_SERVICE_MODELS) not in located
+    assert (stores.OLLAMA, Path("/srv/ollama")) in located and (
+        stores.OLLAMA,
+        stores.OLLAMA_SERVICE_MODELS,
+    ) not in located
     assert (stores.HUGGINGFACE, Path("/var/cache/me/huggingface/hub")) in located
-    assert stores.find_stores({"OLLAMA_MODELS": str(home / "absent")}, home) == []  # only what exists is offered
+    assert (
+        stores.find_stores({"OLLAMA_MODELS": str(home / "absent")}, home) == []
+    )  # only what exists is offered
 
 
 def test_a_store_switched_off_hides_its_models_until_switched_on(store_home, tiny_dir):
     add_ollama_model(store_home / ".ollama" / "models", "tiny", "f32", tiny_dir / "tiny-llama-f32.gguf")
-    add_lmstudio_model(store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf")
+    add_lmstudio_model(
+        store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf"
+    )
     assert set(scan_stores()) == {"tiny:f32", "tiny-llama-q8_0"}
     stores.set_store_on(stores.OLLAMA, False)
     assert set(scan_stores()) == {"tiny-llama-q8_0"}

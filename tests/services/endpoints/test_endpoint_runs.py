@@ -43,7 +43,9 @@ def test_a_failing_endpoint_fails_only_in_its_own_column(engine, tiny_models):
     assert done[good.id].stats.peak_rss_bytes is None and done[good.id].stats.other_cpu_share is None
     assert done[local.id].stats.peak_rss_bytes > 0  # a local model keeps its memory figure
     assert done[broken.id].finish_reason == FinishReason.ERROR and "server error 500" in done[broken.id].error
-    assert done[cut.id].text == "Partial answer" and "cut before the answer was finished" in done[cut.id].error
+    assert (
+        done[cut.id].text == "Partial answer" and "cut before the answer was finished" in done[cut.id].error
+    )
 
 
 def test_a_killed_server_gives_a_clear_error_in_its_column_only(engine, tiny_models):

@@ -66,4 +66,6 @@ def test_concurrent_updates_from_processes_and_threads_are_all_kept(tmp_path):
     assert book.get(SHARED_URL).consecutive_failures == PROCESSES * each
     assert [book.get(url).consecutive_failures for url in own_urls] == [each] * PROCESSES
     assert book.get(SHARED_URL).healthy is False and each >= FAILURES_TO_OPEN
-    assert not [name for name in os.listdir(health_file.parent) if name.endswith(".tmp")], "no temporary file is left"
+    assert not [name for name in os.listdir(health_file.parent) if name.endswith(".tmp")], (
+        "no temporary file is left"
+    )

@@ -40,20 +40,42 @@ def test_bad_endpoint_fields_give_a_one_line_error(fields, message):
 
 
 def test_a_bare_server_address_gets_the_api_path():
-    assert Endpoint.parse({"name": "e", "base_url": "http://127.0.0.1:11434/"}).base_url == "http://127.0.0.1:11434/v1"
-    assert Endpoint.parse({"name": "e", "base_url": "https://gpu.example/api/v1/"}).base_url == "https://gpu.example/api/v1"
+    assert (
+        Endpoint.parse({"name": "e", "base_url": "http://127.0.0.1:11434/"}).base_url
+        == "http://127.0.0.1:11434/v1"
+    )
+    assert (
+        Endpoint.parse({"name": "e", "base_url": "https://gpu.example/api/v1/"}).base_url
+        == "https://gpu.example/api/v1"
+    )
 
 
 def test_saved_endpoints_are_a_hand_editable_file_without_keys(private_home, monkeypatch):
     monkeypatch.setenv("MY_TEST_KEY", "sk-never-written-42")
     registry = EndpointRegistry()
-    registry.add(Endpoint.parse({"name": "box", "base_url": "http://10.0.0.5:8000/v1", "api_key_env": "MY_TEST_KEY",
-                                 "headers": {"X-Team": "ml"}, "timeout_s": 30.0, "output_price_per_m": 0.6}))
+    registry.add(
+        Endpoint.parse(
+            {
+                "name": "box",
+                "base_url": "http://10.0.0.5:8000/v1",
+                "api_key_env": "MY_TEST_KEY",
+                "headers": {"X-Team": "ml"},
+                "timeout_s": 30.0,
+                "output_price_per_m": 0.6,
+            }
+        )
+    )
     text = registry.path.read_text()
     assert "sk-never-written-42" not in text
     saved = json.loads(text)["endpoints"][0]
-    assert saved == {"name": "box", "base_url": "http://10.0.0.5:8000/v1", "api_key_env": "MY_TEST_KEY",
-                     "headers": {"X-Team": "ml"}, "timeout_s": 30.0, "output_price_per_m": 0.6}
+    assert saved == {
+        "name": "box",
+        "base_url": "http://10.0.0.5:8000/v1",
+        "api_key_env": "MY_TEST_KEY",
+        "headers": {"X-Team": "ml"},
+        "timeout_s": 30.0,
+        "output_price_per_m": 0.6,
+    }
     with pytest.raises(ConfigurationError, match="exists"):
         registry.add(Endpoint.parse({"name": "box", "base_url": "http://x/v1"}))
     registry.remove("box")
@@ -63,12 +85,18 @@ def test_saved_endpoints_are_a_hand_editable_file_without_keys(private_home, mon
 def test_a_bad_entry_costs_only_itself(private_home):
     path = private_home / "endpoints.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"endpoints": [
-        {"name": "good", "base_url": "http://127.0.0.1:1/v1"},
-        {"name": "bad", "base_url": "nope"},
-        "not an object",
-        {"name": "good", "base_url": "http://127.0.0.1:2/v1"},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "endpoints": [
+                    {"name": "good", "base_url": "http://127.0.0.1:1/v1"},
+                    {"name": "bad", "base_url": "nope"},
+                    "not an object",
+                    {"name": "good", "base_url": "http://127.0.0.1:2/v1"},
+                ]
+            }
+        )
+    )
     registry = EndpointRegistry()
     assert [e.name for e in registry.load()] == ["good"]
     assert len(registry.problems) == 3
@@ -80,7 +108,9 @@ def test_a_bad_entry_costs_only_itself(private_home):
 def test_endpoint_models_are_listed_beside_local_models(tiny_dir):
     with misbehaving_server() as server:
         EndpointRegistry().add(Endpoint.parse({"name": "srv", "base_url": server.base_url}))
-        EndpointRegistry().add(Endpoint.parse({"name": "down", "base_url": f"http://127.0.0.1:{free_port()}/v1"}))
+        EndpointRegistry().add(
+            Endpoint.parse({"name": "down", "base_url": f"http://127.0.0.1:{free_port()}/v1"})
+        )
         models = ModelManager([tiny_dir]).scan()
     local = [m for m in models if m.type != ModelType.OPENAI]
     remote = [m for m in models if m.type == ModelType.OPENAI]
@@ -128,7 +158,9 @@ registry.remove(f"{prefix}-0")
 def test_endpoints_added_and_removed_by_concurrent_processes_are_all_kept(tmp_path):
     home, go = tmp_path / "home", tmp_path / "go"
     prefixes = [f"p{n}" for n in range(4)]
-    adders = [subprocess.Popen([sys.executable, "-c", ADDER, str(home), prefix, str(go)]) for prefix in prefixes]
+    adders = [
+        subprocess.Popen([sys.executable, "-c", ADDER, str(home), prefix, str(go)]) for prefix in prefixes
+    ]
     go.touch()
     assert [p.wait(120) for p in adders] == [0] * len(prefixes)
     names = {e.name for e in EndpointRegistry(home).load()}

@@ -65,7 +65,9 @@ def test_sequential_schedule_runs_one_model_at_a_time(engine, tiny_models, greed
     models = [tiny_models["gguf_f32"], tiny_models["gguf_q8"]]
     events, _ = collect(engine.run(PROMPT, models, {m.id: greedy for m in models}))
     first_done = next(i for i, e in enumerate(events) if e.kind == "done")
-    second_loading = next(i for i, e in enumerate(events) if e.kind == "loading" and e.model_id == models[1].id)
+    second_loading = next(
+        i for i, e in enumerate(events) if e.kind == "loading" and e.model_id == models[1].id
+    )
     assert first_done < second_loading
 
 
@@ -88,7 +90,9 @@ def test_changing_a_load_setting_reloads_the_model(engine, tiny_models, greedy):
 def test_killed_worker_fails_only_its_model(engine, long_models):
     victim, survivor = long_models["hf"], long_models["gguf_f32"]
     config = long_run_config()
-    events = engine.run(PROMPT, [victim, survivor], {victim.id: config, survivor.id: config}, schedule="parallel")
+    events = engine.run(
+        PROMPT, [victim, survivor], {victim.id: config, survivor.id: config}, schedule="parallel"
+    )
     results = {}
     for event in events:
         if event.kind == "text" and event.model_id == victim.id and "killed" not in results:
@@ -122,13 +126,24 @@ def test_cancel_keeps_partial_text(engine, long_models):
     never_ran = results[queued.id].stats
     assert never_ran.prompt_tokens is None and never_ran.completion_tokens is None  # undefined, not 0
     record = RunRecord.from_result(
-        comparison_id="c", prompt=PROMPT, system_prompt=None, schedule="sequential", model=queued, config=config,
+        comparison_id="c",
+        prompt=PROMPT,
+        system_prompt=None,
+        schedule="sequential",
+        model=queued,
+        config=config,
         result=results[queued.id],
     )
     RunStore().save(record)
     [row] = csv.DictReader(io.StringIO(to_csv(RunStore().list())))
-    assert (row["prompt_tokens"], row["completion_tokens"], row["ttft_s"]) == ("", "", "")  # stored and exported empty
-    assert [m["model_id"] for m in engine.loaded_models()] == [running.id], "a politely stopped worker stays warm"
+    assert (row["prompt_tokens"], row["completion_tokens"], row["ttft_s"]) == (
+        "",
+        "",
+        "",
+    )  # stored and exported empty
+    assert [m["model_id"] for m in engine.loaded_models()] == [running.id], (
+        "a politely stopped worker stays warm"
+    )
 
 
 def test_unresponsive_worker_is_killed_to_honour_cancel(long_models):
@@ -262,7 +277,9 @@ def test_text_that_is_not_utf8_is_refused_before_any_model_loads(engine, tiny_mo
     model = tiny_models["gguf_f32"]
     text = b"caf\xe9 au lait".decode("utf-8", "surrogateescape")
     kwargs = {"prompt": "x", "system_prompt": None, field: text}
-    with pytest.raises(ConfigurationError, match=r"not valid UTF-8 text \(byte 0xe9 at character 4\)") as refused:
+    with pytest.raises(
+        ConfigurationError, match=r"not valid UTF-8 text \(byte 0xe9 at character 4\)"
+    ) as refused:
         engine.run(models=[model], **kwargs)
     assert "\n" not in str(refused.value)
     with pytest.raises(ConfigurationError, match="not valid UTF-8"):  # the dashboard's way in
@@ -329,7 +346,9 @@ def test_a_loading_model_counts_at_its_estimate_in_the_memory_budget(tiny_models
     # must not be admitted as if the first took nothing.
     engine = InferenceEngine(memory_budget_bytes=max(need.values()) + min(need.values()) // 2)
     try:
-        _, results = collect(engine.run(PROMPT, [first, second], {m.id: greedy for m in (first, second)}, schedule="parallel"))
+        _, results = collect(
+            engine.run(PROMPT, [first, second], {m.id: greedy for m in (first, second)}, schedule="parallel")
+        )
     finally:
         engine.shutdown()
     assert results[first.id].error is None
@@ -342,10 +361,15 @@ def test_cpu_used_by_other_processes_marks_the_run_busy(engine, long_models):
     # it, when the idle worker leaves the spinner a whole core; over a short run that skews the check.
     config = long_run_config()
     collect(engine.run(PROMPT, [model], {model.id: config.updated(max_tokens=2)}))  # warm
-    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 120\nwhile time.time() < end: pass"])
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 120\nwhile time.time() < end: pass"]
+    )
     try:
         time.sleep(0.5)
-        procs = {"spinner": psutil.Process(spinner.pid), "worker": psutil.Process(engine._workers[model.id].pid)}
+        procs = {
+            "spinner": psutil.Process(spinner.pid),
+            "worker": psutil.Process(engine._workers[model.id].pid),
+        }
         before = {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
         t0 = time.perf_counter()
         _, results = collect(engine.run(PROMPT, [model], {model.id: config}))
@@ -370,7 +394,9 @@ def test_default_threads_are_llama_cpps_one_per_physical_core(engine, tiny_model
     assert results[model.id].runtime["n_threads"] == str(psutil.cpu_count(logical=False))
 
 
-def test_unload_all_from_another_tab_keeps_the_models_of_a_running_comparison(engine, long_models, tiny_models, greedy):
+def test_unload_all_from_another_tab_keeps_the_models_of_a_running_comparison(
+    engine, long_models, tiny_models, greedy
+):
     idle, running = tiny_models["gguf_q8"], long_models["gguf_f32"]
     collect(engine.run(PROMPT, [idle], {idle.id: greedy}))
     failures, polling = [], threading.Event()
@@ -439,11 +465,17 @@ def test_a_conversation_goes_through_the_chat_template(engine, tiny_models, gree
     from transformers import AutoTokenizer
 
     model = tiny_models["hf"]
-    conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, {"role": "user", "content": PROMPT}]
+    conversation = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": PROMPT},
+    ]
     _, results = collect(engine.run(conversation, [model], {model.id: greedy.updated(mode="chat")}))
     tokenizer = AutoTokenizer.from_pretrained(model.path)
     text = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-    assert results[model.id].stats.prompt_tokens == len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert results[model.id].stats.prompt_tokens == len(
+        tokenizer(text, add_special_tokens=False)["input_ids"]
+    )
     with pytest.raises(ConfigurationError, match="must end with a user message"):
         engine.run(conversation[:2], [model], {model.id: greedy})
 
@@ -459,5 +491,7 @@ def test_the_first_text_of_every_run_leaves_the_worker_at_once(engine, tiny_mode
         texts = [e for e in engine.run(PROMPT, [model], {model.id: greedy}) if e.kind == "text"]
         first = next(i for i, e in enumerate(texts) if e.text)
         tokens_before = texts[first - 1].completion_tokens if first else 0
-        assert texts[first].completion_tokens == tokens_before + 1, [(e.text, e.completion_tokens) for e in texts]
+        assert texts[first].completion_tokens == tokens_before + 1, [
+            (e.text, e.completion_tokens) for e in texts
+        ]
         assert [e.completion_tokens for e in texts[:first]] == list(range(1, first + 1))

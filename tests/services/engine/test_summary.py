@@ -11,10 +11,16 @@ def result(model_id: str, reason: FinishReason, **figures) -> InferenceResult:
 
 def test_failed_and_cancelled_runs_never_win_a_column():
     results = {
-        "finished": result("finished", FinishReason.LENGTH, e2e_s=2.0, ttft_s=0.05, peak_rss_bytes=90, decode_tps=100.0),
-        "stopped": result("stopped", FinishReason.STOP, e2e_s=3.0, ttft_s=0.04, peak_rss_bytes=80, decode_tps=120.0),
+        "finished": result(
+            "finished", FinishReason.LENGTH, e2e_s=2.0, ttft_s=0.05, peak_rss_bytes=90, decode_tps=100.0
+        ),
+        "stopped": result(
+            "stopped", FinishReason.STOP, e2e_s=3.0, ttft_s=0.04, peak_rss_bytes=80, decode_tps=120.0
+        ),
         "failed": result("failed", FinishReason.ERROR, e2e_s=0.003, peak_rss_bytes=10),
-        "cancelled": result("cancelled", FinishReason.CANCELLED, e2e_s=0.5, peak_rss_bytes=5, decode_tps=900.0),
+        "cancelled": result(
+            "cancelled", FinishReason.CANCELLED, e2e_s=0.5, peak_rss_bytes=5, decode_tps=900.0
+        ),
     }
     best = best_by_figure(results)
     assert best == {

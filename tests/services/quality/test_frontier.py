@@ -12,11 +12,22 @@ from llm_compare.testing.bench_records import store_bench_run as stored_run
 
 
 def test_the_front_holds_the_points_no_other_beats_on_both_axes():
-    points = {"fast-bad": (100, 0.2), "slow-good": (10, 0.9), "middle": (50, 0.6), "beaten": (40, 0.5), "tied": (50, 0.6)}
+    points = {
+        "fast-bad": (100, 0.2),
+        "slow-good": (10, 0.9),
+        "middle": (50, 0.6),
+        "beaten": (40, 0.5),
+        "tied": (50, 0.6),
+    }
     assert pareto_front(points, higher_x=True, higher_y=True) == {"fast-bad", "slow-good", "middle", "tied"}
     # Lower is better on both (memory against bits per byte): the mirror image.
     assert pareto_front(points, higher_x=False, higher_y=False) == {"slow-good", "fast-bad", "beaten"}
-    lower = {"small-bad": (100, 2.0), "big-good": (900, 1.5), "big-bad": (800, 2.5), "same-x-better-y": (100, 1.9)}
+    lower = {
+        "small-bad": (100, 2.0),
+        "big-good": (900, 1.5),
+        "big-bad": (800, 2.5),
+        "same-x-better-y": (100, 1.9),
+    }
     assert pareto_front(lower, higher_x=False, higher_y=False) == {"same-x-better-y", "big-good"}
     assert pareto_front({"only": (1, 1)}, True, True) == {"only"} and pareto_front({}, True, False) == set()
 
@@ -26,14 +37,24 @@ def cost(model_id, decode_tps, peak_rss_bytes):
 
 
 def test_frontier_rows_mark_both_fronts_with_each_figures_direction_and_say_what_is_missing():
-    costs = {"q4": cost("q4", 300, 100), "q8": cost("q8", 200, 180), "f32": cost("f32", 100, 400), "slow-big": cost("slow-big", 90, 500),
-             "unscored": cost("unscored", 500, 50)}
+    costs = {
+        "q4": cost("q4", 300, 100),
+        "q8": cost("q8", 200, 180),
+        "f32": cost("f32", 100, 400),
+        "slow-big": cost("slow-big", 90, 500),
+        "unscored": cost("unscored", 500, 50),
+    }
     bits = {"q4": 2.1, "q8": 1.90, "f32": 1.89, "slow-big": 1.95, "never-benchmarked": 1.5}
     rows = {r.model_id: r for r in frontier_rows("bits_per_byte", bits, costs)}
     assert {m for m, r in rows.items() if r.on_speed_front} == {"q4", "q8", "f32"}
     assert {m for m, r in rows.items() if r.on_memory_front} == {"q4", "q8", "f32"}
-    assert not rows["slow-big"].on_speed_front and not rows["slow-big"].on_memory_front  # beaten by q8 on both
-    assert "benchmark it" in rows["never-benchmarked"].note and rows["never-benchmarked"].name == "never-benchmarked"
+    assert (
+        not rows["slow-big"].on_speed_front and not rows["slow-big"].on_memory_front
+    )  # beaten by q8 on both
+    assert (
+        "benchmark it" in rows["never-benchmarked"].note
+        and rows["never-benchmarked"].name == "never-benchmarked"
+    )
     assert rows["unscored"].note == "no bits per byte yet" and not rows["unscored"].on_speed_front
     order = [r.model_id for r in frontier_rows("bits_per_byte", bits, costs)]
     assert order == ["never-benchmarked", "f32", "q8", "slow-big", "q4", "unscored"]  # lower is better
@@ -52,16 +73,23 @@ def test_costs_come_from_the_latest_benchmark_with_quiet_runs_of_each_model(tmp_
     store.benchmark_started("new", {}, "")
     speeds = {("p1", 0): 100, ("p1", 1): 120, ("p2", 0): 90, ("p2", 1): 500}
     for (prompt, repeat), speed in speeds.items():
-        stored_run(store, "new", "a", prompt, repeat, speed, peak=speed * 10, checks=(True, True, speed != 500))
+        stored_run(
+            store, "new", "a", prompt, repeat, speed, peak=speed * 10, checks=(True, True, speed != 500)
+        )
     stored_run(store, "new", "a", "p2", 2, 10_000, busy=True, peak=10**9)  # busy: never counted
     stored_run(store, "new", "b", "p1", 0, 7, busy=True)  # b's only run in "new" is busy: "old" still counts
 
     costs = latest_costs(store)
     a, b = costs["a"], costs["b"]
     assert (a.benchmark_id, a.runs, b.benchmark_id, b.runs) == ("new", 4, "old", 3)
-    assert a.decode_tps == statistics.median([100, 120, 90, 500]) and a.ttft_s == pytest.approx(statistics.median([0.1, 0.12, 0.09, 0.5]))
+    assert a.decode_tps == statistics.median([100, 120, 90, 500]) and a.ttft_s == pytest.approx(
+        statistics.median([0.1, 0.12, 0.09, 0.5])
+    )
     assert a.peak_rss_bytes == 5000 and a.name == "name-a"
-    assert (a.pass_rate.passed, a.pass_rate.total) == (11, 12) and (b.pass_rate.passed, b.pass_rate.total) == (3, 6)
+    assert (a.pass_rate.passed, a.pass_rate.total) == (11, 12) and (
+        b.pass_rate.passed,
+        b.pass_rate.total,
+    ) == (3, 6)
     assert SOURCES["check_pass_rate"](store, costs) == {"a": 11 / 12, "b": 0.5}
     assert latest_costs(RunStore(tmp_path / "empty")) == {}
 
@@ -71,11 +99,28 @@ def test_likelihood_figures_come_from_each_models_latest_score_on_the_text_score
     from llm_compare.services.quality.scores import save_scores
 
     store = RunStore(tmp_path)
+
     def score(model, text, bpb, when, kl=None):
-        return ScoreResult(model, model, "gguf", text, "scored", bits_per_byte=bpb, kl_mean=kl, score_id=when, created_at=when)
-    save_scores(store, [score("a", "builtin:code", 9.0, "2026-11-20T00:00:00+00:00"),
-                        score("a", "builtin:prose", 3.0, "2026-11-21T00:00:00+00:00"),
-                        score("b", "builtin:prose", 2.5, "2026-11-22T00:00:00+00:00", kl=0.01)])
+        return ScoreResult(
+            model,
+            model,
+            "gguf",
+            text,
+            "scored",
+            bits_per_byte=bpb,
+            kl_mean=kl,
+            score_id=when,
+            created_at=when,
+        )
+
+    save_scores(
+        store,
+        [
+            score("a", "builtin:code", 9.0, "2026-11-20T00:00:00+00:00"),
+            score("a", "builtin:prose", 3.0, "2026-11-21T00:00:00+00:00"),
+            score("b", "builtin:prose", 2.5, "2026-11-22T00:00:00+00:00", kl=0.01),
+        ],
+    )
     assert SOURCES["bits_per_byte"](store, {}) == {"a": 3.0, "b": 2.5}  # not a's older score on code
     assert SOURCES["kl_mean"](store, {}) == {"b": 0.01}
     assert list(SOURCES)[0] == "bits_per_byte"  # the default, as the issue asks

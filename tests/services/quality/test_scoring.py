@@ -42,7 +42,9 @@ def hand_computed(folder, text: str, n_ctx: int) -> tuple[float, float]:
     return sum(nll) / math.log(2) / scored_bytes, math.exp(sum(nll) / len(nll))
 
 
-def test_bits_per_byte_equals_a_hand_computation_from_the_models_logits(engine, tiny_models, tiny_dir, ascii_text):
+def test_bits_per_byte_equals_a_hand_computation_from_the_models_logits(
+    engine, tiny_models, tiny_dir, ascii_text
+):
     result = score(engine, [tiny_models["hf"]], ascii_text)[tiny_models["hf"].id]
     bpb, ppl = hand_computed(tiny_dir / "tiny-llama", ascii_text.text, CTX)
     assert result.status == "scored"
@@ -66,7 +68,9 @@ def test_a_model_against_itself_diverges_by_nothing(engine, tiny_models, ascii_t
 
 def test_gguf_files_against_their_own_hf_folder(engine, tiny_models, ascii_text):
     reference = tiny_models["hf"]
-    results = score(engine, [tiny_models["gguf_f32"], tiny_models["gguf_q8"]], ascii_text, reference=reference)
+    results = score(
+        engine, [tiny_models["gguf_f32"], tiny_models["gguf_q8"]], ascii_text, reference=reference
+    )
     f32, q8 = results[tiny_models["gguf_f32"].id], results[tiny_models["gguf_q8"].id]
     assert f32.reference_id == q8.reference_id == reference.id
     assert 0 <= f32.kl_mean < 1e-4
@@ -81,7 +85,9 @@ def test_gguf_files_against_their_own_hf_folder(engine, tiny_models, ascii_text)
     assert f32.bits_per_byte == pytest.approx(results[reference.id].bits_per_byte, rel=1e-4)
 
 
-def test_a_model_with_another_vocabulary_gets_bits_per_byte_only(engine, tiny_models, long_models, ascii_text):
+def test_a_model_with_another_vocabulary_gets_bits_per_byte_only(
+    engine, tiny_models, long_models, ascii_text
+):
     other = long_models["gguf_f32"]
     result = score(engine, [other], ascii_text, reference=tiny_models["hf"])[other.id]
     assert result.status == "scored" and result.bits_per_byte > 0
@@ -90,7 +96,9 @@ def test_a_model_with_another_vocabulary_gets_bits_per_byte_only(engine, tiny_mo
 
 
 def test_a_text_too_short_for_two_chunks_fails_with_one_line(engine, tiny_models):
-    result = score(engine, [tiny_models["gguf_f32"]], ScoringText("short.txt", "def f():\n    return 1\n"))[tiny_models["gguf_f32"].id]
+    result = score(engine, [tiny_models["gguf_f32"]], ScoringText("short.txt", "def f():\n    return 1\n"))[
+        tiny_models["gguf_f32"].id
+    ]
     assert result.status == "failed"
     assert "needs at least 128 (2 chunks): give a longer text or a smaller context" in result.error
     assert "\n" not in result.error
@@ -117,17 +125,26 @@ def test_a_context_longer_than_a_model_holds_is_refused(engine, tiny_models, asc
 
 def test_a_backend_without_full_logits_is_listed_not_scored(engine, tiny_models, ascii_text, monkeypatch):
     # No endpoint backend on this branch: a local backend is made to declare the capability missing.
-    monkeypatch.setattr(GGUFInferencer, "full_logits_unavailable", "an OpenAI-style API gives no full-vocabulary logits")
+    monkeypatch.setattr(
+        GGUFInferencer, "full_logits_unavailable", "an OpenAI-style API gives no full-vocabulary logits"
+    )
     results = score(engine, [tiny_models["gguf_f32"], tiny_models["hf"]], ascii_text)
     assert results[tiny_models["gguf_f32"].id].status == "not scored"
-    assert results[tiny_models["gguf_f32"].id].note == "not scored: an OpenAI-style API gives no full-vocabulary logits"
+    assert (
+        results[tiny_models["gguf_f32"].id].note
+        == "not scored: an OpenAI-style API gives no full-vocabulary logits"
+    )
     assert results[tiny_models["hf"].id].status == "scored"
-    assert engine.loaded_models() and all(m["model_id"] == tiny_models["hf"].id for m in engine.loaded_models())
+    assert engine.loaded_models() and all(
+        m["model_id"] == tiny_models["hf"].id for m in engine.loaded_models()
+    )
 
 
 def test_stop_ends_the_scoring_and_keeps_the_worker(engine, slow_prefill_models):
     model = slow_prefill_models["gguf_f32"]
-    text = ScoringText("long.py", "\n".join(f"value_{i} = compute({i}, name='item {i}')" for i in range(2000)))
+    text = ScoringText(
+        "long.py", "\n".join(f"value_{i} = compute({i}, name='item {i}')" for i in range(2000))
+    )
     scoring = Scoring(engine, [model, slow_prefill_models["hf"]], text, n_ctx=512)
     kinds = []
     for event in scoring.events():
@@ -144,7 +161,13 @@ def test_latest_scores_gives_each_models_newest_scored_result(engine, tiny_model
     first = Scoring(engine, [tiny_models["gguf_f32"]], ascii_text, n_ctx=CTX)
     list(first.events())
     save_scores(store, first.results)
-    second = Scoring(engine, [tiny_models["gguf_f32"], tiny_models["gguf_q8"]], ascii_text, reference=tiny_models["gguf_f32"], n_ctx=32)
+    second = Scoring(
+        engine,
+        [tiny_models["gguf_f32"], tiny_models["gguf_q8"]],
+        ascii_text,
+        reference=tiny_models["gguf_f32"],
+        n_ctx=32,
+    )
     list(second.events())
     save_scores(store, second.results)
     latest = latest_scores(store)

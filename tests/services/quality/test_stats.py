@@ -16,7 +16,9 @@ def test_bits_per_byte_is_total_bits_over_bytes_with_the_error_of_the_mean():
     result = stats.bits_per_byte(NLL, scored_bytes=20)
     assert result.value == pytest.approx(sum(NLL) / math.log(2) / 20)
     # n tokens times the standard error of the mean NLL (sample stdev / sqrt(n)), in bits per byte.
-    assert result.se == pytest.approx(len(NLL) * statistics.stdev(NLL) / math.sqrt(len(NLL)) / math.log(2) / 20)
+    assert result.se == pytest.approx(
+        len(NLL) * statistics.stdev(NLL) / math.sqrt(len(NLL)) / math.log(2) / 20
+    )
 
 
 def test_perplexity_is_exp_of_the_mean_nll():
@@ -49,7 +51,11 @@ def test_share_and_percentile():
 def test_vocabulary_fingerprint_compares_token_lists_not_names():
     tokens = ["<s>", "a", "b", "ab"]
     assert same_vocabulary(vocabulary_fingerprint(tokens), vocabulary_fingerprint(list(tokens)))
-    assert not same_vocabulary(vocabulary_fingerprint(tokens), vocabulary_fingerprint(["<s>", "b", "a", "ab"]))
-    assert same_vocabulary(vocabulary_fingerprint(tokens), vocabulary_fingerprint([*tokens, "[PAD4]", "[PAD5]"]))
+    assert not same_vocabulary(
+        vocabulary_fingerprint(tokens), vocabulary_fingerprint(["<s>", "b", "a", "ab"])
+    )
+    assert same_vocabulary(
+        vocabulary_fingerprint(tokens), vocabulary_fingerprint([*tokens, "[PAD4]", "[PAD5]"])
+    )
     assert not same_vocabulary(vocabulary_fingerprint(["a\x00b"]), vocabulary_fingerprint(["a", "b"]))
     assert not same_vocabulary(None, None)

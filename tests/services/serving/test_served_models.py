@@ -41,7 +41,11 @@ def served_models(engine):
 
 
 def results(engine, models, config):
-    return {e.model_id: e.result for e in engine.run(PROMPT, models, {m.id: config for m in models}) if e.kind == "done"}
+    return {
+        e.model_id: e.result
+        for e in engine.run(PROMPT, models, {m.id: config for m in models})
+        if e.kind == "done"
+    }
 
 
 def tree_rss_from_outside(pid: int) -> tuple[int, int]:
@@ -72,7 +76,9 @@ def test_a_served_gguf_answers_as_the_in_process_one(engine, served_models, tiny
     assert done[remote.id].text == done[local.id].text and done[local.id].text
 
 
-def test_the_engine_charges_a_served_model_the_rss_of_its_server_and_worker(engine, served_models, tiny_models, tiny_dir, greedy):
+def test_the_engine_charges_a_served_model_the_rss_of_its_server_and_worker(
+    engine, served_models, tiny_models, tiny_dir, greedy
+):
     local = tiny_models["gguf_f32"]
     served = served_models.serve(local, greedy, [str(tiny_dir)])
     remote = next(m for m in ModelManager([tiny_dir]).scan() if m.is_endpoint)
@@ -87,13 +93,18 @@ def test_the_engine_charges_a_served_model_the_rss_of_its_server_and_worker(engi
     assert served.reserved_bytes == memory.estimate_model_bytes(local, greedy)
 
 
-def test_a_budget_that_the_served_model_fills_unloads_idle_models_then_refuses(engine, served_models, tiny_models, tiny_dir, greedy):
+def test_a_budget_that_the_served_model_fills_unloads_idle_models_then_refuses(
+    engine, served_models, tiny_models, tiny_dir, greedy
+):
     first, second = tiny_models["gguf_q8"], tiny_models["gguf_f32"]
     served_models.serve(tiny_models["gguf_f32"], greedy, [str(tiny_dir)])
     assert results(engine, [first], greedy)[first.id].error is None  # warm in-process
     need = memory.estimate_model_bytes(second, greedy)
     by_label = {c.label: c for c in engine.memory_in_use()}
-    served_bytes, first_bytes = by_label["served-tiny-llama-f32"].counted_bytes, by_label[first.name].counted_bytes
+    served_bytes, first_bytes = (
+        by_label["served-tiny-llama-f32"].counted_bytes,
+        by_label[first.name].counted_bytes,
+    )
 
     # Room for the served copy and the next model, not for the warm one too: it is unloaded.
     engine.memory_budget_bytes = served_bytes + need + first_bytes // 2
@@ -111,11 +122,15 @@ def test_a_budget_that_the_served_model_fills_unloads_idle_models_then_refuses(e
     assert all(s.process.alive for s in served_models.list())
 
 
-def test_serving_a_model_that_does_not_fit_is_refused_before_any_server_starts(engine, served_models, tiny_models, tiny_dir, greedy):
+def test_serving_a_model_that_does_not_fit_is_refused_before_any_server_starts(
+    engine, served_models, tiny_models, tiny_dir, greedy
+):
     model = tiny_models["gguf_f32"]
     engine.memory_budget_bytes = memory.estimate_model_bytes(model, greedy) - 1
     children = psutil.Process().children(recursive=True)
-    with pytest.raises(OutOfMemoryBudgetError, match="^serving tiny-llama-f32 needs about .* but the memory budget is"):
+    with pytest.raises(
+        OutOfMemoryBudgetError, match="^serving tiny-llama-f32 needs about .* but the memory budget is"
+    ):
         served_models.serve(model, greedy, [str(tiny_dir)])
     assert psutil.Process().children(recursive=True) == children
     assert served_models.list() == [] and EndpointRegistry().load() == []
@@ -126,7 +141,11 @@ def test_stop_serving_ends_the_server_and_removes_its_endpoint(served_models, ti
     assert psutil.Process(served.pid).is_running()
     served_models.stop(served.endpoint_name)
     assert gone(served.pid)
-    assert EndpointRegistry().load() == [] and served_models.list() == [] and served_models.external_processes() == []
+    assert (
+        EndpointRegistry().load() == []
+        and served_models.list() == []
+        and served_models.external_processes() == []
+    )
 
 
 def test_no_served_model_outlives_the_process_that_served_it(tiny_models, tiny_dir, private_home):
@@ -141,14 +160,18 @@ def test_no_served_model_outlives_the_process_that_served_it(tiny_models, tiny_d
         served = ServedModels(InferenceEngine()).serve(model, ModelConfig(), [{str(tiny_dir)!r}])
         print(json.dumps({{"pid": served.pid}}), flush=True)
     """)  # and exits without stopping it: atexit must
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     pid = json.loads(done.stdout.strip().splitlines()[-1])["pid"]
     assert gone(pid)
     assert EndpointRegistry(private_home).load() == []
 
 
-def test_two_models_with_the_same_name_are_served_side_by_side_under_distinct_names(engine, served_models, tiny_models, tmp_path, greedy):
+def test_two_models_with_the_same_name_are_served_side_by_side_under_distinct_names(
+    engine, served_models, tiny_models, tmp_path, greedy
+):
     folders = [tmp_path / "a", tmp_path / "b"]
     for folder in folders:
         folder.mkdir()
@@ -160,7 +183,9 @@ def test_two_models_with_the_same_name_are_served_side_by_side_under_distinct_na
 
     served = [served_models.serve(model, greedy, [str(f) for f in folders]) for model in (first, second)]
     assert [s.endpoint_name for s in served] == ["served-model-2", "served-model-3"]
-    remotes = [m for m in ModelManager(folders).scan() if m.is_endpoint and m.name.startswith("served-model-")]
+    remotes = [
+        m for m in ModelManager(folders).scan() if m.is_endpoint and m.name.startswith("served-model-")
+    ]
     assert sorted(m.name for m in remotes) == [f"served-model-2#{first.id}", f"served-model-3#{second.id}"]
     done = results(engine, [first, *remotes], greedy)
     assert all(r.error is None for r in done.values()), {k: r.error for k, r in done.items()}
@@ -168,7 +193,10 @@ def test_two_models_with_the_same_name_are_served_side_by_side_under_distinct_na
 
     with pytest.raises(ConfigurationError) as refused:
         served_models.serve(first, greedy, [str(f) for f in folders])
-    assert str(refused.value) == f"model ({first.path}) is already served, as endpoint served-model-2: stop it there first"
+    assert (
+        str(refused.value)
+        == f"model ({first.path}) is already served, as endpoint served-model-2: stop it there first"
+    )
     assert len(served_models.list()) == 2
 
 

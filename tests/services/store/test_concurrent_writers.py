@@ -22,9 +22,28 @@ def cli_loop(model_path, written: list, errors: list) -> None:
     for i in range(CLI_RUNS):
         prompt = f"cli run {i}"
         done = subprocess.run(
-            [sys.executable, "-m", "llm_compare.cli", "run", "--model", str(model_path), "--prompt", prompt,
-             "--max-tokens", "4", "--temperature", "0", "--mode", "raw", "--json"],
-            check=False, capture_output=True, text=True, timeout=180, env=os.environ.copy(),
+            [
+                sys.executable,
+                "-m",
+                "llm_compare.cli",
+                "run",
+                "--model",
+                str(model_path),
+                "--prompt",
+                prompt,
+                "--max-tokens",
+                "4",
+                "--temperature",
+                "0",
+                "--mode",
+                "raw",
+                "--json",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=os.environ.copy(),
         )
         if done.returncode != 0 or "warning" in done.stderr:
             errors.append(done.stderr[-2000:])
@@ -51,8 +70,12 @@ def test_two_tabs_and_a_cli_loop_writing_at_once_lose_no_run(tiny_models, privat
     assert not private_home.exists(), "a new data home: the writers also race to create the store"
     models = [tiny_models["gguf_f32"], tiny_models["gguf_q8"]]
     written, errors, start = [], [], threading.Barrier(3)
-    threads = [threading.Thread(target=tab, args=(name, models, written, errors, start)) for name in ("tab1", "tab2")]
-    threads.append(threading.Thread(target=lambda: (start.wait(), cli_loop(Path(models[0].path), written, errors))))
+    threads = [
+        threading.Thread(target=tab, args=(name, models, written, errors, start)) for name in ("tab1", "tab2")
+    ]
+    threads.append(
+        threading.Thread(target=lambda: (start.wait(), cli_loop(Path(models[0].path), written, errors)))
+    )
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -60,7 +83,9 @@ def test_two_tabs_and_a_cli_loop_writing_at_once_lose_no_run(tiny_models, privat
     assert not errors, errors
     stored = RunStore().list()
     found = Counter((run.prompt, run.model["name"]) for run in stored)
-    print(f"runs written {len(written)}, runs found {len(stored)}, distinct run ids {len({r.run_id for r in stored})}")
+    print(
+        f"runs written {len(written)}, runs found {len(stored)}, distinct run ids {len({r.run_id for r in stored})}"
+    )
     assert len(written) == 2 * COMPARISONS_PER_TAB * len(models) + CLI_RUNS
     assert found == Counter(written), "every run written is stored, none twice"
     assert len({run.run_id for run in stored}) == len(stored)

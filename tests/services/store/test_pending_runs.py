@@ -79,13 +79,19 @@ def test_the_compare_column_says_a_run_was_not_saved_and_where_it_waits(private_
         assert state.unsaved_record is None
         assert run.error is None
         [stored, _] = RunStore().list()
-        assert (stored.model["id"], stored.text, stored.comparison_id) == (model.id, state.result.text, run.comparison_id)
+        assert (stored.model["id"], stored.text, stored.comparison_id) == (
+            model.id,
+            state.result.text,
+            run.comparison_id,
+        )
         assert not (private_home / PENDING_FILE_NAME).exists()
     finally:
         engine.shutdown()
 
 
-def test_the_compare_column_holds_the_record_when_the_data_directory_is_unusable(tmp_path, tiny_models, greedy):
+def test_the_compare_column_holds_the_record_when_the_data_directory_is_unusable(
+    tmp_path, tiny_models, greedy
+):
     home = tmp_path / "home-is-a-file"
     home.write_text("not a directory")
     model = tiny_models["gguf_f32"]
@@ -137,13 +143,17 @@ def test_writers_falling_back_to_the_pending_file_while_others_import_it_lose_no
     stop = tmp_path / "stop"
     locker = subprocess.Popen([sys.executable, "-c", FLICKERING_LOCK, str(home / "runs.sqlite3"), str(stop)])
     source = PENDING_WRITER.format(tests=str(Path(__file__).parent), home=str(home), count=count)
-    writers = [subprocess.Popen([sys.executable, "-c", source, f"w{n}"], stdout=subprocess.PIPE, text=True)
-               for n in range(3)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", source, f"w{n}"], stdout=subprocess.PIPE, text=True)
+        for n in range(3)
+    ]
     kept = [int(w.communicate(timeout=300)[0]) for w in writers]
     stop.touch()
     locker.wait(timeout=30)
     stored = RunStore(home).list()
-    print(f"runs written {3 * count}, of which went through the pending file {sum(kept)}, runs found {len(stored)}")
+    print(
+        f"runs written {3 * count}, of which went through the pending file {sum(kept)}, runs found {len(stored)}"
+    )
     assert sum(kept) > 0, "the lock made some saves fall back to the pending file"
     assert sorted(r.run_id for r in stored) == sorted(f"w{n}-{i}" for n in range(3) for i in range(count))
     assert not (home / PENDING_FILE_NAME).exists()

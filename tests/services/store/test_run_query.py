@@ -22,7 +22,8 @@ def stored(tmp_path_factory):
 def python_filter(records, query: RunQuery):
     """The same filters, written again over the records themselves."""
     found = [
-        r for r in records
+        r
+        for r in records
         if (not query.models or r.model["name"] in query.models)
         and (not query.backends or r.model["type"] in query.backends)
         and (not query.finish_reasons or r.stats["finish_reason"] in query.finish_reasons)
@@ -65,7 +66,10 @@ def test_chart_columns_hold_each_runs_figures(stored):
     assert [row["run_id"] for row in rows] == [r.run_id for r in expected]
     for row in rows:
         record = by_id[row["run_id"]]
-        assert row["model_name"] == record.model["name"] and row["finish_reason"] == record.stats["finish_reason"]
+        assert (
+            row["model_name"] == record.model["name"]
+            and row["finish_reason"] == record.stats["finish_reason"]
+        )
         assert row["decode_tps"] == record.stats["decode_tps"] and row["ttft_s"] == record.stats["ttft_s"]
         assert row["busy"] == (None if record.stats["busy"] is None else int(record.stats["busy"]))
 

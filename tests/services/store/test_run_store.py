@@ -29,23 +29,47 @@ def documented_columns() -> list[str]:
 def finished_run() -> RunRecord:
     """A GGUF run that went to max_tokens, with text full of CSV's special characters."""
     model = ModelInfo(
-        "m-1", "m", ModelType.GGUF, "/models/m.gguf", 123,
+        "m-1",
+        "m",
+        ModelType.GGUF,
+        "/models/m.gguf",
+        123,
         {"architecture": "llama", "parameters": 1_400_000, "quantization": "Q8_0", "mtime": 1.5},
     )
     stats = InferenceStats(
-        load_s=0.5, warm=False, prompt_tokens=3, completion_tokens=7, ttft_s=0.1, prefill_tps=30.0,
-        decode_tps=20.0, tpot_ms=50.0, e2e_s=0.4, peak_rss_bytes=123_456_789,
-        finish_reason=FinishReason.LENGTH, other_cpu_share=0.25, busy=True,
+        load_s=0.5,
+        warm=False,
+        prompt_tokens=3,
+        completion_tokens=7,
+        ttft_s=0.1,
+        prefill_tps=30.0,
+        decode_tps=20.0,
+        tpot_ms=50.0,
+        e2e_s=0.4,
+        peak_rss_bytes=123_456_789,
+        finish_reason=FinishReason.LENGTH,
+        other_cpu_share=0.25,
+        busy=True,
     )
     result = InferenceResult(
-        "m-1", 'a, "b"\nnaïve 東京 🙂\r\n', FinishReason.LENGTH, None, stats,
+        "m-1",
+        'a, "b"\nnaïve 東京 🙂\r\n',
+        FinishReason.LENGTH,
+        None,
+        stats,
         ignored_settings={"dtype": "GGUF files fix their own types"},
-        backend_versions={"llama_cpp_python": "0.3.36"}, runtime={"dtype": "float32", "n_threads": "2"},
+        backend_versions={"llama_cpp_python": "0.3.36"},
+        runtime={"dtype": "float32", "n_threads": "2"},
     )
     config = ModelConfig(temperature=0.2, seed=7, stop=["\n", "END"], system_prompt="Be brief.", mode="chat")
     record = RunRecord.from_result(
-        comparison_id="c1", prompt='p, with "quotes"\nand lines', system_prompt="Answer in French.",
-        schedule="sequential", model=model, config=config, result=result,
+        comparison_id="c1",
+        prompt='p, with "quotes"\nand lines',
+        system_prompt="Answer in French.",
+        schedule="sequential",
+        model=model,
+        config=config,
+        result=result,
     )
     return dataclasses.replace(record, created_at="2026-01-01T00:00:01+00:00")
 
@@ -54,12 +78,20 @@ def failed_run() -> RunRecord:
     """A PyTorch model that failed to load: no text, no figures, nothing optional set."""
     model = ModelInfo("h-2", "hollow", ModelType.PYTORCH, "/models/hollow", 9, {})
     result = InferenceResult(
-        "h-2", "", FinishReason.ERROR, "weights are missing from the checkpoint",
+        "h-2",
+        "",
+        FinishReason.ERROR,
+        "weights are missing from the checkpoint",
         InferenceStats(finish_reason=FinishReason.ERROR),
     )
     record = RunRecord.from_result(
-        comparison_id="c1", prompt="x", system_prompt=None, schedule="parallel",
-        model=model, config=ModelConfig(), result=result,
+        comparison_id="c1",
+        prompt="x",
+        system_prompt=None,
+        schedule="parallel",
+        model=model,
+        config=ModelConfig(),
+        result=result,
     )
     return dataclasses.replace(record, created_at="2026-01-01T00:00:02+00:00")
 
@@ -70,10 +102,17 @@ def older_run() -> RunRecord:
     config = ModelConfig().model_dump()
     del config["repeat_penalty"], config["n_threads"]
     return RunRecord(
-        run_id="old-1", comparison_id="c0", created_at="2025-06-01T12:00:00+00:00", prompt="old prompt",
-        system_prompt="", schedule="sequential",
+        run_id="old-1",
+        comparison_id="c0",
+        created_at="2025-06-01T12:00:00+00:00",
+        prompt="old prompt",
+        system_prompt="",
+        schedule="sequential",
         model={"id": "m-0", "name": "old", "type": "gguf", "path": "/models/old.gguf", "size_bytes": 1},
-        config={**config, "mirostat": 2}, text="old answer", finish_reason="stop", error=None,
+        config={**config, "mirostat": 2},
+        text="old answer",
+        finish_reason="stop",
+        error=None,
         stats={"load_s": 1.0, "prompt_tokens": 2, "completion_tokens": 1, "finish_reason": "stop"},
     )
 
@@ -109,8 +148,15 @@ def test_csv_columns_are_the_documented_ones():
 
 
 # Where each column's value comes from in a record (the rest: stats, config_*, or the record's own field).
-FROM_MODEL = {"model_name": "name", "model_id": "id", "backend": "type", "quantization": "quantization",
-              "parameters": "parameters", "size_bytes": "size_bytes", "model_path": "path"}
+FROM_MODEL = {
+    "model_name": "name",
+    "model_id": "id",
+    "backend": "type",
+    "quantization": "quantization",
+    "parameters": "parameters",
+    "size_bytes": "size_bytes",
+    "model_path": "path",
+}
 FROM_HOST = {"host_cpu": "cpu", "host_cores": "cores", "host_ram_bytes": "ram_bytes"}
 FROM_RUNTIME = {"dtype_used": "dtype", "n_threads_used": "n_threads"}
 
@@ -170,7 +216,10 @@ def test_three_processes_writing_to_a_new_store_lose_no_run(tmp_path):
 
     home, count = tmp_path / "fresh-home", 200
     source = WRITER.format(tests=str(Path(__file__).parent), home=str(home), count=count, gate=str(tmp_path))
-    writers = [subprocess.Popen([sys.executable, "-c", source, f"w{n}"], stderr=subprocess.PIPE, text=True) for n in range(3)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", source, f"w{n}"], stderr=subprocess.PIPE, text=True)
+        for n in range(3)
+    ]
     deadline = time.monotonic() + 120
     while len(list(tmp_path.glob("ready-*"))) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -182,10 +231,17 @@ def test_three_processes_writing_to_a_new_store_lose_no_run(tmp_path):
 
 
 def test_csv_cells_a_spreadsheet_would_run_are_made_inert_and_numbers_stay_numbers():
-    payloads = ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    payloads = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
     records = [
-        dataclasses.replace(finished_run(), run_id=f"r{i}", prompt=p, system_prompt=p, text=p, error=p,
-                            model={**finished_run().model, "name": p, "path": f"/m/{p}.gguf"})
+        dataclasses.replace(
+            finished_run(),
+            run_id=f"r{i}",
+            prompt=p,
+            system_prompt=p,
+            text=p,
+            error=p,
+            model={**finished_run().model, "name": p, "path": f"/m/{p}.gguf"},
+        )
         for i, p in enumerate(payloads)
     ]
     records[0].stats["other_cpu_share"] = -2.5  # a number that starts with "-" stays a number
@@ -205,8 +261,12 @@ def test_a_bad_row_costs_only_itself(private_home):
     store.save(good)
     base = dataclasses.asdict(good)
     rows = {
-        "surrogate": json.dumps({**base, "run_id": "surrogate", "prompt": "\udcff", "config": {"stop": ["\ud800"]}}),
-        "figures": json.dumps({**base, "run_id": "figures", "stats": {**base["stats"], "ttft_s": "1", "load_s": 1e999}}),
+        "surrogate": json.dumps(
+            {**base, "run_id": "surrogate", "prompt": "\udcff", "config": {"stop": ["\ud800"]}}
+        ),
+        "figures": json.dumps(
+            {**base, "run_id": "figures", "stats": {**base["stats"], "ttft_s": "1", "load_s": 1e999}}
+        ),
         "types": json.dumps({**base, "run_id": "types", "text": 5, "host": [], "error": {"a": 1}}),
         "bad-json": "{",
         "deep": "[" * 5000 + "]" * 5000,
@@ -214,8 +274,14 @@ def test_a_bad_row_costs_only_itself(private_home):
         "no-model": json.dumps({**base, "run_id": "no-model", "model": {"name": 3}}),
     }
     with sqlite3.connect(store.path) as db:
-        db.executemany("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'c', '2025-01-01', 'm', ?)", rows.items())
-        db.execute("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('blob', 'c', '2025-01-01', 'm', ?)", (b"\x00\xff",))
+        db.executemany(
+            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'c', '2025-01-01', 'm', ?)",
+            rows.items(),
+        )
+        db.execute(
+            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('blob', 'c', '2025-01-01', 'm', ?)",
+            (b"\x00\xff",),
+        )
     stored = store.read()
     by_id = {record.run_id: record for record in stored.records}
     assert by_id[good.run_id] == good
@@ -224,9 +290,17 @@ def test_a_bad_row_costs_only_itself(private_home):
     assert (by_id["figures"].stats["ttft_s"], by_id["figures"].stats["load_s"]) == (None, None)
     assert (by_id["types"].text, by_id["types"].host, by_id["types"].error) == ("5", {}, "{'a': 1}")
     assert sorted(line.split(":")[0] for line in stored.unreadable) == [
-        "run bad-json", "run blob", "run deep", "run no-model", "run no-time"
+        "run bad-json",
+        "run blob",
+        "run deep",
+        "run no-model",
+        "run no-time",
     ]
-    assert sorted(line.split(":")[0] for line in stored.repaired) == ["run figures", "run surrogate", "run types"]
+    assert sorted(line.split(":")[0] for line in stored.repaired) == [
+        "run figures",
+        "run surrogate",
+        "run types",
+    ]
     assert all("\n" not in line for line in stored.unreadable + stored.repaired)
     to_csv(stored.records).encode("utf-8")  # the export is valid UTF-8
     assert store.list() == stored.records
@@ -235,18 +309,33 @@ def test_a_bad_row_costs_only_itself(private_home):
 def test_the_benchmark_migrations_keep_every_stored_run(tmp_path):
     import sqlite3
 
-
     home = tmp_path / "old"
     home.mkdir()
     db = sqlite3.connect(home / "runs.sqlite3")
     MIGRATIONS[0](db)  # the first version's schema, as a user's store has it
     db.execute("PRAGMA user_version = 1")
-    records = [{"run_id": f"r{i}", "comparison_id": "c", "created_at": f"2026-11-2{i}T00:00:00+00:00", "prompt": "p",
-                "system_prompt": None, "schedule": "sequential", "model": {"id": "m", "name": "m", "type": "gguf", "path": "/m"},
-                "config": {}, "text": f"answer {i}", "finish_reason": "stop", "error": None, "stats": {"ttft_s": 0.1 * i}}
-               for i in range(3)]
+    records = [
+        {
+            "run_id": f"r{i}",
+            "comparison_id": "c",
+            "created_at": f"2026-11-2{i}T00:00:00+00:00",
+            "prompt": "p",
+            "system_prompt": None,
+            "schedule": "sequential",
+            "model": {"id": "m", "name": "m", "type": "gguf", "path": "/m"},
+            "config": {},
+            "text": f"answer {i}",
+            "finish_reason": "stop",
+            "error": None,
+            "stats": {"ttft_s": 0.1 * i},
+        }
+        for i in range(3)
+    ]
     for record in records:
-        db.execute("INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, ?, ?, ?, ?)", (record["run_id"], "c", record["created_at"], "m", json.dumps(record)))
+        db.execute(
+            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, ?, ?, ?, ?)",
+            (record["run_id"], "c", record["created_at"], "m", json.dumps(record)),
+        )
     db.commit()
     db.close()
     runs = RunStore(home).list()

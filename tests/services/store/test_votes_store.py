@@ -18,12 +18,28 @@ def test_the_votes_migration_keeps_every_stored_run_and_benchmark(tmp_path):
         migrate(db)
     db.execute(f"PRAGMA user_version = {before}")
     for i in range(3):
-        record = {"run_id": f"r{i}", "comparison_id": "c", "created_at": f"2026-11-2{i}T00:00:00+00:00", "prompt": "p",
-                  "system_prompt": None, "schedule": "sequential", "model": {"id": "m", "name": "m", "type": "gguf", "path": "/m"},
-                  "config": {}, "text": f"answer {i}", "finish_reason": "stop", "error": None, "stats": {"ttft_s": 0.1 * i},
-                  "bench": {"benchmark_id": "b1"}}
-        db.execute("INSERT INTO runs VALUES (?, 'c', ?, 'm', ?, 'b1')", (record["run_id"], record["created_at"], json.dumps(record)))
-    db.execute("INSERT INTO benchmarks VALUES ('b1', '2026-11-20T00:00:00+00:00', '{}', 'complete', NULL, '')")
+        record = {
+            "run_id": f"r{i}",
+            "comparison_id": "c",
+            "created_at": f"2026-11-2{i}T00:00:00+00:00",
+            "prompt": "p",
+            "system_prompt": None,
+            "schedule": "sequential",
+            "model": {"id": "m", "name": "m", "type": "gguf", "path": "/m"},
+            "config": {},
+            "text": f"answer {i}",
+            "finish_reason": "stop",
+            "error": None,
+            "stats": {"ttft_s": 0.1 * i},
+            "bench": {"benchmark_id": "b1"},
+        }
+        db.execute(
+            "INSERT INTO runs VALUES (?, 'c', ?, 'm', ?, 'b1')",
+            (record["run_id"], record["created_at"], json.dumps(record)),
+        )
+    db.execute(
+        "INSERT INTO benchmarks VALUES ('b1', '2026-11-20T00:00:00+00:00', '{}', 'complete', NULL, '')"
+    )
     db.commit()
     db.close()
 
@@ -40,8 +56,13 @@ def test_a_blind_comparison_is_hidden_until_its_votes_are_stored(tmp_path):
     store.mark_blind("c1")
     store.mark_blind("c2")
     assert store.hidden_comparisons() == {"c1", "c2"}
-    votes = pairs_from_ranking({"x": 2, "y": 1, "z": 2}, "ballot-1", comparison_id="c1", created_at="2026-11-26T06:00:00+00:00",
-                               names={"x": "X", "y": "Y", "z": "Z"})
+    votes = pairs_from_ranking(
+        {"x": 2, "y": 1, "z": 2},
+        "ballot-1",
+        comparison_id="c1",
+        created_at="2026-11-26T06:00:00+00:00",
+        names={"x": "X", "y": "Y", "z": "Z"},
+    )
     store.record_votes("c1", [dataclasses.asdict(v) for v in votes])
     assert store.hidden_comparisons() == {"c2"}
     assert [PairVote(**row) for row in store.votes()] == votes
