@@ -32,7 +32,7 @@ from llm_compare.modelbuild.tiny import build_random_llama
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.engine import InferenceEngine
-from llm_compare.services.serving.process import free_port
+from llm_compare.services.served_models.process import free_port
 
 PROMPT = (
     'def read_config(path):\n    """Read a configuration file and return a dictionary of its settings."""\n'

@@ -5,7 +5,7 @@ record, saving it, checks, progress, and the aggregation at the end).
 
     python benchmarks/store_costs.py [--runs 100000] [--repeats 5] [--saves 1000] [--home DIR]
 
-Without --home it builds a store of --runs made-up runs (llm_compare.testing.synthetic_runs)
+Without --home it builds a store of --runs made-up runs (tests.support.synthetic_runs)
 in a temporary folder. `--page-only --home DIR` times only the page, with whatever llm_compare
 is on PYTHONPATH (to time an older version on the same store).
 """
@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, in the repository
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -77,7 +79,7 @@ def _check(at) -> None:
 
 def time_saves(home: Path, count: int) -> list[float]:
     from llm_compare.services.store.run_store import RunStore
-    from llm_compare.testing.synthetic_runs import synthetic_runs
+    from tests.support.synthetic_runs import synthetic_runs
 
     store, times = RunStore(home), []
     for record in synthetic_runs(count, seed=99):
@@ -131,9 +133,9 @@ class StandInEngine:
 def time_harness(home: Path, repeats: int) -> dict[str, float]:
     from llm_compare.core.config import ModelConfig
     from llm_compare.core.models import ModelInfo, ModelType
+    from llm_compare.services.bench.persistence import record_status, save_bench_run
     from llm_compare.services.bench.results import results_of, stored_results
     from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
-    from llm_compare.services.bench.store import record_status, save_bench_run
     from llm_compare.services.bench.suites import builtin_suite
     from llm_compare.services.store.run_store import RunStore
 
@@ -176,7 +178,7 @@ def time_harness(home: Path, repeats: int) -> dict[str, float]:
 
 def build_store(home: Path, runs: int) -> float:
     from llm_compare.services.store.run_store import RunStore
-    from llm_compare.testing.synthetic_runs import synthetic_runs
+    from tests.support.synthetic_runs import synthetic_runs
 
     started = time.perf_counter()
     RunStore(home).save_many(synthetic_runs(runs, seed=0))

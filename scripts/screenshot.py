@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
-from llm_compare.services.discovery.model_manager import ModelManager
-from llm_compare.testing.dashboard_driver import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, in the repository
+
+from llm_compare.services.discovery.model_manager import ModelManager  # noqa: E402
+from tests.support.dashboard_driver import (  # noqa: E402
     browser_page,
     dashboard_server,
     open_page,

@@ -17,7 +17,7 @@ def no_real_model_stores(tmp_path_factory):
     """Tests never see the user's Ollama, LM Studio or Hugging Face models: stores are off (in
     worker and CLI processes too), and Ollama's and the hub cache's locations point at nothing,
     should a test switch stores on. Tests of the stores build their own (see `store_home`)."""
-    from llm_compare.services.discovery.stores import NO_STORES_ENV
+    from llm_compare.services.discovery.other_apps import NO_STORES_ENV
 
     nowhere = tmp_path_factory.mktemp("no-stores") / "absent"
     with pytest.MonkeyPatch.context() as patch:
@@ -33,7 +33,7 @@ def store_home(tmp_path, monkeypatch) -> Path:
     (through $OLLAMA_MODELS, so that the system service's store is never read), LM Studio's
     <home>/.lmstudio/models and the hub cache <home>/.cache/huggingface/hub. The tests create
     what they need."""
-    from llm_compare.services.discovery.stores import NO_STORES_ENV
+    from llm_compare.services.discovery.other_apps import NO_STORES_ENV
 
     home = tmp_path / "user"
     home.mkdir()
@@ -136,7 +136,7 @@ def llama_cpp_vocab_dir() -> Path:
 def llama_server(tiny_models, tmp_path_factory) -> str:
     """llama-cpp-python's own OpenAI-compatible server (`python -m llama_cpp.server`) serving the
     tiny f32 GGUF as model "tiny" on 127.0.0.1; its base URL. Stopped (by its PID) after the session."""
-    from llm_compare.testing.endpoint_servers import llama_cpp_server
+    from tests.support.endpoint_servers import llama_cpp_server
 
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     with llama_cpp_server(tiny_models["gguf_f32"].path, alias="tiny", log_path=log) as base_url:

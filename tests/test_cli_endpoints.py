@@ -13,7 +13,7 @@ from pathlib import Path
 from llm_compare.core.endpoints import Endpoint
 from llm_compare.services.endpoints.registry import EndpointRegistry
 from llm_compare.services.store.run_store import RunStore, to_csv
-from llm_compare.testing.endpoint_servers import OK_PIECES, misbehaving_server
+from tests.support.endpoint_servers import OK_PIECES, misbehaving_server
 
 KEY = "sk-llm-compare-test-7f3a9c1e"
 

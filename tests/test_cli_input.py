@@ -11,7 +11,7 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from llm_compare.cli import TextPrinter
+from llm_compare.cli.run import TextPrinter
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.store.run_store import RunStore

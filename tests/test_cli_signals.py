@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from llm_compare.services.store.run_store import RunStore
-from llm_compare.testing.dashboard_driver import free_port
+from tests.support.dashboard_driver import free_port
 
 GONE_WITHIN_S = 5.0
 

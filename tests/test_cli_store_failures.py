@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME, RunRecord, RunStore
-from llm_compare.testing.store_lock import database_locked
+from tests.support.store_lock import database_locked
 
 RESULT_KEYS = {"model", "text", "finish_reason", "error", "stats"}
 

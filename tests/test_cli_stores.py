@@ -6,8 +6,8 @@ import json
 import pytest
 from test_cli import cli
 
-from llm_compare.services.discovery import stores
-from llm_compare.testing.model_stores import add_ollama_model
+from llm_compare.services.discovery import other_apps as stores
+from tests.support.model_stores import add_ollama_model
 
 RUN = ("--prompt", "import os", "--max-tokens", "6", "--temperature", "0", "--mode", "raw", "--json")
 

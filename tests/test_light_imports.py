@@ -23,7 +23,7 @@ BACKENDS = ("torch", "transformers", "llama_cpp")
             BACKENDS,
         ),
         # `llm-compare serve` loads models in workers too; the other commands never pay for its web stack.
-        (["llm_compare.server.app", "llm_compare.services.serving.process"], BACKENDS),
+        (["llm_compare.api_server.app", "llm_compare.services.served_models.process"], BACKENDS),
         (["llm_compare.cli"], ("fastapi", "uvicorn", "starlette")),
     ],
 )

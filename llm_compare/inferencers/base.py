@@ -69,7 +69,8 @@ def raw_text(prompt: str | list[dict]) -> str:
 
 
 class Inferencer(ABC):
-    """What a worker process needs of any backend: load it, answer one prompt, say how it ran."""
+    """The base of every backend, local model or HTTP endpoint: what a worker process needs of it.
+    Load it, answer one prompt, say how it ran."""
 
     model_type: ClassVar[ModelType]
     # ModelConfig fields this backend does not honour, with the reason shown to the user.
@@ -132,9 +133,10 @@ class Inferencer(ABC):
         return None
 
 
-class BaseInferencer(Inferencer):
-    """One loaded local model. Generation yields token ids; the shared loop in `generation.py`
-    turns them into text, applies stop strings and limits, and takes the timings."""
+class LocalInferencer(Inferencer):
+    """One loaded local model, run in this process token by token (PyTorch, GGUF). Generation yields
+    token ids; the shared loop in `generation.py` turns them into text, applies stop strings and
+    limits, and takes the timings."""
 
     def answer(
         self,

@@ -10,7 +10,7 @@ from time import perf_counter
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, LLMCompareError
 from llm_compare.core.results import FinishReason, InferenceResult, compute_stats
-from llm_compare.inferencers.base import BaseInferencer
+from llm_compare.inferencers.base import LocalInferencer
 
 
 class StopMatcher:
@@ -74,9 +74,8 @@ def peak_rss_bytes() -> int | None:
 
 # Once a run has shown text, its new text is made from the ids and shown at most this often.
 # Making it touches much code, which is cold right after llama_decode has streamed the weights
-# through the caches: on the 27.7 M benchmark model the text work of one token took 40–70 µs
-# there against 6 µs in a warm loop, 2 % of a Q8_0 token. Done for a batch of ids at once it is
-# warm after the first; and each shown text wakes the process that receives it, which steals a
+# through the caches (docs/performance.md has what it cost per token). Done for a batch of ids at
+# once it is warm after the first; and each shown text wakes the process that receives it, which steals a
 # core from generation on a small machine. No screen redraws faster anyway.
 TEXT_INTERVAL_S = 0.05
 
@@ -86,7 +85,7 @@ class _Generation:
 
     def __init__(
         self,
-        inferencer: BaseInferencer,
+        inferencer: LocalInferencer,
         config: ModelConfig,
         cancelled: Callable[[], bool],
         emit: Callable[[str, int], None],
@@ -187,7 +186,7 @@ class _Generation:
 
 
 def run_generation(
-    inferencer: BaseInferencer,
+    inferencer: LocalInferencer,
     *,
     prompt: str | list[dict],
     system_prompt: str | None,
@@ -252,7 +251,7 @@ def _keep_held_back_text(run: _Generation) -> None:
         pass
 
 
-def _check_prompt_fits(prompt_tokens: int, inferencer: BaseInferencer, config: ModelConfig) -> None:
+def _check_prompt_fits(prompt_tokens: int, inferencer: LocalInferencer, config: ModelConfig) -> None:
     if prompt_tokens == 0:
         raise ConfigurationError("the prompt is empty: type some text to send")
     limit = inferencer.context_limit(config)

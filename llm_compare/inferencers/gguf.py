@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, LLMCompareError, ModelLoadError
 from llm_compare.core.models import ModelType
-from llm_compare.inferencers.base import BaseInferencer, chat_messages, raw_text, register
+from llm_compare.inferencers.base import LocalInferencer, chat_messages, raw_text, register
 from llm_compare.inferencers.generation import TEXT_INTERVAL_S
 from llm_compare.inferencers.sampling import llama_sampler_chain
 from llm_compare.inferencers.token_loop import load_token_loop
@@ -36,7 +36,7 @@ class LlamaCppError(LLMCompareError):
 
 
 @register(ModelType.GGUF)
-class GGUFInferencer(BaseInferencer):
+class GGUFInferencer(LocalInferencer):
     ignored_fields = {
         "dtype": "PyTorch only: a GGUF file's types are fixed when it is written",
         "device": "PyTorch only: use n_gpu_layers for GGUF models",
@@ -198,7 +198,7 @@ class GGUFInferencer(BaseInferencer):
     def evaluate(
         self, token_ids: Sequence[int], first_output: int = 0, cancelled: Callable[[], bool] | None = None
     ) -> np.ndarray | None:
-        """See BaseInferencer.evaluate. As llama-perplexity does: logits are asked for only from
+        """See LocalInferencer.evaluate. As llama-perplexity does: logits are asked for only from
         `first_output` on (llama.cpp computes the output layer for those positions alone), and the
         tokens go to llama_decode n_batch at a time."""
         import llama_cpp as L
@@ -240,8 +240,7 @@ class GGUFInferencer(BaseInferencer):
     def _clear_kv_cache(self) -> None:
         """Mark every cell of the KV cache empty, as llama-bench and llama-server do between
         requests, without zeroing its data: that wrote the whole cache before every prompt, inside
-        TTFT (0.4 ms for the 12 MiB of the 27.7 M benchmark model at 1,024 tokens; about 70 ms
-        for a 7B model's 2 GiB at 4,096). Empty cells are masked out of attention, and llama.cpp
+        TTFT, a cost that grows with the cache (gigabytes for a 7B model at 4,096). Empty cells are masked out of attention, and llama.cpp
         zeroes the cache once when it makes it, so what they still hold is never read."""
         import llama_cpp as L
 

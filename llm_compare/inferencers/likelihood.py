@@ -17,7 +17,7 @@ from llm_compare.core.vocabulary import same_vocabulary
 if TYPE_CHECKING:
     import numpy as np
 
-    from llm_compare.inferencers.base import BaseInferencer
+    from llm_compare.inferencers.base import LocalInferencer
 
 # A reference saved for divergence: its token ids, its log-probabilities at every scored position
 # (float32, one row per position over the whole vocabulary) and what they were made with.
@@ -25,7 +25,7 @@ REFERENCE_IDS, REFERENCE_LOG_PROBS, REFERENCE_INFO = "ids.npy", "log_probs.npy",
 
 
 def score_text(
-    inferencer: BaseInferencer,
+    inferencer: LocalInferencer,
     request: dict[str, Any],
     fingerprint: str | None,
     cancelled: Callable[[], bool],

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, ModelLoadError
 from llm_compare.core.models import ModelType
-from llm_compare.inferencers.base import BaseInferencer, chat_messages, raw_text, register
+from llm_compare.inferencers.base import LocalInferencer, chat_messages, raw_text, register
 from llm_compare.inferencers.sampling import transformers_sampler_chain
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ LLAMA_CPP_END_OF_GENERATION_TOKENS = (
 
 def end_of_generation_ids(tokenizer, config_eos: int | list[int] | None) -> set[int]:
     """The ids that end an answer: the generation config's and tokenizer's EOS, and every
-    end-of-turn marker the vocabulary holds (the rule in BaseInferencer.is_end_of_sequence)."""
+    end-of-turn marker the vocabulary holds (the rule in LocalInferencer.is_end_of_sequence)."""
     vocab = tokenizer.get_vocab()
     eos = config_eos if isinstance(config_eos, list) else [config_eos]
     markers = [vocab.get(text) for text in LLAMA_CPP_END_OF_GENERATION_TOKENS]
@@ -54,7 +54,7 @@ def end_of_generation_ids(tokenizer, config_eos: int | list[int] | None) -> set[
 
 
 @register(ModelType.PYTORCH)
-class PyTorchInferencer(BaseInferencer):
+class PyTorchInferencer(LocalInferencer):
     ignored_fields = {
         "n_ctx": "GGUF only: a PyTorch model's context is its max_position_embeddings",
         "n_gpu_layers": "GGUF only: use device for PyTorch models",
@@ -180,7 +180,7 @@ class PyTorchInferencer(BaseInferencer):
     def evaluate(
         self, token_ids: Sequence[int], first_output: int = 0, cancelled: Callable[[], bool] | None = None
     ) -> np.ndarray | None:
-        """See BaseInferencer.evaluate: one forward pass over the whole sequence (float32 logits)."""
+        """See LocalInferencer.evaluate: one forward pass over the whole sequence (float32 logits)."""
         import torch
 
         n, limit = len(token_ids), self.context_limit(self.config)

@@ -4,7 +4,7 @@ cannot be compiled (no C compiler, no llama.h in the installed package), the sam
 
 llama-cpp-python itself is compiled on install, so a machine that has it can usually compile this.
 The Python loop is the same loop, token for token, slower by what Python costs between two
-llama_decode calls: 35-60 µs a token, 1.4 % of a 2.9 ms token (README, GGUF against llama.cpp).
+llama_decode calls (docs/performance.md, GGUF against llama.cpp).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from time import perf_counter
 
-from llm_compare.paths import cache_home
+from llm_compare.system.paths import cache_home
 
 SOURCE = Path(__file__).with_name("token_loop.c")
 

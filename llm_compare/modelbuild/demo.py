@@ -47,13 +47,11 @@ class DemoRecipe:
     models: tuple[DemoModelSpec, ...]
 
 
-# Step counts were chosen on the 2-core development machine (torch 2.13 CPU, nothing else running):
-# 37 s + 139 s of training, 187 s for the whole build including imports (budget: 5 minutes), held-out
-# 1.94 and 1.79 bits per byte. Fixed steps rather than a time limit keep the build reproducible; on a
-# busy machine it simply takes longer (twice as long with another 2-thread job running).
-# On the 2-core machine of 2026-11 the first of those trains in 90-110 s, so a first-time user would
-# wait two minutes for anything to try: the starter model, built first, is usable within a minute
-# (about 20 s of training after 20 s of preparing the corpus and tokenizer).
+# Step counts were chosen on the 2-core development machine so that the whole build fits a budget of
+# 5 minutes (docs/performance.md has the latest timings). Fixed steps rather than a time limit keep
+# the build reproducible; on a busy machine it simply takes longer.
+# The first of those trains for minutes, so that a first-time user would wait that long for anything
+# to try: the starter model, built first, is usable within a minute.
 _STARTER = DemoModelSpec(
     LlamaShape(
         hidden_size=32,

@@ -15,7 +15,7 @@ import tempfile
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
-from llm_compare.paths import cache_home
+from llm_compare.system.paths import cache_home
 
 _MEMBERS = "/vendor/llama.cpp/models/ggml-vocab-"
 # llama.cpp's test-tokenizer-0 separates the test strings of a `.inp` file with this line.

@@ -1,5 +1,5 @@
 """Refuse to serve the dashboard under a host name other than loopback or the user's own list
-(the names: llm_compare/host_names.py, shared with `llm-compare serve`).
+(the names: llm_compare/system/host_names.py, shared with `llm-compare serve`).
 
 A DNS-rebinding page (evil.example resolving to 127.0.0.1) gets a browser to open our WebSocket
 with `Host: evil.example`; Streamlit accepts it (the Origin matches that Host), and the page could
@@ -12,7 +12,7 @@ import logging
 
 import streamlit as st
 
-from llm_compare.host_names import ENV_ALLOWED_HOSTS, first_foreign_host
+from llm_compare.system.host_names import ENV_ALLOWED_HOSTS, first_foreign_host
 from llm_compare.ui.text import code
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from llm_compare.core.models import ModelInfo
 from llm_compare.services.engine.memory import gib
-from llm_compare.services.serving.served import ServedModel
+from llm_compare.services.served_models.served import ServedModel
 from llm_compare.ui import session, tables
 from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.text import code, literal

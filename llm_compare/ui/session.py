@@ -10,20 +10,20 @@ import streamlit as st
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
-from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
-from llm_compare.services.bench.store import (
+from llm_compare.services.bench.persistence import (
     counted_runs,
     done_keys,
     record_status,
     save_bench_run,
     stored_models,
 )
+from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.discovery import demo_build, stores
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.comparison import Comparison
 from llm_compare.services.engine.engine import InferenceEngine
-from llm_compare.services.serving.served import ServedModels
+from llm_compare.services.served_models.served import ServedModels
 from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import settings
 from llm_compare.ui.errors import guard_errors

@@ -7,7 +7,7 @@ import logging
 import os
 
 # The file itself is shared with the CLI; these names stay importable from here.
-from llm_compare.settings_file import load_settings, save_settings, settings_path  # noqa: F401
+from llm_compare.system.settings_file import load_settings, save_settings, settings_path  # noqa: F401
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_compare.testing.dashboard_driver import CHROMIUM
+from tests.support.dashboard_driver import CHROMIUM
 
 
 def missing_browser_parts() -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_compare.testing.dashboard_driver import (
+from tests.support.dashboard_driver import (
     browser_page,
     dashboard_server,
     download_csv,

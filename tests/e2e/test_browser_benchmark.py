@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from llm_compare.testing.dashboard_driver import browser_page, dashboard_server, open_page, select_models
+from tests.support.dashboard_driver import browser_page, dashboard_server, open_page, select_models
 
 pytestmark = pytest.mark.browser
 

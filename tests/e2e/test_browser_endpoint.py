@@ -11,14 +11,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from llm_compare.testing.dashboard_driver import (
+from tests.support.dashboard_driver import (
     browser_page,
     dashboard_server,
     open_page,
     run_prompt,
     select_models,
 )
-from llm_compare.testing.endpoint_servers import llama_cpp_server
+from tests.support.endpoint_servers import llama_cpp_server
 
 pytestmark = pytest.mark.browser
 

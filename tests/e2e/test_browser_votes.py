@@ -10,7 +10,7 @@ import pytest
 from llm_compare.core.config import ModelConfig
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
-from llm_compare.testing.dashboard_driver import (
+from tests.support.dashboard_driver import (
     browser_page,
     dashboard_server,
     open_page,

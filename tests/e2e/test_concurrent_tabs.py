@@ -15,7 +15,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.store.run_store import PENDING_FILE_NAME, RunStore
-from llm_compare.testing.dashboard_driver import browser_pages, dashboard_server, open_page, select_models
+from tests.support.dashboard_driver import browser_pages, dashboard_server, open_page, select_models
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import pytest
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.results import FinishReason
-from llm_compare.inferencers.base import BaseInferencer, create_inferencer
+from llm_compare.inferencers.base import LocalInferencer, create_inferencer
 from llm_compare.inferencers.generation import TEXT_INTERVAL_S, StopMatcher, run_generation
 
 PROMPT = "def parse_args(argv):\n    "
@@ -40,7 +40,7 @@ if __name__ == "__main__":
 
 
 @pytest.fixture(scope="module")
-def loaded(tiny_models) -> Iterator[dict[str, BaseInferencer]]:
+def loaded(tiny_models) -> Iterator[dict[str, LocalInferencer]]:
     inferencers = {}
     for role in ("hf", "gguf_f32", "gguf_q8"):
         inferencer = create_inferencer(tiny_models[role], ModelConfig(n_ctx=512))
@@ -53,7 +53,7 @@ def loaded(tiny_models) -> Iterator[dict[str, BaseInferencer]]:
 
 
 def generate(
-    inferencer: BaseInferencer, config: ModelConfig, prompt: str = PROMPT, system: str | None = None
+    inferencer: LocalInferencer, config: ModelConfig, prompt: str = PROMPT, system: str | None = None
 ):
     return run_generation(
         inferencer,
@@ -67,7 +67,7 @@ def generate(
     )
 
 
-def generate_with(inferencer: BaseInferencer, config: ModelConfig, emit):
+def generate_with(inferencer: LocalInferencer, config: ModelConfig, emit):
     return run_generation(
         inferencer,
         prompt=PROMPT,
@@ -80,12 +80,12 @@ def generate_with(inferencer: BaseInferencer, config: ModelConfig, emit):
     )
 
 
-def greedy_ids(inferencer: BaseInferencer, n: int) -> list[int]:
+def greedy_ids(inferencer: LocalInferencer, n: int) -> list[int]:
     prompt_ids = inferencer.encode_prompt(PROMPT, "", chat=False)
     return sampled_ids(inferencer, ModelConfig(temperature=0.0, max_tokens=n), prompt_ids, n)
 
 
-def sampled_ids(inferencer: BaseInferencer, config: ModelConfig, prompt_ids: list[int], n: int) -> list[int]:
+def sampled_ids(inferencer: LocalInferencer, config: ModelConfig, prompt_ids: list[int], n: int) -> list[int]:
     ids = []
 
     def on_token(token_id: int, at: float | None = None) -> bool:
@@ -163,7 +163,7 @@ class Clocked:
     takes it), as each text reaches `emit`, and, for GGUF, as its token loop returns: the C loop
     hands over the ids of 50 ms at once, and returns right after drawing the last of them."""
 
-    def __init__(self, inferencer: BaseInferencer, config: ModelConfig, monkeypatch: pytest.MonkeyPatch):
+    def __init__(self, inferencer: LocalInferencer, config: ModelConfig, monkeypatch: pytest.MonkeyPatch):
         self.produced: list[float] = []
         self.loop_returned: list[float] = []
         self.shown: list[tuple[float, int, str]] = []  # (when, completion tokens, text)

@@ -15,8 +15,8 @@ from llm_compare.inferencers import openai_http as http
 from llm_compare.inferencers.base import create_inferencer
 from llm_compare.inferencers.openai_endpoint import request_fields
 from llm_compare.services.endpoints.catalog import endpoint_model
-from llm_compare.testing.dashboard_driver import free_port
-from llm_compare.testing.endpoint_servers import (
+from tests.support.dashboard_driver import free_port
+from tests.support.endpoint_servers import (
     LLAMA_CPP_TIMINGS,
     OK_PIECES,
     SLOW_FIRST_S,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.inferencers.base import BaseInferencer, create_inferencer
+from llm_compare.inferencers.base import LocalInferencer, create_inferencer
 from llm_compare.inferencers.generation import run_generation
 from llm_compare.inferencers.token_loop import load_token_loop, python_token_loop
 
@@ -20,14 +20,14 @@ CONFIGS = {
 
 
 @pytest.fixture(scope="module")
-def gguf(tiny_models) -> Iterator[BaseInferencer]:
+def gguf(tiny_models) -> Iterator[LocalInferencer]:
     inferencer = create_inferencer(tiny_models["gguf_f32"], ModelConfig(n_ctx=512))
     inferencer.load()
     yield inferencer
     inferencer.unload()
 
 
-def answer(inferencer: BaseInferencer, config: ModelConfig):
+def answer(inferencer: LocalInferencer, config: ModelConfig):
     return run_generation(
         inferencer,
         prompt=PROMPT,
@@ -40,7 +40,7 @@ def answer(inferencer: BaseInferencer, config: ModelConfig):
     )
 
 
-def counted_calls(inferencer: BaseInferencer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def counted_calls(inferencer: LocalInferencer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many tokens each call of the token loop drew, from now on."""
     calls, token_loop = [], inferencer._token_loop
 

@@ -13,12 +13,12 @@ import pytest
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.results import FinishReason, InferenceResult
-from llm_compare.inferencers.base import BaseInferencer, create_inferencer
+from llm_compare.inferencers.base import LocalInferencer, create_inferencer
 from llm_compare.inferencers.generation import run_generation
 from llm_compare.modelbuild.real_tokenizer import RealTokenizerLlama, with_swapped_output_rows
 from llm_compare.modelbuild.vocab_files import tokenizer_test_vectors
 from llm_compare.services.discovery.model_manager import ModelManager
-from llm_compare.testing.llama_cpp_text import llama_detokenize
+from tests.support.llama_cpp_text import llama_detokenize
 
 # GPT-2's vocabulary switches on llama_detokenize's clean_spaces (" ?" -> "?"), as Llama 3's does.
 VOCABS = ["llama-spm", "qwen2", "gpt-2"]
@@ -36,11 +36,11 @@ class Pair:
     """One model loaded in both backends."""
 
     vocab: str
-    hf: BaseInferencer
-    gguf: BaseInferencer
+    hf: LocalInferencer
+    gguf: LocalInferencer
 
     @property
-    def both(self) -> tuple[BaseInferencer, BaseInferencer]:
+    def both(self) -> tuple[LocalInferencer, LocalInferencer]:
         return self.hf, self.gguf
 
 
@@ -67,7 +67,7 @@ def pair(request, real_tokenizer_llama) -> Iterator[Pair]:
     unload(loaded)
 
 
-def generate(inferencer: BaseInferencer, config: ModelConfig, prompt: str = PROMPT) -> InferenceResult:
+def generate(inferencer: LocalInferencer, config: ModelConfig, prompt: str = PROMPT) -> InferenceResult:
     return run_generation(
         inferencer,
         prompt=prompt,
@@ -80,7 +80,7 @@ def generate(inferencer: BaseInferencer, config: ModelConfig, prompt: str = PROM
     )
 
 
-def greedy_ids(inferencer: BaseInferencer, prompt_ids: list[int], n: int) -> list[int]:
+def greedy_ids(inferencer: LocalInferencer, prompt_ids: list[int], n: int) -> list[int]:
     """The ids the backend generates, end tokens included, straight from `generate`."""
     ids: list[int] = []
 
@@ -92,7 +92,7 @@ def greedy_ids(inferencer: BaseInferencer, prompt_ids: list[int], n: int) -> lis
     return ids
 
 
-def text_after_prompt(hf: BaseInferencer, prompt_ids: list[int], ids: list[int]) -> str:
+def text_after_prompt(hf: LocalInferencer, prompt_ids: list[int], ids: list[int]) -> str:
     """The reference: what decoding prompt and answer at once with transformers adds to the prompt."""
     decode = lambda ids: hf.tokenizer.decode(
         ids, skip_special_tokens=True, clean_up_tokenization_spaces=False

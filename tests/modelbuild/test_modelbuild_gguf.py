@@ -6,7 +6,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from llm_compare.modelbuild.corpus import load_stdlib_documents
 from llm_compare.modelbuild.gguf_export import GGUFType, export_gguf, permute_qk
-from llm_compare.testing.llama_cpp_text import llama_detokenize
+from tests.support.llama_cpp_text import llama_detokenize
 
 TOKENIZER_SAMPLES = [
     "def f(x):\n    return x  # comment\n",

@@ -139,8 +139,8 @@ def test_a_resumed_benchmarks_table_counts_the_runs_made_before_the_resume(make_
     """After Resume, the live table holds every run of the benchmark, not only the resumed ones."""
     import sqlite3
 
+    from llm_compare.services.bench.persistence import record_status, save_bench_run
     from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
-    from llm_compare.services.bench.store import record_status, save_bench_run
     from llm_compare.services.bench.suites import builtin_suite
     from llm_compare.services.engine.engine import InferenceEngine
 
@@ -182,8 +182,8 @@ def test_a_resumed_benchmarks_table_counts_the_runs_made_before_the_resume(make_
 def _stopped_after_first_run(spec, models, engine):
     """Run `spec` as the CLI does (each run stored the moment it ends) and stop it once its first
     run is stored, as Stop or Ctrl-C would: its status is "stopped", something is left to run."""
+    from llm_compare.services.bench.persistence import record_status, save_bench_run
     from llm_compare.services.bench.runner import BenchmarkRunner
-    from llm_compare.services.bench.store import record_status, save_bench_run
 
     store = RunStore()
 
@@ -258,7 +258,7 @@ def test_resuming_a_benchmark_whose_model_is_gone_says_so_in_one_line(make_app, 
     what is missing and what to do, nothing runs, no traceback."""
     from llm_compare.services.bench.runner import BenchmarkSpec
     from llm_compare.services.bench.suites import builtin_suite
-    from llm_compare.testing.dashboard_driver import free_port
+    from tests.support.dashboard_driver import free_port
 
     if gone == "file":
         elsewhere = tmp_path / "elsewhere"
@@ -298,8 +298,8 @@ def test_a_benchmark_of_a_saved_endpoint_started_on_the_page_keeps_how_to_reach_
     """As `bench` does, the page's benchmark keeps each endpoint model's reference: resuming it
     finds the model even after its saved endpoint was removed."""
     from llm_compare.core.endpoints import Endpoint
+    from llm_compare.services.bench.persistence import stored_models
     from llm_compare.services.bench.runner import BenchmarkSpec
-    from llm_compare.services.bench.store import stored_models
     from llm_compare.services.endpoints.registry import EndpointRegistry
 
     EndpointRegistry().add(Endpoint.parse({"name": "local", "base_url": llama_server}))

@@ -8,7 +8,7 @@ from dashboard_testing import RUN_TIMEOUT_S, no_exception, quick_config, select
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME, RunStore
-from llm_compare.testing.store_lock import database_locked
+from tests.support.store_lock import database_locked
 
 
 def test_a_run_the_locked_store_cannot_take_is_marked_in_its_column(

@@ -8,8 +8,8 @@ import json
 import pytest
 from dashboard_testing import ids_by_name, no_exception, rendered, select
 
-from llm_compare.testing.dashboard_driver import free_port
-from llm_compare.testing.endpoint_servers import BEHAVIOURS, misbehaving_server
+from tests.support.dashboard_driver import free_port
+from tests.support.endpoint_servers import BEHAVIOURS, misbehaving_server
 
 
 @pytest.fixture

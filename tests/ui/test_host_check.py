@@ -6,8 +6,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from llm_compare.host_names import ENV_ALLOWED_HOSTS, host_name
-from llm_compare.testing.dashboard_driver import dashboard_server, drawn_elements, session_messages
+from llm_compare.system.host_names import ENV_ALLOWED_HOSTS, host_name
+from tests.support.dashboard_driver import dashboard_server, drawn_elements, session_messages
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from llm_compare.services.quality.votes import PairVote
 from llm_compare.services.store.run_store import RunStore
-from llm_compare.testing.bench_records import store_bench_run as stored_run
+from tests.support.bench_records import store_bench_run as stored_run
 
 
 def store_votes(store: RunStore) -> None:

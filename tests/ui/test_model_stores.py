@@ -3,8 +3,8 @@
 
 from dashboard_testing import ids_by_name, no_exception, rendered, select
 
-from llm_compare.services.discovery import stores
-from llm_compare.testing.model_stores import add_lmstudio_model, add_ollama_model
+from llm_compare.services.discovery import other_apps as stores
+from tests.support.model_stores import add_lmstudio_model, add_ollama_model
 
 
 def switch(at, kind):

@@ -12,7 +12,7 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
 from llm_compare.services.store.run_store import RunStore
-from llm_compare.testing.synthetic_runs import synthetic_runs
+from tests.support.synthetic_runs import synthetic_runs
 
 CSV_DOC = Path(__file__).resolve().parents[2] / "docs" / "csv-export.md"
 

@@ -16,9 +16,9 @@ from llm_compare.services.bench.aggregate import (
     figure_summaries,
     pass_rates,
 )
+from llm_compare.services.bench.persistence import counted_runs
 from llm_compare.services.bench.report import ModelLabel, aggregate_rows, markdown_table, run_rows
 from llm_compare.services.bench.runner import BenchmarkRunner
-from llm_compare.services.bench.store import counted_runs
 from llm_compare.services.store.run_store import RunRecord
 
 

@@ -7,11 +7,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llm_compare.atomic_files import replace_text
 from llm_compare.core.config import GENERATION_FIELDS, ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo, ModelType
-from llm_compare.paths import data_home
+from llm_compare.system.atomic_files import replace_text
+from llm_compare.system.paths import data_home
 
 log = logging.getLogger(__name__)
 

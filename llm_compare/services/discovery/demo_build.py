@@ -23,7 +23,7 @@ import psutil
 from tqdm import tqdm
 
 from llm_compare.core.errors import LLMCompareError
-from llm_compare.paths import data_home
+from llm_compare.system.paths import data_home
 
 STATUS_FILE_NAME = "demo-build.json"
 LOCK_FILE_NAME = "demo-build.lock"

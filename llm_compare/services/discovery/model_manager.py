@@ -30,7 +30,7 @@ from llm_compare.services.discovery.hf_folder import (
     weight_files,
 )
 from llm_compare.services.discovery.ollama import read_ollama_store
-from llm_compare.services.discovery.stores import OLLAMA, ModelStore
+from llm_compare.services.discovery.other_apps import OLLAMA, ModelStore
 from llm_compare.services.endpoints import catalog
 from llm_compare.services.endpoints.health import HealthBook
 from llm_compare.services.endpoints.registry import EndpointRegistry

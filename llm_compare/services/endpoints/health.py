@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from llm_compare.atomic_files import locked, replace_text
-from llm_compare.paths import data_home
+from llm_compare.system.atomic_files import locked, replace_text
+from llm_compare.system.paths import data_home
 
 HEALTH_FILE = "endpoint-health.json"
 FAILURES_TO_OPEN = 3

@@ -7,10 +7,10 @@ import json
 import logging
 from pathlib import Path
 
-from llm_compare.atomic_files import locked, replace_text
 from llm_compare.core.endpoints import Endpoint
 from llm_compare.core.errors import ConfigurationError
-from llm_compare.paths import data_home
+from llm_compare.system.atomic_files import locked, replace_text
+from llm_compare.system.paths import data_home
 
 log = logging.getLogger(__name__)
 

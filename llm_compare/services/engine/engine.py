@@ -42,7 +42,7 @@ POLL_INTERVAL_S = 0.1
 @functools.cache
 def default_threads() -> int:
     """llama.cpp's own default: one thread per physical core (hyper-threads slow it down).
-    Counted once: psutil would read the topology of every CPU from /sys (0.2 ms) inside every TTFT."""
+    Counted once: psutil would read the topology of every CPU from /sys inside every TTFT."""
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 

@@ -16,7 +16,7 @@ from typing import Self
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.vocabulary import vocabulary_fingerprint
-from llm_compare.inferencers.base import BaseInferencer, Inferencer, create_inferencer
+from llm_compare.inferencers.base import Inferencer, LocalInferencer, create_inferencer
 from llm_compare.inferencers.generation import one_line
 from llm_compare.inferencers.likelihood import score_text
 from llm_compare.services.engine.shared_flag import SharedFlag
@@ -101,7 +101,7 @@ def _fingerprint(inferencer: Inferencer) -> str | None:
 
 
 def _evaluate(
-    inferencer: BaseInferencer, request: dict, fingerprint: str | None, cancel: SharedFlag, send
+    inferencer: LocalInferencer, request: dict, fingerprint: str | None, cancel: SharedFlag, send
 ) -> tuple:
     """Score a text; the reply that ends the request."""
     try:

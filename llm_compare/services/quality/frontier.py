@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from llm_compare.services.bench.aggregate import PassRate, counted, figure_summaries, pass_rates
-from llm_compare.services.bench.store import counted_runs
+from llm_compare.services.bench.persistence import counted_runs
 from llm_compare.services.store.run_store import RunStore
 
 

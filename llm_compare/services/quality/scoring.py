@@ -17,11 +17,11 @@ from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.scores import ScoreResult
 from llm_compare.inferencers.base import backend_class
-from llm_compare.paths import data_home
 from llm_compare.services.background import BackgroundJob
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.quality import stats
 from llm_compare.services.quality.texts import ScoringText
+from llm_compare.system.paths import data_home
 
 DEFAULT_CTX = 512
 

@@ -19,7 +19,6 @@ from typing import Any
 import psutil
 
 from llm_compare.core.errors import ConfigurationError, LLMCompareError
-from llm_compare.paths import data_home
 from llm_compare.services.store.columns import fill_columns, insert
 from llm_compare.services.store.export import rows_to_csv, to_csv
 from llm_compare.services.store.migrations import MIGRATIONS, migrate, use_wal
@@ -39,6 +38,7 @@ from llm_compare.services.store.record import (
     new_comparison_id,
     record_from_row,
 )
+from llm_compare.system.paths import data_home
 
 # The store's public names, importable from here as before the store was split in modules.
 __all__ = [

@@ -11,7 +11,7 @@ from llm_compare.core.results import FinishReason
 from llm_compare.services.endpoints.catalog import endpoint_model, list_endpoint
 from llm_compare.services.endpoints.health import FAILURES_TO_OPEN, HealthBook
 from llm_compare.services.engine.engine import InferenceEngine
-from llm_compare.testing.endpoint_servers import OK_PIECES, misbehaving_server
+from tests.support.endpoint_servers import OK_PIECES, misbehaving_server
 
 CONFIG = ModelConfig(temperature=0.0, mode="raw", max_tokens=8, n_ctx=512)
 

@@ -14,8 +14,8 @@ from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
 from llm_compare.core.models import ModelType
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.endpoints.registry import EndpointRegistry
-from llm_compare.testing.dashboard_driver import free_port
-from llm_compare.testing.endpoint_servers import BEHAVIOURS, misbehaving_server
+from tests.support.dashboard_driver import free_port
+from tests.support.endpoint_servers import BEHAVIOURS, misbehaving_server
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from llm_compare.services.quality.frontier import ModelCost, frontier_rows, latest_costs, pareto_front
 from llm_compare.services.quality.sources import SOURCES
 from llm_compare.services.store.run_store import RunStore
-from llm_compare.testing.bench_records import store_bench_run as stored_run
+from tests.support.bench_records import store_bench_run as stored_run
 
 
 def test_the_front_holds_the_points_no_other_beats_on_both_axes():

@@ -11,7 +11,7 @@ from test_run_store import failed_run, finished_run, older_run
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.bench.aggregate import FIGURES
 from llm_compare.services.store.run_store import MIGRATIONS, RunStore
-from llm_compare.testing.synthetic_runs import synthetic_runs
+from tests.support.synthetic_runs import synthetic_runs
 
 NUMBERS = [name for name in STAT_HELP if name not in ("warm", "busy", "finish_reason")]
 
@@ -135,7 +135,7 @@ def test_an_endpoint_runs_server_figures_land_in_their_own_columns(tmp_path):
     import sqlite3
 
     from llm_compare.services.store.run_store import RunStore
-    from llm_compare.testing.synthetic_runs import synthetic_runs
+    from tests.support.synthetic_runs import synthetic_runs
 
     [record] = synthetic_runs(1, seed=3)
     server = {

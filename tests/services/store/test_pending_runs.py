@@ -10,7 +10,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.services.engine.comparison import Comparison
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.store.run_store import PENDING_FILE_NAME, RunRecord, RunStore
-from llm_compare.testing.store_lock import database_locked
+from tests.support.store_lock import database_locked
 
 
 def test_a_record_survives_its_json_line_with_every_field():

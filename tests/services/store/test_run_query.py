@@ -7,7 +7,7 @@ import random
 import pytest
 
 from llm_compare.services.store.run_store import RunQuery, RunStore
-from llm_compare.testing.synthetic_runs import synthetic_runs
+from tests.support.synthetic_runs import synthetic_runs
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,63 @@
+"""What several subcommands share: where models are looked up, and arguments checked alike."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+
+from llm_compare.core.errors import ConfigurationError
+
+# How `run` and `bench` name models on the command line.
+MODEL_REF_HELP = (
+    "model id from scan, a path to a GGUF file or model folder, NAME#MODEL for a saved endpoint, "
+    "or BASE_URL#MODEL (BASE_URL alone: the server's only model); repeat for more"
+)
+API_KEY_ENV_HELP = "the environment variable holding the API key of BASE_URL models (its name, never the key)"
+
+
+def default_models_dirs() -> list[str]:
+    """$LLM_COMPARE_MODELS_DIR (a path list, like PATH), else ./models."""
+    value = os.environ.get("LLM_COMPARE_MODELS_DIR")
+    return [d for d in value.split(os.pathsep) if d] if value else ["models"]
+
+
+def models_dirs(args: argparse.Namespace) -> list[str]:
+    """The --models-dir folders given, else the default ones."""
+    return args.models_dirs or default_models_dirs()
+
+
+def model_stores(args: argparse.Namespace) -> list:
+    """Other apps' model stores to search besides the directories (Ollama, LM Studio, the Hugging
+    Face cache): those present and not switched off on the Models page; none with --no-stores."""
+    from llm_compare.services.discovery.other_apps import enabled_stores
+
+    return [] if args.no_stores else enabled_stores()
+
+
+def add_no_stores(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--no-stores",
+        action="store_true",
+        dest="no_stores",
+        help="do not search Ollama's, LM Studio's and the Hugging Face cache's models",
+    )
+    return parser
+
+
+def add_models_dir(parser: argparse.ArgumentParser, help: str = "where to look up model ids") -> None:
+    parser.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help=help)
+
+
+def argument_type(check: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse `type` from a check that raises ConfigurationError: its message becomes the
+    usage error. Checked here, not only by the engine: a run whose models all fail to start is
+    still bad usage, and text that is not UTF-8 must not wait for the models to load."""
+
+    def convert(value: str) -> str:
+        try:
+            return check(value)
+        except ConfigurationError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert

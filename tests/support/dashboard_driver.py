@@ -1,0 +1,217 @@
+"""Start the dashboard headless on 127.0.0.1 and drive it in Debian's Chromium through Playwright,
+the way a person would: select models, run a prompt, wait for the answers, download the CSV.
+Or speak Streamlit's own WebSocket protocol to it, with any Host header a client could send."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from llm_compare.services.discovery.other_apps import NO_STORES_ENV
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps dialling out of this closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def dashboard_server(
+    models_dir: Path, home: Path, port: int | None = None, timeout_s: float = 60
+) -> Iterator[str]:
+    """Run `streamlit run app.py` on 127.0.0.1; yield its URL; stop it (by its own PID) after."""
+    port = port or free_port()
+    # Only the models of `models_dir`: never the Ollama or LM Studio models of whoever runs it.
+    env = {
+        **os.environ,
+        "LLM_COMPARE_MODELS_DIR": str(models_dir),
+        "LLM_COMPARE_HOME": str(home),
+        NO_STORES_ENV: "1",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    server = subprocess.Popen(
+        command, cwd=APP.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, server, timeout_s)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the dashboard exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"the dashboard did not answer at {url} within {timeout_s:.0f} s")
+
+
+@contextmanager
+def browser_page(width: int = 1440, height: int = 960, resolve_to_loopback: tuple[str, ...] = ()):
+    """A Playwright page in headless Chromium, with downloads allowed. Names in
+    `resolve_to_loopback` resolve to 127.0.0.1, as after a DNS rebinding."""
+    with browser_pages(1, width, height, resolve_to_loopback) as [page]:
+        yield page
+
+
+@contextmanager
+def browser_pages(
+    count: int, width: int = 1440, height: int = 960, resolve_to_loopback: tuple[str, ...] = ()
+):
+    """`count` pages in one headless Chromium, each in a window of its own (so none is a
+    background tab, whose timers the browser slows down): a dashboard session each."""
+    from playwright.sync_api import sync_playwright
+
+    args = list(CHROMIUM_ARGS)
+    if resolve_to_loopback:
+        args.append(
+            "--host-resolver-rules=" + ", ".join(f"MAP {name} 127.0.0.1" for name in resolve_to_loopback)
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            yield [
+                browser.new_context(
+                    viewport={"width": width, "height": height}, accept_downloads=True
+                ).new_page()
+                for _ in range(count)
+            ]
+        finally:
+            browser.close()
+
+
+def select_models(page, url: str, names: list[str]) -> None:
+    page.goto(url)
+    for name in names:
+        # By the label's visible text: the checkbox's aria-label is its Markdown source (escaped).
+        label = page.locator("label").filter(has=page.get_by_text(name, exact=True))
+        label.get_by_role("checkbox").check(force=True)
+        page.wait_for_timeout(300)  # let the rerun settle before the next click
+
+
+def open_page(page, title: str) -> None:
+    page.get_by_role("link", name=title, exact=True).first.click()
+    page.wait_for_load_state("networkidle")
+
+
+def send_prompt(page, prompt: str) -> None:
+    """Type the prompt and press Run."""
+    box = page.get_by_label("Prompt", exact=True)
+    box.fill(prompt)
+    box.press("Control+Enter")  # commit the text before pressing Run
+    page.get_by_role("button", name="Run").click()
+
+
+def run_prompt(page, prompt: str, models: int, timeout_s: float = 180) -> None:
+    """Type the prompt, press Run, and wait until every model's stats line is shown."""
+    send_prompt(page, prompt)
+    stats = page.get_by_text("TTFT", exact=False).filter(has_text="decode")
+    deadline = time.monotonic() + timeout_s
+    while stats.count() < models:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {stats.count()} of {models} models finished within {timeout_s:.0f} s")
+        page.wait_for_timeout(250)
+    run_button = page.get_by_role("button", name="Run")
+    while not run_button.is_enabled():  # enabled again once the run is over
+        if time.monotonic() > deadline:
+            raise TimeoutError("the Run button did not come back after the answers")
+        page.wait_for_timeout(250)
+
+
+def download_csv(page, to: Path) -> Path:
+    open_page(page, "Results")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    download.value.save_as(to)
+    return to
+
+
+def session_messages(url: str, host: str, page: str = "", timeout_s: float = 60) -> list:
+    """Open a session on the dashboard at `url` as a browser would, but saying `Host: host`
+    (what a DNS-rebinding page makes a browser send), run `page` (its URL path name; "" for the
+    default page), and return every ForwardMsg the server sent until the run finished (through
+    any reruns the app asks for)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ClientState_pb2 import ClientState
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    server = urlparse(url)
+    sock = socket.create_connection((server.hostname, server.port), timeout=timeout_s)
+    messages = []
+    # The socket goes to the real server; the URL only gives the handshake its Host header.
+    with connect(
+        f"ws://{host}/_stcore/stream", sock=sock, subprotocols=["streamlit"], open_timeout=timeout_s
+    ) as ws:
+        rerun = BackMsg()
+        rerun.rerun_script.CopyFrom(ClientState(query_string="", page_name=page))
+        ws.send(rerun.SerializeToString())
+        deadline = time.monotonic() + timeout_s
+        while True:
+            message = ForwardMsg()
+            message.ParseFromString(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            messages.append(message)
+            if (
+                message.WhichOneof("type") == "script_finished"
+                and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+            ):
+                return messages
+
+
+def drawn_elements(messages: list) -> list:
+    """The elements (Element protos) a session's messages drew, in order."""
+    return [
+        m.delta.new_element
+        for m in messages
+        if m.WhichOneof("type") == "delta" and m.delta.HasField("new_element")
+    ]
