@@ -3,7 +3,7 @@ in-process (InferenceEngine), behind `llm-compare serve` and behind llama-cpp-py
 `llama_cpp.server`, in alternating rounds, greedy, the same prompt and token count.
 
 In-process figures are the engine's own (taken where the tokens are produced). Behind a server
-they are the client's, on arrival of the streamed chunks, as metrics.md defines endpoint runs:
+they are the client's, on arrival of the streamed chunks, as docs/metrics.md defines endpoint runs:
 TTFT from sending the request to the first chunk carrying text; decode tok/s from usage's
 completion_tokens over the time between the first and the last text chunk.
 

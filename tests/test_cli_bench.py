@@ -233,7 +233,7 @@ def test_a_benchmark_killed_halfway_keeps_its_runs_and_resume_runs_exactly_the_r
 def test_when_every_run_is_busy_the_empty_table_comes_with_a_warning_saying_what_to_do(
     quick_models, tiny_dir, tmp_path
 ):
-    """Two processes spinning on the two cores make every run busy (metrics.md: other programs
+    """Two processes spinning on the two cores make every run busy (docs/metrics.md: other programs
     used more than 10 % of the CPU): the table has no figures, and the user is told why."""
     spin = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"
     spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]

@@ -258,6 +258,6 @@ def finish_reason(result: InferenceResult) -> str:
 
 
 def usage(result: InferenceResult) -> dict[str, int]:
-    """Counts from the model's own tokenizer and token ids (metrics.md), as OpenAI names them."""
+    """Counts from the model's own tokenizer and token ids (docs/metrics.md), as OpenAI names them."""
     prompt, completion = result.stats.prompt_tokens or 0, result.stats.completion_tokens or 0
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

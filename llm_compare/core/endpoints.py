@@ -98,7 +98,7 @@ class Endpoint(BaseModel):
         return re.sub(r"/v1$", "", self.base_url)
 
     def cost(self, prompt_tokens: int | None, completion_tokens: int | None) -> float | None:
-        """metrics.md: prompt_tokens × input price + completion_tokens × output price, per million;
+        """docs/metrics.md: prompt_tokens × input price + completion_tokens × output price, per million;
         empty without prices or counts."""
         if self.input_price_per_m is None and self.output_price_per_m is None:
             return None

@@ -33,7 +33,7 @@ class InferenceStats:
     # Measured by the parent around the run: how much other work shared the machine.
     other_cpu_share: float | None = None
     busy: bool | None = None
-    # HTTP endpoints only (metrics.md): what the server reports about itself, never mixed with
+    # HTTP endpoints only (docs/metrics.md): what the server reports about itself, never mixed with
     # the client-side figures above, and the price of the run.
     server_prompt_ms: float | None = None
     server_prefill_tps: float | None = None
@@ -59,7 +59,7 @@ class InferenceStats:
         return cls(**{**data, "finish_reason": FinishReason(reason) if reason else None})
 
 
-# metrics.md: a run is busy when other processes used more than this share of the cores.
+# docs/metrics.md: a run is busy when other processes used more than this share of the cores.
 BUSY_CPU_SHARE = 0.10
 
 # Help text for every figure, one line each, as the UI shows it.
@@ -104,7 +104,7 @@ def compute_stats(
     peak_rss_bytes: int | None,
     answer_bytes_after_first: int | None = None,
 ) -> InferenceStats:
-    """Derive every metrics.md figure from the producer-side timestamps of one run."""
+    """Derive every docs/metrics.md figure from the producer-side timestamps of one run."""
     ttft_s = t_first_token - t_request if t_first_token is not None else None
     decode_tps = decode_bytes_per_s = None
     if (completion_tokens or 0) >= 2 and t_last_token is not None and t_last_token > t_first_token:

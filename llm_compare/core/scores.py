@@ -1,4 +1,4 @@
-"""One model's likelihood score on a text, with the figures of metrics.md ("Quality figures")."""
+"""One model's likelihood score on a text, with the figures of docs/metrics.md ("Quality figures")."""
 
 from __future__ import annotations
 

@@ -111,7 +111,7 @@ class _Generation:
         hand); return False to stop generating. Per token, only what decides whether to go on:
         the text is made when it is due, or after every token when a stop string could end the
         answer."""
-        if self.is_end(token_id):  # not counted: metrics.md
+        if self.is_end(token_id):  # not counted: docs/metrics.md
             return self._end(FinishReason.STOP)
         self.completion_tokens += 1
         self.pending.append(token_id)
@@ -243,7 +243,7 @@ def _utf8_size(text: str) -> int:
 
 
 def _keep_held_back_text(run: _Generation) -> None:
-    """Show what the decoder and stop matcher still hold, also after a failure (metrics.md: a
+    """Show what the decoder and stop matcher still hold, also after a failure (docs/metrics.md: a
     failed run keeps the text produced so far)."""
     try:
         run.finish_text()

@@ -265,7 +265,7 @@ def _utf8_size(text: str) -> int:
 
 
 def _add_server_timings(stats, timings: dict) -> None:
-    """llama.cpp server's `timings` object, under server_* names (metrics.md)."""
+    """llama.cpp server's `timings` object, under server_* names (docs/metrics.md)."""
 
     def number(key: str) -> float | None:
         value = timings.get(key)

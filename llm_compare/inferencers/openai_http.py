@@ -94,7 +94,7 @@ class _TrackedTransport(httpx2.HTTPTransport):
 @dataclass
 class ModelList:
     models: list[dict]  # each model's entry as the server sent it (id, and what else it says)
-    latency_ms: float  # time for GET /v1/models to answer: metrics.md's health_latency_ms
+    latency_ms: float  # time for GET /v1/models to answer: docs/metrics.md's health_latency_ms
 
 
 def list_models(client: openai.OpenAI) -> ModelList:

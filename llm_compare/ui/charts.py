@@ -26,7 +26,7 @@ def per_model(
     frame: pd.DataFrame, column: str, title: str, unit: str, colors: dict[str, str], reduce: str = "median"
 ) -> go.Figure:
     """A bar per model (the median, or the max for `reduce="max"`, of its quiet runs) with each
-    run as a dot, busy runs (metrics.md) as crosses."""
+    run as a dot, busy runs (docs/metrics.md) as crosses."""
     data = frame[["model", column, "busy"]].dropna(subset=[column])
     busy = data["busy"].eq(True)
     summary = data[~busy].groupby("model", sort=True)[column].agg(reduce)

@@ -264,7 +264,7 @@ def test_stop_string_naming_a_special_token_matches_it_but_the_answer_never_show
     config = ModelConfig(temperature=0, max_tokens=30, mode=START_MODE, stop=["<|im_start|>"])
     hf, gguf = (generate(inferencer, config, prompt=START_PROMPT) for inferencer in pair.both)
     assert summary(hf) == summary(gguf)
-    # The token that produced the stop string is counted (metrics.md); its text is not shown.
+    # The token that produced the stop string is counted (docs/metrics.md); its text is not shown.
     assert (hf.finish_reason, hf.stats.completion_tokens, hf.text) == (
         FinishReason.STOP,
         step + 1,

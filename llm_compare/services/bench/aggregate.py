@@ -1,5 +1,5 @@
 """A benchmark's results: every figure summarised per model and per (model, prompt), check pass
-rates, and each pair of models compared in plain words (metrics.md, "Benchmarks")."""
+rates, and each pair of models compared in plain words (docs/metrics.md, "Benchmarks")."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from llm_compare.services.bench.stats import (
     wilson_interval,
 )
 
-# Per-run figures of metrics.md that a benchmark summarises, in the order tables show them.
+# Per-run figures of docs/metrics.md that a benchmark summarises, in the order tables show them.
 FIGURES = (
     "ttft_s",
     "prefill_tps",
@@ -78,7 +78,7 @@ class PairComparison:
 
 
 def counted(runs: Iterable[CountedRun], include_busy: bool = False) -> list[CountedRun]:
-    """Busy runs (metrics.md) are kept and shown, but left out of aggregates unless asked for."""
+    """Busy runs (docs/metrics.md) are kept and shown, but left out of aggregates unless asked for."""
     return [run for run in runs if include_busy or not run.busy]
 
 

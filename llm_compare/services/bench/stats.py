@@ -1,4 +1,4 @@
-"""Statistics of repeated runs, as metrics.md defines them: spread, intervals, ratios, verdicts.
+"""Statistics of repeated runs, as docs/metrics.md defines them: spread, intervals, ratios, verdicts.
 
 Plain functions on plain numbers, so every figure can be checked by hand. Bootstraps use a fixed
 seed: the same runs always give the same interval.

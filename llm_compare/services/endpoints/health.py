@@ -1,5 +1,5 @@
 """Each endpoint's health, shared by every llm-compare process through a small file in the data
-directory: the last check (`health_latency_ms`, metrics.md) and a circuit breaker. After
+directory: the last check (`health_latency_ms`, docs/metrics.md) and a circuit breaker. After
 FAILURES_TO_OPEN failed runs in a row an endpoint is unhealthy, and runs on it are refused at once
 instead of each waiting for a timeout, until a health check (GET /v1/models) succeeds again."""
 

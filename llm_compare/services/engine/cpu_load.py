@@ -1,4 +1,4 @@
-"""How much other work shared the machine during a run (metrics.md: `other_cpu_share`, `busy`).
+"""How much other work shared the machine during a run (docs/metrics.md: `other_cpu_share`, `busy`).
 
 On two cores, one other busy process slows a 2-thread model tenfold (its thread pool spins
 waiting for a thread that is not scheduled), so a run's timings mean something only together

@@ -19,7 +19,7 @@ class QualityFigure:
     help: str
 
 
-# The quality figures a frontier can use (metrics.md names). Their values come from the service
+# The quality figures a frontier can use (docs/metrics.md names). Their values come from the service
 # that owns each: likelihood scores, benchmarks' checks, votes.
 QUALITY_FIGURES = {
     "bits_per_byte": QualityFigure(

@@ -1,4 +1,4 @@
-"""The quality figures of metrics.md from per-token values, each with its standard error over the
+"""The quality figures of docs/metrics.md from per-token values, each with its standard error over the
 scored tokens, as llama-perplexity computes them (mean ± sqrt(var / (n - 1)))."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Blind votes and what they say: Bradley-Terry ratings on the Elo scale with bootstrap
-intervals, vote counts, a win-rate matrix, and the votes as CSV (metrics.md, "Votes").
+intervals, vote counts, a win-rate matrix, and the votes as CSV (docs/metrics.md, "Votes").
 
 Plain functions on plain data. A tie and "both bad" count half a win each way; a ranking of k
 answers counts as its k·(k−1)/2 implied pairs, all under one ballot (one judgement of the user),

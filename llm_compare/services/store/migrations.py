@@ -125,7 +125,7 @@ _ENDPOINT_COLUMNS_6 = (
 
 
 def _add_endpoint_columns(db: sqlite3.Connection) -> None:
-    """The figures of runs on HTTP endpoints (metrics.md: `server_*`, `cost`). Runs stored before
+    """The figures of runs on HTTP endpoints (docs/metrics.md: `server_*`, `cost`). Runs stored before
     have none of them: NULL, as a figure that was not measured."""
     for name, kind in _ENDPOINT_COLUMNS_6:
         db.execute(f"ALTER TABLE run_columns ADD COLUMN {name} {kind}")

@@ -96,7 +96,7 @@ class RunRecord:
         return cls(**json.loads(line))
 
     def flat_row(self) -> dict[str, Any]:
-        """One flat row: identity, every metrics.md figure, the config, the answer."""
+        """One flat row: identity, every docs/metrics.md figure, the config, the answer."""
         row = {
             "run_id": self.run_id,
             "comparison_id": self.comparison_id,

@@ -1,4 +1,4 @@
-"""Benchmark statistics against values worked out by hand (metrics.md, "Over repeated runs")."""
+"""Benchmark statistics against values worked out by hand (docs/metrics.md, "Over repeated runs")."""
 
 import math
 import random

@@ -1,4 +1,4 @@
-"""Bradley-Terry ratings from votes (metrics.md, "Votes"): recovered from synthetic votes, ties
+"""Bradley-Terry ratings from votes (docs/metrics.md, "Votes"): recovered from synthetic votes, ties
 counted half a win each way, rankings as their implied pairs, the CSV export."""
 
 import csv
