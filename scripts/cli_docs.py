@@ -46,7 +46,7 @@ def cli_reference() -> str:
         "# Command line reference",
         "",
         "Every command's `--help`, as it prints it. [usage.md](usage.md) shows the commands at work;",
-        "[docs/metrics.md](docs/metrics.md) says what the figures mean.",
+        "[metrics.md](metrics.md) says what the figures mean.",
     ]
     for command in [parser, *subcommands(parser)]:
         parts += ["", f"## {command.prog}", "", "```text", command.format_help().rstrip(), "```"]
