@@ -168,7 +168,8 @@ def main() -> None:
             tps, ttft = summary(figures[path]["tps"]), summary([t * 1000 for t in figures[path]["ttft"]])
             print(
                 f"| {label} | {path} | {tps['median']:.1f} ({tps['low']:.1f}–{tps['high']:.1f}) | "
-                f"{tps['mean']:.1f} ± {tps['sd']:.1f} | {ttft['median']:.1f} ({ttft['low']:.1f}–{ttft['high']:.1f}) |"
+                f"{tps['mean']:.1f} ± {tps['sd']:.1f} | {ttft['median']:.1f} "
+                f"({ttft['low']:.1f}–{ttft['high']:.1f}) |"
             )
     print("\n| backend | engine/raw decode (ratio of medians) | TTFT overhead, engine − raw (ms, medians) |")
     print("|---|---|---|")

@@ -27,7 +27,8 @@ Every path runs with the context llama-bench gives the same test: n_prompt + n_g
 llama.cpp pads to a multiple of 256). A larger context is slower to decode even when its cells
 are empty: on the Q8_0 file, a 1,024-token context decoded 8 % slower than a 256-token one.
 
-    python benchmarks/gguf_speed.py [--rounds 12] [--tokens 128] [--prompt-tokens 512] [--threads 2] [--without-llama-bench]
+    python benchmarks/gguf_speed.py [--rounds 12] [--tokens 128] [--prompt-tokens 512] [--threads 2]
+        [--without-llama-bench]
 """
 
 from __future__ import annotations
@@ -460,12 +461,13 @@ def main() -> None:
     print(
         f"\n{parameters / 1e6:.1f} M parameters, {args.threads} threads, greedy, tg{args.tokens} after a "
         f"short prompt of {depth} tokens (llama-bench: tg{args.tokens} @ d{depth}, and in an empty context), "
-        f"pp{n_long} from TTFT; each figure the second of two runs back to back; {args.rounds} alternating rounds "
-        "after one warm-up round; medians (min–max). "
-        f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n"
+        f"pp{n_long} from TTFT; each figure the second of two runs back to back; {args.rounds} alternating "
+        f"rounds after one warm-up round; medians (min–max). Load average {load_before[0]:.2f} before, "
+        f"{load_after[0]:.2f} after.\n"
     )
     print(
-        "| file | path | decode tok/s | decode tok/s, empty context | prefill tok/s | TTFT ms, short prompt | TTFT ms, long prompt |"
+        "| file | path | decode tok/s | decode tok/s, empty context | prefill tok/s | TTFT ms, short prompt "
+        "| TTFT ms, long prompt |"
     )
     print("|---|---|---|---|---|---|---|")
     for label, rows in figures.items():
@@ -477,9 +479,9 @@ def main() -> None:
             print(f"| {label} | {path_name} | " + " | ".join(cells) + " |")
     print("\nPer-round ratios (paired.py), median (interquartile range):\n")
     print(
-        f"| file | engine decode / llama-bench tg{args.tokens} @ d{depth} | engine decode / llama-bench tg{args.tokens} "
-        "| engine prefill / llama-bench pp | engine decode / low-level loop | engine prefill / low-level loop "
-        "| TTFT ms, engine − low-level loop (short; long prompt) |"
+        f"| file | engine decode / llama-bench tg{args.tokens} @ d{depth} | engine decode / llama-bench "
+        f"tg{args.tokens} | engine prefill / llama-bench pp | engine decode / low-level loop | engine "
+        "prefill / low-level loop | TTFT ms, engine − low-level loop (short; long prompt) |"
     )
     print("|---|---|---|---|---|---|---|")
     for label, rows in figures.items():
@@ -495,11 +497,13 @@ def main() -> None:
         )
         ttft = "; ".join(paired_difference(engine_[k], low_[k]) for k in ("ttft_short", "ttft_long"))
         print(
-            f"| {label} | {versus_bench} | {paired_ratio(engine_['tg'], low_['tg'])} | {paired_ratio(engine_['pp'], low_['pp'])} | {ttft} |"
+            f"| {label} | {versus_bench} | {paired_ratio(engine_['tg'], low_['tg'])} | "
+            f"{paired_ratio(engine_['pp'], low_['pp'])} | {ttft} |"
         )
     if bench:
         print(
-            f"\nWhere the decode gap lies, per-round ratios to llama-bench tg{args.tokens} @ d{depth} (llama-bench's tg never samples):\n"
+            f"\nWhere the decode gap lies, per-round ratios to llama-bench tg{args.tokens} @ d{depth} "
+            "(llama-bench's tg never samples):\n"
         )
         gap_paths = ([C_NO_SAMPLING] if c_loop else []) + [NO_SAMPLING, "low-level loop", "engine"]
         print("| file | " + " | ".join(gap_paths) + " |")
@@ -509,14 +513,15 @@ def main() -> None:
             print(f"| {label} | " + " | ".join(cells) + " |")
 
     print(
-        f"\nWhere a token's time goes, in this process (DecodeClock; the C loops stamp their own calls): per token, "
-        f"the median over its tokens; then the median (min–max) over {args.rounds} alternating rounds. `share` is the "
-        "speed the path would have if nothing ran between two llama_decode calls; the last column compares whole "
-        "speeds with the C loop that only decodes, on the same context, round by round.\n"
+        "\nWhere a token's time goes, in this process (DecodeClock; the C loops stamp their own calls): per "
+        f"token, the median over its tokens; then the median (min–max) over {args.rounds} alternating "
+        "rounds. `share` is the speed the path would have if nothing ran between two llama_decode calls; "
+        "the last column compares whole speeds with the C loop that only decodes, on the same context, "
+        "round by round.\n"
     )
     print(
-        f"| file | path | inside llama_decode, µs | between two calls, µs | between, minus the {NO_SAMPLING} (paired) "
-        f"| llama_decode's share of a token | decode tok/s / {C_NO_SAMPLING} |"
+        f"| file | path | inside llama_decode, µs | between two calls, µs | between, minus the {NO_SAMPLING} "
+        f"(paired) | llama_decode's share of a token | decode tok/s / {C_NO_SAMPLING} |"
     )
     print("|---|---|---|---|---|---|---|")
     for label, paths in within.items():
@@ -533,7 +538,8 @@ def main() -> None:
                 continue
             print(
                 f"| {label} | {name_} | {spread(row['inside'])} | {spread(row['between'])} | "
-                f"{paired_difference(row['between'], base)} | {median_and_quartiles(shares, '{:.3f}')} | {versus_c} |"
+                f"{paired_difference(row['between'], base)} | {median_and_quartiles(shares, '{:.3f}')} | "
+                f"{versus_c} |"
             )
 
 

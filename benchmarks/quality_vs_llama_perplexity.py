@@ -9,7 +9,8 @@ GGUF file, text, context and threads, in alternating rounds:
 
 Targets: our ppl within 0.5 % of llama-perplexity's; our speed at least 0.9 of it.
 
-    python benchmarks/quality_vs_llama_perplexity.py [--gguf FILE] [--text FILE] [--ctx 256] [--threads 2] [--rounds 3]
+    python benchmarks/quality_vs_llama_perplexity.py [--gguf FILE] [--text FILE] [--ctx 256]
+        [--threads 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def main() -> None:
             theirs_runs.append(llama_perplexity(binary, args.gguf, args.text, args.ctx, args.threads))
             our_runs.append(ours(engine, model, args.text, args.ctx, args.threads))
             print(
-                f"round {round_number + 1}: llama-perplexity {theirs_runs[-1][2]:,.0f} tok/s, ours {our_runs[-1][2]:,.0f} tok/s",
+                f"round {round_number + 1}: llama-perplexity {theirs_runs[-1][2]:,.0f} tok/s, ours "
+                f"{our_runs[-1][2]:,.0f} tok/s",
                 flush=True,
             )
     finally:
@@ -108,17 +110,20 @@ def main() -> None:
     our_speed = statistics.median(run[2] for run in our_runs)
     ratios = [ours_run[2] / theirs_run[2] for theirs_run, ours_run in zip(theirs_runs, our_runs)]
     print(
-        f"\n{args.gguf.name}, {args.text.name}, ctx {args.ctx}, {args.threads} threads, median of {args.rounds} rounds"
+        f"\n{args.gguf.name}, {args.text.name}, ctx {args.ctx}, {args.threads} threads, median of "
+        f"{args.rounds} rounds"
     )
     print("| | ppl | tokens scored/s, median (min–max) |")
     print("| --- | ---: | ---: |")
     print(
-        f"| llama-perplexity | {their_ppl:.4f} ± {their_se:.4f} | {their_speed:,.0f} ({_spread(theirs_runs)}) |"
+        f"| llama-perplexity | {their_ppl:.4f} ± {their_se:.4f} | {their_speed:,.0f} "
+        f"({_spread(theirs_runs)}) |"
     )
     print(f"| llm-compare score | {our_ppl:.4f} ± {our_se:.4f} | {our_speed:,.0f} ({_spread(our_runs)}) |")
     print(f"\nppl: ours / theirs = {our_ppl / their_ppl:.5f} (target: within 0.5 %)")
     print(
-        f"speed: ours / theirs = {our_speed / their_speed:.2f}, per round {min(ratios):.2f}–{max(ratios):.2f} (target: at least 0.9)"
+        f"speed: ours / theirs = {our_speed / their_speed:.2f}, per round "
+        f"{min(ratios):.2f}–{max(ratios):.2f} (target: at least 0.9)"
     )
 
 

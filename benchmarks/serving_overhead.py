@@ -229,16 +229,16 @@ def main() -> None:
     load_after = os.getloadavg()
     parameters = model.metadata.get("parameters") or 0
     print(
-        f"\n{parameters / 1e6:.1f} M parameters, f32 GGUF, {THREADS} threads, greedy, {args.tokens} new tokens; "
-        f"{args.rounds} alternating rounds after one warm-up round; medians (min–max). "
-        f"Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.\n"
+        f"\n{parameters / 1e6:.1f} M parameters, f32 GGUF, {THREADS} threads, greedy, {args.tokens} new "
+        f"tokens; {args.rounds} alternating rounds after one warm-up round; medians (min–max). Load average "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after.\n"
     )
     print("| path | decode tok/s | mean ± sd | TTFT ms |")
     print("|---|---|---|---|")
     for name, row in figures.items():
         print(
-            f"| {name} | {spread(row['tps'])} | {statistics.fmean(row['tps']):.1f} ± {statistics.stdev(row['tps']):.1f} "
-            f"| {spread(row['ttft'])} |"
+            f"| {name} | {spread(row['tps'])} | {statistics.fmean(row['tps']):.1f} ± "
+            f"{statistics.stdev(row['tps']):.1f} | {spread(row['ttft'])} |"
         )
     base = figures["in-process (engine)"]
     print("\nPer-round comparisons with in-process (paired.py), median (interquartile range):\n")
@@ -251,8 +251,9 @@ def main() -> None:
             and statistics.median(differences(row["ttft"], base["ttft"])) <= 10
         )
         print(
-            f"| {name} | {paired_ratio(row['tps'], base['tps'])} | {paired_difference(row['ttft'], base['ttft'])} "
-            f"| {('yes' if met else 'no') if name == 'llm-compare serve' else '(reference)'} |"
+            f"| {name} | {paired_ratio(row['tps'], base['tps'])} | "
+            f"{paired_difference(row['ttft'], base['ttft'])} | "
+            f"{('yes' if met else 'no') if name == 'llm-compare serve' else '(reference)'} |"
         )
 
 

@@ -28,13 +28,17 @@ if not layout.need_selection("benchmark"):
                 "Suite file",
                 type=["jsonl", "csv"],
                 key=bench_view.UPLOAD_KEY,
-                help="One prompt per line (JSONL) or row (CSV): id, prompt, optional system, max_tokens and checks.",
+                help=(
+                    "One prompt per line (JSONL) or row (CSV): id, prompt, optional system, max_tokens and "
+                    "checks."
+                ),
             )
         elif choice == "typed":
             st.text_area("Prompt", key=bench_view.TYPED_KEY, height=100, persist_state="session")
         else:
             st.caption(
-                "8 prompts shipped with llm-compare: short and long, code and prose, one near a 512-token context."
+                "8 prompts shipped with llm-compare: short and long, code and prose, one near a 512-token "
+                "context."
             )
     with options_col:
         a, b, c = st.columns(3)

@@ -4,7 +4,8 @@ import streamlit as st
 from tqdm import tqdm
 
 from llm_compare.core.models import ModelType
-from llm_compare.services.discovery import demo_build, stores
+from llm_compare.services.discovery import demo_build
+from llm_compare.services.discovery import other_apps as stores
 from llm_compare.ui import endpoint_form, layout, serve_panel, session, settings, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import code, literal
@@ -191,7 +192,8 @@ with st.expander("Other apps' models", icon=":material/apps:"):
         "Models that Ollama, LM Studio and the Hugging Face cache keep on this machine, read in place "
         "(Ollama's under their Ollama names). Switch a store off to hide its models, here and in the CLI."
         + (
-            f" All are off in this dashboard: `${stores.NO_STORES_ENV}` is set (`llm-compare ui --no-stores`)."
+            f" All are off in this dashboard: `${stores.NO_STORES_ENV}` is set (`llm-compare ui "
+            "--no-stores`)."
             if turned_off
             else ""
         )

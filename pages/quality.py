@@ -24,7 +24,9 @@ reference_col.selectbox(
     [quality_view.NO_REFERENCE, *names],
     format_func=lambda i: names.get(i, "none"),
     key=quality_view.REFERENCE_KEY,
-    help="KL divergence, top-1 agreement and Δp of each model sharing its vocabulary are measured against it.",
+    help=(
+        "KL divergence, top-1 agreement and Δp of each model sharing its vocabulary are measured against it."
+    ),
 )
 text_col, ctx_col = st.columns([3, 2])
 with text_col:
@@ -45,7 +47,9 @@ ctx_col.number_input(
     32768,
     DEFAULT_CTX,
     key=quality_view.CTX_KEY,
-    help="Each chunk is evaluated from an empty context; its second half is scored (as llama-perplexity does).",
+    help=(
+        "Each chunk is evaluated from an empty context; its second half is scored (as llama-perplexity does)."
+    ),
 )
 run_col, stop_col, _ = st.columns([1, 1, 6])
 run_col.button(

@@ -119,7 +119,10 @@ download_col.download_button(
     width="stretch",
     on_click="ignore",
     disabled=not matching,
-    help="The runs the filters find (every page), with every figure, the model identity and the exact settings each ran with.",
+    help=(
+        "The runs the filters find (every page), with every figure, the model identity and the exact "
+        "settings each ran with."
+    ),
 )
 summary_col.caption(
     f"{matching:,} of {facets.total:,} stored runs, newest first"

@@ -338,8 +338,8 @@ def test_run_keeps_the_valid_saved_settings_and_warns_about_the_rest(tiny_dir, p
     assert results["tiny-llama-q8_0"]["error"] is None  # ran on its defaults
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
     assert (
-        "warning: Saved setting top_k of tiny-llama-f32 not used: input should be a valid integer (got True); using the default instead."
-        in warnings
+        "warning: Saved setting top_k of tiny-llama-f32 not used: input should be a valid integer (got "
+        "True); using the default instead." in warnings
     )
     assert any("tiny-llama-q8_0 not used" in w and "is a directory" in w for w in warnings)
     assert "Traceback" not in done.stderr

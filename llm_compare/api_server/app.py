@@ -172,7 +172,8 @@ def serve(settings: ServeSettings, models: list[ModelInfo]) -> None:
     app = create_app(settings, models)
     if settings.exposed:
         print(
-            f"warning: listening on {settings.host}, beyond this machine: anyone who can reach it can use these "
+            f"warning: listening on {settings.host}, beyond this machine: anyone who can reach it can use "
+            "these "
             "models" + ("" if settings.api_key_env else " (no --api-key-env given: no key is asked for)"),
             file=sys.stderr,
             flush=True,

@@ -58,7 +58,8 @@ class _Generation(_Strict):
     repeat_last_n: int | None = None
 
     def overrides(self) -> dict[str, Any]:
-        """The ModelConfig settings this request sets; what it leaves out comes from the model's saved settings."""
+        """The ModelConfig settings this request sets; what it leaves out comes from the model's saved
+        settings."""
         self.refuse_unsupported()
         values = {name: getattr(self, name) for name in SAMPLING_FIELDS if getattr(self, name) is not None}
         if self.max_tokens is not None:

@@ -37,8 +37,8 @@ def command(args: argparse.Namespace) -> int:
         )
     for model in report.models:
         print(
-            f"{model.name}: {human_count(model.parameters)} parameters, "
-            f"{model.heldout_bits_per_byte:.2f} bits per byte on held-out text, trained in {model.train_seconds:.0f} s"
+            f"{model.name}: {human_count(model.parameters)} parameters, {model.heldout_bits_per_byte:.2f} "
+            f"bits per byte on held-out text, trained in {model.train_seconds:.0f} s"
         )
     print(f"built in {report.total_seconds:.0f} s into {report.demo_dir} (details: demo-report.json there)")
     return EXIT_OK

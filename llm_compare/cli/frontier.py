@@ -42,7 +42,8 @@ def command(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(objects, indent=2) + "\n", encoding="utf-8")
     if not rows:
         print(
-            "no model has a benchmark or a quality figure yet: run `llm-compare bench`, or vote on the Compare page"
+            "no model has a benchmark or a quality figure yet: run `llm-compare bench`, or vote on the "
+            "Compare page"
         )
         return EXIT_OK
     label = QUALITY_FIGURES[args.quality].label
@@ -55,12 +56,14 @@ def command(args: argparse.Namespace) -> int:
             or "–"
         )
         print(
-            f"{terminal_safe(row.name)[:30]:30} {_number(data[args.quality], '.4g'):>18} {_number(data['decode_tps'], '.1f'):>12} "
-            f"{_number(data['ttft_ms'], '.0f'):>8} {_number(data['peak_rss_mib'], '.0f'):>9}  {fronts}"
+            f"{terminal_safe(row.name)[:30]:30} {_number(data[args.quality], '.4g'):>18} "
+            f"{_number(data['decode_tps'], '.1f'):>12} {_number(data['ttft_ms'], '.0f'):>8} "
+            f"{_number(data['peak_rss_mib'], '.0f'):>9}  {fronts}"
             + (f"  ({terminal_safe(row.note)})" if row.note else "")
         )
     print(
-        "Costs from the latest benchmark that included each model, quiet runs only (median decode and TTFT, highest peak RSS)."
+        "Costs from the latest benchmark that included each model, quiet runs only (median decode and TTFT, "
+        "highest peak RSS)."
     )
     return EXIT_OK
 

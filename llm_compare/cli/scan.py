@@ -45,6 +45,7 @@ def command(args: argparse.Namespace) -> int:
             if v
         )
         print(
-            f"{terminal_safe(model.id):40} {model.type.value:8} {terminal_safe(model.name)}: {terminal_safe(detail)}"
+            f"{terminal_safe(model.id):40} {model.type.value:8} {terminal_safe(model.name)}: "
+            f"{terminal_safe(detail)}"
         )
     return EXIT_OK

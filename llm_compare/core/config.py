@@ -39,14 +39,20 @@ class ModelConfig(BaseModel):
         0.7,
         ge=0.0,
         le=2.0,
-        description="Sampling temperature, applied to the tokens top-k and top-p kept, just before the draw; 0 means greedy (always the most likely token after the repeat penalty)."
+        description=(
+            "Sampling temperature, applied to the tokens top-k and top-p kept, just before the draw; 0 means "
+            "greedy (always the most likely token after the repeat penalty)."
+        )
         + _ORDER_NOTE,
     )
     top_p: float = Field(
         0.95,
         gt=0.0,
         le=1.0,
-        description="Nucleus sampling: keep the smallest set of tokens whose probability adds up to at least top_p, reckoned on the penalised logits at temperature 1 (temperature comes later); 1.0 disables it."
+        description=(
+            "Nucleus sampling: keep the smallest set of tokens whose probability adds up to at least top_p, "
+            "reckoned on the penalised logits at temperature 1 (temperature comes later); 1.0 disables it."
+        )
         + _ORDER_NOTE,
     )
     top_k: int = Field(
@@ -61,14 +67,20 @@ class ModelConfig(BaseModel):
         1.0,
         ge=0.5,
         le=2.0,
-        description="Penalty on tokens among the last repeat_last_n tokens (prompt and answer): a positive logit is divided by it, a negative one multiplied; 1.0 disables it."
+        description=(
+            "Penalty on tokens among the last repeat_last_n tokens (prompt and answer): a positive logit is "
+            "divided by it, a negative one multiplied; 1.0 disables it."
+        )
         + _ORDER_NOTE,
     )
     repeat_last_n: int = Field(
         64,
         ge=0,
         le=262144,
-        description="How many of the latest tokens (prompt and answer together) the repeat penalty looks at, as llama.cpp's --repeat-last-n; 0 disables the penalty."
+        description=(
+            "How many of the latest tokens (prompt and answer together) the repeat penalty looks at, as "
+            "llama.cpp's --repeat-last-n; 0 disables the penalty."
+        )
         + _ORDER_NOTE,
     )
     seed: int | None = Field(
@@ -95,7 +107,10 @@ class ModelConfig(BaseModel):
         None,
         ge=1,
         le=256,
-        description="CPU threads for generation; empty means one per physical core (llama.cpp's default), shared out between models running in parallel.",
+        description=(
+            "CPU threads for generation; empty means one per physical core (llama.cpp's default), shared out "
+            "between models running in parallel."
+        ),
     )
     n_gpu_layers: int = Field(
         0,
@@ -106,7 +121,10 @@ class ModelConfig(BaseModel):
     # Backend settings (PyTorch / transformers)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
-        description="PyTorch: weight dtype; auto means float32 on the CPU (as llama.cpp computes there) and the checkpoint's own dtype on a GPU.",
+        description=(
+            "PyTorch: weight dtype; auto means float32 on the CPU (as llama.cpp computes there) and the "
+            "checkpoint's own dtype on a GPU."
+        ),
     )
     device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="PyTorch: device to run on.")
     trust_remote_code: bool = Field(

@@ -72,19 +72,34 @@ STAT_HELP = {
     "prefill_tps": "Prompt tokens per second: prompt_tokens / ttft_s.",
     "decode_tps": "Generated tokens per second after the first: (tokens - 1) / (t_last - t_first).",
     "tpot_ms": "Milliseconds per output token after the first: 1000 / decode_tps.",
-    "decode_bytes_per_s": "UTF-8 bytes of answer per second after the first token: comparable across tokenizers.",
+    "decode_bytes_per_s": (
+        "UTF-8 bytes of answer per second after the first token: comparable across tokenizers."
+    ),
     "e2e_s": "Seconds from the request reaching the loaded model to the last token.",
     "peak_rss_bytes": "Peak resident memory of the process holding this model, over load and generation.",
     "finish_reason": "stop, length, cancelled or error.",
-    "other_cpu_share": "Share of all cores used by other processes during the run (not this model, not llm-compare).",
-    "busy": f"True when other processes used more than {BUSY_CPU_SHARE:.0%} of the cores: timings not comparable with quiet runs.",
+    "other_cpu_share": (
+        "Share of all cores used by other processes during the run (not this model, not llm-compare)."
+    ),
+    "busy": (
+        f"True when other processes used more than {BUSY_CPU_SHARE:.0%} of the cores: timings not comparable "
+        "with quiet runs."
+    ),
     "server_prompt_ms": "HTTP endpoint: the server's own time for the prompt, in ms (llama.cpp's timings).",
     "server_prefill_tps": "HTTP endpoint: the server's own prompt tokens per second.",
     "server_decode_ms": "HTTP endpoint: the server's own time for generating, in ms.",
     "server_decode_tps": "HTTP endpoint: the server's own generated tokens per second.",
-    "server_cached_prompt_tokens": "HTTP endpoint: prompt tokens the server took from its cache; above 0 the TTFT is not comparable.",
-    "server_included_load": "HTTP endpoint: True when the server loaded the model for this request (Ollama), so the TTFT includes a load.",
-    "cost": "HTTP endpoint: prompt_tokens × input price + completion_tokens × output price, per million, in the endpoint's unit.",
+    "server_cached_prompt_tokens": (
+        "HTTP endpoint: prompt tokens the server took from its cache; above 0 the TTFT is not comparable."
+    ),
+    "server_included_load": (
+        "HTTP endpoint: True when the server loaded the model for this request (Ollama), so the TTFT "
+        "includes a load."
+    ),
+    "cost": (
+        "HTTP endpoint: prompt_tokens × input price + completion_tokens × output price, per million, in the "
+        "endpoint's unit."
+    ),
 }
 # Figures that are true or false, not numbers.
 BOOLEAN_STATS = ("warm", "busy", "server_included_load")

@@ -10,12 +10,17 @@ LIKELIHOOD_FIGURES = ("bits_per_byte", "ppl")
 DIVERGENCE_FIGURES = ("kl_mean", "kl_p99", "top1_agreement", "delta_p_mean", "ppl_ratio", "delta_ppl")
 
 FIGURE_HELP = {
-    "bits_per_byte": "negative log-likelihood of the scored tokens in bits, over the UTF-8 bytes they cover; comparable across tokenizers",
+    "bits_per_byte": (
+        "negative log-likelihood of the scored tokens in bits, over the UTF-8 bytes they cover; comparable "
+        "across tokenizers"
+    ),
     "ppl": "exp(mean negative log-likelihood per scored token); comparable only within one tokenizer",
     "kl_mean": "mean KL(reference ‖ model) per scored token over the whole vocabulary, in nats",
     "kl_p99": "99th percentile of KL(reference ‖ model) per scored token, in nats",
     "top1_agreement": "share of scored tokens where the model's most likely token is the reference's",
-    "delta_p_mean": "mean of the model's minus the reference's probability of the reference's most likely token",
+    "delta_p_mean": (
+        "mean of the model's minus the reference's probability of the reference's most likely token"
+    ),
     "ppl_ratio": "ppl(model) / ppl(reference)",
     "delta_ppl": "ppl(model) − ppl(reference)",
 }

@@ -34,7 +34,9 @@ _NOT_SENT = {
         for name in ("top_k", "repeat_penalty", "repeat_last_n")
     },
     OTHER: {
-        name: "not an OpenAI field, and this server is not one we recognise (llama.cpp, Ollama, vLLM): not sent"
+        name: (
+            "not an OpenAI field, and this server is not one we recognise (llama.cpp, Ollama, vLLM): not sent"
+        )
         for name in ("top_k", "repeat_penalty", "repeat_last_n")
     },
 }

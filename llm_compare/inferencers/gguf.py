@@ -240,7 +240,8 @@ class GGUFInferencer(LocalInferencer):
     def _clear_kv_cache(self) -> None:
         """Mark every cell of the KV cache empty, as llama-bench and llama-server do between
         requests, without zeroing its data: that wrote the whole cache before every prompt, inside
-        TTFT, a cost that grows with the cache (gigabytes for a 7B model at 4,096). Empty cells are masked out of attention, and llama.cpp
+        TTFT, a cost that grows with the cache (gigabytes for a 7B model at 4,096). Empty cells are
+        masked out of attention, and llama.cpp
         zeroes the cache once when it makes it, so what they still hold is never read."""
         import llama_cpp as L
 

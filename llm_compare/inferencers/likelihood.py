@@ -42,8 +42,8 @@ def score_text(
     n_chunks = len(ids) // n_ctx  # a partial last chunk is dropped
     if n_chunks < 2:
         raise ConfigurationError(
-            f"the text is {len(ids)} tokens for {inferencer.model.name}, and scoring with a context of {n_ctx} "
-            f"needs at least {2 * n_ctx} (2 chunks): give a longer text or a smaller context"
+            f"the text is {len(ids)} tokens for {inferencer.model.name}, and scoring with a context of "
+            f"{n_ctx} needs at least {2 * n_ctx} (2 chunks): give a longer text or a smaller context"
         )
     ids = ids[: n_chunks * n_ctx]
     first = n_ctx // 2  # only the second half of each chunk is scored

@@ -35,8 +35,8 @@ def api_key(endpoint: Endpoint) -> str | None:
     value = os.environ.get(endpoint.api_key_env)
     if not value:
         raise ConfigurationError(
-            f"the environment variable {endpoint.api_key_env} (the API key of endpoint {endpoint.name}) is not set: "
-            "set it in the environment that starts llm-compare"
+            f"the environment variable {endpoint.api_key_env} (the API key of endpoint {endpoint.name}) is "
+            "not set: set it in the environment that starts llm-compare"
         )
     return value
 
@@ -181,8 +181,8 @@ def describe_failure(exc: BaseException, endpoint: Endpoint, model: str) -> str:
         return f"the server reported an error mid-answer: {_detail(exc.message)}; check the server's log"
     if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
         return (
-            f"the server sent a malformed chunk (not JSON: {_detail(str(exc))}): it is not OpenAI-compatible, "
-            "or something between us altered the stream"
+            f"the server sent a malformed chunk (not JSON: {_detail(str(exc))}): it is not "
+            "OpenAI-compatible, or something between us altered the stream"
         )
     return f"{type(exc).__name__}: {_detail(str(exc))} (talking to {where})"
 
@@ -225,8 +225,8 @@ def _status_failure(exc: openai.APIStatusError, endpoint: Endpoint, model: str) 
         return f"403 forbidden{said}: the key is not allowed to use {model}; check its permissions"
     if code == 404:
         return (
-            f"404 not found{said}: {endpoint.base_url} does not serve the model {model!r}, or the base URL is "
-            "wrong; check that GET /v1/models lists it"
+            f"404 not found{said}: {endpoint.base_url} does not serve the model {model!r}, or the base URL "
+            "is wrong; check that GET /v1/models lists it"
         )
     if code == 429:
         retry = exc.response.headers.get("retry-after") if exc.response is not None else None

@@ -85,7 +85,9 @@ def _speed_scatter(
             name=label(model),
             marker={"color": colors[model], "size": 9, "line": {"width": 1, "color": "white"}},
             customdata=details.loc[runs.index].values,
-            hovertemplate=f"%{{fullData.name}}<br>TTFT %{{x:.1f}} ms · %{{y:.1f}} tok/s<br>{detail_line}<extra></extra>",
+            hovertemplate=(
+                f"%{{fullData.name}}<br>TTFT %{{x:.1f}} ms · %{{y:.1f}} tok/s<br>{detail_line}<extra></extra>"
+            ),
         )
     figure = _layout(figure, title, "tokens/s")
     figure.update_xaxes(title_text="TTFT (ms) — lower is better")

@@ -174,8 +174,8 @@ def _wait_for_every_answer(run: Comparison) -> None:
         st.rerun()  # the whole page: the answers and the vote
     done = sum(1 for r in run.snapshot() if r.status == "done")
     st.info(
-        f"Blind comparison: {done} of {len(run.runs)} answers ready. They appear together, in a random order, "
-        "when every model has finished; names and figures show after your vote.",
+        f"Blind comparison: {done} of {len(run.runs)} answers ready. They appear together, in a random "
+        "order, when every model has finished; names and figures show after your vote.",
         icon=":material/visibility_off:",
     )
 

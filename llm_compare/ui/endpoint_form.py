@@ -83,9 +83,9 @@ def draw() -> None:
     endpoints = registry.load()
     with st.expander(f"HTTP endpoints ({len(endpoints)})", icon=":material/cloud:", expanded=bool(endpoints)):
         st.caption(
-            "OpenAI-compatible servers (llama.cpp's llama-server, llamafile, Ollama, vLLM, LM Studio, …). Their "
-            f"models are listed above beside the local ones. Saved in {code(registry.path)}; the API key stays in "
-            "the environment variable you name, and is never written anywhere."
+            "OpenAI-compatible servers (llama.cpp's llama-server, llamafile, Ollama, vLLM, LM Studio, …). "
+            f"Their models are listed above beside the local ones. Saved in {code(registry.path)}; the API "
+            "key stays in the environment variable you name, and is never written anywhere."
         )
         for problem in registry.problems:
             st.warning(literal(problem), icon=":material/warning:")
@@ -120,7 +120,10 @@ def draw() -> None:
                 "API key environment variable",
                 key="ep_api_key_env",
                 placeholder="OPENAI_API_KEY",
-                help="The NAME of the variable holding the key (set it before starting llm-compare); never the key.",
+                help=(
+                    "The NAME of the variable holding the key (set it before starting llm-compare); never "
+                    "the key."
+                ),
             )
             timeout_col.number_input(
                 "Timeout (s)", key="ep_timeout_s", min_value=1.0, max_value=3600.0, value=60.0

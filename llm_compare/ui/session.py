@@ -18,7 +18,8 @@ from llm_compare.services.bench.persistence import (
     stored_models,
 )
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
-from llm_compare.services.discovery import demo_build, stores
+from llm_compare.services.discovery import demo_build
+from llm_compare.services.discovery import other_apps as stores
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.comparison import Comparison

@@ -30,12 +30,15 @@ def draw_leaderboard() -> None:
         icon=":material/download:",
         on_click="ignore",
         width="stretch",
-        help="One row per pairwise outcome: the models' names and ids, the outcome, the ballot and comparison.",
+        help=(
+            "One row per pairwise outcome: the models' names and ids, the outcome, the ballot and comparison."
+        ),
     )
     about_col.caption(
-        f"{board.ballots} vote{'s' if board.ballots != 1 else ''} ({board.pair_votes} pairwise outcomes; a ranking of "
-        "k answers counts as its k·(k−1)/2 pairs). Bradley-Terry ratings on the Elo scale, mean 1000; a tie and "
-        "“both bad” count half a win each way; 95 % intervals from resampling the votes (fixed seed)."
+        f"{board.ballots} vote{'s' if board.ballots != 1 else ''} ({board.pair_votes} pairwise outcomes; a "
+        "ranking of k answers counts as its k·(k−1)/2 pairs). Bradley-Terry ratings on the Elo scale, mean "
+        "1000; a tie and “both bad” count half a win each way; 95 % intervals from resampling the votes "
+        "(fixed seed)."
     )
     ratings = pd.DataFrame(
         [

@@ -79,9 +79,11 @@ def test_a_server_exits_with_its_workers_when_the_process_that_started_it_is_kil
 
         served = start_serving({model.path!r})
         client = openai.OpenAI(base_url=served.base_url, api_key="none", max_retries=0, timeout=120)
-        client.completions.create(model={model.id!r}, prompt="def f(", max_tokens=2, temperature=0)  # loads a worker
+        # loads a worker
+        client.completions.create(model={model.id!r}, prompt="def f(", max_tokens=2, temperature=0)
         workers = [p.pid for p in psutil.Process(served.pid).children(recursive=True)]
-        print(json.dumps({{"server": served.pid, "workers": workers, "base_url": served.base_url}}), flush=True)
+        found = {{"server": served.pid, "workers": workers, "base_url": served.base_url}}
+        print(json.dumps(found), flush=True)
         time.sleep(600)
     """)
     parent = subprocess.Popen([sys.executable, "-c", parent_script], stdout=subprocess.PIPE, text=True)

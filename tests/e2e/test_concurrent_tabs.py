@@ -140,8 +140,9 @@ def test_two_tabs_and_a_cli_loop_writing_at_once_lose_no_run(models_dir, private
     ]
     stored = RunStore().list()
     print(
-        f"runs written {len(written)} (tabs {sum(map(len, accepted.values())) * len(MODELS)}, cli {len(cli_written)}), "
-        f"runs found {len(stored)}, distinct run ids {len({r.run_id for r in stored})}; written between "
+        f"runs written {len(written)} (tabs {sum(map(len, accepted.values())) * len(MODELS)}, cli "
+        f"{len(cli_written)}), runs found {len(stored)}, distinct run ids {len({r.run_id for r in stored})}; "
+        "written between "
         + ", ".join(f"{who} {min(times)}-{max(times)}" for who, times in writing_times(stored).items())
     )
     assert Counter((run.prompt, run.model["name"]) for run in stored) == Counter(written)

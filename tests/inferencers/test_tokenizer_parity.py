@@ -94,9 +94,10 @@ def greedy_ids(inferencer: LocalInferencer, prompt_ids: list[int], n: int) -> li
 
 def text_after_prompt(hf: LocalInferencer, prompt_ids: list[int], ids: list[int]) -> str:
     """The reference: what decoding prompt and answer at once with transformers adds to the prompt."""
-    decode = lambda ids: hf.tokenizer.decode(
-        ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
-    )  # noqa: E731
+
+    def decode(ids: list[int]) -> str:
+        return hf.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
     whole, prompt = decode(prompt_ids + ids), decode(prompt_ids)
     assert whole.startswith(prompt)
     return whole[len(prompt) :]

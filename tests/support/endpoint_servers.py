@@ -179,7 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
 class MisbehavingServer(ThreadingHTTPServer):
     """An OpenAI-style server whose models fail as their names say (see BEHAVIOURS). As `kind`
     "ollama" it also answers Ollama's /api/version and /api/ps (a model counts as loaded once it
-    has answered); as "llama.cpp", llama-server's /props, and its final chunk carries `timings`. With `required_key`, a generation request without that bearer key gets 401."""
+    has answered); as "llama.cpp", llama-server's /props, and its final chunk carries `timings`. With
+    `required_key`, a generation request without that bearer key gets 401."""
 
     daemon_threads = True
 

@@ -54,7 +54,8 @@ def insert(db_path, run_id: str, record) -> None:
     """A row written straight into the SQLite file, the way a bug or a hand edit could."""
     with sqlite3.connect(db_path) as db:
         db.execute(
-            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'bad', '2026-01-01T00:00:00+00:00', 'x', ?)",
+            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'bad', "
+            "'2026-01-01T00:00:00+00:00', 'x', ?)",
             (run_id, record),
         )
 
@@ -104,7 +105,8 @@ def test_the_results_page_survives_bad_rows_and_still_offers_the_csv(good_runs, 
     insert(db_path, "bad-bytes", b"\xff\xfe{")
     with sqlite3.connect(db_path) as db:  # TEXT, not a blob: sqlite3 cannot decode it
         db.execute(
-            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('bad-text', 'bad', '2026-01-01', 'x', CAST(? AS TEXT))",
+            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('bad-text', "
+            "'bad', '2026-01-01', 'x', CAST(? AS TEXT))",
             (b"\xff\xfe{",),
         )
     insert(db_path, "a-list", json.dumps([1, 2]))

@@ -134,7 +134,8 @@ def _busy_note(busy_left_out: int) -> str:
 def _md_figure(summary: Summary | None, scale: float, digits: int) -> str:
     if summary is None:
         return "–"
-    return f"{summary.median * scale:.{digits}f} ({summary.low * scale:.{digits}f}–{summary.high * scale:.{digits}f})"
+    low, high = summary.low * scale, summary.high * scale
+    return f"{summary.median * scale:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
 
 
 def _md_rate(rate: PassRate | None) -> str:
@@ -163,7 +164,10 @@ def pair_sentence(pair: PairComparison, names: Mapping[str, str]) -> str:
         f"ratio {pair.ratio.value:.2f}, 95 % CI {pair.ratio.interval.low:.2f}–{pair.ratio.interval.high:.2f}"
     )
     if pair.verdict == "too few runs":
-        detail += f"; as few as {pair.ratio.min_runs} runs with this figure for one prompt, a verdict needs {MIN_RUNS_FOR_VERDICT}"
+        detail += (
+            f"; as few as {pair.ratio.min_runs} runs with this figure for one prompt, a verdict needs "
+            f"{MIN_RUNS_FOR_VERDICT}"
+        )
     return f"{subject}: {pair.verdict} ({detail})"
 
 

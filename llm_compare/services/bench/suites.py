@@ -69,13 +69,15 @@ def load_suite(path: str | Path) -> Suite:
     kind = path.suffix.lower().lstrip(".")
     if kind not in ("jsonl", "csv"):
         raise SuiteError(
-            f"{path.name}: a prompt suite is a .jsonl or .csv file, not {path.suffix or 'a file without extension'}"
+            f"{path.name}: a prompt suite is a .jsonl or .csv file, not "
+            f"{path.suffix or 'a file without extension'}"
         )
     try:
         size = path.stat().st_size
         if size > MAX_SUITE_BYTES:
             raise SuiteError(
-                f"{path.name} is {size / 2**20:.0f} MiB; a prompt suite may be at most {MAX_SUITE_BYTES // 2**20} MiB"
+                f"{path.name} is {size / 2**20:.0f} MiB; a prompt suite may be at most "
+                f"{MAX_SUITE_BYTES // 2**20} MiB"
             )
         data = path.read_bytes()
     except OSError as exc:
@@ -92,7 +94,8 @@ def parse_suite(data: bytes, name: str, kind: str) -> Suite:
         prompt = _prompt(record, f"{name} line {line}")
         if prompt.id in first_line:
             raise SuiteError(
-                f'{name} line {line}: id "{prompt.id}" is already used on line {first_line[prompt.id]}; ids must be unique'
+                f'{name} line {line}: id "{prompt.id}" is already used on line {first_line[prompt.id]}; ids '
+                "must be unique"
             )
         first_line[prompt.id] = line
         prompts.append(prompt)

@@ -54,7 +54,8 @@ class EndpointRegistry:
                 continue
             if endpoint.name in endpoints:
                 self.problems.append(
-                    f"{self.path.name}, entry {i}: the name {endpoint.name!r} is used twice; the first is kept"
+                    f"{self.path.name}, entry {i}: the name {endpoint.name!r} is used twice; the first is "
+                    "kept"
                 )
                 continue
             endpoints[endpoint.name] = endpoint

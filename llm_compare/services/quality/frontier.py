@@ -25,7 +25,8 @@ QUALITY_FIGURES = {
     "bits_per_byte": QualityFigure(
         "bits per byte",
         False,
-        "Negative log-likelihood of a text in bits per UTF-8 byte: lower is better, comparable across tokenizers.",
+        "Negative log-likelihood of a text in bits per UTF-8 byte: lower is better, comparable across "
+        "tokenizers.",
     ),
     "kl_mean": QualityFigure(
         "KL divergence (nats)",

@@ -55,7 +55,8 @@ def table_notes(results: Sequence[ScoreResult]) -> list[str]:
     if scored:
         first = scored[0]
         notes.append(
-            f"text {first.text_name}: {first.chunks} chunks of {first.n_ctx} tokens, the second half of each scored; ± one standard error"
+            f"text {first.text_name}: {first.chunks} chunks of {first.n_ctx} tokens, the second half of each "
+            "scored; ± one standard error"
         )
     return notes
 

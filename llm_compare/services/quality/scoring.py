@@ -63,8 +63,8 @@ def scoring_context(models: Sequence[ModelInfo], requested: int | None) -> int:
         )
     if smallest and requested > smallest[0]:
         raise ConfigurationError(
-            f"{smallest[1].name} holds {smallest[0]} tokens, fewer than the context of {requested} asked for: "
-            f"use a context of at most {smallest[0]}"
+            f"{smallest[1].name} holds {smallest[0]} tokens, fewer than the context of {requested} asked "
+            f"for: use a context of at most {smallest[0]}"
         )
     return requested
 

@@ -48,7 +48,8 @@ def text_from_bytes(name: str, data: bytes) -> ScoringText:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigurationError(
-            f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): convert it to UTF-8 and try again"
+            f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): convert it to "
+            "UTF-8 and try again"
         ) from exc
     check_unicode(text, f"text {name}")
     if "\x00" in text:

@@ -1,1 +1,2 @@
-"""Serving a local model as an OpenAI-compatible endpoint from the dashboard (`llm-compare serve` in a child process)."""
+"""Models the dashboard serves as OpenAI-compatible endpoints, each through `llm-compare serve` in a
+child process."""

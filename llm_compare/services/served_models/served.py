@@ -120,7 +120,8 @@ class ServedModels:
                 self._starting.pop(name, None)
 
     def _name_serving(self, model_id: str) -> str | None:
-        """The endpoint name this dashboard serves `model_id` under, or is starting it under (hold the lock)."""
+        """The endpoint name this dashboard serves `model_id` under, or is starting it under (hold the
+        lock)."""
         names = {s.model.id: name for name, s in self._served.items()}
         names |= {starting_id: name for name, (starting_id, _) in self._starting.items()}
         return names.get(model_id)

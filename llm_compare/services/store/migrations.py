@@ -27,8 +27,8 @@ def _add_benchmark_id(db: sqlite3.Connection) -> None:
 
 def _create_benchmarks_table(db: sqlite3.Connection) -> None:
     db.execute(
-        "CREATE TABLE benchmarks (benchmark_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, spec TEXT NOT NULL, "
-        "status TEXT NOT NULL, pid INTEGER, order_note TEXT)"
+        "CREATE TABLE benchmarks (benchmark_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, spec TEXT NOT "
+        "NULL, status TEXT NOT NULL, pid INTEGER, order_note TEXT)"
     )
 
 
@@ -76,12 +76,13 @@ def _create_run_columns(db: sqlite3.Connection) -> None:
         f"comparison_id TEXT, benchmark_id TEXT, {columns})"
     )
     db.execute(
-        "CREATE TRIGGER runs_insert_columns AFTER INSERT ON runs BEGIN INSERT INTO run_columns "
-        "(run_id, created_at, comparison_id, benchmark_id) VALUES (new.run_id, new.created_at, new.comparison_id, "
+        "CREATE TRIGGER runs_insert_columns AFTER INSERT ON runs BEGIN INSERT INTO run_columns (run_id, "
+        "created_at, comparison_id, benchmark_id) VALUES (new.run_id, new.created_at, new.comparison_id, "
         "new.benchmark_id); END"
     )
     db.execute(
-        "CREATE TRIGGER runs_delete_columns AFTER DELETE ON runs BEGIN DELETE FROM run_columns WHERE run_id = old.run_id; END"
+        "CREATE TRIGGER runs_delete_columns AFTER DELETE ON runs BEGIN DELETE FROM run_columns WHERE run_id "
+        "= old.run_id; END"
     )
     db.execute(
         "INSERT INTO run_columns (run_id, created_at, comparison_id, benchmark_id) "
@@ -104,7 +105,8 @@ def _create_votes_tables(db: sqlite3.Connection) -> None:
     """Blind comparisons (their runs are hidden until voted on: voted_at is NULL) and the votes,
     one row per pairwise outcome, a ranking's pairs under one ballot_id."""
     db.execute(
-        "CREATE TABLE blind_comparisons (comparison_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, voted_at TEXT)"
+        "CREATE TABLE blind_comparisons (comparison_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, voted_at "
+        "TEXT)"
     )
     db.execute(
         "CREATE TABLE votes (ballot_id TEXT NOT NULL, comparison_id TEXT NOT NULL, created_at TEXT NOT NULL, "

@@ -154,7 +154,10 @@ class RunStore:
                 f"not saved: {failure} ({self.path}); the pending file {self.pending_path} could not be "
                 f"written either ({_one_line(exc)})"
             ) from exc
-        return f"not saved: {failure} (kept in pending file {self.pending_path}; stored the next time the store opens)"
+        return (
+            f"not saved: {failure} (kept in pending file {self.pending_path}; stored the next time the "
+            "store opens)"
+        )
 
     def list(self, limit: int | None = None) -> list[RunRecord]:
         """Stored runs, newest first (rows that cannot be read are left out: see `read`)."""
@@ -217,8 +220,9 @@ class RunStore:
         with self._connect() as db:
             db.text_factory = bytes
             rows = db.execute(
-                f"SELECT r.run_id, r.record FROM (SELECT run_id, created_at, seq FROM run_columns WHERE {where} {NEWEST_FIRST} "
-                "LIMIT ? OFFSET ?) AS found JOIN runs r ON r.run_id = found.run_id ORDER BY found.created_at DESC, found.seq DESC",
+                "SELECT r.run_id, r.record FROM (SELECT run_id, created_at, seq FROM run_columns WHERE "
+                f"{where} {NEWEST_FIRST} LIMIT ? OFFSET ?) AS found JOIN runs r ON r.run_id = found.run_id "
+                "ORDER BY found.created_at DESC, found.seq DESC",
                 [*params, limit, offset],
             ).fetchall()
         return StoredRuns.of_rows(rows).records
@@ -330,8 +334,8 @@ class RunStore:
         """Store a blind comparison's votes (PairVote fields) and reveal it, in one transaction."""
         with self._connect() as db:
             db.executemany(
-                "INSERT INTO votes VALUES (:ballot_id, :comparison_id, :created_at, :kind, :model_a, :model_a_name, "
-                ":model_b, :model_b_name, :outcome)",
+                "INSERT INTO votes VALUES (:ballot_id, :comparison_id, :created_at, :kind, :model_a, "
+                ":model_a_name, :model_b, :model_b_name, :outcome)",
                 votes,
             )
             db.execute(

@@ -96,7 +96,8 @@ def test_a_pair_without_a_winner_says_which_pair_and_figure_and_why():
     names = {"a": "Alpha", "b": "Beta"}
     few = PairComparison("a", "b", "ttft_s", None, Ratio(1.5, Interval(1.2, 1.9), 3), "too few runs")
     assert pair_sentence(few, names) == (
-        "Alpha vs Beta, TTFT: too few runs (ratio 1.50, 95 % CI 1.20–1.90; as few as 3 runs with this figure for one prompt, a verdict needs 5)"
+        "Alpha vs Beta, TTFT: too few runs (ratio 1.50, 95 % CI 1.20–1.90; as few as 3 runs with this "
+        "figure for one prompt, a verdict needs 5)"
     )
     noise = PairComparison(
         "a", "b", "decode_bytes_per_s", None, Ratio(1.02, Interval(0.97, 1.08), 9), "within noise"

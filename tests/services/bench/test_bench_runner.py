@@ -26,10 +26,8 @@ def suite(lines: str):
 
 
 SUITE = suite(
-    '{"id": "short", "prompt": "import os\\n", "max_tokens": 6, "checks": {"regex": "\\\\S", "equals": "never"}}\n'
-    + '{"id": "huge", "prompt": "'
-    + "word " * 2000
-    + '"}\n'
+    '{"id": "short", "prompt": "import os\\n", "max_tokens": 6, "checks": {"regex": "\\\\S", "equals": '
+    '"never"}}\n' + '{"id": "huge", "prompt": "' + "word " * 2000 + '"}\n'
 )
 
 

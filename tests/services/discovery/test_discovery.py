@@ -916,7 +916,8 @@ def test_gguf_string_bytes_are_limited_over_the_whole_header(tmp_path):
             f.write(struct.pack("<Q", length))
         f.truncate(start + 5 * (8 + length))
     assert scan_one(tmp_path).error == (
-        "corrupt header: more than 67108864 bytes of strings by key 1 of 1 ('a') (limit 67108864 in the whole header)"
+        "corrupt header: more than 67108864 bytes of strings by key 1 of 1 ('a') (limit 67108864 in the "
+        "whole header)"
     )
 
 
@@ -997,7 +998,10 @@ def test_hostile_gguf_headers_are_listed_with_a_one_line_error(tmp_path, case):
         expected = f"truncated header: file ends at byte {path.stat().st_size} while reading key 1 of 1 ('a')"
     elif case == "string of 2^62 bytes":
         write_raw_gguf(path, [gguf_string("general.name") + struct.pack("<IQ", 8, 2**62)])
-        expected = f"truncated header: file ends at byte {path.stat().st_size} while reading key 1 of 1 ('general.name')"
+        expected = (
+            f"truncated header: file ends at byte {path.stat().st_size} while reading key 1 of 1 "
+            "('general.name')"
+        )
     elif case == "bad magic":
         path.write_bytes(b"GGML" + bytes(60))
         expected = "not a GGUF file (magic bytes are b'GGML', expected b'GGUF')"
@@ -1014,7 +1018,10 @@ def test_hostile_gguf_headers_are_listed_with_a_one_line_error(tmp_path, case):
         write_raw_gguf(path, tensors=[tensor_info("w", [8], ggml_type=0, offset=1 << 40)])
         data_offset = 64  # the 57 bytes of header, aligned to 32
         assert path.stat().st_size == 57
-        expected = f"truncated tensor data: the tensors need {data_offset + (1 << 40) + 8 * 4} bytes but the file has 57"
+        expected = (
+            f"truncated tensor data: the tensors need {data_offset + (1 << 40) + 8 * 4} bytes but the file "
+            "has 57"
+        )
     else:
         path.write_bytes(b"")
         expected = "not a GGUF file (the file is empty)"

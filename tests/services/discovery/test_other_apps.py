@@ -133,10 +133,14 @@ def test_each_broken_ollama_entry_is_one_row_with_its_reason(store_home, tiny_di
         "cut:1b": "its manifest is not valid JSON (Expecting value at line 1 column 33): "
         + PULL_AGAIN.format("cut:1b"),
         "nolayers:1b": "its manifest has no list of layers: " + PULL_AGAIN.format("nolayers:1b"),
-        "template-only:1b": f"its manifest has no model layer ({MODEL_LAYER}): not a model llm-compare can read",
+        "template-only:1b": (
+            f"its manifest has no model layer ({MODEL_LAYER}): not a model llm-compare can read"
+        ),
         "baddigest:1b": "its manifest's model layer has no valid digest (got 'md5:1234'): "
         + PULL_AGAIN.format("baddigest:1b"),
-        "tuned:1b": "it applies a LoRA adapter on its base model, which llm-compare does not: compare the base model",
+        "tuned:1b": (
+            "it applies a LoRA adapter on its base model, which llm-compare does not: compare the base model"
+        ),
         "fake:1b": "not a GGUF file (magic bytes are b'{\\n  ', expected b'GGUF')",
         "looping": "cannot read this folder of Ollama's manifests (Too many levels of symbolic links): "
         "check its permissions and links",
@@ -144,8 +148,10 @@ def test_each_broken_ollama_entry_is_one_row_with_its_reason(store_home, tiny_di
     shutil.rmtree(ollama / "manifests")
     (ollama / "manifests").symlink_to("manifests")  # the whole folder unreadable: one row says so
     assert {name: m.error for name, m in scan_stores().items()} == {
-        "Ollama's manifests": "cannot read this folder of Ollama's manifests (Too many levels of symbolic links): "
-        "check its permissions and links",
+        "Ollama's manifests": (
+            "cannot read this folder of Ollama's manifests (Too many levels of symbolic links): "
+            "check its permissions and links"
+        ),
     }
     shutil.rmtree(ollama)
     ollama.mkdir()  # as Ollama leaves it before the first pull: no manifests folder, no models, no complaint

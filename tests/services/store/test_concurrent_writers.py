@@ -84,7 +84,8 @@ def test_two_tabs_and_a_cli_loop_writing_at_once_lose_no_run(tiny_models, privat
     stored = RunStore().list()
     found = Counter((run.prompt, run.model["name"]) for run in stored)
     print(
-        f"runs written {len(written)}, runs found {len(stored)}, distinct run ids {len({r.run_id for r in stored})}"
+        f"runs written {len(written)}, runs found {len(stored)}, distinct run ids "
+        f"{len({r.run_id for r in stored})}"
     )
     assert len(written) == 2 * COMPARISONS_PER_TAB * len(models) + CLI_RUNS
     assert found == Counter(written), "every run written is stored, none twice"

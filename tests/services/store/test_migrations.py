@@ -36,20 +36,24 @@ def old_store(home, version: int, records) -> None:
         values = (record.run_id, record.comparison_id, record.created_at, record.model["id"], json.dumps(row))
         if version >= 2:
             db.execute(
-                "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record, benchmark_id) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record, benchmark_id) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (*values, record.bench.get("benchmark_id")),
             )
         else:
             db.execute(
-                "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, ?, ?, "
+                "?, ?)",
                 values,
             )
     db.execute(
-        "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('broken', 'c', '2026-01-01', 'm', '{not json')"
+        "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('broken', 'c', "
+        "'2026-01-01', 'm', '{not json')"
     )
     if version >= 3:
         db.execute(
-            "INSERT INTO benchmarks VALUES ('bench0000001', '2026-01-01T00:00:00+00:00', '{}', 'complete', NULL, 'interleaved')"
+            "INSERT INTO benchmarks VALUES ('bench0000001', '2026-01-01T00:00:00+00:00', '{}', 'complete', "
+            "NULL, 'interleaved')"
         )
     db.commit()
     db.close()

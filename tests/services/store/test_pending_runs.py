@@ -152,7 +152,8 @@ def test_writers_falling_back_to_the_pending_file_while_others_import_it_lose_no
     locker.wait(timeout=30)
     stored = RunStore(home).list()
     print(
-        f"runs written {3 * count}, of which went through the pending file {sum(kept)}, runs found {len(stored)}"
+        f"runs written {3 * count}, of which went through the pending file {sum(kept)}, runs found "
+        f"{len(stored)}"
     )
     assert sum(kept) > 0, "the lock made some saves fall back to the pending file"
     assert sorted(r.run_id for r in stored) == sorted(f"w{n}-{i}" for n in range(3) for i in range(count))

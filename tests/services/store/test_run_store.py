@@ -275,11 +275,13 @@ def test_a_bad_row_costs_only_itself(private_home):
     }
     with sqlite3.connect(store.path) as db:
         db.executemany(
-            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'c', '2025-01-01', 'm', ?)",
+            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES (?, 'c', "
+            "'2025-01-01', 'm', ?)",
             rows.items(),
         )
         db.execute(
-            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('blob', 'c', '2025-01-01', 'm', ?)",
+            "INSERT INTO runs (run_id, comparison_id, created_at, model_id, record) VALUES ('blob', 'c', "
+            "'2025-01-01', 'm', ?)",
             (b"\x00\xff",),
         )
     stored = store.read()
