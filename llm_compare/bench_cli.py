@@ -12,6 +12,7 @@ from llm_compare.cli_signals import stop_on_interrupt
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK
 from llm_compare.core.formatting import human_duration
 from llm_compare.core.text import terminal_safe
+from llm_compare.services.discovery.model_dirs import MODELS_DIR_HELP
 
 PROGRESS_INTERVAL_S = 0.5
 # How `run` and `bench` name models on the command line.
@@ -59,7 +60,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="OUT", help="write everything as one JSON document")
     bench.add_argument("--md", metavar="OUT", help="write the Markdown table")
     bench.add_argument(
-        "--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids"
+        "--models-dir", action="append", dest="models_dirs", metavar="DIR", help=MODELS_DIR_HELP
     )
     bench.add_argument("--list", action="store_true", help="list past benchmarks with their ids and status")
     bench.add_argument(

@@ -31,6 +31,7 @@ from llm_compare.core.models import ModelInfo
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult
 from llm_compare.core.text import check_unicode, terminal_safe
 from llm_compare.server import settings as server_defaults
+from llm_compare.services.discovery.model_dirs import MODELS_DIR_HELP, model_dirs
 
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
 # On SIGTERM every process of ours is gone within 5 s: service managers send SIGKILL soon after.
@@ -39,9 +40,8 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def default_models_dirs() -> list[str]:
-    """$LLM_COMPARE_MODELS_DIR (a path list, like PATH), else ./models."""
-    value = os.environ.get("LLM_COMPARE_MODELS_DIR")
-    return [d for d in value.split(os.pathsep) if d] if value else ["models"]
+    """The directories every command searches unless told others: as the dashboard's (model_dirs)."""
+    return model_dirs()
 
 
 def model_stores(args: argparse.Namespace) -> list:
@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         "dirs",
         nargs="*",
         metavar="DIR",
-        help="directories to scan (default: $LLM_COMPARE_MODELS_DIR or ./models)",
+        help="directories to scan (default: $LLM_COMPARE_MODELS_DIR, else the folders saved on the "
+        "dashboard's Models page, else ./models)",
     )
     scan.add_argument("--json", action="store_true", help="print a JSON array")
     add_no_stores(scan)
@@ -102,9 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--mode", choices=["auto", "chat", "raw"])
     run.add_argument("--schedule", choices=["sequential", "parallel"], default="sequential")
-    run.add_argument(
-        "--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids"
-    )
+    run.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help=MODELS_DIR_HELP)
     run.add_argument("--json", action="store_true", help="one JSON object per model per line")
     add_no_stores(run)
 
@@ -136,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="models_dirs",
         metavar="DIR",
-        help="where to find models (default: $LLM_COMPARE_MODELS_DIR or ./models)",
+        help=MODELS_DIR_HELP,
     )
     serve.add_argument(
         "--host",
@@ -167,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
 
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
-    ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
+    ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help=MODELS_DIR_HELP)
     ui.add_argument("--port", type=int, default=8501)
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     ui.add_argument(

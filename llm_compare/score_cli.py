@@ -11,6 +11,7 @@ from pathlib import Path
 from llm_compare.cli_signals import stop_on_interrupt
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK
 from llm_compare.core.text import terminal_safe
+from llm_compare.services.discovery.model_dirs import MODELS_DIR_HELP
 from llm_compare.services.discovery.stores import ModelStore
 
 
@@ -45,7 +46,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     score.add_argument("--json", metavar="OUT", help="write one JSON object per model (an array)")
     score.add_argument("--csv", metavar="OUT", help="write one CSV row per model")
     score.add_argument(
-        "--models-dir", action="append", dest="models_dirs", metavar="DIR", help="where to look up model ids"
+        "--models-dir", action="append", dest="models_dirs", metavar="DIR", help=MODELS_DIR_HELP
     )
     return score
 
