@@ -343,3 +343,23 @@ def test_run_keeps_the_valid_saved_settings_and_warns_about_the_rest(tiny_dir, p
     )
     assert any("tiny-llama-q8_0 not used" in w and "is a directory" in w for w in warnings)
     assert "Traceback" not in done.stderr
+
+
+def test_the_cli_searches_the_model_folders_saved_on_the_dashboard(tiny_dir, tmp_path, monkeypatch):
+    """The Models page's folders apply to both: without --models-dir or $LLM_COMPARE_MODELS_DIR,
+    `scan` and `run` find the models there; --models-dir replaces them."""
+    from llm_compare.ui import settings
+
+    settings.save_model_dirs([str(tiny_dir)])  # as the Models page's Apply does
+    monkeypatch.delenv("LLM_COMPARE_MODELS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./models here
+
+    scanned = json.loads(cli("scan", "--json").stdout)
+    assert {m["name"] for m in scanned} == {"tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"}
+    ran = cli("run", "--model", "tiny-llama-f32", "--prompt", "def", "--max-tokens", "2", "--json")
+    assert ran.returncode == 0, ran.stderr
+    other = tmp_path / "other"
+    other.mkdir()
+    assert json.loads(cli("scan", str(other), "--json").stdout) == []
+    refused = cli("run", "--models-dir", str(other), "--model", "tiny-llama-f32", "--prompt", "def")
+    assert refused.returncode == 2 and "no model matches 'tiny-llama-f32'" in refused.stderr

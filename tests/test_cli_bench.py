@@ -357,3 +357,190 @@ def test_resume_finds_an_unsaved_endpoints_model_again_and_says_so_in_one_line_w
     )
     assert all(r.finish_reason in ("stop", "length") for r in runs)
     assert store.benchmark(benchmark_id).status == "complete"
+
+
+def _two_prompt_suite(private_home):
+    suite = private_home.parent / "two.jsonl"
+    suite.write_text('{"id": "a", "prompt": "def f"}\n{"id": "b", "prompt": "import os"}\n')
+    return suite
+
+
+def _bench_command(*args) -> list[str]:
+    return [sys.executable, "-m", "llm_compare.cli", "bench", *args]
+
+
+def test_a_benchmark_of_a_model_given_by_path_killed_halfway_resumes_through_that_path(
+    tiny_models, tmp_path, private_home
+):
+    """`bench --model PATH` of a file in no model directory, killed as a crash: `--resume` finds
+    the file again where it was, and runs exactly the rest."""
+    import shutil
+
+    path = tmp_path / "elsewhere" / "mine.gguf"
+    path.parent.mkdir()
+    shutil.copy(tiny_models["gguf_f32"].path, path)
+    no_models = tmp_path / "no-models"
+    no_models.mkdir()
+    command = _bench_command(
+        "--model",
+        str(path),
+        "--models-dir",
+        str(no_models),
+        "--prompts",
+        str(_two_prompt_suite(private_home)),
+        "--repeat",
+        "5",
+        "--warmup",
+        "0",
+        "--max-tokens",
+        "200",
+        "--temperature",
+        "0",
+    )
+    benchmark_id = _kill_halfway(command, at_least=2)
+    store = RunStore()
+    before = {r.run_id for r in store.benchmark_runs(benchmark_id)}
+    assert 2 <= len(before) < 10
+
+    resumed = bench("--resume", benchmark_id, "--models-dir", str(no_models), "--include-busy")
+    assert resumed.returncode == 0, resumed.stderr
+    runs = store.benchmark_runs(benchmark_id)
+    [model_id] = store.benchmark(benchmark_id).spec["model_ids"]
+    assert sorted((r.model["id"], r.bench["prompt_id"], r.bench["repeat"]) for r in runs) == sorted(
+        (model_id, p, r) for p in "ab" for r in range(5)
+    )  # none twice
+    assert before <= {r.run_id for r in runs} and {r.model["path"] for r in runs} == {str(path.resolve())}
+    assert store.benchmark(benchmark_id).status == "complete"
+
+
+def test_a_resumed_benchmark_runs_with_the_settings_it_started_with_not_those_saved_since(
+    tiny_dir, tiny_models, private_home
+):
+    """A setting changed between the crash and the resume does not leak into the benchmark: one
+    table, one configuration."""
+    model = tiny_models["gguf_f32"]
+    started_with = ModelConfig(temperature=0.0, mode="raw", max_tokens=5, n_ctx=256, top_k=11)
+    ConfigManager().save(model, started_with)
+    command = _bench_command(
+        "--model",
+        model.id,
+        "--models-dir",
+        str(tiny_dir),
+        "--prompts",
+        str(_two_prompt_suite(private_home)),
+        "--repeat",
+        "5",
+        "--warmup",
+        "0",
+        "--max-tokens",
+        "200",
+    )
+    benchmark_id = _kill_halfway(command, at_least=2)
+    ConfigManager().save(model, started_with.updated(temperature=0.9, top_k=22, n_ctx=512))
+
+    resumed = bench("--resume", benchmark_id, "--models-dir", str(tiny_dir), "--include-busy")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "warning" not in resumed.stderr
+    store = RunStore()
+    runs = store.benchmark_runs(benchmark_id)
+    assert len(runs) == 10
+    assert {(r.config["temperature"], r.config["top_k"], r.config["n_ctx"]) for r in runs} == {(0.0, 11, 256)}
+    assert store.benchmark(benchmark_id).spec["setups"][model.id]["config"] == started_with.model_dump()
+
+
+def _stopped_at_once(model) -> str:
+    """A benchmark of `model` started through the service and stopped before its first run (as
+    Stop would): its id. Nothing ran, everything is left for a resume."""
+    from llm_compare.services.bench.jobs import BenchmarkJobs
+    from llm_compare.services.bench.runner import BenchmarkSpec
+    from llm_compare.services.bench.suites import Suite, SuitePrompt
+    from llm_compare.services.engine.engine import InferenceEngine
+
+    spec = BenchmarkSpec((model.id,), Suite("one", (SuitePrompt("a", "def f"),)), repeats=2, warmups=0)
+    engine = InferenceEngine(max_models=1)
+    try:
+        runner = BenchmarkJobs(engine).start(spec, [model])
+        runner.cancel()
+        assert runner.wait(60)
+    finally:
+        engine.shutdown()
+    assert RunStore().benchmark(runner.benchmark_id).status == "stopped"
+    return runner.benchmark_id
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("size", "mine.gguf is now"),
+        ("header", "mine.gguf has another header"),
+        ("mtime", "mine.gguf was modified"),
+    ],
+)
+def test_resume_refuses_a_model_file_changed_since_the_start_in_one_line(
+    tiny_models, tmp_path, change, reason
+):
+    import os
+    import shutil
+
+    path = tmp_path / "mine.gguf"
+    shutil.copy(tiny_models["gguf_f32"].path, path)
+    no_models = tmp_path / "no-models"
+    no_models.mkdir()
+    [model] = ModelManager([no_models]).select_models([str(path)])
+    benchmark_id = _stopped_at_once(model)
+    status = path.stat()
+    if change == "size":
+        with path.open("ab") as file:
+            file.write(b"\0" * 32)
+    elif change == "header":
+        data = bytearray(path.read_bytes())
+        data[40] ^= 0xFF  # inside the metadata; the same size
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    else:
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + 5 * 10**9))
+
+    refused = bench("--resume", benchmark_id, "--models-dir", str(no_models), timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith(f"error: benchmark {benchmark_id} cannot be resumed: mine changed since")
+    assert reason in line
+    assert RunStore().benchmark_runs(benchmark_id) == []  # nothing ran
+
+
+def test_resuming_a_benchmark_stored_before_settings_were_kept_warns_once_and_uses_todays(
+    quick_models, tiny_dir, tiny_models
+):
+    from llm_compare.services.bench.runner import BenchmarkSpec
+    from llm_compare.services.bench.suites import Suite, SuitePrompt
+
+    model = tiny_models["gguf_f32"]
+    spec = BenchmarkSpec(
+        (model.id,), Suite("one", (SuitePrompt("a", "def f"),)), repeats=2, warmups=0, max_tokens=4
+    ).to_dict()
+    del spec["setups"]  # as benchmarks were stored before they kept their models' settings
+    store = RunStore()
+    store.benchmark_started("older", spec, "interleaved")
+    store.benchmark_ended("older", "stopped")
+
+    resumed = bench("--resume", "older", "--models-dir", str(tiny_dir), "--include-busy")
+    assert resumed.returncode == 0, resumed.stderr
+    [warning] = [line for line in resumed.stderr.splitlines() if line.startswith("warning:")]
+    assert "started before benchmarks kept their models' settings" in warning and model.name in warning
+    runs = store.benchmark_runs("older")
+    assert len(runs) == 2 and {r.config["n_ctx"] for r in runs} == {256}  # quick_models' saved setting
+
+
+def test_resume_refuses_a_benchmark_whose_process_still_runs(tiny_models):
+    from llm_compare.services.bench.runner import BenchmarkSpec
+    from llm_compare.services.bench.suites import Suite, SuitePrompt
+
+    model = tiny_models["gguf_f32"]
+    spec = BenchmarkSpec((model.id,), Suite("one", (SuitePrompt("a", "def f"),)), repeats=1, warmups=0)
+    store = RunStore()
+    store.benchmark_started("live", spec.to_dict(), "interleaved")  # run by this test's process, alive
+    refused = bench("--resume", "live", timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert "benchmark live is still running in another process" in line
+    assert store.benchmark_runs("live") == []

@@ -69,19 +69,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
-    from llm_compare.services.bench.persistence import (
-        bench_record,
-        done_keys,
-        record_status,
-        save_bench_run,
-        stored_models,
-    )
+    from llm_compare.core.errors import ConfigurationError
+    from llm_compare.services.bench.jobs import BenchmarkJobs
+    from llm_compare.services.bench.persistence import bench_record
     from llm_compare.services.bench.report import run_rows
     from llm_compare.services.bench.results import benchmark_document, stored_results
-    from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
+    from llm_compare.services.bench.runner import BenchmarkSpec
     from llm_compare.services.bench.suites import builtin_suite, load_suite
-    from llm_compare.services.discovery.config_manager import ConfigManager
     from llm_compare.services.discovery.model_manager import ModelManager
     from llm_compare.services.engine.engine import InferenceEngine
     from llm_compare.services.store.run_store import RunStore, rows_to_csv
@@ -89,52 +83,32 @@ def command(args: argparse.Namespace) -> int:
     store = RunStore()
     if args.list:
         return _list(store)
-    done, benchmark_id = [], None
-    if args.resume:
-        spec = BenchmarkSpec.from_dict(store.benchmark(args.resume).spec)
-        done, benchmark_id = done_keys(store.benchmark_runs(args.resume)), args.resume
-    elif not args.model:
+    if not args.resume and not args.model:
         raise ConfigurationError("no model given: name at least one with --model")
-    else:
+    model_count = len(store.benchmark(args.resume).spec["model_ids"]) if args.resume else len(args.model)
+    manager = ModelManager(
+        models_dirs(args), max_models=model_count, stores=model_stores(args), api_key_env=args.api_key_env
+    )
+    if not args.resume:  # bad input is told before an engine starts
         suite = load_suite(args.prompts) if args.prompts else builtin_suite()
         spec = BenchmarkSpec(
             tuple(args.model), suite, args.repeat, args.warmup, args.seed, args.max_tokens, args.temperature
         )
-    manager = ModelManager(
-        models_dirs(args),
-        max_models=len(spec.model_ids),
-        stores=model_stores(args),
-        api_key_env=args.api_key_env,
-    )
-    if args.resume:
-        try:
-            models = stored_models(spec, manager)
-        except ModelNotFoundError as exc:
-            raise ModelNotFoundError(f"benchmark {args.resume} cannot be resumed: {exc}") from None
-    else:
         models = manager.select_models(list(spec.model_ids), usable_only=False)
-        spec = spec.for_models(models)
-    config_manager = ConfigManager()
     engine = InferenceEngine(max_models=1)
-    runner = BenchmarkRunner(
-        engine,
-        spec,
-        {m.id: m for m in models},
-        {m.id: config_manager.get(m) for m in models},
-        save=lambda outcome: save_bench_run(store, outcome),
-        done=done,
-        benchmark_id=benchmark_id,
-        on_status=record_status(store),
-    )
-    stop_on_interrupt(runner.cancel)
-    print(
-        f"benchmark {runner.benchmark_id}: {len(models)} models × {len(spec.suite.prompts)} prompts × {spec.repeats} "
-        f"repetitions, {runner.order_note}",
-        file=sys.stderr,
-        flush=True,
-    )
     try:
-        runner.start()
+        jobs = BenchmarkJobs(engine)
+        runner = jobs.resume(args.resume, manager) if args.resume else jobs.start(spec, models)
+        stop_on_interrupt(runner.cancel)
+        spec = runner.spec
+        for note in runner.notes:
+            print(f"warning: {terminal_safe(note)}", file=sys.stderr)
+        print(
+            f"benchmark {runner.benchmark_id}: {len(runner.models)} models × {len(spec.suite.prompts)} "
+            f"prompts × {spec.repeats} repetitions, {runner.order_note}",
+            file=sys.stderr,
+            flush=True,
+        )
         _show_progress(runner)
     finally:
         engine.shutdown()

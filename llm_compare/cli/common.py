@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 
 from llm_compare.core.errors import ConfigurationError
+from llm_compare.services.discovery.model_dirs import MODELS_DIR_HELP, model_dirs
 
 # How `run` and `bench` name models on the command line.
 MODEL_REF_HELP = (
@@ -17,14 +17,13 @@ API_KEY_ENV_HELP = "the environment variable holding the API key of BASE_URL mod
 
 
 def default_models_dirs() -> list[str]:
-    """$LLM_COMPARE_MODELS_DIR (a path list, like PATH), else ./models."""
-    value = os.environ.get("LLM_COMPARE_MODELS_DIR")
-    return [d for d in value.split(os.pathsep) if d] if value else ["models"]
+    """The directories every command searches unless told others: as the dashboard's (model_dirs)."""
+    return model_dirs()
 
 
 def models_dirs(args: argparse.Namespace) -> list[str]:
-    """The --models-dir folders given, else the default ones."""
-    return args.models_dirs or default_models_dirs()
+    """The --models-dir folders given (a script sees only what it names), else the usual ones."""
+    return model_dirs(args.models_dirs)
 
 
 def model_stores(args: argparse.Namespace) -> list:
@@ -45,8 +44,10 @@ def add_no_stores(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def add_models_dir(parser: argparse.ArgumentParser, help: str = "where to look up model ids") -> None:
-    parser.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR", help=help)
+def add_models_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--models-dir", action="append", dest="models_dirs", metavar="DIR", help=MODELS_DIR_HELP
+    )
 
 
 def argument_type(check: Callable[[str], str]) -> Callable[[str], str]:

@@ -110,12 +110,10 @@ def command(args: argparse.Namespace) -> int:
     usable = [m for m in models if m.usable]
     overrides = {k: getattr(args, k) for k in ("max_tokens", "temperature", "top_p", "top_k", "seed", "mode")}
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    config_manager = ConfigManager()
-    loaded = {m.id: config_manager.load(m) for m in models}
-    for model in models:  # a bad saved setting costs only itself, and says so
-        for warning in loaded[model.id].warnings(model.name):
-            print(f"warning: {warning}", file=sys.stderr)
-    configs = {m.id: loaded[m.id].config.updated(**overrides) for m in models}
+    saved = ConfigManager().load_many(models)
+    for warning in saved.warnings:  # a bad saved setting costs only itself, and says so
+        print(f"warning: {terminal_safe(warning)}", file=sys.stderr)
+    configs = {m.id: saved.configs[m.id].updated(**overrides) for m in models}
     engine = InferenceEngine(max_models=max(1, len(usable)))
     by_id = {m.id: m for m in models}
     events = iter(())

@@ -17,7 +17,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "dirs",
         nargs="*",
         metavar="DIR",
-        help="directories to scan (default: $LLM_COMPARE_MODELS_DIR or ./models)",
+        help="directories to scan (default: $LLM_COMPARE_MODELS_DIR, else the folders saved on the "
+        "dashboard's Models page, else ./models)",
     )
     scan.add_argument("--json", action="store_true", help="print a JSON array")
     return add_no_stores(scan)

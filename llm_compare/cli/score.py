@@ -61,8 +61,10 @@ def command(args: argparse.Namespace) -> int:
     manager = ModelManager(models_dirs(args), max_models=len(args.model) + 1, stores=model_stores(args))
     models = manager.select_models(args.model, usable_only=False)
     reference = manager.get(args.reference) if args.reference else None
-    config_manager = ConfigManager()
-    configs = {m.id: config_manager.load(m).config for m in [*models, *([reference] if reference else [])]}
+    saved = ConfigManager().load_many([*models, *([reference] if reference else [])])
+    for warning in saved.warnings:  # a bad saved setting costs only itself, and says so
+        print(f"warning: {terminal_safe(warning)}", file=sys.stderr)
+    configs = saved.configs
     engine = InferenceEngine(max_models=1)
     scoring = Scoring(engine, models, text, reference=reference, n_ctx=args.ctx, configs=configs)
     interrupted = stop_on_interrupt(scoring.stop)

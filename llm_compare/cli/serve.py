@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from llm_compare.api_server import settings as server_defaults
-from llm_compare.cli.common import default_models_dirs
+from llm_compare.cli.common import add_models_dir, default_models_dirs
 from llm_compare.core.errors import EXIT_OK
 from llm_compare.core.text import terminal_safe
 
@@ -22,13 +22,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
         metavar="REF",
         help="model id, name or path to serve; repeat for more (default: every model in the directories)",
     )
-    serve.add_argument(
-        "--models-dir",
-        action="append",
-        dest="models_dirs",
-        metavar="DIR",
-        help="where to find models (default: $LLM_COMPARE_MODELS_DIR or ./models)",
-    )
+    add_models_dir(serve)
     serve.add_argument(
         "--host",
         default=server_defaults.DEFAULT_HOST,

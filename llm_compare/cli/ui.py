@@ -10,7 +10,7 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from llm_compare.cli.common import add_no_stores, default_models_dirs
+from llm_compare.cli.common import add_models_dir, add_no_stores, default_models_dirs
 from llm_compare.system.child_processes import die_with_parent, stop_all
 
 APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
@@ -18,7 +18,7 @@ APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
 
 def add_parser(commands) -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
-    ui.add_argument("--models-dir", action="append", dest="models_dirs", metavar="DIR")
+    add_models_dir(ui)
     ui.add_argument("--port", type=int, default=8501)
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     ui.add_argument(

@@ -89,8 +89,7 @@ def start_from_form() -> None:
             max_tokens=int(st.session_state.get(MAX_TOKENS_KEY, 0)) or None,
             temperature=None if temperature == "saved" else float(temperature),
         )
-        manager = session.config_manager()
-        session.start_benchmark(spec, models, {m.id: manager.get(m) for m in models})
+        session.start_benchmark(spec, models)
 
 
 def stop_current() -> None:
@@ -111,6 +110,8 @@ def draw_progress(runner: BenchmarkRunner) -> None:
     st.caption(f"Order: {runner.order_note}. Repetition r of every model uses seed {runner.spec.seed} + r.")
     if runner.error:
         show_error(runner.error)
+    for note in runner.notes:
+        st.warning(literal(note), icon=":material/warning:")
     for note in runner.save_errors:
         st.warning(literal(note), icon=":material/save:")
 

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from llm_compare.core.errors import ConfigurationError
+from llm_compare.services.job_slot import JobSlot
 from llm_compare.services.quality.report import table_notes, table_rows
 from llm_compare.services.quality.scores import save_scores
 from llm_compare.services.quality.scoring import DEFAULT_CTX, Scoring
@@ -32,13 +33,13 @@ TEXTS = {
 
 
 @st.cache_resource(show_spinner=False)
-def _scorings() -> dict[str, Scoring]:
+def _scorings() -> JobSlot[Scoring]:
     """The dashboard process's scoring: it keeps running when its tab closes."""
-    return {}
+    return JobSlot("scoring")
 
 
 def current() -> Scoring | None:
-    return _scorings().get("current")
+    return _scorings().current
 
 
 def model_names() -> dict[str, str]:
@@ -48,9 +49,7 @@ def model_names() -> dict[str, str]:
 
 def start_from_form() -> None:
     with guard_errors(ERRORS_KEY, "Starting the scoring"):
-        running = current()
-        if running is not None and not running.finished:
-            raise ConfigurationError("a scoring is already running: wait for it to finish or stop it")
+        _scorings().check_free()
         by_id = {m.id: m for m in session.models()}
         models = [by_id[i] for i in st.session_state.get(MODELS_KEY) or [] if i in by_id]
         reference_id = st.session_state.get(REFERENCE_KEY) or NO_REFERENCE
@@ -63,8 +62,7 @@ def start_from_form() -> None:
             text = text_from_bytes(upload.name, upload.getvalue())
         else:
             text = builtin_text(choice.removeprefix("builtin:"))
-        manager = session.config_manager()
-        configs = {m.id: manager.get(m) for m in [*models, *([reference] if reference else [])]}
+        saved = session.config_manager().load_many([*models, *([reference] if reference else [])])
         store = RunStore()
         scoring = Scoring(
             session.engine(),
@@ -72,9 +70,9 @@ def start_from_form() -> None:
             text,
             reference=reference,
             n_ctx=int(st.session_state.get(CTX_KEY) or DEFAULT_CTX),
-            configs=configs,
+            configs=saved.configs,
         )
-        _scorings()["current"] = scoring.start(on_done=lambda results: save_scores(store, results))
+        _scorings().start(scoring, on_done=lambda results: save_scores(store, results))
 
 
 def stop_current() -> None:

@@ -7,16 +7,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
-from llm_compare.services.bench.persistence import (
-    counted_runs,
-    done_keys,
-    record_status,
-    save_bench_run,
-    stored_models,
-)
+from llm_compare.services.bench.jobs import BenchmarkJobs
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.discovery import demo_build
 from llm_compare.services.discovery import other_apps as stores
@@ -25,7 +18,6 @@ from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.comparison import Comparison
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.served_models.served import ServedModels
-from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import settings
 from llm_compare.ui.errors import guard_errors
 
@@ -250,59 +242,22 @@ def session_alive_probe() -> Callable[[], bool]:
 
 
 @st.cache_resource(show_spinner=False)
-def _benchmarks() -> dict[str, BenchmarkRunner]:
+def _benchmarks() -> BenchmarkJobs:
     """The dashboard process's benchmarks: one runs at a time, and it keeps running when the tab
     that started it closes, so every tab finds it here."""
-    return {}
+    return BenchmarkJobs(engine())
 
 
 def benchmark() -> BenchmarkRunner | None:
     """The benchmark running now, or the last one this dashboard process ran."""
-    return _benchmarks().get("current")
+    return _benchmarks().current
 
 
-def start_benchmark(
-    spec: BenchmarkSpec, models: list[ModelInfo], configs: dict[str, ModelConfig]
-) -> BenchmarkRunner:
-    current = benchmark()
-    if current is not None and not current.finished:
-        raise ConfigurationError("a benchmark is already running: wait for it to finish or stop it")
-    store = RunStore()
-    spec = spec.for_models(
-        models
-    )  # as `bench` does: an endpoint model stays reachable if its endpoint is removed
-    runner = BenchmarkRunner(
-        engine(),
-        spec,
-        {m.id: m for m in models},
-        configs,
-        save=lambda outcome: save_bench_run(store, outcome),
-        on_status=record_status(store),
-    )
-    _benchmarks()["current"] = runner.start()
-    return runner
+def start_benchmark(spec: BenchmarkSpec, models: list[ModelInfo]) -> BenchmarkRunner:
+    """Benchmark `models` with their saved settings, as `llm-compare bench` does."""
+    return _benchmarks().start(spec, models)
 
 
 def resume_benchmark(benchmark_id: str) -> BenchmarkRunner:
-    """Run what a stored benchmark has not run yet, under its own id, plan and seeds."""
-    current = benchmark()
-    if current is not None and not current.finished:
-        raise ConfigurationError("a benchmark is already running: wait for it to finish or stop it")
-    store = RunStore()
-    spec = BenchmarkSpec.from_dict(store.benchmark(benchmark_id).spec)
-    found = stored_models(spec, model_manager())  # as `bench --resume`: unsaved endpoint models too
-    manager = config_manager()
-    stored = store.benchmark_runs(benchmark_id)
-    runner = BenchmarkRunner(
-        engine(),
-        spec,
-        {m.id: m for m in found},
-        {m.id: manager.get(m) for m in found},
-        save=lambda outcome: save_bench_run(store, outcome),
-        on_status=record_status(store),
-        done=done_keys(stored),
-        benchmark_id=benchmark_id,
-        earlier=counted_runs(stored),
-    )
-    _benchmarks()["current"] = runner.start()
-    return runner
+    """Run what a stored benchmark has not run yet, under its own id, plan, seeds and settings."""
+    return _benchmarks().resume(benchmark_id, model_manager())

@@ -4,28 +4,24 @@ models last selected for comparison (so a reload or a restart keeps them)."""
 from __future__ import annotations
 
 import logging
-import os
 
-# The file itself is shared with the CLI; these names stay importable from here.
+# The directories are decided as the CLI decides them, and the file is shared with the CLI;
+# these names stay importable from here.
+from llm_compare.services.discovery.model_dirs import (  # noqa: F401
+    DEFAULT_MODELS_DIR,
+    ENV_MODELS_DIR,
+    model_dirs,
+    save_model_dirs,
+)
 from llm_compare.system.settings_file import load_settings, save_settings, settings_path  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-ENV_MODELS_DIR = "LLM_COMPARE_MODELS_DIR"
-DEFAULT_MODELS_DIR = "models"
-
 
 def initial_model_dirs() -> list[str]:
     """$LLM_COMPARE_MODELS_DIR when set (it is how `llm-compare ui --models-dir` passes its
-    choice), else the list saved from the Models page, else ./models."""
-    value = os.environ.get(ENV_MODELS_DIR)
-    if value:
-        return [d for d in value.split(os.pathsep) if d]
-    return load_settings().get("model_dirs") or [DEFAULT_MODELS_DIR]
-
-
-def save_model_dirs(dirs: list[str]) -> None:
-    save_settings({**load_settings(), "model_dirs": list(dirs)})
+    choice), else the list saved from the Models page, else ./models: as the CLI decides."""
+    return model_dirs()
 
 
 def load_selection() -> list[str]:

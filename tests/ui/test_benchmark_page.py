@@ -298,7 +298,7 @@ def test_a_benchmark_of_a_saved_endpoint_started_on_the_page_keeps_how_to_reach_
     """As `bench` does, the page's benchmark keeps each endpoint model's reference: resuming it
     finds the model even after its saved endpoint was removed."""
     from llm_compare.core.endpoints import Endpoint
-    from llm_compare.services.bench.persistence import stored_models
+    from llm_compare.services.bench.jobs import find_models
     from llm_compare.services.bench.runner import BenchmarkSpec
     from llm_compare.services.endpoints.registry import EndpointRegistry
 
@@ -313,5 +313,5 @@ def test_a_benchmark_of_a_saved_endpoint_started_on_the_page_keeps_how_to_reach_
     }
 
     EndpointRegistry().remove("local")
-    [found] = stored_models(BenchmarkSpec.from_dict(stored.spec), ModelManager([tiny_dir]))
+    [found] = find_models(BenchmarkSpec.from_dict(stored.spec), ModelManager([tiny_dir]))
     assert (found.id, found.metadata["server_model"]) == (model_id, "tiny")

@@ -3,12 +3,8 @@ run of the store, linked by the benchmark's id, the moment it finishes."""
 
 from __future__ import annotations
 
-from llm_compare.core.errors import ModelNotFoundError
-from llm_compare.core.models import ModelInfo
 from llm_compare.services.bench.aggregate import FIGURES, CountedRun
-from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec, BenchRunOutcome
-from llm_compare.services.discovery.model_manager import ModelManager
-from llm_compare.services.endpoints import catalog
+from llm_compare.services.bench.runner import BenchmarkRunner, BenchRunOutcome
 from llm_compare.services.store.run_store import RunRecord, RunStore
 
 COUNTED_FINISH = ("stop", "length")
@@ -52,26 +48,6 @@ def record_status(store: RunStore):
         return store.benchmark_ended(runner.benchmark_id, status)
 
     return tell
-
-
-def stored_models(spec: BenchmarkSpec, manager: ModelManager) -> list[ModelInfo]:
-    """A stored benchmark's models, found again to resume it: by id (model files, saved endpoints),
-    else an endpoint model through the reference the benchmark kept (an unsaved BASE_URL#MODEL)."""
-    models = []
-    for model_id in spec.model_ids:
-        try:
-            model = manager.get(model_id)
-        except ModelNotFoundError:
-            if model_id not in spec.endpoint_refs:
-                raise ModelNotFoundError(
-                    f"model {model_id} of this benchmark is not found any more: put it back in a "
-                    "model directory (or save its endpoint again), then resume"
-                ) from None
-            model = None  # reached below, outside this handler: its failure is not chained to this one
-        models.append(
-            model or catalog.from_reference(spec.endpoint_refs[model_id], manager.endpoints, manager.health)
-        )
-    return models
 
 
 def done_keys(records: list[RunRecord]) -> list[tuple[str, str, int]]:

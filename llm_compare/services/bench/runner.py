@@ -24,6 +24,7 @@ from llm_compare.services.background import BackgroundJob
 from llm_compare.services.bench.aggregate import FIGURES, CountedRun
 from llm_compare.services.bench.checks import CheckOutcome, run_checks
 from llm_compare.services.bench.plan import PlannedRun, memory_groups, order_note, remaining, schedule
+from llm_compare.services.bench.setups import ModelSetup
 from llm_compare.services.bench.suites import Suite, SuitePrompt, parse_suite, prompt_to_dict
 from llm_compare.services.endpoints import catalog
 from llm_compare.services.engine.engine import InferenceEngine
@@ -49,6 +50,9 @@ class BenchmarkSpec:
     temperature: float | None = None
     # How to reach each endpoint model again (catalog.reference): an unsaved one has no other record.
     endpoint_refs: dict[str, dict] = field(default_factory=dict)
+    # What each model ran with, pinned when the benchmark started (setups.ModelSetup, by its key):
+    # a resume runs with exactly these settings, and refuses a model whose files changed since.
+    setups: dict[str, ModelSetup] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """What a resumed benchmark needs to run the same plan again (the suite included)."""
@@ -61,6 +65,7 @@ class BenchmarkSpec:
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "endpoint_refs": self.endpoint_refs,
+            "setups": {key: setup.to_dict() for key, setup in self.setups.items()},
         }
 
     @classmethod
@@ -76,6 +81,7 @@ class BenchmarkSpec:
             max_tokens=data.get("max_tokens"),
             temperature=data.get("temperature"),
             endpoint_refs=data.get("endpoint_refs") or {},
+            setups={key: ModelSetup.from_dict(setup) for key, setup in (data.get("setups") or {}).items()},
         )
 
     def for_models(self, models: list[ModelInfo]) -> BenchmarkSpec:
@@ -207,6 +213,8 @@ class BenchmarkRunner(BackgroundJob):
         self.outcomes: list[BenchRunOutcome] = []
         self._skips: dict[tuple[str, str], str] = {}  # (model, prompt) -> why it did not fit
         self.save_errors: list[str] = []
+        # How it runs, where the user should know: e.g. resumed with today's settings, not its own.
+        self.notes: list[str] = []
         self._started = time.monotonic()
         self._lock = threading.Lock()
 

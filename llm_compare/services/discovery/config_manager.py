@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,14 @@ class LoadedConfig:
         ]
 
 
+@dataclass
+class SavedSettings:
+    """Several models' settings, by id, and one warning line per problem met reading them."""
+
+    configs: dict[str, ModelConfig]
+    warnings: list[str]
+
+
 class ConfigManager:
     def __init__(self, home: str | Path | None = None):
         self.config_dir = Path(home).expanduser() if home else data_home()
@@ -85,6 +94,16 @@ class ConfigManager:
         for name, why in dropped.items():
             log.warning("saved setting %s of %s dropped: %s", name, model.name, why)
         return LoadedConfig(config, dropped)
+
+    def load_many(self, models: Iterable[ModelInfo]) -> SavedSettings:
+        """Each model's settings as `load` reads them, with their warnings: how every command and
+        page reads the settings of the models it runs."""
+        configs, warnings = {}, []
+        for model in models:
+            loaded = self.load(model)
+            configs[model.id] = loaded.config
+            warnings += loaded.warnings(model.name)
+        return SavedSettings(configs, warnings)
 
     def saved_version(self, model: ModelInfo) -> tuple[int, int, int] | None:
         """What tells one state of the model's saved file from another (a save replaces the file,
