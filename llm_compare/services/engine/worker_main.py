@@ -14,10 +14,10 @@ from time import perf_counter
 from typing import Self
 
 from llm_compare.core.config import ModelConfig
+from llm_compare.core.errors import one_line
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.vocabulary import vocabulary_fingerprint
 from llm_compare.inferencers.base import BaseInferencer, Inferencer, create_inferencer
-from llm_compare.inferencers.generation import one_line
 from llm_compare.inferencers.likelihood import score_text
 from llm_compare.services.engine.shared_flag import SharedFlag
 
