@@ -27,6 +27,18 @@ from llm_compare.core.text import check_conversation, check_unicode
 from llm_compare.services.endpoints.health import HealthBook
 from llm_compare.services.engine import cpu_load, memory
 from llm_compare.services.engine.memory import ExternalProcess, MemoryCharge
+from llm_compare.services.engine.messages import (
+    Done,
+    Evaluate,
+    EvaluateCancelled,
+    EvaluateEnd,
+    EvaluateEvent,
+    EvaluateFailed,
+    Loaded,
+    LoadFailed,
+    Loading,
+    Text,
+)
 from llm_compare.services.engine.worker import Worker
 
 SCHEDULES = ("sequential", "parallel")
@@ -144,12 +156,12 @@ class InferenceEngine:
 
     def evaluate(
         self, model: ModelInfo, config: ModelConfig, request: dict, threads: int | None = None
-    ) -> Iterator[tuple]:
+    ) -> Iterator[EvaluateEvent]:
         """Send one evaluation request (likelihood scoring, see worker_main) to the model's worker,
-        loading the model first if needed. Yields ("loading",) while it loads, then the worker's
-        messages up to and including the one that ends the request: ("evaluated", figures),
-        ("evaluate_cancelled",) or ("evaluate_failed", reason). cancel() stops it like a run;
-        it holds the run lock, so it never shares the cores with a comparison."""
+        loading the model first if needed. Yields Loading() while it loads, then the worker's
+        messages up to and including the one that ends the request: Evaluated,
+        EvaluateCancelled or EvaluateFailed. cancel() stops it like a run; it holds the run lock,
+        so it never shares the cores with a comparison."""
         if model.error:
             raise ConfigurationError(model.unusable_reason)
         token = threading.Event()
@@ -170,32 +182,31 @@ class InferenceEngine:
                 worker, loaded = self._worker_for(model, config, protected=set())
             except (OutOfMemoryBudgetError, OSError) as exc:
                 finished = True
-                yield ("evaluate_failed", str(exc))
+                yield EvaluateFailed(str(exc))
                 return
-            asked = ("evaluate", request, config.n_threads or threads or default_threads())
+            asked = Evaluate(request, config.n_threads or threads or default_threads())
             # Counted as a use: the next generation on this worker reports it warm, not its load time.
             worker.runs += 1
             worker.last_used = perf_counter()
             if loaded:
                 worker.conn.send(asked)
             else:
-                yield ("loading",)
+                yield Loading()
             deadline = None
             while True:
                 if token.is_set():
                     if not worker.ready:  # loading cannot be interrupted: drop it
                         self._discard(model.id)
                         finished = True
-                        yield ("evaluate_cancelled",)
+                        yield EvaluateCancelled()
                         return
                     worker.cancel_flag.set()
                     deadline = deadline or perf_counter() + self.cancel_grace_s
                     if perf_counter() > deadline:
                         self._discard(model.id)
                         finished = True
-                        yield (
-                            "evaluate_failed",
-                            f"the worker did not confirm Stop within {self.cancel_grace_s:.0f} s and was killed",
+                        yield EvaluateFailed(
+                            f"the worker did not confirm Stop within {self.cancel_grace_s:.0f} s and was killed"
                         )
                         return
                 if not wait([worker.conn], timeout=POLL_INTERVAL_S):
@@ -207,18 +218,18 @@ class InferenceEngine:
                     reason = worker.exit_reason()
                     self._discard(model.id)
                     finished = True
-                    yield ("evaluate_cancelled",) if token.is_set() else ("evaluate_failed", reason)
+                    yield EvaluateCancelled() if token.is_set() else EvaluateFailed(reason)
                     return
-                if message[0] == "loaded":
-                    worker.mark_loaded(*message[1:])
+                if isinstance(message, Loaded):
+                    worker.mark_loaded(message)
                     worker.conn.send(asked)
                     continue
-                if message[0] == "load_failed":
+                if isinstance(message, LoadFailed):
                     self._discard(model.id)
                     finished = True
-                    yield ("evaluate_failed", message[1])
+                    yield EvaluateFailed(message.reason)
                     return
-                finished = message[0] in ("evaluated", "evaluate_cancelled", "evaluate_failed")
+                finished = isinstance(message, EvaluateEnd)
                 yield message
                 if finished:
                     return
@@ -477,25 +488,23 @@ class InferenceEngine:
                 else:
                     yield self._finish(slot, FinishReason.ERROR, reason)
                 return
-            kind = message[0]
-            if kind == "text":
-                _, text, slot.completion_tokens = message
-                slot.parts.append(text)
-                yield InferenceEvent(slot.model.id, "text", text, slot.completion_tokens)
-            elif kind == "done":
-                slot.result = self._completed(slot, InferenceResult.from_dict(message[1]))
+            if isinstance(message, Text):
+                slot.parts.append(message.text)
+                slot.completion_tokens = message.completion_tokens
+                yield InferenceEvent(slot.model.id, "text", message.text, message.completion_tokens)
+            elif isinstance(message, Done):
+                slot.result = self._completed(slot, InferenceResult.from_dict(message.result))
                 yield InferenceEvent(slot.model.id, "done", result=slot.result)
-            elif kind == "loaded":
-                _, t_ready, versions, ignored, runtime = message
-                worker.mark_loaded(t_ready, versions, ignored, runtime)
+            elif isinstance(message, Loaded):
+                worker.mark_loaded(message)
                 if cancel.is_set():  # stays loaded, but this run is over
                     yield self._finish(slot, FinishReason.CANCELLED)
                     return
                 slot.send_request()
                 yield InferenceEvent(slot.model.id, "generating")
-            elif kind == "load_failed":
+            elif isinstance(message, LoadFailed):
                 self._discard(slot.model.id)
-                yield self._finish(slot, FinishReason.ERROR, message[1])
+                yield self._finish(slot, FinishReason.ERROR, message.reason)
 
     def _completed(self, slot: _Slot, result: InferenceResult) -> InferenceResult:
         """Add what only the parent knows: the load on the machine, how the model ran."""
