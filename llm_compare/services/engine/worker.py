@@ -15,7 +15,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
 from llm_compare.inferencers.generation import REPORTS_OWN_PEAK_RSS
 from llm_compare.services.engine.memory import process_rss_bytes
-from llm_compare.services.engine.messages import Generate, Init, Loaded, Stop
+from llm_compare.services.engine.messages import Evaluate, Generate, Init, Loaded, Stop
 from llm_compare.services.engine.shared_flag import SharedFlag
 
 # `python -m` a module of ours, not multiprocessing's spawn: spawn re-runs the parent's __main__
@@ -76,6 +76,12 @@ class Worker:
         warm = self.runs > 0
         load_s = 0.0 if warm else self.load_s
         self.conn.send(Generate(prompt, system_prompt, config.model_dump(), threads, load_s, warm))
+        self.runs += 1
+        self.last_used = perf_counter()
+
+    def send_evaluate(self, request: dict, threads: int) -> None:
+        self.conn.send(Evaluate(request, threads))
+        # Counted as a use: the next generation on this worker reports it warm, not its load time.
         self.runs += 1
         self.last_used = perf_counter()
 
