@@ -8,7 +8,7 @@ from collections.abc import Callable
 from time import perf_counter
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.core.errors import ConfigurationError, LLMCompareError
+from llm_compare.core.errors import ConfigurationError, one_line
 from llm_compare.core.results import FinishReason, InferenceResult, compute_stats
 from llm_compare.inferencers.base import LocalInferencer
 
@@ -259,12 +259,3 @@ def _check_prompt_fits(prompt_tokens: int, inferencer: LocalInferencer, config: 
         raise ConfigurationError(
             f"the prompt is {prompt_tokens} tokens but the context holds {limit}: shorten it or raise n_ctx"
         )
-
-
-def one_line(exc: BaseException) -> str:
-    """A one-line message: ours as they are, others prefixed with their type."""
-    lines = str(exc).strip().splitlines()
-    message = lines[0] if lines else ""
-    if isinstance(exc, LLMCompareError):
-        return message
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

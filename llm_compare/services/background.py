@@ -12,8 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Self
 
-from llm_compare.core.errors import LLMCompareError
-from llm_compare.inferencers.generation import one_line
+from llm_compare.core.errors import LLMCompareError, one_line
 
 log = logging.getLogger(__name__)
 

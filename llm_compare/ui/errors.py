@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from llm_compare.core.errors import LLMCompareError
+from llm_compare.core.errors import LLMCompareError, one_line
 from llm_compare.ui.text import literal
 
 log = logging.getLogger("llm_compare.ui")
@@ -32,11 +32,6 @@ def guard(action: str) -> Iterator[None]:
 def show_error(message: str) -> None:
     """An error box holding `message` as plain text: it may quote a file name, a path or input."""
     st.error(literal(message), icon=":material/error:")
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from typing import IO, Literal
 import psutil
 from tqdm import tqdm
 
-from llm_compare.core.errors import LLMCompareError
+from llm_compare.core.errors import LLMCompareError, one_line
 from llm_compare.system.paths import data_home
 
 STATUS_FILE_NAME = "demo-build.json"
@@ -193,7 +193,7 @@ class BuildProgress:
         elif issubclass(kind, KeyboardInterrupt):
             self._finish("interrupted")
         else:
-            self._finish("failed", f"{kind.__name__}: {error}")
+            self._finish("failed", one_line(error))
 
     def expect_models(self, count: int) -> None:
         self.status.models_total = count

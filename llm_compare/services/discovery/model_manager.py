@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
+from llm_compare.core.errors import ConfigurationError, ModelNotFoundError, one_line
 from llm_compare.core.models import ModelInfo, ModelType, model_id_for
 from llm_compare.services.discovery.gguf_header import (
     GGUFHeader,
@@ -233,7 +233,7 @@ class ModelManager:
             try:
                 found.extend(self._folder_models(folder, stack, cache))
             except Exception as exc:  # an unforeseen failure costs this folder, never the scan
-                log.warning("cannot search %s: %s", folder, _one_line(exc))
+                log.warning("cannot search %s: %s", folder, one_line(exc))
         return found
 
     def _folder_models(self, folder: Path, stack: list[Path], cache: dict) -> list[tuple[int, ModelInfo]]:
@@ -574,12 +574,7 @@ def _unusable(model_type: ModelType, path: Path, name: str, error: str) -> Model
 
 
 def _unforeseen(exc: BaseException) -> str:
-    return f"cannot read this model ({_one_line(exc)}); check its files"
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"cannot read this model ({one_line(exc)}); check its files"
 
 
 def _visible_files(folder: Path) -> dict[str, Path]:

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from llm_compare.core.endpoints import Endpoint
-from llm_compare.core.errors import ConfigurationError
+from llm_compare.core.errors import ConfigurationError, one_line
 from llm_compare.system.atomic_files import locked, replace_text
 from llm_compare.system.paths import data_home
 
@@ -35,9 +35,7 @@ class EndpointRegistry:
         except FileNotFoundError:
             return []
         except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-            self.problems.append(
-                f"{self.path} cannot be read ({type(exc).__name__}: {exc}): fix or remove it"
-            )
+            self.problems.append(f"{self.path} cannot be read ({one_line(exc)}): fix or remove it")
             return []
         entries = document.get("endpoints") if isinstance(document, dict) else None
         if not isinstance(entries, list):

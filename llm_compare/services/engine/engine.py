@@ -27,6 +27,18 @@ from llm_compare.core.text import check_conversation, check_unicode
 from llm_compare.services.endpoints.health import HealthBook
 from llm_compare.services.engine import cpu_load, memory
 from llm_compare.services.engine.memory import ExternalProcess, MemoryCharge
+from llm_compare.services.engine.messages import (
+    Done,
+    EvaluateCancelled,
+    EvaluateEnd,
+    EvaluateEvent,
+    EvaluateFailed,
+    Loaded,
+    LoadFailed,
+    Loading,
+    Progress,
+    Text,
+)
 from llm_compare.services.engine.worker import Worker
 
 SCHEDULES = ("sequential", "parallel")
@@ -47,29 +59,149 @@ def default_threads() -> int:
 
 
 @dataclass
-class _Slot:
-    """One model's part in one run."""
+class _Job:
+    """One model's part in a run or in an evaluation: what the one loop reading the workers'
+    messages (InferenceEngine._drive) asks of either. The loop owns the worker (loading, Stop,
+    grace then kill, death, load failure); the job owns its request, its messages and its events."""
 
     model: ModelInfo
     config: ModelConfig
-    prompt: str | list[dict]  # a text, or a conversation (chat mode)
-    system_prompt: str | None
     threads: int
     worker: Worker | None = None
+    stopping: bool = False
+
+    @property
+    def done(self) -> bool:
+        raise NotImplementedError
+
+    def loading(self) -> _Event:
+        """The event for a model whose worker starts loading."""
+        raise NotImplementedError
+
+    def send_request(self) -> _Event | None:
+        """Send the request to the ready worker; the event saying so, if any."""
+        raise NotImplementedError
+
+    def stopping_event(self) -> _Event | None:
+        """The event for a Stop sent, still to be confirmed, if any."""
+        return None
+
+    def receive(self, message: object) -> Iterator[_Event]:
+        """Handle one message of the request (not Loaded or LoadFailed: the loop's)."""
+        raise NotImplementedError
+
+    def finish(self, reason: FinishReason, error: str | None = None) -> _Event:
+        """End from the parent's side (Stop, no worker, a dead or failed one); the event saying so."""
+        raise NotImplementedError
+
+
+@dataclass(kw_only=True)
+class _Slot(_Job):
+    """One model's part in a run."""
+
+    prompt: str | list[dict]  # a text, or a conversation (chat mode)
+    system_prompt: str | None
     parts: list[str] = field(default_factory=list)
     completion_tokens: int | None = None
     result: InferenceResult | None = None
     cpu_start: cpu_load.CpuSample | None = None
-    stopping: bool = False
 
     @property
     def done(self) -> bool:
         return self.result is not None
 
-    def send_request(self) -> None:
+    def loading(self) -> InferenceEvent:
+        return InferenceEvent(self.model.id, "loading")
+
+    def send_request(self) -> InferenceEvent:
         self.cpu_start = cpu_load.sample(self.worker.handle)
         self.completion_tokens = 0
         self.worker.send_generate(self.prompt, self.system_prompt, self.config, self.threads)
+        return InferenceEvent(self.model.id, "generating")
+
+    def stopping_event(self) -> InferenceEvent:
+        return InferenceEvent(self.model.id, "stopping")
+
+    def receive(self, message: object) -> Iterator[InferenceEvent]:
+        if isinstance(message, Text):
+            self.parts.append(message.text)
+            self.completion_tokens = message.completion_tokens
+            yield InferenceEvent(self.model.id, "text", message.text, message.completion_tokens)
+        elif isinstance(message, Done):
+            self.result = self._completed(InferenceResult.from_dict(message.result))
+            yield InferenceEvent(self.model.id, "done", result=self.result)
+
+    def finish(self, reason: FinishReason, error: str | None = None) -> InferenceEvent:
+        """Keep whatever text arrived."""
+        worker = self.worker
+        loaded = worker is not None and worker.ready
+        warm = loaded and worker.runs > 1
+        stats = InferenceStats(
+            completion_tokens=None
+            if self.model.is_endpoint
+            else self.completion_tokens,  # endpoints: from usage only
+            finish_reason=reason,
+            load_s=(0.0 if warm else worker.load_s) if loaded else None,
+            warm=warm,
+        )
+        self._add_cpu_load(stats)
+        self.result = InferenceResult(self.model.id, "".join(self.parts), reason, error, stats)
+        if worker is not None:  # a refusal before any worker (the breaker's own) is not a new failure
+            _record_endpoint_health(self.model, self.result)
+        return InferenceEvent(self.model.id, "done", result=self.result)
+
+    def _completed(self, result: InferenceResult) -> InferenceResult:
+        """Add what only the parent knows: the load on the machine, how the model ran."""
+        worker = self.worker
+        result.ignored_settings, result.backend_versions = worker.ignored, worker.versions
+        result.runtime = {**worker.runtime, "n_threads": str(self.threads)}
+        _record_endpoint_health(self.model, result)
+        if self.model.is_endpoint:  # the model's memory and CPU are the server's: unknown here
+            return result
+        if result.stats.peak_rss_bytes is None:  # the platform gave no peak from inside
+            result.stats.peak_rss_bytes = worker.peak_rss_sampled or None
+        self._add_cpu_load(result.stats)
+        return result
+
+    def _add_cpu_load(self, stats: InferenceStats) -> None:
+        if self.cpu_start is not None and self.worker is not None and not self.model.is_endpoint:
+            stats.other_cpu_share = cpu_load.other_cpu_share(
+                self.cpu_start, cpu_load.sample(self.worker.handle)
+            )
+            stats.busy = cpu_load.is_busy(stats.other_cpu_share)
+
+
+@dataclass(kw_only=True)
+class _Evaluation(_Job):
+    """One model's evaluation request (likelihood scoring, see worker_main)."""
+
+    request: dict
+    end: EvaluateEnd | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.end is not None
+
+    def loading(self) -> Loading:
+        return Loading()
+
+    def send_request(self) -> None:
+        self.worker.send_evaluate(self.request, self.threads)
+
+    def receive(self, message: object) -> Iterator[EvaluateEvent]:
+        if isinstance(message, Progress):
+            yield message
+        elif isinstance(message, EvaluateEnd):
+            self.end = message
+            yield message
+
+    def finish(self, reason: FinishReason, error: str | None = None) -> EvaluateEnd:
+        # With a reason, even after Stop (a worker killed for not confirming it), it failed: no figures.
+        self.end = EvaluateFailed(error) if error else EvaluateCancelled()
+        return self.end
+
+
+_Event = InferenceEvent | EvaluateEvent
 
 
 class InferenceEngine:
@@ -125,7 +257,9 @@ class InferenceEngine:
         slots = []
         for model in models:
             config = configs.get(model.id) or ModelConfig()
-            slots.append(_Slot(model, config, prompt, system_prompt, config.n_threads or threads))
+            slots.append(
+                _Slot(model, config, config.n_threads or threads, prompt=prompt, system_prompt=system_prompt)
+            )
         token = cancel or threading.Event()
         self._cancel_tokens.add(token)
         return self._events(slots, schedule, token)
@@ -144,12 +278,13 @@ class InferenceEngine:
 
     def evaluate(
         self, model: ModelInfo, config: ModelConfig, request: dict, threads: int | None = None
-    ) -> Iterator[tuple]:
+    ) -> Iterator[EvaluateEvent]:
         """Send one evaluation request (likelihood scoring, see worker_main) to the model's worker,
-        loading the model first if needed. Yields ("loading",) while it loads, then the worker's
-        messages up to and including the one that ends the request: ("evaluated", figures),
-        ("evaluate_cancelled",) or ("evaluate_failed", reason). cancel() stops it like a run;
-        it holds the run lock, so it never shares the cores with a comparison."""
+        loading the model first if needed. Yields Loading() while it loads, then the worker's
+        Progress messages, and last what ends the request: Evaluated, EvaluateCancelled or
+        EvaluateFailed (also for a model that cannot load or a worker that died or was killed).
+        cancel() stops it like a run; it holds the run lock, so it never shares the cores with a
+        comparison."""
         if model.error:
             raise ConfigurationError(model.unusable_reason)
         token = threading.Event()
@@ -159,76 +294,14 @@ class InferenceEngine:
             raise InferenceError(
                 "another comparison or scoring is still running: wait for it to finish or stop it"
             )
-        worker = None
-        finished = False
+        job = _Evaluation(model, config, config.n_threads or threads or default_threads(), request=request)
         try:
             with self._workers_lock:
                 self._in_use[token] = {model.id}
-            for other in self._worker_list():
-                other.cancel_flag.clear()
-            try:
-                worker, loaded = self._worker_for(model, config, protected=set())
-            except (OutOfMemoryBudgetError, OSError) as exc:
-                finished = True
-                yield ("evaluate_failed", str(exc))
-                return
-            asked = ("evaluate", request, config.n_threads or threads or default_threads())
-            # Counted as a use: the next generation on this worker reports it warm, not its load time.
-            worker.runs += 1
-            worker.last_used = perf_counter()
-            if loaded:
-                worker.conn.send(asked)
-            else:
-                yield ("loading",)
-            deadline = None
-            while True:
-                if token.is_set():
-                    if not worker.ready:  # loading cannot be interrupted: drop it
-                        self._discard(model.id)
-                        finished = True
-                        yield ("evaluate_cancelled",)
-                        return
-                    worker.cancel_flag.set()
-                    deadline = deadline or perf_counter() + self.cancel_grace_s
-                    if perf_counter() > deadline:
-                        self._discard(model.id)
-                        finished = True
-                        yield (
-                            "evaluate_failed",
-                            f"the worker did not confirm Stop within {self.cancel_grace_s:.0f} s and was killed",
-                        )
-                        return
-                if not wait([worker.conn], timeout=POLL_INTERVAL_S):
-                    worker.sample_rss()
-                    continue
-                try:
-                    message = worker.conn.recv()
-                except (EOFError, OSError):
-                    reason = worker.exit_reason()
-                    self._discard(model.id)
-                    finished = True
-                    yield ("evaluate_cancelled",) if token.is_set() else ("evaluate_failed", reason)
-                    return
-                if message[0] == "loaded":
-                    worker.mark_loaded(*message[1:])
-                    worker.conn.send(asked)
-                    continue
-                if message[0] == "load_failed":
-                    self._discard(model.id)
-                    finished = True
-                    yield ("evaluate_failed", message[1])
-                    return
-                finished = message[0] in ("evaluated", "evaluate_cancelled", "evaluate_failed")
-                yield message
-                if finished:
-                    return
+            self._clear_cancel_flags([model])
+            yield from self._drive([job], "sequential", token)
         finally:
-            if worker is not None and not finished:
-                self._discard(model.id)  # the consumer went away mid-request: its answer would be stale
-            with self._workers_lock:
-                self._in_use.pop(token, None)
-            self._cancel_tokens.discard(token)
-            self._run_lock.release()
+            self._release([self._run_lock], token)
 
     def count_external(self, source: Callable[[], Iterable[ExternalProcess]]) -> None:
         """Count the processes `source()` lists against the memory budget from now on: their RSS
@@ -332,53 +405,15 @@ class InferenceEngine:
 
     def _events(self, slots: list[_Slot], schedule: str, cancel: threading.Event) -> Iterator[InferenceEvent]:
         locks = self._claim([slot.model for slot in slots], cancel)
-        running: list[_Slot] = []
         try:
             # Flags are cleared here, before the token is first read: a Stop from now on is
             # seen either through the token or through the flag it sets. Only this run's: another
             # run's model may be stopping.
-            for slot in slots:
-                with self._workers_lock:
-                    worker = self._workers.get(slot.model.id)
-                if worker:
-                    worker.cancel_flag.clear()
+            self._clear_cancel_flags([slot.model for slot in slots])
             for slot in slots:
                 yield InferenceEvent(slot.model.id, "queued")
-            waiting = deque(slots)
-            kill_deadline = None
-            while waiting or running:
-                if cancel.is_set():
-                    while waiting:
-                        yield self._finish(waiting.popleft(), FinishReason.CANCELLED)
-                    yield from self._stop_running(running)
-                    kill_deadline = kill_deadline or perf_counter() + self.cancel_grace_s
-                    if perf_counter() > kill_deadline:
-                        for slot in running:
-                            self._discard(slot.model.id)
-                            yield self._finish(
-                                slot,
-                                FinishReason.CANCELLED,
-                                f"the worker did not confirm Stop within {self.cancel_grace_s:.0f} s and was killed",
-                            )
-                        running.clear()
-                        break
-                while waiting and not cancel.is_set() and (schedule == "parallel" or not running):
-                    slot = waiting.popleft()
-                    yield self._start(
-                        slot, protected={s.model.id for s in running} | self._models_in_use(besides=cancel)
-                    )
-                    if not slot.done:
-                        running.append(slot)
-                by_conn = {slot.worker.conn: slot for slot in running}
-                for conn in wait(list(by_conn), timeout=POLL_INTERVAL_S):
-                    slot = by_conn[conn]
-                    yield from self._receive(slot, cancel)
-                    if slot.done:
-                        running.remove(slot)
-                for slot in running:
-                    slot.worker.sample_rss()
+            yield from self._drive(slots, schedule, cancel)
         finally:
-            self._abort([slot for slot in running if not slot.done])
             self._release(locks, cancel)
 
     def _claim(self, models: list[ModelInfo], cancel: threading.Event) -> list[threading.Lock]:
@@ -412,36 +447,87 @@ class InferenceEngine:
         for lock in reversed(locks):
             lock.release()
 
-    def _stop_running(self, running: list[_Slot]) -> Iterator[InferenceEvent]:
-        """After Stop: a loading model is dropped at once (nothing to keep, and loading cannot be
-        interrupted); a generating one is told to stop and shows 'stopping' until it confirms."""
-        for slot in list(running):
-            if not slot.worker.ready:
-                self._discard(slot.model.id)
-                running.remove(slot)
-                yield self._finish(slot, FinishReason.CANCELLED)
-            elif not slot.stopping:
-                slot.stopping = True
-                slot.worker.cancel_flag.set()
-                yield InferenceEvent(slot.model.id, "stopping")
+    def _clear_cancel_flags(self, models: list[ModelInfo]) -> None:
+        for model in models:
+            with self._workers_lock:
+                worker = self._workers.get(model.id)
+            if worker:
+                worker.cancel_flag.clear()
 
-    def _start(self, slot: _Slot, protected: set[str]) -> InferenceEvent:
-        model = slot.model
+    def _drive(self, jobs: list[_Job], schedule: str, cancel: threading.Event) -> Iterator[_Event]:
+        """The one loop over the workers of a run or an evaluation: start each job's worker (as the
+        schedule allows), read what the workers send, and on Stop drop the loading ones and give
+        the generating ones `cancel_grace_s` to confirm before killing them. Closing it early
+        stops the jobs still going (see _abort)."""
+        running: list[_Job] = []
+        try:
+            waiting = deque(jobs)
+            kill_deadline = None
+            while waiting or running:
+                if cancel.is_set():
+                    while waiting:
+                        yield waiting.popleft().finish(FinishReason.CANCELLED)
+                    yield from self._stop_running(running)
+                    kill_deadline = kill_deadline or perf_counter() + self.cancel_grace_s
+                    if perf_counter() > kill_deadline:
+                        for job in running:
+                            self._discard(job.model.id)
+                            yield job.finish(
+                                FinishReason.CANCELLED,
+                                f"the worker did not confirm Stop within {self.cancel_grace_s:.0f} s "
+                                "and was killed",
+                            )
+                        running.clear()
+                        break
+                while waiting and not cancel.is_set() and (schedule == "parallel" or not running):
+                    job = waiting.popleft()
+                    event = self._start(
+                        job, protected={j.model.id for j in running} | self._models_in_use(besides=cancel)
+                    )
+                    if event is not None:
+                        yield event
+                    if not job.done:
+                        running.append(job)
+                by_conn = {job.worker.conn: job for job in running}
+                for conn in wait(list(by_conn), timeout=POLL_INTERVAL_S):
+                    job = by_conn[conn]
+                    yield from self._receive(job, cancel)
+                    if job.done:
+                        running.remove(job)
+                for job in running:
+                    job.worker.sample_rss()
+        finally:
+            self._abort([job for job in running if not job.done])
+
+    def _stop_running(self, running: list[_Job]) -> Iterator[_Event]:
+        """After Stop: a loading model is dropped at once (nothing to keep, and loading cannot be
+        interrupted); a working one is told to stop and is 'stopping' until it confirms."""
+        for job in list(running):
+            if not job.worker.ready:
+                self._discard(job.model.id)
+                running.remove(job)
+                yield job.finish(FinishReason.CANCELLED)
+            elif not job.stopping:
+                job.stopping = True
+                job.worker.cancel_flag.set()
+                event = job.stopping_event()
+                if event is not None:
+                    yield event
+
+    def _start(self, job: _Job, protected: set[str]) -> _Event | None:
+        model = job.model
         if model.is_endpoint:  # its circuit breaker is open: refuse at once, not after a timeout
             refusal = HealthBook().refusal(
                 model.metadata["endpoint"]["base_url"], model.metadata["endpoint"]["name"]
             )
             if refusal:
-                return self._finish(slot, FinishReason.ERROR, refusal)
+                return job.finish(FinishReason.ERROR, refusal)
         try:
-            worker, loaded = self._worker_for(model, slot.config, protected)
+            worker, loaded = self._worker_for(model, job.config, protected)
         except (OutOfMemoryBudgetError, OSError) as exc:
-            return self._finish(slot, FinishReason.ERROR, str(exc))
-        slot.worker = worker
-        if loaded:
-            slot.send_request()
-            return InferenceEvent(model.id, "generating")
-        return InferenceEvent(model.id, "loading")
+            return job.finish(FinishReason.ERROR, str(exc))
+        job.worker = worker
+        return job.send_request() if loaded else job.loading()
 
     def _worker_for(self, model: ModelInfo, config: ModelConfig, protected: set[str]) -> tuple[Worker, bool]:
         """The model's worker: the warm one when its load settings match (True), else a new one
@@ -461,104 +547,59 @@ class InferenceEngine:
                 self._workers[model.id] = worker
         return worker, False
 
-    def _receive(self, slot: _Slot, cancel: threading.Event) -> Iterator[InferenceEvent]:
-        """Handle every message the slot's worker has sent so far."""
-        worker = slot.worker
-        while not slot.done:
+    def _receive(self, job: _Job, cancel: threading.Event) -> Iterator[_Event]:
+        """Handle every message the job's worker has sent so far."""
+        worker = job.worker
+        while not job.done:
             try:
                 if not worker.conn.poll():
                     return
                 message = worker.conn.recv()
             except (EOFError, OSError):
                 reason = worker.exit_reason()
-                self._discard(slot.model.id)
+                self._discard(job.model.id)
                 if cancel.is_set():  # it went after Stop (SIGTERM to the whole group stops both)
-                    yield self._finish(slot, FinishReason.CANCELLED)
+                    yield job.finish(FinishReason.CANCELLED)
                 else:
-                    yield self._finish(slot, FinishReason.ERROR, reason)
+                    yield job.finish(FinishReason.ERROR, reason)
                 return
-            kind = message[0]
-            if kind == "text":
-                _, text, slot.completion_tokens = message
-                slot.parts.append(text)
-                yield InferenceEvent(slot.model.id, "text", text, slot.completion_tokens)
-            elif kind == "done":
-                slot.result = self._completed(slot, InferenceResult.from_dict(message[1]))
-                yield InferenceEvent(slot.model.id, "done", result=slot.result)
-            elif kind == "loaded":
-                _, t_ready, versions, ignored, runtime = message
-                worker.mark_loaded(t_ready, versions, ignored, runtime)
+            if isinstance(message, Loaded):
+                worker.mark_loaded(message)
                 if cancel.is_set():  # stays loaded, but this run is over
-                    yield self._finish(slot, FinishReason.CANCELLED)
+                    yield job.finish(FinishReason.CANCELLED)
                     return
-                slot.send_request()
-                yield InferenceEvent(slot.model.id, "generating")
-            elif kind == "load_failed":
-                self._discard(slot.model.id)
-                yield self._finish(slot, FinishReason.ERROR, message[1])
+                event = job.send_request()
+                if event is not None:
+                    yield event
+            elif isinstance(message, LoadFailed):
+                self._discard(job.model.id)
+                yield job.finish(FinishReason.ERROR, message.reason)
+            else:
+                yield from job.receive(message)
 
-    def _completed(self, slot: _Slot, result: InferenceResult) -> InferenceResult:
-        """Add what only the parent knows: the load on the machine, how the model ran."""
-        worker = slot.worker
-        result.ignored_settings, result.backend_versions = worker.ignored, worker.versions
-        result.runtime = {**worker.runtime, "n_threads": str(slot.threads)}
-        _record_endpoint_health(slot.model, result)
-        if slot.model.is_endpoint:  # the model's memory and CPU are the server's: unknown here
-            return result
-        if result.stats.peak_rss_bytes is None:  # the platform gave no peak from inside
-            result.stats.peak_rss_bytes = worker.peak_rss_sampled or None
-        self._add_cpu_load(slot, result.stats)
-        return result
-
-    def _add_cpu_load(self, slot: _Slot, stats: InferenceStats) -> None:
-        if slot.cpu_start is not None and slot.worker is not None and not slot.model.is_endpoint:
-            stats.other_cpu_share = cpu_load.other_cpu_share(
-                slot.cpu_start, cpu_load.sample(slot.worker.handle)
-            )
-            stats.busy = cpu_load.is_busy(stats.other_cpu_share)
-
-    def _finish(self, slot: _Slot, reason: FinishReason, error: str | None = None) -> InferenceEvent:
-        """End a slot from the parent's side, keeping whatever text arrived."""
-        worker = slot.worker
-        loaded = worker is not None and worker.ready
-        warm = loaded and worker.runs > 1
-        stats = InferenceStats(
-            completion_tokens=None
-            if slot.model.is_endpoint
-            else slot.completion_tokens,  # endpoints: from usage only
-            finish_reason=reason,
-            load_s=(0.0 if warm else worker.load_s) if loaded else None,
-            warm=warm,
-        )
-        self._add_cpu_load(slot, stats)
-        slot.result = InferenceResult(slot.model.id, "".join(slot.parts), reason, error, stats)
-        if worker is not None:  # a refusal before any worker (the breaker's own) is not a new failure
-            _record_endpoint_health(slot.model, slot.result)
-        return InferenceEvent(slot.model.id, "done", result=slot.result)
-
-    def _abort(self, slots: list[_Slot]) -> None:
+    def _abort(self, jobs: list[_Job]) -> None:
         """The consumer went away mid-run: stop its workers. This runs where the consumer
         closed the stream (a page script, a CLI's finally), so it waits a second at most; a
-        worker that has not confirmed by then is killed."""
-        if not slots:
+        worker that has not confirmed by then is killed, and so is one still loading."""
+        if not jobs:
             return
-        for slot in slots:
-            slot.worker.cancel_flag.set()
+        for job in jobs:
+            job.worker.cancel_flag.set()
         deadline = perf_counter() + ABORT_WAIT_S
-        pending = [s for s in slots if s.worker.ready]
-        for slot in slots:
-            if not slot.worker.ready:
-                self._discard(slot.model.id)  # still loading: nothing to keep
+        pending = [j for j in jobs if j.worker.ready]
+        for job in jobs:
+            if not job.worker.ready:
+                self._discard(job.model.id)  # still loading: nothing to keep
         cancelled = threading.Event()
         cancelled.set()
         while pending and perf_counter() < deadline:
-            for conn in wait([s.worker.conn for s in pending], timeout=deadline - perf_counter()):
-                slot = next(s for s in pending if s.worker.conn is conn)
-                for _ in self._receive(slot, cancelled):
+            for conn in wait([j.worker.conn for j in pending], timeout=deadline - perf_counter()):
+                job = next(j for j in pending if j.worker.conn is conn)
+                for _ in self._receive(job, cancelled):
                     pass
-            pending = [s for s in pending if not s.done]
-        for slot in pending:
-            self._discard(slot.model.id)
+            pending = [j for j in pending if not j.done]
+        for job in pending:
+            self._discard(job.model.id)
 
     def _discard(self, model_id: str) -> None:
         with self._workers_lock:

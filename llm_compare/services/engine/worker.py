@@ -15,6 +15,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo
 from llm_compare.inferencers.generation import REPORTS_OWN_PEAK_RSS
 from llm_compare.services.engine.memory import process_rss_bytes
+from llm_compare.services.engine.messages import Evaluate, Generate, Init, Loaded, Stop
 from llm_compare.services.engine.shared_flag import SharedFlag
 
 # `python -m` a module of ours, not multiprocessing's spawn: spawn re-runs the parent's __main__
@@ -47,7 +48,7 @@ class Worker:
             child_end.close()
         self.handle = psutil.Process(self.process.pid)  # made once: each psutil.Process reads /proc
         self.conn = Connection(parent_end.detach())
-        self.conn.send(("init", model.to_dict(), config.model_dump()))
+        self.conn.send(Init(model.to_dict(), config.model_dump()))
         self.ready = False
         self.load_s = 0.0
         self.runs = 0
@@ -61,13 +62,11 @@ class Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    def mark_loaded(
-        self, t_ready: float, versions: dict[str, str], ignored: dict[str, str], runtime: dict
-    ) -> None:
+    def mark_loaded(self, loaded: Loaded) -> None:
         # Spawn to ready, on the shared monotonic clock: what the user waited for.
-        self.load_s = t_ready - self.t_spawn
+        self.load_s = loaded.t_ready - self.t_spawn
         self.ready = True
-        self.versions, self.ignored, self.runtime = versions, ignored, runtime
+        self.versions, self.ignored, self.runtime = loaded.versions, loaded.ignored, loaded.runtime
 
     def send_generate(
         self, prompt: str | list[dict], system_prompt: str | None, config: ModelConfig, threads: int
@@ -76,7 +75,13 @@ class Worker:
         # arrives between the two must not be lost.
         warm = self.runs > 0
         load_s = 0.0 if warm else self.load_s
-        self.conn.send(("generate", prompt, system_prompt, config.model_dump(), threads, load_s, warm))
+        self.conn.send(Generate(prompt, system_prompt, config.model_dump(), threads, load_s, warm))
+        self.runs += 1
+        self.last_used = perf_counter()
+
+    def send_evaluate(self, request: dict, threads: int) -> None:
+        self.conn.send(Evaluate(request, threads))
+        # Counted as a use: the next generation on this worker reports it warm, not its load time.
         self.runs += 1
         self.last_used = perf_counter()
 
@@ -113,7 +118,7 @@ class Worker:
         """Ask the worker to exit; kill it if it does not within `timeout_s`."""
         if self.alive:
             try:
-                self.conn.send(("stop",))
+                self.conn.send(Stop())
                 self.process.wait(timeout_s)
             except (OSError, subprocess.TimeoutExpired):
                 pass

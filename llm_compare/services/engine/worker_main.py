@@ -14,11 +14,25 @@ from time import perf_counter
 from typing import Self
 
 from llm_compare.core.config import ModelConfig
+from llm_compare.core.errors import one_line
 from llm_compare.core.models import ModelInfo
 from llm_compare.core.vocabulary import vocabulary_fingerprint
 from llm_compare.inferencers.base import Inferencer, LocalInferencer, create_inferencer
-from llm_compare.inferencers.generation import one_line
 from llm_compare.inferencers.likelihood import score_text
+from llm_compare.services.engine.messages import (
+    Done,
+    Evaluate,
+    EvaluateCancelled,
+    Evaluated,
+    EvaluateEnd,
+    EvaluateFailed,
+    Generate,
+    Init,
+    Loaded,
+    LoadFailed,
+    Progress,
+    Text,
+)
 from llm_compare.services.engine.shared_flag import SharedFlag
 
 # Progress bars and chatter from the backends would garble the CLI's output.
@@ -30,17 +44,13 @@ QUIET_LIBRARIES = {
 
 
 def serve(conn: Connection, cancel: SharedFlag) -> None:
-    """Messages in: ("init", model, config) first, then
-    ("generate", prompt, system_prompt, config, threads, load_s, warm) | ("evaluate", request, threads)
-    | ("stop",).
-    Messages out: ("loaded", t_ready, versions, ignored, runtime) | ("load_failed", reason)
-    | ("text", new_text, completion_tokens) | ("done", result), and for "evaluate" (likelihood
-    scoring, see inferencers/likelihood.py): ("progress", done, total) then ("evaluated", figures)
-    | ("evaluate_cancelled",) | ("evaluate_failed", reason)."""
+    """Messages in (see messages.py): Init first, then Generate | Evaluate | Stop.
+    Messages out: Loaded | LoadFailed, then Text... Done for each Generate, and
+    Progress... Evaluated | EvaluateCancelled | EvaluateFailed for each Evaluate."""
     try:
-        _, model_data, config_data = conn.recv()
-        model = ModelInfo.from_dict(model_data)
-        config = ModelConfig.parse(config_data)
+        init: Init = conn.recv()
+        model = ModelInfo.from_dict(init.model)
+        config = ModelConfig.parse(init.config)
         inferencer = create_inferencer(model, config)
         inferencer.load()
         inferencer.warm_up()
@@ -48,7 +58,7 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
     except EOFError:
         return
     except Exception as exc:
-        conn.send(("load_failed", one_line(exc)))
+        conn.send(LoadFailed(one_line(exc)))
         return
     # Only plain types cross the pipe: unpickling a library's object would import that library
     # into the dashboard process.
@@ -58,36 +68,34 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
     fingerprint = _fingerprint(inferencer)
     if fingerprint:
         runtime["vocab_fingerprint"] = fingerprint
-    conn.send(("loaded", t_ready, versions, inferencer.ignored_settings(config), runtime))
+    conn.send(Loaded(t_ready, versions, inferencer.ignored_settings(config), runtime))
     send = conn.send
     while True:
         try:
             message = conn.recv()
         except (EOFError, KeyboardInterrupt):
             break
-        if message[0] == "evaluate":
-            _, request, threads = message
-            inferencer.set_threads(threads)
+        if isinstance(message, Evaluate):
+            inferencer.set_threads(message.threads)
             with TermCancels(cancel) as term:
-                send(_evaluate(inferencer, request, fingerprint, cancel, send))
+                send(_evaluate(inferencer, message.request, fingerprint, cancel, send))
             if term.received:
                 os._exit(128 + signal.SIGTERM)
             continue
-        if message[0] != "generate":
+        if not isinstance(message, Generate):  # Stop
             break
-        _, prompt, system_prompt, run_config, threads, load_s, warm = message
-        inferencer.set_threads(threads)
+        inferencer.set_threads(message.threads)
         with TermCancels(cancel) as term:
             result = inferencer.answer(
-                prompt=prompt,
-                system_prompt=system_prompt,
-                config=ModelConfig.parse(run_config),
+                prompt=message.prompt,
+                system_prompt=message.system_prompt,
+                config=ModelConfig.parse(message.config),
                 cancelled=cancel.is_set,
-                emit=lambda text, tokens: send(("text", text, tokens)),
-                load_s=load_s,
-                warm=warm,
+                emit=lambda text, tokens: send(Text(text, tokens)),
+                load_s=message.load_s,
+                warm=message.warm,
             )
-            send(("done", result.to_dict()))
+            send(Done(result.to_dict()))
         if term.received:
             # Reported; now go as asked, and at once: an orderly interpreter shutdown with torch
             # loaded took seconds on a busy machine, and service managers send SIGKILL soon after.
@@ -102,7 +110,7 @@ def _fingerprint(inferencer: Inferencer) -> str | None:
 
 def _evaluate(
     inferencer: LocalInferencer, request: dict, fingerprint: str | None, cancel: SharedFlag, send
-) -> tuple:
+) -> EvaluateEnd:
     """Score a text; the reply that ends the request."""
     try:
         figures = score_text(
@@ -110,11 +118,11 @@ def _evaluate(
             request,
             fingerprint,
             cancel.is_set,
-            lambda done, total: send(("progress", done, total)),
+            lambda done, total: send(Progress(done, total)),
         )
     except Exception as exc:  # reported as this model's error; the worker lives on
-        return ("evaluate_failed", one_line(exc))
-    return ("evaluate_cancelled",) if figures is None else ("evaluated", figures)
+        return EvaluateFailed(one_line(exc))
+    return EvaluateCancelled() if figures is None else Evaluated(figures)
 
 
 class TermCancels:

@@ -19,6 +19,7 @@ from llm_compare.core.scores import ScoreResult
 from llm_compare.inferencers.base import backend_class
 from llm_compare.services.background import BackgroundJob
 from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.engine.messages import Evaluated, EvaluateFailed, Loading, Progress
 from llm_compare.services.quality import stats
 from llm_compare.services.quality.texts import ScoringText
 from llm_compare.system.paths import data_home
@@ -164,16 +165,15 @@ class Scoring(BackgroundJob):
         if config.n_ctx < self.n_ctx:  # a GGUF context must hold a whole chunk
             config = config.model_copy(update={"n_ctx": self.n_ctx})
         for message in self.engine.evaluate(model, config, request):
-            kind = message[0]
-            if kind == "loading":
+            if isinstance(message, Loading):
                 yield ScoreEvent(model.id, "loading")
-            elif kind == "progress":
-                yield ScoreEvent(model.id, "scoring", message[1], message[2])
-            elif kind == "evaluate_failed":
-                result.status, result.error = "failed", message[1]
-            elif kind == "evaluated":
-                self._nll = message[1]["nll"]
-                _fill(result, message[1], reference_nll if "reference" in request else None)
+            elif isinstance(message, Progress):
+                yield ScoreEvent(model.id, "scoring", message.done, message.total)
+            elif isinstance(message, EvaluateFailed):
+                result.status, result.error = "failed", message.reason
+            elif isinstance(message, Evaluated):
+                self._nll = message.figures["nll"]
+                _fill(result, message.figures, reference_nll if "reference" in request else None)
                 if "reference" in request:
                     result.reference_id = self.reference.id
         return result

@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from llm_compare.core.errors import ConfigurationError, LLMCompareError
+from llm_compare.core.errors import ConfigurationError, LLMCompareError, one_line
 from llm_compare.services.store.columns import fill_columns, insert
 from llm_compare.services.store.export import rows_to_csv, to_csv
 from llm_compare.services.store.migrations import MIGRATIONS, migrate, use_wal
@@ -136,7 +136,7 @@ class RunStore:
             self.save(record)
             return None
         except (sqlite3.Error, OSError) as exc:
-            failure = _one_line(exc)
+            failure = one_line(exc, name_type=False)
         log.warning(
             "could not store run %s in %s (%s); keeping it in %s",
             record.run_id,
@@ -152,7 +152,7 @@ class RunStore:
         except OSError as exc:
             raise RunNotKeptError(
                 f"not saved: {failure} ({self.path}); the pending file {self.pending_path} could not be "
-                f"written either ({_one_line(exc)})"
+                f"written either ({one_line(exc, name_type=False)})"
             ) from exc
         return (
             f"not saved: {failure} (kept in pending file {self.pending_path}; stored the next time the "
@@ -272,7 +272,7 @@ class RunStore:
                 _apply_benchmark_event(db, event)
             return None
         except (sqlite3.Error, OSError) as exc:
-            failure = _one_line(exc)
+            failure = one_line(exc, name_type=False)
         log.warning(
             "could not store that benchmark %s is %s (%s); keeping it in %s",
             event["benchmark_id"],
@@ -491,7 +491,7 @@ class RunStore:
             sqlite3.ProgrammingError,
         ) as exc:
             log.warning(
-                "keeping a line of %s that is not a storable run: %s", self.pending_path, _one_line(exc)
+                "keeping a line of %s that is not a storable run: %s", self.pending_path, one_line(exc)
             )
             return False
 
@@ -562,7 +562,3 @@ def _busy_timeout_from_env() -> float:
     except ValueError:
         log.warning("%s is not a number of seconds; using %s", BUSY_TIMEOUT_ENV, BUSY_TIMEOUT_S)
         return BUSY_TIMEOUT_S
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -20,6 +20,7 @@ from llm_compare.core.results import FinishReason
 from llm_compare.services.engine import memory
 from llm_compare.services.engine.comparison import Comparison
 from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.engine.messages import EvaluateFailed, Loading, Progress
 from llm_compare.services.store.run_store import RunRecord, RunStore, to_csv
 
 PROMPT = "import os\n"
@@ -495,3 +496,88 @@ def test_the_first_text_of_every_run_leaves_the_worker_at_once(engine, tiny_mode
             (e.text, e.completion_tokens) for e in texts
         ]
         assert [e.completion_tokens for e in texts[:first]] == list(range(1, first + 1))
+
+
+# --- scoring (evaluate) goes through the same loop as a run ----------------------------------------
+
+SCORED_TEXT = "\n".join(f"value_{i} = compute({i}, name='item {i}')" for i in range(2000))
+
+
+def evaluate_until(engine, model, on_progress, n_ctx=512):
+    """Every message of one evaluation; `on_progress(engine)` runs at the first Progress."""
+    messages = []
+    for message in engine.evaluate(model, ModelConfig(n_ctx=n_ctx), {"text": SCORED_TEXT, "n_ctx": n_ctx}):
+        if isinstance(message, Progress) and not any(isinstance(m, Progress) for m in messages):
+            on_progress(engine)
+        messages.append(message)
+    return messages
+
+
+def test_a_worker_killed_while_scoring_is_reported_as_in_a_run(engine, slow_prefill_models, greedy):
+    model = slow_prefill_models["gguf_f32"]
+    pids = []
+
+    def kill(engine):
+        pids.append(engine._workers[model.id].pid)
+        os.kill(pids[0], signal.SIGKILL)
+
+    *_, end = evaluate_until(engine, model, kill)
+    assert end == EvaluateFailed(
+        f"the worker process for {model.name} was killed by SIGKILL (out of memory?)"
+    )
+    assert engine.loaded_models() == [] and not engine.busy
+    _, again = collect(engine.run(PROMPT, [model], {model.id: greedy.updated(max_tokens=2)}))
+    assert again[model.id].error is None and not again[model.id].stats.warm  # a fresh worker
+
+
+def test_a_model_that_cannot_load_fails_its_scoring_with_the_same_reason(engine, tmp_path, tiny_models):
+    from llm_compare.services.discovery.model_manager import ModelManager
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(tiny_models["hf"].path, name), broken / name)
+    (broken / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")  # no tensors
+    model = ModelManager([tmp_path]).inspect(broken)
+    messages = list(engine.evaluate(model, ModelConfig(n_ctx=64), {"text": SCORED_TEXT, "n_ctx": 64}))
+    assert messages[0] == Loading() and isinstance(messages[-1], EvaluateFailed) and len(messages) == 2
+    assert (
+        "weights are missing from the checkpoint" in messages[-1].reason and "\n" not in messages[-1].reason
+    )
+    assert engine.loaded_models() == [] and not engine.busy
+
+
+def test_a_worker_hung_while_scoring_is_killed_to_honour_stop(slow_prefill_models):
+    engine = InferenceEngine(cancel_grace_s=2.0)
+    model = slow_prefill_models["gguf_f32"]
+    pids = []
+
+    def hang_then_stop(engine):
+        pids.append(engine._workers[model.id].pid)
+        os.kill(pids[0], signal.SIGSTOP)
+        engine.cancel()
+
+    try:
+        *_, end = evaluate_until(engine, model, hang_then_stop)
+        assert end == EvaluateFailed("the worker did not confirm Stop within 2 s and was killed")
+        assert engine.loaded_models() == [] and not engine.busy
+        assert not psutil.pid_exists(pids[0]), "the hung worker was killed, not left behind"
+    finally:
+        engine.shutdown()
+
+
+def test_closing_the_scoring_stream_stops_the_worker_and_leaves_nothing_to_read(engine, long_models):
+    model = long_models["gguf_f32"]
+    config = long_run_config(max_tokens=3)
+    messages = engine.evaluate(model, config, {"text": SCORED_TEXT, "n_ctx": config.n_ctx})
+    assert next(m for m in messages if isinstance(m, Progress))
+    messages.close()
+    assert not engine.busy
+    # The worker confirmed the Stop within the second it is given, or was killed: either way the
+    # next run reads its own answer, not the scoring's last messages.
+    events, results = collect(engine.run(PROMPT, [model], {model.id: config}))
+    assert (
+        results[model.id].finish_reason == FinishReason.LENGTH
+        and results[model.id].stats.completion_tokens == 3
+    )
+    assert "".join(e.text for e in events if e.kind == "text") == results[model.id].text
