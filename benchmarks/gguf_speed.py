@@ -398,7 +398,7 @@ def main() -> None:
         try:
             for label, name in (("f32", "bench-llama-f32"), ("Q8_0", "bench-llama-q8_0")):
                 model = by_name[name]
-                parameters = model.metadata.get("parameters") or 0
+                parameters = model.metadata.parameters or 0
                 path = Path(model.path)
                 # pp<n> runs in a context of n tokens: the prompt leaves room for the one token generated.
                 prefill_ctx = args.prompt_tokens

@@ -227,7 +227,7 @@ def main() -> None:
                 server.terminate()
                 server.wait(10)
     load_after = os.getloadavg()
-    parameters = model.metadata.get("parameters") or 0
+    parameters = model.metadata.parameters or 0
     print(
         f"\n{parameters / 1e6:.1f} M parameters, f32 GGUF, {THREADS} threads, greedy, {args.tokens} new "
         f"tokens; {args.rounds} alternating rounds after one warm-up round; medians (min–max). Load average "

@@ -207,7 +207,7 @@ with st.expander("Other apps' models", icon=":material/apps:"):
     for kind, located in present.items():
         key = session.store_key(kind)
         st.session_state[key] = kind not in off  # the saved setting is the truth; the switch follows it
-        count = sum(1 for m in found if m.metadata.get("store") == stores.STORE_LABELS[kind])
+        count = sum(1 for m in found if m.metadata.store == stores.STORE_LABELS[kind])
         st.toggle(
             f"{stores.STORE_LABELS[kind]}: "
             + ", ".join(code(s.path) for s in located)

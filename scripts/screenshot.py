@@ -27,7 +27,7 @@ PROMPT = "def read_config(path):\n"
 def default_models(models_dir: Path) -> list[str]:
     """Up to three usable models, largest first: what a user would put side by side."""
     usable = [m for m in ModelManager([models_dir]).scan() if m.usable]
-    usable.sort(key=lambda m: (-(m.metadata.get("parameters") or 0), m.type.value, m.name))
+    usable.sort(key=lambda m: (-(m.metadata.parameters or 0), m.type.value, m.name))
     return [m.name for m in usable[:3]]
 
 

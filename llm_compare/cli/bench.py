@@ -125,9 +125,9 @@ def command(args: argparse.Namespace) -> int:
     print(results.markdown, end="")
     if results.busy_left_out and not results.runs:
         print(
-            f"warning: all {results.busy_left_out} counted runs were busy (other programs used the CPU), so the "
-            f"table is empty: rerun on a quieter machine, or `llm-compare bench --resume {runner.benchmark_id} "
-            "--include-busy` to see them anyway",
+            f"warning: all {results.busy_left_out} counted runs were busy (other programs used the CPU), so "
+            "the table is empty: rerun on a quieter machine, or `llm-compare bench --resume "
+            f"{runner.benchmark_id} --include-busy` to see them anyway",
             file=sys.stderr,
         )
     _write(args.md, results.markdown)
@@ -154,8 +154,9 @@ def _list(store) -> int:
         planned = len(spec["model_ids"]) * len(spec["suite"]["prompts"]) * spec["repeats"]
         print(
             terminal_safe(
-                f"{stored.benchmark_id}  {stored.created_at}  {stored.status:10}  {stored.runs_stored}/{planned} runs  "
-                f"{len(spec['model_ids'])} models, suite {spec['suite']['name']}, {spec['repeats']} repetitions"
+                f"{stored.benchmark_id}  {stored.created_at}  {stored.status:10}  "
+                f"{stored.runs_stored}/{planned} runs  {len(spec['model_ids'])} models, suite "
+                f"{spec['suite']['name']}, {spec['repeats']} repetitions"
             )
         )
     return EXIT_OK

@@ -38,10 +38,10 @@ def command(args: argparse.Namespace) -> int:
         detail = model.error or " · ".join(
             str(v)
             for v in (
-                meta.get("architecture"),
-                meta.get("quantization"),
+                meta.architecture,
+                meta.quantization,
                 human_bytes(model.size_bytes),
-                meta.get("store"),
+                meta.store,
             )
             if v
         )

@@ -9,7 +9,7 @@ from llm_compare.core.errors import (
     ModelNotFoundError,
     OutOfMemoryBudgetError,
 )
-from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType
 from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResult, InferenceStats
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "LLMCompareError",
     "ModelConfig",
     "ModelInfo",
+    "ModelMetadata",
     "ModelLoadError",
     "ModelNotFoundError",
     "ModelType",

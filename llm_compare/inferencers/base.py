@@ -209,7 +209,7 @@ class LocalInferencer(Inferencer):
 
     def context_limit(self, config: ModelConfig) -> int | None:
         """Most tokens (prompt plus answer) the loaded model can hold, when known."""
-        return self.model.metadata.get("context_length")
+        return self.model.metadata.context_length
 
     def evaluate(
         self, token_ids: Sequence[int], first_output: int = 0, cancelled: Callable[[], bool] | None = None

@@ -62,8 +62,10 @@ class OpenAIEndpointInferencer(Inferencer):
 
     def __init__(self, model: ModelInfo, config: ModelConfig):
         super().__init__(model, config)
-        self.endpoint = Endpoint.parse(model.metadata["endpoint"])
-        self.server_model: str = model.metadata["server_model"]
+        if model.metadata.endpoint is None or model.metadata.server_model is None:
+            raise ConfigurationError(f"{model.name}: no endpoint is recorded for this model")
+        self.endpoint: Endpoint = model.metadata.endpoint
+        self.server_model: str = model.metadata.server_model
         self.client: openai.OpenAI | None = None
         self.server = http.ServerInfo(http.OTHER)
         self._sockets = http.SocketTracker()  # for Stop to cut the connection at once

@@ -77,7 +77,7 @@ class PyTorchInferencer(LocalInferencer):
         common = {"trust_remote_code": cfg.trust_remote_code, "local_files_only": True}
         self.tokenizer = AutoTokenizer.from_pretrained(self.model.path, **common)
         # Safetensors when present; pickled .bin weights go through torch's weights-only loader.
-        safetensors = self.model.metadata.get("format") != "pickle"
+        safetensors = self.model.metadata.format != "pickle"
         lm, loading = AutoModelForCausalLM.from_pretrained(
             self.model.path, dtype=dtype, use_safetensors=safetensors, output_loading_info=True, **common
         )

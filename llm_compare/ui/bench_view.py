@@ -131,7 +131,10 @@ def draw_results(runner: BenchmarkRunner) -> None:
     include_busy = st.toggle(
         "Include busy runs",
         key=INCLUDE_BUSY_KEY,
-        help="Runs during which other processes used more than 10 % of the CPU are left out of the figures unless included.",
+        help=(
+            "Runs during which other processes used more than 10 % of the CPU are left out of the figures "
+            "unless included."
+        ),
     )
     results, labels = _results_once_per_run(runner, include_busy)
     skipped = {(o.model.name, o.prompt.id): o.skipped for o in runner.snapshot() if o.skipped}
@@ -140,8 +143,9 @@ def draw_results(runner: BenchmarkRunner) -> None:
     if not results.runs:
         if results.busy_left_out:
             st.info(
-                f"All {results.busy_left_out} runs so far were busy (other programs used the CPU): their timings are "
-                "not comparable with quiet runs. Turn on “Include busy runs” to see them anyway.",
+                f"All {results.busy_left_out} runs so far were busy (other programs used the CPU): their "
+                "timings are not comparable with quiet runs. Turn on “Include busy runs” to see them "
+                "anyway.",
                 icon=":material/warning:",
             )
         else:
@@ -266,7 +270,9 @@ def _figure_cells(heading: str, summary: Summary, scale: float) -> dict:
     ci = summary.median_ci
     return {
         heading: float(_number(summary.median * scale)),
-        f"{heading} {summary.spread_label}": f"{_number(summary.low * scale)}–{_number(summary.high * scale)}",
+        f"{heading} {summary.spread_label}": (
+            f"{_number(summary.low * scale)}–{_number(summary.high * scale)}"
+        ),
         f"{heading} 95 % CI": f"{_number(ci.low * scale)}–{_number(ci.high * scale)}" if ci else "–",
     }
 

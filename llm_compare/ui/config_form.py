@@ -36,7 +36,7 @@ def ignored_fields(model: ModelInfo) -> dict[str, str]:
     """The settings this model's backend does not honour, with why; for an endpoint they depend
     on the kind of server found when its models were listed."""
     if model.is_endpoint:
-        return endpoint_settings.ignored_for(model.metadata.get("server_kind"))
+        return endpoint_settings.ignored_for(model.metadata.server_kind)
     return IGNORED_FIELDS.get(model.type, {})
 
 
@@ -159,7 +159,7 @@ def draft(model: ModelInfo) -> dict[str, Any]:
 
 def field_warnings(model: ModelInfo, values: dict[str, Any]) -> dict[str, str]:
     """Valid but doubtful values for this model, from its metadata."""
-    context = model.metadata.get("context_length")
+    context = model.metadata.context_length
     warnings = {}
     if context and isinstance(values.get("max_tokens"), int) and values["max_tokens"] > context:
         warnings["max_tokens"] = (

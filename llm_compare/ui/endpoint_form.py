@@ -56,9 +56,7 @@ def added() -> None:
         EndpointRegistry().add(endpoint)
         for key in _FIELDS:
             state.pop(key, None)
-        found = [
-            m for m in session.rescan() if m.is_endpoint and m.metadata["endpoint"]["name"] == endpoint.name
-        ]
+        found = [m for m in session.rescan() if m.is_endpoint and m.metadata.endpoint.name == endpoint.name]
         if len(found) == 1 and found[0].error:
             st.toast(
                 f"Saved {endpoint.name}, but its models cannot be listed yet: see its row.",

@@ -73,12 +73,12 @@ def model_badges(model: ModelInfo) -> str:
     meta = model.metadata
     parts = [f":{color}-badge[{label}]"]
     details = [
-        meta.get("architecture"),
-        meta.get("parameters") and f"{human_count(meta['parameters'])} params",
-        meta.get("quantization"),
+        meta.architecture,
+        meta.parameters and f"{human_count(meta.parameters)} params",
+        meta.quantization,
         None if model.is_endpoint else human_bytes(model.size_bytes),  # its files are the server's
-        meta.get("context_length") and f"ctx {meta['context_length']}",
-        "chat template" if meta.get("has_chat_template") else "no chat template",
+        meta.context_length and f"ctx {meta.context_length}",
+        "chat template" if meta.has_chat_template else "no chat template",
     ]
     parts.extend(f":gray-badge[{literal(d)}]" for d in details if d)  # architecture etc. come from the file
     return " ".join(parts)

@@ -33,9 +33,9 @@ def filter_models(
             for v in (
                 model.name,
                 model.path,
-                meta.get("architecture"),
-                meta.get("quantization"),
-                meta.get("store"),
+                meta.architecture,
+                meta.quantization,
+                meta.store,
             )
             if v
         )
@@ -53,15 +53,15 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
                 "selected": model.id in selected,
                 "name": model.name,
                 "backend": BACKEND_LABELS.get(model.type, model.type.value),
-                "architecture": meta.get("architecture"),
-                "parameters": meta.get("parameters"),
-                "quantization": meta.get("quantization"),
+                "architecture": meta.architecture,
+                "parameters": meta.parameters,
+                "quantization": meta.quantization,
                 "size_bytes": None if model.is_endpoint else model.size_bytes,
-                "context_length": meta.get("context_length"),
-                "chat": bool(meta.get("has_chat_template")),
+                "context_length": meta.context_length,
+                "chat": bool(meta.has_chat_template),
                 "status": model.error or "ready",
                 "health": health_label(model),
-                "health_latency_ms": meta.get("health_latency_ms"),
+                "health_latency_ms": meta.health_latency_ms,
                 "path": model.path,
             }
         )
@@ -98,7 +98,7 @@ def health_label(model: ModelInfo) -> str | None:
     """An endpoint's health at its last check (local models have none)."""
     if not model.is_endpoint:
         return None
-    return {True: "healthy", False: "unhealthy"}.get(model.metadata.get("healthy"), "not checked")
+    return {True: "healthy", False: "unhealthy"}.get(model.metadata.healthy, "not checked")
 
 
 def runs_frame(records: list[RunRecord], session_comparisons: set[str]) -> pd.DataFrame:

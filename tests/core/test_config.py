@@ -7,13 +7,18 @@ import pytest
 
 from llm_compare.core.config import GENERATION_FIELDS, LOAD_FIELDS, ModelConfig, field_errors
 from llm_compare.core.errors import ConfigurationError
-from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType
 from llm_compare.services.discovery.config_manager import PRESETS, ConfigManager
 
 
 def make_model(**metadata) -> ModelInfo:
     return ModelInfo(
-        id="m-1234", name="m", type=ModelType.GGUF, path="/x/m.gguf", size_bytes=1, metadata=metadata
+        id="m-1234",
+        name="m",
+        type=ModelType.GGUF,
+        path="/x/m.gguf",
+        size_bytes=1,
+        metadata=ModelMetadata(**metadata),
     )
 
 
@@ -180,7 +185,7 @@ def test_only_load_settings_change_the_load_key():
 
 
 def test_n_ctx_default_follows_the_context_length_only_for_gguf():
-    pytorch = ModelInfo("p-1", "p", ModelType.PYTORCH, "/x/p", 1, {"context_length": 512})
+    pytorch = ModelInfo("p-1", "p", ModelType.PYTORCH, "/x/p", 1, ModelMetadata(context_length=512))
     assert ConfigManager().defaults_for(pytorch).n_ctx == ModelConfig().n_ctx
     assert ConfigManager().defaults_for(make_model(context_length=512)).n_ctx == 512
 

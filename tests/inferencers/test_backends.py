@@ -521,7 +521,7 @@ def test_a_failed_run_keeps_the_text_held_back_for_a_possible_stop_string(loaded
 
 
 def test_pytorch_stops_with_length_when_the_context_is_full_as_llama_cpp_does(loaded, tiny_models):
-    context = tiny_models["hf"].metadata["context_length"]
+    context = tiny_models["hf"].metadata.context_length
     prompt = "x = 1\n" * 110
     config = ModelConfig(temperature=0, max_tokens=2000, mode="raw", n_ctx=context)
     hf, gguf = (

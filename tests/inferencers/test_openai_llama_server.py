@@ -62,11 +62,11 @@ def test_listing_the_servers_models_is_its_health_check(llama_server):
     models = list_endpoint(endpoint, book)
     elapsed_ms = (perf_counter() - started) * 1000
     assert [m.name for m in models] == ["llama#tiny"]
-    assert models[0].usable and models[0].metadata["server_kind"] == http.LLAMA_CPP_PYTHON
+    assert models[0].usable and models[0].metadata.server_kind == http.LLAMA_CPP_PYTHON
     health = book.get(endpoint.base_url)
     assert health.healthy is True
     assert 0 < health.health_latency_ms <= elapsed_ms  # one GET inside the whole listing
-    assert models[0].metadata["health_latency_ms"] == health.health_latency_ms
+    assert models[0].metadata.health_latency_ms == health.health_latency_ms
 
 
 def test_greedy_raw_completion_through_the_server_matches_in_process(tiny_models, served):
@@ -114,7 +114,7 @@ def test_the_servers_repeat_penalty_default_does_not_apply(tiny_models, served):
     config = GREEDY_RAW.updated(max_tokens=40)
     local = run(tiny_models["gguf_f32"], config, "a a a a a a a a")
     remote = run(served, config, "a a a a a a a a")
-    client = openai.OpenAI(base_url=served.metadata["endpoint"]["base_url"], api_key="unused", max_retries=0)
+    client = openai.OpenAI(base_url=served.metadata.endpoint.base_url, api_key="unused", max_retries=0)
     defaults = client.completions.create(
         model="tiny", prompt="a a a a a a a a", max_tokens=40, temperature=0.0
     )

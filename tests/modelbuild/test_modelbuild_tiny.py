@@ -31,5 +31,5 @@ def test_random_llama_of_any_size_in_both_formats(tmp_path):
     assert built.parameters == 2 * 640 * 96 + 3 * per_layer + 96
     assert built.gguf_f32.stat().st_size > built.parameters * 4
     # Both files hold every weight, as discovery counts them from their headers.
-    counted = {m.name: (m.type.value, m.metadata["parameters"]) for m in ModelManager([tmp_path]).scan()}
+    counted = {m.name: (m.type.value, m.metadata.parameters) for m in ModelManager([tmp_path]).scan()}
     assert counted == {"r": ("pytorch", built.parameters), "r-f32": ("gguf", built.parameters)}

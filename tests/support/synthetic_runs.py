@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType
 from llm_compare.core.results import FinishReason, InferenceResult, InferenceStats
 from llm_compare.services.store.record import RunRecord
 
@@ -55,7 +55,7 @@ def synthetic_runs(count: int, seed: int = 0, benchmark_share: float = 0.3) -> I
             kind,
             f"/models/{name}" + (".gguf" if kind == ModelType.GGUF else ""),
             parameters * (4 if quant in ("F32", "float32") else 1),
-            {"architecture": "llama", "parameters": parameters, "quantization": quant, "mtime": 1.7e9},
+            ModelMetadata(architecture="llama", parameters=parameters, quantization=quant, mtime=1.7e9),
         )
         for i, (name, kind, parameters, quant, _) in enumerate(MODELS)
     ]

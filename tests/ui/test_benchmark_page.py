@@ -288,7 +288,7 @@ def test_resuming_a_benchmark_whose_model_is_gone_says_so_in_one_line(make_app, 
     if gone == "file":
         assert model.id in error and "put it back in a model directory" in error
     else:
-        assert f"connection refused at {model.metadata['endpoint']['base_url']}" in error
+        assert f"connection refused at {model.metadata.endpoint.base_url}" in error
     assert session.benchmark() is previous and store.benchmark_runs("orphan") == []  # nothing ran
 
 
@@ -314,4 +314,4 @@ def test_a_benchmark_of_a_saved_endpoint_started_on_the_page_keeps_how_to_reach_
 
     EndpointRegistry().remove("local")
     [found] = find_models(BenchmarkSpec.from_dict(stored.spec), ModelManager([tiny_dir]))
-    assert (found.id, found.metadata["server_model"]) == (model_id, "tiny")
+    assert (found.id, found.metadata.server_model) == (model_id, "tiny")

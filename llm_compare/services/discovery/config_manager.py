@@ -63,8 +63,8 @@ class ConfigManager:
     def defaults_for(self, model: ModelInfo) -> ModelConfig:
         """ModelConfig defaults, overridden by the model's generation_config / GGUF metadata."""
         meta = model.metadata
-        values = dict(meta.get("generation_defaults") or {})
-        context_length = meta.get("context_length")
+        values = dict(meta.generation_defaults or {})
+        context_length = meta.context_length
         if model.type == ModelType.GGUF and context_length:  # n_ctx is a llama.cpp setting
             values.setdefault("n_ctx", min(DEFAULT_N_CTX, context_length))
         try:

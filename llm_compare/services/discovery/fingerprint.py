@@ -47,7 +47,7 @@ def why_changed(model: ModelInfo, fingerprint: dict[str, list]) -> str | None:
 def _files_of(model: ModelInfo) -> tuple[Path, list[str]]:
     path = Path(model.path)
     folder = path if path.is_dir() else path.parent
-    names = model.metadata.get("files") or ([] if path.is_dir() else [path.name])
+    names = model.metadata.files or ([] if path.is_dir() else [path.name])
     return folder, sorted(n for n in names if isinstance(n, str))
 
 

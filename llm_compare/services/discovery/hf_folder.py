@@ -471,7 +471,8 @@ def _check_json_shape(raw: bytes, what: str) -> None:
     containers = int(np.count_nonzero(opens))
     if containers > MAX_JSON_CONTAINERS:
         raise HFFolderError(
-            f"{what} holds {containers:,} JSON objects and arrays; discovery reads at most {MAX_JSON_CONTAINERS:,}"
+            f"{what} holds {containers:,} JSON objects and arrays; discovery reads at most "
+            f"{MAX_JSON_CONTAINERS:,}"
         )
     closes = outside & ((codes == ord("]")) | (codes == ord("}")))
     steps = opens[opens | closes].astype(np.int16) * 2 - 1  # +1 for each bracket that opens, -1 closes

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_compare.core.errors import ConfigurationError, ModelNotFoundError, one_line
-from llm_compare.core.models import ModelInfo, ModelType, model_id_for
+from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType, model_id_for
 from llm_compare.services.discovery.gguf_header import (
     GGUFHeader,
     GGUFHeaderError,
@@ -38,25 +38,6 @@ from llm_compare.services.endpoints.registry import EndpointRegistry
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path("models")
-# Every ModelInfo.metadata has these keys; a value is None when unknown.
-METADATA_KEYS = (
-    "architecture",
-    "parameters",
-    "quantization",
-    "context_length",
-    "has_chat_template",
-    "generation_defaults",
-    "format",
-    "files",
-    "mtime",
-    "declared_name",  # GGUF general.name; names stay file names so they are unique
-    "file_type",  # GGUF general.file_type, e.g. "Q4_K_M"
-    "vocab_size",
-    "block_count",  # transformer layers
-    "kv_width",  # K (or V, whichever is wider) values per token per layer: kv heads x head size
-    "store",  # the app whose store holds it ("Ollama"), None in a model directory
-    "aliases",  # other names that find it: more Ollama tags of the same blob
-)
 _SPLIT_GGUF = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<total>\d{5})(?P<ext>\.gguf)$", re.IGNORECASE)
 # GGUF general.sampling.* key -> ModelConfig field
 _GGUF_SAMPLING_KEYS = {
@@ -69,7 +50,10 @@ _NOT_FOUND_HINT = (
     "give a model id, name, GGUF file or model folder (`llm-compare scan` lists them), "
     "or an endpoint model as NAME#MODEL or BASE_URL#MODEL"
 )
-VOCABULARY_ONLY_ERROR = "vocabulary only, no weights: this GGUF file holds a tokenizer but no tensors (use the model's full GGUF file)"
+VOCABULARY_ONLY_ERROR = (
+    "vocabulary only, no weights: this GGUF file holds a tokenizer but no tensors (use the model's full GGUF "
+    "file)"
+)
 NO_TENSORS_ERROR = "no weights: this GGUF file holds no tensors"
 
 
@@ -148,7 +132,7 @@ class ModelManager:
                 else self._walk(store.path, visited, cache)
             )
             for _, info in found:
-                info.metadata["store"] = store.label
+                info.metadata.store = store.label
             _keep_one_per_path(by_path, found)
         local = sorted((info for _, info in by_path.values()), key=lambda m: (m.name.lower(), m.path))
         self._models = local + catalog.list_all(self.endpoints, self.health)
@@ -166,7 +150,7 @@ class ModelManager:
             if model.id == text:
                 return model
         named = [m for m in models if m.name == text] or [
-            m for m in models if text in (m.metadata.get("aliases") or [])
+            m for m in models if text in (m.metadata.aliases or [])
         ]
         if len(named) > 1:
             ids = ", ".join(m.id for m in named)
@@ -304,7 +288,7 @@ class ModelManager:
             info = self._gguf_info(
                 _GGUFGroup(folder=path.parent, name=names[0], shard_names=[path.name], shards=[path]), cache
             )
-            info.metadata["aliases"] = names[1:] + [
+            info.metadata.aliases = names[1:] + [
                 n.removesuffix(":latest") for n in names if n.endswith(":latest")
             ]
             found.append((0, info))
@@ -322,8 +306,7 @@ class ModelManager:
 
     def _describe_hf(self, folder: Path, names: set[str], broken: dict[str, str]) -> ModelInfo:
         hf = read_hf_folder(folder, names)
-        metadata = _empty_metadata()
-        metadata.update(
+        metadata = ModelMetadata(
             architecture=hf.architecture,
             parameters=hf.parameters,
             quantization=hf.quantization or hf.dtype,
@@ -361,8 +344,7 @@ class ModelManager:
     def _describe_gguf_group(self, group: _GGUFGroup, cache: dict) -> ModelInfo:
         first = group.shards[0] or group.folder / group.shard_names[0]
         path = first.resolve()
-        metadata = _empty_metadata()
-        metadata.update(
+        metadata = ModelMetadata(
             format="gguf",
             files=[p.name for p in group.present],
             has_chat_template=False,
@@ -377,7 +359,7 @@ class ModelManager:
                 continue
             size_bytes += st.st_size
             mtimes.append(st.st_mtime)
-        metadata["mtime"] = max(mtimes, default=None)
+        metadata.mtime = max(mtimes, default=None)
         headers = []
         for shard in group.present:
             try:
@@ -425,36 +407,36 @@ def _keep_one_per_path(by_path: dict[str, tuple[int, ModelInfo]], found: list[tu
 
 
 def _describe_gguf(
-    headers: list[GGUFHeader], metadata: dict[str, Any], first_only: bool = False
+    headers: list[GGUFHeader], metadata: ModelMetadata, first_only: bool = False
 ) -> str | None:
     """Fill `metadata` from the shards' headers (in shard order); return an error, or None."""
     kv = headers[0].metadata
     arch = kv.get("general.architecture") if isinstance(kv.get("general.architecture"), str) else None
-    metadata["architecture"] = arch
-    metadata["declared_name"] = kv.get("general.name") if isinstance(kv.get("general.name"), str) else None
-    metadata["context_length"] = _positive_int(kv.get(f"{arch}.context_length"))
-    metadata["vocab_size"] = headers[0].array_lengths.get("tokenizer.ggml.tokens") or _positive_int(
+    metadata.architecture = arch
+    metadata.declared_name = kv.get("general.name") if isinstance(kv.get("general.name"), str) else None
+    metadata.context_length = _positive_int(kv.get(f"{arch}.context_length"))
+    metadata.vocab_size = headers[0].array_lengths.get("tokenizer.ggml.tokens") or _positive_int(
         kv.get(f"{arch}.vocab_size")
     )
-    metadata["has_chat_template"] = bool(kv.get("tokenizer.chat_template"))
-    metadata["generation_defaults"] = valid_config_values(
+    metadata.has_chat_template = bool(kv.get("tokenizer.chat_template"))
+    metadata.generation_defaults = valid_config_values(
         {name: kv[key] for key, name in _GGUF_SAMPLING_KEYS.items() if key in kv}
     )
-    metadata["block_count"] = _positive_int(kv.get(f"{arch}.block_count"))
-    metadata["kv_width"] = _gguf_kv_width(kv, arch)
+    metadata.block_count = _positive_int(kv.get(f"{arch}.block_count"))
+    metadata.kv_width = _gguf_kv_width(kv, arch)
     file_type = kv.get("general.file_type")
-    metadata["file_type"] = file_type_name(file_type) if isinstance(file_type, int) else None
+    metadata.file_type = file_type_name(file_type) if isinstance(file_type, int) else None
     if first_only:  # some shards are missing or unreadable: counts would be wrong
-        metadata["quantization"] = metadata["file_type"]
+        metadata.quantization = metadata.file_type
         return None
     tensors = [t for h in headers for t in h.tensors]
-    metadata["parameters"] = sum(t.n_elements for t in tensors)
+    metadata.parameters = sum(t.n_elements for t in tensors)
     bytes_by_type: dict[str, int] = {}
     for tensor in tensors:
         if len(tensor.shape) >= 2 and tensor.n_bytes is not None:
             bytes_by_type[tensor.type_name] = bytes_by_type.get(tensor.type_name, 0) + tensor.n_bytes
     dominant = max(sorted(bytes_by_type), key=bytes_by_type.__getitem__, default=None)
-    metadata["quantization"] = dominant or metadata["file_type"]
+    metadata.quantization = dominant or metadata.file_type
     if not tensors:  # llama.cpp ships such files as its tokenizers' test data
         return (
             VOCABULARY_ONLY_ERROR if "tokenizer.ggml.tokens" in headers[0].array_lengths else NO_TENSORS_ERROR
@@ -554,9 +536,8 @@ def _link_problem(path: str, exc: OSError | None) -> str:
 
 def _unusable(model_type: ModelType, path: Path, name: str, error: str) -> ModelInfo:
     """A model that cannot be described at all, listed with the one-line reason."""
-    metadata = _empty_metadata()
     is_gguf = model_type == ModelType.GGUF
-    metadata.update(
+    metadata = ModelMetadata(
         format="gguf" if is_gguf else None,
         files=[path.name] if is_gguf else [],
         has_chat_template=False,
@@ -589,10 +570,6 @@ def _hf_folder_name(folder: Path) -> str:
     if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
         return folder.parent.parent.name.split("--")[-1]
     return folder.name
-
-
-def _empty_metadata() -> dict[str, Any]:
-    return dict.fromkeys(METADATA_KEYS)
 
 
 def _positive_int(value: Any) -> int | None:

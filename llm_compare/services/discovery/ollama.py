@@ -135,4 +135,7 @@ def read_manifest(root: Path, manifest: Path, name: str) -> OllamaModel:
 
 
 def _unreadable_folder(exc: OSError) -> str:
-    return f"cannot read this folder of Ollama's manifests ({exc.strerror or exc}): check its permissions and links"
+    return (
+        f"cannot read this folder of Ollama's manifests ({exc.strerror or exc}): "
+        "check its permissions and links"
+    )

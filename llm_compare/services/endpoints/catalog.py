@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from llm_compare.core.endpoints import Endpoint
 from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
-from llm_compare.core.models import ModelInfo, ModelType, endpoint_model_id
+from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType, endpoint_model_id
 from llm_compare.services.endpoints.health import Health, HealthBook
 from llm_compare.services.endpoints.registry import EndpointRegistry
 
@@ -29,19 +29,19 @@ def endpoint_model(
     context_length: int | None = None,
 ) -> ModelInfo:
     health = health or Health()
-    metadata = {
-        "format": "openai",
-        "architecture": server_kind,
-        "has_chat_template": True,  # the server applies its template
-        "context_length": context_length,
-        "generation_defaults": {},
-        "files": [],
-        "endpoint": endpoint.model_dump(),
-        "server_model": server_model,
-        "server_kind": server_kind,
-        "healthy": health.healthy,
-        "health_latency_ms": health.health_latency_ms,
-    }
+    metadata = ModelMetadata(
+        format="openai",
+        architecture=server_kind,
+        has_chat_template=True,  # the server applies its template
+        context_length=context_length,
+        generation_defaults={},
+        files=[],
+        endpoint=endpoint,
+        server_model=server_model,
+        server_kind=server_kind,
+        healthy=health.healthy,
+        health_latency_ms=health.health_latency_ms,
+    )
     return ModelInfo(
         id=endpoint_model_id(endpoint.base_url, server_model),
         name=f"{endpoint.name}#{server_model}",
@@ -122,7 +122,7 @@ def resolve(
     if len(listed) == 1 and listed[0].error:
         raise ModelNotFoundError(listed[0].unusable_reason)
     if len(listed) != 1:
-        names = ", ".join(m.metadata["server_model"] for m in listed)
+        names = ", ".join(m.metadata.server_model for m in listed)
         raise ConfigurationError(
             f"{endpoint.base_url} serves {len(listed)} models ({names}): name one as {ref}#MODEL"
         )
@@ -132,11 +132,11 @@ def resolve(
 def reference(model: ModelInfo) -> dict[str, str | None]:
     """What finds an endpoint model again later (a resumed benchmark): its base URL, its name on
     the server and the NAME of the environment variable holding its key, never the key."""
-    endpoint = model.metadata["endpoint"]
+    endpoint = model.metadata.endpoint
     return {
-        "base_url": endpoint["base_url"],
-        "model": model.metadata["server_model"],
-        "api_key_env": endpoint.get("api_key_env"),
+        "base_url": endpoint.base_url,
+        "model": model.metadata.server_model,
+        "api_key_env": endpoint.api_key_env,
     }
 
 
@@ -144,7 +144,7 @@ def from_reference(ref: dict, registry: EndpointRegistry, book: HealthBook) -> M
     """The endpoint model a `reference` describes, once its server answers GET /v1/models: a server
     that is gone is one line saying so, before anything runs."""
     model = resolve(f"{ref['base_url']}#{ref['model']}", registry, book, ref.get("api_key_env"))
-    listed = list_endpoint(Endpoint.parse(model.metadata["endpoint"]), book)
+    listed = list_endpoint(model.metadata.endpoint, book)
     if len(listed) == 1 and listed[0].error:
         raise ModelNotFoundError(listed[0].unusable_reason)
     return model

@@ -517,9 +517,7 @@ class InferenceEngine:
     def _start(self, job: _Job, protected: set[str]) -> _Event | None:
         model = job.model
         if model.is_endpoint:  # its circuit breaker is open: refuse at once, not after a timeout
-            refusal = HealthBook().refusal(
-                model.metadata["endpoint"]["base_url"], model.metadata["endpoint"]["name"]
-            )
+            refusal = HealthBook().refusal(model.metadata.endpoint.base_url, model.metadata.endpoint.name)
             if refusal:
                 return job.finish(FinishReason.ERROR, refusal)
         try:
@@ -644,4 +642,4 @@ def _record_endpoint_health(model: ModelInfo, result: InferenceResult) -> None:
     """Feed an endpoint's circuit breaker: failures in a row open it; cancelled runs say nothing."""
     if model.is_endpoint and result.finish_reason != FinishReason.CANCELLED:
         error = result.error if result.finish_reason == FinishReason.ERROR else None
-        HealthBook().record_run(model.metadata["endpoint"]["base_url"], error)
+        HealthBook().record_run(model.metadata.endpoint.base_url, error)

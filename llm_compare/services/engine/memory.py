@@ -26,8 +26,8 @@ def estimate_model_bytes(model: ModelInfo, config: ModelConfig) -> int:
     """A deliberately generous estimate of a loaded model's resident memory."""
     weights = model.size_bytes
     dtype = config.effective_dtype
-    if model.type == ModelType.PYTORCH and dtype and model.metadata.get("parameters"):
-        weights = model.metadata["parameters"] * _DTYPE_BYTES[dtype]
+    if model.type == ModelType.PYTORCH and dtype and model.metadata.parameters:
+        weights = model.metadata.parameters * _DTYPE_BYTES[dtype]
     if model.type == ModelType.GGUF:
         weights += kv_cache_bytes(model, config)
     return int(weights * 1.1) + RUNTIME_OVERHEAD_BYTES[model.type]
@@ -36,7 +36,7 @@ def estimate_model_bytes(model: ModelInfo, config: ModelConfig) -> int:
 def kv_cache_bytes(model: ModelInfo, config: ModelConfig) -> int:
     """f16 K and V for every layer and context position, when the header tells the shapes."""
     meta = model.metadata
-    layers, kv_width = meta.get("block_count"), meta.get("kv_width")
+    layers, kv_width = meta.block_count, meta.kv_width
     if not layers or not kv_width:
         return 0
     return 2 * 2 * layers * kv_width * config.n_ctx

@@ -48,7 +48,7 @@ def unscorable_reason(model: ModelInfo) -> str | None:
 
 
 def model_context(model: ModelInfo) -> int | None:
-    return model.metadata.get("context_length")
+    return model.metadata.context_length
 
 
 def scoring_context(models: Sequence[ModelInfo], requested: int | None) -> int:

@@ -19,8 +19,6 @@ from llm_compare.services.engine.host import host_info
 
 log = logging.getLogger(__name__)
 
-MODEL_IDENTITY_KEYS = ("architecture", "parameters", "quantization", "mtime")
-
 
 @dataclass
 class RunRecord:
@@ -64,8 +62,11 @@ class RunRecord:
             "type": model.type.value,
             "path": model.path,
             "size_bytes": model.size_bytes,
+            "architecture": model.metadata.architecture,
+            "parameters": model.metadata.parameters,
+            "quantization": model.metadata.quantization,
+            "mtime": model.metadata.mtime,
         }
-        identity.update({key: model.metadata.get(key) for key in MODEL_IDENTITY_KEYS})
         return cls(
             run_id=uuid.uuid4().hex,
             comparison_id=comparison_id,

@@ -26,4 +26,4 @@ def test_a_stored_spec_gives_back_each_models_settings_path_and_fingerprint(tiny
         setup = pinned.setups[model.id]
         assert setup.model_config() == configs[model.id] and setup.path == model.path
         assert why_changed(model, setup.fingerprint) is None
-    assert set(pinned.setups[hf.id].fingerprint) == set(hf.metadata["files"])  # every file of the folder
+    assert set(pinned.setups[hf.id].fingerprint) == set(hf.metadata.files)  # every file of the folder

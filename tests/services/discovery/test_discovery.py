@@ -17,11 +17,11 @@ from gguf.quants import quantize
 from safetensors.numpy import save_file
 
 from llm_compare.core.errors import ConfigurationError, ModelNotFoundError
-from llm_compare.core.models import ModelType, model_id_for
+from llm_compare.core.models import LOCAL_METADATA_KEYS, ModelType, model_id_for
 from llm_compare.services.discovery import gguf_header, model_manager
 from llm_compare.services.discovery.gguf_header import GGUFHeaderError, read_gguf_header
 from llm_compare.services.discovery.hf_folder import HFFolderError, checkpoint_recommendation
-from llm_compare.services.discovery.model_manager import METADATA_KEYS, ModelManager
+from llm_compare.services.discovery.model_manager import ModelManager
 
 CHAT_TEMPLATE = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
 VOCAB = 64
@@ -197,7 +197,7 @@ def test_gguf_metadata_comes_from_the_header(tmp_path):
     assert model.id == model_id_for(path, "tiny-llama")
     assert model.size_bytes == path.stat().st_size
     assert model.error is None
-    assert model.metadata == {
+    assert model.metadata.to_dict() == {
         "architecture": "llama",
         "parameters": VOCAB * DIM + DIM * DIM + DIM,
         "quantization": "F32",  # 8 KiB of F32 embeddings outweigh 2 KiB of F16
@@ -229,15 +229,15 @@ def test_gguf_quantization_is_the_dominant_type_of_matrices(tmp_path):
         },
     )
     model = scan_one(tmp_path)
-    assert model.metadata["quantization"] == "Q8_0"
-    assert model.metadata["parameters"] == 64 * 128 + 16 * 32 + 4096
-    assert model.metadata["has_chat_template"] is False
-    assert model.metadata["generation_defaults"] == {}
+    assert model.metadata.quantization == "Q8_0"
+    assert model.metadata.parameters == 64 * 128 + 16 * 32 + 4096
+    assert model.metadata.has_chat_template is False
+    assert model.metadata.generation_defaults == {}
 
 
 def test_gguf_quantization_falls_back_to_file_type_without_matrices(tmp_path):
     write_gguf(tmp_path / "m.gguf", file_type=15, tensors={"norm.weight": np.ones(8, np.float32)})
-    assert scan_one(tmp_path).metadata["quantization"] == "Q4_K_M"
+    assert scan_one(tmp_path).metadata.quantization == "Q4_K_M"
 
 
 def test_every_tensor_type_gguf_knows_is_named_and_sized_as_gguf_reads_it(tmp_path):
@@ -274,7 +274,7 @@ def test_file_types_are_named_as_gguf_names_them():
 
 def test_gguf_sampling_values_outside_config_limits_are_dropped(tmp_path):
     write_gguf(tmp_path / "m.gguf", sampling={"temp": 3.5, "top_k": 40, "top_p": 0.0})
-    assert scan_one(tmp_path).metadata["generation_defaults"] == {"top_k": 40}
+    assert scan_one(tmp_path).metadata.generation_defaults == {"top_k": 40}
 
 
 def test_file_with_gguf_magic_but_no_suffix_is_found(tmp_path):
@@ -282,7 +282,7 @@ def test_file_with_gguf_magic_but_no_suffix_is_found(tmp_path):
     write_gguf(tmp_path / "tmp.gguf").rename(tmp_path / "blobs" / "sha256-0a1b2c")
     (tmp_path / "blobs" / "notes").write_bytes(b"plain text, not a model")
     model = scan_one(tmp_path)
-    assert (model.name, model.error, model.metadata["architecture"]) == ("sha256-0a1b2c", None, "llama")
+    assert (model.name, model.error, model.metadata.architecture) == ("sha256-0a1b2c", None, "llama")
 
 
 def test_random_bytes_named_gguf_are_listed_with_an_error(tmp_path):
@@ -291,8 +291,8 @@ def test_random_bytes_named_gguf_are_listed_with_an_error(tmp_path):
     assert model.name == "noise"
     assert model.error == "not a GGUF file (magic bytes are b'\\x00\\x01\\x02\\x03', expected b'GGUF')"
     assert model.size_bytes == 1024
-    assert model.metadata["format"] == "gguf"
-    assert model.metadata["parameters"] is None
+    assert model.metadata.format == "gguf"
+    assert model.metadata.parameters is None
     assert not model.usable
 
 
@@ -363,7 +363,7 @@ def test_scan_reads_headers_not_tensor_data(tmp_path, monkeypatch):
     big = {"token_embd.weight": np.zeros((4096, 256), np.float32)}  # 4 MiB of tensor data
     path = write_gguf(tmp_path / "big.gguf", tensors=big)
     read_bytes = count_reads(monkeypatch)
-    assert scan_one(tmp_path).metadata["parameters"] == 4096 * 256
+    assert scan_one(tmp_path).metadata.parameters == 4096 * 256
     assert path.stat().st_size > 4 << 20
     assert 0 < sum(read_bytes) <= 512 << 10  # the header was read, through the counted file
 
@@ -390,11 +390,11 @@ def test_split_gguf_is_one_model(tmp_path):
     assert model.path == str(shards[0].resolve())
     assert model.size_bytes == sum(p.stat().st_size for p in shards)
     assert model.error is None
-    assert model.metadata["files"] == [p.name for p in shards]
-    assert model.metadata["parameters"] == VOCAB * DIM + DIM * DIM + DIM
-    assert model.metadata["context_length"] == 2048
-    assert model.metadata["has_chat_template"] is True
-    assert model.metadata["declared_name"] == "Big"
+    assert model.metadata.files == [p.name for p in shards]
+    assert model.metadata.parameters == VOCAB * DIM + DIM * DIM + DIM
+    assert model.metadata.context_length == 2048
+    assert model.metadata.has_chat_template is True
+    assert model.metadata.declared_name == "Big"
 
 
 def test_split_gguf_with_a_missing_shard_is_listed_with_an_error(tmp_path):
@@ -403,9 +403,9 @@ def test_split_gguf_with_a_missing_shard_is_listed_with_an_error(tmp_path):
     model = scan_one(tmp_path)
     assert model.name == "big"
     assert model.error == "missing shard(s): big-00002-of-00003.gguf"
-    assert model.metadata["files"] == ["big-00001-of-00003.gguf", "big-00003-of-00003.gguf"]
-    assert model.metadata["parameters"] is None  # a partial count would mislead
-    assert model.metadata["architecture"] == "llama"  # the first shard is still described
+    assert model.metadata.files == ["big-00001-of-00003.gguf", "big-00003-of-00003.gguf"]
+    assert model.metadata.parameters is None  # a partial count would mislead
+    assert model.metadata.architecture == "llama"  # the first shard is still described
 
 
 def test_split_gguf_without_its_first_shard_keeps_its_id(tmp_path):
@@ -439,7 +439,7 @@ def test_hf_folder_metadata_comes_from_config_and_safetensors_header(tmp_path):
     assert model.type == ModelType.PYTORCH
     assert (model.name, model.path, model.error) == ("TinyLlama", str(folder.resolve()), None)
     assert model.size_bytes == sum((folder / f).stat().st_size for f in files)
-    assert model.metadata == {
+    assert model.metadata.to_dict() == {
         "architecture": "LlamaForCausalLM",
         "parameters": VOCAB * DIM + DIM,
         "quantization": "float16",
@@ -461,12 +461,12 @@ def test_hf_folder_metadata_comes_from_config_and_safetensors_header(tmp_path):
 
 def test_hf_dtype_comes_from_the_weights_not_the_config(tmp_path):
     write_hf_folder(tmp_path / "m", tensors={"w": np.zeros((4, 4), np.float32)})  # config says float16
-    assert scan_one(tmp_path).metadata["quantization"] == "float32"
+    assert scan_one(tmp_path).metadata.quantization == "float32"
 
 
 def test_greedy_generation_config_sets_temperature_zero(tmp_path):
     write_hf_folder(tmp_path / "m", generation_config={"do_sample": False, "temperature": 0.7, "top_p": 0.8})
-    assert scan_one(tmp_path).metadata["generation_defaults"] == {"temperature": 0.0, "top_p": 0.8}
+    assert scan_one(tmp_path).metadata.generation_defaults == {"temperature": 0.0, "top_p": 0.8}
 
 
 def test_the_checkpoint_recommendation_maps_what_it_can_and_names_the_rest(tmp_path):
@@ -527,9 +527,9 @@ def test_a_folder_without_generation_config_recommends_nothing_with_a_clear_erro
 @pytest.mark.parametrize("template_file", ["chat_template.jinja", "chat_template.json"])
 def test_chat_template_files_count_as_a_chat_template(tmp_path, template_file):
     folder = write_hf_folder(tmp_path / "m", tokenizer_config={"model_max_length": 2048})
-    assert scan_one(tmp_path).metadata["has_chat_template"] is False
+    assert scan_one(tmp_path).metadata.has_chat_template is False
     (folder / template_file).write_text(CHAT_TEMPLATE)
-    assert scan_one(tmp_path).metadata["has_chat_template"] is True
+    assert scan_one(tmp_path).metadata.has_chat_template is True
 
 
 def test_sharded_hf_folder_is_one_model(tmp_path):
@@ -542,9 +542,9 @@ def test_sharded_hf_folder_is_one_model(tmp_path):
         "model.safetensors.index.json",
     ]
     assert model.error is None
-    assert model.metadata["files"] == files
-    assert model.metadata["parameters"] == 10 * 20 + 30 + 2 * 3 * 4
-    assert model.metadata["quantization"] == "float32"
+    assert model.metadata.files == files
+    assert model.metadata.parameters == 10 * 20 + 30 + 2 * 3 * 4
+    assert model.metadata.quantization == "float32"
     assert model.size_bytes == sum((folder / f).stat().st_size for f in files)
 
 
@@ -552,7 +552,7 @@ def test_sharded_hf_folder_with_a_missing_shard_is_an_error(tmp_path):
     write_sharded_hf_folder(tmp_path / "sharded", drop_second_shard=True)
     model = scan_one(tmp_path)
     assert model.error == "missing shard(s): model-00002-of-00002.safetensors"
-    assert model.metadata["architecture"] == "LlamaForCausalLM"
+    assert model.metadata.architecture == "LlamaForCausalLM"
 
 
 def test_pickle_weights_are_never_unpickled(tmp_path):
@@ -571,12 +571,12 @@ def test_pickle_weights_are_never_unpickled(tmp_path):
     model = scan_one(tmp_path)
     assert not (tmp_path / "unpickled").exists()
     assert model.error is None
-    assert model.metadata["format"] == "pickle"
-    assert model.metadata["parameters"] is None
-    assert model.metadata["quantization"] == "bfloat16"
-    assert model.metadata["architecture"] == "gpt2"
-    assert model.metadata["context_length"] == 1024
-    assert model.metadata["files"] == ["config.json", "pytorch_model.bin"]
+    assert model.metadata.format == "pickle"
+    assert model.metadata.parameters is None
+    assert model.metadata.quantization == "bfloat16"
+    assert model.metadata.architecture == "gpt2"
+    assert model.metadata.context_length == 1024
+    assert model.metadata.files == ["config.json", "pytorch_model.bin"]
 
 
 def test_folder_with_config_but_no_weights_is_listed_with_an_error(tmp_path):
@@ -584,8 +584,8 @@ def test_folder_with_config_but_no_weights_is_listed_with_an_error(tmp_path):
     model = scan_one(tmp_path)
     assert model.name == "empty-model"
     assert model.error == "no weights found: expected *.safetensors or *.bin beside config.json"
-    assert model.metadata["format"] is None
-    assert model.metadata["architecture"] == "LlamaForCausalLM"
+    assert model.metadata.format is None
+    assert model.metadata.architecture == "LlamaForCausalLM"
 
 
 def test_truncated_safetensors_is_an_error(tmp_path):
@@ -630,7 +630,7 @@ def test_model_folders_are_not_searched_inside_but_gguf_beside_weights_is_listed
     write_gguf(folder / "onnx" / "inside.gguf")
     models = ModelManager(tmp_path).scan()
     assert [(m.name, m.type) for m in models] == [("hf", ModelType.PYTORCH), ("hf-q8", ModelType.GGUF)]
-    assert "hf-q8.gguf" not in models[0].metadata["files"]
+    assert "hf-q8.gguf" not in models[0].metadata.files
 
 
 def test_config_beside_gguf_files_only_is_not_an_hf_model(tmp_path):
@@ -668,14 +668,14 @@ def test_ids_are_stable_across_scans_and_relative_paths(tmp_path, monkeypatch):
 def test_rescan_sees_changed_files(tmp_path):
     path = write_gguf(tmp_path / "m.gguf", context_length=1024)
     manager = ModelManager(tmp_path)
-    assert manager.scan()[0].metadata["context_length"] == 1024
+    assert manager.scan()[0].metadata.context_length == 1024
     write_gguf(path, context_length=8192)
     os.utime(path, ns=(1, 1))  # a different mtime even on coarse clocks
-    assert manager.scan()[0].metadata["context_length"] == 8192
-    assert manager.models[0].metadata["context_length"] == 8192
+    assert manager.scan()[0].metadata.context_length == 8192
+    assert manager.models[0].metadata.context_length == 8192
 
 
-def test_every_model_has_every_metadata_key(tmp_path):
+def test_every_local_model_has_every_metadata_key(tmp_path):
     write_gguf(tmp_path / "ok.gguf")
     (tmp_path / "bad.gguf").write_bytes(b"")
     write_hf_folder(tmp_path / "hf")
@@ -683,7 +683,7 @@ def test_every_model_has_every_metadata_key(tmp_path):
     models = ModelManager(tmp_path).scan()
     assert len(models) == 4
     for model in models:
-        assert set(model.metadata) == set(METADATA_KEYS), model.name
+        assert list(model.metadata.to_dict()) == list(LOCAL_METADATA_KEYS), model.name
 
 
 # Lookup and selection
@@ -718,7 +718,7 @@ def test_get_before_scan_scans(tmp_path):
 def test_get_inspects_a_path_outside_the_scanned_dirs(manager, tmp_path):
     elsewhere = write_gguf(tmp_path / "elsewhere" / "other.gguf", context_length=512)
     model = manager.get(str(elsewhere))
-    assert (model.name, model.metadata["context_length"]) == ("other", 512)
+    assert (model.name, model.metadata.context_length) == ("other", 512)
     assert model.id == model_id_for(elsewhere, "other")
     assert manager.inspect(elsewhere) == model
 
@@ -834,7 +834,7 @@ def test_brackets_inside_json_strings_are_not_nesting(tmp_path):
     template = "{% for m in messages %}" + "[" * 500 + "{" * 500
     write_hf_folder(tmp_path / "m", tokenizer_config={"chat_template": template})
     model = scan_one(tmp_path)
-    assert (model.error, model.metadata["has_chat_template"]) == (None, True)
+    assert (model.error, model.metadata.has_chat_template) == (None, True)
 
 
 def test_an_unterminated_json_string_of_escapes_is_read_in_one_pass(tmp_path):
@@ -1089,11 +1089,16 @@ def test_llama_cpp_vocabulary_files_are_listed_as_vocabulary_only(llama_cpp_voca
     read = llama_cpp_gguf_reader()
     for path in paths:
         model, theirs = models[str(path.resolve())], read(path)
-        ours = {key: model.metadata[key] for key in ("architecture", "has_chat_template", "vocab_size")}
+        meta = model.metadata
+        ours = {
+            "architecture": meta.architecture,
+            "has_chat_template": meta.has_chat_template,
+            "vocab_size": meta.vocab_size,
+        }
         header = read_gguf_header(path)
         ours.update(tokenizer=header.metadata["tokenizer.ggml.model"], tensors=len(header.tensors))
         assert ours == theirs, path.name
         assert model.error == model_manager.VOCABULARY_ONLY_ERROR, path.name
-        assert (model.metadata["parameters"], model.size_bytes) == (0, path.stat().st_size), path.name
+        assert (model.metadata.parameters, model.size_bytes) == (0, path.stat().st_size), path.name
     qwen2 = models[str((llama_cpp_vocab_dir / "ggml-vocab-qwen2.gguf").resolve())].metadata
-    assert (qwen2["architecture"], qwen2["vocab_size"], qwen2["has_chat_template"]) == ("qwen2", 151936, True)
+    assert (qwen2.architecture, qwen2.vocab_size, qwen2.has_chat_template) == ("qwen2", 151936, True)

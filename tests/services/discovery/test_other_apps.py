@@ -46,7 +46,7 @@ def test_an_ollama_model_is_listed_under_its_ollama_name_with_its_files_header(
     )
     found = scan_stores()
     assert sorted(found) == ["hf.co/org/tiny-GGUF:Q8_0", "llama3.2:3b"]  # one row per file
-    assert found["hf.co/org/tiny-GGUF:Q8_0"].metadata["aliases"] == ["someone/tiny:q8"]
+    assert found["hf.co/org/tiny-GGUF:Q8_0"].metadata.aliases == ["someone/tiny:q8"]
     model = found["llama3.2:3b"]
     blob = ollama / "blobs" / f"sha256-{sha256_file(gguf)}"
     assert (model.type, model.path, model.size_bytes, model.error) == (
@@ -56,7 +56,7 @@ def test_an_ollama_model_is_listed_under_its_ollama_name_with_its_files_header(
         None,
     )
     meta = model.metadata
-    assert (meta["store"], meta["architecture"], meta["quantization"], meta["aliases"]) == (
+    assert (meta.store, meta.architecture, meta.quantization, meta.aliases) == (
         "Ollama",
         "llama",
         "F32",
@@ -64,13 +64,13 @@ def test_an_ollama_model_is_listed_under_its_ollama_name_with_its_files_header(
     )
     # The same figures as the Hugging Face folder the file was converted from (read independently).
     hf = tiny_models["hf"].metadata
-    assert (meta["parameters"], meta["context_length"], meta["vocab_size"], meta["block_count"]) == (
-        hf["parameters"],
-        hf["context_length"],
-        hf["vocab_size"],
-        hf["block_count"],
+    assert (meta.parameters, meta.context_length, meta.vocab_size, meta.block_count) == (
+        hf.parameters,
+        hf.context_length,
+        hf.vocab_size,
+        hf.block_count,
     )
-    assert found["hf.co/org/tiny-GGUF:Q8_0"].metadata["quantization"] == "Q8_0"
+    assert found["hf.co/org/tiny-GGUF:Q8_0"].metadata.quantization == "Q8_0"
     manager = ModelManager([], stores=stores.enabled_stores())
     assert {manager.get(name).id for name in ("llama3.2:3b", "llama3.2:latest", "llama3.2", model.id)} == {
         model.id
@@ -165,7 +165,7 @@ def test_lm_studio_folders_are_found_where_lm_studio_keeps_them(store_home, tiny
     old = store_home / ".cache" / "lm-studio" / "models"  # LM Studio before 0.3
     add_lmstudio_model(old, "someone", "tiny-f32-GGUF", tiny_dir / "tiny-llama-f32.gguf")
     found = scan_stores()
-    assert {name: (m.metadata["store"], m.error) for name, m in found.items()} == {
+    assert {name: (m.metadata.store, m.error) for name, m in found.items()} == {
         "tiny-llama-q8_0": ("LM Studio", None),
         "tiny-llama-f32": ("LM Studio", None),
     }
@@ -184,13 +184,13 @@ def test_the_hugging_face_hub_cache_is_read_through_its_symlinks(store_home, tin
     # Named by the repository and the file, never by a bare blob's hash; each listed once.
     assert sorted(found) == ["tiny-llama", "tiny-llama-f32"]
     hf, gguf = found["tiny-llama"], found["tiny-llama-f32"]
-    assert (hf.type, hf.path, hf.error, hf.metadata["store"]) == (
+    assert (hf.type, hf.path, hf.error, hf.metadata.store) == (
         ModelType.PYTORCH,
         str(snapshot),
         None,
         "Hugging Face cache",
     )
-    assert hf.metadata["parameters"] == tiny_models["hf"].metadata["parameters"]
+    assert hf.metadata.parameters == tiny_models["hf"].metadata.parameters
     assert gguf.error is None and Path(gguf.path).parent.name == "blobs"
     # $HF_HUB_CACHE, then $HF_HOME/hub, decide where the cache is, as in huggingface_hub.
     moved = store_home / "hf-home"

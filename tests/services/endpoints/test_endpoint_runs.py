@@ -72,6 +72,6 @@ def test_repeated_failures_open_the_circuit_until_a_health_check_succeeds(engine
         health = HealthBook().get(endpoint.base_url)
         assert health.healthy is False and health.consecutive_failures == FAILURES_TO_OPEN
         listed = list_endpoint(endpoint, HealthBook())  # GET /v1/models answers: the health check passes
-        assert all(m.metadata["healthy"] for m in listed)
+        assert all(m.metadata.healthy for m in listed)
         again = results(engine, [model])[model.id]
     assert "server error 500" in again.error  # sent again (and failing on its own merits)

@@ -116,23 +116,23 @@ def test_endpoint_models_are_listed_beside_local_models(tiny_dir):
     remote = [m for m in models if m.type == ModelType.OPENAI]
     assert {m.name for m in local} == {"tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"}
     assert {m.name for m in remote if m.usable} == {f"srv#{b}" for b in BEHAVIOURS}
-    assert all(m.metadata["healthy"] and m.metadata["health_latency_ms"] > 0 for m in remote if m.usable)
+    assert all(m.metadata.healthy and m.metadata.health_latency_ms > 0 for m in remote if m.usable)
     down = [m for m in remote if not m.usable]
     assert [m.name for m in down] == ["down"] and "connection refused" in down[0].error
-    assert down[0].metadata["healthy"] is False
+    assert down[0].metadata.healthy is False
 
 
 def test_references_name_endpoint_models(tiny_dir):
     with misbehaving_server() as server:
         EndpointRegistry().add(Endpoint.parse({"name": "srv", "base_url": server.base_url}))
         manager = ModelManager([tiny_dir])
-        assert manager.get("srv#ok").metadata["server_model"] == "ok"
+        assert manager.get("srv#ok").metadata.server_model == "ok"
         by_url = manager.get(f"{server.base_url}#slow-ok")
-        assert by_url.type == ModelType.OPENAI and by_url.metadata["endpoint"]["base_url"] == server.base_url
+        assert by_url.type == ModelType.OPENAI and by_url.metadata.endpoint.base_url == server.base_url
         with pytest.raises(ConfigurationError, match=f"serves {len(BEHAVIOURS)} models"):
             manager.get(server.base_url)  # which one?
         server.models = ["only"]
-        assert manager.get(server.base_url).metadata["server_model"] == "only"
+        assert manager.get(server.base_url).metadata.server_model == "only"
         with pytest.raises(ConfigurationError, match="no saved endpoint is named 'nope'"):
             manager.get("nope#x")
     with pytest.raises(ModelNotFoundError, match="connection refused"):

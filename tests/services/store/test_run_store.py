@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from llm_compare.core.config import ModelConfig
-from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType
 from llm_compare.core.results import FinishReason, InferenceResult, InferenceStats
 from llm_compare.services.store.run_store import MIGRATIONS, RunRecord, RunStore, to_csv
 
@@ -34,7 +34,7 @@ def finished_run() -> RunRecord:
         ModelType.GGUF,
         "/models/m.gguf",
         123,
-        {"architecture": "llama", "parameters": 1_400_000, "quantization": "Q8_0", "mtime": 1.5},
+        ModelMetadata(architecture="llama", parameters=1_400_000, quantization="Q8_0", mtime=1.5),
     )
     stats = InferenceStats(
         load_s=0.5,
@@ -76,7 +76,7 @@ def finished_run() -> RunRecord:
 
 def failed_run() -> RunRecord:
     """A PyTorch model that failed to load: no text, no figures, nothing optional set."""
-    model = ModelInfo("h-2", "hollow", ModelType.PYTORCH, "/models/hollow", 9, {})
+    model = ModelInfo("h-2", "hollow", ModelType.PYTORCH, "/models/hollow", 9, ModelMetadata())
     result = InferenceResult(
         "h-2",
         "",
