@@ -4,8 +4,7 @@ import streamlit as st
 from tqdm import tqdm
 
 from llm_compare.core.models import ModelType
-from llm_compare.services.discovery import demo_build
-from llm_compare.services.discovery import other_apps as stores
+from llm_compare.services.discovery import demo_build, other_apps
 from llm_compare.ui import endpoint_form, layout, serve_panel, session, settings, tables
 from llm_compare.ui.errors import guard, show_error
 from llm_compare.ui.text import code, literal
@@ -187,33 +186,33 @@ with st.expander("Model directories", icon=":material/folder_open:"):
         st.caption(status)
 
 with st.expander("Other apps' models", icon=":material/apps:"):
-    turned_off = stores.stores_disabled_by_env()
+    turned_off = other_apps.app_folders_disabled_by_env()
     st.caption(
         "Models that Ollama, LM Studio and the Hugging Face cache keep on this machine, read in place "
-        "(Ollama's under their Ollama names). Switch a store off to hide its models, here and in the CLI."
+        "(Ollama's under their Ollama names). Switch an app off to hide its models, here and in the CLI."
         + (
-            f" All are off in this dashboard: `${stores.NO_STORES_ENV}` is set (`llm-compare ui "
-            "--no-stores`)."
+            f" All are off in this dashboard: `${other_apps.NO_OTHER_APPS_ENV}` is set (`llm-compare ui "
+            "--no-other-apps`)."
             if turned_off
             else ""
         )
     )
-    present, off = session.present_stores(), stores.stores_off()
+    present, off = session.present_app_folders(), other_apps.app_folders_off()
     if not present:
         st.caption(
             "None found. Looked in `~/.ollama/models` (or `$OLLAMA_MODELS`), `~/.lmstudio/models`, "
             "`~/.cache/lm-studio/models` and `~/.cache/huggingface/hub` (or `$HF_HOME`, `$HF_HUB_CACHE`)."
         )
     for kind, located in present.items():
-        key = session.store_key(kind)
+        key = session.app_folder_key(kind)
         st.session_state[key] = kind not in off  # the saved setting is the truth; the switch follows it
-        count = sum(1 for m in found if m.metadata.store == stores.STORE_LABELS[kind])
+        count = sum(1 for m in found if m.metadata.app == other_apps.APP_LABELS[kind])
         st.toggle(
-            f"{stores.STORE_LABELS[kind]}: "
+            f"{other_apps.APP_LABELS[kind]}: "
             + ", ".join(code(s.path) for s in located)
             + ("" if kind in off or turned_off else f" — {count} model{'s' if count != 1 else ''}"),
             key=key,
-            on_change=session.store_toggled,
+            on_change=session.app_folder_toggled,
             args=(kind,),
             disabled=turned_off,
         )

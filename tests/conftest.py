@@ -13,33 +13,40 @@ from llm_compare.services.discovery.model_manager import ModelManager
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_real_model_stores(tmp_path_factory):
+def no_real_other_apps(tmp_path_factory):
     """Tests never see the user's Ollama, LM Studio or Hugging Face models: stores are off (in
     worker and CLI processes too), and Ollama's and the hub cache's locations point at nothing,
-    should a test switch stores on. Tests of the stores build their own (see `store_home`)."""
-    from llm_compare.services.discovery.other_apps import NO_STORES_ENV
+    should a test switch stores on. Tests of the stores build their own (see `apps_home`)."""
+    from llm_compare.services.discovery.other_apps import NO_OTHER_APPS_ENV
 
     nowhere = tmp_path_factory.mktemp("no-stores") / "absent"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(NO_STORES_ENV, "1")
+        patch.setenv(NO_OTHER_APPS_ENV, "1")
         patch.setenv("OLLAMA_MODELS", str(nowhere / "ollama"))
         patch.setenv("HF_HUB_CACHE", str(nowhere / "hf-hub"))
         yield
 
 
 @pytest.fixture
-def store_home(tmp_path, monkeypatch) -> Path:
+def apps_home(tmp_path, monkeypatch) -> Path:
     """Stores switched on, with a home of the test's own: Ollama's store is <home>/.ollama/models
     (through $OLLAMA_MODELS, so that the system service's store is never read), LM Studio's
     <home>/.lmstudio/models and the hub cache <home>/.cache/huggingface/hub. The tests create
     what they need."""
-    from llm_compare.services.discovery.other_apps import NO_STORES_ENV
+    from llm_compare.services.discovery.other_apps import NO_OTHER_APPS_ENV
 
     home = tmp_path / "user"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("OLLAMA_MODELS", str(home / ".ollama" / "models"))
-    for name in (NO_STORES_ENV, "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME"):
+    for name in (
+        NO_OTHER_APPS_ENV,
+        "LLM_COMPARE_NO_STORES",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "HF_HOME",
+        "XDG_CACHE_HOME",
+    ):
         monkeypatch.delenv(name, raising=False)
     return home
 

@@ -12,9 +12,9 @@ from llm_compare.cli.common import (
     API_KEY_ENV_HELP,
     MODEL_REF_HELP,
     add_models_dir,
-    add_no_stores,
-    model_stores,
+    add_no_other_apps,
     models_dirs,
+    other_app_folders,
 )
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK
 from llm_compare.core.formatting import human_duration
@@ -65,7 +65,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     bench.add_argument(
         "--resume", metavar="ID", help="run what a stopped or crashed benchmark has not run yet"
     )
-    return add_no_stores(bench)
+    return add_no_other_apps(bench)
 
 
 def command(args: argparse.Namespace) -> int:
@@ -87,7 +87,10 @@ def command(args: argparse.Namespace) -> int:
         raise ConfigurationError("no model given: name at least one with --model")
     model_count = len(store.benchmark(args.resume).spec["model_ids"]) if args.resume else len(args.model)
     manager = ModelManager(
-        models_dirs(args), max_models=model_count, stores=model_stores(args), api_key_env=args.api_key_env
+        models_dirs(args),
+        max_models=model_count,
+        app_folders=other_app_folders(args),
+        api_key_env=args.api_key_env,
     )
     if not args.resume:  # bad input is told before an engine starts
         suite = load_suite(args.prompts) if args.prompts else builtin_suite()

@@ -26,21 +26,23 @@ def models_dirs(args: argparse.Namespace) -> list[str]:
     return model_dirs(args.models_dirs)
 
 
-def model_stores(args: argparse.Namespace) -> list:
-    """Other apps' model stores to search besides the directories (Ollama, LM Studio, the Hugging
-    Face cache): those present and not switched off on the Models page; none with --no-stores."""
-    from llm_compare.services.discovery.other_apps import enabled_stores
+def other_app_folders(args: argparse.Namespace) -> list:
+    """Other apps' model folders to search besides the directories (Ollama, LM Studio, the Hugging
+    Face cache): those present and not switched off on the Models page; none with --no-other-apps."""
+    from llm_compare.services.discovery.other_apps import enabled_app_folders
 
-    return [] if args.no_stores else enabled_stores()
+    return [] if args.no_other_apps else enabled_app_folders()
 
 
-def add_no_stores(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_no_other_apps(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
-        "--no-stores",
+        "--no-other-apps",
         action="store_true",
-        dest="no_stores",
+        dest="no_other_apps",
         help="do not search Ollama's, LM Studio's and the Hugging Face cache's models",
     )
+    # Its name before: scripts that use it keep working.
+    parser.add_argument("--no-stores", action="store_true", dest="no_other_apps", help=argparse.SUPPRESS)
     return parser
 
 

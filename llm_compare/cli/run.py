@@ -13,10 +13,10 @@ from llm_compare.cli.common import (
     API_KEY_ENV_HELP,
     MODEL_REF_HELP,
     add_models_dir,
-    add_no_stores,
+    add_no_other_apps,
     argument_type,
-    model_stores,
     models_dirs,
+    other_app_folders,
 )
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK, ConfigurationError
 from llm_compare.core.formatting import stats_line
@@ -56,7 +56,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     run.add_argument("--schedule", choices=["sequential", "parallel"], default="sequential")
     add_models_dir(run)
     run.add_argument("--json", action="store_true", help="one JSON object per model per line")
-    return add_no_stores(run)
+    return add_no_other_apps(run)
 
 
 def _checked_prompt(text: str) -> str:
@@ -102,7 +102,7 @@ def command(args: argparse.Namespace) -> int:
     manager = ModelManager(
         models_dirs(args),
         max_models=len(args.model),
-        stores=model_stores(args),
+        app_folders=other_app_folders(args),
         api_key_env=args.api_key_env,
     )
     # A model that cannot be used (a truncated file, say) fails alone, with its reason; the others run.

@@ -1,11 +1,11 @@
-"""`llm-compare scan`: the models found in directories and other apps' stores."""
+"""`llm-compare scan`: the models found in directories and other apps' model folders."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from llm_compare.cli.common import add_no_stores, default_models_dirs, model_stores
+from llm_compare.cli.common import add_no_other_apps, default_models_dirs, other_app_folders
 from llm_compare.core.errors import EXIT_OK
 from llm_compare.core.formatting import human_bytes
 from llm_compare.core.text import terminal_safe
@@ -21,13 +21,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "dashboard's Models page, else ./models)",
     )
     scan.add_argument("--json", action="store_true", help="print a JSON array")
-    return add_no_stores(scan)
+    return add_no_other_apps(scan)
 
 
 def command(args: argparse.Namespace) -> int:
     from llm_compare.services.discovery.model_manager import ModelManager
 
-    models = ModelManager(args.dirs or default_models_dirs(), stores=model_stores(args)).scan()
+    models = ModelManager(args.dirs or default_models_dirs(), app_folders=other_app_folders(args)).scan()
     if args.json:
         print(json.dumps([m.to_dict() for m in models], indent=2))
         return EXIT_OK
@@ -41,7 +41,7 @@ def command(args: argparse.Namespace) -> int:
                 meta.architecture,
                 meta.quantization,
                 human_bytes(model.size_bytes),
-                meta.store,
+                meta.app,
             )
             if v
         )

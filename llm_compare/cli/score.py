@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from llm_compare.cli.common import add_models_dir, add_no_stores, model_stores, models_dirs
+from llm_compare.cli.common import add_models_dir, add_no_other_apps, models_dirs, other_app_folders
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK
 from llm_compare.core.text import terminal_safe
 from llm_compare.system.signals import stop_on_interrupt
@@ -44,7 +44,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     score.add_argument("--json", metavar="OUT", help="write one JSON object per model (an array)")
     score.add_argument("--csv", metavar="OUT", help="write one CSV row per model")
     add_models_dir(score)
-    return add_no_stores(score)
+    return add_no_other_apps(score)
 
 
 def command(args: argparse.Namespace) -> int:
@@ -58,7 +58,9 @@ def command(args: argparse.Namespace) -> int:
     from llm_compare.services.store.run_store import RunStore, rows_to_csv
 
     text = text_from_spec(args.text)  # a bad file is bad usage, before any model loads
-    manager = ModelManager(models_dirs(args), max_models=len(args.model) + 1, stores=model_stores(args))
+    manager = ModelManager(
+        models_dirs(args), max_models=len(args.model) + 1, app_folders=other_app_folders(args)
+    )
     models = manager.select_models(args.model, usable_only=False)
     reference = manager.get(args.reference) if args.reference else None
     saved = ConfigManager().load_many([*models, *([reference] if reference else [])])

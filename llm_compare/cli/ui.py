@@ -10,7 +10,7 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from llm_compare.cli.common import add_models_dir, add_no_stores, default_models_dirs
+from llm_compare.cli.common import add_models_dir, add_no_other_apps, default_models_dirs
 from llm_compare.system.child_processes import die_with_parent, stop_all
 
 APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
@@ -26,7 +26,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
         action="store_true",
         help="if the (first) models directory has no models, build the demo models in the background",
     )
-    return add_no_stores(ui)
+    return add_no_other_apps(ui)
 
 
 def command(args: argparse.Namespace) -> int:
@@ -34,10 +34,10 @@ def command(args: argparse.Namespace) -> int:
     from llm_compare.services.served_models.process import wait_until_healthy
 
     env = dict(os.environ)
-    if args.no_stores:
-        from llm_compare.services.discovery.other_apps import NO_STORES_ENV
+    if args.no_other_apps:
+        from llm_compare.services.discovery.other_apps import NO_OTHER_APPS_ENV
 
-        env[NO_STORES_ENV] = "1"
+        env[NO_OTHER_APPS_ENV] = "1"
     dirs = args.models_dirs or (default_models_dirs() if "LLM_COMPARE_MODELS_DIR" in env else None)
     if dirs:  # absolute: the dashboard runs from the app's folder
         env["LLM_COMPARE_MODELS_DIR"] = os.pathsep.join(str(Path(d).resolve()) for d in dirs)

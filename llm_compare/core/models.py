@@ -54,7 +54,7 @@ LOCAL_METADATA_KEYS = (
     "vocab_size",
     "block_count",
     "kv_width",
-    "store",
+    "app",
     "aliases",
 )
 # The keys of an endpoint model's metadata dict, every one always present.
@@ -96,7 +96,7 @@ class ModelMetadata:
     vocab_size: int | None = None
     block_count: int | None = None  # transformer layers
     kv_width: int | None = None  # K (or V, the wider) values per token per layer: kv heads x head size
-    store: str | None = None  # the app whose store holds it ("Ollama"), None in a model directory
+    app: str | None = None  # the other app whose folder holds it ("Ollama"), None in a model directory
     aliases: list[str] | None = None  # other names that find it: more Ollama tags of the same blob
     endpoint: Endpoint | None = None  # the saved (or typed) endpoint serving it
     server_model: str | None = None  # the model's name on the server ("" for an unreachable endpoint)

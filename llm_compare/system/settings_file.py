@@ -1,5 +1,5 @@
 """The settings file in the data home (settings.json), shared by the dashboard and the CLI:
-what the Models page saves (directories, selection, model stores switched off) applies to both."""
+what the Models page saves (directories, selection, other apps switched off) applies to both."""
 
 from __future__ import annotations
 

@@ -11,8 +11,7 @@ from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.models import ModelInfo
 from llm_compare.services.bench.jobs import BenchmarkJobs
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
-from llm_compare.services.discovery import demo_build
-from llm_compare.services.discovery import other_apps as stores
+from llm_compare.services.discovery import demo_build, other_apps
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.comparison import Comparison
@@ -67,33 +66,33 @@ def set_model_dirs(dirs: list[str]) -> None:
 
 def model_manager() -> ModelManager:
     """This session's ModelManager, scanned once; `rescan()` looks again. A change of the
-    directories or of the stores switched on (in any tab) scans again."""
-    where = (tuple(model_dirs()), tuple(stores.enabled_stores()))
+    directories or of the other apps switched on (in any tab) scans again."""
+    where = (tuple(model_dirs()), tuple(other_apps.enabled_app_folders()))
     scanned, manager = st.session_state.get(_MANAGER, ((), None))
     if manager is None or scanned != where:
-        manager = ModelManager(list(where[0]), max_models=MAX_MODELS, stores=where[1])
+        manager = ModelManager(list(where[0]), max_models=MAX_MODELS, app_folders=where[1])
         _drop_missing_selection(manager.scan())
         st.session_state[_MANAGER] = (where, manager)
     return manager
 
 
-def present_stores() -> dict[str, list[stores.ModelStore]]:
-    """Other apps' stores found on this machine, by kind (one switch per kind)."""
-    by_kind: dict[str, list[stores.ModelStore]] = {}
-    for store in stores.find_stores():
-        by_kind.setdefault(store.kind, []).append(store)
+def present_app_folders() -> dict[str, list[other_apps.AppModelFolder]]:
+    """Other apps' model folders found on this machine, by app (one switch per app)."""
+    by_kind: dict[str, list[other_apps.AppModelFolder]] = {}
+    for folder in other_apps.find_app_folders():
+        by_kind.setdefault(folder.kind, []).append(folder)
     return by_kind
 
 
-def store_key(kind: str) -> str:
-    """The key of a store's on/off switch."""
+def app_folder_key(kind: str) -> str:
+    """The key of an app's on/off switch."""
     return f"store:{kind}"
 
 
-def store_toggled(kind: str) -> None:
-    """Callback of a store's switch: remember it (the next draw scans again)."""
-    with guard_errors(DIRS_MESSAGES, "Saving the model stores"):
-        stores.set_store_on(kind, bool(st.session_state.get(store_key(kind))))
+def app_folder_toggled(kind: str) -> None:
+    """Callback of an app's switch: remember it (the next draw scans again)."""
+    with guard_errors(DIRS_MESSAGES, "Saving the other apps' switches"):
+        other_apps.set_app_folder_on(kind, bool(st.session_state.get(app_folder_key(kind))))
 
 
 def rescan() -> list[ModelInfo]:

@@ -35,7 +35,7 @@ def filter_models(
                 model.path,
                 meta.architecture,
                 meta.quantization,
-                meta.store,
+                meta.app,
             )
             if v
         )

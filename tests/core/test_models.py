@@ -25,7 +25,7 @@ STORED_GGUF = {
     "vocab_size": 32000,
     "block_count": 22,
     "kv_width": 256,
-    "store": None,
+    "app": None,
     "aliases": None,
 }
 STORED_ENDPOINT = {
@@ -64,7 +64,7 @@ def test_a_stored_endpoint_models_dict_reads_back_with_its_endpoint_typed():
 
 def test_unknown_keys_are_kept_and_written_back_and_missing_ones_are_none():
     meta = ModelMetadata.from_dict({"architecture": "gpt2", "rope_theta": 10000.0, "unknown": 1})
-    assert (meta.architecture, meta.parameters, meta.store) == ("gpt2", None, None)
+    assert (meta.architecture, meta.parameters, meta.app) == ("gpt2", None, None)
     assert meta.unknown == {"rope_theta": 10000.0, "unknown": 1}
     written = meta.to_dict()
     assert written == {

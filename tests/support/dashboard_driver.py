@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from llm_compare.services.discovery.other_apps import NO_STORES_ENV
+from llm_compare.services.discovery.other_apps import NO_OTHER_APPS_ENV
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 CHROMIUM = "/usr/bin/chromium"
@@ -49,7 +49,7 @@ def dashboard_server(
         **os.environ,
         "LLM_COMPARE_MODELS_DIR": str(models_dir),
         "LLM_COMPARE_HOME": str(home),
-        NO_STORES_ENV: "1",
+        NO_OTHER_APPS_ENV: "1",
     }
     command = [
         sys.executable,

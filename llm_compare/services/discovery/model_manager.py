@@ -1,5 +1,5 @@
 """Find models on disk (Hugging Face folders and GGUF files) from their headers, without loading weights:
-in the model directories, and in other apps' stores (Ollama, LM Studio, the Hugging Face cache)."""
+in the model directories, and in other apps' model folders (Ollama, LM Studio, the Hugging Face cache)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from llm_compare.services.discovery.hf_folder import (
     valid_config_values,
     weight_files,
 )
-from llm_compare.services.discovery.ollama import read_ollama_store
-from llm_compare.services.discovery.other_apps import OLLAMA, ModelStore
+from llm_compare.services.discovery.ollama import read_ollama_folder
+from llm_compare.services.discovery.other_apps import OLLAMA, AppModelFolder
 from llm_compare.services.endpoints import catalog
 from llm_compare.services.endpoints.health import HealthBook
 from llm_compare.services.endpoints.registry import EndpointRegistry
@@ -76,23 +76,23 @@ class _GGUFGroup:
 
 
 class ModelManager:
-    """Discovers models under `model_dirs` and in `stores`, and resolves the references users type."""
+    """Discovers models under `model_dirs` and in `app_folders`, and resolves the references users type."""
 
     def __init__(
         self,
         model_dirs: list[str | Path] | str | Path | None = None,
         max_models: int = 4,
-        stores: Iterable[ModelStore] = (),
+        app_folders: Iterable[AppModelFolder] = (),
         endpoints: EndpointRegistry | None = None,
         api_key_env: str | None = None,
     ):
-        """`stores`: other apps' model stores scanned after the directories. `endpoints`: the saved
+        """`app_folders`: other apps' model folders scanned after the directories. `endpoints`: the saved
         endpoints whose models are listed beside the local ones (default: the data directory's).
         `api_key_env`: the key's variable for BASE_URL references."""
         if max_models < 1:
             raise ConfigurationError(f"max_models must be at least 1 (got {max_models})")
         self.model_dirs = _as_paths(DEFAULT_MODEL_DIR if model_dirs is None else model_dirs)
-        self.stores = list(stores)
+        self.app_folders = list(app_folders)
         self.max_models = max_models
         self._models: list[ModelInfo] | None = None
         # GGUF headers by (path, size, mtime): a rescan re-reads only files that changed.
@@ -107,7 +107,8 @@ class ModelManager:
         return list(self._models or [])
 
     def scan(self, dirs: list[str | Path] | str | Path | None = None) -> list[ModelInfo]:
-        """Find every model under `dirs` (default: model_dirs, and the stores), sorted by name then path."""
+        """Find every model under `dirs` (default: model_dirs, and the other apps' folders), sorted
+        by name then path."""
         roots = self.model_dirs if dirs is None else _as_paths(dirs)
         by_path: dict[str, tuple[int, ModelInfo]] = {}
         visited: set[tuple[int, int]] = set()
@@ -125,14 +126,14 @@ class ModelManager:
                 log.warning("model directory %s does not exist", root)
                 continue
             _keep_one_per_path(by_path, found)
-        for store in self.stores if dirs is None else []:
+        for folder in self.app_folders if dirs is None else []:
             found = (
-                self._ollama(store.path, cache)
-                if store.kind == OLLAMA
-                else self._walk(store.path, visited, cache)
+                self._ollama(folder.path, cache)
+                if folder.kind == OLLAMA
+                else self._walk(folder.path, visited, cache)
             )
             for _, info in found:
-                info.metadata.store = store.label
+                info.metadata.app = folder.label
             _keep_one_per_path(by_path, found)
         local = sorted((info for _, info in by_path.values()), key=lambda m: (m.name.lower(), m.path))
         self._models = local + catalog.list_all(self.endpoints, self.health)
@@ -268,9 +269,9 @@ class ModelManager:
     def _ollama(self, root: Path, cache: dict) -> list[tuple[int, ModelInfo]]:
         """Ollama's models under their Ollama names: one per blob (tags of one blob are aliases)."""
         try:
-            entries = read_ollama_store(root)
-        except Exception as exc:  # an unforeseen failure costs this store, never the scan
-            log.exception("cannot read Ollama's store %s", root)
+            entries = read_ollama_folder(root)
+        except Exception as exc:  # an unforeseen failure costs this folder, never the scan
+            log.exception("cannot read Ollama's models folder %s", root)
             return [
                 (0, _unusable(ModelType.GGUF, root / "manifests", "Ollama's manifests", _unforeseen(exc)))
             ]

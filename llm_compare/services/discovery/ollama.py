@@ -1,4 +1,4 @@
-"""Ollama's model store read from its manifests: each `manifests/<registry>/<namespace>/<model>/<tag>`
+"""Ollama's models folder read from its manifests: each `manifests/<registry>/<namespace>/<model>/<tag>`
 file is a JSON manifest whose model layer names a GGUF blob, `blobs/sha256-<hex>` (no extension).
 Models are named as Ollama shows them: `llama3.2:3b`, `user/model:tag`, `hf.co/org/repo:Q4_K_M`."""
 
@@ -40,7 +40,7 @@ def ollama_name(parts: tuple[str, ...] | list[str]) -> str:
     return "/".join(shown or parts) or "Ollama's manifests"
 
 
-def read_ollama_store(root: Path) -> list[OllamaModel]:
+def read_ollama_folder(root: Path) -> list[OllamaModel]:
     """Every manifest under `root`/manifests, in name order. A manifest that cannot be used, and
     a folder that cannot be read, is listed with a one-line reason; the others are unaffected."""
     found: list[OllamaModel] = []
@@ -50,7 +50,7 @@ def read_ollama_store(root: Path) -> list[OllamaModel]:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except FileNotFoundError:
-            continue  # a store without models yet
+            continue  # a folder without models yet
         except OSError as exc:
             found.append(OllamaModel(ollama_name(parts), folder, None, _unreadable_folder(exc)))
             continue

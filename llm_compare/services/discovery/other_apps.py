@@ -1,4 +1,4 @@
-"""Other apps' model stores: Ollama's, LM Studio's folder and the Hugging Face cache. When one
+"""Other apps' model folders: Ollama's, LM Studio's and the Hugging Face cache. When one
 exists on this machine it is offered as a model directory, on unless the user switched it off
 (saved in settings.json, for the dashboard and the CLI alike)."""
 
@@ -12,25 +12,29 @@ from pathlib import Path
 from llm_compare.system.settings_file import load_settings, save_settings
 
 OLLAMA, LMSTUDIO, HUGGINGFACE = "ollama", "lmstudio", "huggingface"
-STORE_LABELS = {OLLAMA: "Ollama", LMSTUDIO: "LM Studio", HUGGINGFACE: "Hugging Face cache"}
-# Set (to 1) to use no store at all in this process and its children: `--no-stores`, the tests.
-NO_STORES_ENV = "LLM_COMPARE_NO_STORES"
+APP_LABELS = {OLLAMA: "Ollama", LMSTUDIO: "LM Studio", HUGGINGFACE: "Hugging Face cache"}
+# Set (to 1) to use no other app's folder in this process and its children: `--no-other-apps`, the
+# tests. The name it had before is still read.
+NO_OTHER_APPS_ENV = "LLM_COMPARE_NO_OTHER_APPS"
+_LEGACY_NO_OTHER_APPS_ENV = "LLM_COMPARE_NO_STORES"
 # Where Ollama's Linux installer keeps the models of its system service (user `ollama`).
 OLLAMA_SERVICE_MODELS = Path("/usr/share/ollama/.ollama/models")
-_SETTINGS_KEY = "stores_off"  # kinds the user switched off; absent means on
+_SETTINGS_KEY = "stores_off"  # kinds the user switched off; absent means on (the key of earlier versions)
 
 
 @dataclass(frozen=True)
-class ModelStore:
+class AppModelFolder:
     kind: str  # OLLAMA, LMSTUDIO or HUGGINGFACE
     path: Path  # its models directory, which exists
 
     @property
     def label(self) -> str:
-        return STORE_LABELS[self.kind]
+        return APP_LABELS[self.kind]
 
 
-def store_locations(env: Mapping[str, str] | None = None, home: Path | None = None) -> list[ModelStore]:
+def app_folder_locations(
+    env: Mapping[str, str] | None = None, home: Path | None = None
+) -> list[AppModelFolder]:
     """Where each app keeps its models, as that app itself decides (existing or not)."""
     env = os.environ if env is None else env
     home = Path.home() if home is None else home
@@ -53,49 +57,52 @@ def store_locations(env: Mapping[str, str] | None = None, home: Path | None = No
         cache = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else home / ".cache"
         hub = (Path(env["HF_HOME"]).expanduser() if env.get("HF_HOME") else cache / "huggingface") / "hub"
     return (
-        [ModelStore(OLLAMA, p) for p in ollama]
-        + [ModelStore(LMSTUDIO, p) for p in lmstudio]
-        + [ModelStore(HUGGINGFACE, hub)]
+        [AppModelFolder(OLLAMA, p) for p in ollama]
+        + [AppModelFolder(LMSTUDIO, p) for p in lmstudio]
+        + [AppModelFolder(HUGGINGFACE, hub)]
     )
 
 
-def find_stores(env: Mapping[str, str] | None = None, home: Path | None = None) -> list[ModelStore]:
-    """The stores present on this machine, switched on or not; one location read once."""
+def find_app_folders(env: Mapping[str, str] | None = None, home: Path | None = None) -> list[AppModelFolder]:
+    """The folders present on this machine, switched on or not; one location read once."""
     found, seen = [], set()
-    for store in store_locations(env, home):
+    for folder in app_folder_locations(env, home):
         try:
-            if not store.path.is_dir():
+            if not folder.path.is_dir():
                 continue
         except OSError:  # a folder we may not look into is not offered
             continue
-        real = os.path.realpath(store.path)
+        real = os.path.realpath(folder.path)
         if real not in seen:
             seen.add(real)
-            found.append(store)
+            found.append(folder)
     return found
 
 
-def stores_disabled_by_env(env: Mapping[str, str] | None = None) -> bool:
-    value = (os.environ if env is None else env).get(NO_STORES_ENV, "")
-    return value.strip().lower() not in ("", "0", "false", "no")
+def app_folders_disabled_by_env(env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    values = (env.get(NO_OTHER_APPS_ENV, ""), env.get(_LEGACY_NO_OTHER_APPS_ENV, ""))
+    return any(value.strip().lower() not in ("", "0", "false", "no") for value in values)
 
 
-def stores_off() -> set[str]:
-    """The kinds of store the user switched off."""
+def app_folders_off() -> set[str]:
+    """The apps whose folders the user switched off."""
     kinds = load_settings().get(_SETTINGS_KEY)
-    return {k for k in kinds if k in STORE_LABELS} if isinstance(kinds, list) else set()
+    return {k for k in kinds if k in APP_LABELS} if isinstance(kinds, list) else set()
 
 
-def set_store_on(kind: str, on: bool) -> None:
-    if kind not in STORE_LABELS:
-        raise ValueError(f"unknown model store {kind!r}")
-    off = stores_off() - {kind} if on else stores_off() | {kind}
+def set_app_folder_on(kind: str, on: bool) -> None:
+    if kind not in APP_LABELS:
+        raise ValueError(f"unknown app {kind!r}")
+    off = app_folders_off() - {kind} if on else app_folders_off() | {kind}
     save_settings({**load_settings(), _SETTINGS_KEY: sorted(off)})
 
 
-def enabled_stores(env: Mapping[str, str] | None = None, home: Path | None = None) -> list[ModelStore]:
-    """The stores to scan: present, not switched off, and not all turned off by NO_STORES_ENV."""
-    if stores_disabled_by_env(env):
+def enabled_app_folders(
+    env: Mapping[str, str] | None = None, home: Path | None = None
+) -> list[AppModelFolder]:
+    """The folders to scan: present, not switched off, and not all turned off by NO_OTHER_APPS_ENV."""
+    if app_folders_disabled_by_env(env):
         return []
-    off = stores_off()
-    return [s for s in find_stores(env, home) if s.kind not in off]
+    off = app_folders_off()
+    return [s for s in find_app_folders(env, home) if s.kind not in off]

@@ -212,7 +212,7 @@ def test_gguf_metadata_comes_from_the_header(tmp_path):
         "vocab_size": VOCAB,
         "block_count": 1,
         "kv_width": 2 * DIM // 4,  # 2 kv heads of 8
-        "store": None,  # in a model directory, not another app's store
+        "app": None,  # in a model directory, not another app's folder
         "aliases": None,
     }
 
@@ -454,7 +454,7 @@ def test_hf_folder_metadata_comes_from_config_and_safetensors_header(tmp_path):
         "vocab_size": VOCAB,
         "block_count": 2,
         "kv_width": 2 * DIM // 4,
-        "store": None,
+        "app": None,
         "aliases": None,
     }
 

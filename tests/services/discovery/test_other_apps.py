@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 from llm_compare.core.models import ModelType
-from llm_compare.services.discovery import other_apps as stores
+from llm_compare.services.discovery import other_apps
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.discovery.ollama import MODEL_LAYER
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.system.settings_file import settings_path
-from tests.support.model_stores import (
+from tests.support.other_app_folders import (
     add_hf_cache_repo,
     add_lmstudio_model,
     add_ollama_model,
@@ -26,17 +26,17 @@ PULL_AGAIN = "pull it again (`ollama pull {0}`) or remove it (`ollama rm {0}`)"
 
 def scan_stores() -> dict[str, object]:
     """The models of the stores switched on (no model directory), by name."""
-    return {m.name: m for m in ModelManager([], stores=stores.enabled_stores()).scan()}
+    return {m.name: m for m in ModelManager([], app_folders=other_apps.enabled_app_folders()).scan()}
 
 
 def test_the_suite_never_sees_the_users_stores():
-    assert stores.stores_disabled_by_env() and stores.enabled_stores() == []
+    assert other_apps.app_folders_disabled_by_env() and other_apps.enabled_app_folders() == []
 
 
 def test_an_ollama_model_is_listed_under_its_ollama_name_with_its_files_header(
-    store_home, tiny_dir, tiny_models
+    apps_home, tiny_dir, tiny_models
 ):
-    ollama = store_home / ".ollama" / "models"
+    ollama = apps_home / ".ollama" / "models"
     gguf = tiny_dir / "tiny-llama-f32.gguf"
     add_ollama_model(ollama, "llama3.2", "3b", gguf)
     add_ollama_model(ollama, "llama3.2", "latest", gguf)  # a second tag of the same blob
@@ -56,7 +56,7 @@ def test_an_ollama_model_is_listed_under_its_ollama_name_with_its_files_header(
         None,
     )
     meta = model.metadata
-    assert (meta.store, meta.architecture, meta.quantization, meta.aliases) == (
+    assert (meta.app, meta.architecture, meta.quantization, meta.aliases) == (
         "Ollama",
         "llama",
         "F32",
@@ -71,15 +71,15 @@ def test_an_ollama_model_is_listed_under_its_ollama_name_with_its_files_header(
         hf.block_count,
     )
     assert found["hf.co/org/tiny-GGUF:Q8_0"].metadata.quantization == "Q8_0"
-    manager = ModelManager([], stores=stores.enabled_stores())
+    manager = ModelManager([], app_folders=other_apps.enabled_app_folders())
     assert {manager.get(name).id for name in ("llama3.2:3b", "llama3.2:latest", "llama3.2", model.id)} == {
         model.id
     }
     assert manager.get("someone/tiny:q8").name == "hf.co/org/tiny-GGUF:Q8_0"
 
 
-def test_an_ollama_model_runs_exactly_like_its_gguf_file(store_home, tiny_dir, tiny_models, greedy):
-    add_ollama_model(store_home / ".ollama" / "models", "tiny", "f32", tiny_dir / "tiny-llama-f32.gguf")
+def test_an_ollama_model_runs_exactly_like_its_gguf_file(apps_home, tiny_dir, tiny_models, greedy):
+    add_ollama_model(apps_home / ".ollama" / "models", "tiny", "f32", tiny_dir / "tiny-llama-f32.gguf")
     ollama_model, direct = scan_stores()["tiny:f32"], tiny_models["gguf_f32"]
     engine = InferenceEngine()
     try:
@@ -99,8 +99,8 @@ def test_an_ollama_model_runs_exactly_like_its_gguf_file(store_home, tiny_dir, t
     )
 
 
-def test_each_broken_ollama_entry_is_one_row_with_its_reason(store_home, tiny_dir):
-    ollama = store_home / ".ollama" / "models"
+def test_each_broken_ollama_entry_is_one_row_with_its_reason(apps_home, tiny_dir):
+    ollama = apps_home / ".ollama" / "models"
     add_ollama_model(ollama, "good", "1b", tiny_dir / "tiny-llama-f32.gguf")
     add_ollama_model(ollama, "gone", "1b", None, model_digest="sha256:" + "ab" * 32)
     write_ollama_manifest(ollama, "cut", "1b", '{"schemaVersion": 2, "layers": [')
@@ -158,25 +158,28 @@ def test_each_broken_ollama_entry_is_one_row_with_its_reason(store_home, tiny_di
     assert scan_stores() == {}
 
 
-def test_lm_studio_folders_are_found_where_lm_studio_keeps_them(store_home, tiny_dir):
+def test_lm_studio_folders_are_found_where_lm_studio_keeps_them(apps_home, tiny_dir):
     add_lmstudio_model(
-        store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf"
+        apps_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf"
     )
-    old = store_home / ".cache" / "lm-studio" / "models"  # LM Studio before 0.3
+    old = apps_home / ".cache" / "lm-studio" / "models"  # LM Studio before 0.3
     add_lmstudio_model(old, "someone", "tiny-f32-GGUF", tiny_dir / "tiny-llama-f32.gguf")
     found = scan_stores()
-    assert {name: (m.metadata.store, m.error) for name, m in found.items()} == {
+    assert {name: (m.metadata.app, m.error) for name, m in found.items()} == {
         "tiny-llama-q8_0": ("LM Studio", None),
         "tiny-llama-f32": ("LM Studio", None),
     }
-    moved = store_home / "elsewhere" / ".lmstudio"  # the folder the user moved LM Studio to
-    (store_home / ".lmstudio-home-pointer").write_text(f"{moved}\n")
+    moved = apps_home / "elsewhere" / ".lmstudio"  # the folder the user moved LM Studio to
+    (apps_home / ".lmstudio-home-pointer").write_text(f"{moved}\n")
     add_lmstudio_model(moved / "models", "someone", "moved-GGUF", tiny_dir / "tiny-llama-q8_0.gguf")
-    assert next(s.path for s in stores.find_stores() if s.kind == stores.LMSTUDIO) == moved / "models"
+    assert (
+        next(s.path for s in other_apps.find_app_folders() if s.kind == other_apps.LMSTUDIO)
+        == moved / "models"
+    )
 
 
-def test_the_hugging_face_hub_cache_is_read_through_its_symlinks(store_home, tiny_dir, tiny_models):
-    hub = store_home / ".cache" / "huggingface" / "hub"
+def test_the_hugging_face_hub_cache_is_read_through_its_symlinks(apps_home, tiny_dir, tiny_models):
+    hub = apps_home / ".cache" / "huggingface" / "hub"
     snapshot = add_hf_cache_repo(hub, "someone/tiny-llama", tiny_dir / "tiny-llama")
     add_hf_cache_repo(hub, "someone/tiny-llama-GGUF", tiny_dir / "tiny-llama-f32.gguf")
     assert (snapshot / "config.json").is_symlink()
@@ -184,7 +187,7 @@ def test_the_hugging_face_hub_cache_is_read_through_its_symlinks(store_home, tin
     # Named by the repository and the file, never by a bare blob's hash; each listed once.
     assert sorted(found) == ["tiny-llama", "tiny-llama-f32"]
     hf, gguf = found["tiny-llama"], found["tiny-llama-f32"]
-    assert (hf.type, hf.path, hf.error, hf.metadata.store) == (
+    assert (hf.type, hf.path, hf.error, hf.metadata.app) == (
         ModelType.PYTORCH,
         str(snapshot),
         None,
@@ -193,8 +196,8 @@ def test_the_hugging_face_hub_cache_is_read_through_its_symlinks(store_home, tin
     assert hf.metadata.parameters == tiny_models["hf"].metadata.parameters
     assert gguf.error is None and Path(gguf.path).parent.name == "blobs"
     # $HF_HUB_CACHE, then $HF_HOME/hub, decide where the cache is, as in huggingface_hub.
-    moved = store_home / "hf-home"
-    shutil.move(store_home / ".cache" / "huggingface", moved)
+    moved = apps_home / "hf-home"
+    shutil.move(apps_home / ".cache" / "huggingface", moved)
     assert scan_stores() == {}
     assert set(stores_with_env("HF_HOME", moved)) == {"tiny-llama", "tiny-llama-f32"}
     assert set(stores_with_env("HF_HUB_CACHE", moved / "hub")) == {"tiny-llama", "tiny-llama-f32"}
@@ -204,41 +207,46 @@ def stores_with_env(name: str, value: Path) -> dict[str, object]:
     import os
 
     env = {**os.environ, name: str(value)}
-    return {m.name: m for m in ModelManager([], stores=stores.enabled_stores(env)).scan()}
+    return {m.name: m for m in ModelManager([], app_folders=other_apps.enabled_app_folders(env)).scan()}
 
 
 def test_where_each_app_keeps_its_models(tmp_path):
     home = tmp_path
-    located = {(s.kind, s.path) for s in stores.store_locations({}, home)}
+    located = {(s.kind, s.path) for s in other_apps.app_folder_locations({}, home)}
     assert located == {
-        (stores.OLLAMA, home / ".ollama" / "models"),
-        (stores.OLLAMA, stores.OLLAMA_SERVICE_MODELS),
-        (stores.LMSTUDIO, home / ".lmstudio" / "models"),
-        (stores.LMSTUDIO, home / ".cache" / "lm-studio" / "models"),
-        (stores.HUGGINGFACE, home / ".cache" / "huggingface" / "hub"),
+        (other_apps.OLLAMA, home / ".ollama" / "models"),
+        (other_apps.OLLAMA, other_apps.OLLAMA_SERVICE_MODELS),
+        (other_apps.LMSTUDIO, home / ".lmstudio" / "models"),
+        (other_apps.LMSTUDIO, home / ".cache" / "lm-studio" / "models"),
+        (other_apps.HUGGINGFACE, home / ".cache" / "huggingface" / "hub"),
     }
     env = {"OLLAMA_MODELS": "/srv/ollama", "XDG_CACHE_HOME": "/var/cache/me"}
-    located = {(s.kind, s.path) for s in stores.store_locations(env, home)}
-    assert (stores.OLLAMA, Path("/srv/ollama")) in located and (
-        stores.OLLAMA,
-        stores.OLLAMA_SERVICE_MODELS,
+    located = {(s.kind, s.path) for s in other_apps.app_folder_locations(env, home)}
+    assert (other_apps.OLLAMA, Path("/srv/ollama")) in located and (
+        other_apps.OLLAMA,
+        other_apps.OLLAMA_SERVICE_MODELS,
     ) not in located
-    assert (stores.HUGGINGFACE, Path("/var/cache/me/huggingface/hub")) in located
+    assert (other_apps.HUGGINGFACE, Path("/var/cache/me/huggingface/hub")) in located
     assert (
-        stores.find_stores({"OLLAMA_MODELS": str(home / "absent")}, home) == []
+        other_apps.find_app_folders({"OLLAMA_MODELS": str(home / "absent")}, home) == []
     )  # only what exists is offered
 
 
-def test_a_store_switched_off_hides_its_models_until_switched_on(store_home, tiny_dir):
-    add_ollama_model(store_home / ".ollama" / "models", "tiny", "f32", tiny_dir / "tiny-llama-f32.gguf")
+def test_a_store_switched_off_hides_its_models_until_switched_on(apps_home, tiny_dir):
+    add_ollama_model(apps_home / ".ollama" / "models", "tiny", "f32", tiny_dir / "tiny-llama-f32.gguf")
     add_lmstudio_model(
-        store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf"
+        apps_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf"
     )
     assert set(scan_stores()) == {"tiny:f32", "tiny-llama-q8_0"}
-    stores.set_store_on(stores.OLLAMA, False)
+    other_apps.set_app_folder_on(other_apps.OLLAMA, False)
     assert set(scan_stores()) == {"tiny-llama-q8_0"}
     assert json.loads(settings_path().read_text())["stores_off"] == ["ollama"]  # kept in the data home
-    assert [s.kind for s in stores.find_stores()] == [stores.OLLAMA, stores.LMSTUDIO]  # still offered
-    stores.set_store_on(stores.OLLAMA, True)
+    assert [s.kind for s in other_apps.find_app_folders()] == [
+        other_apps.OLLAMA,
+        other_apps.LMSTUDIO,
+    ]  # still offered
+    other_apps.set_app_folder_on(other_apps.OLLAMA, True)
     assert set(scan_stores()) == {"tiny:f32", "tiny-llama-q8_0"}
-    assert stores.enabled_stores({stores.NO_STORES_ENV: "1"}) == []
+    assert other_apps.enabled_app_folders({other_apps.NO_OTHER_APPS_ENV: "1"}) == []
+    assert other_apps.enabled_app_folders({"LLM_COMPARE_NO_STORES": "1"}) == []  # its name before
+    assert other_apps.enabled_app_folders({other_apps.NO_OTHER_APPS_ENV: "0"}) != []

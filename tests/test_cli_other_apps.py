@@ -1,13 +1,13 @@
 """The CLI sees other apps' model stores: Ollama's models by their Ollama names, unless switched
-off (on the Models page, saved in the data home) or left out with --no-stores."""
+off (on the Models page, saved in the data home) or left out with --no-other-apps."""
 
 import json
 
 import pytest
 from test_cli import cli
 
-from llm_compare.services.discovery import other_apps as stores
-from tests.support.model_stores import add_ollama_model
+from llm_compare.services.discovery import other_apps
+from tests.support.other_app_folders import add_ollama_model
 
 RUN = ("--prompt", "import os", "--max-tokens", "6", "--temperature", "0", "--mode", "raw", "--json")
 
@@ -19,12 +19,12 @@ def empty_models_dir(tmp_path):
     return path
 
 
-def test_an_ollama_name_is_listed_and_runs_like_its_file(store_home, tiny_dir, empty_models_dir):
-    add_ollama_model(store_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
+def test_an_ollama_name_is_listed_and_runs_like_its_file(apps_home, tiny_dir, empty_models_dir):
+    add_ollama_model(apps_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
     done = cli("scan", str(empty_models_dir), "--json")
     assert done.returncode == 0, done.stderr
     (model,) = json.loads(done.stdout)
-    assert (model["name"], model["type"], model["metadata"]["store"], model["error"]) == (
+    assert (model["name"], model["type"], model["metadata"]["app"], model["error"]) == (
         "llama3.2:3b",
         "gguf",
         "Ollama",
@@ -44,21 +44,23 @@ def test_an_ollama_name_is_listed_and_runs_like_its_file(store_home, tiny_dir, e
     assert ours["stats"]["completion_tokens"] == theirs["stats"]["completion_tokens"] == 6
 
 
-def test_no_stores_and_a_store_switched_off_leave_ollamas_models_out(store_home, tiny_dir, empty_models_dir):
-    add_ollama_model(store_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
-    assert json.loads(cli("scan", str(empty_models_dir), "--no-stores", "--json").stdout) == []
-    done = cli("run", "--models-dir", str(empty_models_dir), "--model", "llama3.2:3b", "--no-stores", *RUN)
+def test_no_stores_and_a_store_switched_off_leave_ollamas_models_out(apps_home, tiny_dir, empty_models_dir):
+    add_ollama_model(apps_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
+    assert json.loads(cli("scan", str(empty_models_dir), "--no-other-apps", "--json").stdout) == []
+    done = cli(
+        "run", "--models-dir", str(empty_models_dir), "--model", "llama3.2:3b", "--no-other-apps", *RUN
+    )
     assert done.returncode == 2 and "no model matches 'llama3.2:3b'" in done.stderr
-    stores.set_store_on(stores.OLLAMA, False)  # what the Models page's switch saves
+    other_apps.set_app_folder_on(other_apps.OLLAMA, False)  # what the Models page's switch saves
     assert json.loads(cli("scan", str(empty_models_dir), "--json").stdout) == []
-    stores.set_store_on(stores.OLLAMA, True)
+    other_apps.set_app_folder_on(other_apps.OLLAMA, True)
     assert [m["name"] for m in json.loads(cli("scan", str(empty_models_dir), "--json").stdout)] == [
         "llama3.2:3b"
     ]
 
 
-def test_bench_takes_an_ollama_name(store_home, tiny_dir, empty_models_dir, tmp_path):
-    add_ollama_model(store_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
+def test_bench_takes_an_ollama_name(apps_home, tiny_dir, empty_models_dir, tmp_path):
+    add_ollama_model(apps_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
     suite = tmp_path / "one.jsonl"
     suite.write_text('{"id": "a", "prompt": "def f", "max_tokens": 3}\n')
     out = tmp_path / "runs.csv"
@@ -81,4 +83,4 @@ def test_bench_takes_an_ollama_name(store_home, tiny_dir, empty_models_dir, tmp_
     done = cli(*args)
     assert done.returncode == 0, done.stderr
     assert "| llama3.2:3b |" in done.stdout and "llama3.2:3b" in out.read_text()
-    assert cli(*args, "--no-stores").returncode == 2
+    assert cli(*args, "--no-stores").returncode == 2  # the flag's name before --no-other-apps still works

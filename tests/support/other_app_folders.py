@@ -1,5 +1,5 @@
-"""Other apps' model stores laid out the way those apps write them, around real model files: for
-tests of store discovery (Ollama's manifests and blobs, LM Studio's folders, the Hugging Face
+"""Other apps' model folders laid out the way those apps write them, around real model files: for
+tests of their discovery (Ollama's manifests and blobs, LM Studio's folders, the Hugging Face
 hub cache with its symlinks into blobs/)."""
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 
 from dashboard_testing import ids_by_name, no_exception, rendered, select
 
-from llm_compare.services.discovery import other_apps as stores
-from tests.support.model_stores import add_lmstudio_model, add_ollama_model
+from llm_compare.services.discovery import other_apps
+from tests.support.other_app_folders import add_lmstudio_model, add_ollama_model
 
 
 def switch(at, kind):
@@ -12,13 +12,13 @@ def switch(at, kind):
 
 
 def test_a_stores_switch_hides_its_models_and_is_remembered(
-    make_app, empty_dir, store_home, tiny_dir, monkeypatch
+    make_app, empty_dir, apps_home, tiny_dir, monkeypatch
 ):
-    ollama = store_home / "big-disk"  # $OLLAMA_MODELS moved the store: no "ollama" in its paths
+    ollama = apps_home / "big-disk"  # $OLLAMA_MODELS moved the store: no "ollama" in its paths
     monkeypatch.setenv("OLLAMA_MODELS", str(ollama))
     add_ollama_model(ollama, "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
     add_lmstudio_model(
-        store_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf"
+        apps_home / ".lmstudio" / "models", "someone", "tiny-GGUF", tiny_dir / "tiny-llama-q8_0.gguf"
     )
     at = make_app(empty_dir)
     no_exception(at)
@@ -35,7 +35,9 @@ def test_a_stores_switch_hides_its_models_and_is_remembered(
     switch(at, "ollama").set_value(False).run()
     no_exception(at)
     assert set(ids_by_name(at)) == {"tiny-llama-q8_0"}
-    assert stores.stores_off() == {"ollama"}  # saved in the data home: the CLI and the next start follow it
+    assert other_apps.app_folders_off() == {
+        "ollama"
+    }  # saved in the data home: the CLI and the next start follow it
     assert rendered(switch(at, "ollama").label) == f"Ollama: {ollama}"
     assert [rendered(box.label) for box in at.checkbox if box.key.startswith("select:") and box.value] == [
         "tiny-llama-q8_0"  # its models left the selection with it
@@ -45,10 +47,13 @@ def test_a_stores_switch_hides_its_models_and_is_remembered(
     assert switch(again, "ollama").value is False and set(ids_by_name(again)) == {"tiny-llama-q8_0"}
     switch(again, "ollama").set_value(True).run()
     no_exception(again)
-    assert set(ids_by_name(again)) == {"llama3.2:3b", "tiny-llama-q8_0"} and stores.stores_off() == set()
+    assert (
+        set(ids_by_name(again)) == {"llama3.2:3b", "tiny-llama-q8_0"}
+        and other_apps.app_folders_off() == set()
+    )
 
 
-def test_without_stores_the_page_says_where_it_looked(make_app, empty_dir, store_home):
+def test_without_stores_the_page_says_where_it_looked(make_app, empty_dir, apps_home):
     at = make_app(empty_dir)
     no_exception(at)
     assert not [t for t in at.toggle if t.key.startswith("store:")]
@@ -56,10 +61,10 @@ def test_without_stores_the_page_says_where_it_looked(make_app, empty_dir, store
 
 
 def test_no_stores_in_the_environment_switches_every_store_off_and_says_why(
-    make_app, empty_dir, store_home, tiny_dir, monkeypatch
+    make_app, empty_dir, apps_home, tiny_dir, monkeypatch
 ):
-    add_ollama_model(store_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
-    monkeypatch.setenv(stores.NO_STORES_ENV, "1")  # what `llm-compare ui --no-stores` passes to the dashboard
+    add_ollama_model(apps_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
+    monkeypatch.setenv(other_apps.NO_OTHER_APPS_ENV, "1")  # what `llm-compare ui --no-other-apps` passes
     at = make_app(empty_dir)
     no_exception(at)
     assert ids_by_name(at) == {}
