@@ -92,9 +92,10 @@ class BenchmarkJobs:
 
 
 def find_models(spec: BenchmarkSpec, manager: ModelManager) -> list[ModelInfo]:
-    """A stored benchmark's models, found again: by id (model directories, other apps' folders, saved endpoints),
-    else through what the benchmark kept (the path of a model given by path, the reference of an
-    unsaved endpoint model). A model whose files changed since the start is refused, saying how."""
+    """A stored benchmark's models, found again: by id (model directories, other apps' folders,
+    saved endpoints), else through what the benchmark kept (the path of a model given by path, the
+    reference of an unsaved endpoint model). A model whose files changed since the start is refused,
+    saying how."""
     models = []
     for model_id in spec.model_ids:
         setup = spec.setups.get(setup_key(model_id))
