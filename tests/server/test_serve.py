@@ -220,20 +220,32 @@ def test_a_full_queue_is_429_with_retry_after_and_a_gone_client_stops_its_run(
         with server.stream(RAW, long_run) as (status, events, _):
             assert status == 200
             next(events)  # generating: the model is taken
-            waiting: list = []
-            queued = threading.Thread(
-                target=lambda: waiting.append(server.post(RAW, raw_body(model, max_tokens=2)))
+            # Two more at once: whichever comes second finds the queue (of one) full, and is
+            # answered at once; the other waits. Which one, the scheduler decides.
+            answered: list = []
+            short = [
+                threading.Thread(
+                    target=lambda: answered.append(server.post(RAW, raw_body(model, max_tokens=2)))
+                )
+                for _ in range(2)
+            ]
+            for thread in short:
+                thread.start()
+            deadline = time.monotonic() + 60
+            while not answered:
+                assert time.monotonic() < deadline, "neither request was answered while the long run went on"
+                time.sleep(0.05)
+            refused = answered[0]
+            assert refused.status != 200, (
+                "the long run ended before the queue was full: the test proves nothing"
             )
-            queued.start()
-            time.sleep(1.0)  # the second request is in the queue (of one) by now
-            refused = server.post(RAW, raw_body(model, max_tokens=2))
             error_of(refused, 429, "queue_full")
             assert int(refused.headers["retry-after"]) >= 1
-            assert not waiting, "the long run ended before the queue was full: the test proves nothing"
             t_closed = time.monotonic()
         # The client went away: its run stops, and the queued request gets the model at once.
-        queued.join(timeout=60)
-        assert waiting and waiting[0].status == 200, waiting
+        for thread in short:
+            thread.join(timeout=60)
+        assert len(answered) == 2 and answered[1].status == 200, answered
         assert time.monotonic() - t_closed < 8
     finally:
         ConfigManager(server_home).reset(model)
