@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
 import os
@@ -67,6 +68,35 @@ def cached_build(name: str, build: Callable[[Path], object], *key_parts: object)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return folder
+
+
+def _run_lock_path() -> Path | None:
+    """The lock file the workers of one pytest-xdist run share; None without xdist."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    return Path(tempfile.gettempdir()) / f"llm-compare-tests-{run_id}.lock" if run_id else None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under pytest-xdist, a test marked `alone` runs while no other worker runs a test: it times
+    something against the load of the machine, or loads every core. The others share the lock.
+    Taken outside pytest-timeout's timer (tryfirst), so waiting for it is not a hang."""
+    lock_path = _run_lock_path()
+    if lock_path is None:
+        yield
+        return
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("alone") else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def pytest_unconfigure(config):
+    lock_path = _run_lock_path()
+    if lock_path is not None:  # a worker still running opens a new one, and has it to itself
+        lock_path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

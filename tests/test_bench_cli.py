@@ -231,6 +231,7 @@ def test_a_benchmark_killed_halfway_keeps_its_runs_and_resume_runs_exactly_the_r
     assert "| model | backend | n |" in resumed.stdout
 
 
+@pytest.mark.alone  # a spinner on every core
 def test_when_every_run_is_busy_the_empty_table_comes_with_a_warning_saying_what_to_do(
     quick_models, tiny_dir, tmp_path
 ):

@@ -152,6 +152,7 @@ def test_the_thread_count_does_not_change_the_trained_weights():
     assert torch.equal(weights[0], weights[1])
 
 
+@pytest.mark.alone  # a spinner on every core
 def test_a_busy_machine_trains_with_one_thread():
     spinners = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)

@@ -312,6 +312,7 @@ def test_a_stop_before_the_run_begins_is_not_lost(engine, long_models):
 LONG_PROMPT = "def handler(request, response):\n    return request.path\n" * 100
 
 
+@pytest.mark.alone  # Stop is timed against a prefill timed just before: the load must not change between
 @pytest.mark.parametrize("role", ["gguf_f32", "hf"])
 def test_stop_reaches_inside_prompt_processing_and_keeps_the_model_warm(slow_prefill_models, role):
     engine = InferenceEngine()  # the real grace period: a worker is killed only after 30 s
@@ -355,6 +356,7 @@ def test_a_loading_model_counts_at_its_estimate_in_the_memory_budget(tiny_models
     assert results[second.id].finish_reason == FinishReason.ERROR and "is free" in results[second.id].error
 
 
+@pytest.mark.alone  # measures the other processes' share of the CPU
 def test_cpu_used_by_other_processes_marks_the_run_busy(engine, long_models):
     model = long_models["gguf_f32"]
     # A long run (3,000 tokens, seconds): the test's window also holds the moments before and after
