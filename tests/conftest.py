@@ -17,7 +17,6 @@ import pytest
 
 import llm_compare.modelbuild
 from llm_compare.core.config import ModelConfig
-from llm_compare.modelbuild.tiny import build_random_llama, build_tiny_models
 from llm_compare.modelbuild.vocab_files import VocabFilesUnavailable, ensure_vocab_files
 from llm_compare.paths import cache_home
 from llm_compare.services.discovery.model_manager import ModelManager
@@ -143,10 +142,14 @@ def private_home(tmp_path, monkeypatch) -> Path:
 def tiny_dir() -> Path:
     """A models directory holding one tiny random LLaMA as HF folder, f32 GGUF and Q8_0 GGUF
     (cached: tests copy what they change)."""
+    from llm_compare.modelbuild.tiny import build_tiny_models  # torch: only when a model is built
+
     return cached_build("tiny", build_tiny_models)
 
 
 def _random_llama_dir(name: str, **shape: int) -> Path:
+    from llm_compare.modelbuild.tiny import build_random_llama
+
     return cached_build(name, lambda root: build_random_llama(root, name=name, **shape), shape)
 
 
