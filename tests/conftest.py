@@ -139,6 +139,12 @@ def private_home(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_cache() -> Callable[..., Path]:
+    """cached_build, for the fixtures of the other folders' conftest files."""
+    return cached_build
+
+
+@pytest.fixture(scope="session")
 def tiny_dir() -> Path:
     """A models directory holding one tiny random LLaMA as HF folder, f32 GGUF and Q8_0 GGUF
     (cached: tests copy what they change)."""

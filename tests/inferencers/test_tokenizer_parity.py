@@ -94,9 +94,10 @@ def greedy_ids(inferencer: BaseInferencer, prompt_ids: list[int], n: int) -> lis
 
 def text_after_prompt(hf: BaseInferencer, prompt_ids: list[int], ids: list[int]) -> str:
     """The reference: what decoding prompt and answer at once with transformers adds to the prompt."""
-    decode = lambda ids: hf.tokenizer.decode(
-        ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
-    )  # noqa: E731
+
+    def decode(ids: list[int]) -> str:
+        return hf.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
     whole, prompt = decode(prompt_ids + ids), decode(prompt_ids)
     assert whole.startswith(prompt)
     return whole[len(prompt) :]
@@ -210,7 +211,7 @@ class SaysSpecialTokens:
 
 
 @pytest.fixture(scope="module")
-def says_special_tokens(real_tokenizer_llama, tmp_path_factory) -> Iterator[SaysSpecialTokens]:
+def says_special_tokens(real_tokenizer_llama, cached_real_tokenizer_llama) -> Iterator[SaysSpecialTokens]:
     """The qwen2 model with two output rows swapped each way: its greedy answer to END_PROMPT
     says <|im_end|> where it said a token found nowhere else in either answer, and its answer to
     START_PROMPT says <|im_start|> likewise. Everything before those steps is unchanged."""
@@ -237,8 +238,9 @@ def says_special_tokens(real_tokenizer_llama, tmp_path_factory) -> Iterator[Says
     ]
     original.unload()
     swaps = [(answers[END_PROMPT][end_step], end_id), (answers[START_PROMPT][start_step], start_id)]
-    changed = with_swapped_output_rows(
-        model, swaps, tmp_path_factory.mktemp("says-special"), "qwen2-says-special"
+    name = "qwen2-says-special"
+    changed = cached_real_tokenizer_llama(
+        name, model.vocab, lambda folder: with_swapped_output_rows(model, swaps, folder, name), swaps
     )
     pair = load_pair(changed)
     yield SaysSpecialTokens(pair, end_step, texts[0], start_step, texts[1])
