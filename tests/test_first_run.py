@@ -22,6 +22,8 @@ import pytest
 from llm_compare.services.discovery.demo_build import build_lock, read_status
 from llm_compare.services.discovery.model_manager import ModelManager
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 HEALTH_TIMEOUT_S = 60  # a loaded 2-core machine; it usually answers in a few seconds
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -103,6 +103,7 @@ def test_same_weights_give_the_same_prompt_ids_in_both_backends(loaded):
         )
 
 
+@pytest.mark.slow
 def test_backend_parity_greedy_ids_and_text(loaded):
     hf_ids, gguf_ids = greedy_ids(loaded["hf"], 30), greedy_ids(loaded["gguf_f32"], 30)
     assert len(hf_ids) == 30
@@ -128,6 +129,7 @@ def test_text_with_spaces_before_punctuation_streams_alike_in_both_backends(load
         assert "".join(decode(token_id) for token_id in ids) + decode(None) == SPACED_PUNCTUATION, role
 
 
+@pytest.mark.slow
 def test_greedy_answers_after_spaced_punctuation_are_identical_in_both_backends(loaded):
     config = ModelConfig(temperature=0, max_tokens=30, mode="raw")
     tidied = []
@@ -255,6 +257,7 @@ def per_second(amount: float, seconds: tuple[float, float]) -> tuple[float, floa
     return amount / longest, (amount / shortest if shortest > 0 else float("inf"))
 
 
+@pytest.mark.slow
 def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loaded, monkeypatch):
     """TTFT, decode speed and E2E against a clock the test reads itself on both sides of the
     instants they are taken at (memory is checked against the worker's RSS seen from outside in
@@ -275,6 +278,7 @@ def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loade
         assert slowest <= stats.prefill_tps <= fastest, (role, slowest, fastest)
 
 
+@pytest.mark.slow
 def test_text_is_shown_at_once_until_there_is_some_then_at_most_every_interval(loaded, monkeypatch):
     """Each shown text wakes the process it goes to; after the first, one every TEXT_INTERVAL_S
     at most, and every token's text arrives, in order, by the end."""
@@ -304,6 +308,7 @@ def test_text_is_shown_at_once_until_there_is_some_then_at_most_every_interval(l
     assert run.result.text == generate(inferencer, config).text, "the same answer as without the slow check"
 
 
+@pytest.mark.slow
 def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_own_clock(
     loaded, tiny_models, monkeypatch
 ):
@@ -570,6 +575,7 @@ def test_a_failed_run_keeps_the_text_held_back_for_a_possible_stop_string(loaded
     assert result.text == text_of_20, "the held-back characters are kept"
 
 
+@pytest.mark.slow
 def test_pytorch_stops_with_length_when_the_context_is_full_as_llama_cpp_does(loaded, tiny_models):
     context = tiny_models["hf"].metadata["context_length"]
     prompt = "x = 1\n" * 110

@@ -169,6 +169,7 @@ def test_gguf_text_keeps_spaces_llama_detokenize_would_tidy_as_llama_cpps_server
         unload(pair)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["raw", "chat"])
 def test_greedy_answers_are_identical_in_both_backends(pair, mode):
     config = ModelConfig(temperature=0, max_tokens=40, mode=mode)
@@ -184,6 +185,7 @@ def test_greedy_answers_are_identical_in_both_backends(pair, mode):
     assert hf.text == text_after_prompt(pair.hf, prompt_ids, ids)
 
 
+@pytest.mark.slow
 def test_stop_string_from_the_answer_ends_both_backends_alike(pair):
     full = generate(pair.gguf, ModelConfig(temperature=0, max_tokens=40, mode="raw")).text
     stop = full.strip()[8:11]
@@ -261,6 +263,7 @@ def test_end_of_turn_token_ends_the_answer_though_the_config_names_only_eos(says
     assert (hf.finish_reason, hf.stats.completion_tokens, hf.text) == expected
 
 
+@pytest.mark.slow
 def test_stop_string_naming_a_special_token_matches_it_but_the_answer_never_shows_it(says_special_tokens):
     pair, step = says_special_tokens.pair, says_special_tokens.start_step
     config = ModelConfig(temperature=0, max_tokens=30, mode=START_MODE, stop=["<|im_start|>"])

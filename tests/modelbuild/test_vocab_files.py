@@ -10,6 +10,7 @@ from llm_compare.modelbuild.vocab_files import (
 from llm_compare.services.discovery.gguf_header import read_gguf_header
 
 
+@pytest.mark.slow
 def test_vocabulary_files_are_tokenizers_without_weights_with_their_test_vectors():
     folder = ensure_vocab_files()
     vocabularies = sorted(folder.glob("ggml-vocab-*.gguf"))

@@ -137,6 +137,7 @@ def test_a_comparison_while_another_is_running_is_one_clear_line(make_app, tiny_
         busy.wait(15)
 
 
+@pytest.mark.slow
 @pytest.mark.alone  # a spinner on every core
 def test_runs_made_while_other_programs_use_the_cpu_are_marked_busy_everywhere(
     make_app, tiny_dir, monkeypatch
