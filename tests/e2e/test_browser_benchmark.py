@@ -14,7 +14,8 @@ from llm_compare.testing.dashboard_driver import (
     wait_until_idle,
 )
 
-pytestmark = pytest.mark.browser
+# Each waits up to 180 s for the answers (a loaded machine), and says which step was slow.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 MODELS = ["tiny-llama", "tiny-llama-f32"]
 

@@ -18,7 +18,8 @@ from llm_compare.testing.dashboard_driver import (
     send_prompt,
 )
 
-pytestmark = pytest.mark.browser
+# Each waits up to 180 s for the answers (a loaded machine), and says which step was slow.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 MODELS = ["okapi", "zebra"]  # words the tiny model never writes
 

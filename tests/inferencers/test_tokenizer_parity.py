@@ -20,6 +20,10 @@ from llm_compare.modelbuild.vocab_files import tokenizer_test_vectors
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.testing.llama_cpp_text import llama_detokenize
 
+# With the test-model cache cold, a fixture builds the qwen2 model (151,936 tokens) first: 90 s
+# of a test's time at a load average of 6-9 on 2 cores.
+pytestmark = pytest.mark.timeout(300)
+
 # GPT-2's vocabulary switches on llama_detokenize's clean_spaces (" ?" -> "?"), as Llama 3's does.
 VOCABS = ["llama-spm", "qwen2", "gpt-2"]
 PROMPT = "Hello, y'all! How are you 😁 ? Cửa Việt"
