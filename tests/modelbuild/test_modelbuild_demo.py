@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
@@ -163,7 +164,10 @@ def test_a_busy_machine_trains_with_one_thread():
         subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)
     ]
     try:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while min(sum(psutil.Process(s.pid).cpu_times()[:2]) for s in spinners) < 0.2:  # all spinning
+            assert time.monotonic() < deadline, "the spinners did not get the CPU"
+            time.sleep(0.05)
         assert training_threads(2) == 1
     finally:
         for spinner in spinners:
