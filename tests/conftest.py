@@ -44,8 +44,9 @@ _UNUSED_BUILD_KEPT_S = 7 * 24 * 3600
 def cached_build(name: str, build: Callable[[Path], object], *key_parts: object) -> Path:
     """The folder `build(folder)` fills, built once per machine under TEST_MODELS_CACHE and reused
     while the builders' source, the libraries and `key_parts` (the builder's arguments) stay the
-    same. Built in a temporary folder beside it and renamed into place, so a concurrent session
-    (another xdist worker) sees the whole folder or none; the tests only read it."""
+    same. One session builds it while the others (other xdist workers) wait for it; built in a
+    temporary folder beside it and renamed into place, so that a build cut short leaves nothing
+    a later session would take for a model. The tests only read it."""
     digest = hashlib.sha256(_builder_fingerprint().encode())
     digest.update(repr(key_parts).encode())
     folder = TEST_MODELS_CACHE / f"{name}-{digest.hexdigest()[:16]}"
@@ -53,19 +54,20 @@ def cached_build(name: str, build: Callable[[Path], object], *key_parts: object)
         os.utime(folder)  # in use: see _UNUSED_BUILD_KEPT_S
         return folder
     TEST_MODELS_CACHE.mkdir(parents=True, exist_ok=True)
-    for old in TEST_MODELS_CACHE.glob(f"{name}-*"):
-        if time.time() - old.stat().st_mtime > _UNUSED_BUILD_KEPT_S:
-            shutil.rmtree(old, ignore_errors=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=TEST_MODELS_CACHE))
-    try:
-        building.chmod(0o755)
-        build(building)
-        os.rename(building, folder)
-    except OSError:
-        if not folder.is_dir():  # not a concurrent build that finished first
-            raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
+    with open(TEST_MODELS_CACHE / f".{folder.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if folder.is_dir():  # built while this session waited
+            return folder
+        for old in TEST_MODELS_CACHE.glob(f"{name}-*"):
+            if time.time() - old.stat().st_mtime > _UNUSED_BUILD_KEPT_S:
+                shutil.rmtree(old, ignore_errors=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=TEST_MODELS_CACHE))
+        try:
+            building.chmod(0o755)
+            build(building)
+            os.rename(building, folder)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
     return folder
 
 
