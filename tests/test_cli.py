@@ -91,6 +91,7 @@ def test_scan_readable_output_names_each_model(models_with_broken):
         assert (model["error"] or model["metadata"]["quantization"]) in line
 
 
+@pytest.mark.slow
 def test_run_json_gives_one_object_per_model_and_saves_the_runs(tiny_dir, private_home):
     ids = {m["name"]: m["id"] for m in json.loads(cli("scan", str(tiny_dir), "--json").stdout)}
     done = cli(
@@ -143,6 +144,7 @@ def test_run_readable_output_streams_text_and_a_stats_line(tiny_dir, private_hom
     assert "decode" in done.stdout and "→ 4 tokens" in done.stdout
 
 
+@pytest.mark.slow
 def test_run_exits_1_when_a_model_fails_and_says_why(tiny_dir, tmp_path):
     broken = tmp_path / "hollow"
     shutil.copytree(tiny_dir / "tiny-llama", broken)
@@ -176,6 +178,7 @@ def cut_ggufs(tiny_dir, tmp_path_factory):
     return {name: root / f"{name}.gguf" for name in cuts}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
 def test_broken_models_fail_alone_and_the_others_run(tiny_dir, cut_ggufs, private_home, as_json):
     """Five models, more than the dashboard shows at once: three cut files and two good ones."""
@@ -267,6 +270,7 @@ def test_bad_usage_exits_2_with_one_line(tiny_dir, cut_ggufs, args, words):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_prints_each_partial_answer_in_its_own_block_and_exits_130(
     long_context_dir, tiny_dir, private_home
 ):
@@ -312,6 +316,7 @@ def test_ctrl_c_cancels_prints_each_partial_answer_in_its_own_block_and_exits_13
     assert " · cancelled" in second_block.rstrip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_run_keeps_the_valid_saved_settings_and_warns_about_the_rest(tiny_dir, private_home):
     ids = {m["name"]: m["id"] for m in json.loads(cli("scan", str(tiny_dir), "--json").stdout)}
     configs = private_home / "configs"

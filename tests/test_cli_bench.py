@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -29,6 +30,7 @@ def quick_models(tiny_dir, tiny_models):
     return [tiny_models["hf"].id, tiny_models["gguf_f32"].id]
 
 
+@pytest.mark.slow
 def test_bench_prints_the_table_and_writes_csv_json_and_markdown(quick_models, tiny_dir, tmp_path):
     suite = tmp_path / "suite.jsonl"
     suite.write_text(
@@ -118,6 +120,7 @@ def bench_while_locked(model_id, tiny_dir, private_home, monkeypatch):
     return done
 
 
+@pytest.mark.slow
 def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_them(
     quick_models, tiny_dir, private_home, monkeypatch
 ):
@@ -139,6 +142,7 @@ def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_th
     assert not (private_home / PENDING_FILE_NAME).exists()
 
 
+@pytest.mark.slow
 def test_a_benchmark_started_while_the_store_is_locked_is_listed_once_it_is_free(
     quick_models, tiny_dir, private_home, monkeypatch
 ):
@@ -170,6 +174,7 @@ def _one_prompt_suite(folder):
     return path
 
 
+@pytest.mark.slow
 def test_a_benchmark_killed_halfway_keeps_its_runs_and_resume_runs_exactly_the_rest(
     quick_models, tiny_dir, private_home
 ):
@@ -230,13 +235,15 @@ def test_a_benchmark_killed_halfway_keeps_its_runs_and_resume_runs_exactly_the_r
     assert "| model | backend | n |" in resumed.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.alone  # a spinner on every core
 def test_when_every_run_is_busy_the_empty_table_comes_with_a_warning_saying_what_to_do(
     quick_models, tiny_dir, tmp_path
 ):
-    """Two processes spinning on the two cores make every run busy (docs/metrics.md: other programs
-    used more than 10 % of the CPU): the table has no figures, and the user is told why."""
+    """A process spinning on every core makes every run busy (docs/metrics.md: other programs used
+    more than 10 % of the CPU): the table has no figures, and the user is told why."""
     spin = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"
-    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 2)]
     try:
         suite = tmp_path / "suite.jsonl"
         suite.write_text('{"id": "a", "prompt": "def f"}\n{"id": "b", "prompt": "import"}\n')
@@ -257,6 +264,7 @@ def test_when_every_run_is_busy_the_empty_table_comes_with_a_warning_saying_what
     finally:
         for spinner in spinners:
             spinner.kill()
+            spinner.wait()
     assert result.returncode == 0, result.stderr
     assert "4 busy runs excluded (other programs used the CPU)." in result.stdout  # 2 prompts x 2 repetitions
     warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: all"))
@@ -283,6 +291,7 @@ def _kill_halfway(command: list[str], at_least: int) -> str:
     return store.benchmarks()[0].benchmark_id
 
 
+@pytest.mark.slow
 def test_resume_finds_an_unsaved_endpoints_model_again_and_says_so_in_one_line_when_its_server_is_gone(
     tiny_models, private_home, monkeypatch
 ):

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from llm_compare.core.endpoints import Endpoint
 from llm_compare.services.endpoints.registry import EndpointRegistry
 from llm_compare.services.store.run_store import RunStore, to_csv
@@ -28,6 +30,7 @@ def cli(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess
     )
 
 
+@pytest.mark.slow
 def test_run_a_saved_endpoints_model_beside_a_local_one(tiny_models):
     with misbehaving_server() as server:
         EndpointRegistry().add(Endpoint.parse({"name": "srv", "base_url": server.base_url}))
@@ -78,6 +81,7 @@ def test_an_unset_key_variable_is_named_before_anything_runs():
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_the_api_key_is_in_no_output_log_store_or_export(tmp_path, private_home):
     prompts = tmp_path / "suite.jsonl"
     prompts.write_text(

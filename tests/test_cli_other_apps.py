@@ -19,6 +19,7 @@ def empty_models_dir(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_an_ollama_name_is_listed_and_runs_like_its_file(apps_home, tiny_dir, empty_models_dir):
     add_ollama_model(apps_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
     done = cli("scan", str(empty_models_dir), "--json")
@@ -59,6 +60,7 @@ def test_no_stores_and_a_store_switched_off_leave_ollamas_models_out(apps_home, 
     ]
 
 
+@pytest.mark.slow
 def test_bench_takes_an_ollama_name(apps_home, tiny_dir, empty_models_dir, tmp_path):
     add_ollama_model(apps_home / ".ollama" / "models", "llama3.2", "3b", tiny_dir / "tiny-llama-f32.gguf")
     suite = tmp_path / "one.jsonl"

@@ -7,6 +7,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 from llm_compare.core.scores import DIVERGENCE_FIGURES, LIKELIHOOD_FIGURES
 
 
@@ -19,6 +21,7 @@ def score(*args, timeout=600):
     )
 
 
+@pytest.mark.slow
 def test_score_prints_the_table_and_writes_json_and_csv(tiny_dir, tmp_path):
     text = tmp_path / "decoder.py"
     text.write_text((Path(sysconfig.get_paths()["stdlib"]) / "json" / "decoder.py").read_text()[:3500])

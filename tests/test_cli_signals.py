@@ -15,6 +15,8 @@ import pytest
 from llm_compare.services.store.run_store import RunStore
 from tests.support.dashboard_driver import free_port
 
+pytestmark = pytest.mark.slow
+
 GONE_WITHIN_S = 5.0
 
 

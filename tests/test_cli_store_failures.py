@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME, RunRecord, RunStore
 from tests.support.store_lock import database_locked
 
@@ -40,6 +42,7 @@ def run_json(model_path, home) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_a_locked_store_keeps_the_run_pending_and_the_next_open_stores_it_once(tiny_dir, private_home):
     store = RunStore()
     store.clear()  # the store exists (empty), as it does once the dashboard has been used

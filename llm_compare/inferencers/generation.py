@@ -181,7 +181,9 @@ class _Generation:
             self.parts.append(text)  # kept even if `emit` fails
         self.tokens_shown = self.completion_tokens
         self.emit(text, self.completion_tokens)
-        if text:
+        # Once some text was shown, an update without text (its bytes held back: part of a UTF-8
+        # character or of a stop string) wakes the receiver all the same, and waits its turn too.
+        if text or self.text_due:
             self.text_due = perf_counter() + TEXT_INTERVAL_S
 
 

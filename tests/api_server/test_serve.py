@@ -55,6 +55,7 @@ def test_lists_the_served_models(server, tiny_models, slow_prefill_models):
     assert one["id"] == tiny_models["hf"].id and one["name"] == "tiny-llama"
 
 
+@pytest.mark.slow
 def test_chat_counts_are_the_tokenizers_own(server, tiny_models):
     from transformers import AutoTokenizer
 
@@ -88,6 +89,7 @@ def test_chat_streamed_is_the_same_answer_with_usage_last(server, tiny_models):
     assert all(c["usage"] is None for c in chunks[:-1])
 
 
+@pytest.mark.slow
 def test_raw_completion_streamed_and_not_counts_from_llama_cpp(server, tiny_models):
     import llama_cpp
 
@@ -181,6 +183,7 @@ def test_a_prompt_too_long_for_the_context_is_400(server, tiny_models):
     assert "context" in error["message"]
 
 
+@pytest.mark.slow
 def test_key_unknown_model_body_limit_and_a_model_that_cannot_load(server, tiny_models, broken_hf):
     model = tiny_models["gguf_f32"]
     error_of(server.post(RAW, raw_body(model), key=None), 401, "invalid_api_key")
@@ -209,6 +212,7 @@ def test_the_key_appears_in_no_log(server, tiny_models):
     assert server.key not in log
 
 
+@pytest.mark.slow
 def test_a_full_queue_is_429_with_retry_after_and_a_gone_client_stops_its_run(
     server, slow_prefill_models, server_home
 ):
@@ -220,25 +224,38 @@ def test_a_full_queue_is_429_with_retry_after_and_a_gone_client_stops_its_run(
         with server.stream(RAW, long_run) as (status, events, _):
             assert status == 200
             next(events)  # generating: the model is taken
-            waiting: list = []
-            queued = threading.Thread(
-                target=lambda: waiting.append(server.post(RAW, raw_body(model, max_tokens=2)))
+            # Two more at once: whichever comes second finds the queue (of one) full, and is
+            # answered at once; the other waits. Which one, the scheduler decides.
+            answered: list = []
+            short = [
+                threading.Thread(
+                    target=lambda: answered.append(server.post(RAW, raw_body(model, max_tokens=2)))
+                )
+                for _ in range(2)
+            ]
+            for thread in short:
+                thread.start()
+            deadline = time.monotonic() + 60
+            while not answered:
+                assert time.monotonic() < deadline, "neither request was answered while the long run went on"
+                time.sleep(0.05)
+            refused = answered[0]
+            assert refused.status != 200, (
+                "the long run ended before the queue was full: the test proves nothing"
             )
-            queued.start()
-            time.sleep(1.0)  # the second request is in the queue (of one) by now
-            refused = server.post(RAW, raw_body(model, max_tokens=2))
             error_of(refused, 429, "queue_full")
             assert int(refused.headers["retry-after"]) >= 1
-            assert not waiting, "the long run ended before the queue was full: the test proves nothing"
             t_closed = time.monotonic()
         # The client went away: its run stops, and the queued request gets the model at once.
-        queued.join(timeout=60)
-        assert waiting and waiting[0].status == 200, waiting
+        for thread in short:
+            thread.join(timeout=60)
+        assert len(answered) == 2 and answered[1].status == 200, answered
         assert time.monotonic() - t_closed < 8
     finally:
         ConfigManager(server_home).reset(model)
 
 
+@pytest.mark.slow
 def test_four_clients_ten_requests_each_over_two_models_are_all_answered_or_refused(server, tiny_models):
     models = [tiny_models["gguf_f32"], tiny_models["hf"]]
 
@@ -262,6 +279,7 @@ def test_four_clients_ten_requests_each_over_two_models_are_all_answered_or_refu
     assert {mid for mid, status in outcomes if status == 200} == {m.id for m in models}
 
 
+@pytest.mark.slow
 def test_the_official_openai_client(server, tiny_models):
     client = openai.OpenAI(base_url=server.base_url, api_key=server.key, max_retries=0, timeout=120)
     model = tiny_models["gguf_f32"]
@@ -295,6 +313,7 @@ def test_the_official_openai_client(server, tiny_models):
         openai.OpenAI(base_url=server.base_url, api_key="sk-wrong", max_retries=0).models.list()
 
 
+@pytest.mark.slow
 def test_one_gguf_gives_the_same_text_behind_serve_and_behind_llama_cpp_server(
     server, tiny_models, greedy, tmp_path
 ):

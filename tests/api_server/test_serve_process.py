@@ -44,6 +44,7 @@ def test_binding_beyond_loopback_is_flagged():
     assert ServeSettings(host="0.0.0.0").exposed and ServeSettings(host="192.168.1.5").exposed
 
 
+@pytest.mark.slow
 def test_start_serving_runs_one_model_on_a_free_port_and_stops_it(tiny_models):
     model = tiny_models["gguf_f32"]
     served = start_serving(model.path)
@@ -68,6 +69,7 @@ def test_start_serving_an_unknown_model_says_why(tmp_path):
         start_serving(str(tmp_path / "no-such-model.gguf"), timeout_s=60)
 
 
+@pytest.mark.slow
 def test_a_server_exits_with_its_workers_when_the_process_that_started_it_is_killed(tiny_models):
     """SIGKILL (or the OOM killer) runs no atexit hook: the server must notice by itself, and
     take its model worker with it, freeing the memory and the port."""
@@ -128,6 +130,7 @@ def running(process: psutil.Process) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_a_server_started_from_a_shell_outlives_the_shell(tiny_models, serve_cli):
     """Only start_serving's servers follow their parent: a user's `llm-compare serve &` keeps running."""
     port = free_port()

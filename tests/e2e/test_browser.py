@@ -15,7 +15,8 @@ from tests.support.dashboard_driver import (
     select_models,
 )
 
-pytestmark = pytest.mark.browser
+# Each waits up to 180 s for the answers (a loaded machine), and says which step was slow.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 # A name and a prompt that Markdown would change ("init" in bold): the page must show them as typed.
 MODELS = ["__init__", "tiny-llama"]

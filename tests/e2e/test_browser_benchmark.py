@@ -6,9 +6,16 @@ import time
 
 import pytest
 
-from tests.support.dashboard_driver import browser_page, dashboard_server, open_page, select_models
+from tests.support.dashboard_driver import (
+    browser_page,
+    dashboard_server,
+    open_page,
+    select_models,
+    wait_until_idle,
+)
 
-pytestmark = pytest.mark.browser
+# Each waits up to 180 s for the answers (a loaded machine), and says which step was slow.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 MODELS = ["tiny-llama", "tiny-llama-f32"]
 
@@ -29,7 +36,7 @@ def test_benchmark_two_models_in_a_real_browser_and_download_both_csvs(tmp_path,
             field = page.get_by_label(label, exact=True)
             field.fill(value)
             field.press("Enter")
-            page.wait_for_timeout(300)
+            wait_until_idle(page)  # the rerun the new value started is over
         page.get_by_role("button", name="Run", exact=True).click()
         # The machine may be busy: show busy runs too, or the table waits for quiet runs.
         page.get_by_text("Include busy runs", exact=True).click(timeout=60_000)

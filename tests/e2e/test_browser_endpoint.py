@@ -20,7 +20,8 @@ from tests.support.dashboard_driver import (
 )
 from tests.support.endpoint_servers import llama_cpp_server
 
-pytestmark = pytest.mark.browser
+# Each waits up to 180 s for the answers (a loaded machine), and says which step was slow.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
 @pytest.fixture

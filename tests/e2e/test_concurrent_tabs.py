@@ -17,7 +17,8 @@ from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.store.run_store import PENDING_FILE_NAME, RunStore
 from tests.support.dashboard_driver import browser_pages, dashboard_server, open_page, select_models
 
-pytestmark = pytest.mark.browser
+# Each waits up to 180 s for the answers (a loaded machine), and says which step was slow.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 MODELS = ["tiny-llama-f32", "tiny-llama-q8_0"]
 COMPARISONS_PER_TAB, CLI_RUNS = 3, 4

@@ -103,6 +103,7 @@ def test_same_weights_give_the_same_prompt_ids_in_both_backends(loaded):
         )
 
 
+@pytest.mark.slow
 def test_backend_parity_greedy_ids_and_text(loaded):
     hf_ids, gguf_ids = greedy_ids(loaded["hf"], 30), greedy_ids(loaded["gguf_f32"], 30)
     assert len(hf_ids) == 30
@@ -128,6 +129,7 @@ def test_text_with_spaces_before_punctuation_streams_alike_in_both_backends(load
         assert "".join(decode(token_id) for token_id in ids) + decode(None) == SPACED_PUNCTUATION, role
 
 
+@pytest.mark.slow
 def test_greedy_answers_after_spaced_punctuation_are_identical_in_both_backends(loaded):
     config = ModelConfig(temperature=0, max_tokens=30, mode="raw")
     tidied = []
@@ -159,18 +161,32 @@ def test_completion_tokens_are_counted_from_ids_as_transformers_generate_counts_
 
 
 class Clocked:
-    """One run with the test's own clock read as the backend hands each id over (before our loop
-    takes it), as each text reaches `emit`, and, for GGUF, as its token loop returns: the C loop
-    hands over the ids of 50 ms at once, and returns right after drawing the last of them."""
+    """One run with the test's own clock read on both sides of each instant a figure is taken at,
+    so that each figure has an interval it must lie in, however the machine is loaded (a
+    preemption widens the interval; on a quiet machine it is microseconds wide):
+
+    - the request (run_generation's first reading): after `started`, before the prompt is encoded;
+    - the first token (when its text is made): after its text is decoded, before it is shown;
+    - the last id: as the backend hands it over (PyTorch); for GGUF, the C loop hands over the ids
+      of 50 ms at once with the times it drew them, each checked to lie within the loop's call
+      that drew it, and the last one's draw time is the instant.
+    """
 
     def __init__(self, inferencer: LocalInferencer, config: ModelConfig, monkeypatch: pytest.MonkeyPatch):
-        self.produced: list[float] = []
+        self.produced: list[float] = []  # as the backend hands each id over, before our loop takes it
+        self.drawn_at: list[float | None] = []  # the draw time handed over with each id (GGUF)
+        self.taken: list[float] = []  # as our loop has taken it
+        self.loop_called: list[float] = []
         self.loop_returned: list[float] = []
+        self.encoding: list[float] = []
+        self.decoded: list[float] = []  # as each id's text is decoded
         self.shown: list[tuple[float, int, str]] = []  # (when, completion tokens, text)
-        backend_generate = inferencer.generate
+        backend_generate, backend_encode = inferencer.generate, inferencer.encode_prompt
+        backend_decoder = inferencer.new_text_decoder
         token_loop = getattr(inferencer, "_token_loop", None)
 
         def timed_loop(*args) -> int:
+            self.loop_called.append(time.perf_counter())
             drawn = token_loop(*args)
             self.loop_returned.append(time.perf_counter())
             return drawn
@@ -178,12 +194,31 @@ class Clocked:
         def generate(prompt_ids, run_config, on_token, cancelled):
             def timed(token_id: int, at: float | None = None) -> bool:
                 self.produced.append(time.perf_counter())
-                return on_token(token_id, at)
+                self.drawn_at.append(at)
+                going_on = on_token(token_id, at)
+                self.taken.append(time.perf_counter())
+                return going_on
 
             return backend_generate(prompt_ids, run_config, timed, cancelled)
 
+        def encode_prompt(*args):
+            self.encoding.append(time.perf_counter())
+            return backend_encode(*args)
+
+        def new_text_decoder(prompt_ids):
+            decode = backend_decoder(prompt_ids)
+
+            def timed_decode(token_id):
+                text = decode(token_id)
+                self.decoded.append(time.perf_counter())
+                return text
+
+            return timed_decode
+
         with monkeypatch.context() as patched:
             patched.setattr(inferencer, "generate", generate)
+            patched.setattr(inferencer, "encode_prompt", encode_prompt)
+            patched.setattr(inferencer, "new_text_decoder", new_text_decoder)
             if token_loop:
                 patched.setattr(inferencer, "_token_loop", timed_loop)
             self.started = time.perf_counter()
@@ -192,40 +227,58 @@ class Clocked:
             )
 
     @property
+    def request(self) -> tuple[float, float]:
+        return self.started, self.encoding[0]
+
+    @property
+    def first_token(self) -> tuple[float, float]:
+        return self.decoded[0], self.first_text_at
+
+    @property
+    def last_token(self) -> tuple[float, float]:
+        if self.loop_returned:
+            drawn_at = self.drawn_at[-1]
+            assert self.loop_called[-1] <= drawn_at <= self.loop_returned[-1], "drawn while the loop ran"
+            return drawn_at, drawn_at
+        return self.produced[-1], self.taken[-1]
+
+    @property
     def first_text_at(self) -> float:
         return self.shown[0][0]
 
-    @property
-    def last_id_at(self) -> float:
-        """Just after the backend produced the last id."""
-        return (self.loop_returned or self.produced)[-1]
+    def seconds_between(self, start: tuple[float, float], end: tuple[float, float]) -> tuple[float, float]:
+        """The shortest and longest time from an instant in `start` to one in `end`."""
+        return end[0] - start[1], end[1] - start[0]
 
 
+def per_second(amount: float, seconds: tuple[float, float]) -> tuple[float, float]:
+    """The slowest and fastest rate `amount` over a time within `seconds`."""
+    shortest, longest = seconds
+    return amount / longest, (amount / shortest if shortest > 0 else float("inf"))
+
+
+@pytest.mark.slow
 def test_timings_agree_with_the_tests_own_clock_around_the_token_callbacks(loaded, monkeypatch):
-    """TTFT, decode speed and E2E against a clock the test reads itself: when the first token's text
-    is shown, and as the backend hands over the last id (memory is checked against the worker's RSS
-    seen from outside in test_engine.py)."""
+    """TTFT, decode speed and E2E against a clock the test reads itself on both sides of the
+    instants they are taken at (memory is checked against the worker's RSS seen from outside in
+    test_engine.py)."""
     for role, inferencer in loaded.items():
         run = Clocked(inferencer, ModelConfig(temperature=0, max_tokens=40, mode="raw"), monkeypatch)
         stats = run.result.stats
         n = stats.completion_tokens
         assert n == len(run.produced) == 40, role
         assert run.shown[0][1] == 1 and run.shown[-1][1] == 40, "the first token's text at once, and the last"
-        first, last = run.first_text_at - run.started, run.last_id_at - run.started
-        # The figures are taken a few microseconds from the test's readings, and the request a few
-        # microseconds after `started`: 2 ms covers both on a loaded machine.
-        assert stats.ttft_s == pytest.approx(first, abs=0.002), role
-        assert stats.e2e_s == pytest.approx(last, abs=0.002), role
-        assert stats.decode_tps == pytest.approx((n - 1) / (last - first), rel=0.02), role
-        # The same 2 ms on TTFT, as a rate: the GGUF path takes well under 1 ms for this prompt, so
-        # a fixed share (5 %) of it would be tens of microseconds, less than a context switch.
-        slowest, fastest = (
-            stats.prompt_tokens / (first + 0.002),
-            stats.prompt_tokens / max(first - 0.002, 1e-6),
-        )
-        assert slowest <= stats.prefill_tps <= fastest, role
+        ttft = run.seconds_between(run.request, run.first_token)
+        assert ttft[0] <= stats.ttft_s <= ttft[1], (role, ttft)
+        e2e = run.seconds_between(run.request, run.last_token)
+        assert e2e[0] <= stats.e2e_s <= e2e[1], (role, e2e)
+        slowest, fastest = per_second(n - 1, run.seconds_between(run.first_token, run.last_token))
+        assert slowest <= stats.decode_tps <= fastest, (role, slowest, fastest)
+        slowest, fastest = per_second(stats.prompt_tokens, ttft)
+        assert slowest <= stats.prefill_tps <= fastest, (role, slowest, fastest)
 
 
+@pytest.mark.slow
 def test_text_is_shown_at_once_until_there_is_some_then_at_most_every_interval(loaded, monkeypatch):
     """Each shown text wakes the process it goes to; after the first, one every TEXT_INTERVAL_S
     at most, and every token's text arrives, in order, by the end."""
@@ -247,12 +300,15 @@ def test_text_is_shown_at_once_until_there_is_some_then_at_most_every_interval(l
     )
     later = [when for when, _, _ in run.shown[first_text:-1]]  # the last comes at the end, whenever that is
     assert len(later) >= 2
-    assert all(b - a >= TEXT_INTERVAL_S for a, b in itertools.pairwise(later))
-    assert run.result.stats.completion_tokens / len(run.shown) > 10
+    # How many tokens share an update depends on how fast this machine draws them: not asserted.
+    assert all(b - a >= TEXT_INTERVAL_S for a, b in itertools.pairwise(later)), [
+        (round(b[0] - a[0], 4), b[1], b[2]) for a, b in itertools.pairwise(run.shown[first_text:])
+    ]
     monkeypatch.undo()
     assert run.result.text == generate(inferencer, config).text, "the same answer as without the slow check"
 
 
+@pytest.mark.slow
 def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_own_clock(
     loaded, tiny_models, monkeypatch
 ):
@@ -270,8 +326,8 @@ def test_decode_bytes_per_s_is_the_answer_after_the_first_token_over_the_tests_o
     assert after_first > 0
     for role in ("hf", "gguf_f32"):  # the same weights: the same ids, the same text
         run = Clocked(loaded[role], ModelConfig(temperature=0, max_tokens=40, mode="raw"), monkeypatch)
-        elapsed = run.last_id_at - run.first_text_at
-        assert run.result.stats.decode_bytes_per_s == pytest.approx(after_first / elapsed, rel=0.02), role
+        slowest, fastest = per_second(after_first, run.seconds_between(run.first_token, run.last_token))
+        assert slowest <= run.result.stats.decode_bytes_per_s <= fastest, (role, slowest, fastest)
 
 
 def test_q8_0_quantization_runs_and_stays_close(loaded):
@@ -392,12 +448,11 @@ def test_system_prompt_changes_the_prompt_in_chat_mode(loaded):
 
 def test_seeded_sampling_repeats_and_differs_between_seeds(loaded):
     for role in ("hf", "gguf_f32"):
-        sample = lambda seed: (
-            generate(
-                loaded[role],
-                ModelConfig(temperature=1.5, top_k=0, top_p=1.0, seed=seed, max_tokens=20, mode="raw"),
-            ).text
-        )  # noqa: E731
+
+        def sample(seed: int, role: str = role) -> str:
+            config = ModelConfig(temperature=1.5, top_k=0, top_p=1.0, seed=seed, max_tokens=20, mode="raw")
+            return generate(loaded[role], config).text
+
         assert sample(1) == sample(1)
         assert sample(1) != sample(2)
 
@@ -520,6 +575,7 @@ def test_a_failed_run_keeps_the_text_held_back_for_a_possible_stop_string(loaded
     assert result.text == text_of_20, "the held-back characters are kept"
 
 
+@pytest.mark.slow
 def test_pytorch_stops_with_length_when_the_context_is_full_as_llama_cpp_does(loaded, tiny_models):
     context = tiny_models["hf"].metadata.context_length
     prompt = "x = 1\n" * 110

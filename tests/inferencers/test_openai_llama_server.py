@@ -80,6 +80,7 @@ def test_greedy_raw_completion_through_the_server_matches_in_process(tiny_models
     assert remote.stats.ttft_s is not None and remote.stats.decode_bytes_per_s is not None
 
 
+@pytest.mark.slow
 def test_greedy_chat_through_the_server_matches_in_process(tiny_models, served):
     local = run(tiny_models["gguf_f32"], GREEDY_CHAT, "Hello")
     remote = run(served, GREEDY_CHAT, "Hello")

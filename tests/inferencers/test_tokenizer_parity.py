@@ -20,6 +20,10 @@ from llm_compare.modelbuild.vocab_files import tokenizer_test_vectors
 from llm_compare.services.discovery.model_manager import ModelManager
 from tests.support.llama_cpp_text import llama_detokenize
 
+# With the test-model cache cold, a fixture builds the qwen2 model (151,936 tokens) first: 90 s
+# of a test's time at a load average of 6-9 on 2 cores.
+pytestmark = pytest.mark.timeout(300)
+
 # GPT-2's vocabulary switches on llama_detokenize's clean_spaces (" ?" -> "?"), as Llama 3's does.
 VOCABS = ["llama-spm", "qwen2", "gpt-2"]
 PROMPT = "Hello, y'all! How are you 😁 ? Cửa Việt"
@@ -169,6 +173,7 @@ def test_gguf_text_keeps_spaces_llama_detokenize_would_tidy_as_llama_cpps_server
         unload(pair)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["raw", "chat"])
 def test_greedy_answers_are_identical_in_both_backends(pair, mode):
     config = ModelConfig(temperature=0, max_tokens=40, mode=mode)
@@ -184,6 +189,7 @@ def test_greedy_answers_are_identical_in_both_backends(pair, mode):
     assert hf.text == text_after_prompt(pair.hf, prompt_ids, ids)
 
 
+@pytest.mark.slow
 def test_stop_string_from_the_answer_ends_both_backends_alike(pair):
     full = generate(pair.gguf, ModelConfig(temperature=0, max_tokens=40, mode="raw")).text
     stop = full.strip()[8:11]
@@ -211,7 +217,7 @@ class SaysSpecialTokens:
 
 
 @pytest.fixture(scope="module")
-def says_special_tokens(real_tokenizer_llama, tmp_path_factory) -> Iterator[SaysSpecialTokens]:
+def says_special_tokens(real_tokenizer_llama, cached_real_tokenizer_llama) -> Iterator[SaysSpecialTokens]:
     """The qwen2 model with two output rows swapped each way: its greedy answer to END_PROMPT
     says <|im_end|> where it said a token found nowhere else in either answer, and its answer to
     START_PROMPT says <|im_start|> likewise. Everything before those steps is unchanged."""
@@ -238,8 +244,9 @@ def says_special_tokens(real_tokenizer_llama, tmp_path_factory) -> Iterator[Says
     ]
     original.unload()
     swaps = [(answers[END_PROMPT][end_step], end_id), (answers[START_PROMPT][start_step], start_id)]
-    changed = with_swapped_output_rows(
-        model, swaps, tmp_path_factory.mktemp("says-special"), "qwen2-says-special"
+    name = "qwen2-says-special"
+    changed = cached_real_tokenizer_llama(
+        name, model.vocab, lambda folder: with_swapped_output_rows(model, swaps, folder, name), swaps
     )
     pair = load_pair(changed)
     yield SaysSpecialTokens(pair, end_step, texts[0], start_step, texts[1])
@@ -260,6 +267,7 @@ def test_end_of_turn_token_ends_the_answer_though_the_config_names_only_eos(says
     assert (hf.finish_reason, hf.stats.completion_tokens, hf.text) == expected
 
 
+@pytest.mark.slow
 def test_stop_string_naming_a_special_token_matches_it_but_the_answer_never_shows_it(says_special_tokens):
     pair, step = says_special_tokens.pair, says_special_tokens.start_step
     config = ModelConfig(temperature=0, max_tokens=30, mode=START_MODE, stop=["<|im_start|>"])

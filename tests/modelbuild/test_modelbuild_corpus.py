@@ -1,3 +1,5 @@
+import pytest
+
 from llm_compare.modelbuild.corpus import (
     load_stdlib_documents,
     split_train_heldout,
@@ -5,6 +7,8 @@ from llm_compare.modelbuild.corpus import (
     stdlib_source_files,
     utf8_bytes,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def test_stdlib_files_are_sorted_and_exclude_tests_and_third_party_packages():

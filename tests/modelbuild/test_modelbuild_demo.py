@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
@@ -19,6 +20,7 @@ from llm_compare.services.discovery.demo_build import demo_needed
 from llm_compare.services.discovery.model_manager import ModelManager
 
 
+@pytest.mark.slow
 def test_smoke_demo_trains_exports_and_reports(tmp_path, open_gguf):
     calls: list[tuple[str, float]] = []
     report = build_demo(
@@ -48,6 +50,7 @@ def test_smoke_demo_trains_exports_and_reports(tmp_path, open_gguf):
     assert open_gguf(model.gguf_q8_0).n_vocab() == model.vocab_size
 
 
+@pytest.mark.slow
 def test_same_recipe_trains_the_same_weights(tmp_path):
     first = build_demo(tmp_path / "a", size="smoke").models[0]
     second = build_demo(tmp_path / "b", size="smoke").models[0]
@@ -66,6 +69,7 @@ def formats(name: str) -> list[str]:
     return sorted([name, f"{name}-f32", f"{name}-q8_0"])
 
 
+@pytest.mark.slow
 def test_models_are_written_smallest_first_each_whole_before_the_next_starts(tmp_path):
     listed_at_progress: list[list[str]] = []
     ready: list[str] = []
@@ -112,6 +116,7 @@ def test_models_are_written_smallest_first_each_whole_before_the_next_starts(tmp
     assert report.complete and json.loads((tmp_path / "demo" / REPORT_FILE_NAME).read_text())["complete"]
 
 
+@pytest.mark.slow
 def test_an_interrupted_build_keeps_its_finished_models_and_builds_the_rest(tmp_path):
     def stop_at_second_model(stage: str, fraction: float) -> None:
         if stage.startswith("training ") and (tmp_path / "demo" / REPORT_FILE_NAME).exists():
@@ -138,6 +143,7 @@ def test_an_interrupted_build_keeps_its_finished_models_and_builds_the_rest(tmp_
     assert report.complete and not demo_needed(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_thread_count_does_not_change_the_trained_weights():
     # The build trains with one thread on a busy machine and two on an idle one: same demo models.
     spec = RECIPES["full"].models[0]  # the first one a new user gets
@@ -152,12 +158,16 @@ def test_the_thread_count_does_not_change_the_trained_weights():
     assert torch.equal(weights[0], weights[1])
 
 
+@pytest.mark.alone  # a spinner on every core
 def test_a_busy_machine_trains_with_one_thread():
     spinners = [
         subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)
     ]
     try:
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while min(sum(psutil.Process(s.pid).cpu_times()[:2]) for s in spinners) < 0.2:  # all spinning
+            assert time.monotonic() < deadline, "the spinners did not get the CPU"
+            time.sleep(0.05)
         assert training_threads(2) == 1
     finally:
         for spinner in spinners:

@@ -39,6 +39,7 @@ def _greedy_llama_cpp(llm, ids: list[int], n: int) -> list[int]:
     return generated
 
 
+@pytest.mark.slow
 def test_llama_cpp_tokenizes_exactly_like_transformers(built_tiny, hf_tokenizer, open_gguf):
     vocab = open_gguf(built_tiny.gguf_f32, vocab_only=True)
     whole_file = load_stdlib_documents(max_bytes=60_000)[-1].text
@@ -55,6 +56,7 @@ def test_llama_cpp_detokenizes_exactly_like_transformers(built_tiny, hf_tokenize
         assert llama_detokenize(vocab, ids) == hf_tokenizer.decode(ids, skip_special_tokens=True), text
 
 
+@pytest.mark.slow
 def test_f32_gguf_generates_the_same_greedy_tokens_as_transformers(
     built_tiny, hf_tokenizer, hf_model, open_gguf
 ):
@@ -106,6 +108,7 @@ def test_chat_template_from_gguf_renders_like_transformers(built_tiny, hf_tokeni
     assert rendered == hf_tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+@pytest.mark.slow
 def test_f16_and_split_exports_load(built_tiny, hf_tokenizer, hf_model, tmp_path, open_gguf):
     ids = hf_tokenizer(PROMPTS[0])["input_ids"]
     f16 = export_gguf(built_tiny.hf_dir, tmp_path / "tiny-f16.gguf", GGUFType.F16)

@@ -1,9 +1,12 @@
 import json
 
+import pytest
+
 from llm_compare.modelbuild.tiny import build_random_llama, build_tiny_models
 from llm_compare.services.discovery.model_manager import ModelManager
 
 
+@pytest.mark.slow
 def test_tiny_build_is_byte_for_byte_reproducible(built_tiny, tmp_path):
     again = build_tiny_models(tmp_path)
     for original, rebuilt in [
@@ -24,6 +27,7 @@ def test_tiny_folder_has_what_discovery_reads(built_tiny):
     assert (built_tiny.hf_dir / "chat_template.jinja").exists()
 
 
+@pytest.mark.slow
 def test_random_llama_of_any_size_in_both_formats(tmp_path):
     built = build_random_llama(tmp_path, hidden=96, layers=3, heads=4, intermediate=256, vocab=640, name="r")
     assert built.hf_dir == tmp_path / "r" and built.gguf_f32 == tmp_path / "r-f32.gguf"

@@ -1,3 +1,5 @@
+import pytest
+
 from llm_compare.modelbuild.corpus import load_stdlib_documents
 from llm_compare.modelbuild.tokenizer import SPECIAL_TOKENS, build_tokenizer, train_bpe_tokenizer
 
@@ -6,6 +8,7 @@ def _texts() -> list[str]:
     return [d.text for d in load_stdlib_documents(max_bytes=300_000)]
 
 
+@pytest.mark.slow
 def test_training_twice_gives_the_same_tokenizer():
     first = train_bpe_tokenizer(_texts(), vocab_size=400)
     second = train_bpe_tokenizer(_texts(), vocab_size=400)

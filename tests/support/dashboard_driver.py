@@ -5,6 +5,7 @@ Or speak Streamlit's own WebSocket protocol to it, with any Host header a client
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -130,13 +131,37 @@ def browser_pages(
             browser.close()
 
 
-def select_models(page, url: str, names: list[str]) -> None:
+SELECTED = re.compile(r"SELECTED FOR COMPARISON · (\d+)/")  # the sidebar's caption
+
+
+def selected_count(page, timeout_s: float = 60) -> int:
+    """How many models the sidebar says are selected (once the page has drawn it)."""
+    caption = page.get_by_text(SELECTED).first
+    caption.wait_for(timeout=timeout_s * 1000)
+    return int(SELECTED.search(caption.inner_text()).group(1))
+
+
+def select_models(page, url: str, names: list[str], timeout_s: float = 60) -> None:
     page.goto(url)
     for name in names:
         # By the label's visible text: the checkbox's aria-label is its Markdown source (escaped).
         label = page.locator("label").filter(has=page.get_by_text(name, exact=True))
-        label.get_by_role("checkbox").check(force=True)
-        page.wait_for_timeout(300)  # let the rerun settle before the next click
+        checkbox = label.get_by_role("checkbox")
+        count = selected_count(page, timeout_s)
+        if checkbox.is_checked():
+            continue
+        checkbox.check(force=True)
+        # The rerun the click starts has drawn the sidebar with one more: the next click lands on
+        # the page it drew, not on one the rerun is about to replace.
+        page.get_by_text(f"SELECTED FOR COMPARISON · {count + 1}/").wait_for(timeout=timeout_s * 1000)
+
+
+def wait_until_idle(page, timeout_s: float = 60) -> None:
+    """Until no script run is going on or asked for: Streamlit marks its root element with the
+    state of the session's script run."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
+        timeout=timeout_s * 1000
+    )
 
 
 def open_page(page, title: str) -> None:

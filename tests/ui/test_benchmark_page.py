@@ -39,6 +39,7 @@ def run_from_the_form(at, repeats, warmups, max_tokens):
     assert not at.error, [e.value for e in at.error]
 
 
+@pytest.mark.slow
 def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tiny_dir, monkeypatch):
     downloads = {}
     original = DeltaGenerator.download_button
@@ -204,6 +205,7 @@ def _stopped_after_first_run(spec, models, engine):
     return runner.benchmark_id
 
 
+@pytest.mark.slow
 def test_a_benchmark_of_an_unsaved_endpoint_model_started_by_the_cli_resumes_from_the_page(
     make_app, tiny_dir, llama_server
 ):
@@ -292,6 +294,7 @@ def test_resuming_a_benchmark_whose_model_is_gone_says_so_in_one_line(make_app, 
     assert session.benchmark() is previous and store.benchmark_runs("orphan") == []  # nothing ran
 
 
+@pytest.mark.slow
 def test_a_benchmark_of_a_saved_endpoint_started_on_the_page_keeps_how_to_reach_its_model(
     make_app, tiny_dir, llama_server
 ):

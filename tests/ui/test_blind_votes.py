@@ -11,6 +11,8 @@ from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.quality.votes import PairVote
 from llm_compare.services.store.run_store import RunStore
 
+pytestmark = pytest.mark.slow
+
 NAMES = ("okapi", "zebra")  # no tiny model writes these words
 
 

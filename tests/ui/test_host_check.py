@@ -56,6 +56,7 @@ def test_loopback_names_and_the_users_own_names_get_the_app(dashboard, host):
     )
 
 
+@pytest.mark.slow
 def test_a_page_opened_directly_as_the_first_visit_gets_nothing_either(tiny_dir, tmp_path):
     """Before any session has called st.navigation, Streamlit runs a page of pages/ alone, without
     app.py (until its first call hands over to app.py): it must draw nothing either."""

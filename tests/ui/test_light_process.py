@@ -13,6 +13,8 @@ from dashboard_testing import APP, RUN_TIMEOUT_S
 
 from llm_compare.services.store.run_store import RunStore
 
+pytestmark = pytest.mark.slow
+
 HEAVY = ("torch", "transformers", "llama_cpp", "safetensors", "tokenizers")
 
 SCRIPT = textwrap.dedent(

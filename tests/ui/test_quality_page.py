@@ -3,6 +3,7 @@ and notes, and clear refusals."""
 
 import time
 
+import pytest
 from dashboard_testing import RUN_TIMEOUT_S, no_exception, rendered
 
 from llm_compare.services.discovery.model_manager import ModelManager
@@ -18,6 +19,7 @@ def open_quality_page(make_app, tiny_dir):
     return at
 
 
+@pytest.mark.slow
 def test_scoring_from_the_form_against_a_reference(make_app, tiny_dir, long_context_dir):
     ids = {m.name: m.id for m in ModelManager([tiny_dir]).scan()}
     at = open_quality_page(make_app, tiny_dir)

@@ -13,6 +13,8 @@ from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
 from llm_compare.services.bench.suites import parse_suite
 from llm_compare.services.engine.engine import InferenceEngine
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def engine():

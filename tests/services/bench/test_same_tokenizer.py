@@ -1,10 +1,14 @@
 """Decode speed is compared in tokens/s only between models whose workers report the same
 vocabulary (their id -> token lists), whatever their names or backends."""
 
+import pytest
+
 from llm_compare.core.config import ModelConfig
 from llm_compare.services.bench.results import stored_results
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.store.run_store import RunRecord
+
+pytestmark = pytest.mark.slow
 
 
 def bench_records(models: list, runs: int = 2) -> list[RunRecord]:

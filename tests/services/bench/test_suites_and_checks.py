@@ -159,6 +159,7 @@ def test_builtin_suite_has_short_and_long_code_and_prose_prompts_with_checks():
     assert any(p.system for p in suite.prompts)
 
 
+@pytest.mark.slow
 def test_builtin_suite_has_a_prompt_near_the_demo_models_context():
     # The demo models' own tokenizer, trained exactly as the demo build trains it.
     from llm_compare.modelbuild.corpus import load_stdlib_documents, split_train_heldout

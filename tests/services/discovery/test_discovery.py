@@ -1080,6 +1080,7 @@ def llama_cpp_gguf_reader():
     return read
 
 
+@pytest.mark.slow
 def test_llama_cpp_vocabulary_files_are_listed_as_vocabulary_only(llama_cpp_vocab_dir):
     """Each is listed with what it is, and its metadata as llama.cpp's own reader reads it."""
     paths = sorted(llama_cpp_vocab_dir.glob("ggml-vocab-*.gguf"))

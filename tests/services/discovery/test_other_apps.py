@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from llm_compare.core.models import ModelType
 from llm_compare.services.discovery import other_apps
 from llm_compare.services.discovery.model_manager import ModelManager
@@ -78,6 +80,7 @@ def test_an_ollama_model_is_listed_under_its_ollama_name_with_its_files_header(
     assert manager.get("someone/tiny:q8").name == "hf.co/org/tiny-GGUF:Q8_0"
 
 
+@pytest.mark.slow
 def test_an_ollama_model_runs_exactly_like_its_gguf_file(apps_home, tiny_dir, tiny_models, greedy):
     add_ollama_model(apps_home / ".ollama" / "models", "tiny", "f32", tiny_dir / "tiny-llama-f32.gguf")
     ollama_model, direct = scan_stores()["tiny:f32"], tiny_models["gguf_f32"]

@@ -13,6 +13,8 @@ from llm_compare.services.endpoints.health import FAILURES_TO_OPEN, HealthBook
 from llm_compare.services.engine.engine import InferenceEngine
 from tests.support.endpoint_servers import OK_PIECES, misbehaving_server
 
+pytestmark = pytest.mark.slow
+
 CONFIG = ModelConfig(temperature=0.0, mode="raw", max_tokens=8, n_ctx=512)
 
 

@@ -43,6 +43,7 @@ def long_run_config(**changes) -> ModelConfig:
     return ModelConfig(**{"temperature": 0.0, "mode": "raw", "max_tokens": 3000, "n_ctx": 4096, **changes})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["sequential", "parallel"])
 def test_one_prompt_streams_from_every_model(engine, tiny_models, greedy, schedule):
     models = [tiny_models["hf"], tiny_models["gguf_f32"]]
@@ -81,6 +82,7 @@ def test_a_warm_rerun_reports_no_load_time(engine, tiny_models, greedy):
     assert [m["model_id"] for m in engine.loaded_models()] == [model.id]
 
 
+@pytest.mark.slow
 def test_changing_a_load_setting_reloads_the_model(engine, tiny_models, greedy):
     model = tiny_models["gguf_f32"]
     collect(engine.run(PROMPT, [model], {model.id: greedy}))
@@ -88,6 +90,7 @@ def test_changing_a_load_setting_reloads_the_model(engine, tiny_models, greedy):
     assert not results[model.id].stats.warm and results[model.id].stats.load_s > 0
 
 
+@pytest.mark.slow
 def test_killed_worker_fails_only_its_model(engine, long_models):
     victim, survivor = long_models["hf"], long_models["gguf_f32"]
     config = long_run_config()
@@ -109,6 +112,7 @@ def test_killed_worker_fails_only_its_model(engine, long_models):
     assert again[victim.id].error is None and not again[victim.id].stats.warm
 
 
+@pytest.mark.slow
 def test_cancel_keeps_partial_text(engine, long_models):
     running, queued = long_models["hf"], long_models["gguf_f32"]
     config = long_run_config()
@@ -147,6 +151,7 @@ def test_cancel_keeps_partial_text(engine, long_models):
     )
 
 
+@pytest.mark.slow
 def test_unresponsive_worker_is_killed_to_honour_cancel(long_models):
     engine = InferenceEngine(cancel_grace_s=2.0)
     model = long_models["gguf_f32"]
@@ -166,6 +171,7 @@ def test_unresponsive_worker_is_killed_to_honour_cancel(long_models):
     assert not psutil.pid_exists(hung_pid), "the hung worker was killed, not left behind"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", ["hf", "gguf_f32"])
 def test_sigterm_to_a_generating_worker_cancels_its_run_and_ends_the_worker(engine, long_models, role):
     """What `timeout` and service managers send: a cancel, its figures kept, not a failure."""
@@ -220,6 +226,7 @@ def test_closing_the_event_stream_cancels_the_run(engine, long_models):
     assert "".join(e.text for e in events if e.kind == "text") == results[model.id].text
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_load_reports_why(engine, tmp_path, tiny_models, greedy):
     from llm_compare.services.discovery.model_manager import ModelManager
 
@@ -313,6 +320,8 @@ def test_a_stop_before_the_run_begins_is_not_lost(engine, long_models):
 LONG_PROMPT = "def handler(request, response):\n    return request.path\n" * 100
 
 
+@pytest.mark.slow
+@pytest.mark.alone  # Stop is timed against a prefill timed just before: the load must not change between
 @pytest.mark.parametrize("role", ["gguf_f32", "hf"])
 def test_stop_reaches_inside_prompt_processing_and_keeps_the_model_warm(slow_prefill_models, role):
     engine = InferenceEngine()  # the real grace period: a worker is killed only after 30 s
@@ -356,6 +365,8 @@ def test_a_loading_model_counts_at_its_estimate_in_the_memory_budget(tiny_models
     assert results[second.id].finish_reason == FinishReason.ERROR and "is free" in results[second.id].error
 
 
+@pytest.mark.slow
+@pytest.mark.alone  # measures the other processes' share of the CPU
 def test_cpu_used_by_other_processes_marks_the_run_busy(engine, long_models):
     model = long_models["gguf_f32"]
     # A long run (3,000 tokens, seconds): the test's window also holds the moments before and after
@@ -395,6 +406,7 @@ def test_default_threads_are_llama_cpps_one_per_physical_core(engine, tiny_model
     assert results[model.id].runtime["n_threads"] == str(psutil.cpu_count(logical=False))
 
 
+@pytest.mark.slow
 def test_unload_all_from_another_tab_keeps_the_models_of_a_running_comparison(
     engine, long_models, tiny_models, greedy
 ):
@@ -427,6 +439,7 @@ def test_unload_all_from_another_tab_keeps_the_models_of_a_running_comparison(
     assert not failures
 
 
+@pytest.mark.slow
 def test_runs_on_different_models_go_on_at_once_and_one_model_takes_one_run(long_models, tiny_models, greedy):
     """What `llm-compare serve` relies on: one run per model at a time, different models together,
     and a run's own cancel token stops that run only."""
@@ -462,6 +475,7 @@ def test_the_dashboards_engine_still_runs_one_comparison_at_a_time(engine, long_
     long_run.close()
 
 
+@pytest.mark.slow
 def test_a_conversation_goes_through_the_chat_template(engine, tiny_models, greedy):
     from transformers import AutoTokenizer
 

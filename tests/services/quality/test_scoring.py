@@ -42,6 +42,7 @@ def hand_computed(folder, text: str, n_ctx: int) -> tuple[float, float]:
     return sum(nll) / math.log(2) / scored_bytes, math.exp(sum(nll) / len(nll))
 
 
+@pytest.mark.slow
 def test_bits_per_byte_equals_a_hand_computation_from_the_models_logits(
     engine, tiny_models, tiny_dir, ascii_text
 ):
@@ -54,6 +55,7 @@ def test_bits_per_byte_equals_a_hand_computation_from_the_models_logits(
     assert 0 < result.bits_per_byte_se < result.bits_per_byte / 10
 
 
+@pytest.mark.slow
 def test_a_model_against_itself_diverges_by_nothing(engine, tiny_models, ascii_text):
     model = tiny_models["gguf_f32"]
     again = dataclasses.replace(model, id=model.id + "-again")  # the same file in a second worker
@@ -66,6 +68,7 @@ def test_a_model_against_itself_diverges_by_nothing(engine, tiny_models, ascii_t
     assert results[model.id].note == "the reference"
 
 
+@pytest.mark.slow
 def test_gguf_files_against_their_own_hf_folder(engine, tiny_models, ascii_text):
     reference = tiny_models["hf"]
     results = score(
@@ -85,6 +88,7 @@ def test_gguf_files_against_their_own_hf_folder(engine, tiny_models, ascii_text)
     assert f32.bits_per_byte == pytest.approx(results[reference.id].bits_per_byte, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_a_model_with_another_vocabulary_gets_bits_per_byte_only(
     engine, tiny_models, long_models, ascii_text
 ):
@@ -123,6 +127,7 @@ def test_a_context_longer_than_a_model_holds_is_refused(engine, tiny_models, asc
         Scoring(engine, [tiny_models["hf"]], ascii_text, n_ctx=1024)
 
 
+@pytest.mark.slow
 def test_a_backend_without_full_logits_is_listed_not_scored(engine, tiny_models, ascii_text, monkeypatch):
     # No endpoint backend on this branch: a local backend is made to declare the capability missing.
     monkeypatch.setattr(
@@ -156,6 +161,7 @@ def test_stop_ends_the_scoring_and_keeps_the_worker(engine, slow_prefill_models)
     assert [m["model_id"] for m in engine.loaded_models()] == [model.id]  # stays warm
 
 
+@pytest.mark.slow
 def test_latest_scores_gives_each_models_newest_scored_result(engine, tiny_models, ascii_text):
     store = RunStore()
     first = Scoring(engine, [tiny_models["gguf_f32"]], ascii_text, n_ctx=CTX)
@@ -176,6 +182,7 @@ def test_latest_scores_gives_each_models_newest_scored_result(engine, tiny_model
     assert np.isfinite(latest[tiny_models["gguf_q8"].id].bits_per_byte)
 
 
+@pytest.mark.slow
 def test_a_comparison_after_scoring_on_the_same_engine_runs(engine, tiny_models, ascii_text, greedy):
     """Scoring once replaced the engine's book of models in use by a plain set, and every later
     comparison on that engine (the dashboard's one) failed with a TypeError."""

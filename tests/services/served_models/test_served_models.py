@@ -62,6 +62,7 @@ def gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.slow
 def test_a_served_gguf_answers_as_the_in_process_one(engine, served_models, tiny_models, tiny_dir, greedy):
     local = tiny_models["gguf_f32"]
     served = served_models.serve(local, greedy, [str(tiny_dir)])
@@ -76,6 +77,7 @@ def test_a_served_gguf_answers_as_the_in_process_one(engine, served_models, tiny
     assert done[remote.id].text == done[local.id].text and done[local.id].text
 
 
+@pytest.mark.slow
 def test_the_engine_charges_a_served_model_the_rss_of_its_server_and_worker(
     engine, served_models, tiny_models, tiny_dir, greedy
 ):
@@ -93,6 +95,7 @@ def test_the_engine_charges_a_served_model_the_rss_of_its_server_and_worker(
     assert served.reserved_bytes == memory.estimate_model_bytes(local, greedy)
 
 
+@pytest.mark.slow
 def test_a_budget_that_the_served_model_fills_unloads_idle_models_then_refuses(
     engine, served_models, tiny_models, tiny_dir, greedy
 ):
@@ -148,6 +151,7 @@ def test_stop_serving_ends_the_server_and_removes_its_endpoint(served_models, ti
     )
 
 
+@pytest.mark.slow
 def test_no_served_model_outlives_the_process_that_served_it(tiny_models, tiny_dir, private_home):
     script = textwrap.dedent(f"""
         import json
@@ -169,6 +173,7 @@ def test_no_served_model_outlives_the_process_that_served_it(tiny_models, tiny_d
     assert EndpointRegistry(private_home).load() == []
 
 
+@pytest.mark.slow
 def test_two_models_with_the_same_name_are_served_side_by_side_under_distinct_names(
     engine, served_models, tiny_models, tmp_path, greedy
 ):

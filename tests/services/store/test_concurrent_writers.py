@@ -9,10 +9,14 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from llm_compare.core.config import ModelConfig
 from llm_compare.services.engine.comparison import Comparison
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.store.run_store import PENDING_FILE_NAME, RunStore
+
+pytestmark = pytest.mark.slow
 
 QUICK = ModelConfig(temperature=0.0, mode="raw", max_tokens=4, n_ctx=128)
 COMPARISONS_PER_TAB, CLI_RUNS = 4, 4
