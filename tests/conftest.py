@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from llm_compare.paths import cache_home
 
 import llm_compare.modelbuild
 from llm_compare.core.config import ModelConfig
 from llm_compare.modelbuild.vocab_files import VocabFilesUnavailable, ensure_vocab_files
 from llm_compare.services.discovery.model_manager import ModelManager
+from llm_compare.system.paths import cache_home
 
 # Read once, before any test points $HOME or $XDG_CACHE_HOME elsewhere.
 TEST_MODELS_CACHE = cache_home() / "test-models"
