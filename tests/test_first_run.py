@@ -83,6 +83,14 @@ class Started:
             time.sleep(0.25)
         pytest.fail(f"no answer on port {port} in {HEALTH_TIMEOUT_S} s; output:\n{self.output()[-2000:]}")
 
+    def wait_for_output(self, text: str, timeout_s: float = 30) -> None:
+        """Until the command has printed `text`; fails with the output if it never did."""
+        deadline = time.monotonic() + timeout_s
+        while text not in self.output():
+            assert time.monotonic() < deadline, f"{text!r} never printed; output:\n{self.output()[-2000:]}"
+            assert self.process.poll() is None, f"exited {self.process.returncode}:\n{self.output()[-2000:]}"
+            time.sleep(0.1)
+
     def stop(self) -> None:
         for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
             try:
@@ -152,7 +160,7 @@ def test_ui_starts_without_a_terminal_or_prompt_and_opens_no_browser_without_a_d
     script, log = browser_log
     ui = start(ui_command(port, tmp_path), BROWSER=str(script))
     ui.wait_healthy(port)
-    time.sleep(1)  # a browser would be opened right after the health check
+    ui.wait_for_output("no browser tab opened (no display)")  # the decision, once it is made
     assert "Email" not in ui.output() and "Welcome to Streamlit" not in ui.output()
     assert f"http://127.0.0.1:{port}" in ui.output()  # the address is printed for the user
     assert not log.exists()
@@ -176,7 +184,7 @@ def test_ui_no_browser_opens_none_even_with_a_display(start, tmp_path, browser_l
     script, log = browser_log
     ui = start(ui_command(port, tmp_path, "--no-browser"), BROWSER=str(script), DISPLAY=":0")
     ui.wait_healthy(port)
-    time.sleep(1)
+    ui.wait_for_output("no browser tab opened (--no-browser)")
     assert not log.exists()
 
 

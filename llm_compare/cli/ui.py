@@ -84,7 +84,10 @@ def command(args: argparse.Namespace) -> int:
             children.append(demo_build.start_background_build(models_dir))
         if wait_until_healthy(server, f"{url}/_stcore/health"):
             print(f"llm-compare is running at {url}", flush=True)
-            if not args.no_browser and _has_display():
+            if args.no_browser or not _has_display():
+                why = "--no-browser" if args.no_browser else "no display"
+                print(f"no browser tab opened ({why}): open {url} in a browser", flush=True)
+            else:
                 webbrowser.open(url)
         return server.wait()
     finally:
