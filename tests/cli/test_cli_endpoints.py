@@ -154,7 +154,7 @@ def test_the_api_key_is_in_no_output_log_store_or_export(tmp_path, private_home)
             failed.stdout,
             failed.stderr,
         ],
-        "files": [p.read_bytes().decode("utf-8", "replace") for p in _files(private_home) + _files(exports)],
+        "files": _texts_of_files(private_home, exports),
     }
     assert len(searched["files"]) >= 6  # the store, its journal files, endpoint health, the exports
     for where, texts in searched.items():
@@ -162,5 +162,17 @@ def test_the_api_key_is_in_no_output_log_store_or_export(tmp_path, private_home)
         assert not any(KEY[3:] in text for text in texts), f"part of the API key was found in {where}"
 
 
-def _files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file()]
+def _texts_of_files(*roots: Path) -> list[str]:
+    """The text of every file under `roots`. Read again when one vanished meanwhile: SQLite removes
+    its -wal file when the store's last connection closes, after copying it into the database."""
+    for _ in range(5):
+        try:
+            return [
+                p.read_bytes().decode("utf-8", "replace")
+                for root in roots
+                for p in root.rglob("*")
+                if p.is_file()
+            ]
+        except FileNotFoundError:
+            continue
+    raise AssertionError(f"files kept vanishing under {roots}")
