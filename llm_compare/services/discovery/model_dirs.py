@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from llm_compare.system.settings_file import load_settings, save_settings
 
@@ -36,4 +37,6 @@ def saved_model_dirs() -> list[str]:
 
 
 def save_model_dirs(dirs: Sequence[str]) -> None:
-    save_settings({**load_settings(), "model_dirs": list(dirs)})
+    """Saved as absolute paths: the dashboard runs from its own folder and a command from anywhere,
+    so a relative folder would mean a different place to each."""
+    save_settings({**load_settings(), "model_dirs": [str(Path(d).expanduser().resolve()) for d in dirs]})
