@@ -47,13 +47,25 @@ def add_parser(commands) -> argparse.ArgumentParser:
         type=argument_type(lambda text: check_unicode(text, "system prompt")),
         help="system prompt (chat mode)",
     )
-    run.add_argument("--max-tokens", type=int, dest="max_tokens")
-    run.add_argument("--temperature", type=float)
-    run.add_argument("--top-p", type=float, dest="top_p")
-    run.add_argument("--top-k", type=int, dest="top_k")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--mode", choices=["auto", "chat", "raw"])
-    run.add_argument("--schedule", choices=["sequential", "parallel"], default="sequential")
+    # These override the models' saved settings for this run only (docs/usage.md has the rest).
+    run.add_argument("--max-tokens", type=int, dest="max_tokens", metavar="N", help="most tokens to generate")
+    run.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (0: greedy)")
+    run.add_argument("--top-p", type=float, dest="top_p", metavar="P", help="nucleus sampling (1: off)")
+    run.add_argument(
+        "--top-k", type=int, dest="top_k", metavar="K", help="keep the K likeliest tokens (0: off)"
+    )
+    run.add_argument("--seed", type=int, metavar="S", help="sampling seed, for answers that repeat")
+    run.add_argument(
+        "--mode",
+        choices=["auto", "chat", "raw"],
+        help="chat: through the model's chat template; raw: the prompt as it is; auto: chat when it has one",
+    )
+    run.add_argument(
+        "--schedule",
+        choices=["sequential", "parallel"],
+        default="sequential",
+        help="one model at a time, for fair timings (default), or all at once",
+    )
     add_models_dir(run)
     run.add_argument("--json", action="store_true", help="one JSON object per model per line")
     return add_no_other_apps(run)

@@ -28,7 +28,12 @@ def add_parser(commands) -> argparse.ArgumentParser:
         default=server_defaults.DEFAULT_HOST,
         help="address to listen on (default: 127.0.0.1, this machine only)",
     )
-    serve.add_argument("--port", type=int, default=server_defaults.DEFAULT_PORT)
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=server_defaults.DEFAULT_PORT,
+        help="port to listen on (default: %(default)s)",
+    )
     serve.add_argument(
         "--api-key-env",
         metavar="NAME",

@@ -19,7 +19,7 @@ APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
 def add_parser(commands) -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="serve the dashboard and open it in the browser")
     add_models_dir(ui)
-    ui.add_argument("--port", type=int, default=8501)
+    ui.add_argument("--port", type=int, default=8501, help="port of the dashboard (default: %(default)s)")
     ui.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     ui.add_argument(
         "--build-demo",

@@ -75,7 +75,10 @@ STAT_HELP = {
     "decode_bytes_per_s": (
         "UTF-8 bytes of answer per second after the first token: comparable across tokenizers."
     ),
-    "e2e_s": "Seconds from the request reaching the loaded model to the last token.",
+    "e2e_s": (
+        "Seconds from the request reaching the loaded model to the last token (to the end of the run "
+        "when it was cancelled or made no token)."
+    ),
     "peak_rss_bytes": "Peak resident memory of the process holding this model, over load and generation.",
     "finish_reason": "stop, length, cancelled or error.",
     "other_cpu_share": (

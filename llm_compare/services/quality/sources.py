@@ -1,6 +1,6 @@
 """Where each quality figure of the frontier comes from, as {model_id: value}: check pass rates
-from the latest benchmarks, vote ratings from the blind votes. (Likelihood figures, bits per
-from the scores of the Quality page and `llm-compare score`."""
+from the latest benchmarks, vote ratings from the blind votes, and the likelihood figures (bits
+per byte, KL divergence) from the scores of the Quality page and `llm-compare score`."""
 
 from __future__ import annotations
 

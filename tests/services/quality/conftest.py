@@ -8,8 +8,6 @@ import pytest
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.quality.texts import ScoringText
 
-CTX = 64
-
 
 @pytest.fixture(scope="session")
 def ascii_text() -> ScoringText:

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-from conftest import CTX
 
 from llm_compare.core.errors import ConfigurationError
 from llm_compare.inferencers.gguf import GGUFInferencer
@@ -14,6 +13,8 @@ from llm_compare.services.quality.scores import latest_scores, save_scores
 from llm_compare.services.quality.scoring import Scoring
 from llm_compare.services.quality.texts import ScoringText, text_from_bytes
 from llm_compare.services.store.run_store import RunStore
+
+CTX = 64  # tokens per chunk in these tests
 
 
 def score(engine, models, text, reference=None, n_ctx=CTX):
