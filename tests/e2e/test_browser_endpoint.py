@@ -92,7 +92,9 @@ def test_serve_a_local_model_from_the_dashboard_and_compare_it_with_itself(
         page.get_by_text("Serve over HTTP (0)", exact=False).first.click()
         page.get_by_role("button", name="Serve", exact=True).click()
         served = page.locator("label").filter(has=page.get_by_text(re.compile(r"^served-local-gguf#")))
-        served.first.wait_for(timeout=180_000)
+        failed = page.locator("[data-testid='stAlertContentError']")
+        served.or_(failed).first.wait_for(timeout=180_000)
+        assert failed.count() == 0, f"serving failed: {failed.first.inner_text()}"
         name = served.first.inner_text().strip()
         pid = int(
             re.search(r"pid (\d+)", page.get_by_text(re.compile(r"· pid \d+")).first.inner_text()).group(1)

@@ -20,7 +20,9 @@ from llm_compare.core.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT_S = 60.0
+# A server that exits is reported at once; one still starting on a busy machine (Python, FastAPI
+# and the model scan on 2 loaded cores) is given this long before it counts as failed.
+START_TIMEOUT_S = 150.0
 STOP_GRACE_S = 5.0
 LOOPBACK = "127.0.0.1"
 
