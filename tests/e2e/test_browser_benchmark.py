@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests.support.dashboard_driver import (
+    DOWNLOAD_TIMEOUT_MS,
     browser_page,
     dashboard_server,
     open_page,
@@ -49,7 +50,7 @@ def test_benchmark_two_models_in_a_real_browser_and_download_both_csvs(tmp_path,
         page.screenshot(path=str(tmp_path / "benchmark.png"), full_page=True)
         files = {}
         for name in ("Runs CSV", "Aggregate CSV"):
-            with page.expect_download() as download:
+            with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download:
                 page.get_by_role("button", name=name).click()
             files[name] = tmp_path / download.value.suggested_filename
             download.value.save_as(files[name])

@@ -11,6 +11,7 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
 from tests.support.dashboard_driver import (
+    DOWNLOAD_TIMEOUT_MS,
     browser_page,
     dashboard_server,
     open_page,
@@ -73,7 +74,7 @@ def test_cast_a_blind_vote_in_a_real_browser(tmp_path, tiny_dir, private_home):
 
         open_page(page, "Leaderboard")
         page.get_by_role("button", name="Download votes CSV").wait_for(timeout=30_000)
-        with page.expect_download() as download:
+        with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download:
             page.get_by_role("button", name="Download votes CSV").click()
         download.value.save_as(tmp_path / "votes.csv")
     [vote] = list(csv.DictReader((tmp_path / "votes.csv").open()))

@@ -193,9 +193,14 @@ def run_prompt(page, prompt: str, models: int, timeout_s: float = 180) -> None:
         page.wait_for_timeout(250)
 
 
+# A download is served by the dashboard after a rerun: on 2 cores under load, 30 s was seen to be too
+# little (a fresh-clone run beside a demo build, load average 6).
+DOWNLOAD_TIMEOUT_MS = 120_000
+
+
 def download_csv(page, to: Path) -> Path:
     open_page(page, "Results")
-    with page.expect_download() as download:
+    with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download:
         page.get_by_role("button", name="Download CSV").click()
     download.value.save_as(to)
     return to
