@@ -7,8 +7,8 @@ import time
 import pytest
 
 from tests.support.dashboard_driver import (
-    DOWNLOAD_TIMEOUT_MS,
     browser_page,
+    click_to_download,
     dashboard_server,
     open_page,
     select_models,
@@ -46,14 +46,20 @@ def test_benchmark_two_models_in_a_real_browser_and_download_both_csvs(tmp_path,
         while done.count() == 0:
             assert time.monotonic() < deadline, "the benchmark did not finish in 3 minutes"
             page.wait_for_timeout(500)
+        # When the benchmark ends, the whole page runs again (Run enabled, Stop disabled) and draws
+        # its download buttons anew: a click on the buttons of the draw before is lost.
+        run_button = page.get_by_role("button", name="Run", exact=True)
+        while not run_button.is_enabled():
+            assert time.monotonic() < deadline, "the Run button did not come back after the benchmark"
+            page.wait_for_timeout(250)
+        wait_until_idle(page)
         page.get_by_role("button", name="Runs CSV").wait_for(timeout=30_000)
         page.screenshot(path=str(tmp_path / "benchmark.png"), full_page=True)
         files = {}
         for name in ("Runs CSV", "Aggregate CSV"):
-            with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download:
-                page.get_by_role("button", name=name).click()
-            files[name] = tmp_path / download.value.suggested_filename
-            download.value.save_as(files[name])
+            download = click_to_download(page, page.get_by_role("button", name=name))
+            files[name] = tmp_path / download.suggested_filename
+            download.save_as(files[name])
     runs = list(csv.DictReader(files["Runs CSV"].open()))
     assert sorted({r["model_name"] for r in runs}) == sorted(MODELS) and len(runs) == 6
     assert {r["completion_tokens"] for r in runs} == {"6"} and all(float(r["ttft_s"]) > 0 for r in runs)

@@ -198,6 +198,22 @@ def run_prompt(page, prompt: str, models: int, timeout_s: float = 180) -> None:
 DOWNLOAD_TIMEOUT_MS = 120_000
 
 
+def click_to_download(page, button, tries: int = 3):
+    """The download a click on `button` gives. Clicked again when none came within a third of
+    DOWNLOAD_TIMEOUT_MS: a click that lands while Streamlit replaces the button (a rerun) is lost,
+    as it would be for a person, who clicks again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        try:
+            with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS / tries) as download:
+                button.click()
+            return download.value
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+
+
 def download_csv(page, to: Path) -> Path:
     open_page(page, "Results")
     with page.expect_download(timeout=DOWNLOAD_TIMEOUT_MS) as download:
