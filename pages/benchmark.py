@@ -85,24 +85,13 @@ if not layout.need_selection("benchmark"):
             key=bench_view.TEMPERATURE_KEY,
             persist_state="session",
         )
-    run_col, stop_col, _ = st.columns([1, 1, 6])
-    run_col.button(
+    job_view.run_and_stop_buttons(
         "Run",
-        key="bench_run",
-        type="primary",
-        icon=":material/play_arrow:",
-        width="stretch",
-        disabled=running,
-        on_click=bench_view.start_from_form,
-    )
-    stop_col.button(
-        "Stop",
-        key="bench_stop",
-        icon=":material/stop:",
-        width="stretch",
-        disabled=not running,
-        on_click=bench_view.stop_current,
-        help="Stop after the run in flight; every finished run is kept.",
+        ("bench_run", "bench_stop"),
+        running,
+        bench_view.start_from_form,
+        bench_view.stop_current,
+        "Stop after the run in flight; every finished run is kept.",
     )
 
 # Shown with or without a selection: Resume (below) needs none.

@@ -51,24 +51,13 @@ ctx_col.number_input(
         "Each chunk is evaluated from an empty context; its second half is scored (as llama-perplexity does)."
     ),
 )
-run_col, stop_col, _ = st.columns([1, 1, 6])
-run_col.button(
+job_view.run_and_stop_buttons(
     "Score",
-    key="q_score",
-    type="primary",
-    icon=":material/play_arrow:",
-    width="stretch",
-    disabled=running,
-    on_click=quality_view.start_from_form,
-)
-stop_col.button(
-    "Stop",
-    key="q_stop",
-    icon=":material/stop:",
-    width="stretch",
-    disabled=not running,
-    on_click=quality_view.stop_current,
-    help="Stop within a chunk; models not started yet are skipped.",
+    ("q_score", "q_stop"),
+    running,
+    quality_view.start_from_form,
+    quality_view.stop_current,
+    "Stop within a chunk; models not started yet are skipped.",
 )
 for message in st.session_state.pop(quality_view.ERRORS_KEY, []):
     show_error(message)

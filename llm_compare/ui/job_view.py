@@ -27,3 +27,34 @@ def draw_live(job: Job, running: bool, action: str, *draws: Callable[[Job], None
             st.rerun()
 
     live()
+
+
+def run_and_stop_buttons(
+    label: str,
+    keys: tuple[str, str],
+    running: bool,
+    start: Callable[[], None],
+    stop: Callable[[], None],
+    stop_help: str,
+) -> None:
+    """A job page's two buttons side by side: `label` starts the job, Stop stops it, each enabled
+    only when it can act. `keys`: the two buttons' widget keys."""
+    run_col, stop_col, _ = st.columns([1, 1, 6])
+    run_col.button(
+        label,
+        key=keys[0],
+        type="primary",
+        icon=":material/play_arrow:",
+        width="stretch",
+        disabled=running,
+        on_click=start,
+    )
+    stop_col.button(
+        "Stop",
+        key=keys[1],
+        icon=":material/stop:",
+        width="stretch",
+        disabled=not running,
+        on_click=stop,
+        help=stop_help,
+    )
