@@ -29,6 +29,14 @@ class InferenceStats:
     decode_bytes_per_s: float | None = None
     e2e_s: float | None = None
     peak_rss_bytes: int | None = None
+    # The peak's split (docs/metrics.md): anonymous memory, and mapped files such as weights.
+    peak_private_bytes: int | None = None
+    peak_file_bytes: int | None = None
+    peak_vram_bytes: int | None = None  # this process's GPU memory; None where not measured
+    gpu_layers_offloaded: int | None = None
+    gpu_layers_total: int | None = None
+    energy_j: float | None = None  # device-wide counters: `busy` covers them as it covers timings
+    j_per_token: float | None = None
     finish_reason: FinishReason | None = None
     # Measured by the parent around the run: how much other work shared the machine.
     other_cpu_share: float | None = None
@@ -80,6 +88,25 @@ STAT_HELP = {
         "when it was cancelled or made no token)."
     ),
     "peak_rss_bytes": "Peak resident memory of the process holding this model, over load and generation.",
+    "peak_private_bytes": (
+        "Of the peak resident memory, the anonymous part: memory the process made itself (weights converted "
+        "or copied, buffers), which only its exit gives back."
+    ),
+    "peak_file_bytes": (
+        "Of the peak resident memory, the part that maps files: weights llama.cpp keeps mapped, or a "
+        "checkpoint read while it is converted."
+    ),
+    "peak_vram_bytes": (
+        "Peak GPU memory of the process holding this model (its CUDA context included), over load and "
+        "generation; empty when not on an NVIDIA GPU or not measured."
+    ),
+    "gpu_layers_offloaded": "Layers of the model on the GPU.",
+    "gpu_layers_total": "Layers of the model, counted as its backend counts them for offloading.",
+    "energy_j": (
+        "Joules the device used during the run, from its energy counter (NVML on a GPU, RAPL on a CPU); "
+        "device-wide, so other work counts too (see busy); empty without a readable counter."
+    ),
+    "j_per_token": "energy_j / completion_tokens.",
     "finish_reason": "stop, length, cancelled or error.",
     "other_cpu_share": (
         "Share of all cores used by other processes during the run (not this model, not llm-compare)."
@@ -160,6 +187,8 @@ class InferenceResult:
     backend_versions: dict[str, str] = field(default_factory=dict)
     # How the model actually ran: threads, and what the backend chose (e.g. the dtype).
     runtime: dict[str, str] = field(default_factory=dict)
+    # What it ran on, as a person reads it (Placement.device): "CPU, 2 threads, AVX2", "CUDA: NVIDIA H100".
+    device: str | None = None
 
     @classmethod
     def never_ran(cls, model_id: str, error: str) -> InferenceResult:
@@ -180,6 +209,7 @@ class InferenceResult:
             "ignored_settings": self.ignored_settings,
             "backend_versions": self.backend_versions,
             "runtime": self.runtime,
+            "device": self.device,
         }
 
     @classmethod
@@ -194,6 +224,7 @@ class InferenceResult:
             ignored_settings=data.get("ignored_settings") or {},
             backend_versions=data.get("backend_versions") or {},
             runtime=data.get("runtime") or {},
+            device=data.get("device"),
         )
 
 

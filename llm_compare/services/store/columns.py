@@ -33,6 +33,7 @@ FIGURE_COLUMNS = (
     "prompt_id",
     "repeat",
     "server_included_load",
+    "device",
 )
 RUN_COLUMNS = ("run_id", "comparison_id", "created_at", "model_id", "record", "benchmark_id")
 INSERT_SQL = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
@@ -91,6 +92,7 @@ def figure_values(record: RunRecord) -> tuple:
         _text(bench.get("prompt_id")),
         _integer(bench.get("repeat")),
         _flag(stats.get("server_included_load")),
+        _text(record.device),
     )
 
 

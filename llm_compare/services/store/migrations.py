@@ -148,6 +148,25 @@ def _add_benchmark_process_start(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE benchmarks ADD COLUMN pid_started REAL")
 
 
+_HARDWARE_COLUMNS_9 = (
+    ("peak_private_bytes", "INTEGER"),
+    ("peak_file_bytes", "INTEGER"),
+    ("peak_vram_bytes", "INTEGER"),
+    ("gpu_layers_offloaded", "INTEGER"),
+    ("gpu_layers_total", "INTEGER"),
+    ("energy_j", "REAL"),
+    ("j_per_token", "REAL"),
+    ("device", "TEXT"),
+)
+
+
+def _add_hardware_columns(db: sqlite3.Connection) -> None:
+    """Where each run ran and what it used (docs/metrics.md): the split of its peak memory, GPU
+    memory and layers, energy, and the device. Runs stored before have none: NULL, not measured."""
+    for name, kind in _HARDWARE_COLUMNS_9:
+        db.execute(f"ALTER TABLE run_columns ADD COLUMN {name} {kind}")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_runs_table,
     _add_benchmark_id,
@@ -157,6 +176,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _add_endpoint_columns,
     _create_scores_table,
     _add_benchmark_process_start,
+    _add_hardware_columns,
 ]
 
 

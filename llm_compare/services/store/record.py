@@ -40,6 +40,7 @@ class RunRecord:
     ignored_settings: dict[str, str] = field(default_factory=dict)
     host: dict[str, Any] = field(default_factory=dict)
     runtime: dict[str, str] = field(default_factory=dict)
+    device: str | None = None  # what it ran on (docs/metrics.md: device); None before it was recorded
     # A benchmark's run: benchmark_id, prompt_id, repeat, seed, checks ([{"check", "passed"}]),
     # skipped (why the prompt was not run). Empty for a comparison's run.
     bench: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +85,7 @@ class RunRecord:
             ignored_settings=result.ignored_settings,
             host=host_info(),
             runtime=result.runtime,
+            device=result.device,
         )
 
     def to_json(self) -> str:
@@ -113,6 +115,7 @@ class RunRecord:
         }
         row.update({name: self.stats.get(name) for name in STAT_HELP})
         row["error"] = self.error
+        row["device"] = self.device
         row["dtype_used"] = self.runtime.get("dtype")
         row["n_threads_used"] = self.runtime.get("n_threads")
         # Every current setting, whatever the record holds: runs stored before a setting was
@@ -170,7 +173,7 @@ SURROGATES = re.compile("[\ud800-\udfff]")
 NUMERIC_STATS = tuple(name for name in STAT_HELP if name not in (*BOOLEAN_STATS, "finish_reason"))
 _TEXT_FIELDS, _OPTIONAL_TEXT_FIELDS = (
     ("comparison_id", "prompt", "schedule", "text"),
-    ("system_prompt", "error", "finish_reason"),
+    ("system_prompt", "error", "finish_reason", "device"),
 )
 _DICT_FIELDS = ("config", "stats", "backend_versions", "ignored_settings", "host", "runtime", "bench")
 
