@@ -10,18 +10,36 @@ python=${PYTHON:-python3}
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 pip install --upgrade pip
 
-# torch first, pinned to a CPU build: an unpinned torch on Linux pulls a multi-GB CUDA build.
-# Set TORCH_INDEX_URL to PyTorch's CPU wheel index if your pip would otherwise fetch a CUDA one.
+# What to build for: CUDA, Metal, ROCm, Vulkan or the CPU (LLM_COMPARE_ACCELERATOR overrides),
+# and whether this venv was built for something else (a GPU appeared, the override changed).
+# Standard library only, so it runs before anything is installed; it prints its choice.
+plan=$(.venv/bin/python -m llm_compare.system.accelerator plan --venv .venv)
+eval "$plan"
+export CMAKE_ARGS
+if [ -n "$CUDACXX" ]; then export CUDACXX; fi  # where nvcc is off PATH, CMake would not find it
+
+# torch first, pinned: its version decides what the tests were checked against. PyPI's torch for
+# Linux is the CUDA build; on a machine without a GPU, set TORCH_INDEX_URL to PyTorch's CPU wheel
+# index (https://download.pytorch.org/whl/cpu) if your pip would otherwise fetch that multi-GB one.
+if [ "$REINSTALL_TORCH" = yes ]; then
+    echo "replacing torch: the installed one is not built for $ACCELERATOR ..."
+    pip uninstall -y torch  # not --force-reinstall --no-deps: a CUDA torch needs its nvidia-* wheels
+fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    echo "installing torch (CPU build) ..."
+    echo "installing torch for $ACCELERATOR ..."
     pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
 fi
-if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+if [ "$BUILD_LLAMA_CPP" = yes ]; then
+    # From source, past pip's wheel cache, which would hand back the wheel built for the CPU.
+    echo "building llama-cpp-python for $ACCELERATOR (CMAKE_ARGS=$CMAKE_ARGS): compiles llama.cpp, minutes ..."
+    pip install --force-reinstall --no-deps --no-cache-dir --no-binary llama-cpp-python "llama-cpp-python>=0.3.36"
+elif ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
     echo "installing llama-cpp-python (compiles llama.cpp: about 5 minutes on 2 cores, once) ..."
 fi
 extras=""
 [ "${1:-}" = "--test" ] && extras="[dev]"
 pip install -e ".${extras}"
+echo "$ACCELERATOR" >"$ACCELERATOR_MARKER"  # what this venv's llama-cpp-python is built for
 # The GGUF backend's token loop in C, against the llama.cpp just installed (else on first use).
 .venv/bin/python -m llm_compare.inferencers.token_loop
 
