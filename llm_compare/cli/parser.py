@@ -6,13 +6,13 @@ import argparse
 import logging
 import sys
 
-from llm_compare.cli import bench, demo, frontier, run, scan, score, serve, ui
+from llm_compare.cli import bench, demo, doctor, frontier, run, scan, score, serve, ui
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, LLMCompareError
 from llm_compare.core.text import terminal_safe
 
 DESCRIPTION = "The command-line interface: the same services as the dashboard, for scripts and CI."
 # In the order `llm-compare --help` lists them.
-COMMANDS = (scan, run, demo, bench, score, frontier, serve, ui)
+COMMANDS = (scan, run, demo, bench, score, frontier, serve, ui, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
