@@ -1,0 +1,94 @@
+"""Where each run ran and what it used, on the dashboard: the Compare column's stats line and
+summary table, and the sidebar's loaded models. Synthetic results: the figures are set by hand."""
+
+from streamlit.testing.v1 import AppTest
+
+from llm_compare.core.config import ModelConfig
+from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType
+from llm_compare.core.results import FinishReason, InferenceResult, InferenceStats
+from llm_compare.services.engine.comparison import ModelRun
+
+GiB = 2**30
+
+
+def gpu_run() -> ModelRun:
+    stats = InferenceStats(
+        ttft_s=0.05,
+        decode_tps=80.0,
+        prompt_tokens=10,
+        completion_tokens=33,
+        peak_rss_bytes=int(7.4 * GiB),
+        peak_private_bytes=int(5.0 * GiB),
+        peak_file_bytes=int(2.4 * GiB),
+        peak_vram_bytes=int(3.1 * GiB),
+        gpu_layers_offloaded=33,
+        gpu_layers_total=33,
+        energy_j=12.5,
+        j_per_token=0.379,
+        load_s=1.0,
+        finish_reason=FinishReason.LENGTH,
+    )
+    return _run("on-gpu", stats, "CUDA: NVIDIA H100 80GB HBM3", ModelConfig(n_gpu_layers=-1))
+
+
+def cpu_run(name: str = "on-cpu", device: str | None = "CPU, 2 threads, AVX2") -> ModelRun:
+    stats = InferenceStats(
+        ttft_s=0.08,
+        decode_tps=40.0,
+        prompt_tokens=10,
+        completion_tokens=33,
+        peak_rss_bytes=int(0.5 * GiB),
+        gpu_layers_offloaded=0,
+        gpu_layers_total=33,
+        load_s=1.0,
+        finish_reason=FinishReason.STOP,
+    )
+    return _run(name, stats, device, ModelConfig())
+
+
+def _run(name: str, stats: InferenceStats, device: str | None, config: ModelConfig) -> ModelRun:
+    model = ModelInfo(f"id-{name}", name, ModelType.GGUF, f"/models/{name}.gguf", GiB, ModelMetadata())
+    result = InferenceResult(model.id, "text", stats.finish_reason, None, stats, device=device)
+    return ModelRun(model, config, status="done", result=result)
+
+
+def columns_and_summary(runs):
+    import streamlit as st
+
+    from llm_compare.ui import compare_view
+
+    for run in runs:
+        compare_view._draw_footer(st.empty(), run)
+    compare_view._summary_table(runs)
+
+
+def draw(*runs: ModelRun) -> AppTest:
+    at = AppTest.from_function(columns_and_summary, args=(list(runs),), default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_gpu_run_shows_where_it_ran_its_memory_split_gpu_layers_and_energy():
+    at = draw(gpu_run(), cpu_run())
+    gpu_line, cpu_line = (c.value for c in at.caption if "TTFT" in c.value)
+    assert "peak RSS 7.4 GiB (2.4 GiB mapped file)" in gpu_line
+    assert "GPU memory 3.1 GiB" in gpu_line and "GPU layers 33/33" in gpu_line
+    assert "energy 12.5 J (0.379 J/token)" in gpu_line
+    assert "on CUDA" in gpu_line and "NVIDIA H100 80GB HBM3" in gpu_line
+    assert "on CPU, 2 threads, AVX2" in cpu_line
+    assert "GPU" not in cpu_line and "energy" not in cpu_line and "mapped file" not in cpu_line
+
+    table = at.dataframe[0].value
+    assert list(table["device"]) == ["CUDA: NVIDIA H100 80GB HBM3", "CPU, 2 threads, AVX2"]
+    assert round(table["peak_file_mib"][0]) == round(2.4 * 1024)
+    assert round(table["peak_vram_mib"][0]) == round(3.1 * 1024)
+    assert table["j_per_token"][0] == 0.379
+
+
+def test_cpu_runs_without_counters_show_no_empty_columns_nor_zeros():
+    at = draw(cpu_run("a", device=None), cpu_run("b", device=None))
+    table = at.dataframe[0].value
+    for column in ("device", "peak_file_mib", "peak_vram_mib", "energy_j", "j_per_token"):
+        assert column not in table.columns
+    for line in (c.value for c in at.caption if "TTFT" in c.value):
+        assert "GPU" not in line and "energy" not in line and " on " not in line
