@@ -1,12 +1,17 @@
 """Where each run ran and what it used, on the dashboard: the Compare column's stats line and
 summary table, and the sidebar's loaded models. Synthetic results: the figures are set by hand."""
 
+import os
+import sys
+
+import psutil
 from streamlit.testing.v1 import AppTest
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType
 from llm_compare.core.results import FinishReason, InferenceResult, InferenceStats
 from llm_compare.services.engine.comparison import ModelRun
+from llm_compare.services.engine.memory import MemoryCharge, process_file_bytes
 
 GiB = 2**30
 
@@ -92,3 +97,43 @@ def test_cpu_runs_without_counters_show_no_empty_columns_nor_zeros():
         assert column not in table.columns
     for line in (c.value for c in at.caption if "TTFT" in c.value):
         assert "GPU" not in line and "energy" not in line and " on " not in line
+
+
+class EngineWithOneWorker:
+    """The sidebar's view of the engine: this test process stands in for a loaded model's worker."""
+
+    busy = False
+
+    def memory_in_use(self):
+        me = os.getpid()
+        return [
+            MemoryCharge("tiny-llama", me, psutil.Process(me).memory_info().rss, 0, external=False),
+            MemoryCharge("exited", 1, 0, 0, external=False),  # a worker that has exited reads 0
+            MemoryCharge("served", me, 10 * GiB, 10 * GiB, external=True),  # listed by the serve panel
+        ]
+
+
+def loaded_models():
+    from llm_compare.ui import layout
+
+    layout._loaded_models()
+
+
+def test_the_sidebar_shows_each_loaded_model_with_its_mapped_file_part(monkeypatch):
+    from llm_compare.ui import session
+
+    monkeypatch.setattr(session, "engine", EngineWithOneWorker)
+    at = AppTest.from_function(loaded_models, default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    lines = [m.value for m in at.markdown]
+    assert len(lines) == 1 and lines[0].startswith("tiny-llama · ")
+    if sys.platform == "linux":  # psutil's `shared` (RssFile + RssShmem) exists there only
+        assert "mapped file)" in lines[0]
+
+
+def test_a_process_mapped_file_part_is_read_from_outside_or_none():
+    part = process_file_bytes(os.getpid())
+    if sys.platform == "linux":
+        assert 0 < part < psutil.Process().memory_info().rss
+    assert process_file_bytes(None) is None
+    assert process_file_bytes(2**22 + 12345) is None  # no such process
