@@ -137,3 +137,24 @@ def test_a_process_mapped_file_part_is_read_from_outside_or_none():
         assert 0 < part < psutil.Process().memory_info().rss
     assert process_file_bytes(None) is None
     assert process_file_bytes(2**22 + 12345) is None  # no such process
+
+
+def test_the_benchmark_table_adds_device_and_measured_figures_per_model():
+    from llm_compare.services.bench.aggregate import CountedRun
+    from llm_compare.services.bench.report import ModelLabel
+    from llm_compare.services.bench.results import benchmark_results
+    from llm_compare.ui.bench_view import _summary_table
+
+    figures = {"decode_tps": 80.0, "peak_rss_bytes": 2**30, "energy_j": 6.0, "j_per_token": 0.2}
+    runs = [CountedRun("g", "p", r, figures) for r in range(3)]
+    runs += [CountedRun("c", "p", r, {"decode_tps": 40.0, "peak_rss_bytes": 2**29}) for r in range(3)]
+    labels = {"g": ModelLabel("gpu", "gguf", "CUDA: H100"), "c": ModelLabel("cpu", "gguf", None)}
+    table = _summary_table(benchmark_results(runs, labels, lambda a, b: True), labels)
+    by_model = table.set_index("model")
+    assert by_model.loc["gpu", "device"] == "CUDA: H100" and by_model.loc["gpu", "J/token"] == 0.2
+    assert by_model.loc["cpu"].isna()[["device", "J/token", "energy J"]].all()  # empty, not zero
+    assert "peak GPU MiB" not in table.columns  # measured by no run
+
+    cpu_only = {"c": labels["c"]}
+    table = _summary_table(benchmark_results(runs[3:], cpu_only, lambda a, b: True), cpu_only)
+    assert not {"device", "J/token", "energy J", "peak mapped file MiB"} & set(table.columns)
