@@ -158,3 +158,28 @@ def test_the_benchmark_table_adds_device_and_measured_figures_per_model():
     cpu_only = {"c": labels["c"]}
     table = _summary_table(benchmark_results(runs[3:], cpu_only, lambda a, b: True), cpu_only)
     assert not {"device", "J/token", "energy J", "peak mapped file MiB"} & set(table.columns)
+
+
+def frontier(costs):
+    from llm_compare.ui import frontier_view
+
+    frontier_view.draw("bits_per_byte", {m: 2.0 - i / 10 for i, m in enumerate(costs)}, costs)
+
+
+def test_the_frontier_draws_an_energy_axis_only_where_energy_was_measured():
+    from llm_compare.services.quality.frontier import NO_ENERGY_NOTE, ModelCost
+
+    def cost(model_id, j_per_token):
+        return ModelCost(model_id, model_id, "b", "2026-01-01T00:00", 5, 100.0, 0.1, 2**30, None, j_per_token)
+
+    measured = AppTest.from_function(frontier, args=({"a": cost("a", 0.2), "b": cost("b", 0.5)},)).run()
+    assert not measured.exception
+    assert "j_per_token" in measured.dataframe[0].value.columns
+    assert len(measured.get("plotly_chart")) == 3
+    assert not any(NO_ENERGY_NOTE in c.value for c in measured.caption)
+
+    cpu_only = AppTest.from_function(frontier, args=({"a": cost("a", None), "b": cost("b", None)},)).run()
+    assert not cpu_only.exception
+    assert "j_per_token" not in cpu_only.dataframe[0].value.columns
+    assert len(cpu_only.get("plotly_chart")) == 2
+    assert any(NO_ENERGY_NOTE in c.value for c in cpu_only.caption)
