@@ -186,6 +186,24 @@ TABLE_COLUMNS = {
     "peak_rss_mib": st.column_config.NumberColumn(
         "Peak RSS (MiB)", format="%.0f", help=STAT_HELP["peak_rss_bytes"]
     ),
+    "peak_private_mib": st.column_config.NumberColumn(
+        "Peak private (MiB)", format="%.0f", help=STAT_HELP["peak_private_bytes"]
+    ),
+    "peak_file_mib": st.column_config.NumberColumn(
+        "Peak mapped file (MiB)", format="%.0f", help=STAT_HELP["peak_file_bytes"]
+    ),
+    "peak_vram_mib": st.column_config.NumberColumn(
+        "Peak GPU memory (MiB)", format="%.0f", help=STAT_HELP["peak_vram_bytes"]
+    ),
+    "gpu_layers": st.column_config.TextColumn(
+        "GPU layers",
+        help=f"{STAT_HELP['gpu_layers_offloaded']} Shown as offloaded/total: {STAT_HELP['gpu_layers_total']}",
+    ),
+    "energy_j": st.column_config.NumberColumn("Energy (J)", format="%.3g", help=STAT_HELP["energy_j"]),
+    "j_per_token": st.column_config.NumberColumn("J/token", format="%.3g", help=STAT_HELP["j_per_token"]),
+    "device": st.column_config.TextColumn(
+        "Ran on", help="What the run ran on: CPU (threads, features) or GPU."
+    ),
     "finish_reason": st.column_config.TextColumn("Finish", help=STAT_HELP["finish_reason"]),
     "busy": st.column_config.CheckboxColumn("Busy", help=STAT_HELP["busy"], width=50),
     "other_cpu_share": st.column_config.NumberColumn(
@@ -198,10 +216,11 @@ TABLE_COLUMNS = {
 }
 st.subheader("Runs")
 records = store.page(query, offset, page_size)
+runs = tables.runs_frame(records, session_comparisons)
 selection = st.dataframe(
-    tables.runs_frame(records, session_comparisons),
+    runs,
     hide_index=True,
-    column_order=list(TABLE_COLUMNS),
+    column_order=tables.shown_columns(runs, TABLE_COLUMNS),
     column_config=TABLE_COLUMNS,
     key="runs_table",
     placeholder="–",

@@ -1,5 +1,6 @@
 """`llm-compare frontier`: the frontier table from the command line — per model a quality figure
-beside the latest quiet benchmark's decode speed, TTFT and peak memory, and which are on the fronts."""
+beside the latest quiet benchmark's decode speed, TTFT, peak memory and (where measured) J/token, and
+which are on the fronts."""
 
 from __future__ import annotations
 
@@ -30,7 +31,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    from llm_compare.services.quality.frontier import QUALITY_FIGURES, frontier_rows, latest_costs
+    from llm_compare.services.quality.frontier import (
+        NO_ENERGY_NOTE,
+        QUALITY_FIGURES,
+        energy_measured,
+        frontier_rows,
+        latest_costs,
+    )
     from llm_compare.services.quality.sources import SOURCES, voted_names
     from llm_compare.services.store.run_store import RunStore
 
@@ -47,24 +54,31 @@ def command(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     label = QUALITY_FIGURES[args.quality].label
-    print(f"{'model':30} {label:>18} {'decode tok/s':>12} {'TTFT ms':>8} {'peak MiB':>9}  frontier")
+    with_energy = energy_measured(costs)
+    energy_heading = f" {'J/token':>8}" if with_energy else ""
+    headings = f"{'model':30} {label:>18} {'decode tok/s':>12} {'TTFT ms':>8} {'peak MiB':>9}"
+    print(f"{headings}{energy_heading}  frontier")
     for row, data in zip(rows, objects):
-        fronts = (
-            ", ".join(
-                name for name, on in (("speed", row.on_speed_front), ("memory", row.on_memory_front)) if on
-            )
-            or "–"
+        on_fronts = (
+            ("speed", row.on_speed_front),
+            ("memory", row.on_memory_front),
+            ("energy", row.on_energy_front),
         )
+        fronts = ", ".join(name for name, on in on_fronts if on) or "–"
+        energy = f" {_number(data['j_per_token'], '.3g'):>8}" if with_energy else ""
         print(
             f"{terminal_safe(row.name)[:30]:30} {_number(data[args.quality], '.4g'):>18} "
             f"{_number(data['decode_tps'], '.1f'):>12} {_number(data['ttft_ms'], '.0f'):>8} "
-            f"{_number(data['peak_rss_mib'], '.0f'):>9}  {fronts}"
+            f"{_number(data['peak_rss_mib'], '.0f'):>9}{energy}  {fronts}"
             + (f"  ({terminal_safe(row.note)})" if row.note else "")
         )
     print(
-        "Costs from the latest benchmark that included each model, quiet runs only (median decode and TTFT, "
-        "highest peak RSS)."
+        "Costs from the latest benchmark that included each model, quiet runs only (median decode, TTFT"
+        + (" and J/token" if with_energy else "")
+        + ", highest peak RSS)."
     )
+    if not with_energy:
+        print(NO_ENERGY_NOTE)
     return EXIT_OK
 
 
@@ -81,6 +95,8 @@ def _object(row, figure: str) -> dict:
         "quiet_runs": cost.runs if cost else 0,
         "on_speed_frontier": row.on_speed_front,
         "on_memory_frontier": row.on_memory_front,
+        "j_per_token": cost.j_per_token if cost else None,
+        "on_energy_frontier": row.on_energy_front,
         "note": row.note or None,
     }
 

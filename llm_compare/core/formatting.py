@@ -31,8 +31,40 @@ def human_count(n: int | None) -> str:
     return str(n)
 
 
-def stats_line(stats: InferenceStats) -> str:
-    """One compact line: TTFT, decode speed, tokens, memory, load time, finish reason."""
+def memory_with_file_part(n_bytes: float | None, file_bytes: float | None) -> str:
+    """Resident memory with its mapped-file part where one was measured: "7.4 GiB (2.4 GiB mapped
+    file)". Mapped weights are shared with the page cache, so the split tells what a second process
+    of the same model would add."""
+    if n_bytes is None or not file_bytes:
+        return human_bytes(n_bytes)
+    return f"{human_bytes(n_bytes)} ({human_bytes(file_bytes)} mapped file)"
+
+
+def gpu_layers_text(stats: InferenceStats, offload_asked: bool = False) -> str | None:
+    """The layers on a GPU, as "GPU layers 33/33", when there are some or offloading was asked for."""
+    offloaded, total = stats.gpu_layers_offloaded, stats.gpu_layers_total
+    if offloaded is None or not (offloaded or offload_asked):
+        return None
+    return f"GPU layers {offloaded}/{total}" if total is not None else f"GPU layers {offloaded}"
+
+
+def hardware_parts(stats: InferenceStats, offload_asked: bool = False) -> list[str]:
+    """GPU memory, GPU layers and energy, each only where it was measured (never a made-up 0)."""
+    parts = []
+    if stats.peak_vram_bytes is not None:
+        parts.append(f"GPU memory {human_bytes(stats.peak_vram_bytes)}")
+    layers = gpu_layers_text(stats, offload_asked)
+    if layers:
+        parts.append(layers)
+    if stats.energy_j is not None:
+        per_token = f" ({stats.j_per_token:.3g} J/token)" if stats.j_per_token is not None else ""
+        parts.append(f"energy {stats.energy_j:.3g} J{per_token}")
+    return parts
+
+
+def stats_line(stats: InferenceStats, device: str | None = None, offload_asked: bool = False) -> str:
+    """One compact line: TTFT, decode speed, tokens, memory (with its mapped-file part), GPU and
+    energy where measured, load time, finish reason, and what the run ran on."""
 
     def fmt(value: float | None, pattern: str) -> str:
         return pattern.format(value) if value is not None else "–"
@@ -47,7 +79,8 @@ def stats_line(stats: InferenceStats) -> str:
         f"TTFT {fmt(stats.ttft_s and stats.ttft_s * 1000, '{:.0f} ms')}{cached}",
         f"decode {fmt(stats.decode_tps, '{:.1f} tok/s')}",
         f"{fmt(stats.prompt_tokens, '{}')} → {fmt(stats.completion_tokens, '{}')} tokens",
-        f"peak RSS {human_bytes(stats.peak_rss_bytes)}",
+        f"peak RSS {memory_with_file_part(stats.peak_rss_bytes, stats.peak_file_bytes)}",
+        *hardware_parts(stats, offload_asked),
         f"load {load}",
         stats.finish_reason.value if stats.finish_reason else "running",
     ]
@@ -59,6 +92,8 @@ def stats_line(stats: InferenceStats) -> str:
         parts.append("includes the server loading the model")
     if stats.cost is not None:
         parts.append(f"cost {stats.cost:.6g}")
+    if device:
+        parts.append(f"on {device}")
     return " · ".join(parts)
 
 

@@ -16,6 +16,7 @@ from llm_compare.services.bench.results import (
     BenchmarkResults,
     benchmark_document,
     results_of,
+    stored_labels,
     stored_results,
 )
 from llm_compare.services.bench.runner import BenchmarkRunner, BenchmarkSpec
@@ -52,6 +53,11 @@ TABLE_FIGURES = (
     ("ttft_s", "TTFT ms", 1000.0),
     ("prefill_tps", "prefill tok/s", 1.0),
     ("peak_rss_bytes", "peak RSS MiB", 1 / 2**20),
+    # The next only where measured: a figure no run has gets no summary, hence no column.
+    ("peak_file_bytes", "peak mapped file MiB", 1 / 2**20),
+    ("peak_vram_bytes", "peak GPU MiB", 1 / 2**20),
+    ("energy_j", "energy J", 1.0),
+    ("j_per_token", "J/token", 1.0),
 )
 
 
@@ -204,7 +210,7 @@ def draw_past() -> None:
             help="Run only what this benchmark has not run yet, with the same plan and seeds.",
         )
     records = store.benchmark_runs(chosen)
-    labels = {r.model["id"]: ModelLabel(r.model["name"], r.model["type"]) for r in records}
+    labels = stored_labels(records)
     results = stored_results(records, st.session_state.get(INCLUDE_BUSY_KEY, False))
     if results.runs:
         _figures(results, labels, key_prefix="past_")
@@ -249,8 +255,10 @@ def _summary_table(
     rows = []
     for model_id, prompt_id in dict.fromkeys((m, p) for m, p, _ in summary_of):
         label = labels.get(model_id, ModelLabel(model_id, ""))
-        cells = {"model": label.name, "backend": label.backend} | (
-            {"prompt": prompt_id} if per_prompt else {}
+        cells = (
+            {"model": label.name, "backend": label.backend}
+            | ({"device": label.device} if label.device else {})
+            | ({"prompt": prompt_id} if per_prompt else {})
         )
         cells["n"] = max(s.n for (m, p, _), s in summary_of.items() if (m, p) == (model_id, prompt_id))
         for figure, heading, scale in TABLE_FIGURES:

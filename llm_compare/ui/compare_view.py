@@ -268,7 +268,7 @@ def _draw_footer(slot, run: ModelRun) -> None:
     with slot.container():
         if result.error:
             show_error(result.error)
-        st.caption(stats_line(result.stats))
+        st.caption(literal(stats_line(result.stats, result.device, gpu_offload_asked(run.config))))
         if run.save_note:
             st.warning(literal(run.save_note), icon=":material/warning:")
         if run.unsaved_record:  # not even the pending file took it: the user can still copy it
@@ -283,9 +283,17 @@ def _draw_footer(slot, run: ModelRun) -> None:
             )
 
 
+def gpu_offload_asked(config) -> bool:
+    """Whether the settings ask for a GPU (GGUF layers offloaded, or a PyTorch device other than the
+    CPU): then "GPU layers 0/33" is news worth showing, not noise."""
+    return bool(getattr(config, "n_gpu_layers", 0)) or getattr(config, "device", "cpu") != "cpu"
+
+
 def _changed_ignored_settings(run: ModelRun) -> dict[str, str]:
     """The settings the backend ignored that the user changed from the model's defaults (the
     engine also reports defaults that differ from ModelConfig's, like n_ctx from the model)."""
+    if not run.result.ignored_settings:
+        return {}
     defaults = session.config_manager().defaults_for(run.model)
     return {
         name: why
@@ -303,7 +311,14 @@ SUMMARY_COLUMNS = {  # column: (label, format, help, the figure it shows)
     "peak_rss_mib": ("Peak RSS (MiB)", "{:.0f}", STAT_HELP["peak_rss_bytes"], "peak_rss_bytes"),
     "load_s": ("Load (s)", "{:.2f}", STAT_HELP["load_s"], "load_s"),
     "other_cpu_pct": ("Other CPU (%)", "{:.0f}", STAT_HELP["other_cpu_share"], "other_cpu_share"),
+    "peak_file_mib": ("Mapped file (MiB)", "{:.0f}", STAT_HELP["peak_file_bytes"], "peak_file_bytes"),
+    "peak_vram_mib": ("GPU memory (MiB)", "{:.0f}", STAT_HELP["peak_vram_bytes"], "peak_vram_bytes"),
+    "energy_j": ("Energy (J)", "{:.3g}", STAT_HELP["energy_j"], "energy_j"),
+    "j_per_token": ("J/token", "{:.3g}", STAT_HELP["j_per_token"], "j_per_token"),
 }
+# Shown only when some run measured them: a CPU-only machine has no GPU memory nor, often, an
+# energy counter, and a column of dashes says nothing.
+MEASURED_ONLY = ("peak_file_mib", "peak_vram_mib", "energy_j", "j_per_token", "device")
 BEST_STYLE = "background-color: #dcfce7; font-weight: 600"
 BUSY_STYLE = "color: #b45309"
 
@@ -312,22 +327,28 @@ def _summary_table(runs: list[ModelRun]) -> None:
     finished = [run for run in runs if run.result]
     if not finished:
         return
-    frame = pd.DataFrame([_summary_row(run.model.name, run.result.stats) for run in finished])
+    frame = pd.DataFrame([_summary_row(run.model.name, run.result) for run in finished])
     for column in SUMMARY_COLUMNS:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame = frame.drop(columns=[c for c in MEASURED_ONLY if frame[c].isna().all()])
     best = best_by_figure({run.model.id: run.result for run in finished})
     marks = pd.DataFrame("", index=frame.index, columns=frame.columns)
     for column, (*_, figure) in SUMMARY_COLUMNS.items():
+        if column not in frame:
+            continue
         for i, run in enumerate(finished):
             if run.model.id in best.get(figure, ()):
                 marks.loc[i, column] = BEST_STYLE
     marks.loc[frame["busy"] == "busy", "busy"] = BUSY_STYLE
-    styled = frame.style.format({name: spec[1] for name, spec in SUMMARY_COLUMNS.items()}, na_rep="–")
+    styled = frame.style.format(
+        {name: spec[1] for name, spec in SUMMARY_COLUMNS.items() if name in frame}, na_rep="–"
+    )
     styled = styled.apply(lambda _: marks, axis=None)
     config = {name: st.column_config.Column(spec[0], help=spec[2]) for name, spec in SUMMARY_COLUMNS.items()}
     config["model"] = st.column_config.TextColumn("Model")
     config["finish_reason"] = st.column_config.TextColumn("Finish", help=STAT_HELP["finish_reason"])
     config["busy"] = st.column_config.TextColumn("Machine", help=STAT_HELP["busy"])
+    config["device"] = st.column_config.TextColumn("Ran on", help="What the model ran on.")
     st.dataframe(styled, hide_index=True, column_config=config, key="comparison_summary")
     notes = []
     if best:
@@ -337,7 +358,9 @@ def _summary_table(runs: list[ModelRun]) -> None:
     st.caption(" ".join(notes + ["Hover a column header for what it measures."]))
 
 
-def _summary_row(name: str, stats) -> dict:
+def _summary_row(name: str, result) -> dict:
+    stats = result.stats
+
     def scaled(value, factor):
         return value * factor if value is not None else None
 
@@ -353,4 +376,9 @@ def _summary_row(name: str, stats) -> dict:
         "finish_reason": stats.finish_reason.value if stats.finish_reason else None,
         "other_cpu_pct": scaled(stats.other_cpu_share, 100),
         "busy": {True: "busy", False: "quiet"}.get(stats.busy, "–"),
+        "peak_file_mib": scaled(stats.peak_file_bytes, 2**-20),
+        "peak_vram_mib": scaled(stats.peak_vram_bytes, 2**-20),
+        "energy_j": stats.energy_j,
+        "j_per_token": stats.j_per_token,
+        "device": result.device,
     }

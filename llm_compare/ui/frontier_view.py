@@ -1,5 +1,5 @@
-"""Draws the frontier: a chosen quality figure per model beside its decode speed, TTFT and peak
-memory, and the speed–quality and memory–quality scatters with the Pareto front marked."""
+"""Draws the frontier: a chosen quality figure per model beside its decode speed, TTFT, peak memory
+and (where measured) J/token, and the quality scatters against each with the Pareto front marked."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 import streamlit as st
 
-from llm_compare.services.quality.frontier import QUALITY_FIGURES, FrontierRow, frontier_rows, latest_costs
+from llm_compare.services.quality.frontier import (
+    NO_ENERGY_NOTE,
+    QUALITY_FIGURES,
+    FrontierRow,
+    energy_measured,
+    frontier_rows,
+    latest_costs,
+)
 from llm_compare.services.quality.sources import SOURCES, voted_names
 from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import charts
@@ -50,7 +57,10 @@ def draw(
         )
         return
     spec = QUALITY_FIGURES[figure]
+    with_energy = energy_measured(costs)
     frame = pd.DataFrame([_row(r) for r in rows])
+    if not with_energy:
+        frame = frame.drop(columns=["j_per_token", "energy_front"])
     st.dataframe(
         frame,
         hide_index=True,
@@ -72,6 +82,12 @@ def draw(
             ),
             "memory_front": st.column_config.CheckboxColumn(
                 "Memory frontier", help="No model has both better quality and less peak memory"
+            ),
+            "j_per_token": st.column_config.NumberColumn(
+                "J/token", format="%.3g", help="Median over the benchmark's quiet runs of energy_j / tokens"
+            ),
+            "energy_front": st.column_config.CheckboxColumn(
+                "Energy frontier", help="No model has both better quality and fewer joules per token"
             ),
             "benchmark": st.column_config.TextColumn("From benchmark"),
             "note": st.column_config.TextColumn("Note"),
@@ -97,9 +113,16 @@ def draw(
         charts.frontier(memory, "peak RSS (MiB)", quality_title, False, "Quality against peak memory"),
         key="frontier_memory",
     )
+    if with_energy:
+        energy = _points(plotted, lambda r: r.cost.j_per_token, lambda r: r.on_energy_front)
+        left.plotly_chart(
+            charts.frontier(energy, "J/token", quality_title, False, "Quality against energy per token"),
+            key="frontier_energy",
+        )
     st.caption(
         "Costs from the latest benchmark that included each model, quiet runs only. Coloured: the frontier "
         "(no other model is better on both axes); grey: beaten on both by another model."
+        + ("" if with_energy else f" {NO_ENERGY_NOTE}")
     )
 
 
@@ -123,6 +146,8 @@ def _row(row: FrontierRow) -> dict:
         "peak_rss_mib": cost.peak_rss_bytes / 2**20 if cost and cost.peak_rss_bytes is not None else None,
         "speed_front": row.on_speed_front,
         "memory_front": row.on_memory_front,
+        "j_per_token": cost.j_per_token if cost else None,
+        "energy_front": row.on_energy_front,
         "benchmark": f"{cost.benchmark_id} · {cost.benchmark_created_at[:16]}" if cost else None,
         "note": row.note,
     }

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from llm_compare.core.formatting import human_bytes, human_count
+from llm_compare.core.formatting import human_bytes, human_count, memory_with_file_part
 from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.services.engine.memory import process_file_bytes
 from llm_compare.ui import session
 from llm_compare.ui.host_check import stop_unless_allowed_host
 from llm_compare.ui.text import literal
@@ -51,12 +52,14 @@ def sidebar() -> None:
 
 def _loaded_models() -> None:
     engine = session.engine()
-    loaded = engine.loaded_models()
+    # The engine's own workers as the memory budget counts them (a worker that has exited reads 0).
+    loaded = [c for c in engine.memory_in_use() if not c.external and c.rss_bytes]
     if not loaded:
         return
     st.caption("LOADED (WARM) MODELS")
     for worker in loaded:
-        st.markdown(f"{literal(worker['name'])} · {human_bytes(worker['rss_bytes'])}")
+        resident = memory_with_file_part(worker.rss_bytes, process_file_bytes(worker.pid))
+        st.markdown(f"{literal(worker.label)} · {literal(resident)}")
     st.button(
         "Unload all",
         key="unload_all",

@@ -144,7 +144,39 @@ def _shown_units(frame: pd.DataFrame) -> pd.DataFrame:
     )
     frame["ttft_ms"] = frame["ttft_s"] * 1000
     frame["peak_rss_mib"] = frame["peak_rss_bytes"] / 2**20
+    for figure in ("peak_private_bytes", "peak_file_bytes", "peak_vram_bytes"):
+        if figure in frame:
+            frame[figure.removesuffix("_bytes") + "_mib"] = frame[figure] / 2**20
+    if "gpu_layers_offloaded" in frame:
+        frame["gpu_layers"] = [
+            _layers(offloaded, total)
+            for offloaded, total in zip(frame["gpu_layers_offloaded"], frame["gpu_layers_total"])
+        ]
     return frame
+
+
+def _layers(offloaded, total) -> str | None:
+    if pd.isna(offloaded):
+        return None
+    return f"{offloaded:.0f}/{total:.0f}" if not pd.isna(total) else f"{offloaded:.0f}"
+
+
+# Columns of the runs table shown only when a run on screen has a value: on a CPU-only machine
+# without an energy counter they would be columns of dashes.
+MEASURED_ONLY_COLUMNS = (
+    "device",
+    "peak_private_mib",
+    "peak_file_mib",
+    "peak_vram_mib",
+    "gpu_layers",
+    "energy_j",
+    "j_per_token",
+)
+
+
+def shown_columns(frame: pd.DataFrame, columns: Iterable[str]) -> list[str]:
+    """`columns` less the MEASURED_ONLY_COLUMNS that no row of `frame` has a value for."""
+    return [c for c in columns if c not in MEASURED_ONLY_COLUMNS or (c in frame and frame[c].notna().any())]
 
 
 def local_time(iso_timestamp: str) -> datetime:

@@ -73,3 +73,25 @@ def test_without_anything_stored_it_says_what_to_do(capsys):
 
 def test_the_cli_offers_every_quality_source():
     assert QUALITY_CHOICES == tuple(SOURCES)
+
+
+def test_energy_per_token_is_a_column_and_a_front_only_where_measured(capsys, tmp_path):
+    from llm_compare.services.quality.frontier import NO_ENERGY_NOTE
+
+    store = RunStore()
+    store.benchmark_started("b1", {}, "")
+    for repeat in range(3):
+        store_bench_run(store, "b1", "cpu", "p1", repeat, 100, checks=(True,))
+    assert main(["frontier", "--quality", "check_pass_rate", "--json", str(tmp_path / "f.json")]) == 0
+    out = capsys.readouterr().out
+    assert "J/token" not in out.splitlines()[0] and out.splitlines()[-1] == NO_ENERGY_NOTE
+    assert json.loads((tmp_path / "f.json").read_text())[0]["j_per_token"] is None
+
+    store.benchmark_started("b2", {}, "")
+    for repeat in range(3):
+        store_bench_run(store, "b2", "gpu", "p1", repeat, 300, checks=(True,), j_per_token=0.25)
+    assert main(["frontier", "--quality", "check_pass_rate"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "J/token" in lines[0] and NO_ENERGY_NOTE not in lines
+    gpu = next(line for line in lines if line.startswith("name-gpu"))
+    assert "0.25" in gpu.split() and "energy" in gpu

@@ -19,6 +19,7 @@ def store_bench_run(
     busy: bool = False,
     peak: int = 100,
     checks: tuple[bool, ...] = (),
+    j_per_token: float | None = None,
 ) -> RunRecord:
     """One counted run of `model_id` (named name-<id>), TTFT decode_tps / 1000 s."""
     record = RunRecord(
@@ -33,7 +34,13 @@ def store_bench_run(
         text="t",
         finish_reason="length",
         error=None,
-        stats={"decode_tps": decode_tps, "ttft_s": decode_tps / 1000, "peak_rss_bytes": peak, "busy": busy},
+        stats={
+            "decode_tps": decode_tps,
+            "ttft_s": decode_tps / 1000,
+            "peak_rss_bytes": peak,
+            "busy": busy,
+            "j_per_token": j_per_token,
+        },
         bench={
             "benchmark_id": benchmark_id,
             "prompt_id": prompt_id,

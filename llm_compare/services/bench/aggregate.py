@@ -28,6 +28,12 @@ FIGURES = (
     "prompt_tokens",
     "completion_tokens",
     "peak_rss_bytes",
+    # Empty where not measured (no GPU, no energy counter): a figure no run has gets no summary.
+    "peak_private_bytes",
+    "peak_file_bytes",
+    "peak_vram_bytes",
+    "energy_j",
+    "j_per_token",
 )
 
 

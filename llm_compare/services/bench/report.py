@@ -3,7 +3,7 @@ into an issue or a README (what `llama-bench -o md` gives)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from llm_compare.core.results import STAT_HELP
@@ -19,12 +19,31 @@ MARKDOWN_FIGURES = (
     ("prefill_tps", "prefill tok/s", 1.0, 0),
     ("peak_rss_bytes", "peak RSS MiB", 1 / 2**20, 1),
 )
+# Columns added only when some model has the figure: a CPU-only machine has no GPU memory and
+# often no energy counter, and a column of dashes would say nothing.
+MEASURED_MARKDOWN_FIGURES = (
+    ("peak_file_bytes", "peak mapped file MiB", 1 / 2**20, 1),
+    ("peak_vram_bytes", "peak GPU MiB", 1 / 2**20, 1),
+    ("energy_j", "energy J", 1.0, 2),
+    ("j_per_token", "J/token", 1.0, 4),
+)
 
 
 @dataclass(frozen=True)
 class ModelLabel:
     name: str
     backend: str
+    device: str | None = None  # what its runs ran on (RunRecord.device); None before it was recorded
+
+
+def devices_by_model(pairs: Iterable[tuple[str, str | None]]) -> dict[str, str]:
+    """{model_id: device} from (model id, device) pairs, several devices joined by "; " in the
+    order first met (a benchmark resumed on another machine ran on both)."""
+    found: dict[str, dict[str, None]] = {}
+    for model_id, device in pairs:
+        if device:
+            found.setdefault(model_id, {})[device] = None
+    return {model_id: "; ".join(devices) for model_id, devices in found.items()}
 
 
 def aggregate_rows(summaries: Sequence[FigureSummary], labels: Mapping[str, ModelLabel]) -> list[dict]:
@@ -37,6 +56,7 @@ def aggregate_rows(summaries: Sequence[FigureSummary], labels: Mapping[str, Mode
                 "model_id": row.model_id,
                 "model_name": label.name,
                 "backend": label.backend,
+                "device": label.device,
                 "prompt_id": row.prompt_id or "",
                 "figure": row.figure,
                 "n": s.n,
@@ -70,6 +90,7 @@ def run_rows(records: Sequence[RunRecord], counted_only: bool = True) -> list[di
             "model_id": record.model["id"],
             "model_name": record.model["name"],
             "backend": record.model["type"],
+            "device": record.device,
             "prompt_id": bench["prompt_id"],
             "repeat": bench.get("repeat"),
             "seed": bench.get("seed"),
@@ -98,17 +119,22 @@ def markdown_table(
     by_key = {(s.model_id, s.figure): s.summary for s in summaries if s.prompt_id is None}
     rate_of = {r.model_id: r for r in rates if r.prompt_id is None}
     models = sorted({s.model_id for s in summaries}, key=lambda m: labels[m].name if m in labels else m)
-    header = (
-        ["model", "backend", "n"] + [heading for _, heading, _, _ in MARKDOWN_FIGURES] + ["checks passed"]
+    figures = MARKDOWN_FIGURES + tuple(
+        f for f in MEASURED_MARKDOWN_FIGURES if any(figure == f[0] for _, figure in by_key)
     )
-    lines = [_md_row(header), _md_row(["---"] * 2 + ["---:"] * (len(header) - 2))]
+    with_device = any(labels[m].device for m in models if m in labels)
+    text_columns = ["model", "backend"] + (["device"] if with_device else [])
+    header = text_columns + ["n"] + [heading for _, heading, _, _ in figures] + ["checks passed"]
+    lines = [
+        _md_row(header),
+        _md_row(["---"] * len(text_columns) + ["---:"] * (len(header) - len(text_columns))),
+    ]
     for model_id in models:
         label = labels.get(model_id, ModelLabel(model_id, ""))
         n = max((s.n for (m, _), s in by_key.items() if m == model_id), default=0)
-        cells = [label.name, label.backend, str(n)]
+        cells = [label.name, label.backend] + ([label.device or "–"] if with_device else []) + [str(n)]
         cells += [
-            _md_figure(by_key.get((model_id, figure)), scale, digits)
-            for figure, _, scale, digits in MARKDOWN_FIGURES
+            _md_figure(by_key.get((model_id, figure)), scale, digits) for figure, _, scale, digits in figures
         ]
         cells.append(_md_rate(rate_of.get(model_id)))
         lines.append(_md_row(cells))

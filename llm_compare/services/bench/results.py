@@ -17,7 +17,13 @@ from llm_compare.services.bench.aggregate import (
     pass_rates,
 )
 from llm_compare.services.bench.persistence import counted_runs
-from llm_compare.services.bench.report import ModelLabel, aggregate_rows, markdown_table, run_rows
+from llm_compare.services.bench.report import (
+    ModelLabel,
+    aggregate_rows,
+    devices_by_model,
+    markdown_table,
+    run_rows,
+)
 from llm_compare.services.bench.runner import BenchmarkRunner
 from llm_compare.services.store.run_store import RunRecord
 
@@ -94,17 +100,27 @@ def tokenizer_matcher(runtimes: Iterable[tuple[str, Mapping[str, str]]]) -> Call
 
 def stored_results(records: list[RunRecord], include_busy: bool = False) -> BenchmarkResults:
     """A stored benchmark's results, from its runs as the store holds them."""
-    labels = {r.model["id"]: ModelLabel(r.model["name"], r.model["type"]) for r in records}
+    labels = stored_labels(records)
     same_tokenizer = tokenizer_matcher((r.model["id"], r.runtime) for r in records)
     return benchmark_results(counted_runs(records), labels, same_tokenizer, include_busy)
+
+
+def stored_labels(records: list[RunRecord]) -> dict[str, ModelLabel]:
+    """Name, backend and device of every model of a stored benchmark."""
+    devices = devices_by_model((r.model["id"], r.device) for r in records)
+    return {
+        r.model["id"]: ModelLabel(r.model["name"], r.model["type"], devices.get(r.model["id"]))
+        for r in records
+    }
 
 
 def results_of(
     runner: BenchmarkRunner, include_busy: bool = False
 ) -> tuple[BenchmarkResults, dict[str, ModelLabel]]:
     runs = runner.counted_runs()
+    devices = devices_by_model((o.model.id, o.result.device) for o in runner.snapshot() if o.result)
     labels = {
-        m.id: ModelLabel(m.name, m.type.value)
+        m.id: ModelLabel(m.name, m.type.value, devices.get(m.id))
         for m in runner.models.values()
         if m.id in runner.spec.model_ids
     }

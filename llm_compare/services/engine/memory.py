@@ -94,3 +94,15 @@ class MemoryCharge:
 
 def gib(n_bytes: float) -> str:
     return f"{n_bytes / GiB:.2f} GiB" if n_bytes >= GiB / 10 else f"{n_bytes / MiB:.0f} MiB"
+
+
+def process_file_bytes(pid: int | None) -> int | None:
+    """The mapped-file part of a process's resident memory, read from outside (Linux: RssFile +
+    RssShmem, psutil's `shared`): weights llama.cpp keeps mapped, which the page cache shares.
+    None where the system does not tell (macOS, Windows) or the process is gone."""
+    if pid is None:
+        return None
+    try:
+        return getattr(psutil.Process(pid).memory_info(), "shared", None)
+    except psutil.Error:
+        return None

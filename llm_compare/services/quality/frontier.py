@@ -1,6 +1,7 @@
-"""The frontier: per model a quality figure beside what it costs (median decode speed, TTFT and
-peak memory from the latest benchmark that included it, quiet runs only), and which models no
-other beats on both quality and speed, or on both quality and memory (Pareto)."""
+"""The frontier: per model a quality figure beside what it costs (median decode speed, TTFT, J/token
+and peak memory from the latest benchmark that included it, quiet runs only), and which models no
+other beats on both quality and speed, on both quality and memory, or on both quality and energy
+where energy was measured (Pareto)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class ModelCost:
     ttft_s: float | None  # median
     peak_rss_bytes: float | None  # the highest: a process's peak only grows
     pass_rate: PassRate | None  # over every prompt of that benchmark; None without checks
+    j_per_token: float | None = None  # median; None without an energy counter
 
 
 def latest_costs(store: RunStore) -> dict[str, ModelCost]:
@@ -86,6 +88,7 @@ def latest_costs(store: RunStore) -> dict[str, ModelCost]:
                 medians.get((model_id, "ttft_s")),
                 max(peaks) if peaks else None,
                 rates.get(model_id),
+                medians.get((model_id, "j_per_token")),
             )
     return costs
 
@@ -104,6 +107,15 @@ def pareto_front(points: Mapping[str, tuple[float, float]], higher_x: bool, high
     }
 
 
+# Why the energy axis is missing: no benchmark run had a readable energy counter (NVML, RAPL).
+NO_ENERGY_NOTE = "No energy axis: no benchmark run measured energy (no energy counter on this machine)."
+
+
+def energy_measured(costs: Mapping[str, ModelCost]) -> bool:
+    """Whether any model's cost has a J/token figure: only then is energy a frontier axis."""
+    return any(cost.j_per_token is not None for cost in costs.values())
+
+
 @dataclass(frozen=True)
 class FrontierRow:
     model_id: str
@@ -113,6 +125,7 @@ class FrontierRow:
     on_speed_front: bool  # no model has both better quality and faster decoding
     on_memory_front: bool  # no model has both better quality and less peak memory
     note: str  # why the model is not on the plots, or ""
+    on_energy_front: bool = False  # no model has both better quality and fewer joules per token
 
 
 def frontier_rows(
@@ -133,6 +146,11 @@ def frontier_rows(
         False,
         higher,
     )
+    energy = pareto_front(
+        {m: (costs[m].j_per_token, quality[m]) for m in both if costs[m].j_per_token is not None},
+        False,
+        higher,
+    )
     names = dict(names or {})
     rows = []
     for model_id in dict.fromkeys([*quality, *costs]):
@@ -143,7 +161,11 @@ def frontier_rows(
         elif value is None:
             note = f"no {QUALITY_FIGURES[figure].label} yet"
         name = names.get(model_id) or (cost.name if cost else model_id)
-        rows.append(FrontierRow(model_id, name, value, cost, model_id in speed, model_id in memory, note))
+        rows.append(
+            FrontierRow(
+                model_id, name, value, cost, model_id in speed, model_id in memory, note, model_id in energy
+            )
+        )
     worst = float("inf")
     rows.sort(
         key=lambda r: (

@@ -121,3 +121,50 @@ def test_the_markdown_footer_says_how_many_busy_runs_were_left_out():
     assert "No run was busy." in markdown_table(*args)
     assert "3 busy runs excluded (other programs used the CPU)." in markdown_table(*args, busy_left_out=3)
     assert "Busy runs included." in markdown_table(*args, busy_included=True)
+
+
+def test_measured_hardware_figures_and_devices_add_columns_only_when_present():
+    from llm_compare.services.bench.report import devices_by_model
+
+    data = [
+        CountedRun(
+            "a",
+            "p",
+            r,
+            {"decode_tps": 100.0, "peak_rss_bytes": 2**20 * 50, "peak_file_bytes": 2**20 * 20}
+            | {"peak_vram_bytes": 2**20 * 300, "energy_j": 4.0 + r, "j_per_token": 0.125},
+            False,
+        )
+        for r in range(5)
+    ] + [CountedRun("b", "p", r, {"decode_tps": 50.0}, False) for r in range(5)]
+    devices = devices_by_model(
+        [("a", "CUDA: H100"), ("a", "CUDA: H100"), ("b", None), ("b", "CPU, 2 threads")]
+    )
+    assert devices == {"a": "CUDA: H100", "b": "CPU, 2 threads"}
+    labels = {"a": ModelLabel("gpu", "gguf", devices["a"]), "b": ModelLabel("cpu", "gguf", devices["b"])}
+    header, cpu, gpu = table_cells(markdown_table(figure_summaries(data), [], [], labels))  # by name
+    assert header[:4] == ["model", "backend", "device", "n"]
+    assert header[-5:] == ["peak mapped file MiB", "peak GPU MiB", "energy J", "J/token", "checks passed"]
+    assert gpu[2] == "CUDA: H100" and cpu[2] == "CPU, 2 threads"
+    assert gpu[header.index("J/token")] == "0.1250 (0.1250–0.1250)"
+    assert gpu[header.index("energy J")] == "6.00 (4.00–8.00)"
+    assert cpu[header.index("J/token")] == "–"  # not measured: empty, not zero
+    rows = aggregate_rows(figure_summaries(data), labels)
+    assert {r["figure"] for r in rows if r["model_id"] == "a"} >= {"peak_file_bytes", "j_per_token"}
+    assert all(r["device"] == "CPU, 2 threads" for r in rows if r["model_id"] == "b")
+
+
+def test_a_stored_benchmark_report_names_the_device_each_model_ran_on(private_home):
+    """`llm-compare bench report` prints this Markdown."""
+    from llm_compare.services.bench.results import stored_results
+    from llm_compare.services.store.run_store import RunStore
+    from tests.support.bench_records import store_bench_run
+
+    store = RunStore()
+    records = [store_bench_run(store, "b1", m, "p", r, 100.0) for m in ("x", "y") for r in range(3)]
+    for record in records:
+        record.device = "CPU, 2 threads, AVX2" if record.model["id"] == "x" else None
+    header, *body = table_cells(stored_results(records).markdown)
+    assert header[2] == "device"
+    assert [row[2] for row in body] == ["CPU, 2 threads, AVX2", "–"]
+    assert "energy J" not in header and "J/token" not in header  # measured by no run

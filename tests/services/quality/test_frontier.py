@@ -124,3 +124,23 @@ def test_likelihood_figures_come_from_each_models_latest_score_on_the_text_score
     assert SOURCES["bits_per_byte"](store, {}) == {"a": 3.0, "b": 2.5}  # not a's older score on code
     assert SOURCES["kl_mean"](store, {}) == {"b": 0.01}
     assert list(SOURCES)[0] == "bits_per_byte"  # the default, as the issue asks
+
+
+def test_energy_is_an_axis_only_where_a_benchmark_measured_it():
+    from llm_compare.services.quality.frontier import energy_measured
+
+    store = RunStore()
+    store.benchmark_started("b1", {}, "")
+    for model, j_per_token in (("frugal", 0.1), ("hungry", 0.5), ("hungry-better", 0.6)):
+        for repeat in range(3):
+            stored_run(store, "b1", model, "p", repeat, 100.0, j_per_token=j_per_token + repeat / 100)
+    costs = latest_costs(store)
+    assert costs["frugal"].j_per_token == pytest.approx(0.11)  # the median
+    assert energy_measured(costs)
+    bits = {"frugal": 2.0, "hungry": 2.0, "hungry-better": 1.8}
+    rows = {r.model_id: r for r in frontier_rows("bits_per_byte", bits, costs)}
+    assert {m for m, r in rows.items() if r.on_energy_front} == {"frugal", "hungry-better"}
+
+    cpu_only = {"q4": cost("q4", 300, 100), "q8": cost("q8", 200, 180)}
+    assert cpu_only["q4"].j_per_token is None and not energy_measured(cpu_only)
+    assert not any(r.on_energy_front for r in frontier_rows("bits_per_byte", {"q4": 2, "q8": 1}, cpu_only))
