@@ -18,6 +18,7 @@ SERVER_SIDE_FIELDS = {
     "n_ctx": "set on the server: an endpoint's context size is the server's",
     "n_threads": "set on the server",
     "n_gpu_layers": "set on the server",
+    "main_gpu": "set on the server",
     "dtype": "set on the server",
     "device": "set on the server",
     "trust_remote_code": "set on the server",
