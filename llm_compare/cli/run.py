@@ -18,6 +18,7 @@ from llm_compare.cli.common import (
     models_dirs,
     other_app_folders,
 )
+from llm_compare.core.config import ModelConfig, field_errors
 from llm_compare.core.errors import EXIT_INTERRUPTED, EXIT_MODEL_FAILED, EXIT_OK, ConfigurationError
 from llm_compare.core.formatting import stats_line
 from llm_compare.core.models import ModelInfo
@@ -61,6 +62,18 @@ def add_parser(commands) -> argparse.ArgumentParser:
         help="chat: through the model's chat template; raw: the prompt as it is; auto: chat when it has one",
     )
     run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="settings",
+        type=argument_type(parse_setting),
+        metavar="KEY=VALUE",
+        help=(
+            "set any model setting for this run only, not saved (repeatable): e.g. n_gpu_layers=auto, "
+            'device=cpu, stop=["\\n\\n"]; VALUE is read as JSON when it parses, else as text'
+        ),
+    )
+    run.add_argument(
         "--schedule",
         choices=["sequential", "parallel"],
         default="sequential",
@@ -69,6 +82,30 @@ def add_parser(commands) -> argparse.ArgumentParser:
     add_models_dir(run)
     run.add_argument("--json", action="store_true", help="one JSON object per model per line")
     return add_no_other_apps(run)
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """KEY=VALUE as a (setting, value) pair, the value checked against that setting alone: JSON
+    when it parses and fits (5, 0.2, true, null, ["a"]), else the text itself (auto, chat, and
+    system_prompt=42 as the text "42")."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigurationError(f"{text!r} is not KEY=VALUE: write e.g. --set n_gpu_layers=auto")
+    if key not in ModelConfig.model_fields:
+        raise ConfigurationError(
+            f"{key}: unknown setting (valid ones: {', '.join(ModelConfig.model_fields)})"
+        )
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    errors = field_errors({key: value})
+    if key in errors and value != raw and key not in field_errors({key: raw}):
+        return key, raw
+    if key in errors:
+        raise ConfigurationError(f"{key}: {errors[key]}")
+    return key, value
 
 
 def _checked_prompt(text: str) -> str:
@@ -121,7 +158,7 @@ def command(args: argparse.Namespace) -> int:
     models = manager.select_models(args.model, usable_only=False)
     usable = [m for m in models if m.usable]
     overrides = {k: getattr(args, k) for k in ("max_tokens", "temperature", "top_p", "top_k", "seed", "mode")}
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    overrides = {k: v for k, v in overrides.items() if v is not None} | dict(args.settings)
     saved = ConfigManager().load_many(models)
     for warning in saved.warnings:  # a bad saved setting costs only itself, and says so
         print(f"warning: {terminal_safe(warning)}", file=sys.stderr)
@@ -201,6 +238,9 @@ class JsonPrinter:
             "text": result.text,
             "finish_reason": result.finish_reason.value,
             "error": result.error,
+            # Each setting that could not take effect, one line naming it (as the text output's notes).
+            "warnings": [f"{name}: {why}" for name, why in result.ignored_settings.items()],
+            "device": result.device,
             "stats": result.stats.to_dict(),
         }
         print(json.dumps(line), flush=True)

@@ -3,14 +3,14 @@ validation, help text and the JSON schema the configuration page draws its form 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llm_compare.core.errors import ConfigurationError
 
 # Fields that change how a model is loaded: a change means a fresh worker.
-LOAD_FIELDS = ("n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code")
+LOAD_FIELDS = ("n_ctx", "n_gpu_layers", "main_gpu", "dtype", "device", "trust_remote_code")
 # How an answer is generated: what "copy to all" copies. The other fields (load settings, threads,
 # trust_remote_code) belong to one model and its machine; one vetted model's are never copied to another.
 GENERATION_FIELDS = (
@@ -112,11 +112,22 @@ class ModelConfig(BaseModel):
             "between models running in parallel."
         ),
     )
-    n_gpu_layers: int = Field(
+    n_gpu_layers: Annotated[int, Field(ge=-1, le=1000)] | Literal["auto"] = Field(
+        "auto",
+        description=(
+            "GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all. auto: every layer "
+            "when this llama.cpp can offload and the model fits the GPU's free memory, as many as fit when "
+            "only part does, none on a CPU-only build."
+        ),
+    )
+    main_gpu: int = Field(
         0,
-        ge=-1,
-        le=1000,
-        description="GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all.",
+        ge=0,
+        le=63,
+        description=(
+            "The GPU a model runs on, by index (GGUF: llama.cpp's main_gpu, the whole model on that one GPU; "
+            "PyTorch: cuda:main_gpu). One GPU per model."
+        ),
     )
     # Backend settings (PyTorch / transformers)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -126,7 +137,13 @@ class ModelConfig(BaseModel):
             "checkpoint's own dtype on a GPU."
         ),
     )
-    device: Literal["cpu", "cuda", "mps"] = Field("cpu", description="PyTorch: device to run on.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto",
+        description=(
+            "PyTorch: device to run on; auto: cuda when there is an NVIDIA GPU, else mps on Apple Silicon, "
+            "else cpu. cuda or mps where there is none is a load error."
+        ),
+    )
     trust_remote_code: bool = Field(
         False, description="PyTorch: run Python code shipped in the model folder. Only for folders you trust."
     )
@@ -144,12 +161,23 @@ class ModelConfig(BaseModel):
 
     @property
     def effective_dtype(self) -> str | None:
-        """PyTorch: the dtype weights are loaded in; None keeps the checkpoint's. On the CPU, auto
-        means float32: half-precision matmuls are slow or unsupported there, and llama.cpp
-        computes in float32 on the CPU too."""
+        """PyTorch: the dtype weights are loaded in, on the device this config asks for (auto: the
+        device expected_torch_device predicts, as a parent process without torch can tell it)."""
+        if self.device != "auto":
+            return self.effective_dtype_on(self.device)
+        # Imported here: placement is the inferencers' module of pure decisions, and core knows
+        # nothing of devices otherwise.
+        from llm_compare.inferencers.placement import expected_torch_device
+
+        return self.effective_dtype_on(expected_torch_device(self.device))
+
+    def effective_dtype_on(self, device: str) -> str | None:
+        """PyTorch: the dtype weights are loaded in on `device` (a resolved one: cpu, cuda, mps);
+        None keeps the checkpoint's. On the CPU, auto means float32: half-precision matmuls are
+        slow or unsupported there, and llama.cpp computes in float32 on the CPU too."""
         if self.dtype != "auto":
             return self.dtype
-        return "float32" if self.device == "cpu" else None
+        return "float32" if device == "cpu" else None
 
     def load_key(self) -> tuple:
         """The settings a loaded model depends on."""
@@ -185,12 +213,26 @@ def field_errors(data: dict[str, Any]) -> dict[str, str]:
     try:
         ModelConfig.model_validate(data)
     except ValidationError as exc:
-        return {_field_name(err): _message(err) for err in exc.errors()}
+        return {_field_name(err): _message(err) for err in _one_per_field(exc.errors())}
     return {}
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    return "; ".join(f"{_field_name(e)}: {_message(e)}" for e in exc.errors())
+    return "; ".join(f"{_field_name(e)}: {_message(e)}" for e in _one_per_field(exc.errors()))
+
+
+def _one_per_field(errors: list[dict]) -> list[dict]:
+    """A field typed `int | "auto"` fails twice (once per alternative): keep the integer's
+    error, saying that auto is the other choice."""
+    kept = []
+    for err in errors:
+        loc = tuple(str(part) for part in err.get("loc", ()))
+        if len(loc) == 2 and loc[1] == "literal['auto']":
+            continue
+        if len(loc) == 2 and loc[1] == "constrained-int":
+            err = {**err, "msg": err["msg"] + ", or auto"}
+        kept.append(err)
+    return kept
 
 
 def _field_name(err: dict) -> str:

@@ -16,6 +16,8 @@ from llm_compare.inferencers.detokenize import streaming_decoder
 if TYPE_CHECKING:
     import numpy as np
 
+    from llm_compare.inferencers.placement import Placement
+
 # Backend modules are imported lazily, by name, so that only a worker pays for torch / llama_cpp.
 _BACKEND_MODULES = {
     ModelType.PYTORCH: "llm_compare.inferencers.pytorch",
@@ -118,6 +120,11 @@ class Inferencer(ABC):
     def runtime_info(self) -> dict[str, str]:
         """How the model was actually loaded (e.g. the dtype), stored with each run."""
         return {}
+
+    def placement(self) -> Placement | None:
+        """Where the loaded model runs, for the run about to be reported (the threads it used
+        count); None where that is not ours to know (an HTTP endpoint's server decides)."""
+        return None
 
     def ignored_settings(self, config: ModelConfig) -> dict[str, str]:
         """The ignored fields that this config sets away from their defaults."""

@@ -18,10 +18,13 @@ SERVER_SIDE_FIELDS = {
     "n_ctx": "set on the server: an endpoint's context size is the server's",
     "n_threads": "set on the server",
     "n_gpu_layers": "set on the server",
+    "main_gpu": "set on the server",
     "dtype": "set on the server",
     "device": "set on the server",
     "trust_remote_code": "set on the server",
 }
+# The defaults before `auto`: every settings file saved then holds them, and they ask for nothing.
+_DEFAULTS_BEFORE_AUTO = {"n_gpu_layers": 0, "device": "cpu"}
 # Sampling fields beyond OpenAI's, by server kind: what the server does with ours.
 _NOT_SENT = {
     LLAMA_CPP: {},
@@ -55,7 +58,9 @@ def ignored_settings(kind: str | None, config: ModelConfig) -> dict[str, str]:
     ignored = {
         n: why
         for n, why in ignored_for(kind).items()
-        if n not in SERVER_SIDE_FIELDS or getattr(config, n) != getattr(defaults, n)
+        if n not in SERVER_SIDE_FIELDS
+        or getattr(config, n)
+        not in (getattr(defaults, n), _DEFAULTS_BEFORE_AUTO.get(n, getattr(defaults, n)))
     }
     if kind == LLAMA_CPP_PYTHON and config.repeat_last_n == LLAMA_CPP_PYTHON_LAST_N:
         ignored.pop("repeat_last_n")  # what that server does anyway

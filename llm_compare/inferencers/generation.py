@@ -235,9 +235,23 @@ def run_generation(
         peak_rss_bytes=peak_rss_bytes(),
         answer_bytes_after_first=max(0, _utf8_size(text) - run.first_token_bytes),
     )
-    return InferenceResult(
+    result = InferenceResult(
         model_id=inferencer.model.id, text=text, finish_reason=run.finish, error=error, stats=stats
     )
+    _add_placement(result, inferencer)
+    return result
+
+
+def _add_placement(result: InferenceResult, inferencer: LocalInferencer) -> None:
+    """Where the run ran (its device in words, its layers on a GPU) and what the load settings
+    resolved to (runtime: n_gpu_layers, torch_device)."""
+    placement = inferencer.placement()
+    if placement is None:
+        return
+    result.device = placement.device
+    result.stats.gpu_layers_offloaded = placement.gpu_layers_offloaded
+    result.stats.gpu_layers_total = placement.gpu_layers_total
+    result.runtime.update(placement.resolved)
 
 
 def _utf8_size(text: str) -> int:

@@ -18,6 +18,20 @@ from llm_compare.core.errors import ConfigurationError, LLMCompareError, ModelLo
 from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import LocalInferencer, chat_messages, raw_text, register
 from llm_compare.inferencers.generation import TEXT_INTERVAL_S
+from llm_compare.inferencers.placement import (
+    ALL_LAYERS,
+    Placement,
+    apple_chip_name,
+    cpu_text,
+    gguf_gpu_layers,
+    gguf_layers_reported,
+    gguf_offload_bytes,
+    gpu_text,
+    llama_cpu_feature,
+    llama_gpu_backend,
+    nvidia_free_bytes,
+    nvidia_gpu_name,
+)
 from llm_compare.inferencers.sampling import llama_sampler_chain
 from llm_compare.inferencers.token_loop import load_token_loop
 
@@ -50,8 +64,21 @@ class GGUFInferencer(LocalInferencer):
         set_verbose(False)  # llama.cpp's errors only, as Llama(verbose=False)
         L.llama_backend_init()
         cfg = self.config
+        system_info = L.llama_print_system_info().decode(errors="replace")
+        self._gpu_backend = llama_gpu_backend(system_info) if L.llama_supports_gpu_offload() else None
+        self._cpu_feature = llama_cpu_feature(system_info)
+        meta = self.model.metadata
+        requested, _ = gguf_gpu_layers(  # its warning: ignored_settings
+            cfg.n_gpu_layers,
+            can_offload=self._gpu_backend is not None,
+            layers_total=meta.block_count + 1 if meta.block_count else None,
+            model_bytes=gguf_offload_bytes(self.model.size_bytes, meta.block_count, meta.kv_width, cfg.n_ctx),
+            free_gpu_bytes=self._free_gpu_bytes(),
+        )
         model_params = L.llama_model_default_params()
-        model_params.n_gpu_layers = 0x7FFFFFFF if cfg.n_gpu_layers == -1 else cfg.n_gpu_layers
+        model_params.n_gpu_layers = 0x7FFFFFFF if requested == ALL_LAYERS else requested
+        model_params.main_gpu = cfg.main_gpu
+        model_params.split_mode = L.LLAMA_SPLIT_MODE_NONE  # one GPU per model: main_gpu
         self._model = L.llama_model_load_from_file(os.fsencode(self.model.path), model_params)
         if not self._model:
             raise ModelLoadError(
@@ -60,7 +87,7 @@ class GGUFInferencer(LocalInferencer):
         params = L.llama_context_default_params()
         params.n_ctx = cfg.n_ctx
         params.n_batch, params.n_ubatch = min(cfg.n_ctx, N_BATCH), min(cfg.n_ctx, N_UBATCH)
-        params.n_threads = params.n_threads_batch = cfg.n_threads or os.cpu_count() or 1
+        params.n_threads = params.n_threads_batch = self._n_threads = cfg.n_threads or os.cpu_count() or 1
         self._ctx = L.llama_init_from_model(self._model, params)
         if not self._ctx:
             L.llama_model_free(self._model)
@@ -69,6 +96,8 @@ class GGUFInferencer(LocalInferencer):
                 f"llama.cpp could not make a context of {cfg.n_ctx} tokens for {self.model.path}: lower n_ctx"
             )
         self._vocab = L.llama_model_get_vocab(self._model)
+        offloaded, total = gguf_layers_reported(requested, L.llama_model_n_layer(self._model))
+        self._layers = (offloaded if self._gpu_backend else 0, total)
         self._memory = L.llama_get_memory(self._ctx)
         self._n_ctx = L.llama_n_ctx(self._ctx)
         self._n_batch = params.n_batch
@@ -328,6 +357,45 @@ class GGUFInferencer(LocalInferencer):
         import llama_cpp as L
 
         L.llama_set_n_threads(self._ctx, n_threads, n_threads)
+        self._n_threads = n_threads
+
+    def _free_gpu_bytes(self) -> int | None:
+        """Free memory on the GPU this model would go to: NVML's for main_gpu on CUDA, the
+        system's available memory on Metal (unified memory), None where neither tells."""
+        if self._gpu_backend == "CUDA":
+            return nvidia_free_bytes(self.config.main_gpu)
+        if self._gpu_backend == "Metal":
+            import psutil
+
+            return psutil.virtual_memory().available
+        return None
+
+    def placement(self) -> Placement:
+        offloaded, total = self._layers
+        if offloaded:
+            cuda = self._gpu_backend == "CUDA"
+            name = nvidia_gpu_name(self.config.main_gpu) if cuda else None
+            name = apple_chip_name() if self._gpu_backend == "Metal" else name
+            device = gpu_text(self._gpu_backend or "GPU", name)
+        else:
+            cuda, device = False, cpu_text(self._n_threads, self._cpu_feature)
+        return Placement(
+            device,
+            offloaded,
+            total,
+            cuda_index=self.config.main_gpu if cuda else None,
+            resolved={"n_gpu_layers": str(offloaded)},
+        )
+
+    def ignored_settings(self, config: ModelConfig) -> dict[str, str]:
+        ignored = super().ignored_settings(config)
+        if config.device == "cpu" and config.n_gpu_layers == 0:
+            ignored.pop("device", None)  # it says what n_gpu_layers 0 does (the default before auto)
+        if hasattr(self, "_gpu_backend"):  # known once loaded: a count a CPU-only build cannot honour
+            _, warning = gguf_gpu_layers(config.n_gpu_layers, self._gpu_backend is not None, None, 0, None)
+            if warning:
+                ignored["n_gpu_layers"] = warning
+        return ignored
 
     def is_end_of_sequence(self, token_id: int) -> bool:
         return self._is_eog(self._vocab, token_id)

@@ -11,6 +11,15 @@ from llm_compare.core.config import ModelConfig
 from llm_compare.core.errors import ConfigurationError, ModelLoadError
 from llm_compare.core.models import ModelType
 from llm_compare.inferencers.base import LocalInferencer, chat_messages, raw_text, register
+from llm_compare.inferencers.placement import (
+    Placement,
+    apple_chip_name,
+    cpu_text,
+    gpu_text,
+    torch_cpu_feature,
+    torch_device,
+    torch_device_name,
+)
 from llm_compare.inferencers.sampling import transformers_sampler_chain
 
 if TYPE_CHECKING:
@@ -68,11 +77,11 @@ class PyTorchInferencer(LocalInferencer):
         transformers_logging.disable_progress_bar()  # it would garble the CLI's output
 
         cfg = self.config
-        if cfg.device == "cuda" and not torch.cuda.is_available():
-            raise ModelLoadError("device 'cuda' is not available on this machine: set device to cpu")
-        if cfg.device == "mps" and not torch.backends.mps.is_available():
-            raise ModelLoadError("device 'mps' is not available on this machine: set device to cpu")
-        dtype = getattr(torch, cfg.effective_dtype) if cfg.effective_dtype else "auto"
+        device = torch_device(cfg.device, torch.cuda.is_available(), torch.backends.mps.is_available())
+        count = torch.cuda.device_count() if device == "cuda" else 0
+        self.device = torch_device_name(device, cfg.main_gpu, count)
+        effective_dtype = cfg.effective_dtype_on(device)
+        dtype = getattr(torch, effective_dtype) if effective_dtype else "auto"
         # local_files_only: never reach for a model hub.
         common = {"trust_remote_code": cfg.trust_remote_code, "local_files_only": True}
         self.tokenizer = AutoTokenizer.from_pretrained(self.model.path, **common)
@@ -88,7 +97,7 @@ class PyTorchInferencer(LocalInferencer):
                 f"{len(missing)} weights are missing from the checkpoint (e.g. {missing[0]}): "
                 "the files are incomplete or not for this architecture"
             )
-        self.lm = lm.to(cfg.device)
+        self.lm = lm.to(self.device)
         self.lm.eval()
         self._cancel_checks = _CancelChecks(self.lm)
         self.eos_ids = end_of_generation_ids(self.tokenizer, self.lm.generation_config.eos_token_id)
@@ -101,7 +110,7 @@ class PyTorchInferencer(LocalInferencer):
         import torch
 
         with torch.inference_mode():
-            self.lm(torch.zeros((1, 1), dtype=torch.long, device=self.config.device))
+            self.lm(torch.zeros((1, 1), dtype=torch.long, device=self.device))
 
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
@@ -116,6 +125,33 @@ class PyTorchInferencer(LocalInferencer):
 
     def runtime_info(self) -> dict[str, str]:
         return {"dtype": str(self.lm.dtype).removeprefix("torch.")}
+
+    def placement(self) -> Placement:
+        import torch
+
+        layers = getattr(self.lm.config, "num_hidden_layers", None)
+        on_gpu = self.device != "cpu"
+        if self.device.startswith("cuda"):
+            device = gpu_text("CUDA", torch.cuda.get_device_name(self.device))
+        elif self.device == "mps":
+            device = gpu_text("Metal", apple_chip_name())
+        else:
+            device = cpu_text(
+                torch.get_num_threads(), torch_cpu_feature(torch.backends.cpu.get_cpu_capability())
+            )
+        return Placement(
+            device,
+            (layers if on_gpu else 0) if layers is not None else None,
+            layers,
+            cuda_index=self.config.main_gpu if self.device.startswith("cuda") else None,
+            resolved={"torch_device": self.device},
+        )
+
+    def ignored_settings(self, config: ModelConfig) -> dict[str, str]:
+        ignored = super().ignored_settings(config)
+        if config.n_gpu_layers == 0 and getattr(self, "device", config.device) == "cpu":
+            ignored.pop("n_gpu_layers", None)  # it says what device cpu does (the default before auto)
+        return ignored
 
     def generate(
         self,
@@ -162,7 +198,7 @@ class PyTorchInferencer(LocalInferencer):
             else min(self.eos_ids, default=0),
         )
         seed = config.seed if config.seed is not None else random.getrandbits(31)
-        input_ids = torch.tensor([prompt_ids], device=self.config.device)
+        input_ids = torch.tensor([prompt_ids], device=self.device)
         with torch.inference_mode(), self._cancel_checks.active(cancelled):
             try:
                 self.lm.generate(
@@ -188,7 +224,7 @@ class PyTorchInferencer(LocalInferencer):
             raise ConfigurationError(
                 f"{n} tokens to evaluate but the model holds {limit}: pass 1 to {limit} tokens"
             )
-        input_ids = torch.tensor([list(token_ids)], device=self.config.device)
+        input_ids = torch.tensor([list(token_ids)], device=self.device)
         with torch.inference_mode(), self._cancel_checks.active(cancelled or (lambda: False)):
             try:
                 # logits_to_keep: the output layer runs only for the positions asked for.

@@ -53,7 +53,7 @@ class FieldSpec:
     """What the form needs to know about one ModelConfig field, read from the JSON schema."""
 
     name: str
-    kind: str  # float | int | optional_int | choice | bool | text | lines
+    kind: str  # float | int | optional_int | int_or_auto | choice | bool | text | lines
     description: str
     minimum: float | None = None
     maximum: float | None = None
@@ -75,6 +75,9 @@ def field_specs() -> tuple[FieldSpec, ...]:
 def _spec(name: str, prop: dict[str, Any]) -> FieldSpec:
     description = prop.get("description", "")
     variants = prop.get("anyOf")
+    if variants and {"const": "auto", "type": "string"} in variants:  # int | "auto": one text field
+        typed = next(v for v in variants if v.get("type") == "integer")
+        return FieldSpec(name, "int_or_auto", description, typed.get("minimum"), typed.get("maximum"))
     if variants:  # Optional[...]: the non-null variant carries the range
         typed = next(v for v in variants if v.get("type") != "null")
         if typed.get("type") != "integer":
@@ -109,10 +112,18 @@ def _spec(name: str, prop: dict[str, Any]) -> FieldSpec:
 def to_widget(spec: FieldSpec, value: Any) -> Any:
     if spec.kind == "lines":
         return "\n".join(_escape(s) for s in value)
+    if spec.kind == "int_or_auto":
+        return str(value)
     return value
 
 
 def from_widget(spec: FieldSpec, value: Any) -> Any:
+    if spec.kind == "int_or_auto":  # "auto", or a whole number; anything else stays text to be refused
+        text = (value or "").strip() or "auto"  # empty shows the placeholder, auto
+        try:
+            return int(text)
+        except ValueError:
+            return text.lower() if text.lower() == "auto" else text
     if spec.kind == "lines":
         return [_unescape(line) for line in (value or "").splitlines() if line != ""]
     if spec.kind == "float" and value is not None:
@@ -367,6 +378,15 @@ def draw_field(
             key=key,
             help=help_text,
             placeholder="unset",
+            disabled=disabled,
+        )
+    elif spec.kind == "int_or_auto":
+        st.text_input(
+            label,
+            key=key,
+            help=f"{help_text} Type auto (or leave it empty) or a whole number from {_int(spec.minimum)} "
+            f"to {_int(spec.maximum)}.",
+            placeholder="auto",
             disabled=disabled,
         )
     elif spec.kind == "choice":

@@ -116,7 +116,7 @@ def test_run_json_gives_one_object_per_model_and_saves_the_runs(tiny_dir, privat
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(lines) == 2
     for line in lines:
-        assert set(line) == {"model", "text", "finish_reason", "error", "stats"}
+        assert set(line) == {"model", "text", "finish_reason", "error", "warnings", "device", "stats"}
         assert set(line["model"]) == MODEL_KEYS
         assert set(line["stats"]) == set(STAT_HELP)
         assert line["finish_reason"] == "length" and line["error"] is None

@@ -166,11 +166,12 @@ OTHER_VALUES = {
     "n_threads": 1,
     "n_ctx": 1024,
     "n_gpu_layers": 2,
+    "main_gpu": 1,
     "dtype": "bfloat16",
     "device": "mps",
     "trust_remote_code": True,
 }
-NEED_A_RELOAD = {"n_ctx", "n_gpu_layers", "dtype", "device", "trust_remote_code"}
+NEED_A_RELOAD = {"n_ctx", "n_gpu_layers", "main_gpu", "dtype", "device", "trust_remote_code"}
 
 
 def test_only_load_settings_change_the_load_key():
@@ -295,3 +296,41 @@ def test_integers_are_still_accepted_for_float_settings():
 def test_a_long_bad_value_is_quoted_short():
     [why] = field_errors({**ModelConfig().model_dump(), "system_prompt": "x" * 30000}).values()
     assert len(why) < 200 and "at most 20000 characters" in why
+
+
+# --- auto: the hardware decides, and old files keep their values -------------------------------
+
+
+def test_auto_is_the_default_for_gpu_layers_and_device():
+    config = ModelConfig()
+    assert (config.n_gpu_layers, config.device, config.main_gpu) == ("auto", "auto", 0)
+    assert ModelConfig.parse({"n_gpu_layers": 7, "device": "cpu"}).n_gpu_layers == 7
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("all", "input should be a valid integer, or auto (got 'all')"),
+        (1001, "less than or equal to 1000, or auto (got 1001)"),
+        (-2, "greater than or equal to -1, or auto (got -2)"),
+        ("5", "a valid integer, or auto (got '5')"),
+        (True, "a valid integer, or auto (got true)"),
+    ],
+)
+def test_a_bad_gpu_layer_count_is_one_message_naming_both_choices(value, words):
+    with pytest.raises(ConfigurationError) as caught:
+        ModelConfig.parse({"n_gpu_layers": value})
+    message = str(caught.value)
+    assert message.count("n_gpu_layers") == 1 and words in message.replace("True", "true")
+    assert field_errors({"n_gpu_layers": value}).keys() == {"n_gpu_layers"}
+
+
+def test_old_saved_settings_keep_their_cpu_values(private_home):
+    """Files written before auto hold n_gpu_layers 0 and device cpu: still valid, still kept."""
+    model = make_model()
+    old = {"temperature": 0.2, "n_gpu_layers": 0, "device": "cpu", "dtype": "auto", "n_ctx": 1024}
+    settings_file(private_home, model).write_text(json.dumps({"config": old}))
+    loaded = ConfigManager().load(model)
+    assert not loaded.dropped and loaded.problem is None
+    assert (loaded.config.n_gpu_layers, loaded.config.device, loaded.config.temperature) == (0, "cpu", 0.2)
+    assert loaded.config.main_gpu == 0

@@ -479,9 +479,43 @@ def test_chat_mode_without_template_is_refused(loaded, monkeypatch):
 
 
 def test_backends_report_settings_they_ignore(loaded):
+    import llama_cpp
+
     config = ModelConfig(dtype="bfloat16", n_gpu_layers=4)
-    assert set(loaded["gguf_f32"].ignored_settings(config)) == {"dtype"}
+    cpu_only = not llama_cpp.llama_supports_gpu_offload()
+    gguf_ignored = loaded["gguf_f32"].ignored_settings(config)
+    assert set(gguf_ignored) == ({"dtype", "n_gpu_layers"} if cpu_only else {"dtype"})
+    if cpu_only:
+        assert gguf_ignored["n_gpu_layers"].startswith("this llama.cpp is built for the CPU only")
+        assert "n_gpu_layers" not in loaded["gguf_f32"].ignored_settings(ModelConfig())  # auto: no noise
     assert set(loaded["hf"].ignored_settings(config)) == {"n_gpu_layers"}
+
+
+def test_settings_saved_before_auto_are_not_reported_as_ignored(loaded):
+    """Old files hold n_gpu_layers 0 and device cpu: they agree with what each backend does."""
+    old = ModelConfig(n_gpu_layers=0, device="cpu")
+    assert loaded["gguf_f32"].ignored_settings(old) == {}
+    assert loaded["hf"].ignored_settings(old) == {}
+    assert loaded["gguf_f32"].ignored_settings(ModelConfig(device="cuda")).keys() == {"device"}
+
+
+def test_a_run_says_where_it_ran_and_what_auto_came_to(loaded):
+    import llama_cpp
+
+    gguf = generate(loaded["gguf_f32"], ModelConfig(temperature=0.0, max_tokens=2))
+    if not llama_cpp.llama_supports_gpu_offload():
+        assert gguf.device.startswith("CPU, 2 threads")  # the threads the run used
+        assert gguf.runtime == {"n_gpu_layers": "0"}
+        n_layer = loaded["gguf_f32"].model.metadata.block_count
+        assert (gguf.stats.gpu_layers_offloaded, gguf.stats.gpu_layers_total) == (0, n_layer + 1)
+    hf = generate(loaded["hf"], ModelConfig(temperature=0.0, max_tokens=2))
+    torch_device = loaded["hf"].device
+    assert hf.runtime == {"torch_device": torch_device}
+    layers = loaded["hf"].lm.config.num_hidden_layers
+    assert hf.stats.gpu_layers_total == layers
+    assert hf.stats.gpu_layers_offloaded == (0 if torch_device == "cpu" else layers)
+    if torch_device == "cpu":
+        assert hf.device.startswith("CPU, 2 threads")
 
 
 @pytest.mark.parametrize(

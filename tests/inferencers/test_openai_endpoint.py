@@ -164,6 +164,12 @@ def test_settings_an_unknown_server_cannot_take_are_marked_ignored(server):
     ignored = inferencer.ignored_settings(ModelConfig(n_ctx=4096))
     assert {"top_k", "repeat_penalty", "repeat_last_n", "n_ctx"} <= set(ignored)
     assert "temperature" not in ignored and "seed" not in ignored
+    # Settings files saved before auto hold n_gpu_layers 0 and device cpu: not changes to report.
+    old = inferencer.ignored_settings(ModelConfig(n_gpu_layers=0, device="cpu"))
+    assert "n_gpu_layers" not in old and "device" not in old
+    assert {"n_gpu_layers", "device", "main_gpu"} <= set(
+        inferencer.ignored_settings(ModelConfig(n_gpu_layers=8, device="cuda", main_gpu=1))
+    )
 
 
 # --- failures: each in one line, saying what happened and what to check, partial text kept ------------

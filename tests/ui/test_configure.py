@@ -23,7 +23,7 @@ def key(model_id, field):
 def test_the_form_has_a_widget_for_every_setting(make_app, tiny_dir):
     at, ids = open_configure(make_app, tiny_dir, "tiny-llama-f32")
     gguf = ids["tiny-llama-f32"]
-    widgets = [*at.slider, *at.number_input, *at.selectbox, *at.toggle, *at.text_area]
+    widgets = [*at.slider, *at.number_input, *at.selectbox, *at.toggle, *at.text_area, *at.text_input]
     form_keys = {w.key for w in widgets if w.key.startswith(f"cfg:{gguf}:")}
     assert form_keys == {key(gguf, name) for name in ModelConfig.model_fields}
     assert at.slider(key=key(gguf, "temperature")).value == 0.7  # the model's own default
@@ -32,6 +32,8 @@ def test_the_form_has_a_widget_for_every_setting(make_app, tiny_dir):
     assert at.number_input(key=key(gguf, "seed")).value is None  # unset
     assert at.selectbox(key=key(gguf, "mode")).options == ["auto", "chat", "raw"]
     assert at.text_area(key=key(gguf, "stop")).value == ""
+    assert at.text_input(key=key(gguf, "n_gpu_layers")).value == "auto"
+    assert at.selectbox(key=key(gguf, "device")).options == ["auto", "cpu", "cuda", "mps"]
     # Settings llama.cpp ignores are shown disabled, with the reason.
     assert (
         at.selectbox(key=key(gguf, "dtype")).disabled
@@ -75,6 +77,29 @@ def test_an_invalid_value_is_shown_beside_its_field_and_never_saved(make_app, ti
     at.switch_page("pages/compare.py").run()  # leaving the page drops the invalid draft
     assert saved_file.read_text() == before
     assert ConfigManager().get(at_model(tiny_dir, "tiny-llama-f32")).stop == []
+
+
+def test_gpu_layers_take_auto_or_a_whole_number_and_say_so_beside_the_field(make_app, tiny_dir, private_home):
+    at, ids = open_configure(make_app, tiny_dir, "tiny-llama-f32")
+    gguf = ids["tiny-llama-f32"]
+    layers = key(gguf, "n_gpu_layers")
+    at.text_input(key=layers).input("lots").run()
+    no_exception(at)
+    assert [e.value for e in at.error] == [
+        "**n_gpu_layers**: input should be a valid integer, or auto (got 'lots')"
+    ]
+    assert at.button(key=f"cfg-save:{gguf}").disabled
+    at.text_input(key=layers).input(" 12 ").run()
+    assert not at.error
+    at.button(key=f"cfg-save:{gguf}").click().run()
+    saved_file = private_home / "configs" / f"{gguf}.json"
+    assert json.loads(saved_file.read_text())["config"]["n_gpu_layers"] == 12
+    at.text_input(key=layers).input("AUTO").run()
+    at.button(key=f"cfg-save:{gguf}").click().run()
+    assert json.loads(saved_file.read_text())["config"]["n_gpu_layers"] == "auto"
+    at.switch_page("pages/compare.py").run()
+    at.switch_page("pages/configure.py").run()
+    assert at.text_input(key=layers).value == "auto"  # read back from the saved file
 
 
 def test_presets_and_copy_to_all_copy_generation_settings_only(make_app, tiny_dir):

@@ -154,7 +154,8 @@ class _Slot(_Job):
         """Add what only the parent knows: the load on the machine, how the model ran."""
         worker = self.worker
         result.ignored_settings, result.backend_versions = worker.ignored, worker.versions
-        result.runtime = {**worker.runtime, "n_threads": str(self.threads)}
+        # The worker's load-time facts, then what the run itself reported (Placement.resolved).
+        result.runtime = {**worker.runtime, **result.runtime, "n_threads": str(self.threads)}
         _record_endpoint_health(self.model, result)
         if self.model.is_endpoint:  # the model's memory and CPU are the server's: unknown here
             return result

@@ -118,6 +118,8 @@ class RunRecord:
         row["device"] = self.device
         row["dtype_used"] = self.runtime.get("dtype")
         row["n_threads_used"] = self.runtime.get("n_threads")
+        row["n_gpu_layers_used"] = self.runtime.get("n_gpu_layers")
+        row["torch_device_used"] = self.runtime.get("torch_device")
         # Every current setting, whatever the record holds: runs stored before a setting was
         # added (or after one was removed) share one header with the others.
         row.update({f"config_{name}": json_cell(self.config.get(name)) for name in ModelConfig.model_fields})

@@ -158,7 +158,12 @@ FROM_MODEL = {
     "model_path": "path",
 }
 FROM_HOST = {"host_cpu": "cpu", "host_cores": "cores", "host_ram_bytes": "ram_bytes"}
-FROM_RUNTIME = {"dtype_used": "dtype", "n_threads_used": "n_threads"}
+FROM_RUNTIME = {
+    "dtype_used": "dtype",
+    "n_threads_used": "n_threads",
+    "n_gpu_layers_used": "n_gpu_layers",
+    "torch_device_used": "torch_device",
+}
 
 
 def expected_cell(record: RunRecord, column: str) -> str:
