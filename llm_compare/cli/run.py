@@ -293,7 +293,7 @@ class TextPrinter:
             print(f"error: {terminal_safe(result.error)}")
         for name, why in result.ignored_settings.items():
             print(f"note: {terminal_safe(name)} is ignored here ({terminal_safe(why)})")
-        print(f"[{stats_line(result.stats)}]\n", flush=True)
+        print(f"[{stats_line(result.stats, result.device)}]\n", flush=True)
 
     def _header(self, model: ModelInfo) -> None:
         if model.id not in self.started:

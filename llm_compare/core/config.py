@@ -160,6 +160,12 @@ class ModelConfig(BaseModel):
         return self.temperature == 0.0
 
     @property
+    def asks_for_gpu(self) -> bool:
+        """Whether the settings name a GPU outright (a layer count, a GPU device): then a run with
+        no layer on a GPU is news worth showing. `auto` asks for nothing: it takes what is there."""
+        return self.n_gpu_layers not in (0, "auto") or self.device in ("cuda", "mps")
+
+    @property
     def effective_dtype(self) -> str | None:
         """PyTorch: the dtype weights are loaded in, on the device this config asks for (auto: the
         device expected_torch_device predicts, as a parent process without torch can tell it)."""

@@ -268,7 +268,7 @@ def _draw_footer(slot, run: ModelRun) -> None:
     with slot.container():
         if result.error:
             show_error(result.error)
-        st.caption(literal(stats_line(result.stats, result.device, gpu_offload_asked(run.config))))
+        st.caption(literal(stats_line(result.stats, result.device, run.config.asks_for_gpu)))
         if run.save_note:
             st.warning(literal(run.save_note), icon=":material/warning:")
         if run.unsaved_record:  # not even the pending file took it: the user can still copy it
@@ -281,12 +281,6 @@ def _draw_footer(slot, run: ModelRun) -> None:
                 + literal("; ".join(f"{name} ({why})" for name, why in changed.items()))
                 + "]"
             )
-
-
-def gpu_offload_asked(config) -> bool:
-    """Whether the settings ask for a GPU (GGUF layers offloaded, or a PyTorch device other than the
-    CPU): then "GPU layers 0/33" is news worth showing, not noise."""
-    return bool(getattr(config, "n_gpu_layers", 0)) or getattr(config, "device", "cpu") != "cpu"
 
 
 def _changed_ignored_settings(run: ModelRun) -> dict[str, str]:

@@ -334,3 +334,11 @@ def test_old_saved_settings_keep_their_cpu_values(private_home):
     assert not loaded.dropped and loaded.problem is None
     assert (loaded.config.n_gpu_layers, loaded.config.device, loaded.config.temperature) == (0, "cpu", 0.2)
     assert loaded.config.main_gpu == 0
+
+
+def test_only_an_explicit_gpu_setting_asks_for_a_gpu():
+    # auto takes what is there: a CPU run under auto is no news; a layer count or cuda/mps is a request.
+    assert not ModelConfig().asks_for_gpu
+    assert not ModelConfig(n_gpu_layers=0, device="cpu").asks_for_gpu
+    assert ModelConfig(n_gpu_layers=5).asks_for_gpu and ModelConfig(n_gpu_layers=-1).asks_for_gpu
+    assert ModelConfig(device="cuda").asks_for_gpu and ModelConfig(device="mps").asks_for_gpu
