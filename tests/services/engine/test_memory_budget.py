@@ -3,6 +3,8 @@ llm_compare.system.gpus.nvidia_gpus is replaced by a fake that reports chosen fr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from llm_compare.core.config import ModelConfig
@@ -151,3 +153,21 @@ def test_an_idle_model_on_the_same_gpu_is_unloaded_to_make_room(monkeypatch, tin
         engine.shutdown()
     assert result.error is None
     assert first.id not in [m["model_id"] for m in engine.loaded_models()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["hf", "gguf_f32"])
+def test_the_estimate_holds_a_tiny_models_peak_measured_from_outside(tiny_models, greedy, role):
+    """The same bounds as the real-size test (tests/services/engine/test_real_size_memory.py), on
+    the tiny models, where the runtime overhead is nearly all of it."""
+    model = tiny_models[role]
+    engine = InferenceEngine()
+    try:
+        list(engine.run("x", [model], {model.id: greedy}))
+        (charge,) = engine.memory_in_use()
+        status = Path(f"/proc/{charge.pid}/status").read_text().splitlines()
+        peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    finally:
+        engine.shutdown()
+    estimate = memory.estimate_model_bytes(model, greedy)
+    assert peak <= estimate <= 2 * peak, f"estimate {estimate // MiB} MiB, peak RSS {peak // MiB} MiB"
