@@ -62,6 +62,32 @@ def end_of_generation_ids(tokenizer, config_eos: int | list[int] | None) -> set[
     return {i for i in [*eos, tokenizer.eos_token_id, *markers] if i is not None}
 
 
+@contextmanager
+def read_checkpoint_without_mapping(converting: bool) -> Iterator[None]:
+    """While transformers builds weights in another dtype than the checkpoint's (bf16 weights run
+    in float32 on the CPU), have it read each tensor with pread instead of from a memory map: the
+    map's pages stay resident until the whole model is built, so the peak would hold both the
+    checkpoint and the converted copy (docs/performance.md, "Real-size memory estimates").
+    safetensors' pread backend is the one transformers itself uses on Windows and for MPS.
+    Without `converting`, or where transformers opens files some other way, nothing changes."""
+    import transformers.modeling_utils as modeling_utils
+
+    opener = getattr(modeling_utils, "safe_open", None)
+    if not converting or opener is None:
+        yield
+        return
+
+    def open_with_pread(filename, framework, device="cpu", *, backend=None, **options):
+        backend = "pread" if backend in (None, "mmap") else backend
+        return opener(filename, framework, device=device, backend=backend, **options)
+
+    modeling_utils.safe_open = open_with_pread
+    try:
+        yield
+    finally:
+        modeling_utils.safe_open = opener
+
+
 @register(ModelType.PYTORCH)
 class PyTorchInferencer(LocalInferencer):
     ignored_fields = {
@@ -87,9 +113,13 @@ class PyTorchInferencer(LocalInferencer):
         self.tokenizer = AutoTokenizer.from_pretrained(self.model.path, **common)
         # Safetensors when present; pickled .bin weights go through torch's weights-only loader.
         safetensors = self.model.metadata.format != "pickle"
-        lm, loading = AutoModelForCausalLM.from_pretrained(
-            self.model.path, dtype=dtype, use_safetensors=safetensors, output_loading_info=True, **common
+        converting = (
+            cfg.effective_dtype is not None and cfg.effective_dtype != self.model.metadata.quantization
         )
+        with read_checkpoint_without_mapping(safetensors and converting):
+            lm, loading = AutoModelForCausalLM.from_pretrained(
+                self.model.path, dtype=dtype, use_safetensors=safetensors, output_loading_info=True, **common
+            )
         # transformers fills missing weights with random values and only logs it: refuse instead.
         missing = sorted(loading.get("missing_keys") or [])
         if missing:

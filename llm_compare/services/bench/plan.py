@@ -27,22 +27,35 @@ class PlannedRun:
 
 
 def memory_groups(
-    model_ids: Sequence[str], estimated_bytes: dict[str, int], budget_bytes: int
+    model_ids: Sequence[str],
+    estimated_bytes: dict[str, int],
+    budget_bytes: int,
+    gpu_bytes: dict[str, dict[int, int]] | None = None,
+    gpu_free_bytes: dict[int, int] | None = None,
 ) -> list[list[str]]:
-    """Consecutive models packed into groups whose estimated memory fits the budget together.
+    """Consecutive models packed into groups whose estimated memory fits the budget together, and
+    whose GPU memory (`gpu_bytes`: model -> GPU index -> bytes) fits what each GPU has free.
 
     A model too big for the budget alone gets a group of its own (loading it will say why it
     cannot run, in its own row)."""
+    gpu_bytes, gpu_free_bytes = gpu_bytes or {}, gpu_free_bytes or {}
     groups: list[list[str]] = []
     used = 0
+    used_on: dict[int, int] = {}
     for model_id in model_ids:
         size = estimated_bytes.get(model_id, 0)
-        if groups and used + size <= budget_bytes:
+        on_gpus = gpu_bytes.get(model_id, {})
+        fits_gpus = all(
+            used_on.get(index, 0) + need <= gpu_free_bytes.get(index, need) for index, need in on_gpus.items()
+        )
+        if groups and used + size <= budget_bytes and fits_gpus:
             groups[-1].append(model_id)
             used += size
+            for index, need in on_gpus.items():
+                used_on[index] = used_on.get(index, 0) + need
         else:
             groups.append([model_id])
-            used = size
+            used, used_on = size, dict(on_gpus)
     return groups
 
 

@@ -28,7 +28,8 @@ from llm_compare.services.bench.setups import ModelSetup
 from llm_compare.services.bench.suites import Suite, SuitePrompt, parse_suite, prompt_to_dict
 from llm_compare.services.endpoints import catalog
 from llm_compare.services.engine.engine import InferenceEngine
-from llm_compare.services.engine.memory import estimate_model_bytes
+from llm_compare.services.engine.memory import estimate_model_memory
+from llm_compare.system import gpus
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +206,14 @@ class BenchmarkRunner(BackgroundJob):
         self.on_status = on_status  # told "running" at the start, and how it ended; may return a note
         self.configs = {m: configs.get(m) or ModelConfig() for m in spec.model_ids}
         self.prompts = {p.id: p for p in spec.suite.prompts}
-        estimates = {m: estimate_model_bytes(models[m], self.configs[m]) for m in spec.model_ids}
-        self.groups = memory_groups(list(spec.model_ids), estimates, engine.memory_budget_bytes)
+        estimates = {m: estimate_model_memory(models[m], self.configs[m]) for m in spec.model_ids}
+        self.groups = memory_groups(
+            list(spec.model_ids),
+            {m: e.ram_bytes for m, e in estimates.items()},
+            engine.memory_budget_bytes,
+            gpu_bytes={m: e.gpu_bytes for m, e in estimates.items()},
+            gpu_free_bytes={gpu.index: gpu.free_bytes for gpu in gpus.nvidia_gpus()},
+        )
         self.order_note = order_note(self.groups)
         plan = schedule(self.groups, list(self.prompts), spec.repeats, spec.warmups, spec.seed)
         self.plan = remaining(plan, done)

@@ -26,7 +26,7 @@ from llm_compare.core.results import FinishReason, InferenceEvent, InferenceResu
 from llm_compare.core.text import check_conversation, check_unicode
 from llm_compare.services.endpoints.health import HealthBook
 from llm_compare.services.engine import cpu_load, memory
-from llm_compare.services.engine.memory import ExternalProcess, MemoryCharge
+from llm_compare.services.engine.memory import ExternalProcess, MemoryCharge, MemoryEstimate
 from llm_compare.services.engine.messages import (
     Done,
     EvaluateCancelled,
@@ -40,6 +40,7 @@ from llm_compare.services.engine.messages import (
     Text,
 )
 from llm_compare.services.engine.worker import Worker
+from llm_compare.system import gpus
 
 SCHEDULES = ("sequential", "parallel")
 # A worker gets this long to confirm a Stop before it is killed. Cancellation reaches inside
@@ -326,11 +327,13 @@ class InferenceEngine:
                 )
         return charges
 
-    def check_room(self, name: str, need: int) -> None:
-        """Raise OutOfMemoryBudgetError unless `need` bytes fit beside everything loaded now,
-        without unloading anything (for a model that another process will hold)."""
+    def check_room(self, name: str, need: int | MemoryEstimate, model: ModelInfo | None = None) -> None:
+        """Raise OutOfMemoryBudgetError unless `need` (bytes of RAM, or an estimate with its GPU
+        memory) fits beside everything loaded now, without unloading anything (for a model that
+        another process will hold)."""
+        estimate = need if isinstance(need, MemoryEstimate) else MemoryEstimate(need)
         with self._load_lock:
-            self._make_room(name, need, protected={w.model.id for w in self._worker_list()})
+            self._make_room(name, estimate, protected={w.model.id for w in self._worker_list()}, model=model)
 
     def loaded_models(self) -> list[dict]:
         return [
@@ -538,10 +541,12 @@ class InferenceEngine:
             worker = None
         if worker:
             return worker, True
-        need = memory.estimate_model_bytes(model, config)
+        estimate = memory.estimate_model_memory(model, config)
         with self._load_lock:  # two runs starting at once must not both count the same free memory
-            self._make_room(model.name, need, protected)
-            worker = Worker(model, config, estimate_bytes=need)
+            self._make_room(model.name, estimate, protected, model=model)
+            worker = Worker(
+                model, config, estimate_bytes=estimate.ram_bytes, gpu_estimate_bytes=estimate.gpu_bytes
+            )
             with self._workers_lock:
                 self._workers[model.id] = worker
         return worker, False
@@ -606,9 +611,12 @@ class InferenceEngine:
         if worker:
             worker.kill()
 
-    def _make_room(self, name: str, need: int, protected: set[str]) -> None:
-        """Unload least recently used models until `need` bytes fit, or refuse."""
-        budget = self.memory_budget_bytes
+    def _make_room(
+        self, name: str, estimate: MemoryEstimate, protected: set[str], model: ModelInfo | None = None
+    ) -> None:
+        """Unload least recently used models until `estimate` fits in RAM (the budget and what the
+        machine has free) and on every GPU it uses, or refuse before anything loads."""
+        need, budget = estimate.ram_bytes, self.memory_budget_bytes
         if need > budget:
             raise OutOfMemoryBudgetError(
                 f"{name} needs about {memory.gib(need)} but the memory budget is {memory.gib(budget)}: "
@@ -620,10 +628,22 @@ class InferenceEngine:
             # A loading worker (or a server yet to load its model) will still take what its
             # estimate says beyond its RSS so far.
             available = memory.available_bytes() - sum(c.counted_bytes - c.rss_bytes for c in charges)
-            if in_use + need <= budget and need <= available:
-                return
             workers = self._worker_list()
             idle = [(w.last_used, w.model.id) for w in workers if w.model.id not in protected]
+            if in_use + need <= budget and need <= available:
+                gpu_short = self._gpu_shortfall(name, estimate, model, workers)
+                if gpu_short is None:
+                    return
+                # Only a model on the same GPU gives room there.
+                idle = [
+                    (w.last_used, w.model.id)
+                    for w in workers
+                    if w.model.id not in protected and w.gpu_estimate_bytes.keys() & estimate.gpu_bytes.keys()
+                ]
+                if not idle:
+                    raise OutOfMemoryBudgetError(gpu_short)
+                self.unload(min(idle)[1])
+                continue
             if not idle:
                 served = [
                     f"{c.label}{f' (pid {c.pid})' if c.pid else ''} takes {memory.gib(c.counted_bytes)}"
@@ -637,6 +657,23 @@ class InferenceEngine:
                     + " other programs, compare fewer models at once, or run them sequentially"
                 )
             self.unload(min(idle)[1])
+
+    @staticmethod
+    def _gpu_shortfall(
+        name: str, estimate: MemoryEstimate, model: ModelInfo | None, workers: list[Worker]
+    ) -> str | None:
+        """Why `estimate` does not fit on its GPUs now; None when it does (or uses none). A worker
+        still loading will take its GPU estimate beyond what NVML sees it hold so far."""
+        if not estimate.gpu_bytes:
+            return None
+        reserved: dict[int, int] = {}
+        for worker in workers:
+            if worker.ready:
+                continue
+            for index, planned in worker.gpu_estimate_bytes.items():
+                held = gpus.process_gpu_bytes(worker.pid, index) or 0
+                reserved[index] = reserved.get(index, 0) + max(0, planned - held)
+        return memory.gpu_shortfall(name, estimate, reserved, model.type if model else None)
 
 
 def _record_endpoint_health(model: ModelInfo, result: InferenceResult) -> None:

@@ -27,10 +27,19 @@ WORKER_MODULE = "llm_compare.services.engine.worker_main"
 class Worker:
     """One loaded (or loading) model in its own process."""
 
-    def __init__(self, model: ModelInfo, config: ModelConfig, estimate_bytes: int = 0):
+    def __init__(
+        self,
+        model: ModelInfo,
+        config: ModelConfig,
+        estimate_bytes: int = 0,
+        gpu_estimate_bytes: dict[int, int] | None = None,
+    ):
         self.model = model
         self.load_key = config.load_key()
         self.estimate_bytes = estimate_bytes  # counted until the worker is ready and its RSS is real
+        # GPU index -> bytes its model will hold there: reserved while it loads, and tells which
+        # workers to unload to make room on a GPU.
+        self.gpu_estimate_bytes = dict(gpu_estimate_bytes or {})
         parent_end, child_end = socket.socketpair()
         self.cancel_flag = SharedFlag()
         self.t_spawn = perf_counter()

@@ -79,7 +79,8 @@ class ServedModels:
             raise ConfigurationError(f"{model.name} is already behind an HTTP endpoint: serve a local model")
         if model.error:
             raise ConfigurationError(model.unusable_reason)
-        need = memory.estimate_model_bytes(model, config)
+        estimate = memory.estimate_model_memory(model, config)
+        need = estimate.ram_bytes
         with self._lock:
             # "Already served" is the same model (its id), not the same name: two files called
             # model.gguf in two directories are two models, served side by side under two names.
@@ -99,7 +100,7 @@ class ServedModels:
             )  # the name is taken; its memory is charged once it is found to fit
         try:
             # Outside our lock: the engine holds its own while it asks us what we charge.
-            self._engine.check_room(f"serving {model.name}", need)
+            self._engine.check_room(f"serving {model.name}", estimate, model)
             with self._lock:
                 self._starting[name] = (
                     model.id,

@@ -41,6 +41,15 @@ def test_every_model_and_prompt_pair_runs_once_per_repetition_with_seed_s_plus_r
     assert sum(r.warmup for r in plan) == 3 * 2
 
 
+def test_models_that_do_not_fit_one_gpu_together_run_group_by_group():
+    gib = 2**30
+    ram = {m: 1 * gib for m in "ABCD"}
+    # A and B share GPU 0's 10 GiB; C would not fit beside them; D runs on the CPU.
+    on_gpu = {"A": {0: 4 * gib}, "B": {0: 5 * gib}, "C": {0: 2 * gib}, "D": {}}
+    groups = memory_groups(list("ABCD"), ram, 64 * gib, gpu_bytes=on_gpu, gpu_free_bytes={0: 10 * gib})
+    assert groups == [["A", "B"], ["C", "D"]]
+
+
 def test_models_that_do_not_fit_together_run_group_by_group():
     gib = 2**30
     groups = memory_groups(
