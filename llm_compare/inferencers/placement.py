@@ -128,8 +128,13 @@ def gguf_offload_bytes(file_bytes: int, block_count: int | None, kv_width: int |
     """What a GGUF model puts on the GPU with every layer there: its tensors (about the file's
     size) and an f16 KV cache for n_ctx tokens (K and V, every layer), when the header tells the
     shapes (the rule of services/engine/memory.py's kv_cache_bytes)."""
-    kv = 2 * 2 * block_count * kv_width * n_ctx if block_count and kv_width else 0
-    return file_bytes + kv
+    return file_bytes + kv_cache_bytes(block_count, kv_width, n_ctx)
+
+
+def kv_cache_bytes(block_count: int | None, kv_width: int | None, n_ctx: int) -> int:
+    """f16 K and V for every layer and context position; 0 when the header does not tell the
+    shapes. (It will follow the KV cache type once that is a setting.)"""
+    return 2 * 2 * block_count * kv_width * n_ctx if block_count and kv_width else 0
 
 
 def gguf_layers_reported(requested: int, n_layer: int) -> tuple[int, int]:

@@ -113,9 +113,7 @@ class PyTorchInferencer(LocalInferencer):
         self.tokenizer = AutoTokenizer.from_pretrained(self.model.path, **common)
         # Safetensors when present; pickled .bin weights go through torch's weights-only loader.
         safetensors = self.model.metadata.format != "pickle"
-        converting = (
-            cfg.effective_dtype is not None and cfg.effective_dtype != self.model.metadata.quantization
-        )
+        converting = effective_dtype is not None and effective_dtype != self.model.metadata.quantization
         with read_checkpoint_without_mapping(safetensors and converting):
             lm, loading = AutoModelForCausalLM.from_pretrained(
                 self.model.path, dtype=dtype, use_safetensors=safetensors, output_loading_info=True, **common

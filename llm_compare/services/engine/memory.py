@@ -8,6 +8,7 @@ import psutil
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo, ModelType
+from llm_compare.inferencers import placement
 from llm_compare.system import gpus
 
 MiB = 1024**2
@@ -108,10 +109,7 @@ def kv_cache_bytes(model: ModelInfo, config: ModelConfig) -> int:
     """f16 K and V for every layer and context position, when the header tells the shapes.
     (It will follow the KV cache type once that is a setting.)"""
     meta = model.metadata
-    layers, kv_width = meta.block_count, meta.kv_width
-    if not layers or not kv_width:
-        return 0
-    return 2 * 2 * layers * kv_width * config.n_ctx
+    return placement.kv_cache_bytes(meta.block_count, meta.kv_width, config.n_ctx)
 
 
 def compute_buffer_bytes(model: ModelInfo) -> int:
@@ -121,44 +119,41 @@ def compute_buffer_bytes(model: ModelInfo) -> int:
     return GGUF_UBATCH * 4 * (model.metadata.vocab_size or 32000)
 
 
-# --- where a model goes -------------------------------------------------------------------------
-# Today's settings: `device` cpu/cuda/mps for PyTorch, `n_gpu_layers` 0 / N / -1 for GGUF. The
-# placement rules (inferencers/placement.py: expected_torch_device, gguf_gpu_layers, and the
-# settings device "auto", n_gpu_layers "auto", main_gpu) take these helpers' places when they
-# arrive; until then "auto" means a GPU when NVML sees one.
+# --- where a model goes: the worker's rules (inferencers/placement.py), foreseen from here ---------
 
 
 def _torch_device(config: ModelConfig) -> str:
-    device = getattr(config, "device", "cpu")
-    if device == "auto":
-        return "cuda" if gpus.nvidia_gpus() else "cpu"
-    return device
+    return placement.expected_torch_device(config.device)
 
 
 def _torch_load_dtype(config: ModelConfig, device: str) -> str | None:
     """The dtype the weights are loaded in on `device`; None keeps the checkpoint's."""
-    on = getattr(config, "effective_dtype_on", None)
-    if on is not None:
-        return on(device)
-    if config.dtype != "auto":
-        return config.dtype
-    return "float32" if device == "cpu" else None
+    return config.effective_dtype_on(device)
 
 
 def _main_gpu(config: ModelConfig) -> int:
-    return int(getattr(config, "main_gpu", 0) or 0)
+    return config.main_gpu
 
 
 def _gguf_gpu_fraction(model: ModelInfo, config: ModelConfig) -> float:
-    """The share of the model's layers llama.cpp puts on the GPU: n_gpu_layers of block_count
-    (-1, or more than there are: all of them)."""
-    layers = getattr(config, "n_gpu_layers", 0)
-    if layers == "auto":
-        layers = -1 if gpus.nvidia_gpus() else 0
-    total = model.metadata.block_count
+    """The share of the model's layers llama.cpp will put on the GPU, by the rule the worker
+    applies (placement.gguf_gpu_layers), taking a llama.cpp that can offload wherever NVML sees
+    an NVIDIA GPU: the dashboard cannot ask llama.cpp without loading it."""
+    meta = model.metadata
+    total = meta.block_count + 1 if meta.block_count else None  # as llama.cpp counts them
+    gpu = next((g for g in gpus.nvidia_gpus() if g.index == config.main_gpu), None)
+    layers, _ = placement.gguf_gpu_layers(
+        config.n_gpu_layers,
+        can_offload=gpu is not None,
+        layers_total=total,
+        model_bytes=placement.gguf_offload_bytes(
+            model.size_bytes, meta.block_count, meta.kv_width, config.n_ctx
+        ),
+        free_gpu_bytes=gpu.free_bytes if gpu else None,
+    )
     if layers == 0:
         return 0.0
-    if layers < 0 or not total or layers >= total:
+    if layers == placement.ALL_LAYERS or not total or layers >= total:
         return 1.0
     return layers / total
 
