@@ -44,7 +44,7 @@ class RaplCounter:
                     return None
                 used += wrap
             total_uj += used
-        return total_uj / 1e6
+        return _measured(total_uj / 1e6)
 
 
 class NvmlCounter:
@@ -59,7 +59,13 @@ class NvmlCounter:
     def joules_between(self, start: int | None, end: int | None) -> float | None:
         if start is None or end is None or end < start:
             return None
-        return (end - start) / 1e3
+        return _measured((end - start) / 1e3)
+
+
+def _measured(joules: float) -> float | None:
+    """A run always uses some energy: a counter that did not move was not updated during the run
+    (NVML updates its counter every few tens of milliseconds), so nothing was measured."""
+    return joules if joules > 0 else None
 
 
 def _read_text(path: Path, default: str) -> str:

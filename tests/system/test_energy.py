@@ -56,4 +56,5 @@ def test_nvml_energy_is_millijoules_and_a_missing_reading_gives_nothing():
     counter = NvmlCounter(0, lambda index: next(readings))
     assert counter.joules_between(counter.read(), counter.read()) == pytest.approx(250.5)
     assert counter.joules_between(None, 5) is None
+    assert counter.joules_between(5, 5) is None  # not updated during a short run: not measured
     assert NvmlCounter(0, lambda index: None).read() is None
