@@ -10,8 +10,8 @@ import pytest
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.results import InferenceStats
-from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.inferencers.placement import Placement
+from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.engine.worker_figures import WorkerFigures
 from llm_compare.system.memory_use import MemoryReading, PeakMemorySampler
 
@@ -182,9 +182,8 @@ def run_once(engine: InferenceEngine, model, **config) -> tuple[InferenceStats, 
 def status_bytes(pid: int) -> dict[str, int]:
     """The worker's /proc/PID/status memory lines, in bytes, read by this (the test's) process."""
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        return {
-            line.split(":")[0]: int(line.split()[1]) * 1024 for line in status if line.startswith(("Vm", "Rss"))
-        }
+        lines = [line.split() for line in status if line.startswith(("Vm", "Rss"))]
+    return {fields[0].rstrip(":"): int(fields[1]) * 1024 for fields in lines}
 
 
 def mapped_bytes(pid: int, path: Path) -> int:
@@ -221,11 +220,18 @@ def test_a_pytorch_checkpoint_converted_while_loading_shows_as_file_memory_in_th
 ):
     model = slow_prefill_models["hf"]
     checkpoint = (Path(model.path) / "model.safetensors").resolve()
-    stats, pid = run_once(engine, model, dtype="bfloat16")  # float32 on disk: converted while loading
-    now = status_bytes(pid)
+    for _attempt in range(2):
+        # float32 on disk: converted while loading. A fresh worker each time: on a loaded machine
+        # the sampler can miss the conversion (docs/metrics.md), when the loading code holds the GIL.
+        engine.unload(model.id)
+        stats, pid = run_once(engine, model, dtype="bfloat16")
+        now = status_bytes(pid)
+        # At the peak, during loading, part of the checkpoint was mapped and read; it is gone since.
+        if stats.peak_file_bytes - now["RssFile"] >= 0.25 * checkpoint.stat().st_size:
+            break
+    else:
+        pytest.fail(f"no file part at the peak: {stats.peak_file_bytes} bytes, {now['RssFile']} mapped now")
     assert mapped_bytes(pid, checkpoint) == 0  # the checkpoint is no longer mapped: it was converted
-    # At the peak, during loading, part of the checkpoint was mapped and read; it is gone since.
-    assert stats.peak_file_bytes - now["RssFile"] >= 0.25 * checkpoint.stat().st_size
     split = stats.peak_private_bytes + stats.peak_file_bytes
     assert 0.9 * stats.peak_rss_bytes <= split <= stats.peak_rss_bytes <= now["VmHWM"]
     assert stats.peak_vram_bytes is None  # a CPU run
