@@ -1,6 +1,7 @@
 """What does the worker's memory sampler cost generation? Decode tokens/s of a GGUF model through
 the shared generation loop, in this process, alternating runs with no sampler, with the sampler
-at its after-load interval, and at its loading interval; and the cost of one reading.
+at its after-load interval, and at its loading interval; and the CPU time of one reading and of
+the sampler at each interval, with this process otherwise asleep.
 
     python benchmarks/memory_sampler.py MODEL.gguf [--runs 9] [--tokens 256]
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from time import perf_counter
 
 from llm_compare.core.config import ModelConfig
@@ -32,6 +34,13 @@ def main() -> None:
     for _ in range(reads):
         read_memory()
     print(f"one reading of /proc/self/status: {(perf_counter() - start) / reads * 1e6:.0f} µs")
+    for interval in (IDLE_INTERVAL_S, LOAD_INTERVAL_S):  # CPU time, which a busy machine does not blur
+        cpu_before, wall_before = time.process_time(), perf_counter()
+        sampler = PeakMemorySampler(interval_s=interval).start()
+        time.sleep(5)
+        sampler.stop()
+        share = (time.process_time() - cpu_before) / (perf_counter() - wall_before)
+        print(f"sampler every {interval * 1000:.0f} ms: {share:.3%} of one core")
 
     config = ModelConfig(temperature=0.0, mode="raw", max_tokens=args.tokens, n_ctx=args.tokens + 64)
     inferencer = create_inferencer(ModelManager([]).inspect(args.model), config)

@@ -51,24 +51,33 @@ class WorkerFigures:
         if not self.local:
             return
         # placement() comes with the backends' Placement; before it, a model is on no NVIDIA GPU.
-        placement = getattr(inferencer, "placement", lambda: None)()
-        self.cuda_index = getattr(placement, "cuda_index", None)
-        if self.cuda_index is not None:
-            self._energy = NvmlCounter(self.cuda_index, self._energy_mj)
-        else:
-            self._energy = RaplCounter(self._powercap)
         self.sampler.interval_s = IDLE_INTERVAL_S
-        self.sampler.sample()
-        self._sample_vram()
+        try:
+            placement = getattr(inferencer, "placement", lambda: None)()
+            self.cuda_index = getattr(placement, "cuda_index", None)
+            if self.cuda_index is not None:
+                self._energy = NvmlCounter(self.cuda_index, self._energy_mj)
+            else:
+                self._energy = RaplCounter(self._powercap)
+            self._sample_vram()
+        except Exception:  # as in run_ended: no figure is worth the worker
+            pass
 
     def run_started(self) -> None:
         if self._energy is not None:
             self._energy_start = self._energy.read()
 
     def run_ended(self, stats: InferenceStats) -> None:
-        """Add this worker's figures to the stats of the run that just ended."""
+        """Add this worker's figures to the stats of the run that just ended. A figure that cannot
+        be measured stays empty: it never costs the run its answer."""
         if not self.local:
             return
+        try:
+            self._add_figures(stats)
+        except Exception:  # a driver or library failing to report (a CUDA error, say)
+            pass
+
+    def _add_figures(self, stats: InferenceStats) -> None:
         if self._energy is not None:
             stats.energy_j = self._energy.joules_between(self._energy_start, self._energy.read())
             self._energy_start = None

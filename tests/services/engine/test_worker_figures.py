@@ -235,3 +235,14 @@ def test_a_pytorch_checkpoint_converted_while_loading_shows_as_file_memory_in_th
     split = stats.peak_private_bytes + stats.peak_file_bytes
     assert 0.9 * stats.peak_rss_bytes <= split <= stats.peak_rss_bytes <= now["VmHWM"]
     assert stats.peak_vram_bytes is None  # a CPU run
+
+
+def test_a_failing_gpu_reading_leaves_its_figure_empty_and_the_run_whole(tmp_path):
+    def broken(pid, index):
+        raise RuntimeError("CUDA error: unspecified launch failure")
+
+    worker = figures(tmp_path, process_gpu_bytes=broken, energy_mj=lambda index: None)
+    worker.cuda_index = 0  # as if loaded on a GPU whose readings then failed
+    stats = run(worker)
+    worker.sampler.stop()
+    assert stats.peak_vram_bytes is None and stats.completion_tokens == 10
