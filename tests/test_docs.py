@@ -106,3 +106,11 @@ def test_architecture_names_every_package():
         if not any(re.search(re.escape(form) + r"(?![\w])", architecture) for form in forms):
             unnamed.append(package)
     assert not unnamed, f"docs/architecture.md does not name: {', '.join(unnamed)}"
+
+
+def test_every_run_figure_is_defined_in_the_metrics_page():
+    from llm_compare.core.results import STAT_HELP
+
+    metrics = (DOCS / "metrics.md").read_text(encoding="utf-8")
+    defined = set(re.findall(r"^\| `(\w+)` \|", metrics, re.MULTILINE))
+    assert not set(STAT_HELP) - defined, "docs/metrics.md has no row for these figures"

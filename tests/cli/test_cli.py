@@ -11,6 +11,7 @@ import pytest
 
 from llm_compare.core.results import STAT_HELP
 from llm_compare.core.text import terminal_safe
+from llm_compare.services.store.query import RunQuery
 from llm_compare.services.store.run_store import RunStore
 
 MODEL_KEYS = {"id", "name", "type", "path", "size_bytes", "metadata", "error"}
@@ -122,7 +123,21 @@ def test_run_json_gives_one_object_per_model_and_saves_the_runs(tiny_dir, privat
         assert line["finish_reason"] == "length" and line["error"] is None
         assert line["stats"]["completion_tokens"] == 6
     assert lines[0]["text"] == lines[1]["text"]  # same weights, greedy
-    assert len(RunStore().list()) == 2
+    stored = {record.model["id"]: record.stats for record in RunStore().list()}
+    assert len(stored) == 2
+    split = ("peak_private_bytes", "peak_file_bytes")
+    for line in lines:  # the worker's own figures reach the output and the store unchanged
+        stats = line["stats"]
+        if sys.platform.startswith("linux"):
+            assert 0 < stats["peak_private_bytes"] + stats["peak_file_bytes"] <= stats["peak_rss_bytes"]
+        assert stats["peak_vram_bytes"] is None  # a CPU run
+        assert {name: stored[line["model"]["id"]][name] for name in split} == {
+            name: stats[name] for name in split
+        }
+    columns = RunStore().figures(RunQuery(), split, 10)
+    assert sorted(map(tuple, map(dict.values, columns))) == sorted(
+        tuple(line["stats"][name] for name in split) for line in lines
+    )
 
 
 def test_run_readable_output_streams_text_and_a_stats_line(tiny_dir, private_home):

@@ -34,6 +34,7 @@ from llm_compare.services.engine.messages import (
     Text,
 )
 from llm_compare.services.engine.shared_flag import SharedFlag
+from llm_compare.services.engine.worker_figures import WorkerFigures
 
 # Progress bars and chatter from the backends would garble the CLI's output.
 QUIET_LIBRARIES = {
@@ -52,6 +53,7 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
         model = ModelInfo.from_dict(init.model)
         config = ModelConfig.parse(init.config)
         inferencer = create_inferencer(model, config)
+        figures = WorkerFigures(local=isinstance(inferencer, LocalInferencer))
         inferencer.load()
         inferencer.warm_up()
         t_ready = perf_counter()
@@ -69,6 +71,7 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
     if fingerprint:
         runtime["vocab_fingerprint"] = fingerprint
     conn.send(Loaded(t_ready, versions, inferencer.ignored_settings(config), runtime))
+    figures.model_loaded(inferencer)
     send = conn.send
     while True:
         try:
@@ -86,6 +89,7 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
             break
         inferencer.set_threads(message.threads)
         with TermCancels(cancel) as term:
+            figures.run_started()
             result = inferencer.answer(
                 prompt=message.prompt,
                 system_prompt=message.system_prompt,
@@ -95,6 +99,7 @@ def serve(conn: Connection, cancel: SharedFlag) -> None:
                 load_s=message.load_s,
                 warm=message.warm,
             )
+            figures.run_ended(result.stats)
             send(Done(result.to_dict()))
         if term.received:
             # Reported; now go as asked, and at once: an orderly interpreter shutdown with torch
