@@ -229,7 +229,7 @@ def test_broken_models_fail_alone_and_the_others_run(tiny_dir, cut_ggufs, privat
         assert set(results) == {*reasons, "tiny-llama-q8_0", "tiny-llama"}
         for name, reason in reasons.items():
             broken = results[name]
-            assert set(broken) == {"model", "text", "finish_reason", "error", "stats"}
+            assert set(broken) == {"model", "text", "finish_reason", "error", "stats", "warnings", "device"}
             assert broken["finish_reason"] == "error" and broken["text"] == ""
             assert broken["error"].startswith(reason) and "\n" not in broken["error"]
             assert set(broken["stats"]) == set(STAT_HELP)

@@ -62,7 +62,7 @@ def test_bench_prints_the_table_and_writes_csv_json_and_markdown(quick_models, t
     )
     assert result.returncode == 0, result.stderr
     assert (
-        "| model | backend | n |" in result.stdout and "10/10 runs" in result.stderr
+        "| model | backend |" in result.stdout and "10/10 runs" in result.stderr
     )  # 2 warm-ups + 8 counted
     assert out["md"].read_text() == result.stdout
     rows = list(csv.DictReader(out["csv"].open()))
@@ -134,7 +134,7 @@ def test_a_locked_store_keeps_benchmark_runs_pending_and_the_next_open_stores_th
     assert (
         "warning: the store cannot be read (database is locked): the figures are this run's only" in warnings
     )
-    assert "| model | backend | n |" in done.stdout  # the answers' figures are not lost either
+    assert "| model | backend |" in done.stdout  # the answers' figures are not lost either
     pending = (private_home / PENDING_FILE_NAME).read_text().splitlines()
     assert len([line for line in pending if '"benchmark_event"' not in line]) == 2
     monkeypatch.delenv(BUSY_TIMEOUT_ENV)
@@ -232,7 +232,7 @@ def test_a_benchmark_killed_halfway_keeps_its_runs_and_resume_runs_exactly_the_r
         r.run_id: r.bench for r in after if r.run_id in before
     } == before  # the first runs kept as they were
     assert store.benchmark(stored.benchmark_id).status == "complete"
-    assert "| model | backend | n |" in resumed.stdout
+    assert "| model | backend |" in resumed.stdout
 
 
 @pytest.mark.slow

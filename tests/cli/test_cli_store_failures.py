@@ -11,7 +11,7 @@ import pytest
 from llm_compare.services.store.run_store import BUSY_TIMEOUT_ENV, PENDING_FILE_NAME, RunRecord, RunStore
 from tests.support.store_lock import database_locked
 
-RESULT_KEYS = {"model", "text", "finish_reason", "error", "stats"}
+RESULT_KEYS = {"model", "text", "finish_reason", "error", "stats", "warnings", "device"}
 
 
 def run_json(model_path, home) -> subprocess.CompletedProcess:

@@ -92,7 +92,7 @@ def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tin
     assert sorted(r["model_name"] for r in decode) == sorted(MODELS) and {r["n"] for r in decode} == {"5"}
     document = json.loads(downloads["JSON"])
     assert len(document["runs"]) == 10 and document["repeats"] == 5
-    assert "| model | backend | n |" in downloads["Markdown"]
+    assert "| model | backend |" in downloads["Markdown"]
     # Every counted run is stored, under the benchmark's id.
     stored = [r for r in RunStore().list() if r.comparison_id == session.benchmark().benchmark_id]
     assert len(stored) == 10
