@@ -61,9 +61,7 @@ def test_bench_prints_the_table_and_writes_csv_json_and_markdown(quick_models, t
         str(out["md"]),
     )
     assert result.returncode == 0, result.stderr
-    assert (
-        "| model | backend |" in result.stdout and "10/10 runs" in result.stderr
-    )  # 2 warm-ups + 8 counted
+    assert "| model | backend |" in result.stdout and "10/10 runs" in result.stderr  # 2 warm-ups + 8 counted
     assert out["md"].read_text() == result.stdout
     rows = list(csv.DictReader(out["csv"].open()))
     assert len(rows) == 8  # 2 models x 2 prompts x 2 repetitions

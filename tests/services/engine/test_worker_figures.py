@@ -210,30 +210,34 @@ def test_a_gguf_workers_peak_holds_its_mapped_weights_as_file_memory(engine, slo
     assert stats.peak_file_bytes <= now["RssFile"] + 2 * MIB  # no file part beyond what is mapped now
     assert stats.peak_rss_bytes <= now["VmHWM"]
     split = stats.peak_private_bytes + stats.peak_file_bytes
-    assert 0.9 * stats.peak_rss_bytes <= split <= stats.peak_rss_bytes
+    # The kernel batches each thread's RSS counters: two readings may differ by a few pages.
+    assert 0.9 * stats.peak_rss_bytes <= split <= stats.peak_rss_bytes + MIB
 
 
 @linux_only
 @pytest.mark.slow
-def test_a_pytorch_checkpoint_converted_while_loading_shows_as_file_memory_in_the_peak(
+def test_a_pytorch_checkpoint_converted_while_loading_is_not_held_mapped_at_the_peak(
     engine, slow_prefill_models
 ):
+    # float32 on disk, run in bfloat16: converted while loading, read tensor by tensor (pread), so
+    # at the peak no mapped copy of the checkpoint sits beside the converted weights
+    # (inferencers/pytorch.py, read_checkpoint_without_mapping; docs/performance.md has the 1 B case).
     model = slow_prefill_models["hf"]
     checkpoint = (Path(model.path) / "model.safetensors").resolve()
     for _attempt in range(2):
-        # float32 on disk: converted while loading. A fresh worker each time: on a loaded machine
-        # the sampler can miss the conversion (docs/metrics.md), when the loading code holds the GIL.
+        # A fresh worker each time: on a loaded machine the sampler can miss the peak
+        # (docs/metrics.md) when the loading code holds the GIL; the split then falls short of it.
         engine.unload(model.id)
         stats, pid = run_once(engine, model, dtype="bfloat16")
         now = status_bytes(pid)
-        # At the peak, during loading, part of the checkpoint was mapped and read; it is gone since.
-        if stats.peak_file_bytes - now["RssFile"] >= 0.25 * checkpoint.stat().st_size:
+        split = stats.peak_private_bytes + stats.peak_file_bytes
+        if split >= 0.9 * stats.peak_rss_bytes:
             break
     else:
-        pytest.fail(f"no file part at the peak: {stats.peak_file_bytes} bytes, {now['RssFile']} mapped now")
-    assert mapped_bytes(pid, checkpoint) == 0  # the checkpoint is no longer mapped: it was converted
-    split = stats.peak_private_bytes + stats.peak_file_bytes
-    assert 0.9 * stats.peak_rss_bytes <= split <= stats.peak_rss_bytes <= now["VmHWM"]
+        pytest.fail(f"the split ({split} bytes) missed the peak ({stats.peak_rss_bytes} bytes) twice")
+    assert split <= stats.peak_rss_bytes + MIB and stats.peak_rss_bytes <= now["VmHWM"]
+    assert mapped_bytes(pid, checkpoint) == 0  # the checkpoint is not mapped now
+    assert stats.peak_file_bytes - now["RssFile"] < 0.25 * checkpoint.stat().st_size  # nor was it at the peak
     assert stats.peak_vram_bytes is None  # a CPU run
 
 
