@@ -19,6 +19,7 @@ def test_an_out_of_range_number_says_the_range_and_save_stays_disabled(tiny_dir,
     with dashboard_server(tiny_dir, private_home) as url, browser_page(1500, 1000) as page:
         select_models(page, url, ["tiny-llama-q8_0"])
         open_page(page, "Configure")
+        wait_until_idle(page)  # typing while the first run still draws races it
         save = page.get_by_role("button", name="Save", exact=True)
         assert save.is_enabled()
         box = page.get_by_label("Top-k", exact=True)
