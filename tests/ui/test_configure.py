@@ -133,6 +133,8 @@ def test_gpu_layers_take_auto_or_a_whole_number_and_say_so_beside_the_field(make
         "**GPU layers**: input should be a valid integer, or auto (got 'lots')"
     ]
     assert at.button(key=f"cfg-save:{gguf}").disabled
+    at.text_input(key=layers).input("1001").run()
+    assert [e.value for e in at.error] == ["**GPU layers**: must be between -1 and 1000, or auto (got 1001)"]
     at.text_input(key=layers).input(" 12 ").run()
     assert not at.error
     at.button(key=f"cfg-save:{gguf}").click().run()
