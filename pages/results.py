@@ -105,9 +105,10 @@ page_size = size_col.selectbox(
     "Runs per page", PAGE_SIZES, index=1, key="runs_page_size", on_change=first_page
 )
 pages = max(1, -(-matching // page_size))
-if st.session_state.get("runs_page", 1) > pages:
-    st.session_state["runs_page"] = 1
-page_number = page_col.number_input("Page", min_value=1, max_value=pages, key="runs_page", step=1)
+# No bounds on the box: the browser would refuse "9 of 2" without a word; the page says where it went.
+page_number, paging_note = tables.page_in_range(st.session_state.get("runs_page"), pages)
+st.session_state["runs_page"] = page_number
+page_col.number_input("Page", key="runs_page", step=1, help=f"From 1 to {pages:,}.")
 offset = (page_number - 1) * page_size
 download_col.download_button(
     "Download CSV",
@@ -125,7 +126,8 @@ download_col.download_button(
     ),
 )
 summary_col.caption(
-    f"{matching:,} of {facets.total:,} stored runs, newest first"
+    (f"{paging_note} " if paging_note else "")
+    + f"{matching:,} of {facets.total:,} stored runs, newest first"
     + (f"; this page shows runs {offset + 1:,}–{min(offset + page_size, matching):,}" if matching else "")
     + ". Hover a column header for what it measures."
 )

@@ -202,3 +202,13 @@ def dir_summaries(dirs: list[str], models: list[ModelInfo]) -> list[str]:
             f":green[:material/check_circle:] {code(directory)} — {count} model{'s' if count != 1 else ''}"
         )
     return lines
+
+
+def page_in_range(requested: int | None, pages: int) -> tuple[int, str | None]:
+    """The page to show when page `requested` of `pages` is asked for, and a line saying so when
+    it is not the one asked for."""
+    if requested is not None and requested > pages:
+        return pages, f"There {'is 1 page' if pages == 1 else f'are {pages:,} pages'}: showing the last."
+    if requested is None or requested < 1:
+        return 1, None if requested is None else "Pages start at 1: showing the first."
+    return requested, None
