@@ -62,9 +62,10 @@ def vote_clicked() -> None:
                 raise LLMCompareError("choose A is better, B is better, tie or both bad first")
             run.vote_pair(outcome)
         else:
-            run.vote_ranking(
-                {label: int(st.session_state[RANK_KEY_PREFIX + label]) for label in run.labels.values()}
-            )
+            ranks = {label: st.session_state.get(RANK_KEY_PREFIX + label) for label in run.labels.values()}
+            if any(rank is None for rank in ranks.values()):
+                raise LLMCompareError("give every answer a rank first")
+            run.vote_ranking({label: int(rank) for label, rank in ranks.items()})
 
 
 def reveal_clicked() -> None:
@@ -195,8 +196,13 @@ def _vote_form(run: Comparison) -> None:
     else:
         st.markdown("**Rank the answers** (1 is best; give equal ranks for a tie)")
         for label, column in zip(labels, st.columns(len(labels))):
+            # Empty at first: a preset order would be recorded by a quick click on Vote.
             column.selectbox(
-                label, range(1, len(labels) + 1), index=labels.index(label), key=RANK_KEY_PREFIX + label
+                label,
+                range(1, len(labels) + 1),
+                index=None,
+                placeholder="Rank…",
+                key=RANK_KEY_PREFIX + label,
             )
     vote_col, reveal_col, _ = st.columns([1, 2, 5])
     vote_col.button(
