@@ -175,3 +175,20 @@ def test_runs_made_while_other_programs_use_the_cpu_are_marked_busy_everywhere(
     assert list(at.dataframe[0].value["busy"]) == [True]  # the Results page
     [row] = list(csv.DictReader(io.StringIO(downloads[-1]())))  # the CSV is built when clicked
     assert row["busy"] == "True" and float(row["other_cpu_share"]) > 0.10  # the export
+
+
+def _answer_boxes(node) -> list:
+    """The scrolling boxes the answers are drawn in (containers with a fixed height)."""
+    found = []
+    proto = getattr(node, "proto", None)
+    if proto is not None and hasattr(proto, "autoscroll") and proto.HasField("height_config"):
+        if proto.height_config.WhichOneof("height_spec") == "pixel_height":
+            found.append(node)
+    for child in getattr(node, "children", {}).values():
+        found.extend(_answer_boxes(child))
+    return found
+
+
+def test_once_the_run_is_over_the_answer_boxes_stop_following_the_end(compared):
+    boxes = _answer_boxes(compared.main)
+    assert len(boxes) == 2 and all(not box.proto.autoscroll for box in boxes)
