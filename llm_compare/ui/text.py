@@ -93,13 +93,16 @@ def blocks(text: str) -> list[Block]:
         if fence is None and match:
             flush(False)
             fence, language = match.group(1), match.group(2) or None
-        elif fence is not None and match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-            if not match.group(2):
-                flush(True)
-                fence = language = None
-            else:
-                lines.append(line)
+        elif fence is not None and match and _closes(match, fence):
+            flush(True)
+            fence = language = None
         else:
             lines.append(line)
     flush(fence is not None)
     return result
+
+
+def _closes(match: re.Match, fence: str) -> bool:
+    """A closing fence: the same character, at least as many, and no word after it."""
+    run = match.group(1)
+    return run[0] == fence[0] and len(run) >= len(fence) and not match.group(2)
