@@ -15,6 +15,11 @@ SCHEDULES = {
 
 st.title("Compare")
 
+restored = session.restore_last_comparison()  # a reloaded page shows the last comparison again
+if restored is not None:
+    st.session_state.setdefault(compare_view.PROMPT_KEY, restored.prompt)
+    if restored.system_prompt:
+        st.session_state.setdefault(compare_view.SYSTEM_PROMPT_KEY, restored.system_prompt)
 run = session.comparison()
 running = run is not None and not run.finished
 

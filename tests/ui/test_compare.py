@@ -192,3 +192,16 @@ def _answer_boxes(node) -> list:
 def test_once_the_run_is_over_the_answer_boxes_stop_following_the_end(compared):
     boxes = _answer_boxes(compared.main)
     assert len(boxes) == 2 and all(not box.proto.autoscroll for box in boxes)
+
+
+def test_a_reloaded_page_shows_the_last_comparison_again(compared, make_app, tiny_dir):
+    texts = [t.value for t in compared.text]
+    fresh = make_app(tiny_dir)  # a reload: a new browser session, nothing in its state
+    fresh.switch_page("pages/compare.py").run()
+    no_exception(fresh)
+    assert fresh.text_area(key="prompt").value == "def main():"
+    assert [t.value for t in fresh.text] == texts and all(texts)
+    headers = [m.value for m in fresh.markdown if m.value.startswith("####")]
+    assert headers == [f"#### {name}" for name in MODELS]
+    assert len([c for c in fresh.caption if c.value.startswith("TTFT")]) == 2 and fresh.dataframe
+    assert not fresh.button(key="run").disabled and fresh.button(key="stop").disabled
