@@ -45,3 +45,34 @@ def test_preformatted_keeps_indentation_and_runs_of_spaces():
     prompt = "def f():\n    return  1\n\tpass"
     shown = rendered("“" + preformatted(prompt) + "”").replace(NBSP, " ")
     assert shown == "“def f():\n    return  1\n    pass”"
+
+
+def test_a_restored_comparison_keeps_the_prompts_indentation_and_the_answers_code(
+    make_app, empty_dir, private_home
+):
+    """The last comparison, restored in a new session: the run's caption shows the prompt with its
+    indentation, and the answer's code is in monospace."""
+    import dataclasses
+    import uuid
+
+    from llm_compare.services.store.conversations import ConversationTurn
+    from llm_compare.services.store.run_store import RunStore
+    from tests.support.bench_records import store_bench_run
+
+    store = RunStore()
+    stored = store_bench_run(store, "c1", "x", "p", 0, 10.0)
+    record = dataclasses.replace(stored, run_id=uuid.uuid4().hex, text=ANSWER)
+    store.save(record)
+    prompt = "def f():\n    return  1"
+    store.save_turn(
+        ConversationTurn(
+            "c1", 1, "2026-12-08T04:00:00+00:00", "c1", prompt, None, "sequential", ("x",), (record.run_id,)
+        )
+    )
+    at = make_app(empty_dir)
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    [caption] = [c.value for c in at.caption if c.value.startswith("Started")]
+    assert "“def f():\n    return  1”" in rendered(caption).replace(NBSP, " ")
+    assert [c.value for c in at.code] == ["def f(x):\n    return x * 2"]
+    assert [t.value for t in at.text] == ["Here is *one* way:", "Costs $5, not **more**."]
