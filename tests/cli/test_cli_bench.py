@@ -70,6 +70,8 @@ def test_bench_prints_the_table_and_writes_csv_json_and_markdown(quick_models, t
     )
     assert {r["seed"] for r in rows} == {"7", "8"}
     assert {(r["prompt_id"], r["checks_total"]) for r in rows} == {("a", "1"), ("b", "0")}
+    assert {(r["prompt_id"], r["prompt"]) for r in rows} == {("a", "def f"), ("b", "import")}
+    assert all(r["text"] for r in rows)  # every answer, as stored
     document = json.loads(out["json"].read_text())
     assert document["repeats"] == 2 and len(document["runs"]) == 8
     benchmark_id = document["benchmark_id"]

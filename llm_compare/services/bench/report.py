@@ -102,6 +102,8 @@ def run_rows(records: Sequence[RunRecord], counted_only: bool = True) -> list[di
             "error": None if bench.get("skipped") else record.error,
         }
         row.update({name: record.stats.get(name) for name in STAT_HELP if name not in row})
+        # Last, being long: what was asked and answered (rows_to_csv makes formula-like text inert).
+        row.update({"prompt": record.prompt, "text": record.text})
         rows.append(row)
     return rows
 

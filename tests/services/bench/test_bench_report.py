@@ -168,3 +168,19 @@ def test_a_stored_benchmark_report_names_the_device_each_model_ran_on(private_ho
     assert header[2] == "device"
     assert [row[2] for row in body] == ["CPU, 2 threads, AVX2", "–"]
     assert "energy J" not in header and "J/token" not in header  # measured by no run
+
+
+def test_the_runs_csv_holds_each_prompt_and_answer_made_inert_for_spreadsheets(private_home):
+    import csv
+    import io
+
+    from llm_compare.services.bench.report import run_rows
+    from llm_compare.services.store.run_store import RunStore, rows_to_csv
+    from tests.support.bench_records import store_bench_run
+
+    record = store_bench_run(RunStore(), "b1", "x", "p", 0, 100.0)
+    record.prompt, record.text = '=HYPERLINK("http://x")\n  indented', "-1 is the answer, *not* 2"
+    [row] = list(csv.DictReader(io.StringIO(rows_to_csv(run_rows([record])))))
+    assert row["prompt"] == '\'=HYPERLINK("http://x")\n  indented'
+    assert row["text"] == "'-1 is the answer, *not* 2"
+    assert row["prompt_id"] == "p" and row["decode_tps"] == "100.0"
