@@ -14,45 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, in the repository
 
-from tests.support.bench_records import store_bench_run  # noqa: E402
+from llm_compare.services.store.run_store import RunStore  # noqa: E402
+from tests.support.bench_records import store_busy_benchmark  # noqa: E402
 from tests.support.dashboard_driver import browser_page, dashboard_server, open_page  # noqa: E402
-
-MODELS = {"m1": (42.0, 700 * 2**20, (True, True)), "m2": (18.0, 300 * 2**20, (True, False))}
-PROMPTS = ("code", "prose", "short", "long")
-REPEATS = 4
-
-
-def store_busy_benchmark(home: Path) -> str:
-    """2 models × 4 prompts × 4 repetitions = 32 counted runs, every one busy."""
-    import os
-
-    os.environ["LLM_COMPARE_HOME"] = str(home)
-    from llm_compare.services.store.run_store import RunStore
-
-    store = RunStore(home)
-    spec = {
-        "model_ids": list(MODELS),
-        "suite": {"name": "builtin", "prompts": [{"id": p, "prompt": p} for p in PROMPTS]},
-        "repeats": REPEATS,
-    }
-    store.benchmark_started("busybench", spec, "interleaved")
-    for model, (speed, peak, checks) in MODELS.items():
-        for n, prompt in enumerate(PROMPTS):
-            for repeat in range(REPEATS):
-                wobble = 1 + 0.05 * ((repeat + n) % 3 - 1)
-                store_bench_run(
-                    store,
-                    "busybench",
-                    model,
-                    prompt,
-                    repeat,
-                    speed * wobble,
-                    busy=True,
-                    peak=peak,
-                    checks=checks,
-                )
-    store.benchmark_ended("busybench", "finished")
-    return "busybench"
 
 
 def main() -> None:
@@ -62,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as models:
-        benchmark_id = store_busy_benchmark(Path(home))
+        benchmark_id = store_busy_benchmark(RunStore(home))
         with dashboard_server(Path(models), Path(home)) as url, browser_page(1500, 1000) as page:
             page.goto(url)
             page.wait_for_load_state("networkidle")

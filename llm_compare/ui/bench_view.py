@@ -15,8 +15,8 @@ from llm_compare.services.bench.report import ModelLabel, headline_pairs, pair_s
 from llm_compare.services.bench.results import (
     FROM_BUSY,
     BenchmarkResults,
-    busy_note,
     benchmark_document,
+    busy_note,
     results_of,
     stored_labels,
     stored_results,
@@ -377,7 +377,13 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
         )
         right.plotly_chart(
             charts.median_with_spread(
-                runs, spread("ttft_s", 1000.0), "ttft_ms", "Time to first token", "ms", colors, results.from_busy
+                runs,
+                spread("ttft_s", 1000.0),
+                "ttft_ms",
+                "Time to first token",
+                "ms",
+                colors,
+                results.from_busy,
             ),
             key=f"{key_prefix}bench_ttft",
         )
@@ -413,7 +419,9 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
             ]
         )
         if not rates.empty:
-            right.plotly_chart(charts.pass_rate(rates, colors, results.from_busy), key=f"{key_prefix}bench_checks")
+            right.plotly_chart(
+                charts.pass_rate(rates, colors, results.from_busy), key=f"{key_prefix}bench_checks"
+            )
 
 
 def _downloads(

@@ -98,7 +98,7 @@ def counted_or_busy(runs: Sequence[CountedRun], include_busy: bool = False) -> t
 
 
 def busy_share(busy: int, total: int) -> str:
-    """"3 of 32 runs busy (9 %)": what every table of aggregates says about the runs under it."""
+    """ "3 of 32 runs busy (9 %)": what every table of aggregates says about the runs under it."""
     share = f" ({busy / total:.0%})".replace("%", " %") if total else ""
     return f"{busy} of {total} run{'' if total == 1 else 's'} busy{share}"
 

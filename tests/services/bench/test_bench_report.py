@@ -119,7 +119,9 @@ def test_the_markdown_footer_carries_the_note_on_busy_runs():
         LABELS,
     )
     footer = "Each figure: median (min–max below 10 runs, p10–p90 from 10)."
-    assert f"{footer} 3 of 32 runs busy (9 %), left out.\n" in markdown_table(*args, "3 of 32 runs busy (9 %), left out.")
+    assert f"{footer} 3 of 32 runs busy (9 %), left out.\n" in markdown_table(
+        *args, "3 of 32 runs busy (9 %), left out."
+    )
     assert f"{footer}\n" in markdown_table(*args)
 
 
