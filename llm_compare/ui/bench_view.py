@@ -243,10 +243,12 @@ def _figures(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefi
     for pair in headline_pairs(results.pairs):
         st.markdown(f"- {literal(prefix + pair_sentence(pair, names))}")
     caption = busy_note(session.include_busy(), results.from_busy, results.busy_runs, results.total_runs)
-    st.dataframe(_summary_table(results, labels), hide_index=True, key=f"{key_prefix}bench_table")
+    st.dataframe(
+        _summary_table(results, labels, intervals=False), hide_index=True, key=f"{key_prefix}bench_table"
+    )
     st.caption(
-        f"Median, spread (min–max below 10 runs, p10–p90 from 10) and the median's 95 % interval (from "
-        f"5 runs). {caption}"
+        f"Median and spread (min–max below 10 runs, p10–p90 from 10); every figure and the median's 95 % "
+        f"interval (from 5 runs) below. {caption}"
     )
     with st.expander("Every figure, and per prompt", icon=":material/list:"):
         st.dataframe(
@@ -268,6 +270,7 @@ def _summary_table(
     labels: dict[str, ModelLabel],
     per_prompt: bool = False,
     figures: tuple = HEADLINE_FIGURES,
+    intervals: bool = True,
 ) -> pd.DataFrame:
     """One row per model (or per model and prompt): n, then each figure's median, spread and
     interval (a column of intervals only where some row has one: none below 5 runs)."""
@@ -297,7 +300,9 @@ def _summary_table(
             )
         rows.append(cells)
     table = pd.DataFrame(rows)
-    no_interval = [c for c in table.columns if c.endswith(" 95 % CI") and table[c].eq("–").all()]
+    no_interval = [
+        c for c in table.columns if c.endswith(" 95 % CI") and (not intervals or table[c].eq("–").all())
+    ]
     return table.drop(columns=no_interval)
 
 
