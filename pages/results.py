@@ -3,6 +3,7 @@
 import streamlit as st
 
 from llm_compare.core.results import STAT_HELP
+from llm_compare.services.bench.aggregate import busy_share
 from llm_compare.services.store.run_store import RunFacets, RunQuery, RunStore, to_csv
 from llm_compare.ui import charts, layout, session, tables
 from llm_compare.ui.errors import guard, show_error
@@ -139,23 +140,39 @@ if not matching:
 # --- charts ------------------------------------------------------------------------------------
 shown = tables.chart_frame(store.figures(query, tables.CHART_COLUMNS, CHART_RUNS))
 colors = charts.model_colors(list(shown["model"].unique()))
+include_busy = session.include_busy_toggle("results_include_busy")
 left, right = st.columns(2)
 with guard("Drawing the charts"):
     left.plotly_chart(
-        charts.per_model(shown, "decode_tps", "Decode speed per model", "tokens/s", colors),
+        charts.per_model(
+            shown, "decode_tps", "Decode speed per model", "tokens/s", colors, include_busy=include_busy
+        ),
         key="chart_decode",
     )
     right.plotly_chart(
-        charts.per_model(shown, "ttft_ms", "Time to first token per model", "ms", colors), key="chart_ttft"
+        charts.per_model(
+            shown, "ttft_ms", "Time to first token per model", "ms", colors, include_busy=include_busy
+        ),
+        key="chart_ttft",
     )
     left.plotly_chart(
-        charts.per_model(shown, "peak_rss_mib", "Peak memory per model", "MiB", colors, reduce="max"),
+        charts.per_model(
+            shown,
+            "peak_rss_mib",
+            "Peak memory per model",
+            "MiB",
+            colors,
+            reduce="max",
+            include_busy=include_busy,
+        ),
         key="chart_memory",
     )
     right.plotly_chart(charts.speed_vs_latency(shown, colors), key="chart_scatter")
 st.caption(
-    "Bars: median over the shown quiet runs (peak memory: the highest); dots: single runs, "
-    "crosses: busy runs (other programs used the CPU), left out of the bars. "
+    f"{busy_share(int(shown['busy'].eq(True).sum()), len(shown))} (other programs used the CPU): "
+    "drawn as crosses, "
+    + ("counted in the bars. " if include_busy else "left out of the bars unless a model has no quiet run. ")
+    + "Bars: median (peak memory: the highest); hatched bars hold busy runs. "
     "Compare timings from sequential runs: parallel runs share the CPU."
     + (
         f" The charts draw the newest {CHART_RUNS:,} of the {matching:,} runs found."
@@ -229,6 +246,8 @@ selection = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
 )
+if "busy" in runs:
+    st.caption(f"This page: {busy_share(int(runs['busy'].eq(True).sum()), len(runs))} (column Busy).")
 
 # --- one run in full -------------------------------------------------------------------------------
 picked = selection.selection.rows if selection else []

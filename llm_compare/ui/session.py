@@ -283,3 +283,31 @@ def start_benchmark(spec: BenchmarkSpec, models: list[ModelInfo]) -> BenchmarkRu
 def resume_benchmark(benchmark_id: str) -> BenchmarkRunner:
     """Run what a stored benchmark has not run yet, under its own id, plan, seeds and settings."""
     return _benchmarks().resume(benchmark_id, model_manager())
+
+
+# --- busy runs ---------------------------------------------------------------------------------
+
+_INCLUDE_BUSY = "include_busy"
+INCLUDE_BUSY_HELP = (
+    "Runs during which other programs used more than 10 % of the CPU are always drawn (hatched), "
+    "but left out of medians, verdicts and the frontier unless included; when every run was busy, "
+    "the figures come from them and say so. The same switch on every page, as `bench --include-busy`."
+)
+
+
+def include_busy() -> bool:
+    """Whether aggregates include busy runs: one choice for every page of the session."""
+    return bool(st.session_state.get(_INCLUDE_BUSY, False))
+
+
+def include_busy_toggle(key: str) -> bool:
+    """The "Include busy runs" switch. Each page draws its own widget (`key`), showing and
+    setting the one shared choice, so turning it on one page turns it on for all."""
+    st.session_state[key] = include_busy()  # before the widget exists in this run: its value
+    st.toggle(
+        "Include busy runs",
+        key=key,
+        on_change=lambda: st.session_state.__setitem__(_INCLUDE_BUSY, bool(st.session_state[key])),
+        help=INCLUDE_BUSY_HELP,
+    )
+    return include_busy()

@@ -113,8 +113,7 @@ def markdown_table(
     rates: Sequence[PassRate],
     pairs: Sequence[PairComparison],
     labels: Mapping[str, ModelLabel],
-    busy_included: bool = False,
-    busy_left_out: int = 0,
+    busy: str = "",
 ) -> str:
     """Per model over every prompt: median and spread of the headline figures, the check pass
     rate, then one line per pair of models with its verdicts."""
@@ -141,22 +140,13 @@ def markdown_table(
         cells.append(_md_rate(rate_of.get(model_id)))
         lines.append(_md_row(cells))
     lines.append("")
-    busy = "Busy runs included." if busy_included else _busy_note(busy_left_out)
-    lines.append(f"Each figure: median (min–max below 10 runs, p10–p90 from 10). {busy}")
+    lines.append(f"Each figure: median (min–max below 10 runs, p10–p90 from 10). {busy}".rstrip())
     verdicts = headline_pairs(pairs)
     if verdicts:
         lines.append("")
         names = {m: label.name for m, label in labels.items()}
         lines += [f"- {_md_escape(pair_sentence(p, names))}" for p in verdicts]
     return "\n".join(lines) + "\n"
-
-
-def _busy_note(busy_left_out: int) -> str:
-    if not busy_left_out:
-        return "No run was busy."
-    return (
-        f"{busy_left_out} busy run{'s' if busy_left_out > 1 else ''} excluded (other programs used the CPU)."
-    )
 
 
 def _md_figure(summary: Summary | None, scale: float, digits: int) -> str:
