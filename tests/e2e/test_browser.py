@@ -15,7 +15,7 @@ from tests.support.dashboard_driver import (
     open_page,
     run_prompt,
     select_models,
-    sidebar_selection,
+    wait_for_sidebar_selection,
 )
 
 # Each waits up to 180 s for the answers (a loaded machine), and says which step was slow.
@@ -80,8 +80,8 @@ def test_a_dns_rebinding_page_sees_only_the_refusal(models_dir, private_home):
 def test_models_are_chosen_in_the_table_and_stay_listed_through_a_search(models_dir, private_home):
     with dashboard_server(models_dir, private_home) as url, browser_page() as page:
         select_models(page, url, MODELS)  # ticks the rows' boxes in the Models table
-        assert sidebar_selection(page) == MODELS
-        search = page.get_by_label("Search", exact=True)
+        wait_for_sidebar_selection(page, MODELS)
+        search = page.get_by_role("textbox", name="Search")
         search.fill("no such model")
         search.press("Enter")
         page.get_by_text("2 selected models not matching the search stay listed", exact=False).wait_for(
@@ -89,7 +89,7 @@ def test_models_are_chosen_in_the_table_and_stay_listed_through_a_search(models_
         )
         click_table_row(page, "__init__")  # unselect a model the search hides
         page.get_by_text("SELECTED FOR COMPARISON · 1/").wait_for(timeout=60_000)
-        assert sidebar_selection(page) == ["tiny-llama"]
+        wait_for_sidebar_selection(page, ["tiny-llama"])
         page.get_by_text("No model matches the search or filter.", exact=False).wait_for(state="hidden")
         model_name_cell(page, "tiny-llama").first.wait_for(state="attached", timeout=60_000)
         assert model_name_cell(page, "__init__").count() == 0  # unselected, it follows the search again

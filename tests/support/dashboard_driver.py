@@ -184,11 +184,21 @@ def select_models(page, url: str, names: list[str], timeout_s: float = 60) -> No
         page.get_by_text(f"SELECTED FOR COMPARISON · {count + 1}/").wait_for(timeout=timeout_s * 1000)
 
 
-def sidebar_selection(page) -> list[str]:
+def sidebar_selection(page, timeout_s: float = 60) -> list[str]:
     """The model names the sidebar lists as selected (each in bold, before its backend badge)."""
     return page.locator(
         '[data-testid="stSidebar"] [data-testid="stMarkdownContainer"] strong'
     ).all_inner_texts()
+
+
+def wait_for_sidebar_selection(page, names: list[str], timeout_s: float = 60) -> None:
+    """Until the sidebar lists exactly `names` as selected (a click's rerun may be followed by
+    another, and the lines of the run before stay on screen until a run is over)."""
+    deadline = time.monotonic() + timeout_s
+    while (shown := sidebar_selection(page, timeout_s)) != names:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the sidebar lists {shown}, not {names}, after {timeout_s:.0f} s")
+        page.wait_for_timeout(250)
 
 
 def wait_until_idle(page, timeout_s: float = 60) -> None:
