@@ -164,6 +164,7 @@ def table_row(page, name: str, timeout_s: float = 60) -> int:
 
 def click_table_row(page, name: str, timeout_s: float = 60) -> None:
     """Click the selection box of the Models table's row of `name`, as a person would."""
+    wait_until_idle(page, timeout_s)  # not on a table that the running script is about to replace
     canvas = page.locator('[data-testid="data-grid-canvas"]').first
     canvas.scroll_into_view_if_needed()
     row = table_row(page, name, timeout_s)
