@@ -86,8 +86,9 @@ rescan_col.button(
 for message in session.pop_messages(session.MODELS_MESSAGES):
     show_error(message)
 
-shown = tables.filter_models(found, search, backends or None)
 selected = session.selected_ids()
+matching = tables.filter_models(found, search, backends or None)
+shown = tables.keep_selected(found, matching, selected)
 
 if not found and build is not None and build.state == "building":
     st.info(
@@ -99,16 +100,34 @@ elif not found:
         "No models found yet. See **Where models go** below, or point the dashboard at another directory.",
         icon=":material/info:",
     )
-elif not shown:
-    st.info("No model matches the search or filter.", icon=":material/filter_alt_off:")
+if not shown:
+    session.table_not_shown()
+    if found:
+        st.info("No model matches the search or filter.", icon=":material/filter_alt_off:")
 else:
+    full = len(selected) >= session.MAX_MODELS
+    kept_in_view = len(shown) - len(matching)
+    st.caption(
+        f"Tick a row to select its model for Compare, Benchmark, Configure and Quality · {len(selected)} of "
+        f"up to {session.MAX_MODELS} selected"
+        + (" — the limit: unselect one to pick another" if full else "")
+        + (
+            f" · {kept_in_view} selected model{'s' if kept_in_view != 1 else ''} not matching the search "
+            "stay listed, to be unselected"
+            if kept_in_view
+            else ""
+        )
+        + "."
+    )
+    session.show_selection_in_table(shown)
     st.dataframe(
-        tables.models_frame(shown, set(selected)),
+        tables.models_frame(shown),
         hide_index=True,
-        key="models_table",
+        key=session.MODELS_TABLE,
+        on_select="rerun",
+        selection_mode="multi-row",
         placeholder="–",
         column_config={
-            "selected": st.column_config.CheckboxColumn("✓", help="Selected for comparison", width=40),
             "name": st.column_config.TextColumn("Name", width="medium"),
             "backend": "Backend",
             "architecture": "Architecture",
@@ -135,28 +154,6 @@ else:
             st.warning(
                 f"**{literal(model.name)}** cannot be used: {literal(model.error)}", icon=":material/warning:"
             )
-
-    # --- selection ---------------------------------------------------------------------------
-    st.subheader("Select for comparison")
-    full = len(selected) >= session.MAX_MODELS
-    st.caption(
-        f"{len(selected)} of up to {session.MAX_MODELS} selected"
-        + (" — the limit: unselect one to pick another." if full else ".")
-    )
-    columns = st.columns(3)
-    names = tables.picker_names(shown)
-    for i, model in enumerate(shown):
-        key = session.selection_key(model)
-        st.session_state[key] = model.id in selected  # the selection is the truth; widgets follow it
-        blocked = session.why_not_selectable(model)
-        columns[i % 3].checkbox(
-            literal(names[model.id]),
-            key=key,
-            on_change=session.selection_toggled,
-            args=(model,),
-            disabled=bool(blocked),
-            help=literal(blocked or f"{tables.BACKEND_LABELS[model.type]} · {model.path}"),
-        )
     if selected:
         left, right = st.columns([1, 5], vertical_alignment="center")
         left.page_link("pages/configure.py", label="Configure", icon=":material/tune:")

@@ -3,8 +3,9 @@
 import streamlit as st
 
 from llm_compare.services.quality.scoring import DEFAULT_CTX
-from llm_compare.ui import job_view, layout, quality_view
+from llm_compare.ui import job_view, layout, quality_view, session
 from llm_compare.ui.errors import show_error
+from llm_compare.ui.text import literal
 
 layout.page_entry()
 
@@ -18,7 +19,16 @@ running = scoring is not None and not scoring.finished
 names = quality_view.model_names()
 
 models_col, reference_col = st.columns([3, 2])
-models_col.multiselect("Models to score", list(names), format_func=names.get, key=quality_view.MODELS_KEY)
+with models_col:
+    selected = session.selected_models()
+    st.markdown("**Models to score** (the selection)")
+    if selected and session.names_hidden():  # a blind comparison not voted on yet
+        st.markdown(f"{len(selected)} models, hidden until you vote")
+    elif selected:
+        st.markdown(", ".join(f"**{literal(m.name)}**" for m in selected))
+    else:
+        st.caption("None selected yet: tick them in the Models page's table.")
+        st.page_link("pages/models.py", label="Go to Models", icon=":material/dataset:")
 reference_col.selectbox(
     "Reference",
     [quality_view.NO_REFERENCE, *names],

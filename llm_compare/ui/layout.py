@@ -35,6 +35,8 @@ def page_entry() -> None:
 
 
 def sidebar() -> None:
+    # A tick in the Models table since the last run, taken before the sidebar lists the selection.
+    session.take_table_selection()
     with st.sidebar:
         selected = session.selected_models()
         st.caption(f"SELECTED FOR COMPARISON · {len(selected)}/{session.MAX_MODELS}")

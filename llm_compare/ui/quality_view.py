@@ -16,8 +16,7 @@ from llm_compare.ui import session, tables
 from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.text import literal
 
-MODELS_KEY, REFERENCE_KEY, TEXT_KEY, UPLOAD_KEY, CTX_KEY = (
-    "q_models",
+REFERENCE_KEY, TEXT_KEY, UPLOAD_KEY, CTX_KEY = (
     "q_reference",
     "q_text",
     "q_upload",
@@ -43,7 +42,7 @@ def current() -> Scoring | None:
 
 
 def model_names() -> dict[str, str]:
-    """Usable models by id, for the pickers."""
+    """Usable models by id, for the reference picker."""
     return tables.picker_names(m for m in session.models() if m.usable)
 
 
@@ -51,7 +50,7 @@ def start_from_form() -> None:
     with guard_errors(ERRORS_KEY, "Starting the scoring"):
         _scorings().check_free()
         by_id = {m.id: m for m in session.models()}
-        models = [by_id[i] for i in st.session_state.get(MODELS_KEY) or [] if i in by_id]
+        models = session.selected_models()  # the one selection, made on the Models page
         reference_id = st.session_state.get(REFERENCE_KEY) or NO_REFERENCE
         reference = by_id.get(reference_id)
         choice = st.session_state.get(TEXT_KEY, "builtin:prose")

@@ -175,28 +175,51 @@ def selected_models() -> list[ModelInfo]:
     return [by_id[i] for i in selected_ids() if i in by_id and by_id[i].usable]
 
 
-def selection_key(model: ModelInfo) -> str:
-    """The key of the model's selection checkbox."""
-    return f"select:{model.id}"
+# The Models table's row selection is the one place models are chosen. The table shows the
+# selection (written into its widget state before it draws); a tick or untick there comes back
+# as the widget's new rows, read against the models the table showed.
+MODELS_TABLE = "models_table"
+_TABLE_IDS = "models_table_ids"
 
 
-def selection_toggled(model: ModelInfo) -> None:
-    """Callback of a selection checkbox: follow it, within the limit."""
+def show_selection_in_table(shown: list[ModelInfo]) -> None:
+    """Before the Models table draws `shown`: tick the rows of the selected models."""
+    ids = set(selected_ids())
+    st.session_state[_TABLE_IDS] = [m.id for m in shown]
+    rows = [row for row, model in enumerate(shown) if model.id in ids]
+    st.session_state[MODELS_TABLE] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+
+
+def table_not_shown() -> None:
+    st.session_state.pop(_TABLE_IDS, None)
+
+
+def take_table_selection() -> None:
+    """Follow the rows ticked or unticked in the Models table since it was drawn: rows it did not
+    show keep their state; a model that cannot be used, or one past the limit, is refused (why
+    waits under MODELS_MESSAGES)."""
+    drawn = st.session_state.get(_TABLE_IDS)
+    state = st.session_state.get(MODELS_TABLE)
+    if not drawn or state is None:
+        return
+    ticked = {drawn[row] for row in state["selection"]["rows"] if 0 <= row < len(drawn)}
     ids = selected_ids()
-    if not st.session_state.get(selection_key(model)):
-        set_selected([i for i in ids if i != model.id])
-    elif why_not_selectable(model) is None:
-        set_selected(ids + [model.id])
-
-
-def why_not_selectable(model: ModelInfo) -> str | None:
-    """Why `model` cannot be added to the selection now (None when it can, or already is)."""
-    if model.error:
-        return model.error
-    ids = selected_ids()
-    if model.id not in ids and len(ids) >= MAX_MODELS:
-        return f"{MAX_MODELS} models are selected, the most compared at once: unselect one first"
-    return None
+    kept = [i for i in ids if i not in drawn or i in ticked]
+    by_id = {m.id: m for m in models()}
+    for model_id in drawn:
+        model = by_id.get(model_id)
+        if model_id not in ticked or model_id in kept or model is None:
+            continue
+        why = model.error or (
+            f"{MAX_MODELS} models are selected, the most compared at once: unselect one first"
+            if len(kept) >= MAX_MODELS
+            else None
+        )
+        if why:
+            st.session_state.setdefault(MODELS_MESSAGES, []).append(f"{model.name} was not selected: {why}")
+        else:
+            kept.append(model_id)
+    set_selected(kept)
 
 
 def _drop_missing_selection(found: list[ModelInfo]) -> None:

@@ -44,13 +44,21 @@ def filter_models(
     return found
 
 
-def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
+def keep_selected(
+    found: list[ModelInfo], matching: list[ModelInfo], selected: Iterable[str]
+) -> list[ModelInfo]:
+    """`matching`, plus the selected models a search or filter would hide (so they can be
+    unselected), in the order `found` lists them."""
+    keep = {m.id for m in matching} | set(selected)
+    return [m for m in found if m.id in keep]
+
+
+def models_frame(models: list[ModelInfo]) -> pd.DataFrame:
     rows = []
     for model in models:
         meta = model.metadata
         rows.append(
             {
-                "selected": model.id in selected,
                 "name": model.name,
                 "backend": BACKEND_LABELS.get(model.type, model.type.value),
                 "architecture": meta.architecture,
@@ -66,7 +74,6 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
             }
         )
     columns = [
-        "selected",
         "name",
         "backend",
         "architecture",

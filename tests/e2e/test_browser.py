@@ -8,11 +8,14 @@ import pytest
 
 from tests.support.dashboard_driver import (
     browser_page,
+    click_table_row,
     dashboard_server,
     download_csv,
+    model_name_cell,
     open_page,
     run_prompt,
     select_models,
+    wait_for_sidebar_selection,
 )
 
 # Each waits up to 180 s for the answers (a loaded machine), and says which step was slow.
@@ -69,9 +72,25 @@ def test_a_dns_rebinding_page_sees_only_the_refusal(models_dir, private_home):
         assert page.get_by_role("heading", name="Models").count() == 0
         assert page.title() != "llm-compare"
         page.goto(f"{url}/")  # the same server under its own address
-        # The model list: its selection checkbox's label (the table's cells are drawn on a canvas,
-        # their text is in hidden cells).
-        page.locator("label").filter(has=page.get_by_text("tiny-llama", exact=True)).first.wait_for(
-            timeout=30_000
-        )
+        # The model list (the table's cells are drawn on a canvas, their text is in hidden cells).
+        model_name_cell(page, "tiny-llama").first.wait_for(state="attached", timeout=30_000)
         assert page.get_by_role("heading", name="Models").count() == 1
+
+
+def test_models_are_chosen_in_the_table_and_stay_listed_through_a_search(models_dir, private_home):
+    with dashboard_server(models_dir, private_home) as url, browser_page() as page:
+        select_models(page, url, MODELS)  # ticks the rows' boxes in the Models table
+        wait_for_sidebar_selection(page, MODELS)
+        search = page.get_by_role("textbox", name="Search")
+        search.fill("no such model")
+        search.press("Enter")
+        page.get_by_text("2 selected models not matching the search stay listed", exact=False).wait_for(
+            timeout=60_000
+        )
+        click_table_row(page, "__init__")  # unselect a model the search hides
+        page.get_by_text("SELECTED FOR COMPARISON · 1/").wait_for(timeout=60_000)
+        wait_for_sidebar_selection(page, ["tiny-llama"])
+        page.get_by_text("No model matches the search or filter.", exact=False).wait_for(state="hidden")
+        model_name_cell(page, "tiny-llama").first.wait_for(state="attached", timeout=60_000)
+        # Unselected, it follows the search again: its row leaves the table (once the grid redraws).
+        model_name_cell(page, "__init__").first.wait_for(state="detached", timeout=60_000)

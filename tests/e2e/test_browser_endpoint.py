@@ -14,6 +14,7 @@ import pytest
 from tests.support.dashboard_driver import (
     browser_page,
     dashboard_server,
+    model_name_cell,
     open_page,
     run_prompt,
     select_models,
@@ -38,16 +39,12 @@ def test_compare_a_local_model_with_an_endpoint_model_in_a_real_browser(
     with ExitStack() as server, dashboard_server(models_dir, private_home) as url, browser_page() as page:
         base_url = server.enter_context(llama_cpp_server(tiny_dir / "tiny-llama-f32.gguf", alias="tiny"))
         page.goto(url)
-        page.locator("label").filter(has=page.get_by_text("local-gguf", exact=True)).first.wait_for(
-            timeout=60_000
-        )
+        model_name_cell(page, "local-gguf").first.wait_for(state="attached", timeout=60_000)
         page.get_by_text("HTTP endpoints (0)", exact=False).first.click()
         page.get_by_label("Name", exact=True).fill("srv")
         page.get_by_label("Base URL", exact=True).fill(base_url)
         page.get_by_role("button", name="Add endpoint").click()
-        page.locator("label").filter(has=page.get_by_text("srv#tiny", exact=True)).first.wait_for(
-            timeout=60_000
-        )
+        model_name_cell(page, "srv#tiny").first.wait_for(state="attached", timeout=60_000)
         saved = page.get_by_text(base_url, exact=True).locator("xpath=ancestor::p[1]")
         assert "healthy" in saved.inner_text() and " ms" in saved.inner_text()
 
@@ -86,16 +83,17 @@ def test_serve_a_local_model_from_the_dashboard_and_compare_it_with_itself(
     (SIGTERM, as a service manager does) stops the server too."""
     with dashboard_server(models_dir, private_home) as url, browser_page() as page:
         page.goto(url)
-        page.locator("label").filter(has=page.get_by_text("local-gguf", exact=True)).first.wait_for(
-            timeout=60_000
-        )
+        model_name_cell(page, "local-gguf").first.wait_for(state="attached", timeout=60_000)
         page.get_by_text("Serve over HTTP (0)", exact=False).first.click()
         page.get_by_role("button", name="Serve", exact=True).click()
-        served = page.locator("label").filter(has=page.get_by_text(re.compile(r"^served-local-gguf#")))
+        served = model_name_cell(page, re.compile(r"^served-local-gguf#"))
         failed = page.locator("[data-testid='stAlertContentError']")
-        served.or_(failed).first.wait_for(timeout=180_000)
+        for _ in range(720):  # the served model's row (a hidden cell) or an error, within 180 s
+            if served.count() or failed.count():
+                break
+            page.wait_for_timeout(250)
         assert failed.count() == 0, f"serving failed: {failed.first.inner_text()}"
-        name = served.first.inner_text().strip()
+        name = served.first.text_content().strip()
         pid = int(
             re.search(r"pid (\d+)", page.get_by_text(re.compile(r"· pid \d+")).first.inner_text()).group(1)
         )

@@ -141,19 +141,65 @@ def selected_count(page, timeout_s: float = 60) -> int:
     return int(SELECTED.search(caption.inner_text()).group(1))
 
 
+# The Models table (st.dataframe) is drawn on a canvas: its rows are 35 px high under a 35 px
+# header, and a row's selection box sits in the row-marker column at its left edge. The canvas
+# holds a hidden accessible copy of the table, which says which row shows which model.
+TABLE_ROW_PX = 35
+ROW_MARKER_X_PX = 20
+
+
+def model_name_cell(page, name: str | re.Pattern):
+    """The Models table's (hidden, accessible) Name cell that reads `name`, or matches it. Wait
+    for it with `.first.wait_for(state="attached")`; read it with `.text_content()`."""
+    pattern = name if isinstance(name, re.Pattern) else re.compile(f"^{re.escape(name)}$")
+    return page.locator('[data-testid="data-grid-canvas"] td[aria-colindex="1"]').filter(has_text=pattern)
+
+
+def table_row(page, name: str, timeout_s: float = 60) -> int:
+    """The row (0 first, as shown) of the Models table that lists the model `name`."""
+    cell = model_name_cell(page, name)
+    cell.first.wait_for(state="attached", timeout=timeout_s * 1000)
+    return int(cell.first.locator("xpath=..").get_attribute("aria-rowindex")) - 2  # 1: the header
+
+
+def click_table_row(page, name: str, timeout_s: float = 60) -> None:
+    """Click the selection box of the Models table's row of `name`, as a person would."""
+    wait_until_idle(page, timeout_s)  # not on a table that the running script is about to replace
+    canvas = page.locator('[data-testid="data-grid-canvas"]').first
+    canvas.scroll_into_view_if_needed()
+    row = table_row(page, name, timeout_s)
+    box = canvas.bounding_box()  # the grid's scroller lies over the canvas and takes the clicks
+    page.mouse.click(box["x"] + ROW_MARKER_X_PX, box["y"] + TABLE_ROW_PX * (row + 1) + TABLE_ROW_PX // 2)
+
+
 def select_models(page, url: str, names: list[str], timeout_s: float = 60) -> None:
+    """Open the Models page and tick the rows of `names` in its table (those not ticked yet)."""
     page.goto(url)
     for name in names:
-        # By the label's visible text: the checkbox's aria-label is its Markdown source (escaped).
-        label = page.locator("label").filter(has=page.get_by_text(name, exact=True))
-        checkbox = label.get_by_role("checkbox")
         count = selected_count(page, timeout_s)
-        if checkbox.is_checked():
+        if name in sidebar_selection(page):
             continue
-        checkbox.check(force=True)
+        click_table_row(page, name, timeout_s)
         # The rerun the click starts has drawn the sidebar with one more: the next click lands on
-        # the page it drew, not on one the rerun is about to replace.
+        # the table it drew, not on one the rerun is about to replace.
         page.get_by_text(f"SELECTED FOR COMPARISON · {count + 1}/").wait_for(timeout=timeout_s * 1000)
+
+
+def sidebar_selection(page, timeout_s: float = 60) -> list[str]:
+    """The model names the sidebar lists as selected (each in bold, before its backend badge)."""
+    return page.locator(
+        '[data-testid="stSidebar"] [data-testid="stMarkdownContainer"] strong'
+    ).all_inner_texts()
+
+
+def wait_for_sidebar_selection(page, names: list[str], timeout_s: float = 60) -> None:
+    """Until the sidebar lists exactly `names` as selected (a click's rerun may be followed by
+    another, and the lines of the run before stay on screen until a run is over)."""
+    deadline = time.monotonic() + timeout_s
+    while (shown := sidebar_selection(page, timeout_s)) != names:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the sidebar lists {shown}, not {names}, after {timeout_s:.0f} s")
+        page.wait_for_timeout(250)
 
 
 def wait_until_idle(page, timeout_s: float = 60) -> None:

@@ -28,19 +28,41 @@ def rendered(markdown: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", html)).replace(WORD_JOINER, "").strip()
 
 
+def models_table(at: AppTest):
+    """The Models page's table (its rows as the page lists them)."""
+    return at.dataframe(key="models_table")
+
+
 def ids_by_name(at: AppTest) -> dict[str, str]:
-    """Model ids by name as shown, from the Models page's selection checkboxes."""
-    return {
-        rendered(box.label): box.key.removeprefix("select:")
-        for box in at.checkbox
-        if box.key.startswith("select:")
-    }
+    """Model ids by name as shown in the Models page's table (the ids of its rows, as drawn)."""
+    if not any(table.key == "models_table" for table in at.dataframe):
+        return {}
+    return dict(zip(models_table(at).value["name"], at.session_state["models_table_ids"], strict=True))
+
+
+def ticked(at: AppTest) -> list[str]:
+    """The names of the rows ticked in the Models page's table."""
+    names = list(models_table(at).value["name"])
+    return [names[row] for row in at.session_state["models_table"]["selection"]["rows"]]
+
+
+def tick_rows(at: AppTest, names: list[str]) -> AppTest:
+    """Tick exactly the rows of `names` in the Models page's table (as clicks on the rows'
+    boxes would leave them), and run."""
+    rows = [row for row, name in enumerate(models_table(at).value["name"]) if name in names]
+    at.session_state["models_table"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
 
 
 def select(at: AppTest, *names: str) -> AppTest:
     for name in names:
-        at.checkbox(key=f"select:{ids_by_name(at)[name]}").check().run()
+        tick_rows(at, [*ticked(at), name])
     return at
+
+
+def sidebar_selection(at: AppTest) -> list[str]:
+    """The model names the sidebar lists as selected."""
+    return [rendered(m.value).split(" ")[0] for m in at.sidebar.markdown if m.value.startswith("**")]
 
 
 def quick_config() -> ModelConfig:

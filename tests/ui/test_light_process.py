@@ -29,7 +29,9 @@ SCRIPT = textwrap.dedent(
     model = ModelManager([models_dir]).get(name)
     ConfigManager().save(model, ModelConfig(temperature=0.0, mode="raw", max_tokens=8, n_ctx=256))
     at = AppTest.from_file(app, default_timeout=30).run()
-    at.checkbox(key="select:" + model.id).check().run()
+    row = list(at.dataframe(key="models_table").value["name"]).index(name)  # tick its row in the table
+    at.session_state["models_table"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
     for page in ("pages/configure.py", "pages/compare.py"):
         at.switch_page(page).run()
     at.text_area(key="prompt").input("hello").run()

@@ -3,7 +3,17 @@ the Models page is what the other pages work on."""
 
 import shutil
 
-from dashboard_testing import APP, ids_by_name, no_exception, rendered, select
+from dashboard_testing import (
+    APP,
+    ids_by_name,
+    models_table,
+    no_exception,
+    rendered,
+    select,
+    sidebar_selection,
+    tick_rows,
+    ticked,
+)
 from streamlit.testing.v1 import AppTest
 
 from llm_compare.core.models import ModelType
@@ -40,7 +50,7 @@ def test_every_page_renders_with_models(make_app, tiny_dir):
     assert list(table["name"]) == ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"]
     assert list(table["backend"]) == ["PyTorch", "GGUF", "GGUF"]
     assert list(table["quantization"]) == ["float32", "F32", "Q8_0"]
-    assert set(table["status"]) == {"ready"} and not table["selected"].any()
+    assert set(table["status"]) == {"ready"} and ticked(at) == []
     assert sorted(ids_by_name(at)) == ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"]
     visit_every_page(at)
 
@@ -52,9 +62,12 @@ def test_an_unreadable_model_file_shows_its_reason(make_app, broken_dir):
     assert reason != "ready" and "GGUF" in reason  # the reader's one-line reason, e.g. bad magic
     assert table.loc["tiny-llama-f32", "status"] == "ready"
     assert f"broken cannot be used: {reason}" in [rendered(w.value) for w in at.warning]
-    broken_box = at.checkbox(key=f"select:{ids_by_name(at)['broken']}")
-    assert broken_box.disabled and rendered(broken_box.help) == reason
+    tick_rows(at, ["broken"])  # a tick on a model that cannot be used is refused, with the reason
+    no_exception(at)
+    assert ticked(at) == [] and sidebar_selection(at) == []
+    assert f"broken was not selected: {reason}" in [rendered(e.value) for e in at.error]
     select(at, "tiny-llama-f32")
+    assert sidebar_selection(at) == ["tiny-llama-f32"]
     visit_every_page(at)
 
 
@@ -82,7 +95,7 @@ def test_search_and_backend_filter_narrow_the_table(make_app, tiny_dir):
 
 def test_selected_models_appear_on_configure_and_compare(make_app, tiny_dir):
     at = select(make_app(tiny_dir), "tiny-llama", "tiny-llama-f32")
-    assert list(at.dataframe[0].value["selected"]) == [True, True, False]
+    assert ticked(at) == ["tiny-llama", "tiny-llama-f32"]
     assert any("2 of up to 4 selected" in c.value for c in at.caption)
 
     at.switch_page("pages/configure.py").run()
@@ -97,17 +110,38 @@ def test_selected_models_appear_on_configure_and_compare(make_app, tiny_dir):
     assert at.button(key="run").label == "Run" and at.button(key="stop").disabled
 
     at.switch_page("pages/models.py").run()  # the selection survives a round trip
-    assert [box.value for box in at.checkbox if box.key.startswith("select:")] == [True, True, False]
-    at.checkbox(key=f"select:{ids_by_name(at)['tiny-llama']}").uncheck().run()
+    assert ticked(at) == ["tiny-llama", "tiny-llama-f32"]
+    tick_rows(at, ["tiny-llama-f32"])  # untick tiny-llama
+    assert sidebar_selection(at) == ["tiny-llama-f32"]
     at.switch_page("pages/configure.py").run()
     assert [tab.label for tab in at.tabs] == ["tiny-llama-f32"]
+
+
+def test_a_search_keeps_the_selected_models_listed_so_they_can_be_unselected(make_app, tiny_dir):
+    at = select(make_app(tiny_dir), "tiny-llama", "tiny-llama-q8_0")
+    at.text_input(key="model_search").input("f32").run()
+    no_exception(at)
+    # tiny-llama-f32 matches; the two selected models do not, and stay listed, ticked.
+    assert list(models_table(at).value["name"]) == ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"]
+    assert ticked(at) == ["tiny-llama", "tiny-llama-q8_0"]
+    assert any("2 selected models not matching the search stay listed" in c.value for c in at.caption)
+    tick_rows(at, ["tiny-llama-q8_0"])  # untick tiny-llama while the search hides it
+    no_exception(at)
+    assert sidebar_selection(at) == ["tiny-llama-q8_0"]
+    assert list(models_table(at).value["name"]) == ["tiny-llama-f32", "tiny-llama-q8_0"]  # it left the list
+    at.switch_page("pages/compare.py").run()
+    assert rendered(at.markdown[0].value) == "Models: tiny-llama-q8_0"
 
 
 def test_no_more_than_the_limit_can_be_selected(make_app, tiny_dir, monkeypatch):
     monkeypatch.setattr("llm_compare.ui.session.MAX_MODELS", 2)
     at = select(make_app(tiny_dir), "tiny-llama", "tiny-llama-f32")
-    third = at.checkbox(key=f"select:{ids_by_name(at)['tiny-llama-q8_0']}")
-    assert third.disabled and "unselect one" in third.help
+    tick_rows(at, ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"])
+    no_exception(at)
+    assert ticked(at) == ["tiny-llama", "tiny-llama-f32"]  # the third tick is taken back
+    assert sidebar_selection(at) == ["tiny-llama", "tiny-llama-f32"]
+    refusals = [rendered(e.value) for e in at.error]
+    assert any("tiny-llama-q8_0 was not selected" in r and "unselect one" in r for r in refusals)
 
 
 def test_changing_the_model_directories_rescans_and_is_remembered(make_app, empty_dir, tiny_dir, monkeypatch):
@@ -162,4 +196,4 @@ def test_rescan_finds_models_added_since(make_app, tiny_dir, tmp_path):
 def test_the_selection_survives_a_reload(make_app, tiny_dir):
     select(make_app(tiny_dir), "tiny-llama-q8_0")
     at = make_app(tiny_dir)  # a new browser session, as after F5 or a restart
-    assert [box.value for box in at.checkbox if box.key.startswith("select:")] == [False, False, True]
+    assert ticked(at) == ["tiny-llama-q8_0"] and sidebar_selection(at) == ["tiny-llama-q8_0"]

@@ -4,7 +4,7 @@ and notes, and clear refusals."""
 import time
 
 import pytest
-from dashboard_testing import RUN_TIMEOUT_S, no_exception, rendered
+from dashboard_testing import RUN_TIMEOUT_S, no_exception, rendered, select
 
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.quality.scores import latest_scores
@@ -12,8 +12,9 @@ from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import quality_view
 
 
-def open_quality_page(make_app, tiny_dir):
-    at = make_app(tiny_dir)
+def open_quality_page(make_app, tiny_dir, *selected: str):
+    """The Quality page, after selecting `selected` in the Models page's table."""
+    at = select(make_app(tiny_dir), *selected)
     at.switch_page("pages/quality.py").run()
     no_exception(at)
     return at
@@ -22,8 +23,9 @@ def open_quality_page(make_app, tiny_dir):
 @pytest.mark.slow
 def test_scoring_from_the_form_against_a_reference(make_app, tiny_dir, long_context_dir):
     ids = {m.name: m.id for m in ModelManager([tiny_dir]).scan()}
-    at = open_quality_page(make_app, tiny_dir)
-    at.multiselect(key="q_models").set_value([ids["tiny-llama-f32"], ids["tiny-llama-q8_0"]]).run()
+    at = open_quality_page(make_app, tiny_dir, "tiny-llama-f32", "tiny-llama-q8_0")
+    assert not at.multiselect  # the models scored are the selection; only the reference is picked here
+    assert "tiny-llama-f32, tiny-llama-q8_0" in [rendered(m.value) for m in at.markdown]
     at.selectbox(key="q_reference").set_value(ids["tiny-llama"]).run()
     at.radio(key="q_text").set_value("builtin:code").run()
     at.number_input(key="q_ctx").set_value(128).run()
@@ -54,15 +56,14 @@ def test_scoring_from_the_form_against_a_reference(make_app, tiny_dir, long_cont
 
 def test_scoring_without_a_model_says_what_to_do(make_app, tiny_dir):
     at = open_quality_page(make_app, tiny_dir)
+    assert any("tick them in the Models page's table" in c.value for c in at.caption)
     at.button(key="q_score").click().run()
     no_exception(at)
     assert [rendered(e.value) for e in at.error] == ["no model selected: choose at least one model to score"]
 
 
 def test_an_upload_choice_without_a_file_says_what_to_do(make_app, tiny_dir):
-    ids = {m.name: m.id for m in ModelManager([tiny_dir]).scan()}
-    at = open_quality_page(make_app, tiny_dir)
-    at.multiselect(key="q_models").set_value([ids["tiny-llama-f32"]]).run()
+    at = open_quality_page(make_app, tiny_dir, "tiny-llama-f32")
     at.radio(key="q_text").set_value("upload").run()
     at.button(key="q_score").click().run()
     no_exception(at)

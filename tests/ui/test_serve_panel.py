@@ -96,6 +96,6 @@ def test_two_models_with_the_same_name_are_told_apart_by_their_paths(make_app, t
     at = make_app(root)
     no_exception(at)
     paths = [str(root / folder / "model.gguf") for folder in ("a", "b")]
-    checkboxes = sorted(rendered(box.label) for box in at.checkbox if box.key.startswith("select:"))
-    assert checkboxes == [f"model ({path})" for path in paths]
-    assert sorted(at.selectbox(key="serve_choice").options) == checkboxes
+    table = at.dataframe(key="models_table").value
+    assert list(table["name"]) == ["model", "model"] and sorted(table["path"]) == paths
+    assert sorted(at.selectbox(key="serve_choice").options) == [f"model ({path})" for path in paths]
