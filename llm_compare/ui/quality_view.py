@@ -105,6 +105,13 @@ def draw_table(scoring: Scoring) -> None:
     if not scoring.results:
         return
     frame = pd.DataFrame(table_rows(scoring.results))
-    st.dataframe(frame, hide_index=True, width="stretch")
+    widths = tables.fitted_widths(frame)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        placeholder="–",
+        column_config={column: st.column_config.TextColumn(width=w) for column, w in widths.items()},
+    )
     for note in table_notes(scoring.results):
         st.caption(literal(note))

@@ -202,3 +202,12 @@ def dir_summaries(dirs: list[str], models: list[ModelInfo]) -> list[str]:
             f":green[:material/check_circle:] {code(directory)} — {count} model{'s' if count != 1 else ''}"
         )
     return lines
+
+
+def fitted_widths(frame: pd.DataFrame, char_px: float = 8.0, padding_px: int = 28) -> dict[str, int]:
+    """A width in pixels per column that fits its heading and its longest cell: the data grid sizes
+    columns by their first rows only, and cuts off what is longer."""
+    return {
+        str(column): int(padding_px + char_px * max([len(str(column)), *(len(str(v)) for v in frame[column])]))
+        for column in frame.columns
+    }

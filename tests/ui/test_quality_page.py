@@ -39,13 +39,19 @@ def test_scoring_from_the_form_against_a_reference(make_app, tiny_dir, long_cont
 
     table = at.dataframe[0].value
     assert list(table["model"]) == ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"]  # the reference first
+    # Each figure's heading says which way is better; no cell says None, an empty one shows "–".
+    assert list(table.columns)[2:6] == ["bits/byte ↓", "ppl ↓", "KL mean ↓", "KL p99 ↓"]
+    assert "top-1 agree ↑" in table.columns and "ppl ratio →1" in table.columns
+    assert not table.isna().any().any() and "None" not in table.astype(str).to_numpy()
     rows = table.set_index("model")
-    assert rows.loc["tiny-llama", "note"] == "the reference" and rows.loc["tiny-llama", "KL mean"] == "–"
+    assert rows.loc["tiny-llama", "note"] == "the reference" and rows.loc["tiny-llama", "KL mean ↓"] == "–"
     for name in ("tiny-llama-f32", "tiny-llama-q8_0"):
-        assert " ± " in rows.loc[name, "bits/byte"] and " ± " in rows.loc[name, "KL mean"]
-        assert rows.loc[name, "top-1 agree"].endswith("%")
+        assert " ± " in rows.loc[name, "bits/byte ↓"] and " ± " in rows.loc[name, "KL mean ↓"]
+        assert rows.loc[name, "top-1 agree ↑"].endswith("%") and "e-" not in rows.loc[name, "KL mean ↓"]
+        assert rows.loc[name, "note"] == "–"
     notes = [rendered(c.value) for c in at.caption]
     assert "ppl only comparable within one tokenizer; bits per byte across any" in notes
+    assert any(n.startswith("↓ lower is better") for n in notes)
     assert any(n.startswith("text builtin:code: ") and "chunks of 128 tokens" in n for n in notes)
     stored = latest_scores(RunStore(), "builtin:code")
     assert set(stored) == {ids["tiny-llama"], ids["tiny-llama-f32"], ids["tiny-llama-q8_0"]}
