@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from llm_compare.core.formatting import human_bytes
+
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.store.run_store import RunRecord
@@ -56,7 +58,9 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
                 "architecture": meta.architecture,
                 "parameters": meta.parameters,
                 "quantization": meta.quantization,
-                "size_bytes": None if model.is_endpoint else model.size_bytes,
+                # As text in KiB/MiB/GiB, as the Configure page and the CLI show it (the grid's
+                # own "bytes" format counts in powers of 1000).
+                "size": None if model.is_endpoint else human_bytes(model.size_bytes),
                 "context_length": meta.context_length,
                 "chat": bool(meta.has_chat_template),
                 "status": model.error or "ready",
@@ -72,7 +76,7 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
         "architecture",
         "parameters",
         "quantization",
-        "size_bytes",
+        "size",
         "context_length",
         "chat",
         "status",
@@ -81,7 +85,7 @@ def models_frame(models: list[ModelInfo], selected: set[str]) -> pd.DataFrame:
         "path",
     ]
     frame = pd.DataFrame(rows, columns=columns)
-    for column in ("parameters", "size_bytes", "context_length"):
+    for column in ("parameters", "context_length"):
         frame[column] = frame[column].astype("Int64")
     return frame
 
