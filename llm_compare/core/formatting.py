@@ -36,7 +36,9 @@ def significant(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits - 1}e}"
 
 
-def with_uncertainty(value: float | None, error: float | None, percent: bool = False, sign: bool = False) -> str:
+def with_uncertainty(
+    value: float | None, error: float | None, percent: bool = False, sign: bool = False
+) -> str:
     """A value and its error, both to the error's precision (the error to 2 significant figures):
     "4.5134 ± 0.0016", "1.0002 ± 0.0003". Values below 0.001 share one power of ten:
     "(3.06 ± 0.12)·10⁻⁵". `percent` shows fractions as percentages, `sign` a + on positive values."""

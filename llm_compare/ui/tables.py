@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 
 from llm_compare.core.formatting import human_bytes
-
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.store.run_store import RunRecord
@@ -212,6 +211,8 @@ def fitted_widths(frame: pd.DataFrame, char_px: float = 8.0, padding_px: int = 2
     """A width in pixels per column that fits its heading and its longest cell: the data grid sizes
     columns by their first rows only, and cuts off what is longer."""
     return {
-        str(column): int(padding_px + char_px * max([len(str(column)), *(len(str(v)) for v in frame[column])]))
+        str(column): int(
+            padding_px + char_px * max([len(str(column)), *(len(str(v)) for v in frame[column])])
+        )
         for column in frame.columns
     }
