@@ -92,7 +92,7 @@ def draw(
                 "Energy frontier", help="No model has both better quality and fewer joules per token"
             ),
             "benchmark": st.column_config.TextColumn("From benchmark"),
-            "note": st.column_config.TextColumn("Note"),
+            "note": st.column_config.TextColumn("Note", width="large"),
         },
     )
     plotted = [r for r in rows if r.quality is not None and r.cost is not None]
