@@ -49,6 +49,8 @@ def with_uncertainty(
     plus = "+" if sign else ""
     if error is None or not math.isfinite(error):
         return f"{plus if value > 0 else ''}{significant(value, 4)}{suffix}"
+    if error == 0:
+        return f"{plus if value > 0 else ''}{significant(value, 4)} ± 0{suffix}"
     largest = max(abs(value), abs(error))
     exponent = math.floor(math.log10(largest)) if largest and largest < 1e-3 else 0
     value, error = value / 10**exponent, error / 10**exponent

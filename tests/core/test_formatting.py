@@ -62,3 +62,7 @@ def test_stored_utc_times_are_shown_in_the_local_zone(zone):
     assert local_time_text("2026-11-26T06:00:00+00:00") == "2026-11-26 11:30"
     assert local_time_text("2026-11-26T06:00:07+00:00", seconds=True) == "2026-11-26 11:30:07"
     assert local_time_text(None) == "–"
+
+
+def test_an_error_of_zero_is_shown_as_zero_not_as_spurious_decimals():
+    assert with_uncertainty(1.0, 0.0, percent=True) == "100.0 ± 0 %"

@@ -20,6 +20,8 @@ COLUMNS = (
     ("ppl ratio →1", "ppl_ratio", False, False),
     ("Δppl →0", "delta_ppl", False, True),
 )
+# The figures measured against a reference model (the others are each model's own, on the text).
+REFERENCE_FIGURES = ("kl_mean", "kl_p99", "top1_agreement", "delta_p_mean", "ppl_ratio", "delta_ppl")
 PPL_NOTE = "ppl only comparable within one tokenizer; bits per byte across any"
 ARROWS_NOTE = "↓ lower is better, ↑ higher is better, →1 and →0: nearer that is better"
 
