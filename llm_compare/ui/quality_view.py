@@ -122,6 +122,7 @@ def _fitted_table(frame: pd.DataFrame) -> None:
     st.dataframe(
         frame,
         hide_index=True,
+        width="content",  # the fitted widths, not stretched past the page's edge
         placeholder=EMPTY,
         column_config={column: st.column_config.TextColumn(width=w) for column, w in widths.items()},
     )

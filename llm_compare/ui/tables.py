@@ -207,7 +207,7 @@ def dir_summaries(dirs: list[str], models: list[ModelInfo]) -> list[str]:
     return lines
 
 
-def fitted_widths(frame: pd.DataFrame, char_px: float = 7.5, padding_px: int = 24) -> dict[str, int]:
+def fitted_widths(frame: pd.DataFrame, char_px: float = 7.0, padding_px: int = 18) -> dict[str, int]:
     """A width in pixels per column that fits its heading and its longest cell: the data grid sizes
     columns by their first rows only, and cuts off what is longer."""
     return {
