@@ -12,7 +12,10 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop_unless_allowed_host()  # before anything is drawn: a page under a rebound name gets nothing
-    st.set_page_config(page_title="llm-compare", page_icon=":material/compare_arrows:", layout="wide")
+    # The tab's icon is an emoji, which the browser draws itself: a :material/ icon there is
+    # fetched from Google's font server, and shows nothing offline. (The pages' :material/ icons
+    # come from the font Streamlit ships.)
+    st.set_page_config(page_title="llm-compare", page_icon="🆚", layout="wide")
     page = st.navigation(
         [
             st.Page("pages/models.py", title="Models", icon=":material/dataset:", default=True),

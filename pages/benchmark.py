@@ -98,6 +98,7 @@ if not layout.need_selection("benchmark"):
 for message in st.session_state.pop(bench_view.ERRORS_KEY, []):
     show_error(message)
 
+session.include_busy_toggle(bench_view.INCLUDE_BUSY_KEY)
 if runner is not None:
     st.divider()
     job_view.draw_live(
@@ -106,4 +107,4 @@ if runner is not None:
 
 st.divider()
 with guard("Listing past benchmarks"):
-    bench_view.draw_past()
+    bench_view.draw_past(running)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from llm_compare.ui import compare_view, layout, session
 from llm_compare.ui.errors import guard, show_error
-from llm_compare.ui.text import literal
+from llm_compare.ui.text import literal, preformatted
 
 layout.page_entry()
 
@@ -15,6 +15,11 @@ SCHEDULES = {
 
 st.title("Compare")
 
+restored = session.restore_last_comparison()  # a reloaded page shows the last comparison again
+if restored is not None:
+    st.session_state.setdefault(compare_view.PROMPT_KEY, restored.prompt)
+    if restored.system_prompt:
+        st.session_state.setdefault(compare_view.SYSTEM_PROMPT_KEY, restored.system_prompt)
 run = session.comparison()
 running = run is not None and not run.finished
 
@@ -82,7 +87,7 @@ if run is not None:
     st.divider()
     excerpt = run.prompt if len(run.prompt) <= 120 else run.prompt[:119] + "…"
     stopped = " · stopped by you" if run.stop_requested else ""
-    st.caption(f"Started {run.started_at:%H:%M:%S} · {run.schedule}{stopped} · “{literal(excerpt)}”")
+    st.caption(f"Started {run.started_at:%H:%M:%S} · {run.schedule}{stopped} · “{preformatted(excerpt)}”")
     with guard("Showing the comparison"):
         compare_view.draw(run)
     if running and run.finished:

@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from llm_compare.core.config import field_errors
 from llm_compare.core.models import ModelType
 from llm_compare.services.discovery.config_manager import PRESETS
 from llm_compare.ui import config_form as form
@@ -27,7 +26,7 @@ if not layout.need_selection("configure"):
             loaded = manager.load(model)
             form.load_into_state(model, loaded.config)
             values = form.draft(model)
-            errors = field_errors(values)
+            errors = form.form_errors(values)
             warnings = form.field_warnings(model, values)
             ignored = form.ignored_fields(model)
 

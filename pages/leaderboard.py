@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from llm_compare.ui import frontier_view, layout, votes_view
+from llm_compare.ui import frontier_view, layout, session, votes_view
 from llm_compare.ui.errors import guard
 
 layout.page_entry()
@@ -12,5 +12,6 @@ with guard("Drawing the leaderboard"):
     votes_view.draw_leaderboard()
 
 st.subheader("Frontier")
+session.include_busy_toggle("leaderboard_include_busy")
 with guard("Drawing the frontier"):
     frontier_view.draw_section()

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from llm_compare.core.results import STAT_HELP
+from llm_compare.services.bench.aggregate import busy_share
 from llm_compare.services.store.run_store import RunFacets, RunQuery, RunStore, to_csv
 from llm_compare.ui import charts, layout, session, tables
 from llm_compare.ui.errors import guard, show_error
@@ -105,9 +106,10 @@ page_size = size_col.selectbox(
     "Runs per page", PAGE_SIZES, index=1, key="runs_page_size", on_change=first_page
 )
 pages = max(1, -(-matching // page_size))
-if st.session_state.get("runs_page", 1) > pages:
-    st.session_state["runs_page"] = 1
-page_number = page_col.number_input("Page", min_value=1, max_value=pages, key="runs_page", step=1)
+# No bounds on the box: the browser would refuse "9 of 2" without a word; the page says where it went.
+page_number, paging_note = tables.page_in_range(st.session_state.get("runs_page"), pages)
+st.session_state["runs_page"] = page_number
+page_col.number_input("Page", key="runs_page", step=1, help=f"From 1 to {pages:,}.")
 offset = (page_number - 1) * page_size
 download_col.download_button(
     "Download CSV",
@@ -125,7 +127,8 @@ download_col.download_button(
     ),
 )
 summary_col.caption(
-    f"{matching:,} of {facets.total:,} stored runs, newest first"
+    (f"{paging_note} " if paging_note else "")
+    + f"{matching:,} of {facets.total:,} stored runs, newest first"
     + (f"; this page shows runs {offset + 1:,}–{min(offset + page_size, matching):,}" if matching else "")
     + ". Hover a column header for what it measures."
 )
@@ -137,23 +140,39 @@ if not matching:
 # --- charts ------------------------------------------------------------------------------------
 shown = tables.chart_frame(store.figures(query, tables.CHART_COLUMNS, CHART_RUNS))
 colors = charts.model_colors(list(shown["model"].unique()))
+include_busy = session.include_busy_toggle("results_include_busy")
 left, right = st.columns(2)
 with guard("Drawing the charts"):
     left.plotly_chart(
-        charts.per_model(shown, "decode_tps", "Decode speed per model", "tokens/s", colors),
+        charts.per_model(
+            shown, "decode_tps", "Decode speed per model", "tokens/s", colors, include_busy=include_busy
+        ),
         key="chart_decode",
     )
     right.plotly_chart(
-        charts.per_model(shown, "ttft_ms", "Time to first token per model", "ms", colors), key="chart_ttft"
+        charts.per_model(
+            shown, "ttft_ms", "Time to first token per model", "ms", colors, include_busy=include_busy
+        ),
+        key="chart_ttft",
     )
     left.plotly_chart(
-        charts.per_model(shown, "peak_rss_mib", "Peak memory per model", "MiB", colors, reduce="max"),
+        charts.per_model(
+            shown,
+            "peak_rss_mib",
+            "Peak memory per model",
+            "MiB",
+            colors,
+            reduce="max",
+            include_busy=include_busy,
+        ),
         key="chart_memory",
     )
     right.plotly_chart(charts.speed_vs_latency(shown, colors), key="chart_scatter")
 st.caption(
-    "Bars: median over the shown quiet runs (peak memory: the highest); dots: single runs, "
-    "crosses: busy runs (other programs used the CPU), left out of the bars. "
+    f"{busy_share(int(shown['busy'].eq(True).sum()), len(shown))} (other programs used the CPU): "
+    "drawn as crosses, "
+    + ("counted in the bars. " if include_busy else "left out of the bars unless a model has no quiet run. ")
+    + "Bars: median (peak memory: the highest); hatched bars hold busy runs. "
     "Compare timings from sequential runs: parallel runs share the CPU."
     + (
         f" The charts draw the newest {CHART_RUNS:,} of the {matching:,} runs found."
@@ -227,6 +246,8 @@ selection = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
 )
+if "busy" in runs:
+    st.caption(f"This page: {busy_share(int(runs['busy'].eq(True).sum()), len(runs))} (column Busy).")
 
 # --- one run in full -------------------------------------------------------------------------------
 picked = selection.selection.rows if selection else []

@@ -126,11 +126,11 @@ def command(args: argparse.Namespace) -> int:
         records = [bench_record(o) for o in runner.snapshot() if not o.planned.warmup]
     results = stored_results(records, args.include_busy)
     print(results.markdown, end="")
-    if results.busy_left_out and not results.runs:
+    if results.from_busy:
         print(
-            f"warning: all {results.busy_left_out} counted runs were busy (other programs used the CPU), so "
-            "the table is empty: rerun on a quieter machine, or `llm-compare bench --resume "
-            f"{runner.benchmark_id} --include-busy` to see them anyway",
+            f"warning: all {results.total_runs} counted runs were busy (other programs used the CPU), so "
+            "the figures come from busy runs and are not comparable with quiet runs: rerun on a quieter "
+            "machine for figures that are",
             file=sys.stderr,
         )
     _write(args.md, results.markdown)

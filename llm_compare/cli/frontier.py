@@ -73,7 +73,8 @@ def command(args: argparse.Namespace) -> int:
             + (f"  ({terminal_safe(row.note)})" if row.note else "")
         )
     print(
-        "Costs from the latest benchmark that included each model, quiet runs only (median decode, TTFT"
+        "Costs from the latest benchmark that included each model, quiet runs only, or busy runs where a "
+        "model has no quiet one (noted) (median decode, TTFT"
         + (" and J/token" if with_energy else "")
         + ", highest peak RSS)."
     )
@@ -92,7 +93,8 @@ def _object(row, figure: str) -> dict:
         "ttft_ms": cost.ttft_s * 1000 if cost and cost.ttft_s is not None else None,
         "peak_rss_mib": cost.peak_rss_bytes / 2**20 if cost and cost.peak_rss_bytes is not None else None,
         "benchmark_id": cost.benchmark_id if cost else None,
-        "quiet_runs": cost.runs if cost else 0,
+        "quiet_runs": cost.runs - cost.busy_runs if cost else 0,
+        "busy_runs": cost.busy_runs if cost else 0,
         "on_speed_frontier": row.on_speed_front,
         "on_memory_frontier": row.on_memory_front,
         "j_per_token": cost.j_per_token if cost else None,

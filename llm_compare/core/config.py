@@ -39,6 +39,7 @@ class ModelConfig(BaseModel):
         0.7,
         ge=0.0,
         le=2.0,
+        title="Temperature",
         description=(
             "Sampling temperature, applied to the tokens top-k and top-p kept, just before the draw; 0 means "
             "greedy (always the most likely token after the repeat penalty)."
@@ -49,6 +50,7 @@ class ModelConfig(BaseModel):
         0.95,
         gt=0.0,
         le=1.0,
+        title="Top-p",
         description=(
             "Nucleus sampling: keep the smallest set of tokens whose probability adds up to at least top_p, "
             "reckoned on the penalised logits at temperature 1 (temperature comes later); 1.0 disables it."
@@ -59,14 +61,18 @@ class ModelConfig(BaseModel):
         40,
         ge=0,
         le=1000,
+        title="Top-k",
         description="Keep only the k most likely tokens (after the repeat penalty); 0 disables the limit."
         + _ORDER_NOTE,
     )
-    max_tokens: int = Field(256, ge=1, le=32768, description="Most tokens to generate for one answer.")
+    max_tokens: int = Field(
+        256, ge=1, le=32768, title="Max new tokens", description="Most tokens to generate for one answer."
+    )
     repeat_penalty: float = Field(
         1.0,
         ge=0.5,
         le=2.0,
+        title="Repeat penalty",
         description=(
             "Penalty on tokens among the last repeat_last_n tokens (prompt and answer): a positive logit is "
             "divided by it, a negative one multiplied; 1.0 disables it."
@@ -77,6 +83,7 @@ class ModelConfig(BaseModel):
         64,
         ge=0,
         le=262144,
+        title="Repeat window (tokens)",
         description=(
             "How many of the latest tokens (prompt and answer together) the repeat penalty looks at, as "
             "llama.cpp's --repeat-last-n; 0 disables the penalty."
@@ -84,29 +91,42 @@ class ModelConfig(BaseModel):
         + _ORDER_NOTE,
     )
     seed: int | None = Field(
-        None, ge=0, le=2**31 - 1, description="Random seed for sampling; empty means a new seed each run."
+        None,
+        ge=0,
+        le=2**31 - 1,
+        title="Seed",
+        description="Random seed for sampling; empty means a new seed each run.",
     )
     stop: list[str] = Field(
         default_factory=list,
         max_length=16,
+        title="Stop strings",
         description="Stop generating when any of these strings appears (it is not included in the answer).",
     )
     system_prompt: str = Field(
         "",
         max_length=20000,
+        title="System prompt",
         description="System message used in chat mode; overridden by a system prompt given for the run.",
     )
     mode: Literal["auto", "chat", "raw"] = Field(
-        "auto", description="auto: chat template when the model has one, else raw completion."
+        "auto",
+        title="Prompt mode",
+        description="auto: chat template when the model has one, else raw completion.",
     )
     # Backend settings (GGUF / llama.cpp)
     n_ctx: int = Field(
-        2048, ge=16, le=262144, description="GGUF: context window in tokens (prompt plus answer)."
+        2048,
+        ge=16,
+        le=262144,
+        title="Context window (tokens)",
+        description="GGUF: context window in tokens (prompt plus answer).",
     )
     n_threads: int | None = Field(
         None,
         ge=1,
         le=256,
+        title="CPU threads",
         description=(
             "CPU threads for generation; empty means one per physical core (llama.cpp's default), shared out "
             "between models running in parallel."
@@ -114,6 +134,7 @@ class ModelConfig(BaseModel):
     )
     n_gpu_layers: Annotated[int, Field(ge=-1, le=1000)] | Literal["auto"] = Field(
         "auto",
+        title="GPU layers",
         description=(
             "GGUF: layers to offload to a GPU; 0 keeps all on the CPU, -1 offloads all. auto: every layer "
             "when this llama.cpp can offload and the model fits the GPU's free memory, as many as fit when "
@@ -124,6 +145,7 @@ class ModelConfig(BaseModel):
         0,
         ge=0,
         le=63,
+        title="GPU index",
         description=(
             "The GPU a model runs on, by index (GGUF: llama.cpp's main_gpu, the whole model on that one GPU; "
             "PyTorch: cuda:main_gpu). One GPU per model."
@@ -132,6 +154,7 @@ class ModelConfig(BaseModel):
     # Backend settings (PyTorch / transformers)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
+        title="Weight dtype",
         description=(
             "PyTorch: weight dtype; auto means float32 on the CPU (as llama.cpp computes there) and the "
             "checkpoint's own dtype on a GPU."
@@ -139,13 +162,16 @@ class ModelConfig(BaseModel):
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto",
+        title="Device",
         description=(
             "PyTorch: device to run on; auto: cuda when there is an NVIDIA GPU, else mps on Apple Silicon, "
             "else cpu. cuda or mps where there is none is a load error."
         ),
     )
     trust_remote_code: bool = Field(
-        False, description="PyTorch: run Python code shipped in the model folder. Only for folders you trust."
+        False,
+        title="Trust remote code",
+        description="PyTorch: run Python code shipped in the model folder. Only for folders you trust.",
     )
 
     @field_validator("stop")

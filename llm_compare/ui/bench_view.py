@@ -13,8 +13,10 @@ from llm_compare.core.errors import ConfigurationError
 from llm_compare.core.formatting import human_duration, local_time_text
 from llm_compare.services.bench.report import ModelLabel, headline_pairs, pair_sentence, run_rows
 from llm_compare.services.bench.results import (
+    FROM_BUSY,
     BenchmarkResults,
     benchmark_document,
+    busy_note,
     results_of,
     stored_labels,
     stored_results,
@@ -35,7 +37,8 @@ REPEATS_KEY, WARMUP_KEY, MAX_TOKENS_KEY, SEED_KEY = (
     "bench_max_tokens",
     "bench_seed",
 )
-TEMPERATURE_KEY, INCLUDE_BUSY_KEY = "bench_temperature", "bench_include_busy"
+TEMPERATURE_KEY = "bench_temperature"
+INCLUDE_BUSY_KEY = "bench_include_busy"  # this page's widget of the shared switch (session.include_busy)
 ERRORS_KEY = "bench_errors"
 PAST_KEY = "bench_open"
 RESULTS_CACHE_KEY = "bench_results_cache"
@@ -59,6 +62,8 @@ TABLE_FIGURES = (
     ("energy_j", "energy J", 1.0),
     ("j_per_token", "J/token", 1.0),
 )
+# The main table's figures: few enough columns to fit the page; the rest under "Every figure".
+HEADLINE_FIGURES = tuple(f for f in TABLE_FIGURES if f[0] in ("decode_tps", "ttft_s", "peak_rss_bytes"))
 
 
 def suite_from_form() -> Suite:
@@ -109,9 +114,15 @@ def draw_progress(runner: BenchmarkRunner) -> None:
     left = "" if progress.left_s is None else f" · about {human_duration(progress.left_s)} left"
     if runner.finished:
         left = " · stopped by you" if runner.stop_requested else " · finished"
+    # Counted runs as "Past benchmarks" counts them; the bar moves with the warm-ups too.
+    warmups = sum(1 for planned in runner.plan if planned.warmup)
+    warmup_note = f" (and {warmups} warm-up run{'' if warmups == 1 else 's'})" if warmups else ""
     st.progress(
         progress.done / progress.total if progress.total else 1.0,
-        text=f"{progress.done} / {progress.total} runs · {human_duration(progress.elapsed_s)} elapsed{left}",
+        text=(
+            f"{progress.runs_done} / {progress.runs_planned} runs{warmup_note} · "
+            f"{human_duration(progress.elapsed_s)} elapsed{left}"
+        ),
     )
     st.caption(f"Order: {runner.order_note}. Repetition r of every model uses seed {runner.spec.seed} + r.")
     if runner.error:
@@ -134,62 +145,29 @@ def _results_once_per_run(runner: BenchmarkRunner, include_busy: bool):
 
 
 def draw_results(runner: BenchmarkRunner) -> None:
-    include_busy = st.toggle(
-        "Include busy runs",
-        key=INCLUDE_BUSY_KEY,
-        help=(
-            "Runs during which other processes used more than 10 % of the CPU are left out of the figures "
-            "unless included."
-        ),
-    )
-    results, labels = _results_once_per_run(runner, include_busy)
+    results, labels = _results_once_per_run(runner, session.include_busy())
     skipped = {(o.model.name, o.prompt.id): o.skipped for o in runner.snapshot() if o.skipped}
     for (model, prompt_id), reason in skipped.items():
         st.warning(literal(f"{model} skipped prompt {prompt_id}: {reason}"), icon=":material/skip_next:")
     if not results.runs:
-        if results.busy_left_out:
-            st.info(
-                f"All {results.busy_left_out} runs so far were busy (other programs used the CPU): their "
-                "timings are not comparable with quiet runs. Turn on “Include busy runs” to see them "
-                "anyway.",
-                icon=":material/warning:",
-            )
-        else:
-            st.info(
-                "No counted run yet: the figures appear after the first repetition.",
-                icon=":material/hourglass_top:",
-            )
+        st.info(
+            "No counted run yet: the figures appear after the first repetition.",
+            icon=":material/hourglass_top:",
+        )
         return
     _figures(results, labels)
     _downloads(runner.benchmark_id, runner.spec.to_dict(), runner.order_note, results)
 
 
-def draw_past() -> None:
+def draw_past(running: bool = False) -> None:
     """Every stored benchmark; one opened shows its results again, and one whose process was
-    stopped or crashed can be resumed."""
+    stopped or crashed can be resumed. While one `running`, the table follows its runs."""
     store = RunStore()
     benchmarks = store.benchmarks()
     if not benchmarks:
         return
     st.subheader("Past benchmarks")
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "id": b.benchmark_id,
-                    "started": local_time_text(b.created_at),
-                    "status": b.status,
-                    "runs": f"{b.runs_stored}/{_planned_runs(b.spec)}",
-                    "models": len(b.spec["model_ids"]),
-                    "suite": b.spec["suite"]["name"],
-                    "repetitions": b.spec["repeats"],
-                }
-                for b in benchmarks
-            ]
-        ),
-        hide_index=True,
-        key="bench_past",
-    )
+    _past_table(running)
     chosen = st.selectbox(
         "Open a benchmark",
         [b.benchmark_id for b in benchmarks],
@@ -211,10 +189,37 @@ def draw_past() -> None:
         )
     records = store.benchmark_runs(chosen)
     labels = stored_labels(records)
-    results = stored_results(records, st.session_state.get(INCLUDE_BUSY_KEY, False))
+    results = stored_results(records, session.include_busy())
     if results.runs:
         _figures(results, labels, key_prefix="past_")
         _downloads(chosen, stored.spec, stored.order_note, results, key_prefix="past_")
+
+
+def _past_table(running: bool) -> None:
+    # Its own fragment, redrawn with the live bar while a benchmark runs: drawn once with the
+    # page, the running benchmark's count stayed at what it was then ("running 0/32").
+    @st.fragment(run_every=2.0 if running else None)
+    def table() -> None:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "id": b.benchmark_id,
+                        "started": local_time_text(b.created_at),
+                        "status": b.status,
+                        "runs": f"{b.runs_stored}/{_planned_runs(b.spec)}",
+                        "models": len(b.spec["model_ids"]),
+                        "suite": b.spec["suite"]["name"],
+                        "repetitions": b.spec["repeats"],
+                    }
+                    for b in RunStore().benchmarks()
+                ]
+            ),
+            hide_index=True,
+            key="bench_past",
+        )
+
+    table()
 
 
 def resume_clicked(benchmark_id: str) -> None:
@@ -227,25 +232,48 @@ def _planned_runs(spec: dict) -> int:
 
 
 def _figures(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix: str = "") -> None:
-    if results.busy_left_out:
-        st.caption(f"{results.busy_left_out} busy run(s) left out of the figures.")
+    if results.from_busy:
+        st.warning(
+            f"Every run was busy (other programs used the CPU): the figures below come {FROM_BUSY}, "
+            "and are not comparable with quiet runs. Rerun on a quieter machine for figures that are.",
+            icon=":material/warning:",
+        )
     names = {m: label.name for m, label in labels.items()}
+    prefix = f"{FROM_BUSY.capitalize()}: " if results.from_busy else ""
     for pair in headline_pairs(results.pairs):
-        st.markdown(f"- {literal(pair_sentence(pair, names))}")
-    st.dataframe(_summary_table(results, labels), hide_index=True, key=f"{key_prefix}bench_table")
-    with st.expander("Per prompt", icon=":material/list:"):
+        st.markdown(f"- {literal(prefix + pair_sentence(pair, names))}")
+    caption = busy_note(session.include_busy(), results.from_busy, results.busy_runs, results.total_runs)
+    st.dataframe(
+        _summary_table(results, labels, intervals=False), hide_index=True, key=f"{key_prefix}bench_table"
+    )
+    st.caption(
+        f"Median and spread (min–max below 10 runs, p10–p90 from 10); every figure and the median's 95 % "
+        f"interval (from 5 runs) below. {caption}"
+    )
+    with st.expander("Every figure, and per prompt", icon=":material/list:"):
+        st.dataframe(
+            _summary_table(results, labels, figures=TABLE_FIGURES),
+            hide_index=True,
+            key=f"{key_prefix}bench_all_table",
+        )
         st.dataframe(
             _summary_table(results, labels, per_prompt=True),
             hide_index=True,
             key=f"{key_prefix}bench_prompt_table",
         )
+        st.caption(caption)
     _plots(results, labels, key_prefix)
 
 
 def _summary_table(
-    results: BenchmarkResults, labels: dict[str, ModelLabel], per_prompt: bool = False
+    results: BenchmarkResults,
+    labels: dict[str, ModelLabel],
+    per_prompt: bool = False,
+    figures: tuple = HEADLINE_FIGURES,
+    intervals: bool = True,
 ) -> pd.DataFrame:
-    """One row per model (or per model and prompt): n, then each figure's median, spread and interval."""
+    """One row per model (or per model and prompt): n, then each figure's median, spread and
+    interval (a column of intervals only where some row has one: none below 5 runs)."""
     summary_of = {
         (s.model_id, s.prompt_id, s.figure): s.summary
         for s in results.summaries
@@ -261,7 +289,7 @@ def _summary_table(
             | ({"prompt": prompt_id} if per_prompt else {})
         )
         cells["n"] = max(s.n for (m, p, _), s in summary_of.items() if (m, p) == (model_id, prompt_id))
-        for figure, heading, scale in TABLE_FIGURES:
+        for figure, heading, scale in figures:
             summary = summary_of.get((model_id, prompt_id, figure))
             if summary is not None:
                 cells.update(_figure_cells(heading, summary, scale))
@@ -271,7 +299,11 @@ def _summary_table(
                 f"{rate.passed}/{rate.total} ({rate.interval.low:.0%}–{rate.interval.high:.0%})"
             )
         rows.append(cells)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    no_interval = [
+        c for c in table.columns if c.endswith(" 95 % CI") and (not intervals or table[c].eq("–").all())
+    ]
+    return table.drop(columns=no_interval)
 
 
 def _figure_cells(heading: str, summary: Summary, scale: float) -> dict:
@@ -312,8 +344,9 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
                 "peak_rss_mib": r.figures["peak_rss_bytes"] / 2**20
                 if r.figures.get("peak_rss_bytes")
                 else None,
+                "busy": r.busy,
             }
-            for r in results.runs
+            for r in results.all_runs  # busy runs too, drawn as crosses
         ]
     )
     colors = charts.model_colors(list(runs["model"].unique()))
@@ -337,13 +370,25 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
     with guard("Drawing the charts"):
         left.plotly_chart(
             charts.median_with_spread(
-                runs, spread("decode_tps", 1.0), "decode_tps", "Decode speed", "tokens/s", colors
+                runs,
+                spread("decode_tps", 1.0),
+                "decode_tps",
+                "Decode speed",
+                "tokens/s",
+                colors,
+                results.from_busy,
             ),
             key=f"{key_prefix}bench_decode",
         )
         right.plotly_chart(
             charts.median_with_spread(
-                runs, spread("ttft_s", 1000.0), "ttft_ms", "Time to first token", "ms", colors
+                runs,
+                spread("ttft_s", 1000.0),
+                "ttft_ms",
+                "Time to first token",
+                "ms",
+                colors,
+                results.from_busy,
             ),
             key=f"{key_prefix}bench_ttft",
         )
@@ -354,7 +399,13 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
         right.plotly_chart(charts.runs_scatter(runs, colors), key=f"{key_prefix}bench_scatter")
         left.plotly_chart(
             charts.median_with_spread(
-                runs, spread("peak_rss_bytes", 1 / 2**20), "peak_rss_mib", "Peak memory", "MiB", colors
+                runs,
+                spread("peak_rss_bytes", 1 / 2**20),
+                "peak_rss_mib",
+                "Peak memory",
+                "MiB",
+                colors,
+                results.from_busy,
             ),
             key=f"{key_prefix}bench_memory",
         )
@@ -373,7 +424,9 @@ def _plots(results: BenchmarkResults, labels: dict[str, ModelLabel], key_prefix:
             ]
         )
         if not rates.empty:
-            right.plotly_chart(charts.pass_rate(rates, colors), key=f"{key_prefix}bench_checks")
+            right.plotly_chart(
+                charts.pass_rate(rates, colors, results.from_busy), key=f"{key_prefix}bench_checks"
+            )
 
 
 def _downloads(

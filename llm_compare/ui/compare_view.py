@@ -16,7 +16,7 @@ from llm_compare.services.engine.summary import best_by_figure
 from llm_compare.ui import session
 from llm_compare.ui.errors import guard_errors, show_error
 from llm_compare.ui.layout import model_badges
-from llm_compare.ui.text import literal
+from llm_compare.ui.text import blocks, literal
 
 # Drawing streamed text costs the browser CPU that the models share: redrawing every 0.1 s, the
 # (headless) browser took 18-32 % of 2 cores during runs, every 0.5 s 11-19 %.
@@ -62,9 +62,10 @@ def vote_clicked() -> None:
                 raise LLMCompareError("choose A is better, B is better, tie or both bad first")
             run.vote_pair(outcome)
         else:
-            run.vote_ranking(
-                {label: int(st.session_state[RANK_KEY_PREFIX + label]) for label in run.labels.values()}
-            )
+            ranks = {label: st.session_state.get(RANK_KEY_PREFIX + label) for label in run.labels.values()}
+            if any(rank is None for rank in ranks.values()):
+                raise LLMCompareError("give every answer a rank first")
+            run.vote_ranking({label: int(rank) for label, rank in ranks.items()})
 
 
 def reveal_clicked() -> None:
@@ -98,6 +99,9 @@ def draw(run: Comparison) -> None:
         _draw_blind(run)
         return
     snapshot = _in_column_order(run, run.snapshot())
+    # While the answers stream, each box follows its end; once the run is over (the page reruns
+    # when it ends), a box under a new key starts over at the top, where the answer begins.
+    following = not run.finished
     columns = {}
     for model_run, column in zip(snapshot, st.columns(len(snapshot), border=True)):
         with column:
@@ -106,7 +110,12 @@ def draw(run: Comparison) -> None:
             st.markdown(model_badges(model_run.model))
             columns[model_run.model.id] = _Column(
                 st.empty(),
-                st.container(height=OUTPUT_HEIGHT_PX, border=False, autoscroll=True).empty(),
+                st.container(
+                    height=OUTPUT_HEIGHT_PX,
+                    border=False,
+                    autoscroll=following,
+                    key=f"answer_{'live' if following else 'done'}_{model_run.model.id}",
+                ).empty(),
                 st.empty(),
             )
     summary = st.empty()
@@ -158,7 +167,7 @@ def _draw_blind(run: Comparison) -> None:
         answer = by_id[model_id]
         with column:
             st.markdown(f"#### {run.labels[model_id]}")
-            with st.container(height=OUTPUT_HEIGHT_PX, border=False):
+            with st.container(height=OUTPUT_HEIGHT_PX, border=False, autoscroll=False):
                 _draw_output(st.empty(), answer)
             if answer.result and answer.result.error:
                 st.caption(":material/error: This answer failed; the reason shows after your vote.")
@@ -195,8 +204,13 @@ def _vote_form(run: Comparison) -> None:
     else:
         st.markdown("**Rank the answers** (1 is best; give equal ranks for a tie)")
         for label, column in zip(labels, st.columns(len(labels))):
+            # Empty at first: a preset order would be recorded by a quick click on Vote.
             column.selectbox(
-                label, range(1, len(labels) + 1), index=labels.index(label), key=RANK_KEY_PREFIX + label
+                label,
+                range(1, len(labels) + 1),
+                index=None,
+                placeholder="Rank…",
+                key=RANK_KEY_PREFIX + label,
             )
     vote_col, reveal_col, _ = st.columns([1, 2, 5])
     vote_col.button(
@@ -253,11 +267,26 @@ def _draw_status(slot, run: ModelRun, elapsed: float, finished: bool) -> None:
 def _draw_output(slot, run: ModelRun) -> None:
     text = run.text
     if text:
-        slot.text(text)
+        _draw_answer(slot, text)
     elif run.status == "done":
         slot.caption("(no text)")
     else:
         slot.empty()
+
+
+def _draw_answer(slot, text: str) -> None:
+    """An answer as the model wrote it: code between ``` fences in monospace, the rest as plain
+    text (never Markdown: a model's `*` or `$` is shown, not rendered)."""
+    parts = blocks(text)
+    if len(parts) == 1 and not parts[0].is_code:
+        slot.text(parts[0].text)
+        return
+    with slot.container():
+        for part in parts:
+            if part.is_code:
+                st.code(part.text, language=part.language, wrap_lines=True)
+            else:
+                st.text(part.text)
 
 
 def _draw_footer(slot, run: ModelRun) -> None:

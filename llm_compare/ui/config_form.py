@@ -1,10 +1,12 @@
 """The per-model settings form, drawn from ModelConfig's JSON schema: one widget per field, of
-the kind and range the schema gives, its description as help, errors beside the field."""
+the kind the schema gives, its title as label, its name and description as help, errors beside
+the field. Ranges are checked here, not by the widgets: a number box given bounds refuses an
+out-of-range entry in the browser without a word and keeps the old value."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +55,7 @@ class FieldSpec:
     """What the form needs to know about one ModelConfig field, read from the JSON schema."""
 
     name: str
+    label: str  # the field's title in ModelConfig: what a person reads; `name` stays in the help
     kind: str  # float | int | optional_int | int_or_auto | choice | bool | text | lines
     description: str
     minimum: float | None = None
@@ -65,6 +68,10 @@ class FieldSpec:
     def wide(self) -> bool:
         return self.kind in ("text", "lines")
 
+    @property
+    def help(self) -> str:
+        return f"`{self.name}` — {self.description}"
+
 
 @functools.cache
 def field_specs() -> tuple[FieldSpec, ...]:
@@ -73,26 +80,27 @@ def field_specs() -> tuple[FieldSpec, ...]:
 
 
 def _spec(name: str, prop: dict[str, Any]) -> FieldSpec:
-    description = prop.get("description", "")
+    label, description = prop["title"], prop.get("description", "")  # every field has a title
     variants = prop.get("anyOf")
     if variants and {"const": "auto", "type": "string"} in variants:  # int | "auto": one text field
         typed = next(v for v in variants if v.get("type") == "integer")
-        return FieldSpec(name, "int_or_auto", description, typed.get("minimum"), typed.get("maximum"))
+        return FieldSpec(name, label, "int_or_auto", description, typed.get("minimum"), typed.get("maximum"))
     if variants:  # Optional[...]: the non-null variant carries the range
         typed = next(v for v in variants if v.get("type") != "null")
         if typed.get("type") != "integer":
             raise TypeError(f"no widget for optional {typed.get('type')} field {name}")
-        return FieldSpec(name, "optional_int", description, typed.get("minimum"), typed.get("maximum"))
+        return FieldSpec(name, label, "optional_int", description, typed.get("minimum"), typed.get("maximum"))
     kind = prop.get("type")
     if "enum" in prop:
-        return FieldSpec(name, "choice", description, options=tuple(prop["enum"]))
+        return FieldSpec(name, label, "choice", description, options=tuple(prop["enum"]))
     if kind == "boolean":
-        return FieldSpec(name, "bool", description)
+        return FieldSpec(name, label, "bool", description)
     if kind == "string":
-        return FieldSpec(name, "text", description, max_length=prop.get("maxLength"))
+        return FieldSpec(name, label, "text", description, max_length=prop.get("maxLength"))
     if kind == "array":
         return FieldSpec(
             name,
+            label,
             "lines",
             description + " One per line; write \\n for a newline.",
             max_length=prop.get("maxItems"),
@@ -101,7 +109,13 @@ def _spec(name: str, prop: dict[str, Any]) -> FieldSpec:
         exclusive = "exclusiveMinimum" in prop
         minimum = prop.get("exclusiveMinimum", prop.get("minimum"))
         return FieldSpec(
-            name, "float" if kind == "number" else "int", description, minimum, prop.get("maximum"), exclusive
+            name,
+            label,
+            "float" if kind == "number" else "int",
+            description,
+            minimum,
+            prop.get("maximum"),
+            exclusive,
         )
     raise TypeError(f"no widget for field {name} of type {kind}")
 
@@ -168,6 +182,39 @@ def draft(model: ModelInfo) -> dict[str, Any]:
     }
 
 
+def form_errors(values: dict[str, Any]) -> dict[str, str]:
+    """ModelConfig's per-field messages for `values`; a number out of its range is told the
+    whole range, as the widget no longer holds it."""
+    errors = field_errors(values)
+    by_name = {spec.name: spec for spec in field_specs()}
+    for name in errors:
+        if name in by_name and (message := _range_message(by_name[name], values.get(name))):
+            errors[name] = message
+    return errors
+
+
+def _range_message(spec: FieldSpec, value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if spec.minimum is None or spec.maximum is None:
+        return None
+    below = value <= spec.minimum if spec.exclusive_minimum else value < spec.minimum
+    if not below and value <= spec.maximum:
+        return None
+    low, high = _plain(spec.minimum), _plain(spec.maximum)
+    span = f"more than {low} and at most {high}" if spec.exclusive_minimum else f"between {low} and {high}"
+    return f"must be {span}{', or auto' if spec.kind == 'int_or_auto' else ''} (got {value})"
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def labels(names: Iterable[str]) -> str:
+    by_name = {spec.name: spec.label for spec in field_specs()}
+    return ", ".join(by_name.get(name, name) for name in names)
+
+
 def field_warnings(model: ModelInfo, values: dict[str, Any]) -> dict[str, str]:
     """Valid but doubtful values for this model, from its metadata."""
     context = model.metadata.context_length
@@ -230,9 +277,9 @@ def _guarded(model: ModelInfo, action: Callable[[], str]) -> None:
 
 def save(manager: ConfigManager, model: ModelInfo) -> None:
     def action() -> str:
-        errors = field_errors(draft(model))
+        errors = form_errors(draft(model))
         if errors:
-            raise _FormError(f"not saved: fix {', '.join(errors)} first")
+            raise _FormError(f"not saved: fix {labels(errors)} first")
         manager.save(model, ModelConfig.parse(draft(model)))
         return "Saved. Comparisons use these settings from now on."
 
@@ -257,9 +304,9 @@ COPY_HELP = (
 
 def copy_to_all(manager: ConfigManager, model: ModelInfo, models: list[ModelInfo]) -> None:
     def action() -> str:
-        errors = field_errors(draft(model))
+        errors = form_errors(draft(model))
         if errors:
-            raise _FormError(f"not copied: fix {', '.join(errors)} first")
+            raise _FormError(f"not copied: fix {labels(errors)} first")
         config = ModelConfig.parse(draft(model))
         manager.save(model, config)
         others = [other for other in models if other.id != model.id]
@@ -343,7 +390,7 @@ def draw_fields(
 def draw_field(
     model: ModelInfo, spec: FieldSpec, error: str | None, warning: str | None, disabled: bool = False
 ) -> None:
-    key, label, help_text = widget_key(model, spec.name), spec.name, spec.description
+    key, label, help_text = widget_key(model, spec.name), spec.label, spec.help
     if (
         spec.kind == "float"
         and spec.minimum is not None
@@ -361,18 +408,13 @@ def draw_field(
             disabled=disabled,
         )
     elif spec.kind == "float":
-        st.number_input(
-            label, spec.minimum, spec.maximum, step=FLOAT_STEP * 5, key=key, help=help_text, disabled=disabled
-        )
+        # No bounds on number boxes: form_errors says what is out of range (see the module's doc).
+        st.number_input(label, step=FLOAT_STEP * 5, key=key, help=help_text, disabled=disabled)
     elif spec.kind == "int":
-        st.number_input(
-            label, _int(spec.minimum), _int(spec.maximum), step=1, key=key, help=help_text, disabled=disabled
-        )
+        st.number_input(label, step=1, key=key, help=help_text, disabled=disabled)
     elif spec.kind == "optional_int":
         st.number_input(
             label,
-            _int(spec.minimum),
-            _int(spec.maximum),
             value=None,
             step=1,
             key=key,
@@ -407,7 +449,9 @@ def draw_field(
     elif spec.kind == "lines":
         st.text_area(label, key=key, help=help_text, height=110, disabled=disabled, placeholder="none")
     if error:
-        st.error(f"**{spec.name}**: {literal(error)}", icon=":material/error:")  # error quotes the input
+        st.error(
+            f"**{literal(spec.label)}**: {literal(error)}", icon=":material/error:"
+        )  # error quotes the input
     elif warning:
         st.caption(f":orange[:material/warning: {literal(warning)}]")
 

@@ -3,6 +3,7 @@ model directories, the discovered models, the selection and the last comparison.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import streamlit as st
@@ -16,7 +17,9 @@ from llm_compare.services.discovery.config_manager import ConfigManager
 from llm_compare.services.discovery.model_manager import ModelManager
 from llm_compare.services.engine.comparison import Comparison
 from llm_compare.services.engine.engine import InferenceEngine
+from llm_compare.services.engine.restored import RestoredComparison, last_comparison
 from llm_compare.services.served_models.served import ServedModels
+from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import settings
 from llm_compare.ui.errors import guard_errors
 
@@ -28,6 +31,9 @@ _SELECTED = "selected_model_ids"
 _COMPARISON = "comparison"
 _SESSION_COMPARISONS = "session_comparison_ids"
 _DEMO_READY_SEEN = "demo_models_seen"
+_RESTORE_TRIED = "comparison_restore_tried"
+
+log = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner=False)
@@ -201,9 +207,26 @@ def _drop_missing_selection(found: list[ModelInfo]) -> None:
 # --- comparisons ------------------------------------------------------------------------------
 
 
-def comparison() -> Comparison | None:
-    """The last comparison started in this session (running or finished)."""
+def comparison() -> Comparison | RestoredComparison | None:
+    """The last comparison started in this session (running or finished), or the one restored
+    from the store after a reload."""
     return st.session_state.get(_COMPARISON)
+
+
+def restore_last_comparison() -> RestoredComparison | None:
+    """In a new browser session (a reloaded page), the last comparison stored, as this
+    session's comparison; tried once per session, and never over one started here."""
+    if _COMPARISON in st.session_state or st.session_state.get(_RESTORE_TRIED):
+        return None
+    st.session_state[_RESTORE_TRIED] = True
+    try:
+        restored = last_comparison(RunStore(), models())
+    except Exception:  # an unreadable store costs the restored view only; Results says more
+        log.warning("could not restore the last comparison", exc_info=True)
+        return None
+    if restored is not None:
+        st.session_state[_COMPARISON] = restored
+    return restored
 
 
 def start_comparison(**kwargs) -> Comparison:
@@ -260,3 +283,31 @@ def start_benchmark(spec: BenchmarkSpec, models: list[ModelInfo]) -> BenchmarkRu
 def resume_benchmark(benchmark_id: str) -> BenchmarkRunner:
     """Run what a stored benchmark has not run yet, under its own id, plan, seeds and settings."""
     return _benchmarks().resume(benchmark_id, model_manager())
+
+
+# --- busy runs ---------------------------------------------------------------------------------
+
+_INCLUDE_BUSY = "include_busy"
+INCLUDE_BUSY_HELP = (
+    "Runs during which other programs used more than 10 % of the CPU are always drawn (hatched), "
+    "but left out of medians, verdicts and the frontier unless included; when every run was busy, "
+    "the figures come from them and say so. The same switch on every page, as `bench --include-busy`."
+)
+
+
+def include_busy() -> bool:
+    """Whether aggregates include busy runs: one choice for every page of the session."""
+    return bool(st.session_state.get(_INCLUDE_BUSY, False))
+
+
+def include_busy_toggle(key: str) -> bool:
+    """The "Include busy runs" switch. Each page draws its own widget (`key`), showing and
+    setting the one shared choice, so turning it on one page turns it on for all."""
+    st.session_state[key] = include_busy()  # before the widget exists in this run: its value
+    st.toggle(
+        "Include busy runs",
+        key=key,
+        on_change=lambda: st.session_state.__setitem__(_INCLUDE_BUSY, bool(st.session_state[key])),
+        help=INCLUDE_BUSY_HELP,
+    )
+    return include_busy()

@@ -207,6 +207,16 @@ def dir_summaries(dirs: list[str], models: list[ModelInfo]) -> list[str]:
     return lines
 
 
+def page_in_range(requested: int | None, pages: int) -> tuple[int, str | None]:
+    """The page to show when page `requested` of `pages` is asked for, and a line saying so when
+    it is not the one asked for."""
+    if requested is not None and requested > pages:
+        return pages, f"There {'is 1 page' if pages == 1 else f'are {pages:,} pages'}: showing the last."
+    if requested is None or requested < 1:
+        return 1, None if requested is None else "Pages start at 1: showing the first."
+    return requested, None
+
+
 def fitted_widths(frame: pd.DataFrame, char_px: float = 7.0, padding_px: int = 18) -> dict[str, int]:
     """A width in pixels per column that fits its heading and its longest cell: the data grid sizes
     columns by their first rows only, and cuts off what is longer."""

@@ -9,6 +9,7 @@ into Markdown. Imports no streamlit: tables and services-side glue can use it to
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # Characters that open Markdown anywhere in a line: CommonMark's emphasis, code, links, HTML and
 # entities; GFM's strikethrough and tables; Streamlit's math ($). A backslash before ASCII
@@ -32,6 +33,17 @@ def literal(text: object) -> str:
     return escaped.replace("\n", "\\\n")  # a backslash before a newline is a hard line break
 
 
+NBSP = "\u00a0"
+# Indentation and runs of spaces, which Markdown and HTML would collapse to one space or none.
+_SPACES = re.compile(r"^[ \t]+| {2,}|\t", re.MULTILINE)
+
+
+def preformatted(text: object) -> str:
+    """Like `literal`, and the indentation and runs of spaces are kept too (as no-break
+    spaces, a tab as four): a prompt with code in it keeps its shape."""
+    return _SPACES.sub(lambda m: m.group().replace("\t", "    ").replace(" ", NBSP), literal(text))
+
+
 def _escape_line_start(match: re.Match) -> str:
     indent, marker, digits, delimiter = match.groups()
     return f"{indent}\\{marker}" if marker else f"{indent}{digits}\\{delimiter}"
@@ -45,3 +57,52 @@ def code(text: object) -> str:
     fence = "`" * (longest + 1)
     padded = f" {text} " if text.startswith("`") or text.endswith("`") else text
     return f"{fence}{padded}{fence}"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A stretch of a model's answer: plain text, or code between ``` fences (`language` is the
+    word after the opening fence, if any)."""
+
+    text: str
+    is_code: bool = False
+    language: str | None = None
+
+
+# A fence opens or closes a code block only at the start of a line (up to 3 spaces in, as in
+# CommonMark); its run of backticks (or tildes) closes it again.
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([^`\s]*)[^\n]*$")
+
+
+def blocks(text: str) -> list[Block]:
+    """`text` split into plain text and fenced code. A fence still open at the end (an answer
+    being streamed, or cut off by its length limit) runs to the end."""
+    result: list[Block] = []
+    lines: list[str] = []
+    fence: str | None = None
+    language: str | None = None
+
+    def flush(is_code: bool) -> None:
+        if lines and (is_code or "".join(lines).strip()):
+            joined = "\n".join(lines)
+            result.append(Block(joined, True, language) if is_code else Block(joined.strip("\n")))
+        lines.clear()
+
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        if fence is None and match:
+            flush(False)
+            fence, language = match.group(1), match.group(2) or None
+        elif fence is not None and match and _closes(match, fence):
+            flush(True)
+            fence = language = None
+        else:
+            lines.append(line)
+    flush(fence is not None)
+    return result
+
+
+def _closes(match: re.Match, fence: str) -> bool:
+    """A closing fence: the same character, at least as many, and no word after it."""
+    run = match.group(1)
+    return run[0] == fence[0] and len(run) >= len(fence) and not match.group(2)

@@ -70,6 +70,8 @@ def test_bench_prints_the_table_and_writes_csv_json_and_markdown(quick_models, t
     )
     assert {r["seed"] for r in rows} == {"7", "8"}
     assert {(r["prompt_id"], r["checks_total"]) for r in rows} == {("a", "1"), ("b", "0")}
+    assert {(r["prompt_id"], r["prompt"]) for r in rows} == {("a", "def f"), ("b", "import")}
+    assert all(r["text"] for r in rows)  # every answer, as stored
     document = json.loads(out["json"].read_text())
     assert document["repeats"] == 2 and len(document["runs"]) == 8
     benchmark_id = document["benchmark_id"]
@@ -235,11 +237,11 @@ def test_a_benchmark_killed_halfway_keeps_its_runs_and_resume_runs_exactly_the_r
 
 @pytest.mark.slow
 @pytest.mark.alone  # a spinner on every core
-def test_when_every_run_is_busy_the_empty_table_comes_with_a_warning_saying_what_to_do(
+def test_when_every_run_is_busy_the_table_shows_their_figures_labelled_from_busy_runs(
     quick_models, tiny_dir, tmp_path
 ):
     """A process spinning on every core makes every run busy (docs/metrics.md: other programs used
-    more than 10 % of the CPU): the table has no figures, and the user is told why."""
+    more than 10 % of the CPU): the table has the busy runs' figures, and says where they come from."""
     spin = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass"
     spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 2)]
     try:
@@ -264,9 +266,16 @@ def test_when_every_run_is_busy_the_empty_table_comes_with_a_warning_saying_what
             spinner.kill()
             spinner.wait()
     assert result.returncode == 0, result.stderr
-    assert "4 busy runs excluded (other programs used the CPU)." in result.stdout  # 2 prompts x 2 repetitions
+    # 2 prompts x 2 repetitions, all busy
+    assert "Figures from busy runs: 4 of 4 runs busy (100 %), none quiet" in result.stdout
+    header, row = [
+        [cell.strip() for cell in line.split("|")[1:-1]]
+        for line in result.stdout.splitlines()
+        if line.startswith("| ") and "---" not in line
+    ]
+    assert row[header.index("n")] == "4" and row[header.index("decode tok/s")] != "–"
     warning = next(line for line in result.stderr.splitlines() if line.startswith("warning: all"))
-    assert "all 4 counted runs were busy" in warning and "--include-busy" in warning
+    assert "all 4 counted runs were busy" in warning and "from busy runs" in warning
 
 
 def _kill_halfway(command: list[str], at_least: int) -> str:

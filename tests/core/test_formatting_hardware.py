@@ -3,31 +3,13 @@ and the device where measured, nothing where not."""
 
 from llm_compare.core.formatting import stats_line
 from llm_compare.core.results import FinishReason, InferenceStats
+from tests.support.synthetic_runs import gpu_run_stats
 
 GiB = 2**30
 
 
-def measured() -> InferenceStats:
-    return InferenceStats(
-        ttft_s=0.05,
-        decode_tps=40.0,
-        prompt_tokens=10,
-        completion_tokens=33,
-        peak_rss_bytes=int(7.4 * GiB),
-        peak_private_bytes=int(5.0 * GiB),
-        peak_file_bytes=int(2.4 * GiB),
-        peak_vram_bytes=int(3.1 * GiB),
-        gpu_layers_offloaded=33,
-        gpu_layers_total=33,
-        energy_j=12.5,
-        j_per_token=0.379,
-        load_s=1.0,
-        finish_reason=FinishReason.LENGTH,
-    )
-
-
 def test_a_measured_run_shows_the_split_gpu_energy_and_device():
-    line = stats_line(measured(), "CUDA: NVIDIA H100 80GB HBM3")
+    line = stats_line(gpu_run_stats(), "CUDA: NVIDIA H100 80GB HBM3")
     assert "peak RSS 7.4 GiB (2.4 GiB mapped file)" in line
     assert "GPU memory 3.1 GiB" in line
     assert "GPU layers 33/33" in line

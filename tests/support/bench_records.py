@@ -52,3 +52,40 @@ def store_bench_run(
     )
     store.save(record)
     return record
+
+
+def store_busy_benchmark(
+    store: RunStore,
+    benchmark_id: str = "busybench",
+    models: tuple[tuple[str, float, tuple[bool, ...]], ...] = (
+        ("m1", 42.0, (True, True)),
+        ("m2", 18.0, (True, False)),
+    ),
+    prompts: tuple[str, ...] = ("code", "prose", "short", "long"),
+    repeats: int = 4,
+) -> str:
+    """A finished benchmark whose counted runs were all busy: by default 2 models × 4 prompts × 4
+    repetitions = 32 runs (a 2-core machine while anything else runs). Its id."""
+    spec = {
+        "model_ids": [model for model, _, _ in models],
+        "suite": {"name": "builtin", "prompts": [{"id": p, "prompt": p} for p in prompts]},
+        "repeats": repeats,
+    }
+    store.benchmark_started(benchmark_id, spec, "interleaved")
+    for model, speed, checks in models:
+        for n, prompt in enumerate(prompts):
+            for repeat in range(repeats):
+                wobble = 1 + 0.05 * ((repeat + n) % 3 - 1)
+                store_bench_run(
+                    store,
+                    benchmark_id,
+                    model,
+                    prompt,
+                    repeat,
+                    speed * wobble,
+                    busy=True,
+                    peak=int(speed * 2**24),
+                    checks=checks,
+                )
+    store.benchmark_ended(benchmark_id, "complete")
+    return benchmark_id

@@ -58,6 +58,7 @@ def test_a_benchmark_from_the_form_to_verdicts_plots_and_downloads(make_app, tin
 
     progress = session.benchmark().progress()
     assert (progress.done, progress.total) == (12, 12)  # 2 warm-ups + 2 models x 5 repetitions
+    assert (progress.runs_done, progress.runs_planned) == (10, 10)  # as "Past benchmarks" counts
     # This shared machine may be busy: the figures of busy runs are shown only when asked for.
     at.toggle(key="bench_include_busy").set_value(True).run()
     frames = [d.value for d in at.dataframe]
@@ -178,6 +179,8 @@ def test_a_resumed_benchmarks_table_counts_the_runs_made_before_the_resume(make_
     at.toggle(key="bench_include_busy").set_value(True).run()  # the machine may be busy
     table = next(d.value for d in at.dataframe if "n" in d.value and "prompt" not in d.value)
     assert list(table["n"]) == [4]  # 2 stored before the resume + 2 made by it
+    progress = session.benchmark().progress()
+    assert (progress.runs_done, progress.runs_planned) == (4, 4)  # the runs before the resume count
 
 
 def _stopped_after_first_run(spec, models, engine):

@@ -111,8 +111,14 @@ def test_three_answers_are_ranked_and_stored_as_their_three_pairs(make_app, zoo_
     at.toggle(key="blind").set_value(True).run()
     run_and_wait(at)
     assert "quagga" not in shown_text(at.main)
+    # No rank is preset, so a quick click on Vote records nothing and asks for the ranks.
+    assert [at.selectbox(key=f"rank:Model {x}").value for x in "ABC"] == [None, None, None]
+    at.button(key="vote").click().run()
+    assert [e.value for e in at.error] == ["give every answer a rank first"] and not RunStore().votes()
     at.selectbox(key="rank:Model A").set_value(3).run()
     at.selectbox(key="rank:Model B").set_value(1).run()
+    at.button(key="vote").click().run()
+    assert [e.value for e in at.error] == ["give every answer a rank first"] and not RunStore().votes()
     at.selectbox(key="rank:Model C").set_value(1).run()
     at.button(key="vote").click().run()
     no_exception(at)

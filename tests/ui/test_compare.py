@@ -175,3 +175,33 @@ def test_runs_made_while_other_programs_use_the_cpu_are_marked_busy_everywhere(
     assert list(at.dataframe[0].value["busy"]) == [True]  # the Results page
     [row] = list(csv.DictReader(io.StringIO(downloads[-1]())))  # the CSV is built when clicked
     assert row["busy"] == "True" and float(row["other_cpu_share"]) > 0.10  # the export
+
+
+def _answer_boxes(node) -> list:
+    """The scrolling boxes the answers are drawn in (containers with a fixed height)."""
+    found = []
+    proto = getattr(node, "proto", None)
+    if proto is not None and hasattr(proto, "autoscroll") and proto.HasField("height_config"):
+        if proto.height_config.WhichOneof("height_spec") == "pixel_height":
+            found.append(node)
+    for child in getattr(node, "children", {}).values():
+        found.extend(_answer_boxes(child))
+    return found
+
+
+def test_once_the_run_is_over_the_answer_boxes_stop_following_the_end(compared):
+    boxes = _answer_boxes(compared.main)
+    assert len(boxes) == 2 and all(not box.proto.autoscroll for box in boxes)
+
+
+def test_a_reloaded_page_shows_the_last_comparison_again(compared, make_app, tiny_dir):
+    texts = [t.value for t in compared.text]
+    fresh = make_app(tiny_dir)  # a reload: a new browser session, nothing in its state
+    fresh.switch_page("pages/compare.py").run()
+    no_exception(fresh)
+    assert fresh.text_area(key="prompt").value == "def main():"
+    assert [t.value for t in fresh.text] == texts and all(texts)
+    headers = [m.value for m in fresh.markdown if m.value.startswith("####")]
+    assert headers == [f"#### {name}" for name in MODELS]
+    assert len([c for c in fresh.caption if c.value.startswith("TTFT")]) == 2 and fresh.dataframe
+    assert not fresh.button(key="run").disabled and fresh.button(key="stop").disabled

@@ -71,12 +71,56 @@ def test_an_invalid_value_is_shown_beside_its_field_and_never_saved(make_app, ti
     at.text_area(key=key(gguf, "stop")).input("\n".join(f"stop{i}" for i in range(17))).run()
     no_exception(at)
     assert [e.value for e in at.error] == [
-        "**stop**: list should have at most 16 items after validation, not 17"
+        "**Stop strings**: list should have at most 16 items after validation, not 17"
     ]
     assert at.button(key=f"cfg-save:{gguf}").disabled and at.button(key=f"cfg-copy:{gguf}").disabled
     at.switch_page("pages/compare.py").run()  # leaving the page drops the invalid draft
     assert saved_file.read_text() == before
     assert ConfigManager().get(at_model(tiny_dir, "tiny-llama-f32")).stop == []
+
+
+def test_an_out_of_range_number_says_the_range_and_keeps_save_disabled(make_app, tiny_dir, private_home):
+    """The number boxes carry no bounds of their own: the browser used to refuse -5 silently, keep
+    the old value and leave Save enabled, so Save wrote the old values and said "Saved"."""
+    at, ids = open_configure(make_app, tiny_dir, "tiny-llama-f32")
+    gguf = ids["tiny-llama-f32"]
+    saved_file = private_home / "configs" / f"{gguf}.json"
+    for widget in at.number_input:
+        assert (widget.min, widget.max) in ((None, None), (-(2**53) + 1, 2**53 - 1)), widget.key
+
+    at.number_input(key=key(gguf, "top_k")).set_value(-5).run()
+    at.number_input(key=key(gguf, "max_tokens")).set_value(99999999).run()
+    no_exception(at)
+    assert [e.value for e in at.error] == [
+        "**Top-k**: must be between 0 and 1000 (got -5)",
+        "**Max new tokens**: must be between 1 and 32768 (got 99999999)",
+    ]
+    assert at.button(key=f"cfg-save:{gguf}").disabled and at.button(key=f"cfg-copy:{gguf}").disabled
+    assert any("2 invalid" in m.value for m in at.markdown)
+    assert not any("Saved" in m.value for m in [*at.markdown, *at.success])
+    assert not saved_file.exists()
+
+    at.number_input(key=key(gguf, "top_k")).set_value(1000).run()
+    at.number_input(key=key(gguf, "max_tokens")).set_value(32768).run()
+    assert not at.error and not at.button(key=f"cfg-save:{gguf}").disabled
+    at.button(key=f"cfg-save:{gguf}").click().run()
+    saved = json.loads(saved_file.read_text())["config"]
+    assert (saved["top_k"], saved["max_tokens"]) == (1000, 32768)
+
+
+def test_every_setting_has_a_readable_label_and_its_name_in_the_help(make_app, tiny_dir):
+    at, ids = open_configure(make_app, tiny_dir, "tiny-llama-f32")
+    gguf = ids["tiny-llama-f32"]
+    widgets = [*at.slider, *at.number_input, *at.selectbox, *at.toggle, *at.text_area, *at.text_input]
+    by_name = {w.key.removeprefix(f"cfg:{gguf}:"): w for w in widgets if w.key.startswith(f"cfg:{gguf}:")}
+    assert by_name.keys() == ModelConfig.model_fields.keys()
+    for name, widget in by_name.items():
+        assert ModelConfig.model_fields[name].title, f"{name} has no title in ModelConfig"
+        assert widget.label == ModelConfig.model_fields[name].title != name
+        assert widget.help.startswith(f"`{name}` — "), name
+    assert by_name["top_p"].label == "Top-p"
+    assert by_name["n_threads"].label == "CPU threads"
+    assert by_name["repeat_last_n"].label == "Repeat window (tokens)"
 
 
 def test_gpu_layers_take_auto_or_a_whole_number_and_say_so_beside_the_field(make_app, tiny_dir, private_home):
@@ -86,9 +130,11 @@ def test_gpu_layers_take_auto_or_a_whole_number_and_say_so_beside_the_field(make
     at.text_input(key=layers).input("lots").run()
     no_exception(at)
     assert [e.value for e in at.error] == [
-        "**n_gpu_layers**: input should be a valid integer, or auto (got 'lots')"
+        "**GPU layers**: input should be a valid integer, or auto (got 'lots')"
     ]
     assert at.button(key=f"cfg-save:{gguf}").disabled
+    at.text_input(key=layers).input("1001").run()
+    assert [e.value for e in at.error] == ["**GPU layers**: must be between -1 and 1000, or auto (got 1001)"]
     at.text_input(key=layers).input(" 12 ").run()
     assert not at.error
     at.button(key=f"cfg-save:{gguf}").click().run()

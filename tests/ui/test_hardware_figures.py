@@ -1,6 +1,7 @@
 """Where each run ran and what it used, on the dashboard: the Compare column's stats line and
 summary table, and the sidebar's loaded models. Synthetic results: the figures are set by hand."""
 
+import dataclasses
 import os
 import sys
 
@@ -12,27 +13,13 @@ from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType
 from llm_compare.core.results import FinishReason, InferenceResult, InferenceStats
 from llm_compare.services.engine.comparison import ModelRun
 from llm_compare.services.engine.memory import MemoryCharge, process_file_bytes
+from tests.support.synthetic_runs import gpu_run_stats
 
 GiB = 2**30
 
 
 def gpu_run() -> ModelRun:
-    stats = InferenceStats(
-        ttft_s=0.05,
-        decode_tps=80.0,
-        prompt_tokens=10,
-        completion_tokens=33,
-        peak_rss_bytes=int(7.4 * GiB),
-        peak_private_bytes=int(5.0 * GiB),
-        peak_file_bytes=int(2.4 * GiB),
-        peak_vram_bytes=int(3.1 * GiB),
-        gpu_layers_offloaded=33,
-        gpu_layers_total=33,
-        energy_j=12.5,
-        j_per_token=0.379,
-        load_s=1.0,
-        finish_reason=FinishReason.LENGTH,
-    )
+    stats = dataclasses.replace(gpu_run_stats(), decode_tps=80.0)
     return _run("on-gpu", stats, "CUDA: NVIDIA H100 80GB HBM3", ModelConfig(n_gpu_layers=-1))
 
 

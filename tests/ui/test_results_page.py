@@ -79,6 +79,30 @@ def test_filters_and_pages_show_the_right_runs_and_the_csv_holds_every_run_found
         assert float(row["decode_tps"]) == record.stats["decode_tps"]
 
 
+def test_a_page_past_the_end_shows_the_last_page_and_says_so(records, tmp_path, monkeypatch):
+    """The box has no bounds of its own: a browser refused "page 9 of 6" silently, showing the page before."""
+    monkeypatch.setenv("LLM_COMPARE_MODELS_DIR", str(tmp_path))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("pages/results.py").run()
+    page = at.number_input(key="runs_page")
+    assert (page.min, page.max) in ((None, None), (-(2**53) + 1, 2**53 - 1))
+
+    page.set_value(9).run()  # 300 runs, 50 a page: 6 pages
+    no_exception(at)
+    assert at.number_input(key="runs_page").value == 6
+    assert shown(at) == [r.run_id for r in records[250:300]]
+    assert any(c.value.startswith("There are 6 pages: showing the last.") for c in at.caption)
+
+    at.number_input(key="runs_page").set_value(0).run()
+    assert at.number_input(key="runs_page").value == 1
+    assert shown(at) == [r.run_id for r in records[:50]]
+    assert any(c.value.startswith("Pages start at 1: showing the first.") for c in at.caption)
+
+    at.number_input(key="runs_page").set_value(3).run()
+    assert shown(at) == [r.run_id for r in records[100:150]]
+    assert not any("showing the" in c.value for c in at.caption)
+
+
 def test_benchmark_runs_and_comparison_runs_apart(records, tmp_path, monkeypatch):
     monkeypatch.setenv("LLM_COMPARE_MODELS_DIR", str(tmp_path))
     at = AppTest.from_file(str(APP), default_timeout=60).run()

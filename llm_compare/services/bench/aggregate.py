@@ -88,6 +88,21 @@ def counted(runs: Iterable[CountedRun], include_busy: bool = False) -> list[Coun
     return [run for run in runs if include_busy or not run.busy]
 
 
+def counted_or_busy(runs: Sequence[CountedRun], include_busy: bool = False) -> tuple[list[CountedRun], bool]:
+    """The runs aggregates are made of, and whether they are busy runs only: when leaving the busy
+    runs out leaves nothing, every run counts, and the figures say they come from busy runs."""
+    used = counted(runs, include_busy)
+    if used or not runs:
+        return used, False
+    return list(runs), True
+
+
+def busy_share(busy: int, total: int) -> str:
+    """ "3 of 32 runs busy (9 %)": what every table of aggregates says about the runs under it."""
+    share = f" ({busy / total:.0%})".replace("%", " %") if total else ""
+    return f"{busy} of {total} run{'' if total == 1 else 's'} busy{share}"
+
+
 def figure_summaries(runs: Sequence[CountedRun]) -> list[FigureSummary]:
     rows = []
     for model_id, prompt_id, group in _groups(runs):

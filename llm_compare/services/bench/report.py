@@ -102,6 +102,8 @@ def run_rows(records: Sequence[RunRecord], counted_only: bool = True) -> list[di
             "error": None if bench.get("skipped") else record.error,
         }
         row.update({name: record.stats.get(name) for name in STAT_HELP if name not in row})
+        # Last, being long: what was asked and answered (rows_to_csv makes formula-like text inert).
+        row.update({"prompt": record.prompt, "text": record.text})
         rows.append(row)
     return rows
 
@@ -111,8 +113,7 @@ def markdown_table(
     rates: Sequence[PassRate],
     pairs: Sequence[PairComparison],
     labels: Mapping[str, ModelLabel],
-    busy_included: bool = False,
-    busy_left_out: int = 0,
+    busy: str = "",
 ) -> str:
     """Per model over every prompt: median and spread of the headline figures, the check pass
     rate, then one line per pair of models with its verdicts."""
@@ -139,22 +140,13 @@ def markdown_table(
         cells.append(_md_rate(rate_of.get(model_id)))
         lines.append(_md_row(cells))
     lines.append("")
-    busy = "Busy runs included." if busy_included else _busy_note(busy_left_out)
-    lines.append(f"Each figure: median (min–max below 10 runs, p10–p90 from 10). {busy}")
+    lines.append(f"Each figure: median (min–max below 10 runs, p10–p90 from 10). {busy}".rstrip())
     verdicts = headline_pairs(pairs)
     if verdicts:
         lines.append("")
         names = {m: label.name for m, label in labels.items()}
         lines += [f"- {_md_escape(pair_sentence(p, names))}" for p in verdicts]
     return "\n".join(lines) + "\n"
-
-
-def _busy_note(busy_left_out: int) -> str:
-    if not busy_left_out:
-        return "No run was busy."
-    return (
-        f"{busy_left_out} busy run{'s' if busy_left_out > 1 else ''} excluded (other programs used the CPU)."
-    )
 
 
 def _md_figure(summary: Summary | None, scale: float, digits: int) -> str:

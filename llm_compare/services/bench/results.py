@@ -11,8 +11,9 @@ from llm_compare.services.bench.aggregate import (
     FigureSummary,
     PairComparison,
     PassRate,
+    busy_share,
     compare_pairs,
-    counted,
+    counted_or_busy,
     figure_summaries,
     pass_rates,
 )
@@ -31,7 +32,11 @@ from llm_compare.services.store.run_store import RunRecord
 @dataclass(frozen=True)
 class BenchmarkResults:
     runs: list[CountedRun]  # the runs the figures are made of
+    all_runs: list[CountedRun]  # every counted run, busy or not: what the plots draw
     busy_left_out: int  # busy runs kept and shown, but not in the figures
+    busy_runs: int  # busy runs among all the counted runs, in the figures or not
+    total_runs: int  # counted runs, busy or not
+    from_busy: bool  # every run was busy: the figures come from busy runs (and say so)
     summaries: list[FigureSummary]
     pass_rates: list[PassRate]
     pairs: list[PairComparison]
@@ -45,19 +50,42 @@ def benchmark_results(
     same_tokenizer: Callable[[str, str], bool],
     include_busy: bool = False,
 ) -> BenchmarkResults:
-    used = counted(runs, include_busy)
+    used, from_busy = counted_or_busy(runs, include_busy)
     summaries = figure_summaries(used)
     rates = pass_rates(used)
     pairs = compare_pairs(used, {m: label.name for m, label in labels.items()}, same_tokenizer)
+    busy_runs = sum(1 for run in runs if run.busy)
     return BenchmarkResults(
         runs=used,
+        all_runs=list(runs),
         busy_left_out=len(runs) - len(used),
+        busy_runs=busy_runs,
+        total_runs=len(runs),
+        from_busy=from_busy,
         summaries=summaries,
         pass_rates=rates,
         pairs=pairs,
-        markdown=markdown_table(summaries, rates, pairs, labels, include_busy, len(runs) - len(used)),
+        markdown=markdown_table(
+            summaries, rates, pairs, labels, busy_note(include_busy, from_busy, busy_runs, len(runs))
+        ),
         aggregate_rows=aggregate_rows(summaries, labels),
     )
+
+
+FROM_BUSY = "from busy runs"
+
+
+def busy_note(include_busy: bool, from_busy: bool, busy_runs: int, total_runs: int) -> str:
+    """One sentence on the busy runs under a table: how many, and whether the figures hold them."""
+    share = busy_share(busy_runs, total_runs)
+    if from_busy:
+        return (
+            f"Figures {FROM_BUSY}: {share}, none quiet (other programs used the CPU), so they are "
+            "not comparable with quiet runs."
+        )
+    if not busy_runs:
+        return f"{share}."
+    return f"{share}, {'included' if include_busy else 'left out'}."
 
 
 def benchmark_document(
@@ -83,6 +111,8 @@ def benchmark_document(
             }
             for p in results.pairs
         ],
+        "busy_runs": results.busy_runs,
+        "from_busy_runs": results.from_busy,
         "runs": run_rows(records, counted_only=False),
     }
 

@@ -149,6 +149,10 @@ class Progress:
     total: int
     elapsed_s: float
     left_s: float | None  # None until a run has finished
+    # Counted-to-be runs of the whole benchmark, as the store counts them (a resume's earlier
+    # runs included, warm-ups not): what the Past benchmarks table says too.
+    runs_done: int = 0
+    runs_planned: int = 0
 
 
 def effective_config(saved: ModelConfig, spec: BenchmarkSpec, prompt: SuitePrompt, seed: int) -> ModelConfig:
@@ -230,9 +234,12 @@ class BenchmarkRunner(BackgroundJob):
     def progress(self) -> Progress:
         with self._lock:
             done = len(self.outcomes)
+            runs_made = sum(1 for o in self.outcomes if not o.planned.warmup)
         elapsed = time.monotonic() - self._started
         left = elapsed / done * (len(self.plan) - done) if done else None
-        return Progress(done, len(self.plan), elapsed, left)
+        planned = len(self.spec.model_ids) * len(self.spec.suite.prompts) * self.spec.repeats
+        runs_before = planned - sum(1 for p in self.plan if not p.warmup)  # a resume's earlier runs
+        return Progress(done, len(self.plan), elapsed, left, runs_before + runs_made, planned)
 
     def snapshot(self) -> list[BenchRunOutcome]:
         with self._lock:

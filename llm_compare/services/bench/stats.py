@@ -17,6 +17,7 @@ SEED = 0
 CONFIDENCE = 0.95
 # Below this many counted runs per prompt, a ratio is reported but no winner is named.
 MIN_RUNS_FOR_VERDICT = 5
+MIN_RUNS_FOR_INTERVAL = MIN_RUNS_FOR_VERDICT  # with n = 2 the median's interval is just min–max
 # p10/p90 need this many runs to mean something; below it the spread is min/max, labelled so.
 MIN_RUNS_FOR_PERCENTILES = 10
 
@@ -43,7 +44,9 @@ class Summary:
     spread_label: str  # "p10–p90" or "min–max"
     mean: float
     stdev: float | None  # sample standard deviation (n - 1), as llama-bench's stddev; None for n = 1
-    median_ci: Interval | None  # bootstrap 95 % interval of the median; None for n = 1
+    # Bootstrap 95 % interval of the median; None below MIN_RUNS_FOR_INTERVAL, where resampling a
+    # handful of runs gives back little more than their minimum and maximum.
+    median_ci: Interval | None
 
 
 def summarize(values: list[float]) -> Summary | None:
@@ -66,7 +69,7 @@ def summarize(values: list[float]) -> Summary | None:
         spread_label=label,
         mean=float(data.mean()),
         stdev=float(data.std(ddof=1)) if n > 1 else None,
-        median_ci=_interval(_bootstrap_medians(data, _rng())) if n > 1 else None,
+        median_ci=_interval(_bootstrap_medians(data, _rng())) if n >= MIN_RUNS_FOR_INTERVAL else None,
     )
 
 

@@ -26,6 +26,7 @@ from llm_compare.core.results import InferenceEvent, InferenceResult
 from llm_compare.services.background import BackgroundJob
 from llm_compare.services.engine.engine import InferenceEngine
 from llm_compare.services.quality.votes import PairVote, pairs_from_ranking
+from llm_compare.services.store.conversations import ConversationTurn
 from llm_compare.services.store.run_store import RunNotKeptError, RunRecord, RunStore, new_comparison_id
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class ModelRun:
     unsaved_record: str | None = None
     # Bumped on every change, so a page redraws only the columns that changed.
     version: int = 0
+    # The stored run's id, once saved (in the store or its pending file).
+    run_id: str | None = None
 
     @property
     def text(self) -> str:
@@ -186,6 +189,30 @@ class Comparison(BackgroundJob):
                 if not self.stop_requested and not self._alive():
                     log.info("comparison %s: its session has ended; stopping it", self.comparison_id)
                     self.cancel()
+        self._save_turn()
+
+    def _save_turn(self) -> None:
+        """Store the comparison as a conversation of one turn (a reloaded page shows it again).
+        A store that fails loses only that: the runs themselves are saved already."""
+        with self._lock:
+            run_ids = tuple(run.run_id for run in self.runs.values() if run.run_id)
+        turn = ConversationTurn(
+            conversation_id=self.comparison_id,
+            turn=1,
+            created_at=self.started_at.astimezone(UTC).isoformat(timespec="seconds"),
+            comparison_id=self.comparison_id,
+            prompt=self.prompt,
+            system_prompt=self.system_prompt,
+            schedule=self.schedule,
+            model_ids=tuple(self.runs),
+            run_ids=run_ids,
+        )
+        try:
+            self.store.save_turn(turn)
+        except Exception:
+            log.warning(
+                "comparison %s: could not store it as a conversation", self.comparison_id, exc_info=True
+            )
 
     def _wrap_up(self) -> None:
         self._events.close()  # after an error: stops any worker still generating
@@ -226,8 +253,9 @@ class Comparison(BackgroundJob):
         except Exception as exc:
             log.exception("could not save the run of %s", run.model.name)
             note, unsaved = f"not saved: {exc}", record.to_json()
-        if note:
-            with self._lock:
+        with self._lock:
+            run.run_id = None if unsaved else record.run_id
+            if note:
                 run.save_note, run.unsaved_record = note, unsaved
                 run.version += 1
 

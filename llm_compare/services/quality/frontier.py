@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llm_compare.services.bench.aggregate import PassRate, counted, figure_summaries, pass_rates
+from llm_compare.services.bench.aggregate import CountedRun, PassRate, counted, figure_summaries, pass_rates
 from llm_compare.services.bench.persistence import counted_runs
 from llm_compare.services.store.run_store import RunStore
 
@@ -59,37 +59,53 @@ class ModelCost:
     peak_rss_bytes: float | None  # the highest: a process's peak only grows
     pass_rate: PassRate | None  # over every prompt of that benchmark; None without checks
     j_per_token: float | None = None  # median; None without an energy counter
+    busy_runs: int = 0  # busy runs among `runs`: all of them when the model had no quiet run
 
 
-def latest_costs(store: RunStore) -> dict[str, ModelCost]:
+FROM_BUSY_NOTE = "from busy runs: not comparable with quiet runs"
+
+
+def latest_costs(store: RunStore, include_busy: bool = False) -> dict[str, ModelCost]:
     """Per model, its figures in the newest benchmark that has quiet counted runs of it (busy
-    runs are never counted here: their timings are not comparable)."""
-    costs: dict[str, ModelCost] = {}
-    for benchmark in store.benchmarks():  # newest first
+    runs' timings are not comparable, so they count only when included). A model with busy runs
+    only still gets its figures, from its newest benchmark, marked by `busy_runs`."""
+    benchmarks, names = [], {}
+    for benchmark in store.benchmarks():
         records = store.benchmark_runs(benchmark.benchmark_id)
-        runs = [run for run in counted(counted_runs(records)) if run.model_id not in costs]
-        if not runs:
-            continue
-        names = {r.model["id"]: r.model["name"] for r in records}
-        medians = {
-            (s.model_id, s.figure): s.summary.median for s in figure_summaries(runs) if s.prompt_id is None
-        }
-        rates = {rate.model_id: rate for rate in pass_rates(runs) if rate.prompt_id is None}
-        for model_id in dict.fromkeys(run.model_id for run in runs):
-            peaks = [run.figures.get("peak_rss_bytes") for run in runs if run.model_id == model_id]
-            peaks = [peak for peak in peaks if peak is not None]
-            costs[model_id] = ModelCost(
-                model_id,
-                names[model_id],
-                benchmark.benchmark_id,
-                benchmark.created_at,
-                sum(1 for run in runs if run.model_id == model_id),
-                medians.get((model_id, "decode_tps")),
-                medians.get((model_id, "ttft_s")),
-                max(peaks) if peaks else None,
-                rates.get(model_id),
-                medians.get((model_id, "j_per_token")),
-            )
+        benchmarks.append((benchmark, counted_runs(records)))
+        names.update({r.model["id"]: r.model["name"] for r in records if r.model["id"] not in names})
+    costs: dict[str, ModelCost] = {}
+    for busy_only in (False, True):  # newest first, quiet runs first; busy ones for the rest
+        for benchmark, every_run in benchmarks:
+            runs = [run for run in counted(every_run, include_busy or busy_only) if run.model_id not in costs]
+            if runs:
+                costs.update(_costs(benchmark, runs, names))
+    return costs
+
+
+def _costs(benchmark, runs: list[CountedRun], names: Mapping[str, str]) -> dict[str, ModelCost]:
+    medians = {
+        (s.model_id, s.figure): s.summary.median for s in figure_summaries(runs) if s.prompt_id is None
+    }
+    rates = {rate.model_id: rate for rate in pass_rates(runs) if rate.prompt_id is None}
+    costs = {}
+    for model_id in dict.fromkeys(run.model_id for run in runs):
+        own = [run for run in runs if run.model_id == model_id]
+        peaks = [run.figures.get("peak_rss_bytes") for run in own]
+        peaks = [peak for peak in peaks if peak is not None]
+        costs[model_id] = ModelCost(
+            model_id,
+            names[model_id],
+            benchmark.benchmark_id,
+            benchmark.created_at,
+            len(own),
+            medians.get((model_id, "decode_tps")),
+            medians.get((model_id, "ttft_s")),
+            max(peaks) if peaks else None,
+            rates.get(model_id),
+            medians.get((model_id, "j_per_token")),
+            sum(1 for run in own if run.busy),
+        )
     return costs
 
 
@@ -157,9 +173,11 @@ def frontier_rows(
         cost, value = costs.get(model_id), quality.get(model_id)
         note = ""
         if cost is None:
-            note = "no quiet benchmark run: benchmark it to place it on the plots"
+            note = "no benchmark run: benchmark it to place it on the plots"
         elif value is None:
             note = f"no {QUALITY_FIGURES[figure].label} yet"
+        if cost is not None and cost.busy_runs == cost.runs:
+            note = "; ".join(filter(None, [FROM_BUSY_NOTE, note]))
         name = names.get(model_id) or (cost.name if cost else model_id)
         rows.append(
             FrontierRow(

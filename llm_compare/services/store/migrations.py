@@ -167,6 +167,17 @@ def _add_hardware_columns(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE run_columns ADD COLUMN {name} {kind}")
 
 
+def _create_conversations_table(db: sqlite3.Connection) -> None:
+    """Conversations, one row per turn (services/store/conversations.py): a comparison is stored
+    as a conversation of one turn, so that a reloaded page can show the last one again."""
+    db.execute(
+        "CREATE TABLE conversations (conversation_id TEXT NOT NULL, turn INTEGER NOT NULL, "
+        "created_at TEXT NOT NULL, comparison_id TEXT NOT NULL, prompt TEXT NOT NULL, system_prompt TEXT, "
+        "schedule TEXT NOT NULL, model_ids TEXT NOT NULL, run_ids TEXT NOT NULL, "
+        "PRIMARY KEY (conversation_id, turn))"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_runs_table,
     _add_benchmark_id,
@@ -177,6 +188,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _create_scores_table,
     _add_benchmark_process_start,
     _add_hardware_columns,
+    _create_conversations_table,
 ]
 
 

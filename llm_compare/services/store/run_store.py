@@ -20,6 +20,7 @@ import psutil
 
 from llm_compare.core.errors import ConfigurationError, LLMCompareError, one_line
 from llm_compare.services.store.columns import fill_columns, insert
+from llm_compare.services.store.conversations import ConversationTurn
 from llm_compare.services.store.export import rows_to_csv, to_csv
 from llm_compare.services.store.migrations import MIGRATIONS, migrate, use_wal
 from llm_compare.services.store.pending import (
@@ -369,6 +370,39 @@ class RunStore:
                 "model_b_id AS model_b, model_b_name, outcome FROM votes ORDER BY rowid"
             ).fetchall()
         return [dict(row) for row in rows]
+
+    # --- conversations ---------------------------------------------------------------------------
+
+    def save_turn(self, turn: ConversationTurn) -> None:
+        """Store a conversation's turn (again: the same turn is replaced)."""
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", turn.row())
+
+    def last_single_turn(self) -> ConversationTurn | None:
+        """The newest conversation of one turn whose runs may be shown (not a blind comparison
+        still waiting for its vote); None when there is none."""
+        if not self.path.exists():
+            return None
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM conversations WHERE turn = 1 AND conversation_id NOT IN "
+                "(SELECT conversation_id FROM conversations WHERE turn > 1) "
+                f"AND comparison_id NOT IN ({UNVOTED_BLIND}) ORDER BY rowid DESC LIMIT 1"
+            ).fetchone()
+        return ConversationTurn.of_row(row) if row else None
+
+    def runs_by_id(self, run_ids: Iterable[str]) -> list[RunRecord]:
+        """The stored runs among `run_ids`, in that order (ids not stored are left out)."""
+        ids = list(run_ids)
+        if not ids or not self._exists():
+            return []
+        with self._connect() as db:
+            db.text_factory = bytes
+            rows = db.execute(
+                f"SELECT run_id, record FROM runs WHERE run_id IN ({', '.join('?' * len(ids))})", ids
+            ).fetchall()
+        by_id = {record.run_id: record for record in StoredRuns.of_rows(rows).records}
+        return [by_id[i] for i in ids if i in by_id]
 
     # --- likelihood scores (services/quality) -----------------------------------------------------
 

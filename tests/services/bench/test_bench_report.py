@@ -110,7 +110,7 @@ def test_a_pair_without_a_winner_says_which_pair_and_figure_and_why():
     assert pair_sentence(none, names) == "Alpha vs Beta, decode tok/s: too few runs"
 
 
-def test_the_markdown_footer_says_how_many_busy_runs_were_left_out():
+def test_the_markdown_footer_carries_the_note_on_busy_runs():
     data = runs()
     args = (
         figure_summaries(data),
@@ -118,9 +118,11 @@ def test_the_markdown_footer_says_how_many_busy_runs_were_left_out():
         compare_pairs(data, {"a": "A", "b": "B"}, lambda a, b: True),
         LABELS,
     )
-    assert "No run was busy." in markdown_table(*args)
-    assert "3 busy runs excluded (other programs used the CPU)." in markdown_table(*args, busy_left_out=3)
-    assert "Busy runs included." in markdown_table(*args, busy_included=True)
+    footer = "Each figure: median (min–max below 10 runs, p10–p90 from 10)."
+    assert f"{footer} 3 of 32 runs busy (9 %), left out.\n" in markdown_table(
+        *args, "3 of 32 runs busy (9 %), left out."
+    )
+    assert f"{footer}\n" in markdown_table(*args)
 
 
 def test_measured_hardware_figures_and_devices_add_columns_only_when_present():
@@ -168,3 +170,19 @@ def test_a_stored_benchmark_report_names_the_device_each_model_ran_on(private_ho
     assert header[2] == "device"
     assert [row[2] for row in body] == ["CPU, 2 threads, AVX2", "–"]
     assert "energy J" not in header and "J/token" not in header  # measured by no run
+
+
+def test_the_runs_csv_holds_each_prompt_and_answer_made_inert_for_spreadsheets(private_home):
+    import csv
+    import io
+
+    from llm_compare.services.bench.report import run_rows
+    from llm_compare.services.store.run_store import RunStore, rows_to_csv
+    from tests.support.bench_records import store_bench_run
+
+    record = store_bench_run(RunStore(), "b1", "x", "p", 0, 100.0)
+    record.prompt, record.text = '=HYPERLINK("http://x")\n  indented', "-1 is the answer, *not* 2"
+    [row] = list(csv.DictReader(io.StringIO(rows_to_csv(run_rows([record])))))
+    assert row["prompt"] == '\'=HYPERLINK("http://x")\n  indented'
+    assert row["text"] == "'-1 is the answer, *not* 2"
+    assert row["prompt_id"] == "p" and row["decode_tps"] == "100.0"

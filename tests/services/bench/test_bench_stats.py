@@ -23,13 +23,13 @@ def test_one_run_has_a_median_but_no_spread_figures():
     assert s.stdev is None and s.median_ci is None
 
 
-def test_two_runs_interval_is_the_range_of_possible_resampled_medians():
-    # Resampling [1, 3] gives medians 1 (1/4), 2 (1/2) and 3 (1/4): the 2.5 % and 97.5 %
-    # points are 1 and 3.
+def test_fewer_than_five_runs_have_no_interval():
+    # Resampling [1, 3] gives medians 1, 2 and 3: the interval would only repeat min–max.
     s = summarize([3.0, 1.0])
     assert (s.n, s.median, s.low, s.high, s.mean) == (2, 2.0, 1.0, 3.0, 2.0)
     assert s.stdev == pytest.approx(math.sqrt(2))
-    assert s.median_ci == Interval(1.0, 3.0)
+    assert s.median_ci is None
+    assert summarize([1.0, 2.0, 3.0, 4.0]).median_ci is None
 
 
 def test_five_runs_use_min_and_max_and_the_sample_standard_deviation():

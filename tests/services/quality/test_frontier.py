@@ -5,7 +5,13 @@ import statistics
 
 import pytest
 
-from llm_compare.services.quality.frontier import ModelCost, frontier_rows, latest_costs, pareto_front
+from llm_compare.services.quality.frontier import (
+    FROM_BUSY_NOTE,
+    ModelCost,
+    frontier_rows,
+    latest_costs,
+    pareto_front,
+)
 from llm_compare.services.quality.sources import SOURCES
 from llm_compare.services.store.run_store import RunStore
 from tests.support.bench_records import store_bench_run as stored_run
@@ -92,6 +98,26 @@ def test_costs_come_from_the_latest_benchmark_with_quiet_runs_of_each_model(tmp_
     ) == (3, 6)
     assert SOURCES["check_pass_rate"](store, costs) == {"a": 11 / 12, "b": 0.5}
     assert latest_costs(RunStore(tmp_path / "empty")) == {}
+
+
+def test_a_model_with_busy_runs_only_gets_costs_from_them_marked_and_noted(tmp_path):
+    store = RunStore(tmp_path)
+    store.benchmark_started("old", {}, "")
+    stored_run(store, "old", "a", "p1", 0, 50, busy=True)
+    store.benchmark_started("new", {}, "")
+    for repeat, speed in enumerate([10, 20, 30]):
+        stored_run(store, "new", "a", "p1", repeat, speed, busy=True, checks=(True, False))
+        stored_run(store, "new", "b", "p1", repeat, speed * 2, busy=repeat == 2)
+
+    costs = latest_costs(store)
+    a, b = costs["a"], costs["b"]
+    assert (a.benchmark_id, a.runs, a.busy_runs, a.decode_tps) == ("new", 3, 3, 20)  # the newest busy runs
+    assert (b.runs, b.busy_runs, b.decode_tps) == (2, 0, 30)  # b's quiet runs only
+    assert SOURCES["check_pass_rate"](store, costs) == {"a": 0.5}
+    rows = {r.model_id: r for r in frontier_rows("check_pass_rate", {"a": 0.5}, costs)}
+    assert rows["a"].note.startswith(FROM_BUSY_NOTE) and rows["b"].note == "no check pass rate yet"
+    included = latest_costs(store, include_busy=True)["b"]
+    assert (included.runs, included.busy_runs, included.decode_tps) == (3, 1, 40)
 
 
 def test_likelihood_figures_come_from_each_models_latest_score_on_the_text_scored_last(tmp_path):
