@@ -133,7 +133,7 @@ else:
             "architecture": "Architecture",
             "parameters": st.column_config.NumberColumn("Parameters", format="compact"),
             "quantization": "Quantization",
-            "size_bytes": st.column_config.NumberColumn("Size", format="bytes", help="Size on disk"),
+            "size": st.column_config.TextColumn("Size", help="Size on disk (KiB, MiB, GiB: powers of 1024)"),
             "context_length": st.column_config.NumberColumn(
                 "Context", format="%d", help="Context length in tokens"
             ),

@@ -58,9 +58,9 @@ def first_page() -> None:
 
 
 session_comparisons = session.session_comparison_ids()
-only_session_col, models_col, backends_col, reasons_col, source_col = st.columns(
-    [2, 5, 2, 3, 3], vertical_alignment="bottom"
-)
+# Two rows, so that no label is cut off: where the runs come from, then what they are.
+only_session_col, source_col, _ = st.columns([1, 2, 2], vertical_alignment="bottom")
+models_col, backends_col, reasons_col = st.columns([5, 2, 3], vertical_alignment="bottom")
 only_session = only_session_col.toggle(
     "This session",
     key="runs_this_session",

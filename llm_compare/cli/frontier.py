@@ -38,12 +38,12 @@ def command(args: argparse.Namespace) -> int:
         frontier_rows,
         latest_costs,
     )
-    from llm_compare.services.quality.sources import SOURCES, voted_names
+    from llm_compare.services.quality.sources import SOURCES, known_names
     from llm_compare.services.store.run_store import RunStore
 
     store = RunStore()
     costs = latest_costs(store)
-    rows = frontier_rows(args.quality, SOURCES[args.quality](store, costs), costs, voted_names(store))
+    rows = frontier_rows(args.quality, SOURCES[args.quality](store, costs), costs, known_names(store))
     objects = [_object(row, args.quality) for row in rows]
     if args.json:
         Path(args.json).write_text(json.dumps(objects, indent=2) + "\n", encoding="utf-8")

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timezone
+
 from llm_compare.core.results import InferenceStats
+
+EMPTY = "–"  # what a figure that was not measured shows (docs/metrics.md, "Empty")
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def human_bytes(n_bytes: float | None) -> str:
@@ -13,6 +19,62 @@ def human_bytes(n_bytes: float | None) -> str:
             return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
         n_bytes /= 1024
     return ""
+
+
+def significant(value: float | None, digits: int = 3) -> str:
+    """`value` to `digits` significant figures: 0.00123, 4.51, 791; whole numbers from 10^digits up
+    (12,346), and an exponent below 0.001 (1.23e-05)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return EMPTY
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude >= digits:
+        return f"{value:,.0f}"
+    if magnitude >= -3:
+        return f"{value:.{digits - 1 - magnitude}f}"
+    return f"{value:.{digits - 1}e}"
+
+
+def with_uncertainty(
+    value: float | None, error: float | None, percent: bool = False, sign: bool = False
+) -> str:
+    """A value and its error, both to the error's precision (the error to 2 significant figures):
+    "4.5134 ± 0.0016", "1.0002 ± 0.0003". Values below 0.001 share one power of ten:
+    "(3.06 ± 0.12)·10⁻⁵". `percent` shows fractions as percentages, `sign` a + on positive values."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return EMPTY
+    scale, suffix = (100.0, " %") if percent else (1.0, "")
+    value, error = value * scale, None if error is None else error * scale
+    plus = "+" if sign else ""
+    if error is None or not math.isfinite(error):
+        return f"{plus if value > 0 else ''}{significant(value, 4)}{suffix}"
+    if error == 0:
+        return f"{plus if value > 0 else ''}{significant(value, 4)} ± 0{suffix}"
+    largest = max(abs(value), abs(error))
+    exponent = math.floor(math.log10(largest)) if largest and largest < 1e-3 else 0
+    value, error = value / 10**exponent, error / 10**exponent
+    # The error's second significant digit sets the decimals shown (none past the units for big errors).
+    decimals = 2 - 1 - math.floor(math.log10(error)) if error > 0 else 4
+    decimals = max(0, decimals)
+    shown = f"{value:{plus}.{decimals}f} ± {error:.{decimals}f}"
+    if exponent:
+        return f"({shown})·10{str(exponent).translate(SUPERSCRIPT)}{suffix}"
+    return f"{shown}{suffix}"
+
+
+def local_time_text(iso_timestamp: str | None, seconds: bool = False) -> str:
+    """A stored ISO timestamp (UTC) in this machine's time zone, as people read it:
+    "2026-11-26 07:00". Exports keep the ISO text; this is for the screen."""
+    if not iso_timestamp:
+        return EMPTY
+    try:
+        when = datetime.fromisoformat(iso_timestamp)
+    except ValueError:
+        return iso_timestamp
+    if when.tzinfo is None:  # stored without a zone: taken as UTC, as the store writes it
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def human_duration(seconds: float) -> str:

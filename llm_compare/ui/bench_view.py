@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from llm_compare.core.errors import ConfigurationError
-from llm_compare.core.formatting import human_duration
+from llm_compare.core.formatting import human_duration, local_time_text
 from llm_compare.services.bench.report import ModelLabel, headline_pairs, pair_sentence, run_rows
 from llm_compare.services.bench.results import (
     FROM_BUSY,
@@ -205,7 +205,7 @@ def _past_table(running: bool) -> None:
                 [
                     {
                         "id": b.benchmark_id,
-                        "started": b.created_at,
+                        "started": local_time_text(b.created_at),
                         "status": b.status,
                         "runs": f"{b.runs_stored}/{_planned_runs(b.spec)}",
                         "models": len(b.spec["model_ids"]),

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 import streamlit as st
 
+from llm_compare.core.formatting import local_time_text
 from llm_compare.services.bench.aggregate import busy_share
 from llm_compare.services.quality.frontier import (
     NO_ENERGY_NOTE,
@@ -17,7 +18,7 @@ from llm_compare.services.quality.frontier import (
     frontier_rows,
     latest_costs,
 )
-from llm_compare.services.quality.sources import SOURCES, voted_names
+from llm_compare.services.quality.sources import SOURCES, known_names
 from llm_compare.services.store.run_store import RunStore
 from llm_compare.ui import charts, session
 from llm_compare.ui.errors import guard
@@ -45,7 +46,7 @@ def draw_section(more_sources: Mapping[str, Callable[[], Mapping[str, float]]] |
         help="; ".join(f"{QUALITY_FIGURES[f].label}: {QUALITY_FIGURES[f].help}" for f in available),
     )
     with guard("Drawing the frontier"):
-        draw(figure, available[figure](), costs, voted_names(store))
+        draw(figure, available[figure](), costs, known_names(store))
 
 
 def draw(
@@ -70,6 +71,7 @@ def draw(
         frame,
         hide_index=True,
         key="frontier_table",
+        placeholder="–",
         column_config={
             "model": st.column_config.TextColumn("Model"),
             "quality": st.column_config.NumberColumn(spec.label, format="%.4g", help=spec.help),
@@ -105,7 +107,7 @@ def draw(
                 help="Busy runs among the runs the costs come from: all of them when there was no quiet one",
             ),
             "benchmark": st.column_config.TextColumn("From benchmark"),
-            "note": st.column_config.TextColumn("Note"),
+            "note": st.column_config.TextColumn("Note", width="large"),
         },
     )
     counted = [r.cost for r in rows if r.cost is not None]
@@ -174,6 +176,6 @@ def _row(row: FrontierRow) -> dict:
         "j_per_token": cost.j_per_token if cost else None,
         "energy_front": row.on_energy_front,
         "busy": f"{cost.busy_runs} of {cost.runs}" if cost else None,
-        "benchmark": f"{cost.benchmark_id} · {cost.benchmark_created_at[:16]}" if cost else None,
+        "benchmark": f"{cost.benchmark_id} · {local_time_text(cost.benchmark_created_at)}" if cost else None,
         "note": row.note,
     }

@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from llm_compare.core.errors import ConfigurationError
+from llm_compare.core.formatting import EMPTY
 from llm_compare.services.job_slot import JobSlot
-from llm_compare.services.quality.report import table_notes, table_rows
+from llm_compare.services.quality.report import COLUMNS, REFERENCE_FIGURES, table_notes, table_rows
 from llm_compare.services.quality.scores import save_scores
 from llm_compare.services.quality.scoring import DEFAULT_CTX, Scoring
 from llm_compare.services.quality.texts import builtin_text, text_from_bytes
@@ -104,6 +105,23 @@ def draw_table(scoring: Scoring) -> None:
     if not scoring.results:
         return
     frame = pd.DataFrame(table_rows(scoring.results))
-    st.dataframe(frame, hide_index=True, width="stretch")
+    # Two tables that each fit the page, rather than one that scrolls sideways: each model's own
+    # figures on the text, then (where a reference was scored) its figures against the reference.
+    against = [heading for heading, figure, *_ in COLUMNS if figure in REFERENCE_FIGURES]
+    _fitted_table(frame.drop(columns=against))
+    if (frame[against] != EMPTY).any().any():
+        st.markdown("**Against the reference**")
+        _fitted_table(frame[["model", *against]])
     for note in table_notes(scoring.results):
         st.caption(literal(note))
+
+
+def _fitted_table(frame: pd.DataFrame) -> None:
+    widths = tables.fitted_widths(frame)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="content",  # the fitted widths, not stretched past the page's edge
+        placeholder=EMPTY,
+        column_config={column: st.column_config.TextColumn(width=w) for column, w in widths.items()},
+    )

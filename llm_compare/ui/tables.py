@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from llm_compare.core.formatting import human_bytes
 from llm_compare.core.models import ModelInfo, ModelType
 from llm_compare.core.results import STAT_HELP
 from llm_compare.services.store.run_store import RunRecord
@@ -64,7 +65,9 @@ def models_frame(models: list[ModelInfo]) -> pd.DataFrame:
                 "architecture": meta.architecture,
                 "parameters": meta.parameters,
                 "quantization": meta.quantization,
-                "size_bytes": None if model.is_endpoint else model.size_bytes,
+                # As text in KiB/MiB/GiB, as the Configure page and the CLI show it (the grid's
+                # own "bytes" format counts in powers of 1000).
+                "size": None if model.is_endpoint else human_bytes(model.size_bytes),
                 "context_length": meta.context_length,
                 "chat": bool(meta.has_chat_template),
                 "status": model.error or "ready",
@@ -79,7 +82,7 @@ def models_frame(models: list[ModelInfo]) -> pd.DataFrame:
         "architecture",
         "parameters",
         "quantization",
-        "size_bytes",
+        "size",
         "context_length",
         "chat",
         "status",
@@ -88,7 +91,7 @@ def models_frame(models: list[ModelInfo]) -> pd.DataFrame:
         "path",
     ]
     frame = pd.DataFrame(rows, columns=columns)
-    for column in ("parameters", "size_bytes", "context_length"):
+    for column in ("parameters", "context_length"):
         frame[column] = frame[column].astype("Int64")
     return frame
 
@@ -219,3 +222,14 @@ def page_in_range(requested: int | None, pages: int) -> tuple[int, str | None]:
     if requested is None or requested < 1:
         return 1, None if requested is None else "Pages start at 1: showing the first."
     return requested, None
+
+
+def fitted_widths(frame: pd.DataFrame, char_px: float = 7.0, padding_px: int = 18) -> dict[str, int]:
+    """A width in pixels per column that fits its heading and its longest cell: the data grid sizes
+    columns by their first rows only, and cuts off what is longer."""
+    return {
+        str(column): int(
+            padding_px + char_px * max([len(str(column)), *(len(str(v)) for v in frame[column])])
+        )
+        for column in frame.columns
+    }

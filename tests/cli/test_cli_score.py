@@ -46,7 +46,7 @@ def test_score_prints_the_table_and_writes_json_and_csv(tiny_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:4] == ["model", "backend", "bits/byte", "ppl"]
+    assert lines[0].split()[:6] == ["model", "backend", "bits/byte", "↓", "ppl", "↓"]  # lower is better
     assert [line.split()[0] for line in lines[1:4]] == ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"]
     assert "- ppl only comparable within one tokenizer; bits per byte across any" in lines
     records = json.loads(out_json.read_text())

@@ -321,3 +321,28 @@ def test_a_benchmark_of_a_saved_endpoint_started_on_the_page_keeps_how_to_reach_
     EndpointRegistry().remove("local")
     [found] = find_models(BenchmarkSpec.from_dict(stored.spec), ModelManager([tiny_dir]))
     assert (found.id, found.metadata.server_model) == (model_id, "tiny")
+
+
+def test_past_benchmarks_show_when_they_started_in_local_time(make_app, empty_dir, monkeypatch):
+    import sqlite3
+
+    from llm_compare.services.bench.runner import BenchmarkSpec
+    from llm_compare.services.bench.suites import builtin_suite
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30 all year, whatever this machine's zone
+    time.tzset()
+    try:
+        store = RunStore()
+        store.benchmark_started(
+            "past", BenchmarkSpec(("m",), builtin_suite(), repeats=1).to_dict(), "interleaved"
+        )
+        with sqlite3.connect(store.path) as db:
+            db.execute("UPDATE benchmarks SET created_at = '2026-11-26T06:00:00+00:00'")
+        at = make_app(empty_dir)
+        at.switch_page("pages/benchmark.py").run()
+        no_exception(at)
+        past = next(d.value for d in at.dataframe if "status" in d.value)
+        assert list(past["started"]) == ["2026-11-26 11:30"]  # not the stored ISO text in UTC
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -10,7 +10,7 @@ import pytest
 from dashboard_testing import no_exception
 from streamlit.delta_generator import DeltaGenerator
 
-from llm_compare.services.quality.votes import PairVote
+from llm_compare.services.quality.votes import PairVote, pairs_from_ranking
 from llm_compare.services.store.run_store import RunStore
 from tests.support.bench_records import store_bench_run as stored_run
 
@@ -68,9 +68,12 @@ def test_the_leaderboard_rates_the_votes_and_exports_them(make_app, empty_dir, m
     no_exception(at)
     ratings = at.dataframe[0].value
     assert list(ratings["model"]) == ["name-x", "name-y", "name-z"]
-    assert (ratings["low"] <= ratings["rating"]).all() and (ratings["rating"] <= ratings["high"]).all()
+    rated = ratings.iloc[:2]
+    assert (rated["low"] <= rated["rating"]).all() and (rated["rating"] <= rated["high"]).all()
     assert list(ratings["comparisons"]) == [5, 6, 3] and list(ratings["wins"]) == [4.0, 2.0, 1.0]
-    assert ratings["rating"].mean() == pytest.approx(1000)
+    # z took part in 3 pairs: no rating, and a note saying why.
+    assert ratings.iloc[2][["rating", "low", "high"]].isna().all()
+    assert ratings.iloc[2]["note"] == "not enough votes (3 of 5 pairs)" and rated["note"].isna().all()
     matrix = at.dataframe[1].value
     assert matrix.loc["name-x", "name-y"] == 0.75 and matrix.loc["name-y", "name-z"] == 0.5
     [(label, data)] = downloads
@@ -104,7 +107,26 @@ def test_the_leaderboard_rates_the_votes_and_exports_them(make_app, empty_dir, m
         )
     at.selectbox(key="frontier_figure").set_value("vote_rating").run()
     table = at.dataframe[2].value
-    assert list(table["quality"]) == list(ratings["rating"])
+    assert list(table["quality"])[:2] == list(rated["rating"])
+    assert sum(table["quality"]) == pytest.approx(3000)  # the frontier plots every rating, mean 1000
+
+
+def test_one_vote_gives_no_ratings_but_says_not_enough_votes(make_app, empty_dir):
+    store = RunStore()
+    ranking = pairs_from_ranking(
+        {"x": 1, "y": 2, "z": 3},
+        "ballot0",
+        comparison_id="c",
+        created_at="2026-11-26T06:00:00+00:00",
+    )
+    store.record_votes("c", [dataclasses.asdict(v) for v in ranking])
+    at = make_app(empty_dir)
+    at.switch_page("pages/leaderboard.py").run()
+    no_exception(at)
+    ratings = at.dataframe[0].value
+    assert ratings[["rating", "low", "high"]].isna().all().all()  # not 1225/1000/775 ± the rating
+    assert list(ratings["note"]) == ["not enough votes (2 of 5 pairs)"] * 3
+    assert not any("1225" in str(v) for v in ratings.to_numpy().ravel())
 
 
 def test_without_votes_the_page_says_how_to_get_them(make_app, empty_dir):

@@ -197,3 +197,13 @@ def test_the_selection_survives_a_reload(make_app, tiny_dir):
     select(make_app(tiny_dir), "tiny-llama-q8_0")
     at = make_app(tiny_dir)  # a new browser session, as after F5 or a restart
     assert ticked(at) == ["tiny-llama-q8_0"] and sidebar_selection(at) == ["tiny-llama-q8_0"]
+
+
+def test_models_and_configure_show_a_files_size_in_the_same_iec_units(make_app, tiny_dir):
+    at = select(make_app(tiny_dir), "tiny-llama-q8_0")
+    size = models_table(at).value.set_index("name").loc["tiny-llama-q8_0", "size"]
+    assert size.endswith((" KiB", " MiB", " GiB"))
+    at.switch_page("pages/configure.py").run()
+    no_exception(at)
+    badges = [rendered(m.value) for m in at.markdown if "badge[" in m.value]
+    assert any(f":gray-badge[{size}]" in line for line in badges), (size, badges)

@@ -39,15 +39,29 @@ def test_scoring_from_the_form_against_a_reference(make_app, tiny_dir, long_cont
     at.run()
     no_exception(at)
 
-    table = at.dataframe[0].value
+    # Each model's own figures, then its figures against the reference: two tables that fit.
+    table, against = at.dataframe[0].value, at.dataframe[1].value
     assert list(table["model"]) == ["tiny-llama", "tiny-llama-f32", "tiny-llama-q8_0"]  # the reference first
-    rows = table.set_index("model")
-    assert rows.loc["tiny-llama", "note"] == "the reference" and rows.loc["tiny-llama", "KL mean"] == "–"
+    assert list(against["model"]) == list(table["model"])
+    # Each figure's heading says which way is better; no cell says None, an empty one shows "–".
+    assert list(table.columns)[2:4] == ["bits/byte ↓", "ppl ↓"]
+    assert list(against.columns)[1:4] == ["KL mean ↓", "KL p99 ↓", "top-1 agree ↑"]
+    assert "ppl ratio →1" in against.columns
+    for frame in (table, against):
+        assert not frame.isna().any().any() and "None" not in frame.astype(str).to_numpy()
+    rows, vs_reference = table.set_index("model"), against.set_index("model")
+    assert (
+        rows.loc["tiny-llama", "note"] == "the reference"
+        and vs_reference.loc["tiny-llama", "KL mean ↓"] == "–"
+    )
     for name in ("tiny-llama-f32", "tiny-llama-q8_0"):
-        assert " ± " in rows.loc[name, "bits/byte"] and " ± " in rows.loc[name, "KL mean"]
-        assert rows.loc[name, "top-1 agree"].endswith("%")
+        assert " ± " in rows.loc[name, "bits/byte ↓"] and " ± " in vs_reference.loc[name, "KL mean ↓"]
+        assert vs_reference.loc[name, "top-1 agree ↑"].endswith("%")
+        assert "e-" not in vs_reference.loc[name, "KL mean ↓"]  # one power of ten, not two exponents
+        assert rows.loc[name, "note"] == "–"
     notes = [rendered(c.value) for c in at.caption]
     assert "ppl only comparable within one tokenizer; bits per byte across any" in notes
+    assert any(n.startswith("↓ lower is better") for n in notes)
     assert any(n.startswith("text builtin:code: ") and "chunks of 128 tokens" in n for n in notes)
     stored = latest_scores(RunStore(), "builtin:code")
     assert set(stored) == {ids["tiny-llama"], ids["tiny-llama-f32"], ids["tiny-llama-q8_0"]}

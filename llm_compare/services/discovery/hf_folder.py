@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llm_compare.core.config import ModelConfig
+from llm_compare.core.formatting import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,9 @@ NO_WEIGHTS_ERROR = "no weights found: expected *.safetensors or *.bin beside con
 # config.json of `{}` took 40 s and 2.9 GB to parse). Real config.json files are under 100 KB,
 # tokenizer_config.json up to about 1.2 MB (Gemma 3); a shard index lists every tensor, about
 # 10 MB for a 1T-parameter MoE; a safetensors header takes about 100 bytes per tensor.
-MAX_JSON_BYTES = 4_000_000
-MAX_INDEX_JSON_BYTES = 32_000_000
-MAX_SAFETENSORS_HEADER_BYTES = 16_000_000  # 150,000 tensors in one file (the library allows 100 MB)
+MAX_JSON_BYTES = 4 << 20
+MAX_INDEX_JSON_BYTES = 32 << 20
+MAX_SAFETENSORS_HEADER_BYTES = 16 << 20  # 150,000 tensors in one file (the library allows 100 MB)
 MAX_JSON_CONTAINERS = 1_000_000  # objects and arrays: an added token of a tokenizer is one
 MAX_JSON_DEPTH = 64  # real files nest under 10 levels; Python's parser fails near 1,000
 MAX_SHARDS = 10_000  # the largest models have a few hundred
@@ -395,8 +396,8 @@ def _safetensors_tensors(path: Path) -> list[tuple[str, list[int], int]]:
                 )
             if header_len > MAX_SAFETENSORS_HEADER_BYTES:
                 raise HFFolderError(
-                    f"{path.name}: its header is {_megabytes(header_len)};"
-                    f" discovery reads at most {_megabytes(MAX_SAFETENSORS_HEADER_BYTES)}"
+                    f"{path.name}: its header is {human_bytes(header_len)};"
+                    f" discovery reads at most {human_bytes(MAX_SAFETENSORS_HEADER_BYTES)}"
                 )
             f.seek(8)
             raw = f.read(header_len)
@@ -449,7 +450,7 @@ def _load_json(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
     if max(size, len(raw)) > max_bytes:
         size = max(size, len(raw))
         raise HFFolderError(
-            f"{path.name} is {_megabytes(size)}; discovery reads at most {_megabytes(max_bytes)}"
+            f"{path.name} is {human_bytes(size)}; discovery reads at most {human_bytes(max_bytes)}"
         )
     _check_json_shape(raw, path.name)
     try:
@@ -481,10 +482,6 @@ def _check_json_shape(raw: bytes, what: str) -> None:
         raise HFFolderError(
             f"{what} nests JSON {depth:,} levels deep; discovery reads at most {MAX_JSON_DEPTH}"
         )
-
-
-def _megabytes(n_bytes: int) -> str:
-    return f"{n_bytes / 1e6:,.1f} MB".replace(".0 MB", " MB")
 
 
 def _first_int(config: dict, keys: tuple[str, ...]) -> int | None:

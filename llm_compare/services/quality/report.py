@@ -5,27 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from llm_compare.core.formatting import EMPTY, significant, with_uncertainty
 from llm_compare.core.scores import ScoreResult
 
-# Column heading, figure, format of value and error.
+# Column heading (with which way is better: ↓ lower, ↑ higher, →1 or →0 nearer that), figure, and
+# whether it is shown as a percentage or with its sign. Each value is shown to its error's precision.
 COLUMNS = (
-    ("bits/byte", "bits_per_byte", "{:.4f}"),
-    ("ppl", "ppl", "{:.3f}"),
-    ("KL mean", "kl_mean", "{:.3g}"),
-    ("KL p99", "kl_p99", "{:.3g}"),
-    ("top-1 agree", "top1_agreement", "{:.2%}"),
-    ("Δp mean", "delta_p_mean", "{:+.2e}"),
-    ("ppl ratio", "ppl_ratio", "{:.4f}"),
-    ("Δppl", "delta_ppl", "{:+.3f}"),
+    ("bits/byte ↓", "bits_per_byte", False, False),
+    ("ppl ↓", "ppl", False, False),
+    ("KL mean ↓", "kl_mean", False, False),
+    ("KL p99 ↓", "kl_p99", False, False),
+    ("top-1 agree ↑", "top1_agreement", True, False),
+    ("Δp mean →0", "delta_p_mean", False, True),
+    ("ppl ratio →1", "ppl_ratio", False, False),
+    ("Δppl →0", "delta_ppl", False, True),
 )
+# The figures measured against a reference model (the others are each model's own, on the text).
+REFERENCE_FIGURES = ("kl_mean", "kl_p99", "top1_agreement", "delta_p_mean", "ppl_ratio", "delta_ppl")
 PPL_NOTE = "ppl only comparable within one tokenizer; bits per byte across any"
-
-
-def with_error(value: float | None, se: float | None, template: str) -> str:
-    if value is None:
-        return "–"
-    shown = template.format(value)
-    return shown if se is None else f"{shown} ± {template.format(se).lstrip('+')}"
+ARROWS_NOTE = "↓ lower is better, ↑ higher is better, →1 and →0: nearer that is better"
 
 
 def table_rows(results: Sequence[ScoreResult]) -> list[dict[str, str]]:
@@ -33,11 +31,13 @@ def table_rows(results: Sequence[ScoreResult]) -> list[dict[str, str]]:
     rows = []
     for r in results:
         row = {"model": r.model_name, "backend": r.backend}
-        for heading, figure, template in COLUMNS:
-            row[heading] = with_error(getattr(r, figure), getattr(r, f"{figure}_se"), template)
-        row["tokens"] = "–" if r.tokens_scored is None else str(r.tokens_scored)
-        row["tok/s"] = "–" if r.scored_tps is None else f"{r.scored_tps:,.0f}"
-        row["note"] = "; ".join(part for part in (r.note, r.error, _status_note(r)) if part)
+        for heading, figure, percent, sign in COLUMNS:
+            row[heading] = with_uncertainty(
+                getattr(r, figure), getattr(r, f"{figure}_se"), percent=percent, sign=sign
+            )
+        row["tokens"] = EMPTY if r.tokens_scored is None else f"{r.tokens_scored:,}"
+        row["tok/s ↑"] = significant(r.scored_tps)
+        row["note"] = "; ".join(part for part in (r.note, r.error, _status_note(r)) if part) or EMPTY
         rows.append(row)
     return rows
 
@@ -48,7 +48,7 @@ def _status_note(result: ScoreResult) -> str | None:
 
 def table_notes(results: Sequence[ScoreResult]) -> list[str]:
     """What a reader must know to compare the rows."""
-    notes = [PPL_NOTE]
+    notes = [PPL_NOTE, ARROWS_NOTE]
     scored = [r for r in results if r.status == "scored"]
     if len({r.vocab_fingerprint for r in scored}) > 1:
         notes.append("these models have different vocabularies: compare them by bits per byte, not ppl")

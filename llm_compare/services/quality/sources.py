@@ -35,11 +35,17 @@ def vote_ratings(store: RunStore, costs: Mapping[str, ModelCost]) -> dict[str, f
     return point_ratings([PairVote(**row) for row in store.votes()])
 
 
-def voted_names(store: RunStore) -> dict[str, str]:
-    """Model names as the votes recorded them (for models never benchmarked)."""
+def known_names(store: RunStore) -> dict[str, str]:
+    """Model names as the scores and votes recorded them, for models never benchmarked: a frontier
+    row shows a name, never a model's id."""
     names = {}
+    for score in reversed(stored_scores(store)):  # newest last: its name wins
+        if score.model_name:
+            names[score.model_id] = score.model_name
     for row in store.votes():
-        names[row["model_a"]], names[row["model_b"]] = row["model_a_name"], row["model_b_name"]
+        for model, name in ((row["model_a"], row["model_a_name"]), (row["model_b"], row["model_b_name"])):
+            if name:
+                names[model] = name
     return names
 
 

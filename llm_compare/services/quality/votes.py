@@ -29,6 +29,10 @@ ELO_MEAN = 1000.0
 # without it): a model that has won, or lost, every vote so far still gets a finite rating. It
 # moves ratings towards the middle by about one vote's worth, less as votes accumulate.
 PRIOR_TIES = 1.0
+# Below this many pairwise outcomes a model's rating and interval say more about the prior and the
+# resampling than about the model (one vote among three models gives 1225/1000/775, each interval
+# spanning the rating): it is shown as "not enough votes" instead.
+MIN_VOTES = 5
 _MAX_ITERATIONS, _TOLERANCE = 100, 1e-9
 
 
@@ -85,6 +89,11 @@ class Rating:
     interval: Interval  # bootstrap 95 %
     comparisons: int  # pairwise outcomes it took part in
     wins: float  # ties and "both bad" count half
+
+    @property
+    def enough_votes(self) -> bool:
+        """Whether the rating is worth showing (MIN_VOTES pairwise outcomes or more)."""
+        return self.comparisons >= MIN_VOTES
 
 
 @dataclass(frozen=True)

@@ -816,7 +816,7 @@ def test_a_50_mb_config_is_refused_by_its_size_without_being_parsed(tmp_path):
     folder = write_hf_folder(tmp_path / "huge")
     (folder / "config.json").write_text("[" + ",".join(["{}"] * (50_000_000 // 3)) + "]")
     model, peak = scan_one_with_peak_memory(tmp_path)
-    assert model.error == "config.json is 50 MB; discovery reads at most 4 MB"
+    assert model.error == "config.json is 47.7 MiB; discovery reads at most 4.0 MiB"
     assert peak < 2 << 20  # nothing of the file was read (parsing it took 1.25 GB)
 
 
@@ -852,7 +852,9 @@ def test_a_safetensors_header_larger_than_any_real_one_is_refused_unread(tmp_pat
     with open(weights, "wb") as f:  # sparse: a 20 MB header that is all zeros
         f.write((20_000_000).to_bytes(8, "little"))
         f.truncate(8 + 20_000_000)
-    assert scan_one(tmp_path).error == "model.safetensors: its header is 20 MB; discovery reads at most 16 MB"
+    assert scan_one(tmp_path).error == (
+        "model.safetensors: its header is 19.1 MiB; discovery reads at most 16.0 MiB"
+    )
 
 
 def test_an_index_promising_more_shards_than_any_model_is_refused(tmp_path):

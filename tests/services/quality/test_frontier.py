@@ -170,3 +170,31 @@ def test_energy_is_an_axis_only_where_a_benchmark_measured_it():
     cpu_only = {"q4": cost("q4", 300, 100), "q8": cost("q8", 200, 180)}
     assert cpu_only["q4"].j_per_token is None and not energy_measured(cpu_only)
     assert not any(r.on_energy_front for r in frontier_rows("bits_per_byte", {"q4": 2, "q8": 1}, cpu_only))
+
+
+def test_a_scored_model_never_benchmarked_is_named_not_shown_by_its_id(tmp_path):
+    from llm_compare.core.scores import ScoreResult
+    from llm_compare.services.quality.scores import save_scores
+    from llm_compare.services.quality.sources import known_names
+
+    store = RunStore(tmp_path)
+    when = "2026-11-20T00:00:00+00:00"
+    save_scores(
+        store,
+        [
+            ScoreResult(
+                "id-9f3",
+                "tiny-llama-q8_0",
+                "gguf",
+                "builtin:code",
+                "scored",
+                bits_per_byte=2.0,
+                score_id=when,
+                created_at=when,
+            )
+        ],
+    )
+    names = known_names(store)
+    assert names == {"id-9f3": "tiny-llama-q8_0"}
+    [row] = frontier_rows("bits_per_byte", SOURCES["bits_per_byte"](store, {}), {}, names)
+    assert row.name == "tiny-llama-q8_0"
