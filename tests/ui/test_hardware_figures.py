@@ -130,20 +130,22 @@ def test_the_benchmark_table_adds_device_and_measured_figures_per_model():
     from llm_compare.services.bench.aggregate import CountedRun
     from llm_compare.services.bench.report import ModelLabel
     from llm_compare.services.bench.results import benchmark_results
-    from llm_compare.ui.bench_view import _summary_table
+    from llm_compare.ui.bench_view import TABLE_FIGURES, _summary_table
 
     figures = {"decode_tps": 80.0, "peak_rss_bytes": 2**30, "energy_j": 6.0, "j_per_token": 0.2}
     runs = [CountedRun("g", "p", r, figures) for r in range(3)]
     runs += [CountedRun("c", "p", r, {"decode_tps": 40.0, "peak_rss_bytes": 2**29}) for r in range(3)]
     labels = {"g": ModelLabel("gpu", "gguf", "CUDA: H100"), "c": ModelLabel("cpu", "gguf", None)}
-    table = _summary_table(benchmark_results(runs, labels, lambda a, b: True), labels)
+    table = _summary_table(benchmark_results(runs, labels, lambda a, b: True), labels, figures=TABLE_FIGURES)
     by_model = table.set_index("model")
     assert by_model.loc["gpu", "device"] == "CUDA: H100" and by_model.loc["gpu", "J/token"] == 0.2
     assert by_model.loc["cpu"].isna()[["device", "J/token", "energy J"]].all()  # empty, not zero
     assert "peak GPU MiB" not in table.columns  # measured by no run
 
     cpu_only = {"c": labels["c"]}
-    table = _summary_table(benchmark_results(runs[3:], cpu_only, lambda a, b: True), cpu_only)
+    table = _summary_table(
+        benchmark_results(runs[3:], cpu_only, lambda a, b: True), cpu_only, figures=TABLE_FIGURES
+    )
     assert not {"device", "J/token", "energy J", "peak mapped file MiB"} & set(table.columns)
 
 
