@@ -7,6 +7,7 @@ import json
 from dashboard_testing import no_exception
 
 from llm_compare.services.store.run_store import RunStore
+from llm_compare.ui import session
 from tests.support.bench_records import store_busy_benchmark
 
 
@@ -15,6 +16,9 @@ def chart_specs(at) -> list[dict]:
 
 
 def open_busy_benchmark(make_app, empty_dir):
+    # The dashboard process keeps its last benchmark (st.cache_resource): an earlier test's would
+    # be drawn too. A fresh dashboard process has none.
+    session._benchmarks.clear()
     store_busy_benchmark(RunStore())
     at = make_app(empty_dir)
     at.switch_page("pages/benchmark.py").run()
@@ -53,7 +57,7 @@ def test_the_table_fits_the_page_and_an_interval_needs_five_runs(make_app, empty
     assert len(table.columns) <= 11  # the headline figures; every figure is under the expander
     every_figure = at.dataframe[2].value
     assert "decode tok/s 95 % CI" in every_figure.columns  # 16 runs per model
-    per_prompt = at.dataframe[3].value  # after every figure's
+    per_prompt = at.dataframe[3].value
     assert len(per_prompt) == 8 and list(per_prompt["n"].unique()) == [4]
     assert not [c for c in per_prompt.columns if "95 % CI" in c]  # 4 runs: only the values' min–max
     assert "decode tok/s min–max" in per_prompt.columns
