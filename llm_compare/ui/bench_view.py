@@ -196,30 +196,30 @@ def draw_past(running: bool = False) -> None:
 
 
 def _past_table(running: bool) -> None:
-    # Its own fragment, redrawn with the live bar while a benchmark runs: drawn once with the
-    # page, the running benchmark's count stayed at what it was then ("running 0/32").
-    @st.fragment(run_every=2.0 if running else None)
-    def table() -> None:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "id": b.benchmark_id,
-                        "started": local_time_text(b.created_at),
-                        "status": b.status,
-                        "runs": f"{b.runs_stored}/{_planned_runs(b.spec)}",
-                        "models": len(b.spec["model_ids"]),
-                        "suite": b.spec["suite"]["name"],
-                        "repetitions": b.spec["repeats"],
-                    }
-                    for b in RunStore().benchmarks()
-                ]
-            ),
-            hide_index=True,
-            key="bench_past",
-        )
-
-    table()
+    # Drawn once with the page: the running benchmark's count is the live bar's (a second timer
+    # on the page beside the bar's fragment starved its reruns on a busy machine), so its row
+    # points there instead of showing a count that would go stale.
+    live = session.benchmark().benchmark_id if running and session.benchmark() else None
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "id": b.benchmark_id,
+                    "started": local_time_text(b.created_at),
+                    "status": b.status,
+                    "runs": "see the bar above"
+                    if b.benchmark_id == live
+                    else f"{b.runs_stored}/{_planned_runs(b.spec)}",
+                    "models": len(b.spec["model_ids"]),
+                    "suite": b.spec["suite"]["name"],
+                    "repetitions": b.spec["repeats"],
+                }
+                for b in RunStore().benchmarks()
+            ]
+        ),
+        hide_index=True,
+        key="bench_past",
+    )
 
 
 def resume_clicked(benchmark_id: str) -> None:

@@ -40,5 +40,6 @@ def test_after_the_run_each_answer_box_is_back_at_the_top(models_dir, private_ho
         page.wait_for_timeout(1000)  # the last redraw
         boxes = page.evaluate(BOXES)
     assert len(boxes) == len(MODELS)
-    assert all(box["overflow"] > 0 for box in boxes), boxes  # the answers are longer than their boxes
+    # At least one answer is longer than its box (a random tiny model may end one early).
+    assert any(box["overflow"] > 0 for box in boxes), boxes
     assert all(box["scrollTop"] == 0 for box in boxes), boxes
