@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.support.dashboard_driver import (
     browser_page,
@@ -19,6 +18,7 @@ from tests.support.dashboard_driver import (
     open_page,
     run_prompt,
     select_models,
+    wait_for_model_row,
 )
 from tests.support.endpoint_servers import llama_cpp_server
 
@@ -48,11 +48,7 @@ def test_compare_a_local_model_with_an_endpoint_model_in_a_real_browser(
         saved = page.get_by_text(base_url, exact=True).locator("xpath=ancestor::p[1]")
         saved.wait_for(timeout=120_000)  # added and checked: its health is on the line
         assert "healthy" in saved.inner_text() and " ms" in saved.inner_text()
-        try:
-            model_name_cell(page, "srv#tiny").first.wait_for(state="attached", timeout=30_000)
-        except PlaywrightTimeoutError:  # the grid's hidden accessible cells can lag a redraw
-            page.reload()
-            model_name_cell(page, "srv#tiny").first.wait_for(state="attached", timeout=60_000)
+        wait_for_model_row(page, "srv#tiny", timeout_s=90)
 
         select_models(page, url, ["local-gguf", "srv#tiny"])
         open_page(page, "Compare")
@@ -99,7 +95,9 @@ def test_serve_a_local_model_from_the_dashboard_and_compare_it_with_itself(
                 break
             page.wait_for_timeout(250)
         assert failed.count() == 0, f"serving failed: {failed.first.inner_text()}"
-        name = served.first.text_content().strip()
+        name = (
+            wait_for_model_row(page, re.compile(r"^served-local-gguf#"), timeout_s=60).text_content().strip()
+        )
         pid = int(
             re.search(r"pid (\d+)", page.get_by_text(re.compile(r"· pid \d+")).first.inner_text()).group(1)
         )

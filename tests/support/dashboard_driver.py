@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 from llm_compare.services.discovery.other_apps import NO_OTHER_APPS_ENV
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -153,6 +155,19 @@ def model_name_cell(page, name: str | re.Pattern):
     for it with `.first.wait_for(state="attached")`; read it with `.text_content()`."""
     pattern = name if isinstance(name, re.Pattern) else re.compile(f"^{re.escape(name)}$")
     return page.locator('[data-testid="data-grid-canvas"] td[aria-colindex="1"]').filter(has_text=pattern)
+
+
+def wait_for_model_row(page, name: str | re.Pattern, timeout_s: float = 60):
+    """The Models table's Name cell of `name` once it is there (see model_name_cell). The grid's
+    hidden accessible cells can lag its redraw (seen in loaded CI runs, never alone): if the row
+    has not come halfway through `timeout_s`, the page is reloaded once, which draws them anew."""
+    cell = model_name_cell(page, name).first
+    try:
+        cell.wait_for(state="attached", timeout=timeout_s * 500)
+    except PlaywrightTimeoutError:
+        page.reload()
+        cell.wait_for(state="attached", timeout=timeout_s * 500)
+    return cell
 
 
 def table_row(page, name: str, timeout_s: float = 60) -> int:
