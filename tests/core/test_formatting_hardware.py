@@ -2,8 +2,8 @@
 and the device where measured, nothing where not."""
 
 from llm_compare.core.formatting import stats_line
-from llm_compare.core.results import FinishReason, InferenceStats
-from tests.support.synthetic_runs import gpu_run_stats
+from llm_compare.core.results import InferenceStats
+from tests.support.synthetic_runs import cpu_run_stats, gpu_run_stats
 
 GiB = 2**30
 
@@ -18,17 +18,7 @@ def test_a_measured_run_shows_the_split_gpu_energy_and_device():
 
 
 def test_a_cpu_run_without_counters_shows_no_empty_or_zero_figures():
-    stats = InferenceStats(
-        ttft_s=0.05,
-        decode_tps=40.0,
-        prompt_tokens=10,
-        completion_tokens=33,
-        peak_rss_bytes=int(0.5 * GiB),
-        gpu_layers_offloaded=0,
-        gpu_layers_total=33,
-        load_s=1.0,
-        finish_reason=FinishReason.STOP,
-    )
+    stats = cpu_run_stats()
     line = stats_line(stats, "CPU, 2 threads, AVX2")
     assert "peak RSS 512.0 MiB ·" in line and "mapped file" not in line
     assert "GPU" not in line and "energy" not in line and "J/token" not in line

@@ -153,3 +153,19 @@ def gpu_run_stats() -> InferenceStats:
         load_s=1.0,
         finish_reason=FinishReason.LENGTH,
     )
+
+
+def cpu_run_stats() -> InferenceStats:
+    """One run's figures on a CPU without counters: a 0.5 GiB peak, 0 of 33 layers on a GPU, no
+    split, GPU memory or energy measured."""
+    return InferenceStats(
+        ttft_s=0.05,
+        decode_tps=40.0,
+        prompt_tokens=10,
+        completion_tokens=33,
+        peak_rss_bytes=2**29,
+        gpu_layers_offloaded=0,
+        gpu_layers_total=33,
+        load_s=1.0,
+        finish_reason=FinishReason.STOP,
+    )

@@ -10,10 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 from llm_compare.core.config import ModelConfig
 from llm_compare.core.models import ModelInfo, ModelMetadata, ModelType
-from llm_compare.core.results import FinishReason, InferenceResult, InferenceStats
+from llm_compare.core.results import InferenceResult, InferenceStats
 from llm_compare.services.engine.comparison import ModelRun
 from llm_compare.services.engine.memory import MemoryCharge, process_file_bytes
-from tests.support.synthetic_runs import gpu_run_stats
+from tests.support.synthetic_runs import cpu_run_stats, gpu_run_stats
 
 GiB = 2**30
 
@@ -24,17 +24,7 @@ def gpu_run() -> ModelRun:
 
 
 def cpu_run(name: str = "on-cpu", device: str | None = "CPU, 2 threads, AVX2") -> ModelRun:
-    stats = InferenceStats(
-        ttft_s=0.08,
-        decode_tps=40.0,
-        prompt_tokens=10,
-        completion_tokens=33,
-        peak_rss_bytes=int(0.5 * GiB),
-        gpu_layers_offloaded=0,
-        gpu_layers_total=33,
-        load_s=1.0,
-        finish_reason=FinishReason.STOP,
-    )
+    stats = dataclasses.replace(cpu_run_stats(), ttft_s=0.08)
     return _run(name, stats, device, ModelConfig())
 
 
